@@ -1,0 +1,48 @@
+/// One row per program declaration of the probe language: the ELF section
+/// libbpf expects (its `SEC()` convention), the kernel program type, the
+/// expected attach type, and the context struct the kernel passes.
+///
+/// This is the single table the compiler, the object writer and the runtime
+/// consult; nothing else spells section names.
+public struct ProgramKind: Sendable, Hashable {
+    /// The declaration's name in Ruby (`cgroup_device`, `xdp`, …).
+    public var declaration: String
+    /// Section name, or its prefix when the declaration takes an attach target.
+    public var section: String
+    public var takesTarget: Bool
+    public var programType: ProgramType
+    public var expectedAttachType: AttachType?
+    /// The kernel struct the context pointer points at (`nil`: `void *` / per-target).
+    public var contextStruct: String?
+
+    /// The section for a declaration with the given attach target (`sched/sched_process_exec`).
+    public func sectionName(target: String?) -> String {
+        guard takesTarget, let target else { return section }
+        return section + target
+    }
+}
+
+public let programKinds: [ProgramKind] = [
+    ProgramKind(declaration: "socket_filter", section: "socket", takesTarget: false, programType: .socketFilter, expectedAttachType: nil, contextStruct: "__sk_buff"),
+    ProgramKind(declaration: "xdp", section: "xdp", takesTarget: false, programType: .xdp, expectedAttachType: .xdp, contextStruct: "xdp_md"),
+    ProgramKind(declaration: "cgroup_device", section: "cgroup/dev", takesTarget: false, programType: .cgroupDevice, expectedAttachType: .cgroupDevice, contextStruct: "bpf_cgroup_dev_ctx"),
+    ProgramKind(declaration: "tc", section: "tc", takesTarget: false, programType: .schedCls, expectedAttachType: nil, contextStruct: "__sk_buff"),
+    ProgramKind(declaration: "tracepoint", section: "tracepoint/", takesTarget: true, programType: .tracepoint, expectedAttachType: nil, contextStruct: nil),
+    ProgramKind(declaration: "raw_tracepoint", section: "raw_tracepoint/", takesTarget: true, programType: .rawTracepoint, expectedAttachType: nil, contextStruct: "bpf_raw_tracepoint_args"),
+    ProgramKind(declaration: "kprobe", section: "kprobe/", takesTarget: true, programType: .kprobe, expectedAttachType: nil, contextStruct: "pt_regs"),
+    ProgramKind(declaration: "kretprobe", section: "kretprobe/", takesTarget: true, programType: .kprobe, expectedAttachType: nil, contextStruct: "pt_regs"),
+    ProgramKind(declaration: "uprobe", section: "uprobe/", takesTarget: true, programType: .kprobe, expectedAttachType: nil, contextStruct: "pt_regs"),
+    ProgramKind(declaration: "uretprobe", section: "uretprobe/", takesTarget: true, programType: .kprobe, expectedAttachType: nil, contextStruct: "pt_regs"),
+    ProgramKind(declaration: "usdt", section: "usdt/", takesTarget: true, programType: .kprobe, expectedAttachType: nil, contextStruct: "pt_regs"),
+    ProgramKind(declaration: "perf_event", section: "perf_event", takesTarget: false, programType: .perfEvent, expectedAttachType: nil, contextStruct: "bpf_perf_event_data"),
+]
+
+public extension ProgramKind {
+    /// The row for a declaration name.
+    static func declared(_ name: String) -> ProgramKind? { programKinds.first { $0.declaration == name } }
+    /// The row whose section matches an ELF section name (seed form's `section!`), longest prefix first.
+    static func forSection(_ name: String) -> ProgramKind? {
+        programKinds.filter { $0.takesTarget ? name.hasPrefix($0.section) : name == $0.section }
+            .max { $0.section.count < $1.section.count }
+    }
+}

@@ -1,0 +1,235 @@
+// See include/irshim.h. Everything that depends on mruby's value boxing stays here.
+#include "irshim.h"
+#include <mruby.h>
+#include <mruby/compile.h>
+#include <mruby/irep.h>
+#include <mruby/proc.h>
+#include <mruby/array.h>
+#include <mruby/hash.h>
+#include <mruby/string.h>
+#include <mruby/variable.h>
+#include <mruby/class.h>
+#include <mruby/debug.h>
+#include <mruby/error.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct ir_session {
+  mrb_state *mrb;
+  mrb_value keep;   // an array rooting everything handed out
+};
+
+static inline mrb_value V(ir_value v) { mrb_value m; m.w = v.w; return m; }
+static inline ir_value W(ir_session *s, mrb_value m) {
+  if (!mrb_immediate_p(m)) mrb_ary_push(s->mrb, s->keep, m);
+  ir_value v; v.w = m.w; return v;
+}
+static inline ir_value Wi(mrb_value m) { ir_value v; v.w = m.w; return v; }
+
+ir_session *ir_open(void) {
+  mrb_state *mrb = mrb_open();
+  if (!mrb) return NULL;
+  ir_session *s = calloc(1, sizeof *s);
+  s->mrb = mrb;
+  s->keep = mrb_ary_new(mrb);
+  mrb_gc_register(mrb, s->keep);
+  return s;
+}
+
+void ir_close(ir_session *s) {
+  if (!s) return;
+  mrb_close(s->mrb);
+  free(s);
+}
+
+static void fill_exception(ir_session *s, const char *filename, ir_error *err) {
+  mrb_state *mrb = s->mrb;
+  mrb_value exc = mrb_obj_value(mrb->exc);
+  mrb->exc = NULL;
+  mrb_value msg = mrb_funcall(mrb, exc, "message", 0);
+  const char *cls = mrb_obj_classname(mrb, exc);
+  snprintf(err->message, sizeof err->message, "%s (%s)",
+           mrb_string_p(msg) ? RSTRING_PTR(msg) : "exception", cls);
+  err->is_syntax = 0;
+  err->line = 0; err->column = 0;
+  // First backtrace entry in the user's file gives the line.
+  mrb_value bt = mrb_funcall(mrb, exc, "backtrace", 0);
+  mrb->exc = NULL;
+  if (mrb_array_p(bt)) {
+    size_t flen = strlen(filename);
+    for (mrb_int i = 0; i < RARRAY_LEN(bt); i++) {
+      mrb_value e = mrb_ary_ref(mrb, bt, i);
+      if (!mrb_string_p(e)) continue;
+      const char *p = RSTRING_PTR(e);
+      if (strncmp(p, filename, flen) == 0 && p[flen] == ':') {
+        err->line = atoi(p + flen + 1);
+        break;
+      }
+    }
+  }
+}
+
+static int run(ir_session *s, const char *src, size_t len, const char *filename, ir_error *err) {
+  mrb_state *mrb = s->mrb;
+  mrbc_context *c = mrbc_context_new(mrb);
+  mrbc_filename(mrb, c, filename);
+  c->capture_errors = TRUE;
+  struct mrb_parser_state *p = mrb_parse_nstring(mrb, src, len, c);
+  if (!p) {
+    snprintf(err->message, sizeof err->message, "out of memory while parsing");
+    mrbc_context_free(mrb, c);
+    return -1;
+  }
+  if (p->nerr > 0) {
+    err->is_syntax = 1;
+    err->line = p->error_buffer[0].lineno;
+    err->column = p->error_buffer[0].column;
+    snprintf(err->message, sizeof err->message, "%s", p->error_buffer[0].message ? p->error_buffer[0].message : "syntax error");
+    mrb_parser_free(p);
+    mrbc_context_free(mrb, c);
+    return -1;
+  }
+  mrb_load_exec(mrb, p, c);   // frees p
+  mrbc_context_free(mrb, c);
+  if (mrb->exc) {
+    fill_exception(s, filename, err);
+    return -1;
+  }
+  return 0;
+}
+
+int ir_load(ir_session *s, const char *prelude, const char *src, size_t len, const char *filename, ir_error *err) {
+  memset(err, 0, sizeof *err);
+  if (run(s, prelude, strlen(prelude), "(infrared prelude)", err) != 0) return -1;
+  return run(s, src, len, filename, err);
+}
+
+ir_value ir_global(ir_session *s, const char *name) {
+  return W(s, mrb_gv_get(s->mrb, mrb_intern_cstr(s->mrb, name)));
+}
+
+int ir_type(ir_value v) {
+  mrb_value m = V(v);
+  switch (mrb_type(m)) {
+    case MRB_TT_FALSE: return mrb_nil_p(m) ? IR_NIL : IR_FALSE;
+    case MRB_TT_TRUE: return IR_TRUE;
+    case MRB_TT_INTEGER: return IR_INT;
+#ifndef MRB_NO_FLOAT
+    case MRB_TT_FLOAT: return IR_FLOAT;
+#endif
+    case MRB_TT_STRING: return IR_STRING;
+    case MRB_TT_SYMBOL: return IR_SYMBOL;
+    case MRB_TT_ARRAY: return IR_ARRAY;
+    case MRB_TT_HASH: return IR_HASH;
+    case MRB_TT_PROC: return IR_PROC;
+    default: return IR_OTHER;
+  }
+}
+
+int64_t ir_int(ir_value v) { return (int64_t)mrb_integer(V(v)); }
+double ir_float(ir_value v) {
+#ifndef MRB_NO_FLOAT
+  return (double)mrb_float(V(v));
+#else
+  return 0;
+#endif
+}
+
+const char *ir_str(ir_session *s, ir_value v, size_t *len) {
+  mrb_value m = V(v);
+  if (mrb_string_p(m)) { *len = RSTRING_LEN(m); return RSTRING_PTR(m); }
+  if (mrb_symbol_p(m)) { mrb_int l; const char *p = mrb_sym_name_len(s->mrb, mrb_symbol(m), &l); *len = (size_t)l; return p; }
+  *len = 0; return "";
+}
+
+const char *ir_classname(ir_session *s, ir_value v) { return mrb_obj_classname(s->mrb, V(v)); }
+size_t ir_array_len(ir_value v) { return (size_t)RARRAY_LEN(V(v)); }
+ir_value ir_array_at(ir_session *s, ir_value v, size_t i) { return W(s, mrb_ary_ref(s->mrb, V(v), (mrb_int)i)); }
+ir_value ir_hash_keys(ir_session *s, ir_value v) { return W(s, mrb_hash_keys(s->mrb, V(v))); }
+ir_value ir_hash_get(ir_session *s, ir_value h, ir_value key) { return W(s, mrb_hash_get(s->mrb, V(h), V(key))); }
+
+int ir_const(ir_session *s, const char *name, ir_value *out) {
+  mrb_state *mrb = s->mrb;
+  mrb_sym sym = mrb_intern_cstr(mrb, name);
+  if (!mrb_const_defined(mrb, mrb_obj_value(mrb->object_class), sym)) return 0;
+  *out = W(s, mrb_const_get(mrb, mrb_obj_value(mrb->object_class), sym));
+  return 1;
+}
+
+ir_irep ir_proc_irep(ir_value proc) {
+  struct RProc *p = mrb_proc_ptr(V(proc));
+  if (MRB_PROC_CFUNC_P(p)) return NULL;
+  return p->body.irep;
+}
+
+ir_irep ir_method_irep(ir_session *s, const char *name) {
+  mrb_state *mrb = s->mrb;
+  struct RClass *c = mrb->object_class;
+  mrb_method_t m = mrb_method_search_vm(mrb, &c, mrb_intern_cstr(mrb, name));
+  if (MRB_METHOD_UNDEF_P(m) || MRB_METHOD_CFUNC_P(m)) return NULL;
+  struct RProc *p = MRB_METHOD_PROC(m);
+  return p ? p->body.irep : NULL;
+}
+
+int ir_proc_upvar(ir_session *s, ir_value proc, int up, int idx, ir_value *out) {
+  const struct RProc *p = mrb_proc_ptr(V(proc));
+  // Mirrors mruby's uvenv(): walk `up` levels of upper procs, then read that env's stack.
+  while (up--) {
+    p = p->upper;
+    if (!p) return 0;
+  }
+  if (!MRB_PROC_ENV_P(p)) return 0;
+  struct REnv *e = MRB_PROC_ENV(p);
+  if (!e || idx >= MRB_ENV_LEN(e)) return 0;
+  *out = W(s, e->stack[idx]);
+  return 1;
+}
+
+#define IREP(r) ((const mrb_irep *)(r))
+uint16_t ir_irep_nlocals(ir_irep r) { return IREP(r)->nlocals; }
+uint16_t ir_irep_nregs(ir_irep r) { return IREP(r)->nregs; }
+uint32_t ir_irep_ilen(ir_irep r) { return IREP(r)->ilen; }
+const uint8_t *ir_irep_iseq(ir_irep r) { return IREP(r)->iseq; }
+uint16_t ir_irep_plen(ir_irep r) { return IREP(r)->plen; }
+uint16_t ir_irep_slen(ir_irep r) { return IREP(r)->slen; }
+uint16_t ir_irep_rlen(ir_irep r) { return IREP(r)->rlen; }
+uint16_t ir_irep_clen(ir_irep r) { return IREP(r)->clen; }
+ir_irep ir_irep_rep(ir_irep r, uint16_t i) { return IREP(r)->reps[i]; }
+
+int ir_irep_pool(ir_irep r, uint16_t i, const char **str, size_t *slen, int64_t *ival, double *fval) {
+  const mrb_pool_value *pv = &IREP(r)->pool[i];
+  switch (pv->tt) {
+    case IREP_TT_INT32: *ival = pv->u.i32; return 1;
+    case IREP_TT_INT64: *ival = pv->u.i64; return 1;
+#ifndef MRB_NO_FLOAT
+    case IREP_TT_FLOAT: *fval = pv->u.f; return 2;
+#endif
+    default:
+      if ((pv->tt & IREP_TT_NFLAG) == 0) { *str = pv->u.str; *slen = pv->tt >> 2; return 0; }
+      return 3;
+  }
+}
+
+const char *ir_irep_sym(ir_session *s, ir_irep r, uint16_t i) { return mrb_sym_name(s->mrb, IREP(r)->syms[i]); }
+const char *ir_irep_lv(ir_session *s, ir_irep r, uint16_t reg) {
+  if (!IREP(r)->lv || reg == 0 || reg >= IREP(r)->nlocals) return NULL;
+  mrb_sym sym = IREP(r)->lv[reg - 1];
+  return sym ? mrb_sym_name(s->mrb, sym) : NULL;
+}
+int32_t ir_irep_line(ir_session *s, ir_irep r, uint32_t pc) { return mrb_debug_get_line(s->mrb, IREP(r), pc); }
+
+// One table, from mruby's own X-macro list.
+static const char *const op_names[] = {
+#define OPCODE(x, _) #x,
+#include <mruby/ops.h>
+#undef OPCODE
+};
+static const char *const op_formats[] = {
+#define OPCODE(_, f) #f,
+#include <mruby/ops.h>
+#undef OPCODE
+};
+int ir_opcode_count(void) { return (int)(sizeof op_names / sizeof op_names[0]); }
+const char *ir_opcode_name(int op) { return op_names[op]; }
+const char *ir_opcode_format(int op) { return op_formats[op]; }

@@ -1,5 +1,6 @@
 import Foundation
 import BPF
+import InfraredBTF
 import InfraredObject
 
 /// Options of one compilation.
@@ -41,8 +42,86 @@ public struct Diagnostic: Error, CustomStringConvertible, Sendable {
 /// The compiler driver: Ruby source → mruby ireps → IR → passes → BPF → ELF.
 public enum Compiler {
     /// Compiles Ruby source text; `path` names it in diagnostics and line info.
+    ///
+    /// The pipeline, one stage a line:
+    ///   1. mruby compiles the file and runs its top level with the prelude (Frontend/)
+    ///   2. the declarations it recorded are read back (Frontend/Declarations)
+    ///   3. each program body's irep is lowered to IR (IR/Lowering)
+    ///   4. the optimisation passes run (Passes/)
+    ///   5. instruction selection, register allocation, emission (Codegen/)
+    ///   6. the object is written: ELF, .BTF, .BTF.ext (InfraredObject)
     public static func compile(source: String, path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
-        fatalError("Compiler.compile: not implemented yet")
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let session = try MRubySession()
+        try session.load(prelude: Prelude.text, source: source, path: path)
+        let declarations = try Declarations(session: session, path: path, sourceLines: lines)
+        guard !declarations.programs.isEmpty else {
+            throw Diagnostic(file: path, line: 1, column: 1, message: "the file declares no program",
+                             hint: "declare one, e.g. `xdp do |ctx| … end`, or in the seed form `section! \"cgroup/dev\"` before a `def`")
+        }
+        var kernel: KernelBTF? = nil
+        func kernelBTF() throws -> KernelBTF {
+            if let kernel { return kernel }
+            do { kernel = try KernelBTF(path: options.btfPath) } catch {
+                throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read kernel BTF from \(options.btfPath): \(error)",
+                                 hint: "pass --btf FILE with the BTF of the target kernel")
+            }
+            return kernel!
+        }
+
+        var strings = StringPool()
+        var programs: [ProgramSection] = []
+        var functions: [ProgramBTFSpec.Function] = []
+        var dumps: [String] = []
+        for decl in declarations.programs {
+            // The context: the seed form's class, or the kernel's struct for this program type.
+            var layout = decl.seedContext
+            var contextType: ProgramBTFSpec.CType = .pointer(.void)
+            if let seed = layout {
+                contextType = .pointer(.structure(name: seed.structName, size: seed.size, members: seed.fields.map {
+                    .init(name: $0.name, type: .int(name: ScalarType(size: $0.size, signed: $0.signed, name: "").cName, size: $0.size, signed: $0.signed), offset: $0.offset)
+                }))
+            } else if let name = decl.kind.contextStruct {
+                let btf = try kernelBTF()
+                guard let s = try btf.structLayout(named: name) else {
+                    throw Diagnostic(file: path, line: decl.line, column: 1, message: "the kernel BTF has no struct \(name) for `\(decl.kind.declaration)` programs",
+                                     hint: "pass --btf FILE with a kernel BTF that has it")
+                }
+                layout = ContextLayout(structName: name, fields: s.members.filter { !$0.isBitfield && [1, 2, 4, 8].contains($0.size) && $0.kind != .structure && $0.kind != .union && $0.arrayCount == nil }
+                    .map { ContextField(name: $0.name, offset: $0.byteOffset, size: $0.size, signed: $0.isSigned) }, size: s.size, fromKernel: true)
+                contextType = .pointer(.kernelStruct(name: name))
+            }
+            let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings)
+            var (ir, pool) = try lowering.lower()
+            strings = pool
+            if options.dumpAfter.contains("lower") { dumps.append("; after lower\n\(ir)") }
+            for pass in Pass.pipeline {
+                pass.run(&ir)
+                if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
+            }
+            let selected = Selection.select(ir)
+            let allocated: MFunction
+            do { allocated = try RegisterAllocation.allocate(selected) } catch let e as RegisterAllocation.Failure {
+                throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)`: \(e.message)",
+                                 hint: "split the work into smaller programs or use fewer live values at once")
+            }
+            let code = Emission.emit(allocated, firstLine: decl.line)
+            guard code.instructions.count <= 1_000_000 else {
+                throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)` is too large (\(code.instructions.count) instructions)", hint: nil)
+            }
+            functions.append(.init(name: decl.name, returnType: .int(name: "int", size: 4, signed: true),
+                                   parameters: [(name: "ctx", type: contextType)]))
+            programs.append(ProgramSection(name: decl.name, section: decl.section, instructions: code.instructions,
+                                           relocations: code.relocations, lines: code.lines, function: functions.count - 1))
+        }
+        let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
+                                btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath),
+                                sourcePath: path, sourceLines: lines)
+        let bytes: [UInt8]
+        do { bytes = try ObjectWriter.write(object) } catch {
+            throw CompileFailure.internalError("writing the object: \(error)")
+        }
+        return CompiledObject(bytes: bytes, object: object, dumps: dumps)
     }
 
     /// Compiles the file at `path`.

@@ -1,0 +1,100 @@
+import BPF
+
+/// Machine IR: BPF instructions over virtual and physical registers, before
+/// register allocation. Selection produces it, the allocator rewrites its
+/// virtual registers, emission lays it out and resolves jumps.
+
+enum MReg: Hashable, CustomStringConvertible {
+    case v(Int)
+    case p(Register)
+    var description: String {
+        switch self { case .v(let i): return "v\(i)"; case .p(let r): return "r\(r.rawValue)" }
+    }
+}
+
+enum MSource: Hashable {
+    case reg(MReg)
+    case imm(Int32)
+    var register: MReg? { if case .reg(let r) = self { return r }; return nil }
+}
+
+enum MOp: Hashable {
+    /// dst op= src (64-bit).
+    case alu(ALUOp, MReg, MSource)
+    case mov(MReg, MSource)
+    case neg(MReg)
+    /// dst = 64-bit constant; `string`: offset of a `.rodata.str1.1` literal (relocated).
+    case loadImm64(MReg, Int64, string: Int?)
+    case load(SizeModifier, MReg, base: MReg, offset: Int16)
+    /// Spill slot traffic: `*(u64 *)(r10 - 8*(slot+1))`.
+    case spillStore(slot: Int, MReg)
+    case spillLoad(MReg, slot: Int)
+    /// dst = (a cc b) ? 1 : 0, expanded at emission.
+    case setcc(JumpOp, MReg, MReg, MSource)
+    /// Calls helper `id` with `argc` arguments already in R1…; result in R0.
+    case call(Int32, argc: Int)
+    case exit
+    /// Conditional jump to block `target`, else fall through.
+    case branch(JumpOp, MReg, MSource, target: Int)
+    case jump(target: Int)
+
+    var uses: [MReg] {
+        switch self {
+        case .alu(_, let d, let s): return [d] + [s.register].compactMap { $0 }
+        case .mov(_, let s): return [s.register].compactMap { $0 }
+        case .neg(let d): return [d]
+        case .loadImm64: return []
+        case .load(_, _, let base, _): return [base]
+        case .spillStore(_, let r): return [r]
+        case .spillLoad: return []
+        case .setcc(_, _, let a, let b): return [a] + [b.register].compactMap { $0 }
+        case .call(_, let argc): return Register.arguments.prefix(argc).map { .p($0) }
+        case .exit: return [.p(.r0)]
+        case .branch(_, let a, let b, _): return [a] + [b.register].compactMap { $0 }
+        case .jump: return []
+        }
+    }
+    var defs: [MReg] {
+        switch self {
+        case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _),
+             .spillLoad(let d, _), .setcc(_, let d, _, _): return [d]
+        case .call: return [.p(.r0)]
+        default: return []
+        }
+    }
+    /// Registers a call destroys.
+    var clobbers: [Register] { if case .call = self { return Register.callerSaved }; return [] }
+
+    func mapRegs(_ f: (MReg) -> MReg) -> MOp {
+        func s(_ x: MSource) -> MSource { if case .reg(let r) = x { return .reg(f(r)) }; return x }
+        switch self {
+        case .alu(let op, let d, let src): return .alu(op, f(d), s(src))
+        case .mov(let d, let src): return .mov(f(d), s(src))
+        case .neg(let d): return .neg(f(d))
+        case .loadImm64(let d, let v, let str): return .loadImm64(f(d), v, string: str)
+        case .load(let sz, let d, let b, let o): return .load(sz, f(d), base: f(b), offset: o)
+        case .spillStore(let slot, let r): return .spillStore(slot: slot, f(r))
+        case .spillLoad(let d, let slot): return .spillLoad(f(d), slot: slot)
+        case .setcc(let c, let d, let a, let b): return .setcc(c, f(d), f(a), s(b))
+        case .branch(let c, let a, let b, let t): return .branch(c, f(a), s(b), target: t)
+        default: return self
+        }
+    }
+}
+
+struct MInstruction2 {
+    var op: MOp
+    var location: SourceLocation
+}
+
+struct MBlock {
+    var instructions: [MInstruction2] = []
+}
+
+struct MFunction {
+    var name: String
+    var blocks: [MBlock]
+    var vregCount: Int
+    /// Stack slots used by spills.
+    var slots = 0
+}

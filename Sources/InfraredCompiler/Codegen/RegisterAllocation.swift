@@ -1,0 +1,182 @@
+import BPF
+
+/// Linear-scan register allocation over BPF's ten registers (Poletto &
+/// Sarkar), with live intervals from block liveness, fixed-register
+/// constraints from the calling convention (a value live across a helper
+/// call cannot sit in R0–R5), move hints so copies vanish, and spilling to
+/// 8-byte stack slots below R10 (the interval ending furthest away goes
+/// first; spilled values are reloaded into short-lived temporaries and the
+/// allocation is redone).
+enum RegisterAllocation {
+    struct Failure: Error { var message: String }
+
+    static let order: [Register] = [.r1, .r2, .r3, .r4, .r5, .r0, .r6, .r7, .r8, .r9]
+    static let maxSlots = 64   // 512-byte BPF stack
+
+    static func allocate(_ input: MFunction) throws -> MFunction {
+        var f = input
+        var unspillable = Set<Int>()
+        for _ in 0..<32 {
+            let (assignment, spilled) = try scan(f, unspillable: unspillable)
+            if spilled.isEmpty {
+                for b in f.blocks.indices {
+                    f.blocks[b].instructions = f.blocks[b].instructions.map { i in
+                        var i = i
+                        i.op = i.op.mapRegs { r in if case .v(let v) = r { return .p(assignment[v] ?? .r0) }; return r }
+                        return i
+                    }
+                }
+                return f
+            }
+            for v in spilled {
+                guard f.slots < maxSlots else { throw Failure(message: "the program needs more than 512 bytes of stack for its values") }
+                let slot = f.slots; f.slots += 1
+                unspillable.formUnion(rewrite(&f, spilling: v, slot: slot))
+            }
+        }
+        throw Failure(message: "register allocation did not converge")
+    }
+
+    /// Block successors in layout order (fallthrough to the next block unless
+    /// the block ends in `jump` or `exit`).
+    static func successors(_ f: MFunction, _ b: Int) -> [Int] {
+        var s: [Int] = []
+        for i in f.blocks[b].instructions {
+            if case .branch(_, _, _, let t) = i.op { s.append(t) }
+            if case .jump(let t) = i.op { s.append(t); return s }
+            if case .exit = i.op { return s }
+        }
+        if b + 1 < f.blocks.count { s.append(b + 1) }
+        return s
+    }
+
+    struct Interval { var vreg: Int; var start: Int; var end: Int }
+
+    static func intervals(_ f: MFunction) -> (vregs: [Int: Interval], fixed: [Register: [(Int, Int)]], hints: [Int: [MReg]]) {
+        let n = f.blocks.count
+        var use = Array(repeating: Set<Int>(), count: n), def = use
+        for b in 0..<n {
+            for i in f.blocks[b].instructions {
+                for case .v(let v) in i.op.uses where !def[b].contains(v) { use[b].insert(v) }
+                for case .v(let v) in i.op.defs { def[b].insert(v) }
+            }
+        }
+        var liveIn = Array(repeating: Set<Int>(), count: n), liveOut = liveIn
+        var changed = true
+        while changed {
+            changed = false
+            for b in stride(from: n - 1, through: 0, by: -1) {
+                var out = Set<Int>()
+                for s in successors(f, b) { out.formUnion(liveIn[s]) }
+                let inn = use[b].union(out.subtracting(def[b]))
+                if out != liveOut[b] || inn != liveIn[b] { liveOut[b] = out; liveIn[b] = inn; changed = true }
+            }
+        }
+        var iv: [Int: Interval] = [:]
+        func touch(_ v: Int, _ p: Int) {
+            if var x = iv[v] { x.start = min(x.start, p); x.end = max(x.end, p); iv[v] = x } else { iv[v] = Interval(vreg: v, start: p, end: p) }
+        }
+        var fixed: [Register: [(Int, Int)]] = [:]
+        var lastDef: [Register: Int] = [:]
+        var hints: [Int: [MReg]] = [:]
+        var g = 0
+        for b in 0..<n {
+            let first = g
+            for i in f.blocks[b].instructions {
+                let u = 2 * g, d = 2 * g + 1
+                for r in i.op.uses {
+                    switch r {
+                    case .v(let v): touch(v, u)
+                    case .p(let p): fixed[p, default: []].append((lastDef[p] ?? u, u))
+                    }
+                }
+                for r in i.op.defs {
+                    switch r {
+                    case .v(let v):
+                        // setcc writes its result before it reads its operands.
+                        if case .setcc = i.op { touch(v, u) }
+                        touch(v, d)
+                    case .p(let p): lastDef[p] = d; fixed[p, default: []].append((d, d))
+                    }
+                }
+                for p in i.op.clobbers { fixed[p, default: []].append((d, d)) }
+                if case .mov(let dst, .reg(let src)) = i.op {
+                    if case .v(let a) = dst { hints[a, default: []].append(src) }
+                    if case .v(let a) = src { hints[a, default: []].append(dst) }
+                }
+                g += 1
+            }
+            let last = g - 1
+            for v in liveIn[b] { touch(v, 2 * first) }
+            for v in liveOut[b] { touch(v, 2 * max(last, first) + 1) }
+        }
+        return (iv, fixed, hints)
+    }
+
+    static func scan(_ f: MFunction, unspillable: Set<Int>) throws -> ([Int: Register], [Int]) {
+        let (ivs, fixed, hints) = intervals(f)
+        let sorted = ivs.values.sorted { ($0.start, $0.vreg) < ($1.start, $1.vreg) }
+        var assignment: [Int: Register] = [:]
+        var active: [Interval] = []
+        var spilled: [Int] = []
+        func forbidden(_ x: Interval) -> Set<Register> {
+            var s = Set<Register>()
+            for (r, ranges) in fixed where ranges.contains(where: { $0.0 <= x.end && x.start <= $0.1 }) { s.insert(r) }
+            return s
+        }
+        for x in sorted {
+            active.removeAll { $0.end < x.start }
+            let busy = Set(active.compactMap { assignment[$0.vreg] })
+            let banned = forbidden(x)
+            let free = order.filter { !busy.contains($0) && !banned.contains($0) }
+            if !free.isEmpty {
+                var pick = free[0]
+                for h in hints[x.vreg] ?? [] {
+                    let r: Register?
+                    switch h { case .p(let p): r = p; case .v(let v): r = assignment[v] }
+                    if let r, free.contains(r) { pick = r; break }
+                }
+                // Values live across calls take callee-saved registers only via `banned`; short ones prefer R1–R5.
+                assignment[x.vreg] = pick
+                active.append(x)
+                continue
+            }
+            // Spill whichever interval ends last (and can give its register to x).
+            let candidates = active.filter { !unspillable.contains($0.vreg) && !banned.contains(assignment[$0.vreg]!) }
+            if let victim = candidates.max(by: { $0.end < $1.end }), victim.end > x.end || unspillable.contains(x.vreg) {
+                assignment[x.vreg] = assignment[victim.vreg]
+                assignment[victim.vreg] = nil
+                active.removeAll { $0.vreg == victim.vreg }
+                active.append(x)
+                spilled.append(victim.vreg)
+            } else if !unspillable.contains(x.vreg) {
+                spilled.append(x.vreg)
+            } else {
+                throw Failure(message: "too many values are live at once (even after spilling)")
+            }
+        }
+        return (assignment, spilled)
+    }
+
+    /// Rewrites every use and definition of `v` through a fresh temporary
+    /// and stack slot `slot`. Returns the temporaries (never spilled again).
+    static func rewrite(_ f: inout MFunction, spilling v: Int, slot: Int) -> Set<Int> {
+        var temps = Set<Int>()
+        for b in f.blocks.indices {
+            var out: [MInstruction2] = []
+            for i in f.blocks[b].instructions {
+                let uses = i.op.uses.contains(.v(v)), defs = i.op.defs.contains(.v(v))
+                guard uses || defs else { out.append(i); continue }
+                let t = f.vregCount; f.vregCount += 1; temps.insert(t)
+                if uses { out.append(MInstruction2(op: .spillLoad(.v(t), slot: slot), location: i.location)) }
+                var j = i
+                j.op = i.op.mapRegs { $0 == .v(v) ? .v(t) : $0 }
+                // A terminator that reads v must stay last; defs never happen on terminators.
+                out.append(j)
+                if defs { out.append(MInstruction2(op: .spillStore(slot: slot, .v(t)), location: i.location)) }
+            }
+            f.blocks[b].instructions = out
+        }
+        return temps
+    }
+}

@@ -1,0 +1,172 @@
+import BPF
+
+/// Instruction selection: IR → machine IR over virtual registers. Fixed
+/// registers appear only where BPF's calling convention demands them (the
+/// context in R1 at entry, helper arguments in R1–R5, results in R0).
+struct Selection {
+    private var f: MFunction
+    private var current: [MInstruction2] = []
+    private var loc = SourceLocation.none
+
+    static func select(_ ir: IRFunction) -> MFunction {
+        var s = Selection(f: MFunction(name: ir.name, blocks: [], vregCount: ir.vregCount))
+        for (b, block) in ir.blocks.enumerated() {
+            s.current = []
+            if b == 0 { s.loc = block.instructions.first?.1 ?? block.terminatorLocation; s.put(.mov(.v(ir.context.id), .reg(.p(.r1)))) }
+            for (insn, loc) in block.instructions { s.loc = loc; s.select(insn) }
+            s.loc = block.terminatorLocation
+            s.select(block.terminator, next: b + 1)
+            s.f.blocks.append(MBlock(instructions: s.current))
+        }
+        return s.f
+    }
+
+    private mutating func put(_ op: MOp) { current.append(MInstruction2(op: op, location: loc)) }
+    private mutating func temp() -> MReg { defer { f.vregCount += 1 }; return .v(f.vregCount) }
+    private func reg(_ v: VReg) -> MReg { .v(v.id) }
+
+    /// An operand as an instruction source: immediates that fit in 32 bits
+    /// (sign-extended by BPF) stay immediates.
+    private mutating func source(_ o: Operand) -> MSource {
+        switch o {
+        case .reg(let r): return .reg(reg(r))
+        case .imm(let i):
+            if let i32 = Int32(exactly: i) { return .imm(i32) }
+            let t = temp(); put(.loadImm64(t, i, string: nil)); return .reg(t)
+        }
+    }
+    private mutating func register(_ o: Operand) -> MReg {
+        switch source(o) {
+        case .reg(let r): return r
+        case .imm(let i): let t = temp(); put(.mov(t, .imm(i))); return t
+        }
+    }
+    private mutating func move(_ d: MReg, _ o: Operand) {
+        let s = source(o)
+        if s != .reg(d) { put(.mov(d, s)) }
+    }
+
+    private mutating func select(_ insn: IRInstruction) {
+        switch insn {
+        case .move(let d, let a):
+            move(reg(d), a)
+        case .neg(let d, let a):
+            move(reg(d), a); put(.neg(reg(d)))
+        case .binary(let op, let d, let a, let b):
+            binary(op, reg(d), a, b)
+        case .setcc(let c, let d, let a, let b):
+            var (c, a, b) = (c, a, b)
+            if case .imm = a { swap(&a, &b); c = c.swapped }
+            let ra = register(a)
+            // setcc writes its result before comparing: compute into a fresh
+            // register (the allocator keeps it apart from the operands), then copy.
+            let t = temp()
+            put(.setcc(jumpOp(c), t, ra, source(b)))
+            put(.mov(reg(d), .reg(t)))
+        case .load(let d, let base, let off, let size, let signed):
+            let sz: SizeModifier = [1: .b, 2: .h, 4: .w, 8: .dw][size]!
+            put(.load(sz, reg(d), base: reg(base), offset: Int16(off)))
+            if signed && size < 8 {
+                put(.alu(.lsh, reg(d), .imm(Int32(64 - size * 8))))
+                put(.alu(.arsh, reg(d), .imm(Int32(64 - size * 8))))
+            }
+        case .stringAddress(let d, let off):
+            put(.loadImm64(reg(d), Int64(off), string: off))
+        case .call(let d, let helper, let args):
+            for (i, a) in args.enumerated() { put(.mov(.p(Register.arguments[i]), source(a))) }
+            put(.call(helper, argc: args.count))
+            if let d { put(.mov(reg(d), .reg(.p(.r0)))) }
+        }
+    }
+
+    private mutating func binary(_ op: BinaryOp, _ d: MReg, _ a: Operand, _ b: Operand) {
+        let commutative: Set<BinaryOp> = [.add, .mul, .and, .or, .xor]
+        var (a, b) = (a, b)
+        if case .imm = a, case .reg = b, commutative.contains(op) { swap(&a, &b) }
+        switch op {
+        case .sdiv, .smod:
+            signedDivision(op, d, a, b); return
+        case .shl, .lshr, .ashr:
+            if case .imm(let n) = b, n >= 64 || n < 0 {
+                // Everything shifted out (counts ≥ 64 keep Ruby's meaning).
+                if op == .ashr { move(d, a); put(.alu(.arsh, d, .imm(63))) } else { put(.mov(d, .imm(0))) }
+                return
+            }
+        case .udiv, .umod:
+            if case .imm(0) = b {
+                if op == .udiv { put(.mov(d, .imm(0))) } else { move(d, a) }
+                return
+            }
+        default: break
+        }
+        let alu: ALUOp = [.add: .add, .sub: .sub, .mul: .mul, .udiv: .div, .umod: .mod, .and: .and, .or: .or,
+                          .xor: .xor, .shl: .lsh, .lshr: .rsh, .ashr: .arsh][op]!
+        // Two-address form: d = a; d op= b. If b lives in d, go through a temporary.
+        if b == .reg(VReg(id: vregID(d))), a != b {
+            let t = temp()
+            move(t, a); put(.alu(alu, t, source(b))); put(.mov(d, .reg(t)))
+            return
+        }
+        move(d, a)
+        put(.alu(alu, d, source(b)))
+    }
+
+    private func vregID(_ r: MReg) -> Int { if case .v(let i) = r { return i }; return -1 }
+
+    /// Ruby's floored signed division and modulo, branch-free over BPF's
+    /// unsigned `div`/`mod` (which older kernels' ISA is limited to).
+    private mutating func signedDivision(_ op: BinaryOp, _ d: MReg, _ a: Operand, _ b: Operand) {
+        let sa = temp(), ua = temp(), sb = temp(), ub = temp(), r = temp(), nz = temp()
+        move(sa, a); put(.alu(.arsh, sa, .imm(63)))
+        move(ua, a); put(.alu(.xor, ua, .reg(sa))); put(.alu(.sub, ua, .reg(sa)))
+        move(sb, b); put(.alu(.arsh, sb, .imm(63)))
+        move(ub, b); put(.alu(.xor, ub, .reg(sb))); put(.alu(.sub, ub, .reg(sb)))
+        put(.mov(r, .reg(ua))); put(.alu(.mod, r, .reg(ub)))
+        put(.mov(nz, .reg(r))); put(.neg(nz)); put(.alu(.or, nz, .reg(r))); put(.alu(.rsh, nz, .imm(63)))
+        let sq = temp()
+        put(.mov(sq, .reg(sa))); put(.alu(.xor, sq, .reg(sb)))          // 0 or -1: signs differ
+        if op == .sdiv {
+            let q = temp()
+            put(.mov(q, .reg(ua))); put(.alu(.div, q, .reg(ub)))
+            put(.alu(.xor, q, .reg(sq))); put(.alu(.sub, q, .reg(sq)))   // negate when signs differ
+            put(.alu(.and, nz, .reg(sq)))                                 // round toward -∞
+            put(.mov(d, .reg(q))); put(.alu(.sub, d, .reg(nz)))
+        } else {
+            put(.alu(.and, nz, .reg(sq))); put(.neg(nz))                  // -1 when adjusting
+            let m = temp()
+            put(.mov(m, .reg(ub))); put(.alu(.sub, m, .reg(r)))            // ub - r
+            put(.alu(.xor, m, .reg(r))); put(.alu(.and, m, .reg(nz))); put(.alu(.xor, m, .reg(r)))
+            put(.alu(.xor, m, .reg(sb))); put(.alu(.sub, m, .reg(sb)))     // sign of the divisor
+            put(.mov(d, .reg(m)))
+        }
+    }
+
+    private mutating func select(_ t: Terminator, next: Int) {
+        switch t {
+        case .jump(let target):
+            put(.jump(target: target))
+        case .branch(var c, var a, var b, let th, let el):
+            if case .imm = a { swap(&a, &b); c = c.swapped }
+            let ra = register(a), sb = source(b)
+            if th == next {
+                put(.branch(jumpOp(c.negated), ra, sb, target: el))
+            } else {
+                put(.branch(jumpOp(c), ra, sb, target: th))
+                put(.jump(target: el))
+            }
+        case .ret(let v):
+            move(.p(.r0), v)
+            put(.exit)
+        case .unreachable:
+            put(.mov(.p(.r0), .imm(0))); put(.exit)
+        }
+    }
+
+    private func jumpOp(_ c: Condition) -> JumpOp {
+        switch c {
+        case .eq: return .jeq; case .ne: return .jne
+        case .ugt: return .jgt; case .uge: return .jge; case .ult: return .jlt; case .ule: return .jle
+        case .sgt: return .jsgt; case .sge: return .jsge; case .slt: return .jslt; case .sle: return .jsle
+        }
+    }
+}

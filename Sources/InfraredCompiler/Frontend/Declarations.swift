@@ -1,0 +1,187 @@
+import BPF
+
+/// The build-time prelude: Ruby methods that record the file's declarations
+/// into `$__ir`. Program declarations come from the `programKinds` table, so
+/// adding a program type there is the only change needed here.
+enum Prelude {
+    static let text: String = {
+        var s = """
+        $__ir = { license: nil, programs: [], classes: {}, section: nil, defs: [] }
+        module Kernel
+          def license(s); $__ir[:license] = s.to_s; nil; end
+          def license!(s); license(s); end
+          def section!(s); $__ir[:section] = s.to_s; nil; end
+          def __ir_program(kind, args, opts, blk)
+            raise ArgumentError, "#{kind} needs a block: #{kind} ... do |ctx| ... end" unless blk
+            $__ir[:programs] << { kind: kind, args: args, name: opts[:name], block: blk }
+            nil
+          end
+
+        """
+        for kind in programKinds {
+            s += "  def \(kind.declaration)(*args, **opts, &blk); __ir_program(\"\(kind.declaration)\", args, opts, blk); end\n"
+        }
+        s += """
+        end
+        class Module
+          def attr(name, type = nil)
+            ($__ir[:classes][self.to_s] ||= []) << [name, type]
+            nil
+          end
+        end
+        class Object
+          def self.method_added(m)
+            $__ir[:defs] << [m, $__ir[:section]]
+            $__ir[:section] = nil
+          end
+        end
+
+        """
+        return s
+    }()
+}
+
+/// A scalar type name of the language (`:u32`, `:s64`, `:char`, `:bool`).
+struct ScalarType: Hashable {
+    var size: Int
+    var signed: Bool
+    var name: String
+
+    static let table: [String: ScalarType] = [
+        "u8": .init(size: 1, signed: false, name: "u8"), "u16": .init(size: 2, signed: false, name: "u16"),
+        "u32": .init(size: 4, signed: false, name: "u32"), "u64": .init(size: 8, signed: false, name: "u64"),
+        "s8": .init(size: 1, signed: true, name: "s8"), "s16": .init(size: 2, signed: true, name: "s16"),
+        "s32": .init(size: 4, signed: true, name: "s32"), "s64": .init(size: 8, signed: true, name: "s64"),
+        "char": .init(size: 1, signed: true, name: "char"), "bool": .init(size: 1, signed: false, name: "bool"),
+    ]
+    /// The C spelling used in BTF.
+    var cName: String {
+        switch (size, signed, name) {
+        case (_, _, "char"): return "char"
+        case (_, _, "bool"): return "_Bool"
+        case (1, false, _): return "unsigned char"
+        case (1, true, _): return "signed char"
+        case (2, false, _): return "unsigned short"
+        case (2, true, _): return "short"
+        case (4, false, _): return "unsigned int"
+        case (4, true, _): return "int"
+        case (8, false, _): return "unsigned long long"
+        default: return "long long"
+        }
+    }
+}
+
+/// A field of a program's context, as the body reads it (`ctx.minor`).
+struct ContextField: Hashable {
+    var name: String
+    var offset: Int
+    var size: Int
+    var signed: Bool
+}
+
+/// What the compiler knows about a program's context pointer.
+struct ContextLayout {
+    /// The C struct name (BTF), e.g. `Context` or `xdp_md`.
+    var structName: String
+    var fields: [ContextField]
+    var size: Int
+    /// True when the struct comes from the kernel's BTF (copied into the object's BTF).
+    var fromKernel: Bool
+}
+
+/// A program declared by the file.
+struct ProgramDeclaration {
+    var kind: ProgramKind
+    var name: String
+    var section: String
+    var body: Irep
+    /// The Proc value (block form), for reading top-level locals it captures.
+    var procHandle: ir_value?
+    var line: Int
+    /// Seed form: layout from a `class … attr … end`.
+    var seedContext: ContextLayout?
+}
+
+/// Everything the top level declared.
+struct Declarations {
+    var license: String
+    var programs: [ProgramDeclaration]
+}
+
+import CMRuby
+
+extension Declarations {
+    /// Reads `$__ir` after the file's top level has run.
+    init(session: MRubySession, path: String, sourceLines: [String]) throws {
+        let ir = session.global("$__ir")
+        license = ir["license"]?.stringValue ?? "GPL"
+        programs = []
+        var usedNames: [String: Int] = [:]
+        func uniqueName(_ base: String) -> String {
+            var name = base.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }.map(String.init).joined()
+            if name.isEmpty || name.first!.isNumber { name = "prog_" + name }
+            let n = usedNames[name, default: 0]
+            usedNames[name] = n + 1
+            return n == 0 ? name : "\(name)_\(n)"
+        }
+
+        // Block form.
+        for p in ir["programs"]?.arrayValue ?? [] {
+            guard let kindName = p["kind"]?.stringValue, let kind = ProgramKind.declared(kindName),
+                  case .proc(let irep, let handle)? = p["block"] else { continue }
+            let args = (p["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let line = irep.line(at: 0)
+            var target: String? = nil
+            if kind.takesTarget {
+                guard !args.isEmpty else {
+                    throw Diagnostic(file: path, line: line, column: 1, message: "`\(kindName)` needs an attach target",
+                                     hint: "e.g. \(kindName) \"…\" do |ctx| … end")
+                }
+                // tracepoint "sched", "sched_process_exec" → sched/sched_process_exec; uprobe/usdt parts join with ':'.
+                target = args.joined(separator: kindName.hasSuffix("tracepoint") ? "/" : ":")
+            }
+            let explicit = p["name"]?.stringValue
+            let base = explicit ?? (target.map { String($0.split(whereSeparator: { "/:".contains($0) }).last ?? Substring(kindName)) } ?? kindName)
+            programs.append(ProgramDeclaration(kind: kind, name: uniqueName(base), section: kind.sectionName(target: target),
+                                               body: irep, procHandle: handle, line: line, seedContext: nil))
+        }
+
+        // Seed form: `section!` then `def`, with `class X; attr :f, :type; end` describing the context.
+        let classes = ir["classes"] ?? .hash([])
+        for d in ir["defs"]?.arrayValue ?? [] {
+            let pair = d.arrayValue
+            guard pair.count == 2, let method = pair[0].stringValue else { continue }
+            guard let section = pair[1].stringValue else { continue }
+            guard let irep = session.methodIrep(method) else { continue }
+            let line = irep.line(at: 0)
+            guard let kind = ProgramKind.forSection(section) else {
+                throw Diagnostic(file: path, line: line, column: 1, message: "unknown section \"\(section)\" for `def \(method)`",
+                                 hint: "known sections: " + programKinds.map { $0.section + ($0.takesTarget ? "…" : "") }.joined(separator: ", "))
+            }
+            var layout: ContextLayout? = nil
+            if case .hash(let pairs) = classes, let (k, v) = pairs.first {
+                // The seed form has one context class; its attrs are the fields in order, naturally aligned.
+                let cname = k.stringValue ?? "Context"
+                var fields: [ContextField] = []
+                var offset = 0, align = 1
+                for attr in v.arrayValue {
+                    let a = attr.arrayValue
+                    guard a.count == 2, let fname = a[0].stringValue, let tname = a[1].stringValue else {
+                        throw Diagnostic(file: path, line: line, column: 1, message: "`attr` in class \(cname) needs a name and a type",
+                                         hint: "attr :minor, :u32")
+                    }
+                    guard let t = ScalarType.table[tname] else {
+                        throw Diagnostic(file: path, line: line, column: 1, message: "unknown type :\(tname) for attr :\(fname)",
+                                         hint: "scalar types: " + ScalarType.table.keys.sorted().map { ":" + $0 }.joined(separator: " "))
+                    }
+                    offset = (offset + t.size - 1) / t.size * t.size
+                    fields.append(ContextField(name: fname, offset: offset, size: t.size, signed: t.signed))
+                    offset += t.size; align = max(align, t.size)
+                }
+                layout = ContextLayout(structName: cname, fields: fields, size: (offset + align - 1) / align * align, fromKernel: false)
+            }
+            programs.append(ProgramDeclaration(kind: kind, name: uniqueName(method), section: section, body: irep,
+                                               procHandle: nil, line: line, seedContext: layout))
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import CMRuby
+
+/// A value the probe file's top level recorded, converted from mruby.
+indirect enum RubyValue: CustomStringConvertible {
+    case `nil`, `false`, `true`
+    case int(Int64)
+    case float(Double)
+    case string(String)
+    case symbol(String)
+    case array([RubyValue])
+    case hash([(RubyValue, RubyValue)])
+    /// A Proc (program body); `handle` keeps it reachable for upvalue reads.
+    case proc(Irep, handle: ir_value)
+    case other(className: String)
+
+    var description: String {
+        switch self {
+        case .nil: return "nil"
+        case .false: return "false"
+        case .true: return "true"
+        case .int(let i): return String(i)
+        case .float(let f): return String(f)
+        case .string(let s): return String(reflecting: s)
+        case .symbol(let s): return ":" + s
+        case .array(let a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
+        case .hash(let h): return "{" + h.map { "\($0.0) => \($0.1)" }.joined(separator: ", ") + "}"
+        case .proc: return "#<Proc>"
+        case .other(let c): return "#<\(c)>"
+        }
+    }
+
+    subscript(key: String) -> RubyValue? {
+        guard case .hash(let pairs) = self else { return nil }
+        for (k, v) in pairs {
+            if case .symbol(let s) = k, s == key { return v }
+            if case .string(let s) = k, s == key { return v }
+        }
+        return nil
+    }
+    var arrayValue: [RubyValue] { if case .array(let a) = self { return a }; return [] }
+    var stringValue: String? {
+        switch self { case .string(let s), .symbol(let s): return s; default: return nil }
+    }
+    var intValue: Int64? { if case .int(let i) = self { return i }; return nil }
+}
+
+/// One mruby interpreter: compiles and runs the probe file's top level, then
+/// answers questions about what it declared. Owns the mrb_state.
+final class MRubySession {
+    let raw: OpaquePointer
+
+    init() throws {
+        guard let s = ir_open() else { throw CompileFailure.internalError("cannot open an mruby state") }
+        raw = s
+    }
+    deinit { ir_close(raw) }
+
+    /// Runs the prelude, then the file. Throws a Diagnostic for syntax errors
+    /// and for exceptions raised while the top level runs.
+    func load(prelude: String, source: String, path: String) throws {
+        var err = ir_error()
+        let rc = source.withCString { src in
+            ir_load(raw, prelude, src, source.utf8.count, path, &err)
+        }
+        guard rc == 0 else {
+            let message = withUnsafeBytes(of: &err.message) { buf in
+                String(decoding: buf.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            let line = max(Int(err.line), 1)
+            if err.is_syntax != 0 {
+                throw Diagnostic(file: path, line: line, column: max(Int(err.column), 1), message: message,
+                                 hint: "the file must be valid Ruby (mruby 3.1 syntax)")
+            }
+            throw Diagnostic(file: path, line: line, column: 1, message: "the top level raised: \(message)",
+                             hint: "the top level runs at build time in mruby; only declarations and plain Ruby are available there")
+        }
+    }
+
+    func global(_ name: String) -> RubyValue { convert(ir_global(raw, name)) }
+
+    func constant(_ name: String) -> RubyValue? {
+        var v = ir_value()
+        guard ir_const(raw, name, &v) != 0 else { return nil }
+        return convert(v)
+    }
+
+    func methodIrep(_ name: String) -> Irep? {
+        guard let r = ir_method_irep(raw, name) else { return nil }
+        return Irep(raw: r, session: self)
+    }
+
+    func upvar(of proc: ir_value, up: Int, index: Int) -> RubyValue? {
+        var v = ir_value()
+        guard ir_proc_upvar(raw, proc, Int32(up), Int32(index), &v) != 0 else { return nil }
+        return convert(v)
+    }
+
+    func convert(_ v: ir_value) -> RubyValue {
+        switch Int(ir_type(v)) {
+        case Int(IR_NIL.rawValue): return .nil
+        case Int(IR_FALSE.rawValue): return .false
+        case Int(IR_TRUE.rawValue): return .true
+        case Int(IR_INT.rawValue): return .int(ir_int(v))
+        case Int(IR_FLOAT.rawValue): return .float(ir_float(v))
+        case Int(IR_STRING.rawValue): return .string(string(v))
+        case Int(IR_SYMBOL.rawValue): return .symbol(string(v))
+        case Int(IR_ARRAY.rawValue):
+            return .array((0..<ir_array_len(v)).map { convert(ir_array_at(raw, v, $0)) })
+        case Int(IR_HASH.rawValue):
+            let keys = ir_hash_keys(raw, v)
+            return .hash((0..<ir_array_len(keys)).map { i in
+                let k = ir_array_at(raw, keys, i)
+                return (convert(k), convert(ir_hash_get(raw, v, k)))
+            })
+        case Int(IR_PROC.rawValue):
+            guard let r = ir_proc_irep(v) else { return .other(className: "Proc") }
+            return .proc(Irep(raw: r, session: self), handle: v)
+        default:
+            return .other(className: String(cString: ir_classname(raw, v)))
+        }
+    }
+
+    private func string(_ v: ir_value) -> String {
+        var len = 0
+        let p = ir_str(raw, v, &len)!
+        return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
+    }
+}
+
+/// A read-only view of an mruby irep (compiled method or block body).
+struct Irep {
+    let raw: UnsafeRawPointer
+    unowned let session: MRubySession
+
+    var nlocals: Int { Int(ir_irep_nlocals(raw)) }
+    var nregs: Int { Int(ir_irep_nregs(raw)) }
+    var code: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: ir_irep_iseq(raw), count: Int(ir_irep_ilen(raw))) }
+    var catchHandlerCount: Int { Int(ir_irep_clen(raw)) }
+
+    enum PoolEntry { case string(String), int(Int64), float(Double), other }
+    func pool(_ i: Int) -> PoolEntry {
+        var s: UnsafePointer<CChar>?
+        var len = 0, iv: Int64 = 0, fv: Double = 0
+        switch ir_irep_pool(raw, UInt16(i), &s, &len, &iv, &fv) {
+        case 0: return .string(String(decoding: UnsafeRawBufferPointer(start: s, count: len), as: UTF8.self))
+        case 1: return .int(iv)
+        case 2: return .float(fv)
+        default: return .other
+        }
+    }
+    var poolCount: Int { Int(ir_irep_plen(raw)) }
+    func symbol(_ i: Int) -> String { String(cString: ir_irep_sym(session.raw, raw, UInt16(i))) }
+    var symbolCount: Int { Int(ir_irep_slen(raw)) }
+    func child(_ i: Int) -> Irep { Irep(raw: ir_irep_rep(raw, UInt16(i)), session: session) }
+    var childCount: Int { Int(ir_irep_rlen(raw)) }
+    func localName(_ reg: Int) -> String? {
+        guard reg > 0, reg < 65536, let p = ir_irep_lv(session.raw, raw, UInt16(reg)) else { return nil }
+        return String(cString: p)
+    }
+    func line(at pc: Int) -> Int { Int(ir_irep_line(session.raw, raw, UInt32(pc))) }
+}
+
+/// mruby's opcode table (from <mruby/ops.h>, through the C seam).
+enum MRubyOpcodes {
+    static let names: [String] = (0..<Int(ir_opcode_count())).map { String(cString: ir_opcode_name(Int32($0))) }
+    static let formats: [String] = (0..<Int(ir_opcode_count())).map { String(cString: ir_opcode_format(Int32($0))) }
+    static let byName: [String: Int] = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+}

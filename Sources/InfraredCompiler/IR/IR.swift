@@ -1,0 +1,250 @@
+/// The compiler's intermediate representation: a control-flow graph of basic
+/// blocks over unlimited 64-bit virtual registers. Not SSA: an mruby register
+/// (a Ruby local) stays one virtual register, which keeps lowering direct and
+/// lets the register allocator work on live ranges.
+
+/// A virtual register.
+struct VReg: Hashable, Comparable, CustomStringConvertible {
+    var id: Int
+    static func < (a: VReg, b: VReg) -> Bool { a.id < b.id }
+    var description: String { "%\(id)" }
+}
+
+/// An instruction operand: a register or a 64-bit constant.
+enum Operand: Hashable, CustomStringConvertible {
+    case reg(VReg)
+    case imm(Int64)
+    var description: String {
+        switch self { case .reg(let r): return r.description; case .imm(let i): return String(i) }
+    }
+    var register: VReg? { if case .reg(let r) = self { return r }; return nil }
+    var constant: Int64? { if case .imm(let i) = self { return i }; return nil }
+}
+
+/// Two-operand arithmetic. Division and modulo come in the unsigned form
+/// BPF has and Ruby's floored signed form (expanded during selection).
+enum BinaryOp: String, CaseIterable {
+    case add, sub, mul, udiv, umod, sdiv, smod, and, or, xor, shl, lshr, ashr
+
+    /// Folds two constants with 64-bit wrapping and Ruby's semantics
+    /// (floored division). Division by zero has BPF's meaning, as the
+    /// generated code computes it: unsigned x/0 = 0 and x%0 = x; signed
+    /// x/0 = (x < 0 ? -1 : 0) and x%0 = x.
+    func fold(_ a: Int64, _ b: Int64) -> Int64 {
+        let ua = UInt64(bitPattern: a), ub = UInt64(bitPattern: b)
+        switch self {
+        case .add: return a &+ b
+        case .sub: return a &- b
+        case .mul: return a &* b
+        case .udiv: return ub == 0 ? 0 : Int64(bitPattern: ua / ub)
+        case .umod: return ub == 0 ? a : Int64(bitPattern: ua % ub)
+        case .sdiv:
+            if b == 0 { return a < 0 ? -1 : 0 }
+            if a == .min && b == -1 { return .min }
+            var q = a / b
+            if (a % b != 0) && ((a < 0) != (b < 0)) { q -= 1 }
+            return q
+        case .smod:
+            if b == 0 { return a }
+            if a == .min && b == -1 { return 0 }
+            var r = a % b
+            if r != 0 && ((r < 0) != (b < 0)) { r += b }
+            return r
+        case .and: return a & b
+        case .or: return a | b
+        case .xor: return a ^ b
+        case .shl: return ub >= 64 ? 0 : Int64(bitPattern: ua << ub)
+        case .lshr: return ub >= 64 ? 0 : Int64(bitPattern: ua >> ub)
+        case .ashr: return ub >= 64 ? (a < 0 ? -1 : 0) : a >> b
+        }
+    }
+}
+
+/// A comparison, as both a branch condition and a 0/1 value.
+enum Condition: String, CaseIterable {
+    case eq, ne, ult, ule, ugt, uge, slt, sle, sgt, sge
+
+    var negated: Condition {
+        switch self {
+        case .eq: return .ne; case .ne: return .eq
+        case .ult: return .uge; case .uge: return .ult; case .ule: return .ugt; case .ugt: return .ule
+        case .slt: return .sge; case .sge: return .slt; case .sle: return .sgt; case .sgt: return .sle
+        }
+    }
+    /// The condition with operands swapped (`a < b` ⇔ `b > a`).
+    var swapped: Condition {
+        switch self {
+        case .eq, .ne: return self
+        case .ult: return .ugt; case .ugt: return .ult; case .ule: return .uge; case .uge: return .ule
+        case .slt: return .sgt; case .sgt: return .slt; case .sle: return .sge; case .sge: return .sle
+        }
+    }
+    func evaluate(_ a: Int64, _ b: Int64) -> Bool {
+        let ua = UInt64(bitPattern: a), ub = UInt64(bitPattern: b)
+        switch self {
+        case .eq: return a == b; case .ne: return a != b
+        case .ult: return ua < ub; case .ule: return ua <= ub; case .ugt: return ua > ub; case .uge: return ua >= ub
+        case .slt: return a < b; case .sle: return a <= b; case .sgt: return a > b; case .sge: return a >= b
+        }
+    }
+}
+
+/// A Ruby source position.
+struct SourceLocation: Hashable {
+    var line: Int
+    var column: Int
+    static let none = SourceLocation(line: 0, column: 0)
+}
+
+/// A non-terminating IR instruction.
+enum IRInstruction: Hashable {
+    case move(VReg, Operand)
+    case binary(BinaryOp, VReg, Operand, Operand)
+    case neg(VReg, Operand)
+    /// dst = (lhs cond rhs) ? 1 : 0
+    case setcc(Condition, VReg, Operand, Operand)
+    /// dst = *(size *)(base + offset), zero- or sign-extended.
+    case load(VReg, base: VReg, offset: Int, size: Int, signed: Bool)
+    /// dst = address of the string literal at this offset of `.rodata.str1.1`.
+    case stringAddress(VReg, offset: Int)
+    /// dst = helper(args…); clobbers R0–R5.
+    case call(VReg?, helper: Int32, args: [Operand])
+
+    var definition: VReg? {
+        switch self {
+        case .move(let d, _), .binary(_, let d, _, _), .neg(let d, _), .setcc(_, let d, _, _),
+             .load(let d, _, _, _, _), .stringAddress(let d, _): return d
+        case .call(let d, _, _): return d
+        }
+    }
+    var uses: [VReg] {
+        switch self {
+        case .move(_, let a), .neg(_, let a): return [a.register].compactMap { $0 }
+        case .binary(_, _, let a, let b), .setcc(_, _, let a, let b): return [a.register, b.register].compactMap { $0 }
+        case .load(_, let base, _, _, _): return [base]
+        case .stringAddress: return []
+        case .call(_, _, let args): return args.compactMap(\.register)
+        }
+    }
+    var hasSideEffects: Bool { if case .call = self { return true }; return false }
+
+    /// The instruction with every use rewritten by `f` (definitions untouched).
+    func mapUses(_ f: (Operand) -> Operand) -> IRInstruction {
+        switch self {
+        case .move(let d, let a): return .move(d, f(a))
+        case .binary(let op, let d, let a, let b): return .binary(op, d, f(a), f(b))
+        case .neg(let d, let a): return .neg(d, f(a))
+        case .setcc(let c, let d, let a, let b): return .setcc(c, d, f(a), f(b))
+        case .load(let d, let base, let off, let size, let s):
+            if case .reg(let nb) = f(.reg(base)) { return .load(d, base: nb, offset: off, size: size, signed: s) }
+            return self
+        case .stringAddress: return self
+        case .call(let d, let h, let args): return .call(d, helper: h, args: args.map(f))
+        }
+    }
+}
+
+/// How a block ends.
+enum Terminator: Hashable {
+    case jump(Int)
+    case branch(Condition, Operand, Operand, then: Int, else: Int)
+    case ret(Operand)
+    /// Placeholder while a block is being built.
+    case unreachable
+
+    var successors: [Int] {
+        switch self {
+        case .jump(let t): return [t]
+        case .branch(_, _, _, let t, let e): return [t, e]
+        case .ret, .unreachable: return []
+        }
+    }
+    var uses: [VReg] {
+        switch self {
+        case .branch(_, let a, let b, _, _): return [a.register, b.register].compactMap { $0 }
+        case .ret(let a): return [a.register].compactMap { $0 }
+        default: return []
+        }
+    }
+    func mapUses(_ f: (Operand) -> Operand) -> Terminator {
+        switch self {
+        case .branch(let c, let a, let b, let t, let e): return .branch(c, f(a), f(b), then: t, else: e)
+        case .ret(let a): return .ret(f(a))
+        default: return self
+        }
+    }
+    func mapTargets(_ f: (Int) -> Int) -> Terminator {
+        switch self {
+        case .jump(let t): return .jump(f(t))
+        case .branch(let c, let a, let b, let t, let e): return .branch(c, a, b, then: f(t), else: f(e))
+        default: return self
+        }
+    }
+}
+
+struct IRBlock {
+    var instructions: [(IRInstruction, SourceLocation)] = []
+    var terminator: Terminator = .unreachable
+    var terminatorLocation: SourceLocation = .none
+}
+
+/// One BPF program in IR form.
+struct IRFunction {
+    var name: String
+    var blocks: [IRBlock] = []
+    /// Block 0 is the entry. The context pointer arrives in `context` (R1).
+    var context: VReg
+    var vregCount: Int
+
+    mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
+
+    var predecessors: [[Int]] {
+        var preds = Array(repeating: [Int](), count: blocks.count)
+        for (i, b) in blocks.enumerated() { for s in b.terminator.successors { preds[s].append(i) } }
+        return preds
+    }
+
+    /// Blocks reachable from the entry, in reverse post-order.
+    var reversePostOrder: [Int] {
+        var seen = Set<Int>(), order: [Int] = []
+        func visit(_ b: Int) {
+            guard seen.insert(b).inserted else { return }
+            for s in blocks[b].terminator.successors { visit(s) }
+            order.append(b)
+        }
+        visit(0)
+        return order.reversed()
+    }
+}
+
+extension IRFunction: CustomStringConvertible {
+    /// A readable listing (`--dump-after`).
+    var description: String {
+        var s = "function \(name)(ctx: \(context)):\n"
+        for (i, b) in blocks.enumerated() {
+            s += "b\(i):\n"
+            for (insn, loc) in b.instructions { s += "    \(format(insn))\(loc.line > 0 ? "    ; line \(loc.line)" : "")\n" }
+            s += "    \(format(b.terminator))\n"
+        }
+        return s
+    }
+    private func format(_ i: IRInstruction) -> String {
+        switch i {
+        case .move(let d, let a): return "\(d) = \(a)"
+        case .binary(let op, let d, let a, let b): return "\(d) = \(op.rawValue) \(a), \(b)"
+        case .neg(let d, let a): return "\(d) = neg \(a)"
+        case .setcc(let c, let d, let a, let b): return "\(d) = set.\(c.rawValue) \(a), \(b)"
+        case .load(let d, let base, let off, let size, let s): return "\(d) = load.\(s ? "s" : "u")\(size * 8) [\(base) + \(off)]"
+        case .stringAddress(let d, let off): return "\(d) = &str[\(off)]"
+        case .call(let d, let h, let args): return "\(d.map { "\($0) = " } ?? "")call \(h)(\(args.map(\.description).joined(separator: ", ")))"
+        }
+    }
+    private func format(_ t: Terminator) -> String {
+        switch t {
+        case .jump(let b): return "jump b\(b)"
+        case .branch(let c, let a, let b, let x, let y): return "br.\(c.rawValue) \(a), \(b) ? b\(x) : b\(y)"
+        case .ret(let a): return "ret \(a)"
+        case .unreachable: return "unreachable"
+        }
+    }
+}

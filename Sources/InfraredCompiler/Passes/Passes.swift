@@ -1,0 +1,260 @@
+/// The optimisation passes, in the order the driver runs them. Each is a
+/// function IRFunction → IRFunction with a name for `--dump-after`.
+struct Pass {
+    var name: String
+    var run: (inout IRFunction) -> Void
+
+    static let pipeline: [Pass] = [
+        Pass(name: "simplify-cfg", run: simplifyCFG),
+        Pass(name: "const-prop", run: propagateConstants),
+        Pass(name: "copy-prop", run: propagateCopies),
+        Pass(name: "simplify-cfg", run: simplifyCFG),
+        Pass(name: "fuse-compare", run: fuseCompareAndBranch),
+        Pass(name: "dce", run: eliminateDeadCode),
+        Pass(name: "const-prop", run: propagateConstants),
+        Pass(name: "copy-prop", run: propagateCopies),
+        Pass(name: "dce", run: eliminateDeadCode),
+        Pass(name: "simplify-cfg", run: simplifyCFG),
+    ]
+}
+
+// MARK: Constant propagation and folding
+
+/// Forward dataflow of "this register holds constant c" (a register assigned
+/// different values on different paths is not constant), then folding:
+/// constant operands are substituted, operations on constants computed,
+/// branches on constants become jumps.
+func propagateConstants(_ f: inout IRFunction) {
+    typealias State = [VReg: Int64?]   // missing: unknown yet (top); nil: varying
+    let order = f.reversePostOrder
+    let preds = f.predecessors
+    var outs = Array(repeating: State?.none, count: f.blocks.count)
+
+    func meet(_ states: [State]) -> State {
+        guard var r = states.first else { return [:] }
+        for s in states.dropFirst() {
+            for (k, v) in s {
+                if let old = r[k] { if old != v { r[k] = .some(nil) } } else { r[k] = v }
+            }
+        }
+        return r
+    }
+    func value(_ o: Operand, _ s: State) -> Int64? {
+        switch o { case .imm(let i): return i; case .reg(let r): return s[r] ?? nil }
+    }
+    func transfer(_ b: Int, _ inState: State) -> State {
+        var s = inState
+        for (insn, _) in f.blocks[b].instructions {
+            guard let d = insn.definition else { continue }
+            switch insn {
+            case .move(_, let a): s[d] = .some(value(a, s))
+            case .binary(let op, _, let a, let c):
+                if let x = value(a, s), let y = value(c, s) { s[d] = .some(op.fold(x, y)) } else { s[d] = .some(nil) }
+            case .neg(_, let a): s[d] = .some(value(a, s).map { 0 &- $0 })
+            case .setcc(let c, _, let a, let b2):
+                if let x = value(a, s), let y = value(b2, s) { s[d] = .some(c.evaluate(x, y) ? 1 : 0) } else { s[d] = .some(nil) }
+            default: s[d] = .some(nil)
+            }
+        }
+        return s
+    }
+    var changed = true
+    var entryState: State = [:]
+    entryState[f.context] = Optional<Int64>.none
+    while changed {
+        changed = false
+        for b in order {
+            let ins = b == 0 ? entryState : meet(preds[b].compactMap { outs[$0] })
+            let out = transfer(b, ins)
+            if outs[b].map({ $0 != out }) ?? true { outs[b] = out; changed = true }
+        }
+    }
+    // Rewrite.
+    for b in order {
+        var s = b == 0 ? entryState : meet(preds[b].compactMap { outs[$0] })
+        var rewritten: [(IRInstruction, SourceLocation)] = []
+        for (insn, loc) in f.blocks[b].instructions {
+            let subst = insn.mapUses { o in value(o, s).map { .imm($0) } ?? o }
+            var out = subst
+            if let d = insn.definition {
+                switch subst {
+                case .binary(let op, _, .imm(let x), .imm(let y)): out = .move(d, .imm(op.fold(x, y)))
+                case .neg(_, .imm(let x)): out = .move(d, .imm(0 &- x))
+                case .setcc(let c, _, .imm(let x), .imm(let y)): out = .move(d, .imm(c.evaluate(x, y) ? 1 : 0))
+                case .binary(let op, _, let a, .imm(let y)) where isIdentity(op, y): out = .move(d, a)
+                default: break
+                }
+            }
+            // Update the state with the original instruction's meaning.
+            s = transferOne(out, s)
+            rewritten.append((out, loc))
+        }
+        f.blocks[b].instructions = rewritten
+        let t = f.blocks[b].terminator.mapUses { o in value(o, s).map { .imm($0) } ?? o }
+        if case .branch(let c, .imm(let x), .imm(let y), let th, let el) = t {
+            f.blocks[b].terminator = .jump(c.evaluate(x, y) ? th : el)
+        } else {
+            f.blocks[b].terminator = t
+        }
+    }
+    func transferOne(_ insn: IRInstruction, _ st: State) -> State {
+        var s = st
+        guard let d = insn.definition else { return s }
+        switch insn {
+        case .move(_, let a): s[d] = .some(value(a, s))
+        default: s[d] = .some(nil)
+        }
+        return s
+    }
+}
+
+/// `x + 0`, `x * 1`, `x | 0`, … are `x`.
+private func isIdentity(_ op: BinaryOp, _ c: Int64) -> Bool {
+    switch op {
+    case .add, .sub, .or, .xor, .shl, .lshr, .ashr: return c == 0
+    case .mul, .udiv, .sdiv: return c == 1
+    case .and: return c == -1
+    default: return false
+    }
+}
+
+// MARK: Copy propagation
+
+/// Within each block, after `d = s` a later read of `d` reads `s` instead,
+/// until either is redefined. Global copies are left to the allocator's hints.
+func propagateCopies(_ f: inout IRFunction) {
+    for b in f.blocks.indices {
+        var copies: [VReg: Operand] = [:]
+        func resolve(_ o: Operand) -> Operand {
+            if case .reg(let r) = o, let c = copies[r] { return c }
+            return o
+        }
+        var out: [(IRInstruction, SourceLocation)] = []
+        for (insn, loc) in f.blocks[b].instructions {
+            let i = insn.mapUses(resolve)
+            if let d = i.definition {
+                copies[d] = nil
+                for (k, v) in copies where v == .reg(d) { copies[k] = nil }
+                if case .move(_, let src) = i, src != .reg(d) { copies[d] = src }
+            }
+            out.append((i, loc))
+        }
+        f.blocks[b].instructions = out
+        f.blocks[b].terminator = f.blocks[b].terminator.mapUses(resolve)
+    }
+}
+
+// MARK: Compare and branch
+
+/// `t = set.cc a, b; br.ne t, 0` becomes `br.cc a, b` when `t` is read
+/// nowhere else: BPF compares and jumps in one instruction.
+func fuseCompareAndBranch(_ f: inout IRFunction) {
+    let live = IRLiveness(f)
+    for b in f.blocks.indices {
+        guard case .branch(let c, .reg(let t), .imm(0), let th, let el) = f.blocks[b].terminator, c == .eq || c == .ne,
+              let (last, _) = f.blocks[b].instructions.last,
+              case .setcc(let cc, let d, let x, let y) = last, d == t, !live.liveOut[b].contains(t) else { continue }
+        f.blocks[b].instructions.removeLast()
+        let cond = c == .ne ? cc : cc.negated
+        if case .imm = x, case .reg = y {
+            f.blocks[b].terminator = .branch(cond.swapped, y, x, then: th, else: el)
+        } else {
+            f.blocks[b].terminator = .branch(cond, x, y, then: th, else: el)
+        }
+    }
+}
+
+// MARK: Dead code
+
+/// Removes instructions whose result nobody reads (calls stay: they act).
+func eliminateDeadCode(_ f: inout IRFunction) {
+    var changed = true
+    while changed {
+        changed = false
+        let live = IRLiveness(f)
+        for b in f.blocks.indices {
+            var l = live.liveOut[b]
+            l.formUnion(f.blocks[b].terminator.uses)
+            var kept: [(IRInstruction, SourceLocation)] = []
+            for (insn, loc) in f.blocks[b].instructions.reversed() {
+                if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { changed = true; continue }
+                if case .move(let d, .reg(let s)) = insn, d == s { changed = true; continue }
+                if let d = insn.definition { l.remove(d) }
+                l.formUnion(insn.uses)
+                kept.append((insn, loc))
+            }
+            f.blocks[b].instructions = kept.reversed()
+        }
+    }
+}
+
+// MARK: Control flow
+
+/// Drops unreachable blocks, threads jumps through empty blocks, turns
+/// branches with equal targets into jumps, and merges a block into its only
+/// predecessor when that predecessor jumps straight to it.
+func simplifyCFG(_ f: inout IRFunction) {
+    var changed = true
+    while changed {
+        changed = false
+        // Thread through empty jump-only blocks.
+        func forward(_ t: Int) -> Int {
+            var t = t, seen = Set<Int>()
+            while f.blocks[t].instructions.isEmpty, case .jump(let n) = f.blocks[t].terminator, seen.insert(t).inserted { t = n }
+            return t
+        }
+        for b in f.blocks.indices {
+            let old = f.blocks[b].terminator
+            var t = old.mapTargets(forward)
+            if case .branch(_, _, _, let x, let y) = t, x == y { t = .jump(x) }
+            // An empty block ending in `ret` can be copied into a jump to it.
+            if case .jump(let n) = t, f.blocks[n].instructions.isEmpty, case .ret = f.blocks[n].terminator {
+                f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
+                t = f.blocks[n].terminator
+            }
+            if t != old { f.blocks[b].terminator = t; changed = true }
+        }
+        // Thread a jump whose outcome is known: when an empty block re-tests
+        // `v == k` that its predecessor just tested (`a && b`, `a || b`),
+        // the predecessor's edge goes straight to the known successor.
+        for p in f.blocks.indices {
+            guard case .branch(let pc, .reg(let v), .imm(let k), let pt, let pe) = f.blocks[p].terminator,
+                  pc == .eq || pc == .ne, pt != pe else { continue }
+            func known(_ edgeTaken: Bool, _ target: Int) -> Int {
+                guard f.blocks[target].instructions.isEmpty,
+                      case .branch(let c, .reg(let w), .imm(let k2), let t, let e) = f.blocks[target].terminator,
+                      w == v, k2 == k, c == .eq || c == .ne else { return target }
+                let vEqualsK = (pc == .eq) == edgeTaken
+                return ((c == .eq) == vEqualsK) ? t : e
+            }
+            let nt = known(true, pt), ne = known(false, pe)
+            if nt != pt || ne != pe {
+                f.blocks[p].terminator = .branch(pc, .reg(v), .imm(k), then: nt, else: ne)
+                changed = true
+            }
+        }
+        // Merge a block into its single predecessor.
+        let preds = f.predecessors
+        for b in f.reversePostOrder {
+            guard case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, preds[n].count == 1 else { continue }
+            f.blocks[b].instructions += f.blocks[n].instructions
+            f.blocks[b].terminator = f.blocks[n].terminator
+            f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
+            f.blocks[n] = IRBlock()
+            f.blocks[n].terminator = .ret(.imm(0))
+            changed = true
+            break
+        }
+        // Compact: keep reachable blocks only, renumbered in reverse post-order.
+        let order = f.reversePostOrder
+        if order.count != f.blocks.count || order != Array(0..<order.count) {
+            var map: [Int: Int] = [:]
+            for (i, b) in order.enumerated() { map[b] = i }
+            f.blocks = order.map { b in
+                var blk = f.blocks[b]
+                blk.terminator = blk.terminator.mapTargets { map[$0]! }
+                return blk
+            }
+        }
+    }
+}

@@ -14,6 +14,7 @@ struct Pass {
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "dce", run: eliminateDeadCode),
+        Pass(name: "coalesce", run: coalesceMoves),
         Pass(name: "simplify-cfg", run: simplifyCFG),
     ]
 }
@@ -178,6 +179,9 @@ func eliminateDeadCode(_ f: inout IRFunction) {
             var kept: [(IRInstruction, SourceLocation)] = []
             for (insn, loc) in f.blocks[b].instructions.reversed() {
                 if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { changed = true; continue }
+                if case .call(let d?, let h, let args) = insn, !l.contains(d) {
+                    l.formUnion(insn.uses); kept.append((.call(nil, helper: h, args: args), loc)); continue
+                }
                 if case .move(let d, .reg(let s)) = insn, d == s { changed = true; continue }
                 if let d = insn.definition { l.remove(d) }
                 l.formUnion(insn.uses)
@@ -256,5 +260,59 @@ func simplifyCFG(_ f: inout IRFunction) {
                 return blk
             }
         }
+    }
+}
+
+// MARK: Move coalescing
+
+/// `t = E; …; x = t` becomes `x = E` when `t` is read nowhere else and `x`
+/// is neither read nor written in between: mruby computes into scratch
+/// registers and copies into locals; BPF can compute into the local directly.
+func coalesceMoves(_ f: inout IRFunction) {
+    let live = IRLiveness(f)
+    for b in f.blocks.indices {
+        var insns = f.blocks[b].instructions
+        // liveAfter[i]: registers read after instruction i.
+        func liveAfter() -> [Set<VReg>] {
+            var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
+            var out = Array(repeating: Set<VReg>(), count: insns.count)
+            for i in stride(from: insns.count - 1, through: 0, by: -1) {
+                out[i] = l
+                if let d = insns[i].0.definition { l.remove(d) }
+                l.formUnion(insns[i].0.uses)
+            }
+            return out
+        }
+        var after = liveAfter()
+        var i = 0
+        while i < insns.count {
+            guard case .move(let x, .reg(let t)) = insns[i].0, x != t, !after[i].contains(t) else { i += 1; continue }
+            var j = i - 1
+            var ok = false
+            while j >= 0 {
+                let insn = insns[j].0
+                if insn.definition == t { ok = !insn.uses.contains(x) || true; break }
+                if insn.uses.contains(t) || insn.uses.contains(x) || insn.definition == x { break }
+                j -= 1
+            }
+            guard ok, j >= 0, let def = retarget(insns[j].0, to: x) else { i += 1; continue }
+            insns[j].0 = def
+            insns.remove(at: i)
+            after = liveAfter()
+        }
+        f.blocks[b].instructions = insns
+    }
+}
+
+/// The instruction with its definition renamed.
+private func retarget(_ i: IRInstruction, to x: VReg) -> IRInstruction? {
+    switch i {
+    case .move(_, let a): return .move(x, a)
+    case .binary(let op, _, let a, let b): return .binary(op, x, a, b)
+    case .neg(_, let a): return .neg(x, a)
+    case .setcc(let c, _, let a, let b): return .setcc(c, x, a, b)
+    case .load(_, let base, let off, let size, let s): return .load(x, base: base, offset: off, size: size, signed: s)
+    case .stringAddress(_, let off): return .stringAddress(x, offset: off)
+    case .call(_, let h, let args): return .call(x, helper: h, args: args)
     }
 }

@@ -1,0 +1,29 @@
+# Infrared: the commands a developer and CI run.
+#   make setup   install system packages, mount bpffs/tracefs/debugfs (root)
+#   make build   release build of the `infrared` command
+#   make test    debug build, then every test (kernel tests need root)
+#   make tables  regenerate Sources/BPF/Generated from the system headers
+#   make demo    the seed demo
+SWIFT ?= swift
+# Extra flags for every swift command, e.g. SWIFT_FLAGS="--scratch-path .build-mine".
+SWIFT_FLAGS ?=
+PYTHON ?= python3
+
+.PHONY: setup build test tables demo
+
+setup:
+	bash Scripts/setup.sh
+
+build:
+	$(SWIFT) build -c release $(SWIFT_FLAGS)
+
+# Tests run serially: the kernel tests share cgroups and the bpf() namespace.
+test:
+	$(SWIFT) build $(SWIFT_FLAGS)
+	$(SWIFT) test $(SWIFT_FLAGS)
+
+tables:
+	$(PYTHON) Scripts/gen-tables.py
+
+demo:
+	@echo "demo: not written yet"

@@ -1,0 +1,256 @@
+// The one seam between Infrared and the kernel: every libbpf call and every
+// syscall the runtime makes is in this file (as swift-system keeps its
+// syscalls in `Internals/Syscalls.swift`). The rest of the module speaks
+// Swift types and `Errno`; nothing else imports a C function.
+//
+// libbpf ≥ 1.0 semantics throughout: functions return a negative errno, or
+// NULL with `errno` set.
+import CLibBPF
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Opaque libbpf handles (`struct bpf_object *`, `struct bpf_program *`, …).
+typealias ObjectHandle = OpaquePointer
+typealias ProgramHandle = OpaquePointer
+typealias MapHandle = OpaquePointer
+typealias LinkHandle = OpaquePointer
+
+enum Sys {
+    // MARK: libbpf's print callback
+
+    /// libbpf prints through one process-wide callback; ours formats the
+    /// message and hands it to `LibbpfLog`, which files it under the
+    /// operation in progress (see `LibbpfLog.capture`).
+    static let printHookInstalled: Void = {
+        _ = libbpf_set_print { level, format, arguments in
+            guard let format, let arguments else { return 0 }
+            // va_list can be consumed once: format into a buffer large enough
+            // for any libbpf message except the verifier log, which we take
+            // from the per-program log buffer instead.
+            var buffer = [CChar](repeating: 0, count: 8192)
+            let n = vsnprintf(&buffer, buffer.count, format, arguments)
+            let severity: LibbpfLog.Level
+            switch level {
+            case LIBBPF_WARN: severity = .warning
+            case LIBBPF_INFO: severity = .info
+            default: severity = .debug
+            }
+            LibbpfLog.record(severity, String(cString: buffer))
+            return n
+        }
+    }()
+
+    // MARK: objects
+
+    /// `bpf_object__open_mem`; `bytes` must stay alive until the object is closed.
+    static func openObject(_ bytes: UnsafeRawBufferPointer, name: String, btfCustomPath: String?) -> Result<ObjectHandle, Errno> {
+        _ = printHookInstalled
+        var opts = bpf_object_open_opts()
+        opts.sz = MemoryLayout<bpf_object_open_opts>.size
+        return name.withCString { cName in
+            withOptionalCString(btfCustomPath) { cBTF in
+                opts.object_name = cName
+                opts.btf_custom_path = cBTF
+                errno = 0
+                guard let object = bpf_object__open_mem(bytes.baseAddress, bytes.count, &opts) else {
+                    return .failure(Errno.current)
+                }
+                return .success(object)
+            }
+        }
+    }
+
+    /// `bpf_object__load`: creates maps, relocates and loads every program.
+    static func loadObject(_ object: ObjectHandle) -> Errno? {
+        let rc = bpf_object__load(object)
+        return rc == 0 ? nil : Errno(libbpf: rc)
+    }
+
+    /// `bpf_object__close`: unloads programs, closes map fds, frees the object.
+    static func closeObject(_ object: ObjectHandle) { bpf_object__close(object) }
+
+    // MARK: programs
+
+    static func programs(_ object: ObjectHandle) -> [ProgramHandle] {
+        var result: [ProgramHandle] = []
+        var current = bpf_object__next_program(object, nil)
+        while let program = current {
+            result.append(program)
+            current = bpf_object__next_program(object, program)
+        }
+        return result
+    }
+
+    static func findProgram(_ object: ObjectHandle, name: String) -> ProgramHandle? {
+        bpf_object__find_program_by_name(object, name)
+    }
+
+    static func programName(_ program: ProgramHandle) -> String { String(cString: bpf_program__name(program)) }
+    static func programSection(_ program: ProgramHandle) -> String { String(cString: bpf_program__section_name(program)) }
+    static func programType(_ program: ProgramHandle) -> UInt32 { bpf_program__type(program).rawValue }
+    static func programFD(_ program: ProgramHandle) -> Int32 { bpf_program__fd(program) }
+
+    /// `bpf_program__set_log_buf`: the kernel's verifier log goes to `buffer`
+    /// (libbpf otherwise allocates its own and prints it through the callback).
+    static func setLogBuffer(_ program: ProgramHandle, _ buffer: UnsafeMutablePointer<CChar>, size: Int) {
+        _ = bpf_program__set_log_buf(program, buffer, size)
+    }
+
+    /// `bpf_program__set_log_level`: 0 asks for a log only when loading fails.
+    static func setLogLevel(_ program: ProgramHandle, _ level: UInt32) {
+        _ = bpf_program__set_log_level(program, level)
+    }
+
+    // MARK: maps
+
+    static func maps(_ object: ObjectHandle) -> [MapHandle] {
+        var result: [MapHandle] = []
+        var current = bpf_object__next_map(object, nil)
+        while let map = current {
+            result.append(map)
+            current = bpf_object__next_map(object, map)
+        }
+        return result
+    }
+
+    static func mapName(_ map: MapHandle) -> String { String(cString: bpf_map__name(map)) }
+    static func mapType(_ map: MapHandle) -> UInt32 { bpf_map__type(map).rawValue }
+    static func mapKeySize(_ map: MapHandle) -> UInt32 { bpf_map__key_size(map) }
+    static func mapValueSize(_ map: MapHandle) -> UInt32 { bpf_map__value_size(map) }
+    static func mapMaxEntries(_ map: MapHandle) -> UInt32 { bpf_map__max_entries(map) }
+    static func mapFD(_ map: MapHandle) -> Int32 { bpf_map__fd(map) }
+
+    /// `BPF_MAP_LOOKUP_ELEM`; `nil` when the key is absent.
+    static func mapLookup(fd: Int32, key: [UInt8], valueSize: Int) -> Result<[UInt8]?, Errno> {
+        var value = [UInt8](repeating: 0, count: valueSize)
+        let rc = key.withUnsafeBytes { k in value.withUnsafeMutableBytes { v in bpf_map_lookup_elem(fd, k.baseAddress, v.baseAddress) } }
+        if rc == 0 { return .success(value) }
+        let e = Errno.current
+        return e == .noSuchFileOrDirectory ? .success(nil) : .failure(e)
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM` with `flags` (`BPF_ANY` = 0).
+    static func mapUpdate(fd: Int32, key: [UInt8], value: [UInt8], flags: UInt64) -> Errno? {
+        let rc = key.withUnsafeBytes { k in value.withUnsafeBytes { v in bpf_map_update_elem(fd, k.baseAddress, v.baseAddress, flags) } }
+        return rc == 0 ? nil : Errno.current
+    }
+
+    /// `BPF_MAP_DELETE_ELEM`.
+    static func mapDelete(fd: Int32, key: [UInt8]) -> Errno? {
+        let rc = key.withUnsafeBytes { bpf_map_delete_elem(fd, $0.baseAddress) }
+        return rc == 0 ? nil : Errno.current
+    }
+
+    /// `BPF_MAP_GET_NEXT_KEY`; `nil` past the last key.
+    static func mapNextKey(fd: Int32, after key: [UInt8]?, keySize: Int) -> Result<[UInt8]?, Errno> {
+        var next = [UInt8](repeating: 0, count: keySize)
+        let rc: Int32 = next.withUnsafeMutableBytes { n in
+            if let key { return key.withUnsafeBytes { bpf_map_get_next_key(fd, $0.baseAddress, n.baseAddress) } }
+            return bpf_map_get_next_key(fd, nil, n.baseAddress)
+        }
+        if rc == 0 { return .success(next) }
+        let e = Errno.current
+        return e == .noSuchFileOrDirectory ? .success(nil) : .failure(e)
+    }
+
+    /// `libbpf_num_possible_cpus`: per-CPU maps hold one value slot per possible CPU.
+    static func possibleCPUs() -> Int { max(1, Int(libbpf_num_possible_cpus())) }
+
+    // MARK: links
+
+    /// `bpf_program__attach`: libbpf's auto-attach, by section name.
+    static func attach(_ program: ProgramHandle) -> Result<LinkHandle, Errno> {
+        errno = 0
+        guard let link = bpf_program__attach(program) else { return .failure(Errno.current) }
+        return .success(link)
+    }
+
+    /// `bpf_program__attach_cgroup` (`BPF_LINK_CREATE` on the cgroup's fd).
+    static func attachCgroup(_ program: ProgramHandle, cgroupFD: Int32) -> Result<LinkHandle, Errno> {
+        errno = 0
+        guard let link = bpf_program__attach_cgroup(program, cgroupFD) else { return .failure(Errno.current) }
+        return .success(link)
+    }
+
+    static func linkFD(_ link: LinkHandle) -> Int32 { bpf_link__fd(link) }
+
+    /// `bpf_link__destroy`: detaches and frees the link.
+    static func destroyLink(_ link: LinkHandle) { _ = bpf_link__destroy(link) }
+
+    // MARK: test run
+
+    /// `BPF_PROG_TEST_RUN` with `packet` as input data.
+    static func testRun(fd: Int32, packet: [UInt8], repeat count: Int) -> Result<(retval: UInt32, duration: UInt32), Errno> {
+        var opts = bpf_test_run_opts()
+        opts.sz = MemoryLayout<bpf_test_run_opts>.size
+        opts.repeat = Int32(clamping: count)
+        let rc = packet.withUnsafeBytes { data -> Int32 in
+            opts.data_in = data.baseAddress
+            opts.data_size_in = UInt32(data.count)
+            return bpf_prog_test_run_opts(fd, &opts)
+        }
+        if rc != 0 { return .failure(Errno(libbpf: rc)) }
+        return .success((opts.retval, opts.duration))
+    }
+
+    // MARK: raw loads, ids, info
+
+    /// `BPF_PROG_LOAD` of raw instructions, bypassing libbpf's object model.
+    static func loadRawProgram(type: UInt32, name: String, license: String, instructions: [UInt8]) -> Result<Int32, Errno> {
+        precondition(instructions.count % MemoryLayout<bpf_insn>.size == 0)
+        let count = instructions.count / MemoryLayout<bpf_insn>.size
+        let fd = instructions.withUnsafeBytes { raw in
+            bpf_prog_load(bpf_prog_type(rawValue: type), name, license,
+                          raw.baseAddress?.assumingMemoryBound(to: bpf_insn.self), count, nil)
+        }
+        return fd >= 0 ? .success(fd) : .failure(Errno(libbpf: fd))
+    }
+
+    /// The kernel id of a program fd (`BPF_OBJ_GET_INFO_BY_FD`).
+    static func programID(fd: Int32) -> UInt32? {
+        var info = bpf_prog_info()
+        var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+        return bpf_obj_get_info_by_fd(fd, &info, &length) == 0 ? info.id : nil
+    }
+
+    /// The kernel id of a link fd.
+    static func linkID(fd: Int32) -> UInt32? {
+        var info = bpf_link_info()
+        var length = UInt32(MemoryLayout<bpf_link_info>.size)
+        return bpf_obj_get_info_by_fd(fd, &info, &length) == 0 ? info.id : nil
+    }
+
+    /// Every id `BPF_PROG_GET_NEXT_ID` (or `BPF_LINK_GET_NEXT_ID`) walks through.
+    static func allIDs(links: Bool) -> Result<[UInt32], Errno> {
+        var ids: [UInt32] = []
+        var current: UInt32 = 0
+        while true {
+            var next: UInt32 = 0
+            let rc = links ? bpf_link_get_next_id(current, &next) : bpf_prog_get_next_id(current, &next)
+            if rc != 0 {
+                let e = Errno.current
+                return e == .noSuchFileOrDirectory ? .success(ids) : .failure(e)
+            }
+            ids.append(next)
+            current = next
+        }
+    }
+
+    // MARK: files
+
+    /// `open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)`.
+    static func openDirectory(_ path: String) -> Result<Int32, Errno> {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        return fd >= 0 ? .success(fd) : .failure(Errno.current)
+    }
+
+    static func closeFD(_ fd: Int32) { _ = close(fd) }
+
+    // MARK: helpers
+
+    private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+        guard let string else { return body(nil) }
+        return string.withCString { body($0) }
+    }
+}

@@ -1,0 +1,37 @@
+/// An attachment of a program (a libbpf `struct bpf_link`).
+///
+/// Detaches when closed or deinitialised. The `LoadedObject` that made it
+/// keeps it too, so dropping a `Link` does not detach early, and closing the
+/// object detaches every link it made, on every path.
+public final class Link: @unchecked Sendable, CustomStringConvertible {
+    /// The program's name.
+    public let program: String
+    /// What it is attached to (`cgroup:/sys/fs/cgroup/…`, or the section for auto-attach).
+    public let target: String
+    /// The kernel's id for the link (what `bpftool link show` lists), when it is a BPF link.
+    public let id: UInt32?
+
+    private var handle: LinkHandle?
+    private let lock = NSLockLite()
+
+    init(handle: LinkHandle, program: String, target: String) {
+        self.handle = handle
+        self.program = program
+        self.target = target
+        let fd = Sys.linkFD(handle)
+        self.id = fd >= 0 ? Sys.linkID(fd: fd) : nil
+    }
+
+    /// Whether the link is still attached.
+    public var isAttached: Bool { lock.withLock { handle != nil } }
+
+    /// Detaches the program. Idempotent.
+    public func close() {
+        let h: LinkHandle? = lock.withLock { defer { handle = nil }; return handle }
+        if let h { Sys.destroyLink(h) }
+    }
+
+    deinit { close() }
+
+    public var description: String { "link \(id.map(String.init) ?? "-"): \(program) → \(target)" }
+}

@@ -1,0 +1,356 @@
+import Foundation
+import BPF
+
+/// How an object is opened and loaded.
+public struct LoadOptions: Sendable {
+    /// The object's name (libbpf prefixes `.bss`/`.data`/`.rodata` map names with it).
+    public var objectName: String
+    /// BTF to relocate CO-RE accesses against instead of the running kernel's
+    /// (libbpf's `btf_custom_path`): raw BTF or an ELF with `.BTF`.
+    public var btfCustomPath: String?
+    /// The verifier log level for every program: 0 asks for a log only when
+    /// a load fails (then libbpf retries at level 1); 1 or 2 always log.
+    public var verifierLogLevel: UInt32
+    /// Bytes of verifier log kept per program. Kernels ≥ 6.4 keep the log's
+    /// tail when it overflows, which is the part that names the rejection.
+    public var verifierLogSize: Int
+
+    public init(objectName: String = "infrared", btfCustomPath: String? = nil,
+                verifierLogLevel: UInt32 = 0, verifierLogSize: Int = 1 << 20) {
+        self.objectName = objectName
+        self.btfCustomPath = btfCustomPath
+        self.verifierLogLevel = verifierLogLevel
+        self.verifierLogSize = verifierLogSize
+    }
+}
+
+/// A BPF ELF object opened by libbpf, then loaded into the kernel: its
+/// programs, maps and the links made from it.
+///
+/// Mirrors cilium/ebpf's `Collection` and aya's `Ebpf`: `open` parses the
+/// bytes (no kernel needed), `load` creates maps and loads programs with the
+/// verifier log captured, `attach…` makes `Link`s the object keeps. `close()`
+/// (or deinit) destroys every link first, then the object, so nothing stays
+/// attached whichever path the caller leaves by.
+public final class LoadedObject: @unchecked Sendable {
+    /// The object name given in `LoadOptions`.
+    public let name: String
+    private let options: LoadOptions
+    private let lock = NSRecursiveLock()
+    private var handle: ObjectHandle?
+    /// libbpf may point into the ELF image after `open`, so the object owns a copy.
+    private var image: UnsafeMutableRawBufferPointer?
+    private var logBuffers: [(program: String, buffer: UnsafeMutablePointer<CChar>)] = []
+    private var links: [Link] = []
+    private var loaded = false
+
+    /// Opens an object from ELF bytes without loading it (`bpf_object__open_mem`).
+    public static func open(bytes: [UInt8], options: LoadOptions = LoadOptions()) throws -> LoadedObject {
+        try LoadedObject(opening: bytes, options: options)
+    }
+
+    /// Opens and loads an object: `open(bytes:options:)` then `load()`.
+    public convenience init(bytes: [UInt8], options: LoadOptions = LoadOptions()) throws {
+        try self.init(opening: bytes, options: options)
+        try load()
+    }
+
+    private init(opening bytes: [UInt8], options: LoadOptions) throws {
+        self.name = options.objectName
+        self.options = options
+        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        bytes.withUnsafeBytes { image.copyMemory(from: $0) }
+        let (result, messages) = LibbpfLog.capture {
+            Sys.openObject(UnsafeRawBufferPointer(start: image.baseAddress, count: bytes.count),
+                           name: options.objectName, btfCustomPath: options.btfCustomPath)
+        }
+        switch result {
+        case .failure(let e):
+            image.deallocate()
+            throw LoadError.invalidObject(object: options.objectName, errno: e, messages: messages.map { $0.text })
+        case .success(let handle):
+            self.handle = handle
+            self.image = image
+        }
+        // Our own log buffer per program: libbpf then leaves the verifier's
+        // text in it instead of printing it, and we can tell which program
+        // the log belongs to.
+        for program in Sys.programs(handle!) {
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(options.verifierLogSize, 256))
+            buffer[0] = 0
+            Sys.setLogBuffer(program, buffer, size: max(options.verifierLogSize, 256))
+            if options.verifierLogLevel > 0 { Sys.setLogLevel(program, options.verifierLogLevel) }
+            logBuffers.append((Sys.programName(program), buffer))
+        }
+    }
+
+    deinit { close() }
+
+    // MARK: loading
+
+    /// Whether `load()` has succeeded.
+    public var isLoaded: Bool { lock.withLock { loaded } }
+    /// Whether `close()` has run.
+    public var isClosed: Bool { lock.withLock { handle == nil } }
+
+    /// Creates the maps and loads every program (`bpf_object__load`).
+    ///
+    /// Throws `LoadError.verifierRejected` with the program's name and whole
+    /// verifier log, `.permissionDenied` without privileges, or `.libbpf`
+    /// with what libbpf printed. Loading twice is a no-op.
+    public func load() throws {
+        try lock.withLock {
+            guard let handle else { throw RuntimeError.closed(object: name) }
+            if loaded { return }
+            for (_, buffer) in logBuffers { buffer[0] = 0 }
+            let (failure, messages) = LibbpfLog.capture { Sys.loadObject(handle) }
+            guard let failure else { loaded = true; return }
+            throw classifyLoadFailure(failure, messages.filter { $0.level == .warning }.map(\.text))
+        }
+    }
+
+    private func classifyLoadFailure(_ e: Errno, _ messages: [String]) -> LoadError {
+        // libbpf names the program it was loading ("prog 'x': failed to load: -13",
+        // "prog 'x': relo #0: …"); with log level 0 only the failed program has a log.
+        let named = messages.reversed().lazy.compactMap(Self.programNamed(in:)).first
+        let program = named ?? logBuffers.first { $0.buffer[0] != 0 }?.program
+        if let program, let log = logText(program), !log.isEmpty {
+            return .verifierRejected(program: program, errno: e, log: log)
+        }
+        if e.isPrivilegeError {
+            return .permissionDenied(program: program, operation: "bpf_object__load", errno: e)
+        }
+        return .libbpf(program: program, operation: "bpf_object__load", errno: e, messages: messages)
+    }
+
+    /// `x` in "libbpf: prog 'x': …".
+    static func programNamed(in message: String) -> String? {
+        guard let start = message.range(of: "prog '") else { return nil }
+        let rest = message[start.upperBound...]
+        guard let end = rest.range(of: "':") else { return nil }
+        return String(rest[..<end.lowerBound])
+    }
+
+    private func logText(_ program: String) -> String? {
+        guard let entry = logBuffers.first(where: { $0.program == program }) else { return nil }
+        return String(cString: entry.buffer)
+    }
+
+    /// The verifier's log for `program` from the last load: the whole log of
+    /// a rejected program, or of every program when `verifierLogLevel` > 0.
+    public func verifierLog(program: String) -> String? {
+        lock.withLock { handle == nil ? nil : logText(program) }
+    }
+
+    // MARK: programs and maps
+
+    /// The object's programs, in section order.
+    public var programs: [Program] {
+        lock.withLock { handle.map { Sys.programs($0).map(Self.snapshot) } ?? [] }
+    }
+
+    /// The program named `name` (`bpf_object__find_program_by_name`).
+    public func program(named name: String) -> Program? {
+        lock.withLock { handle.flatMap { Sys.findProgram($0, name: name) }.map(Self.snapshot) }
+    }
+
+    /// The object's maps, including `.rodata`/`.data`/`.bss`.
+    public var maps: [Map] {
+        lock.withLock { handle.map { Sys.maps($0).map(Self.snapshot) } ?? [] }
+    }
+
+    /// The map named `name`.
+    public func map(named name: String) -> Map? { maps.first { $0.name == name } }
+
+    private static func snapshot(_ p: ProgramHandle) -> Program {
+        // libbpf answers -ENOENT (not -1) for a program not loaded yet.
+        let fd = max(Sys.programFD(p), -1)
+        return Program(name: Sys.programName(p), section: Sys.programSection(p),
+                       type: ProgramType(rawValue: Sys.programType(p)), fd: fd,
+                       id: fd >= 0 ? Sys.programID(fd: fd) : nil)
+    }
+
+    private static func snapshot(_ m: MapHandle) -> Map {
+        Map(name: Sys.mapName(m), type: MapType(rawValue: Sys.mapType(m)), keySize: Int(Sys.mapKeySize(m)),
+            valueSize: Int(Sys.mapValueSize(m)), maxEntries: Int(Sys.mapMaxEntries(m)), fd: max(Sys.mapFD(m), -1))
+    }
+
+    /// The libbpf handle of a loaded program, or the error saying why not.
+    private func loadedProgram(_ name: String) throws -> ProgramHandle {
+        guard let handle else { throw RuntimeError.closed(object: self.name) }
+        guard let program = Sys.findProgram(handle, name: name) else {
+            throw RuntimeError.noSuchProgram(name, available: Sys.programs(handle).map(Sys.programName))
+        }
+        guard loaded, Sys.programFD(program) >= 0 else { throw RuntimeError.notLoaded(object: self.name) }
+        return program
+    }
+
+    private func loadedMap(_ name: String) throws -> Map {
+        guard handle != nil else { throw RuntimeError.closed(object: self.name) }
+        guard let map = maps.first(where: { $0.name == name }) else {
+            throw RuntimeError.noSuchMap(name, available: maps.map(\.name))
+        }
+        guard loaded, map.fd >= 0 else { throw RuntimeError.notLoaded(object: self.name) }
+        return map
+    }
+
+    // MARK: attaching
+
+    /// The links made from this object and not yet closed.
+    public var attachedLinks: [Link] { lock.withLock { links.filter(\.isAttached) } }
+
+    /// Attaches `program` the way its section says (`bpf_program__attach`,
+    /// libbpf's auto-attach: tracepoints, raw tracepoints, k/uprobes with a
+    /// target in the section name, …).
+    @discardableResult
+    public func attach(program name: String) throws -> Link {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            let section = Sys.programSection(program)
+            let (result, messages) = LibbpfLog.capture { Sys.attach(program) }
+            let texts = messages.filter { $0.level == .warning }.map(\.text)
+            switch result {
+            case .success(let h):
+                return keep(Link(handle: h, program: name, target: section))
+            case .failure(let e) where e == .noSuchFileOrDirectory:
+                throw RuntimeError.attachPointMissing(program: name, target: section, errno: e, messages: texts)
+            case .failure(let e) where e == .notSupported && texts.isEmpty:
+                // libbpf 1.1 says nothing when the section has no attach function.
+                throw RuntimeError.cannotAutoAttach(program: name, section: section)
+            case .failure(let e) where e.isPrivilegeError:
+                throw RuntimeError.permissionDenied(program: name, operation: "attach \(section)", errno: e)
+            case .failure(let e):
+                throw RuntimeError.failed(program: name, operation: "bpf_program__attach (section \(section))", errno: e, messages: texts)
+            }
+        }
+    }
+
+    /// Attaches a cgroup program (`cgroup/dev`, `cgroup_skb/…`, `cgroup/sock…`)
+    /// to the cgroup v2 directory at `cgroupPath` with a BPF link
+    /// (`bpf_program__attach_cgroup`); it applies to that cgroup and its descendants.
+    @discardableResult
+    public func attachCgroup(program name: String, cgroupPath: String) throws -> Link {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            let cgroup: Int32
+            switch Sys.openDirectory(cgroupPath) {
+            case .success(let fd): cgroup = fd
+            case .failure(let e) where e.isPrivilegeError:
+                throw RuntimeError.permissionDenied(program: name, operation: "open cgroup \(cgroupPath)", errno: e)
+            case .failure(let e):
+                throw RuntimeError.attachPointMissing(program: name, target: cgroupPath, errno: e, messages: [])
+            }
+            // The link holds its own reference to the cgroup.
+            defer { Sys.closeFD(cgroup) }
+            let (result, messages) = LibbpfLog.capture { Sys.attachCgroup(program, cgroupFD: cgroup) }
+            switch result {
+            case .success(let h):
+                return keep(Link(handle: h, program: name, target: "cgroup:" + cgroupPath))
+            case .failure(let e) where e.isPrivilegeError:
+                throw RuntimeError.permissionDenied(program: name, operation: "attach to cgroup \(cgroupPath)", errno: e)
+            case .failure(let e):
+                throw RuntimeError.failed(program: name, operation: "bpf_program__attach_cgroup (\(cgroupPath))",
+                                          errno: e, messages: messages.filter { $0.level == .warning }.map(\.text))
+            }
+        }
+    }
+
+    private func keep(_ link: Link) -> Link {
+        links.removeAll { !$0.isAttached }
+        links.append(link)
+        return link
+    }
+
+    /// Detaches every link made from this object; the programs stay loaded.
+    public func detachAll() {
+        let all: [Link] = lock.withLock { defer { links = [] }; return links }
+        for link in all { link.close() }
+    }
+
+    // MARK: test run
+
+    /// Runs `program` on `packet` in the kernel without attaching it
+    /// (`BPF_PROG_TEST_RUN`): the program's return value and the mean
+    /// duration of one run in nanoseconds. Socket filter, tc and XDP
+    /// programs need at least an Ethernet header (14 bytes); for skb
+    /// programs the kernel pulls it first (`skb->len` is the length past it)
+    /// and an IPv4/IPv6 ethertype needs the IP header too, else EINVAL.
+    public func testRun(program name: String, packet: [UInt8], repeat count: Int = 1) throws -> (retval: UInt32, duration: UInt32) {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            switch Sys.testRun(fd: Sys.programFD(program), packet: packet, repeat: count) {
+            case .success(let r): return r
+            case .failure(let e) where e == .notPermitted:
+                throw RuntimeError.permissionDenied(program: name, operation: "BPF_PROG_TEST_RUN", errno: e)
+            case .failure(let e):
+                throw RuntimeError.failed(program: name, operation: "BPF_PROG_TEST_RUN", errno: e, messages: [])
+            }
+        }
+    }
+
+    // MARK: maps
+
+    /// The value stored under `key` in `map`, or `nil` when absent. For
+    /// per-CPU maps, the values of every possible CPU, each rounded up to 8 bytes.
+    public func lookup(map name: String, key: [UInt8]) throws -> [UInt8]? {
+        try lock.withLock {
+            let map = try loadedMap(name)
+            let size = map.isPerCPU ? ((map.valueSize + 7) & ~7) * Sys.possibleCPUs() : map.valueSize
+            switch Sys.mapLookup(fd: map.fd, key: key, valueSize: size) {
+            case .success(let v): return v
+            case .failure(let e): throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_ELEM on \(name)", errno: e, messages: [])
+            }
+        }
+    }
+
+    /// Stores `value` under `key` (`flags`: `BPF_ANY` 0, `BPF_NOEXIST` 1, `BPF_EXIST` 2).
+    public func update(map name: String, key: [UInt8], value: [UInt8], flags: UInt64 = 0) throws {
+        try lock.withLock {
+            let map = try loadedMap(name)
+            if let e = Sys.mapUpdate(fd: map.fd, key: key, value: value, flags: flags) {
+                throw RuntimeError.failed(program: nil, operation: "BPF_MAP_UPDATE_ELEM on \(name)", errno: e, messages: [])
+            }
+        }
+    }
+
+    /// Removes `key` from `map`.
+    public func delete(map name: String, key: [UInt8]) throws {
+        try lock.withLock {
+            let map = try loadedMap(name)
+            if let e = Sys.mapDelete(fd: map.fd, key: key) {
+                throw RuntimeError.failed(program: nil, operation: "BPF_MAP_DELETE_ELEM on \(name)", errno: e, messages: [])
+            }
+        }
+    }
+
+    /// Every key of `map`, in the kernel's iteration order.
+    public func keys(map name: String) throws -> [[UInt8]] {
+        try lock.withLock {
+            let map = try loadedMap(name)
+            var keys: [[UInt8]] = []
+            var previous: [UInt8]? = nil
+            while true {
+                switch Sys.mapNextKey(fd: map.fd, after: previous, keySize: map.keySize) {
+                case .success(nil): return keys
+                case .success(let next?): keys.append(next); previous = next
+                case .failure(let e): throw RuntimeError.failed(program: nil, operation: "BPF_MAP_GET_NEXT_KEY on \(name)", errno: e, messages: [])
+                }
+            }
+        }
+    }
+
+    // MARK: closing
+
+    /// Detaches every link, then unloads the programs and frees the maps
+    /// (`bpf_link__destroy`, `bpf_object__close`). Idempotent.
+    public func close() {
+        let (all, object, image, buffers): ([Link], ObjectHandle?, UnsafeMutableRawBufferPointer?, [UnsafeMutablePointer<CChar>]) = lock.withLock {
+            defer { links = []; handle = nil; self.image = nil; logBuffers = []; loaded = false }
+            return (links, handle, self.image, logBuffers.map(\.buffer))
+        }
+        for link in all { link.close() }
+        if let object { Sys.closeObject(object) }
+        for buffer in buffers { buffer.deallocate() }
+        image?.deallocate()
+    }
+}

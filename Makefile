@@ -3,7 +3,7 @@
 #   make build   release build of the `infrared` command
 #   make test    debug build, then every test (kernel tests need root)
 #   make tables  regenerate Sources/BPF/Generated from the system headers
-#   make demo    the seed demo
+#   make demo    the live demo: the seed device filter attached to a fresh cgroup for a few seconds
 SWIFT ?= swift
 # Extra flags for every swift command, e.g. SWIFT_FLAGS="--scratch-path .build-mine".
 SWIFT_FLAGS ?=
@@ -25,5 +25,5 @@ test:
 tables:
 	$(PYTHON) Scripts/gen-tables.py
 
-demo:
-	@echo "demo: not written yet"
+demo: build
+	INFRARED=.build/release/infrared bash Scripts/demo.sh

@@ -1,0 +1,85 @@
+import Foundation
+import XCTest
+import InfraredCompiler
+
+/// Everything outside the language is a `file:line:col: error:` with a hint,
+/// `infrared build` exits 1, and no output file is left behind.
+final class DiagnosticsTests: XCTestCase {
+    /// (source, expected line, expected column, a fragment of the message)
+    static let cases: [(String, Int, Int, String)] = [
+        ("xdp do |ctx|\n  x = 1.5\n  0\nend\n", 2, 3, "Float"),
+        ("xdp do |ctx|\n  s = \"abc\".upcase\n  0\nend\n", 2, 13, "String methods"),
+        ("xdp do |ctx|\n  eval(\"1\")\nend\n", 2, 3, "undefined method `eval`"),
+        ("xdp do |ctx|\n  [1, 2].each { |x| x }\n  0\nend\n", 2, 3, "Array"),
+        ("xdp do |ctx|\n  foo { 1 }\nend\n", 2, 3, "does not take a block"),
+        ("socket_filter do |ctx|\n  x = ctx.len\n  if x\n    1\n  end\nend\n", 3, 3, "always true"),
+        ("socket_filter do |ctx|\n  ctx.nonexistent\nend\n", 2, 7, "no field `nonexistent`"),
+        ("cgroup_device do |ctx|\n  ktime_get_ns(1)\nend\n", 2, 3, "takes 0 arguments"),
+        ("cgroup_device do |ctx|\n  printk(5)\nend\n", 2, 3, "format string"),
+        ("cgroup_device do |ctx|\n  x = {a: 1}\n  0\nend\n", 2, 3, "Hash"),
+        ("cgroup_device do |ctx|\n  begin\n    1\n  rescue\n    0\n  end\nend\n", 1, 1, "rescue"),
+        ("cgroup_device do |ctx|\n  x = 1 +\nend\n", 3, 1, "syntax"),
+        ("raise 'nope'\n", 1, 1, "top level raised"),
+        ("x = 1\n", 1, 1, "declares no program"),
+        ("cgroup_device do |ctx|\n  UNDEFINED_THING + 1\nend\n", 2, 3, "uninitialized constant UNDEFINED_THING"),
+    ]
+
+    func testDiagnosticsNameFileLineColumn() throws {
+        for (source, line, column, fragment) in Self.cases {
+            XCTAssertThrowsError(try Compiler.compile(source: source, path: "probe.rb"), source) { error in
+                guard let d = error as? Diagnostic else { return XCTFail("not a Diagnostic: \(error) for\n\(source)") }
+                XCTAssertEqual(d.file, "probe.rb")
+                XCTAssertEqual(d.line, line, "line for \(d) in\n\(source)")
+                if fragment != "syntax" { XCTAssertEqual(d.column, column, "column for \(d) in\n\(source)") }
+                XCTAssertTrue(d.description.hasPrefix("probe.rb:\(d.line):\(d.column): error: "), d.description)
+                if fragment != "syntax" {
+                    XCTAssertTrue(d.message.contains(fragment), "expected “\(fragment)” in: \(d.message)")
+                }
+            }
+        }
+    }
+
+    /// The CLI prints the diagnostic, exits 1 and writes nothing at -o.
+    func testBuildCommandLeavesNoOutputOnError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infrared-diag-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = dir.appendingPathComponent("bad.rb"), out = dir.appendingPathComponent("bad.bpf.o")
+        try "xdp do |ctx|\n  1.5\nend\n".write(to: src, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = Self.infrared
+        p.arguments = ["build", src.path, "-o", out.path]
+        let err = Pipe(); p.standardError = err
+        try p.run(); p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 1)
+        XCTAssertTrue(text.hasPrefix("\(src.path):2:3: error: Float"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["bad.rb"])
+    }
+
+    /// The built `infrared` beside the test bundle.
+    static var infrared: URL {
+        let b = Bundle(for: DiagnosticsTests.self).bundleURL
+        let candidates = [b.appendingPathComponent("infrared"), b.deletingLastPathComponent().appendingPathComponent("infrared")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    /// Generated tables match the system headers they come from.
+    func testGeneratedTablesAreCurrent() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("infrared-tables-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", root.appendingPathComponent("Scripts/gen-tables.py").path, tmp.path]
+        p.standardOutput = Pipe()
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        for name in ["Opcodes.swift", "Helpers.swift", "Types.swift"] {
+            let committed = try String(contentsOf: root.appendingPathComponent("Sources/BPF/Generated/\(name)"), encoding: .utf8)
+            let fresh = try String(contentsOf: tmp.appendingPathComponent(name), encoding: .utf8)
+            XCTAssertEqual(committed, fresh, "\(name) is stale: run `make tables`")
+        }
+    }
+}

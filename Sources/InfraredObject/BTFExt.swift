@@ -184,7 +184,7 @@ public struct BTFExt: Sendable, Hashable {
                 guard at + 8 <= end else { throw ObjectError(".BTF.ext \(what): truncated section header at \(at - start)") }
                 let nameOffset = try u32(at), count = Int(try u32(at + 4))
                 at += 8
-                guard count > 0, at + count * recordSize <= end else {
+                guard count > 0, count <= (end - at) / recordSize else {
                     throw ObjectError(".BTF.ext \(what): bad num_info \(count) for section name at \(nameOffset)")
                 }
                 var records: [R] = []

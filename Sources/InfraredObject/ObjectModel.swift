@@ -17,11 +17,17 @@ public struct ObjectFile: Sendable {
     public var sourcePath: String
     /// The source text, split in lines (index 0 is line 1), for line_info.
     public var sourceLines: [String]
+    /// BTF-defined maps, written to `.maps` (libbpf's convention).
+    public var maps: [MapDefinition]
+    /// Global data: `param`s (`.rodata`), initialised `global`s (`.data`),
+    /// zeroed `global`s (`.bss`).
+    public var variables: [DataVariable]
 
     public init(license: String, programs: [ProgramSection], stringLiterals: [UInt8], btf: ProgramBTFSpec,
-                sourcePath: String, sourceLines: [String]) {
+                sourcePath: String, sourceLines: [String], maps: [MapDefinition] = [], variables: [DataVariable] = []) {
         self.license = license; self.programs = programs; self.stringLiterals = stringLiterals
         self.btf = btf; self.sourcePath = sourcePath; self.sourceLines = sourceLines
+        self.maps = maps; self.variables = variables
     }
 }
 
@@ -38,10 +44,14 @@ public struct ProgramSection: Sendable {
     public var lines: [LineInfo]
     /// Index into `btf.functions` of this program's function prototype.
     public var function: Int
+    /// CO-RE relocations (`bpf_core_relo` records in `.BTF.ext`).
+    public var coreRelocations: [CoreRelocation]
 
-    public init(name: String, section: String, instructions: [Instruction], relocations: [Relocation], lines: [LineInfo], function: Int) {
+    public init(name: String, section: String, instructions: [Instruction], relocations: [Relocation], lines: [LineInfo], function: Int,
+                coreRelocations: [CoreRelocation] = []) {
         self.name = name; self.section = section; self.instructions = instructions
         self.relocations = relocations; self.lines = lines; self.function = function
+        self.coreRelocations = coreRelocations
     }
 }
 
@@ -52,6 +62,14 @@ public struct Relocation: Sendable, Hashable {
         /// byte offset of `.rodata.str1.1` (relocation against the section
         /// symbol, offset in the instruction's imm, as clang emits it).
         case stringLiteral(offset: Int)
+        /// An `ld_imm64` that loads a map (by `MapDefinition.name`): relocation
+        /// against the map's symbol in `.maps`, imm 0 (libbpf turns it into
+        /// BPF_PSEUDO_MAP_FD).
+        case map(name: String)
+        /// An `ld_imm64` that loads the address of a global variable (by
+        /// `DataVariable.name`): relocation against the variable's symbol, imm 0
+        /// (libbpf turns it into BPF_PSEUDO_MAP_VALUE + offset).
+        case variable(name: String)
     }
     public var instruction: Int
     public var target: Target
@@ -84,6 +102,13 @@ public struct ProgramBTFSpec: Sendable {
         /// refers to (pointers to structs become forward declarations) from
         /// `ProgramBTFSpec.kernelBTFPath`, as clang emits `struct xdp_md` in full.
         case kernelStruct(name: String)
+        /// An enum: name, size in bytes, enumerators.
+        case enumeration(name: String, size: Int, values: [EnumValue])
+    }
+    public struct EnumValue: Sendable, Hashable {
+        public var name: String
+        public var value: Int64
+        public init(name: String, value: Int64) { self.name = name; self.value = value }
     }
     public struct Member: Sendable, Hashable {
         public var name: String
@@ -108,5 +133,67 @@ public struct ProgramBTFSpec: Sendable {
     public var functions: [Function]
     /// Where `.kernelStruct` types are copied from (raw BTF or ELF with `.BTF`).
     public var kernelBTFPath: String?
-    public init(functions: [Function], kernelBTFPath: String? = nil) { self.functions = functions; self.kernelBTFPath = kernelBTFPath }
+    /// Types emitted by name for CO-RE (minimal local copies of kernel
+    /// structs holding just the members the programs access, as
+    /// `.structure`; enums as `.enumeration`) and for declared structs.
+    public var localTypes: [CType]
+    public init(functions: [Function], kernelBTFPath: String? = nil, localTypes: [CType] = []) {
+        self.functions = functions; self.kernelBTFPath = kernelBTFPath; self.localTypes = localTypes
+    }
+}
+
+/// A BTF-defined map: `struct { __uint(type, …); __type(key, …); … } name SEC(".maps");`
+public struct MapDefinition: Sendable, Hashable {
+    public var name: String
+    /// `enum bpf_map_type` value.
+    public var type: UInt32
+    /// Key and value types; `nil` where the map type has none in BTF
+    /// (ringbuf; perf_event_array uses `keySize`/`valueSize` instead).
+    public var key: ProgramBTFSpec.CType?
+    public var value: ProgramBTFSpec.CType?
+    /// `__uint(key_size, …)` / `__uint(value_size, …)` when there is no type.
+    public var keySize: Int?
+    public var valueSize: Int?
+    public var maxEntries: Int?
+    public var flags: UInt32?
+    public init(name: String, type: UInt32, key: ProgramBTFSpec.CType? = nil, value: ProgramBTFSpec.CType? = nil,
+                keySize: Int? = nil, valueSize: Int? = nil, maxEntries: Int? = nil, flags: UInt32? = nil) {
+        self.name = name; self.type = type; self.key = key; self.value = value
+        self.keySize = keySize; self.valueSize = valueSize; self.maxEntries = maxEntries; self.flags = flags
+    }
+}
+
+/// A global variable in `.rodata` (`const volatile`, set before load),
+/// `.data` (initialised) or `.bss` (zeroed).
+public struct DataVariable: Sendable, Hashable {
+    public enum Section: String, Sendable, Hashable { case rodata = ".rodata", data = ".data", bss = ".bss" }
+    public var name: String
+    public var type: ProgramBTFSpec.CType
+    public var section: Section
+    /// Initial bytes (`size` of the type; zeros for `.bss`).
+    public var initialValue: [UInt8]
+    public init(name: String, type: ProgramBTFSpec.CType, section: Section, initialValue: [UInt8]) {
+        self.name = name; self.type = type; self.section = section; self.initialValue = initialValue
+    }
+}
+
+/// A CO-RE relocation as the compiler knows it: the local struct by name and
+/// the access path by member names; the writer turns the path into the
+/// access string (`0:3:1`) against the local type it emits.
+public struct CoreRelocation: Sendable, Hashable {
+    /// `enum bpf_core_relo_kind` (<linux/bpf.h>): field byte offset 0, size 1,
+    /// exists 2, signed 3, lshift 4, rshift 5, local type id 6, target type id 7,
+    /// type exists 8, type size 9, enum value exists 10, enum value 11, type matches 12.
+    public var kind: UInt32
+    public var instruction: Int
+    /// The root type (a struct/union in `ProgramBTFSpec.localTypes`, or for
+    /// enum relocations an enum there), by name.
+    public var rootType: String
+    /// Member names from the root (each may be an array index written as a
+    /// decimal string). Empty for type relocations; for enum value
+    /// relocations, one element: the enumerator name.
+    public var path: [String]
+    public init(kind: UInt32, instruction: Int, rootType: String, path: [String]) {
+        self.kind = kind; self.instruction = instruction; self.rootType = rootType; self.path = path
+    }
 }

@@ -66,6 +66,8 @@ public enum ObjectWriter {
                     insns[r.instruction].imm = imm
                     insns[r.instruction].src = 0
                     insns[r.instruction + 1].imm = 0
+                case .map, .variable:
+                    throw ObjectError("\(what): map and variable relocations are not written yet")
                 }
             }
             try validateLines(p, insns, object: object, what: what)
@@ -214,6 +216,8 @@ public enum ObjectWriter {
                     guard hasStrings else { throw ObjectError("relocation to \(stringsSection), which is empty") }
                     rel.u64(UInt64(r.instruction * Instruction.size))
                     rel.u64(UInt64(stringsSymbol) << 32 | UInt64(E.R_BPF_64_64))
+                case .map, .variable:
+                    throw ObjectError("map and variable relocations are not written yet")
                 }
             }
             image.sections[slot.section - 1].data = rel

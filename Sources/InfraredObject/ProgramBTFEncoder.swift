@@ -71,6 +71,8 @@ struct ProgramBTFEncoder {
             let kind: BTFKind = k.typeID(named: name, kind: .structure) == nil && k.typeID(named: name, kind: .union) != nil
                 ? .union : .structure
             id = try k.copyType(named: name, kind: kind, into: builder)
+        case let .enumeration(name, size, values):
+            id = try builder.addEnum(name: name, size: size, values: values.map { ($0.name, $0.value) })
         }
         types[t] = id
         return id

@@ -73,25 +73,12 @@ public enum Compiler {
         var programs: [ProgramSection] = []
         var functions: [ProgramBTFSpec.Function] = []
         var dumps: [String] = []
+        let core = CoreTypes()
         for decl in declarations.programs {
-            // The context: the seed form's class, or the kernel's struct for this program type.
-            var layout = decl.seedContext
-            var contextType: ProgramBTFSpec.CType = .pointer(.void)
-            if let seed = layout {
-                contextType = .pointer(.structure(name: seed.structName, size: seed.size, members: seed.fields.map {
-                    .init(name: $0.name, type: .int(name: ScalarType(size: $0.size, signed: $0.signed, name: "").cName, size: $0.size, signed: $0.signed), offset: $0.offset)
-                }))
-            } else if let name = decl.kind.contextStruct {
-                let btf = try kernelBTF()
-                guard let s = try btf.structLayout(named: name) else {
-                    throw Diagnostic(file: path, line: decl.line, column: 1, message: "the kernel BTF has no struct \(name) for `\(decl.kind.declaration)` programs",
-                                     hint: "pass --btf FILE with a kernel BTF that has it")
-                }
-                layout = ContextLayout(structName: name, fields: s.members.filter { !$0.isBitfield && [1, 2, 4, 8].contains($0.size) && $0.kind != .structure && $0.kind != .union && $0.arrayCount == nil }
-                    .map { ContextField(name: $0.name, offset: $0.byteOffset, size: $0.size, signed: $0.isSigned) }, size: s.size, fromKernel: true)
-                contextType = .pointer(.kernelStruct(name: name))
-            }
-            let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings)
+            // The context: the seed form's class, or what the kernel passes this program type.
+            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
+            let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
+                                    language: declarations.language, core: core, kernelBTF: kernelBTF)
             var (ir, pool) = try lowering.lower()
             strings = pool
             if options.dumpAfter.contains("lower") { dumps.append("; after lower\n\(ir)") }
@@ -111,12 +98,18 @@ public enum Compiler {
             }
             functions.append(.init(name: decl.name, returnType: .int(name: "int", size: 4, signed: true),
                                    parameters: [(name: "ctx", type: contextType)]))
+            let coreRelocations = code.core.map { (at, r) in
+                CoreRelocation(kind: ir.coreRelocations[r].kind, instruction: at, rootType: ir.coreRelocations[r].rootType, path: ir.coreRelocations[r].path)
+            }
             programs.append(ProgramSection(name: decl.name, section: decl.section, instructions: code.instructions,
-                                           relocations: code.relocations, lines: code.lines, function: functions.count - 1))
+                                           relocations: code.relocations, lines: code.lines, function: functions.count - 1,
+                                           coreRelocations: coreRelocations))
         }
+        let language = declarations.language
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
-                                btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath),
-                                sourcePath: path, sourceLines: lines)
+                                btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
+                                                    localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
+                                sourcePath: path, sourceLines: lines, maps: language.objectMaps(), variables: language.objectVariables())
         let bytes: [UInt8]
         do { bytes = try ObjectWriter.write(object) } catch {
             throw CompileFailure.internalError("writing the object: \(error)")

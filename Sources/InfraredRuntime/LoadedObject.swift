@@ -93,6 +93,22 @@ public final class LoadedObject: @unchecked Sendable {
     /// Whether `close()` has run.
     public var isClosed: Bool { lock.withLock { handle == nil } }
 
+    /// Writes `bytes` at `offset` of a global-data map's initial contents
+    /// (`.rodata` for params) before `load()`: how params are set.
+    public func setInitialBytes(map name: String, offset: Int, bytes: [UInt8]) throws {
+        try lock.withLock {
+            guard let handle else { throw RuntimeError.closed(object: self.name) }
+            guard !loaded else { throw RuntimeError.failed(program: nil, operation: "set \(name) before load", errno: .invalidArgument, messages: []) }
+            guard let map = Sys.maps(handle).first(where: { Sys.mapName($0) == name || Sys.mapName($0).hasSuffix(name) }),
+                  var value = Sys.mapInitialValue(map) else { throw RuntimeError.noSuchMap(name, available: Sys.maps(handle).map(Sys.mapName)) }
+            guard offset >= 0, offset + bytes.count <= value.count else {
+                throw RuntimeError.failed(program: nil, operation: "set bytes \(offset)..<\(offset + bytes.count) of \(name) (\(value.count) bytes)", errno: .invalidArgument, messages: [])
+            }
+            value.replaceSubrange(offset..<offset + bytes.count, with: bytes)
+            if let e = Sys.setMapInitialValue(map, value) { throw RuntimeError.failed(program: nil, operation: "bpf_map__set_initial_value(\(name))", errno: e, messages: []) }
+        }
+    }
+
     /// Creates the maps and loads every program (`bpf_object__load`).
     ///
     /// Throws `LoadError.verifierRejected` with the program's name and whole

@@ -10,6 +10,8 @@ enum Emission {
         var instructions: [Instruction]
         var relocations: [Relocation]
         var lines: [LineInfo]
+        /// (instruction index, CO-RE record index)
+        var core: [(Int, Int)] = []
     }
 
     static func emit(_ f: MFunction, firstLine: Int) -> Output {
@@ -52,9 +54,15 @@ enum Emission {
                 case .mov(let d, .reg(let s)): out.instructions.append(.mov64(phys(d), phys(s)))
                 case .mov(let d, .imm(let k)): out.instructions.append(.mov64(phys(d), imm: k))
                 case .neg(let d): out.instructions.append(.neg64(phys(d)))
-                case .loadImm64(let d, let v, let string):
+                case .loadImm64(let d, let v, let relocation):
                     out.instructions += Instruction.loadImm64(phys(d), v)
-                    if let string { out.relocations.append(Relocation(instruction: at, target: .stringLiteral(offset: string))) }
+                    if let relocation { out.relocations.append(Relocation(instruction: at, target: relocation)) }
+                case .movCore(let d, let v, let r):
+                    out.instructions.append(.mov64(phys(d), imm: v))
+                    out.core.append((at, r))
+                case .store(let sz, let base, let off, .reg(let r)): out.instructions.append(.store(sz, phys(base), off, phys(r)))
+                case .store(let sz, let base, let off, .imm(let k)): out.instructions.append(.store(sz, phys(base), off, imm: k))
+                case .atomicAdd(let sz, let base, let off, let r): out.instructions.append(.atomicAdd(sz, phys(base), off, phys(r)))
                 case .load(let sz, let d, let base, let off): out.instructions.append(.load(sz, phys(d), phys(base), off))
                 case .spillStore(let slot, let r): out.instructions.append(.store(.dw, .r10, Int16(-8 * (slot + 1)), phys(r)))
                 case .spillLoad(let d, let slot): out.instructions.append(.load(.dw, phys(d), .r10, Int16(-8 * (slot + 1))))

@@ -1,4 +1,5 @@
 import BPF
+import InfraredObject
 
 /// Machine IR: BPF instructions over virtual and physical registers, before
 /// register allocation. Selection produces it, the allocator rewrites its
@@ -23,8 +24,14 @@ enum MOp: Hashable {
     case alu(ALUOp, MReg, MSource)
     case mov(MReg, MSource)
     case neg(MReg)
-    /// dst = 64-bit constant; `string`: offset of a `.rodata.str1.1` literal (relocated).
-    case loadImm64(MReg, Int64, string: Int?)
+    /// dst = 64-bit constant, or an address libbpf fills in (`relocation`).
+    case loadImm64(MReg, Int64, relocation: Relocation.Target?)
+    /// dst = imm, patched by libbpf at load (CO-RE record `relocation`).
+    case movCore(MReg, Int32, relocation: Int)
+    /// *(size *)(base + offset) = src.
+    case store(SizeModifier, base: MReg, offset: Int16, MSource)
+    /// lock *(size *)(base + offset) += src.
+    case atomicAdd(SizeModifier, base: MReg, offset: Int16, MReg)
     case load(SizeModifier, MReg, base: MReg, offset: Int16)
     /// Spill slot traffic: `*(u64 *)(r10 - 8*(slot+1))`.
     case spillStore(slot: Int, MReg)
@@ -43,8 +50,10 @@ enum MOp: Hashable {
         case .alu(_, let d, let s): return [d] + [s.register].compactMap { $0 }
         case .mov(_, let s): return [s.register].compactMap { $0 }
         case .neg(let d): return [d]
-        case .loadImm64: return []
+        case .loadImm64, .movCore: return []
         case .load(_, _, let base, _): return [base]
+        case .store(_, let base, _, let src): return [base] + [src.register].compactMap { $0 }
+        case .atomicAdd(_, let base, _, let src): return [base, src]
         case .spillStore(_, let r): return [r]
         case .spillLoad: return []
         case .setcc(_, _, let a, let b): return [a] + [b.register].compactMap { $0 }
@@ -57,7 +66,7 @@ enum MOp: Hashable {
     var defs: [MReg] {
         switch self {
         case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _),
-             .spillLoad(let d, _), .setcc(_, let d, _, _): return [d]
+             .spillLoad(let d, _), .setcc(_, let d, _, _), .movCore(let d, _, _): return [d]
         case .call: return [.p(.r0)]
         default: return []
         }
@@ -71,7 +80,10 @@ enum MOp: Hashable {
         case .alu(let op, let d, let src): return .alu(op, f(d), s(src))
         case .mov(let d, let src): return .mov(f(d), s(src))
         case .neg(let d): return .neg(f(d))
-        case .loadImm64(let d, let v, let str): return .loadImm64(f(d), v, string: str)
+        case .loadImm64(let d, let v, let r): return .loadImm64(f(d), v, relocation: r)
+        case .movCore(let d, let v, let r): return .movCore(f(d), v, relocation: r)
+        case .store(let sz, let b, let o, let src): return .store(sz, base: f(b), offset: o, s(src))
+        case .atomicAdd(let sz, let b, let o, let src): return .atomicAdd(sz, base: f(b), offset: o, f(src))
         case .load(let sz, let d, let b, let o): return .load(sz, f(d), base: f(b), offset: o)
         case .spillStore(let slot, let r): return .spillStore(slot: slot, f(r))
         case .spillLoad(let d, let slot): return .spillLoad(f(d), slot: slot)
@@ -95,6 +107,8 @@ struct MFunction {
     var name: String
     var blocks: [MBlock]
     var vregCount: Int
-    /// Stack slots used by spills.
+    /// Stack slots used by spills (8 bytes each, below `stackSize`).
     var slots = 0
+    /// Bytes of stack objects the IR allocated (below R10).
+    var stackSize = 0
 }

@@ -29,8 +29,8 @@ enum RegisterAllocation {
                 return f
             }
             for v in spilled {
-                guard f.slots < maxSlots else { throw Failure(message: "the program needs more than 512 bytes of stack for its values") }
-                let slot = f.slots; f.slots += 1
+                guard f.slots + (f.stackSize + 7) / 8 < maxSlots else { throw Failure(message: "the program needs more than 512 bytes of stack for its values") }
+                let slot = (f.stackSize + 7) / 8 + f.slots; f.slots += 1
                 unspillable.formUnion(rewrite(&f, spilling: v, slot: slot))
             }
         }

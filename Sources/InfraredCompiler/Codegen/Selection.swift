@@ -10,6 +10,7 @@ struct Selection {
 
     static func select(_ ir: IRFunction) -> MFunction {
         var s = Selection(f: MFunction(name: ir.name, blocks: [], vregCount: ir.vregCount))
+        s.f.stackSize = ir.stackSize
         for (b, block) in ir.blocks.enumerated() {
             s.current = []
             if b == 0 { s.loc = block.instructions.first?.1 ?? block.terminatorLocation; s.put(.mov(.v(ir.context.id), .reg(.p(.r1)))) }
@@ -32,7 +33,7 @@ struct Selection {
         case .reg(let r): return .reg(reg(r))
         case .imm(let i):
             if let i32 = Int32(exactly: i) { return .imm(i32) }
-            let t = temp(); put(.loadImm64(t, i, string: nil)); return .reg(t)
+            let t = temp(); put(.loadImm64(t, i, relocation: nil)); return .reg(t)
         }
     }
     private mutating func register(_ o: Operand) -> MReg {
@@ -64,19 +65,49 @@ struct Selection {
             put(.setcc(jumpOp(c), t, ra, source(b)))
             put(.mov(reg(d), .reg(t)))
         case .load(let d, let base, let off, let size, let signed):
-            let sz: SizeModifier = [1: .b, 2: .h, 4: .w, 8: .dw][size]!
-            put(.load(sz, reg(d), base: reg(base), offset: Int16(off)))
-            if signed && size < 8 {
-                put(.alu(.lsh, reg(d), .imm(Int32(64 - size * 8))))
-                put(.alu(.arsh, reg(d), .imm(Int32(64 - size * 8))))
-            }
+            put(.load(sizeModifier(size), reg(d), base: reg(base), offset: Int16(off)))
+            extend(reg(d), size: size, signed: signed)
         case .stringAddress(let d, let off):
-            put(.loadImm64(reg(d), Int64(off), string: off))
+            put(.loadImm64(reg(d), Int64(off), relocation: .stringLiteral(offset: off)))
+        case .mapAddress(let d, let name):
+            put(.loadImm64(reg(d), 0, relocation: .map(name: name)))
+        case .variableAddress(let d, let name):
+            put(.loadImm64(reg(d), 0, relocation: .variable(name: name)))
+        case .frameAddress(let d, let off):
+            put(.mov(reg(d), .reg(.p(.r10)))); put(.alu(.add, reg(d), .imm(Int32(off))))
+        case .loadFrame(let d, let off, let size, let signed):
+            put(.load(sizeModifier(size), reg(d), base: .p(.r10), offset: Int16(off)))
+            extend(reg(d), size: size, signed: signed)
+        case .storeFrame(let off, let v, let size):
+            put(.store(sizeModifier(size), base: .p(.r10), offset: Int16(off), storeSource(v)))
+        case .store(let base, let off, let v, let size):
+            put(.store(sizeModifier(size), base: reg(base), offset: Int16(off), storeSource(v)))
+        case .atomicAdd(let base, let off, let v, let size):
+            put(.atomicAdd(sizeModifier(size), base: reg(base), offset: Int16(off), reg(v)))
+        case .coreConstant(let d, let v, let r):
+            put(.movCore(reg(d), Int32(truncatingIfNeeded: v), relocation: r))
         case .call(let d, let helper, let args):
             for (i, a) in args.enumerated() { put(.mov(.p(Register.arguments[i]), source(a))) }
             put(.call(helper, argc: args.count))
             if let d { put(.mov(reg(d), .reg(.p(.r0)))) }
         }
+    }
+
+    private func sizeModifier(_ size: Int) -> SizeModifier { [1: .b, 2: .h, 4: .w, 8: .dw][size]! }
+
+    /// BPF loads zero-extend; a signed field is sign-extended by shifts.
+    private mutating func extend(_ d: MReg, size: Int, signed: Bool) {
+        if signed && size < 8 {
+            put(.alu(.lsh, d, .imm(Int32(64 - size * 8))))
+            put(.alu(.arsh, d, .imm(Int32(64 - size * 8))))
+        }
+    }
+
+    /// A stored value: `st` takes a 32-bit immediate (sign-extended for 8-byte stores).
+    private mutating func storeSource(_ o: Operand) -> MSource {
+        if case .imm(let i) = o, let i32 = Int32(exactly: i) { return .imm(i32) }
+        if case .imm(let i) = o { return .reg(register(.imm(i))) }
+        return source(o)
     }
 
     private mutating func binary(_ op: BinaryOp, _ d: MReg, _ a: Operand, _ b: Operand) {

@@ -6,11 +6,40 @@ import BPF
 enum Prelude {
     static let text: String = {
         var s = """
-        $__ir = { license: nil, programs: [], classes: {}, section: nil, defs: [] }
+        $__ir = { license: nil, programs: [], classes: {}, section: nil, defs: [], structs: [], maps: [], params: [], globals: [] }
+        class InfraredStructBuilder
+          def initialize; @fields = []; end
+          def fields; @fields; end
+          def field(n, type, count = nil); @fields << [n.to_s, type.to_s, count]; nil; end
+
+        """
+        for t in ScalarType.table.keys.sorted() {
+            s += "  def \(t)(n, count = nil); field(n, :\(t), count); end\n"
+        }
+        s += """
+        end
         module Kernel
           def license(s); $__ir[:license] = s.to_s; nil; end
           def license!(s); license(s); end
           def section!(s); $__ir[:section] = s.to_s; nil; end
+          def __ir_line
+            (caller(2, 1)[0] || "").split(":")[1].to_i
+          end
+          def param(name, type, default: 0); $__ir[:params] << [name.to_s, type.to_s, default, __ir_line]; nil; end
+          def global(name, type, init = nil); $__ir[:globals] << [name.to_s, type.to_s, init, __ir_line]; nil; end
+          def map(name, type, key: nil, value: nil, max_entries: nil, flags: nil)
+            $__ir[:maps] << { name: name.to_s, type: type.to_s, key: key && key.to_s, value: value && value.to_s,
+                              max_entries: max_entries, flags: flags, line: __ir_line }
+            nil
+          end
+          def struct(name, &blk)
+            raise ArgumentError, "struct :#{name} needs a block: struct :#{name} do u32 :pid end" unless blk
+            b = InfraredStructBuilder.new
+            b.instance_eval(&blk)
+            $__ir[:structs] << [name.to_s, b.fields, __ir_line]
+            Object.const_set(name.to_sym, :"__infrared_struct_#{name}")
+            nil
+          end
           def __ir_program(kind, args, opts, blk)
             raise ArgumentError, "#{kind} needs a block: #{kind} ... do |ctx| ... end" unless blk
             $__ir[:programs] << { kind: kind, args: args, name: opts[:name], block: blk }
@@ -77,6 +106,18 @@ struct ContextField: Hashable {
     var offset: Int
     var size: Int
     var signed: Bool
+    /// How the field's value is used.
+    enum Use: Hashable {
+        case integer
+        /// `__data_loc char[]`: a u32 whose low 16 bits are an offset from the
+        /// record's start (tracepoint strings such as `filename`).
+        case dataLocString
+        /// A `char *` (user memory for syscall arguments, else kernel).
+        case stringPointer(user: Bool)
+        /// A pointer to a kernel struct (read further with CO-RE).
+        case kernelPointer(String)
+    }
+    var use: Use = .integer
 }
 
 /// What the compiler knows about a program's context pointer.
@@ -106,6 +147,8 @@ struct ProgramDeclaration {
 struct Declarations {
     var license: String
     var programs: [ProgramDeclaration]
+    /// Structs, maps, params and globals.
+    var language: Language
 }
 
 import CMRuby
@@ -116,6 +159,7 @@ extension Declarations {
         let ir = session.global("$__ir")
         license = ir["license"]?.stringValue ?? "GPL"
         programs = []
+        language = try Language(ir: ir, path: path, line: { _ in 1 })
         var usedNames: [String: Int] = [:]
         func uniqueName(_ base: String) -> String {
             var name = base.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }.map(String.init).joined()

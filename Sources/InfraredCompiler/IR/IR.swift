@@ -109,12 +109,32 @@ enum IRInstruction: Hashable {
     case stringAddress(VReg, offset: Int)
     /// dst = helper(args…); clobbers R0–R5.
     case call(VReg?, helper: Int32, args: [Operand])
+    /// dst = address of a map (`ld_imm64` relocated against it).
+    case mapAddress(VReg, name: String)
+    /// dst = address of a global variable (`ld_imm64` relocated against it).
+    case variableAddress(VReg, name: String)
+    /// dst = R10 + offset (a stack object's address).
+    case frameAddress(VReg, offset: Int)
+    /// dst = *(size *)(R10 + offset).
+    case loadFrame(VReg, offset: Int, size: Int, signed: Bool)
+    /// *(size *)(R10 + offset) = value.
+    case storeFrame(offset: Int, value: Operand, size: Int)
+    /// *(size *)(base + offset) = value.
+    case store(base: VReg, offset: Int, value: Operand, size: Int)
+    /// lock *(size *)(base + offset) += value.
+    case atomicAdd(base: VReg, offset: Int, value: VReg, size: Int)
+    /// dst = a constant that libbpf patches at load time (CO-RE): `value` is
+    /// the local answer, `relocation` indexes the function's CO-RE records.
+    case coreConstant(VReg, value: Int64, relocation: Int)
 
     var definition: VReg? {
         switch self {
         case .move(let d, _), .binary(_, let d, _, _), .neg(let d, _), .setcc(_, let d, _, _),
              .load(let d, _, _, _, _), .stringAddress(let d, _): return d
         case .call(let d, _, _): return d
+        case .mapAddress(let d, _), .variableAddress(let d, _), .frameAddress(let d, _), .loadFrame(let d, _, _, _),
+             .coreConstant(let d, _, _): return d
+        case .storeFrame, .store, .atomicAdd: return nil
         }
     }
     var uses: [VReg] {
@@ -124,9 +144,22 @@ enum IRInstruction: Hashable {
         case .load(_, let base, _, _, _): return [base]
         case .stringAddress: return []
         case .call(_, _, let args): return args.compactMap(\.register)
+        case .mapAddress, .variableAddress, .frameAddress, .loadFrame, .coreConstant: return []
+        case .storeFrame(_, let v, _): return [v.register].compactMap { $0 }
+        case .store(let b, _, let v, _): return [b] + [v.register].compactMap { $0 }
+        case .atomicAdd(let b, _, let v, _): return [b, v]
         }
     }
-    var hasSideEffects: Bool { if case .call = self { return true }; return false }
+    var hasSideEffects: Bool {
+        switch self {
+        case .call, .storeFrame, .store, .atomicAdd: return true
+        default: return false
+        }
+    }
+    /// Reads memory that a store or call may change (so it is not moved or merged across them).
+    var readsMemory: Bool {
+        switch self { case .load, .loadFrame: return true; default: return false }
+    }
 
     /// The instruction with every use rewritten by `f` (definitions untouched).
     func mapUses(_ f: (Operand) -> Operand) -> IRInstruction {
@@ -140,6 +173,14 @@ enum IRInstruction: Hashable {
             return self
         case .stringAddress: return self
         case .call(let d, let h, let args): return .call(d, helper: h, args: args.map(f))
+        case .mapAddress, .variableAddress, .frameAddress, .loadFrame, .coreConstant: return self
+        case .storeFrame(let o, let v, let s): return .storeFrame(offset: o, value: f(v), size: s)
+        case .store(let b, let o, let v, let s):
+            if case .reg(let nb) = f(.reg(b)) { return .store(base: nb, offset: o, value: f(v), size: s) }
+            return .store(base: b, offset: o, value: f(v), size: s)
+        case .atomicAdd(let b, let o, let v, let s):
+            guard case .reg(let nb) = f(.reg(b)), case .reg(let nv) = f(.reg(v)) else { return self }
+            return .atomicAdd(base: nb, offset: o, value: nv, size: s)
         }
     }
 }
@@ -195,6 +236,11 @@ struct IRFunction {
     /// Block 0 is the entry. The context pointer arrives in `context` (R1).
     var context: VReg
     var vregCount: Int
+    /// Bytes of stack used by stack objects (keys, values, structs, probe-read
+    /// buffers) below R10; spill slots go below them.
+    var stackSize = 0
+    /// CO-RE relocations referenced by `coreConstant`.
+    var coreRelocations: [CoreRecord] = []
 
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
 
@@ -237,6 +283,14 @@ extension IRFunction: CustomStringConvertible {
         case .load(let d, let base, let off, let size, let s): return "\(d) = load.\(s ? "s" : "u")\(size * 8) [\(base) + \(off)]"
         case .stringAddress(let d, let off): return "\(d) = &str[\(off)]"
         case .call(let d, let h, let args): return "\(d.map { "\($0) = " } ?? "")call \(h)(\(args.map(\.description).joined(separator: ", ")))"
+        case .mapAddress(let d, let n): return "\(d) = &map \(n)"
+        case .variableAddress(let d, let n): return "\(d) = &var \(n)"
+        case .frameAddress(let d, let o): return "\(d) = fp\(o)"
+        case .loadFrame(let d, let o, let size, let s): return "\(d) = load.\(s ? "s" : "u")\(size * 8) [fp\(o)]"
+        case .storeFrame(let o, let v, let size): return "store.\(size * 8) [fp\(o)] = \(v)"
+        case .store(let b, let o, let v, let size): return "store.\(size * 8) [\(b) + \(o)] = \(v)"
+        case .atomicAdd(let b, let o, let v, let size): return "atomic.add.\(size * 8) [\(b) + \(o)] += \(v)"
+        case .coreConstant(let d, let v, let r): return "\(d) = core(\(v), reloc \(r))"
         }
     }
     private func format(_ t: Terminator) -> String {
@@ -247,4 +301,11 @@ extension IRFunction: CustomStringConvertible {
         case .unreachable: return "unreachable"
         }
     }
+}
+
+/// A CO-RE relocation before instruction indices are known.
+struct CoreRecord: Hashable {
+    var kind: UInt32
+    var rootType: String
+    var path: [String]
 }

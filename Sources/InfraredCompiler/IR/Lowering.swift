@@ -1,4 +1,5 @@
 import BPF
+import InfraredBTF
 
 /// `.rodata.str1.1`: NUL-terminated string literals, deduplicated, shared by
 /// every program of the object.
@@ -37,6 +38,27 @@ enum Kind: Equatable {
     case formatSize
     /// Different kinds on different paths.
     case mixed
+    /// A declared map (`counts`), usable as a receiver.
+    case map(String)
+    /// A declared struct's name (`Event`), for `Event.new` and `reserve(Event)`.
+    case structType(String)
+    /// A pointer (in the register) to memory of a known layout: a map value,
+    /// a ring buffer record. `nullable` until checked; `id` identifies the
+    /// value across copies so a check refines every copy.
+    case pointer(ValueType, nullable: Bool, id: Int)
+    /// A struct on the BPF stack at R10+offset (`Event.new`).
+    case frameObject(ValueType, offset: Int)
+    /// A typed kernel pointer (`current_task`, `cast(:sock, x)`), read with CO-RE.
+    case kernel(String)
+    /// A member path inside a kernel struct not yet read (embedded structs):
+    /// the register holds the pointer to the root struct.
+    case kernelPath(root: String, path: [String], type: String)
+    /// `comm`: the task's name, written into a char array.
+    case comm
+    /// A C string (`char *`) in kernel or user memory, held in the register.
+    case cString(user: Bool)
+    /// A ring buffer record after `submit`/`discard`.
+    case released
 
     static let signedInt = Kind.int(unsigned64: false, nonNegative: false)
 
@@ -63,6 +85,15 @@ enum Kind: Equatable {
         case .block: return "a block"
         case .formatSize: return "`size`"
         case .mixed: return "a value of different types on different paths"
+        case .map(let n): return "map `\(n)`"
+        case .structType(let n): return "struct \(n)"
+        case .pointer(let t, let n, _): return "\(n ? "a possibly-nil " : "a ")pointer to \(t)"
+        case .frameObject(let t, _): return "a \(t) on the stack"
+        case .kernel(let n): return "a struct \(n) pointer"
+        case .kernelPath(let r, let p, _): return "\(r).\(p.joined(separator: "."))"
+        case .comm: return "`comm`"
+        case .cString: return "a C string"
+        case .released: return "a record already submitted or discarded"
         }
     }
 }
@@ -82,14 +113,22 @@ final class Lowering {
     var strings: StringPool
     var function: IRFunction
     /// Current IR block receiving instructions.
-    private var current = 0
+    var current = 0
     /// Set while only computing kinds: emitted IR is thrown away.
-    private var analysing = false
+    var analysing = false
+
+    let language: Language
+    let core: CoreTypes
+    let kernelBTF: () throws -> KernelBTF
+    /// Source of ids for possibly-nil pointers.
+    var nextPointerID = 1
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
-         context: ContextLayout?, strings: StringPool) {
+         context: ContextLayout?, strings: StringPool, language: Language = Language(), core: CoreTypes = CoreTypes(),
+         kernelBTF: @escaping () throws -> KernelBTF = { throw CompileFailure.internalError("no kernel BTF") }) {
         self.session = session; self.path = path; self.sourceLines = sourceLines
         self.declaration = declaration; self.context = context; self.strings = strings
+        self.language = language; self.core = core; self.kernelBTF = kernelBTF
         function = IRFunction(name: declaration.name, context: VReg(id: 0), vregCount: 1)
         function.blocks = [IRBlock()]
     }
@@ -106,9 +145,12 @@ final class Lowering {
         /// For an inlined `times` block: where `next` (RETURN) and `break` go.
         var nextBlock: Int? = nil
         var breakBlock: Int? = nil
+        /// `m[k] += n` sequences, by the pcs of their `[]` and `[]=`.
+        let atomic: [Int: AtomicIncrement]
         init(irep: Irep, insns: [MInstruction], regs: [VReg], parent: Frame?) {
             self.irep = irep; self.insns = insns; self.regs = regs; self.parent = parent
             index = Dictionary(uniqueKeysWithValues: insns.enumerated().map { ($1.pc, $0) })
+            atomic = findAtomicIncrements(insns, symbol: { irep.symbol($0) })
         }
     }
 
@@ -126,7 +168,7 @@ final class Lowering {
         return (function, strings)
     }
 
-    private func decodeChecked(_ irep: Irep) throws -> [MInstruction] {
+    func decodeChecked(_ irep: Irep) throws -> [MInstruction] {
         if irep.catchHandlerCount > 0 {
             throw error(irep, pc: 0, "`begin/rescue/ensure` is not available in a BPF program body",
                         hint: "BPF programs cannot raise or catch exceptions; check values with `if` instead")
@@ -138,7 +180,7 @@ final class Lowering {
 
     /// Lowers a frame: finds its basic blocks, computes register kinds to a
     /// fixed point, then emits each block. Returns the kinds at its exits.
-    private func lowerFrame(_ frame: Frame, entryKinds: [Kind]) throws {
+    func lowerFrame(_ frame: Frame, entryKinds: [Kind]) throws {
         let insns = frame.insns
         guard !insns.isEmpty else { return }
         // Leaders: first instruction, jump targets, instructions after terminators.
@@ -168,8 +210,8 @@ final class Lowering {
             if iterations > 10_000 { throw CompileFailure.internalError("kind analysis does not converge") }
             var kinds = entries[b]!
             let succ = (try? lowerBlock(frame, range(b), kinds: &kinds, blockOf: blockOf, irBlocks: nil)) ?? []
-            for s in succ {
-                let merged = entries[s].map { zip($0, kinds).map { $0.merged(with: $1) } } ?? kinds
+            for (s, edgeKinds) in succ {
+                let merged = entries[s].map { zip($0, edgeKinds).map { $0.merged(with: $1) } } ?? edgeKinds
                 if entries[s] != merged { entries[s] = merged; work.append(s) }
             }
         }
@@ -190,16 +232,16 @@ final class Lowering {
         }
     }
 
-    private func newBlock() -> Int {
+    func newBlock() -> Int {
         function.blocks.append(IRBlock())
         return function.blocks.count - 1
     }
 
-    private func emit(_ i: IRInstruction, _ loc: SourceLocation) {
+    func emit(_ i: IRInstruction, _ loc: SourceLocation) {
         function.blocks[current].instructions.append((i, loc))
     }
 
-    private func terminate(_ t: Terminator, _ loc: SourceLocation) {
+    func terminate(_ t: Terminator, _ loc: SourceLocation) {
         if function.blocks[current].terminator == .unreachable {
             function.blocks[current].terminator = t
             function.blocks[current].terminatorLocation = loc
@@ -208,8 +250,9 @@ final class Lowering {
 
     // MARK: Instructions
 
-    /// Lowers one mruby basic block; returns successor mruby block indices.
-    private func lowerBlock(_ frame: Frame, _ r: Range<Int>, kinds: inout [Kind], blockOf: [Int: Int], irBlocks: [Int]?) throws -> [Int] {
+    /// Lowers one mruby basic block; returns successor mruby block indices
+    /// with the register kinds on each edge (a nil test refines pointers).
+    func lowerBlock(_ frame: Frame, _ r: Range<Int>, kinds: inout [Kind], blockOf: [Int: Int], irBlocks: [Int]?) throws -> [(Int, [Kind])] {
         let insns = frame.insns
         let irep = frame.irep
         func target(_ pc: Int) -> Int { blockOf[frame.index[pc]!]! }
@@ -260,7 +303,11 @@ final class Lowering {
                 guard let value = session.constant(name) else {
                     throw error(irep, insn, "uninitialized constant \(name)", hint: "define it at the top level, e.g. \(name) = 64")
                 }
-                try loadValue(value, into: R[insn.a], kind: &kinds[insn.a], irep: irep, insn: insn, what: "constant \(name)")
+                if case .symbol(let sym) = value, sym.hasPrefix("__infrared_struct_") {
+                    try set(insn.a, .structType(String(sym.dropFirst("__infrared_struct_".count))))
+                } else {
+                    try loadValue(value, into: R[insn.a], kind: &kinds[insn.a], irep: irep, insn: insn, what: "constant \(name)")
+                }
             case "GETUPVAR":
                 var f: Frame? = frame, level = insn.c
                 while level > 0, let p = f?.parent { f = p; level -= 1 }
@@ -287,24 +334,31 @@ final class Lowering {
                 emit(.move(p.regs[insn.b], .reg(R[insn.a])), loc)
             case "JMP":
                 terminate(.jump(ir(target(insn.jumpTarget!))), loc)
-                return [target(insn.jumpTarget!)]
+                return [(target(insn.jumpTarget!), kinds)]
             case "JMPIF", "JMPNOT", "JMPNIL":
                 let t = target(insn.jumpTarget!), f = blockOf[i + 1]!
                 let k = kinds[insn.a]
+                if case .pointer(_, true, let id) = k {
+                    // A nil test of a possibly-nil pointer: each edge knows the answer.
+                    let nonNil = refine(kinds, id: id, nonNil: true), isNil = refine(kinds, id: id, nonNil: false)
+                    let jumpWhenNonNil = insn.op == "JMPIF"
+                    terminate(.branch(jumpWhenNonNil ? .ne : .eq, .reg(R[insn.a]), .imm(0), then: ir(t), else: ir(f)), loc)
+                    return [(t, jumpWhenNonNil ? nonNil : isNil), (f, jumpWhenNonNil ? isNil : nonNil)]
+                }
                 if insn.op == "JMPNIL" {
                     // Only nil is nil here: every other kind we hold is never nil.
-                    if k == .nil || k == .unset { terminate(.jump(ir(t)), loc); return [t] }
-                    terminate(.jump(ir(f)), loc); return [f]
+                    if k == .nil || k == .unset { terminate(.jump(ir(t)), loc); return [(t, kinds)] }
+                    terminate(.jump(ir(f)), loc); return [(f, kinds)]
                 }
                 let truthy = try truthiness(k, irep, insn)
                 let jumpWhenTrue = insn.op == "JMPIF"
                 switch truthy {
                 case .always(let v):
                     let taken = v == jumpWhenTrue
-                    terminate(.jump(ir(taken ? t : f)), loc); return [taken ? t : f]
+                    terminate(.jump(ir(taken ? t : f)), loc); return [(taken ? t : f, kinds)]
                 case .test:
                     terminate(.branch(jumpWhenTrue ? .ne : .eq, .reg(R[insn.a]), .imm(0), then: ir(t), else: ir(f)), loc)
-                    return [t, f]
+                    return [(t, kinds), (f, kinds)]
                 }
             case "RETURN", "RETURN_BLK":
                 if insn.op == "RETURN", let next = frame.nextBlock {
@@ -328,6 +382,10 @@ final class Lowering {
                 let (succ, k) = try send(frame, insn, kinds: &kinds, loc: loc)
                 kinds[insn.a] = k
                 if let succ { _ = succ }
+            case "GETIDX":
+                kinds[insn.a] = try mapIndex(frame, insn, receiver: insn.a, args: [insn.a + 1], set: false, kinds: &kinds, loc: loc)
+            case "SETIDX":
+                _ = try mapIndex(frame, insn, receiver: insn.a, args: [insn.a + 1, insn.a + 2], set: true, kinds: &kinds, loc: loc)
             case "BLOCK", "LAMBDA":
                 try set(insn.a, .block(insn.b))
             default:
@@ -337,17 +395,17 @@ final class Lowering {
             if i == r.upperBound - 1, insn.fallsThrough, i + 1 < insns.count {
                 let n = blockOf[i + 1]!
                 terminate(.jump(ir(n)), loc)
-                return [n]
+                return [(n, kinds)]
             }
         }
         return []
     }
 
-    private func upvarKind(_ frame: Frame, _ reg: Int) -> Kind? { upvarKinds[ObjectIdentifier(frame)]?[reg] }
+    func upvarKind(_ frame: Frame, _ reg: Int) -> Kind? { upvarKinds[ObjectIdentifier(frame)]?[reg] }
     /// Kinds of enclosing frames' registers while a block is inlined into them.
-    private var upvarKinds: [ObjectIdentifier: [Kind]] = [:]
+    var upvarKinds: [ObjectIdentifier: [Kind]] = [:]
 
-    private func checkUpvarStore(_ frame: Frame, _ reg: Int, _ k: Kind, _ irep: Irep, _ insn: MInstruction) throws {
+    func checkUpvarStore(_ frame: Frame, _ reg: Int, _ k: Kind, _ irep: Irep, _ insn: MInstruction) throws {
         guard let old = upvarKind(frame, reg) else { return }
         let merged = old.merged(with: k)
         if merged == .mixed && !analysing {
@@ -356,13 +414,18 @@ final class Lowering {
         }
     }
 
-    private enum Truthiness { case always(Bool), test }
+    enum Truthiness { case always(Bool), test }
 
-    private func truthiness(_ k: Kind, _ irep: Irep, _ insn: MInstruction) throws -> Truthiness {
+    func truthiness(_ k: Kind, _ irep: Irep, _ insn: MInstruction) throws -> Truthiness {
         switch k {
         case .bool: return .test
         case .nil, .unset: return .always(false)
-        case .context, .string, .symbol, .selfObject, .block: return .always(true)
+        case .context, .string, .symbol, .selfObject, .block, .map, .structType, .frameObject, .kernel, .kernelPath, .comm,
+             .cString, .pointer(_, false, _): return .always(true)
+        case .pointer(_, true, _): return .test
+        case .released:
+            if analysing { return .test }
+            throw error(irep, insn, "this record was already submitted or discarded", hint: "use a record before `submit`/`discard`")
         case .int:
             if analysing { return .test }
             throw error(irep, insn, "an Integer used as a condition is always true in Ruby",
@@ -374,7 +437,7 @@ final class Lowering {
         }
     }
 
-    private func returnOperand(_ r: VReg, _ k: Kind, _ irep: Irep, _ insn: MInstruction) throws -> Operand {
+    func returnOperand(_ r: VReg, _ k: Kind, _ irep: Irep, _ insn: MInstruction) throws -> Operand {
         switch k {
         case .int, .bool: return .reg(r)
         case .nil, .unset: return .imm(0)
@@ -385,12 +448,12 @@ final class Lowering {
         }
     }
 
-    private func loadConstant(_ dst: VReg, _ v: Int64, _ loc: SourceLocation) throws {
+    func loadConstant(_ dst: VReg, _ v: Int64, _ loc: SourceLocation) throws {
         emit(.move(dst, .imm(v)), loc)
     }
 
     /// A build-time value (constant, top-level local) used in a body.
-    private func loadValue(_ value: RubyValue, into dst: VReg, kind: inout Kind, irep: Irep, insn: MInstruction, what: String) throws {
+    func loadValue(_ value: RubyValue, into dst: VReg, kind: inout Kind, irep: Irep, insn: MInstruction, what: String) throws {
         let loc = location(irep, insn)
         switch value {
         case .int(let v): emit(.move(dst, .imm(v)), loc); kind = .int(unsigned64: false, nonNegative: v >= 0)
@@ -408,7 +471,7 @@ final class Lowering {
     // MARK: Operators
 
     /// Lowers `lhs <op> rhs` into `dst`; returns the result's kind.
-    private func binary(_ op: String, dst: VReg, lhs: (VReg, Kind), rhs: (Operand, Kind), _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+    func binary(_ op: String, dst: VReg, lhs: (VReg, Kind), rhs: (Operand, Kind), _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
         let (l, lk) = lhs, (r, rk) = rhs
         if case .bool = lk, case .bool = rk, ["==", "!=", "&", "|", "^"].contains(op) {
             switch op {
@@ -461,7 +524,7 @@ final class Lowering {
 
     /// Shifts with Ruby's meaning for counts ≥ 64 (all bits shifted out) and
     /// negative constant counts (the other direction).
-    private func shift(_ op: BinaryOp, _ dst: VReg, _ l: VReg, _ r: Operand, _ loc: SourceLocation) throws {
+    func shift(_ op: BinaryOp, _ dst: VReg, _ l: VReg, _ r: Operand, _ loc: SourceLocation) throws {
         if case .imm(let n) = r {
             if n < 0 {
                 let back: BinaryOp = op == .shl ? .ashr : .shl
@@ -494,7 +557,7 @@ final class Lowering {
     // MARK: Calls
 
     /// Method calls: operators, context fields, helpers, `N.times`.
-    private func send(_ frame: Frame, _ insn: MInstruction, kinds: inout [Kind], loc: SourceLocation) throws -> (Int?, Kind) {
+    func send(_ frame: Frame, _ insn: MInstruction, kinds: inout [Kind], loc: SourceLocation) throws -> (Int?, Kind) {
         let irep = frame.irep, R = frame.regs
         let name = irep.symbol(insn.b)
         let argc = insn.c & 0x0f, kwargc = (insn.c >> 4) & 0x0f
@@ -506,6 +569,10 @@ final class Lowering {
         let receiver: Kind = selfCall ? .selfObject : kinds[insn.a]
         let args = (0..<argc).map { (R[insn.a + 1 + $0], kinds[insn.a + 1 + $0]) }
 
+        if let k = try sendLanguage(frame, insn, name: name, receiver: receiver, argRegs: (0..<argc).map { insn.a + 1 + $0 },
+                                    hasBlock: hasBlock, kinds: &kinds, loc: loc) {
+            return (nil, k)
+        }
         if receiver == .selfObject {
             if hasBlock {
                 throw error(irep, insn, "`\(name)` does not take a block in a BPF program body", hint: nil, symbol: name)
@@ -561,7 +628,7 @@ final class Lowering {
     }
 
     /// Calls on `self`: BPF helpers and the language's conveniences.
-    private func selfCallLowering(_ name: String, args: [(VReg, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
+    func selfCallLowering(_ name: String, args: [(VReg, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
         func helperID(_ n: String) -> Int32 { HelperPrototype.named(n)!.id }
         func noArgs() throws {
             if !args.isEmpty { throw error(irep, insn, "`\(name)` takes no arguments", hint: nil, symbol: name) }
@@ -607,7 +674,7 @@ final class Lowering {
     }
 
     /// A helper call, arguments checked against its prototype.
-    private func helperCall(_ proto: HelperPrototype, args: [(Operand, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation, spelled: String) throws -> Kind {
+    func helperCall(_ proto: HelperPrototype, args: [(Operand, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation, spelled: String) throws -> Kind {
         let sig = "\(proto.name)(" + proto.parameters.map { "\($0.cType) \($0.name)" }.joined(separator: ", ") + ")"
         let variadicPrintk = proto.name == "bpf_trace_printk"
         if variadicPrintk ? (args.count < 2 || args.count > 5) : args.count != proto.parameters.count {
@@ -656,7 +723,7 @@ final class Lowering {
 
     /// `ctx.field`: a load of the field's exact size at its constant offset
     /// (the verifier requires both for context accesses).
-    private func contextField(_ name: String, base: VReg, dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
+    func contextField(_ name: String, base: VReg, dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
         guard let layout = context else {
             throw error(irep, insn, "this program's context has no fields known to the compiler", hint: nil, symbol: name)
         }
@@ -667,12 +734,28 @@ final class Lowering {
         guard [1, 2, 4, 8].contains(f.size) else {
             throw error(irep, insn, "field `\(name)` of struct \(layout.structName) is not an integer", hint: nil, symbol: name)
         }
-        emit(.load(dst, base: base, offset: f.offset, size: f.size, signed: f.signed), loc)
-        return .int(unsigned64: f.size == 8 && !f.signed, nonNegative: !f.signed || f.size == 8 && !f.signed)
+        switch f.use {
+        case .integer:
+            emit(.load(dst, base: base, offset: f.offset, size: f.size, signed: f.signed), loc)
+            return .int(unsigned64: f.size == 8 && !f.signed, nonNegative: !f.signed || f.size == 8 && !f.signed)
+        case .dataLocString:
+            // The record's offset of the string is the low 16 bits of the u32.
+            let loc32 = function.newVReg()
+            emit(.load(loc32, base: base, offset: f.offset, size: 4, signed: false), loc)
+            emit(.binary(.and, loc32, .reg(loc32), .imm(0xffff)), loc)
+            emit(.binary(.add, dst, .reg(base), .reg(loc32)), loc)
+            return .cString(user: false)
+        case .stringPointer(let user):
+            emit(.load(dst, base: base, offset: f.offset, size: 8, signed: false), loc)
+            return .cString(user: user)
+        case .kernelPointer(let s):
+            emit(.load(dst, base: base, offset: f.offset, size: 8, signed: false), loc)
+            return .kernel(s)
+        }
     }
 
     /// `count.times do |i| … end`, the block's irep inlined as a counted loop.
-    private func timesLoop(_ frame: Frame, count: VReg, child: Irep, kinds: [Kind], loc: SourceLocation) throws {
+    func timesLoop(_ frame: Frame, count: VReg, child: Irep, kinds: [Kind], loc: SourceLocation) throws {
         let insns = try decodeChecked(child)
         let i = function.newVReg()
         let regs = (0..<max(child.nregs, 2)).map { _ in function.newVReg() }
@@ -701,18 +784,18 @@ final class Lowering {
 
     // MARK: Diagnostics
 
-    private func location(_ irep: Irep, _ insn: MInstruction, symbol: String? = nil) -> SourceLocation {
+    func location(_ irep: Irep, _ insn: MInstruction, symbol: String? = nil) -> SourceLocation {
         let line = max(irep.line(at: insn.pc), 1)
         return SourceLocation(line: line, column: column(line: line, symbol: symbol ?? sendSymbol(irep, insn)))
     }
 
-    private func sendSymbol(_ irep: Irep, _ insn: MInstruction) -> String? {
+    func sendSymbol(_ irep: Irep, _ insn: MInstruction) -> String? {
         ["SEND", "SSEND", "SENDB", "SSENDB", "GETCONST"].contains(insn.op) && insn.b < irep.symbolCount ? irep.symbol(insn.b) : nil
     }
 
     /// mruby keeps lines but not columns: the column is where the construct's
     /// name appears on the line, else the line's first non-blank character.
-    private func column(line: Int, symbol: String?) -> Int {
+    func column(line: Int, symbol: String?) -> Int {
         guard line >= 1, line <= sourceLines.count else { return 1 }
         let text = sourceLines[line - 1]
         if let symbol, !symbol.isEmpty, let r = text.range(of: symbol) {
@@ -721,17 +804,17 @@ final class Lowering {
         return (text.firstIndex(where: { $0 != " " && $0 != "\t" }).map { text.distance(from: text.startIndex, to: $0) } ?? 0) + 1
     }
 
-    private func error(_ irep: Irep, _ insn: MInstruction, _ message: String, hint: String?, symbol: String? = nil) -> Diagnostic {
+    func error(_ irep: Irep, _ insn: MInstruction, _ message: String, hint: String?, symbol: String? = nil) -> Diagnostic {
         let loc = location(irep, insn, symbol: symbol)
         return Diagnostic(file: path, line: loc.line, column: loc.column, message: message, hint: hint)
     }
 
-    private func error(_ irep: Irep, pc: Int, _ message: String, hint: String?) -> Diagnostic {
+    func error(_ irep: Irep, pc: Int, _ message: String, hint: String?) -> Diagnostic {
         let line = max(irep.line(at: pc), 1)
         return Diagnostic(file: path, line: line, column: column(line: line, symbol: nil), message: message, hint: hint)
     }
 
-    private func describe(_ op: String) -> String {
+    func describe(_ op: String) -> String {
         switch op {
         case "GETIDX", "SETIDX": return "[] / []="
         case "ARRAY", "ARRAY2", "ARYCAT", "ARYPUSH", "ARYDUP", "AREF", "ASET", "APOST": return "Array"

@@ -16,6 +16,8 @@ struct Pass {
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "coalesce", run: coalesceMoves),
         Pass(name: "simplify-cfg", run: simplifyCFG),
+        Pass(name: "fuse-compare", run: fuseCompareAndBranch),
+        Pass(name: "dce", run: eliminateDeadCode),
     ]
 }
 
@@ -314,5 +316,11 @@ private func retarget(_ i: IRInstruction, to x: VReg) -> IRInstruction? {
     case .load(_, let base, let off, let size, let s): return .load(x, base: base, offset: off, size: size, signed: s)
     case .stringAddress(_, let off): return .stringAddress(x, offset: off)
     case .call(_, let h, let args): return .call(x, helper: h, args: args)
+    case .mapAddress(_, let n): return .mapAddress(x, name: n)
+    case .variableAddress(_, let n): return .variableAddress(x, name: n)
+    case .frameAddress(_, let o): return .frameAddress(x, offset: o)
+    case .loadFrame(_, let o, let size, let s): return .loadFrame(x, offset: o, size: size, signed: s)
+    case .coreConstant(_, let v, let r): return .coreConstant(x, value: v, relocation: r)
+    case .storeFrame, .store, .atomicAdd: return nil
     }
 }

@@ -115,6 +115,16 @@ enum Sys {
     }
 
     static func mapName(_ map: MapHandle) -> String { String(cString: bpf_map__name(map)) }
+    /// The map's initial contents (`.rodata`/`.data` before load), or nil.
+    static func mapInitialValue(_ map: MapHandle) -> [UInt8]? {
+        var size = 0
+        guard let p = bpf_map__initial_value(map, &size) else { return nil }
+        return Array(UnsafeRawBufferPointer(start: p, count: size))
+    }
+    static func setMapInitialValue(_ map: MapHandle, _ bytes: [UInt8]) -> Errno? {
+        let rc = bytes.withUnsafeBytes { bpf_map__set_initial_value(map, $0.baseAddress, $0.count) }
+        return rc < 0 ? Errno(libbpf: rc) : nil
+    }
     static func mapType(_ map: MapHandle) -> UInt32 { bpf_map__type(map).rawValue }
     static func mapKeySize(_ map: MapHandle) -> UInt32 { bpf_map__key_size(map) }
     static func mapValueSize(_ map: MapHandle) -> UInt32 { bpf_map__value_size(map) }

@@ -1,0 +1,93 @@
+import Foundation
+import BPF
+import InfraredBTF
+import InfraredObject
+
+/// What each program type's context looks like to a body (`ctx.field`), and
+/// the C type its function prototype declares.
+enum ContextLayouts {
+    /// Where tracepoint formats are read when the BTF has no
+    /// `trace_event_raw_<event>` struct (syscall tracepoints).
+    static var tracefsRoots = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
+
+    static func layout(for decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String) throws -> (ContextLayout?, ProgramBTFSpec.CType) {
+        if let seed = decl.seedContext {
+            let type: ProgramBTFSpec.CType = .pointer(.structure(name: seed.structName, size: seed.size, members: seed.fields.map {
+                .init(name: $0.name, type: .int(name: ScalarType(size: $0.size, signed: $0.signed, name: "").cName, size: $0.size, signed: $0.signed), offset: $0.offset)
+            }))
+            return (seed, type)
+        }
+        if decl.kind.declaration == "tracepoint" {
+            return (try tracepoint(decl, btf: btf, path: path), .pointer(.void))
+        }
+        guard let name = decl.kind.contextStruct else { return (nil, .pointer(.void)) }
+        let k = try btf()
+        guard let s = try k.structLayout(named: name) else {
+            throw Diagnostic(file: path, line: decl.line, column: 1, message: "the kernel BTF has no struct \(name) for `\(decl.kind.declaration)` programs",
+                             hint: "pass --btf FILE with a kernel BTF that has it")
+        }
+        let fields = s.members.filter { !$0.isBitfield && [1, 2, 4, 8].contains($0.size) && $0.kind != .structure && $0.kind != .union && $0.arrayCount == nil }
+            .map { ContextField(name: $0.name, offset: $0.byteOffset, size: $0.size, signed: $0.isSigned) }
+        return (ContextLayout(structName: name, fields: fields, size: s.size, fromKernel: true), .pointer(.kernelStruct(name: name)))
+    }
+
+    /// A tracepoint's record: from BTF (`struct trace_event_raw_<event>`), else
+    /// from tracefs's format file.
+    static func tracepoint(_ decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String) throws -> ContextLayout {
+        let target = String(decl.section.dropFirst("tracepoint/".count))
+        let parts = target.split(separator: "/").map(String.init)
+        guard parts.count == 2 else {
+            throw Diagnostic(file: path, line: decl.line, column: 1, message: "tracepoint \"\(target)\" must be CATEGORY/EVENT",
+                             hint: "e.g. tracepoint \"sched/sched_process_exec\"")
+        }
+        let userStrings = parts[0] == "syscalls"
+        let k = try btf()
+        if let s = try k.structLayout(named: "trace_event_raw_\(parts[1])") {
+            var fields: [ContextField] = []
+            for m in s.members where !m.isBitfield {
+                if m.name.hasPrefix("__data_loc_") {
+                    fields.append(ContextField(name: String(m.name.dropFirst("__data_loc_".count)), offset: m.byteOffset, size: 4, signed: false, use: .dataLocString))
+                    continue
+                }
+                guard [1, 2, 4, 8].contains(m.size), m.arrayCount == nil, m.kind != .structure, m.kind != .union else { continue }
+                var f = ContextField(name: m.name, offset: m.byteOffset, size: m.size, signed: m.isSigned)
+                if m.kind == .pointer {
+                    let r = try k.resolve(m.typeID)
+                    if r.targetKind == .int && r.targetSize == 1 { f.use = .stringPointer(user: userStrings) }
+                    else if let t = r.targetName, !t.isEmpty, r.targetKind == .structure { f.use = .kernelPointer(t) }
+                }
+                fields.append(f)
+            }
+            return ContextLayout(structName: "trace_event_raw_\(parts[1])", fields: fields, size: s.size, fromKernel: true)
+        }
+        for root in tracefsRoots {
+            let file = "\(root)/\(parts[0])/\(parts[1])/format"
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            return ContextLayout(structName: "\(parts[0])_\(parts[1])", fields: parseFormat(text, userStrings: userStrings), size: 0, fromKernel: true)
+        }
+        throw Diagnostic(file: path, line: decl.line, column: 1, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
+                         hint: "list tracepoints with `ls /sys/kernel/tracing/events/\(parts[0])`; mount tracefs if it is missing")
+    }
+
+    /// Parses tracefs's `format` file (`field:const char * filename; offset:24; size:8; signed:0;`).
+    static func parseFormat(_ text: String, userStrings: Bool) -> [ContextField] {
+        var out: [ContextField] = []
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count >= 4, parts[0].hasPrefix("field:") else { continue }
+            let decl = String(parts[0].dropFirst("field:".count))
+            func num(_ s: String, _ key: String) -> Int? { s.hasPrefix(key + ":") ? Int(s.dropFirst(key.count + 1)) : nil }
+            guard let offset = num(parts[1], "offset"), let size = num(parts[2], "size"), let signed = num(parts[3], "signed") else { continue }
+            var name = decl.split(whereSeparator: { $0 == " " || $0 == "*" }).last.map(String.init) ?? ""
+            if let b = name.firstIndex(of: "[") { name = String(name[..<b]) }
+            guard !name.isEmpty, !name.hasPrefix("common_") else { continue }
+            var f = ContextField(name: name, offset: offset, size: size, signed: signed != 0)
+            if decl.hasPrefix("__data_loc") { f.use = .dataLocString; f.size = 4 }
+            else if decl.contains("char *") || decl.contains("char*") { f.use = .stringPointer(user: userStrings) }
+            else if decl.contains("[") { continue }
+            guard [1, 2, 4, 8].contains(f.size) else { continue }
+            out.append(f)
+        }
+        return out
+    }
+}

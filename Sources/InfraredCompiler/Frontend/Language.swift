@@ -1,0 +1,217 @@
+import BPF
+import InfraredObject
+
+/// The type of a map key/value, a struct field, a param or a global.
+indirect enum ValueType: Hashable, CustomStringConvertible {
+    case scalar(ScalarType)
+    /// `char name[count]`
+    case chars(Int)
+    /// A declared struct, by name.
+    case structure(String)
+
+    var description: String {
+        switch self {
+        case .scalar(let s): return s.name
+        case .chars(let n): return "char[\(n)]"
+        case .structure(let n): return "struct \(n)"
+        }
+    }
+}
+
+/// A field of a declared struct, laid out as C would.
+struct FieldDecl: Hashable {
+    var name: String
+    var type: ValueType
+    var offset: Int
+}
+
+struct StructDecl: Hashable {
+    var name: String
+    var fields: [FieldDecl]
+    var size: Int
+    var alignment: Int
+    func field(_ n: String) -> FieldDecl? { fields.first { $0.name == n } }
+}
+
+/// How a declared map behaves in bodies and what the object declares.
+struct MapDecl {
+    var name: String
+    /// The language's spelling (`hash`, `ringbuf`, `hist`, …).
+    var kind: String
+    var key: ValueType?
+    var value: ValueType?
+    var maxEntries: Int?
+    var flags: UInt32?
+    var line: Int
+
+    /// The kernel map type and its default geometry for each spelling.
+    static let kinds: [String: MapType] = [
+        "hash": .hash, "lru_hash": .lruHash, "array": .array, "percpu_hash": .percpuHash,
+        "percpu_array": .percpuArray, "ringbuf": .ringbuf, "perf_event_array": .perfEventArray,
+        "stack_trace": .stackTrace, "hist": .array,
+    ]
+    /// log2 histogram buckets: ≤0, then [2^k, 2^(k+1)) for k = 0…63.
+    static let histBuckets = 65
+
+    var isRecordStream: Bool { kind == "ringbuf" || kind == "perf_event_array" }
+}
+
+struct ParamDecl { var name: String; var type: ScalarType; var defaultValue: Int64 }
+struct GlobalDecl { var name: String; var type: ScalarType; var initialValue: Int64? }
+
+/// Everything a body can refer to by name.
+struct Language {
+    var structs: [String: StructDecl] = [:]
+    var maps: [String: MapDecl] = [:]
+    var params: [String: ParamDecl] = [:]
+    var globals: [String: GlobalDecl] = [:]
+    var mapOrder: [String] = []
+    var paramOrder: [String] = []
+    var globalOrder: [String] = []
+
+    func size(of t: ValueType) -> Int {
+        switch t {
+        case .scalar(let s): return s.size
+        case .chars(let n): return n
+        case .structure(let n): return structs[n]?.size ?? 0
+        }
+    }
+    func alignment(of t: ValueType) -> Int {
+        switch t {
+        case .scalar(let s): return s.size
+        case .chars: return 1
+        case .structure(let n): return structs[n]?.alignment ?? 1
+        }
+    }
+
+    /// The C type of `t` for BTF.
+    func cType(_ t: ValueType) -> ProgramBTFSpec.CType {
+        switch t {
+        case .scalar(let s): return .int(name: s.cName, size: s.size, signed: s.signed)
+        case .chars(let n): return .array(.int(name: "char", size: 1, signed: true), count: n)
+        case .structure(let n):
+            let d = structs[n]!
+            return .structure(name: n, size: d.size, members: d.fields.map { .init(name: $0.name, type: cType($0.type), offset: $0.offset) })
+        }
+    }
+}
+
+extension Language {
+    /// Reads the declarations the prelude recorded in `$__ir`.
+    init(ir: RubyValue, path: String, line: (RubyValue) -> Int) throws {
+        func fail(_ message: String, hint: String? = nil, at l: Int = 1) -> Diagnostic {
+            Diagnostic(file: path, line: l, column: 1, message: message, hint: hint)
+        }
+        func typeNamed(_ v: RubyValue?, count: RubyValue? = nil, what: String, at l: Int) throws -> ValueType {
+            guard let name = v?.stringValue else { throw fail("\(what) needs a type", hint: "e.g. :u32, :u64, or a struct declared with `struct`", at: l) }
+            if name == "char", let n = count?.intValue { return .chars(Int(n)) }
+            if let s = ScalarType.table[name] { return .scalar(s) }
+            if structs[name] != nil { return .structure(name) }
+            throw fail("unknown type :\(name) for \(what)", hint: "scalar types: " + ScalarType.table.keys.sorted().map { ":" + $0 }.joined(separator: " ") + ", or a struct declared before", at: l)
+        }
+        for s in ir["structs"]?.arrayValue ?? [] {
+            let a = s.arrayValue
+            guard a.count == 3, let name = a[0].stringValue else { continue }
+            let l = Int(a[2].intValue ?? 1)
+            var fields: [FieldDecl] = [], offset = 0, align = 1
+            for f in a[1].arrayValue {
+                let fa = f.arrayValue
+                guard fa.count == 3, let fname = fa[0].stringValue else { continue }
+                let t = try typeNamed(fa[1], count: fa[2], what: "field :\(fname) of struct \(name)", at: l)
+                if case .scalar(let st) = t, let n = fa[2].intValue {
+                    guard st.name == "char" || st.size == 1 else { throw fail("arrays of \(st.name) are not supported yet", at: l) }
+                    _ = n
+                }
+                let al = alignment(of: t), sz = size(of: t)
+                offset = (offset + al - 1) / al * al
+                if fields.contains(where: { $0.name == fname }) { throw fail("struct \(name) declares :\(fname) twice", at: l) }
+                fields.append(FieldDecl(name: fname, type: t, offset: offset))
+                offset += sz; align = max(align, al)
+            }
+            guard structs[name] == nil else { throw fail("struct \(name) is declared twice", at: l) }
+            structs[name] = StructDecl(name: name, fields: fields, size: max((offset + align - 1) / align * align, 1), alignment: align)
+        }
+        for m in ir["maps"]?.arrayValue ?? [] {
+            guard let name = m["name"]?.stringValue, let kind = m["type"]?.stringValue else { continue }
+            let l = Int(m["line"]?.intValue ?? 1)
+            guard MapDecl.kinds[kind] != nil else {
+                throw fail("unknown map type :\(kind) for map :\(name)", hint: "map types: " + MapDecl.kinds.keys.sorted().map { ":" + $0 }.joined(separator: " "), at: l)
+            }
+            var d = MapDecl(name: name, kind: kind, key: nil, value: nil, maxEntries: m["max_entries"]?.intValue.map(Int.init),
+                            flags: m["flags"]?.intValue.map { UInt32(truncatingIfNeeded: $0) }, line: l)
+            switch kind {
+            case "ringbuf":
+                let n = d.maxEntries ?? 256 * 1024
+                guard n > 0, n & (n - 1) == 0, n % 4096 == 0 else {
+                    throw fail("ringbuf :\(name) needs max_entries a power of two multiple of 4096 (the page size), not \(n)", at: l)
+                }
+                d.maxEntries = n
+            case "perf_event_array": break
+            case "hist":
+                d.key = .scalar(ScalarType.table["u32"]!); d.value = .scalar(ScalarType.table["u64"]!); d.maxEntries = MapDecl.histBuckets
+            case "stack_trace":
+                d.key = .scalar(ScalarType.table["u32"]!); d.value = .chars(127 * 8); d.maxEntries = d.maxEntries ?? 1024
+            case "array", "percpu_array":
+                d.key = .scalar(ScalarType.table["u32"]!)
+                d.value = try typeNamed(m["value"], what: "the value of map :\(name)", at: l)
+                d.maxEntries = d.maxEntries ?? 1
+            default:
+                d.key = try typeNamed(m["key"], what: "the key of map :\(name)", at: l)
+                d.value = try typeNamed(m["value"], what: "the value of map :\(name)", at: l)
+                d.maxEntries = d.maxEntries ?? 10240
+            }
+            guard maps[name] == nil else { throw fail("map :\(name) is declared twice", at: l) }
+            maps[name] = d; mapOrder.append(name)
+        }
+        for p in ir["params"]?.arrayValue ?? [] {
+            let a = p.arrayValue
+            guard a.count == 4, let name = a[0].stringValue else { continue }
+            let l = Int(a[3].intValue ?? 1)
+            guard case .scalar(let t) = try typeNamed(a[1], what: "param :\(name)", at: l) else { throw fail("param :\(name) must be a scalar", at: l) }
+            var dv: Int64 = 0
+            switch a[2] { case .int(let v): dv = v; case .true: dv = 1; case .false, .nil: dv = 0
+            default: throw fail("the default of param :\(name) must be an Integer or true/false", at: l) }
+            params[name] = ParamDecl(name: name, type: t, defaultValue: dv); paramOrder.append(name)
+        }
+        for g in ir["globals"]?.arrayValue ?? [] {
+            let a = g.arrayValue
+            guard a.count == 4, let name = a[0].stringValue else { continue }
+            let l = Int(a[3].intValue ?? 1)
+            guard case .scalar(let t) = try typeNamed(a[1], what: "global :\(name)", at: l) else { throw fail("global :\(name) must be a scalar", at: l) }
+            globals[name] = GlobalDecl(name: name, type: t, initialValue: a[2].intValue); globalOrder.append(name)
+        }
+        let all = Array(maps.keys) + Array(params.keys) + Array(globals.keys)
+        if Set(all).count != all.count { throw fail("a map, param and global share a name", hint: "give each a distinct name") }
+    }
+
+    /// Object-file declarations: maps and variables.
+    func objectMaps() -> [MapDefinition] {
+        mapOrder.map { n in
+            let d = maps[n]!
+            let type = MapDecl.kinds[d.kind]!.rawValue
+            switch d.kind {
+            case "ringbuf": return MapDefinition(name: n, type: type, maxEntries: d.maxEntries)
+            case "perf_event_array": return MapDefinition(name: n, type: type, keySize: 4, valueSize: 4, maxEntries: d.maxEntries)
+            case "stack_trace":
+                return MapDefinition(name: n, type: type, key: cType(d.key!), valueSize: 127 * 8, maxEntries: d.maxEntries)
+            default:
+                return MapDefinition(name: n, type: type, key: cType(d.key!), value: cType(d.value!), maxEntries: d.maxEntries, flags: d.flags)
+            }
+        }
+    }
+
+    func objectVariables() -> [DataVariable] {
+        func bytes(_ v: Int64, _ size: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: v) >> (8 * UInt64($0))) } }
+        var out: [DataVariable] = []
+        for n in paramOrder {
+            let p = params[n]!
+            out.append(DataVariable(name: n, type: cType(.scalar(p.type)), section: .rodata, initialValue: bytes(p.defaultValue, p.type.size)))
+        }
+        for n in globalOrder {
+            let g = globals[n]!
+            out.append(DataVariable(name: n, type: cType(.scalar(g.type)), section: g.initialValue.map { $0 != 0 } == true ? .data : .bss,
+                                    initialValue: bytes(g.initialValue ?? 0, g.type.size)))
+        }
+        return out
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import XCTest
+import InfraredCompiler
+import InfraredRuntime
+
+/// The probe language against real workloads: maps, params, CO-RE reads,
+/// ring buffer and perf buffer records, histograms.
+final class LanguageTests: XCTestCase {
+    override func setUpWithError() throws {
+        try Support.requireBPF()
+        if !FileManager.default.fileExists(atPath: "/sys/kernel/tracing/events/sched") {
+            _ = try? Support.run("mount", ["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+        }
+    }
+
+    static let execCounter = """
+    license "GPL"
+    param :target_pid, :u32, default: 0
+    map :counts, :hash, key: :u32, value: :u64, max_entries: 1024
+
+    tracepoint "sched/sched_process_exec" do |ctx|
+      ppid = current_task.real_parent.tgid
+      if target_pid == 0 || ppid == target_pid
+        counts[ppid] += 1
+      end
+      0
+    end
+    """
+
+    func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func u64(_ b: [UInt8]) -> UInt64 { b.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+
+    /// Loads the exec counter (with `target_pid` set when given), spawns
+    /// `n` children and returns what the map holds for this process.
+    func countExecs(targetPID: UInt32?, children n: Int) throws -> UInt64? {
+        let compiled = try Compiler.compile(source: Self.execCounter, path: "execcount.rb")
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        if let targetPID { try object.setInitialBytes(map: ".rodata", offset: 0, bytes: u32(targetPID)) }
+        try object.load()
+        try object.attach(program: "sched_process_exec")
+        for _ in 0..<n { XCTAssertEqual(try Support.run("/bin/true", []).status, 0) }
+        return try object.lookup(map: "counts", key: u32(UInt32(getpid()))).map(u64)
+    }
+
+    func testTracepointCountsExecsPerParent() throws {
+        XCTAssertEqual(try countExecs(targetPID: nil, children: 5), 5)
+    }
+
+    func testParamFiltersBeforeLoad() throws {
+        XCTAssertEqual(try countExecs(targetPID: UInt32(getpid()), children: 3), 3)
+        XCTAssertNil(try countExecs(targetPID: 1, children: 3), "target_pid=1 must not count this process's children")
+    }
+
+    static let execRecord = """
+    license "GPL"
+    struct :Event do
+      u32 :pid
+      u32 :ppid
+      char :comm, 16
+      char :filename, 64
+    end
+    map :events, :ringbuf, max_entries: 64 * 4096
+    map :perf, :perf_event_array
+
+    tracepoint "sched/sched_process_exec" do |ctx|
+      e = events.reserve(Event)
+      e.pid = pid
+      e.ppid = current_task.real_parent.tgid
+      e.comm = comm
+      e.filename = ctx.filename
+      events.submit(e)
+      p = Event.new
+      p.pid = pid
+      p.ppid = current_task.real_parent.tgid
+      p.comm = comm
+      p.filename = ctx.filename
+      perf.output(ctx, p)
+      0
+    end
+    """
+
+    struct Event: Equatable { var pid: UInt32; var ppid: UInt32; var comm: String; var filename: String }
+    static func decode(_ b: [UInt8]) -> Event? {
+        guard b.count >= 88 else { return nil }
+        func str(_ r: Range<Int>) -> String { String(decoding: b[r].prefix { $0 != 0 }, as: UTF8.self) }
+        func u32(_ o: Int) -> UInt32 { UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24 }
+        return Event(pid: u32(0), ppid: u32(4), comm: str(8..<24), filename: str(24..<88))
+    }
+
+    func testRingBufferAndPerfBufferRecords() throws {
+        let compiled = try Compiler.compile(source: Self.execRecord, path: "execsnoop.rb")
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.attach(program: "sched_process_exec")
+        var ring: [Event] = [], perf: [Event] = []
+        let rb = try RingBufferReader(object: object, map: "events") { if let e = Self.decode($0) { ring.append(e) } }
+        let pb = try PerfBufferReader(object: object, map: "perf") { _, r in if let e = Self.decode(r) { perf.append(e) } }
+        let marker = "/bin/true"
+        for _ in 0..<3 { _ = try Support.run(marker, []) }
+        for _ in 0..<10 { try rb.poll(timeoutMs: 50); try pb.poll(timeoutMs: 50) }
+        let me = UInt32(getpid())
+        let mineRing = ring.filter { $0.ppid == me && $0.filename == marker }
+        let minePerf = perf.filter { $0.ppid == me && $0.filename == marker }
+        XCTAssertEqual(mineRing.count, 3, "ring buffer records: \(ring.prefix(5))")
+        XCTAssertEqual(minePerf.count, 3, "perf buffer records: \(perf.prefix(5))")
+        for e in mineRing + minePerf {
+            XCTAssertEqual(e.comm, "true")
+            XCTAssertNotEqual(e.pid, me)
+        }
+    }
+
+    func testHistogramBuckets() throws {
+        let source = """
+        license "GPL"
+        map :lat, :hist
+        socket_filter do |ctx|
+          lat.add(0)
+          lat.add(1)
+          lat.add(3)
+          lat.add(1000)
+          lat.add(ctx.len)
+          lat.add(-5)
+          0
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "hist.rb")
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        _ = try object.testRun(program: "socket_filter", packet: [UInt8](repeating: 0, count: 64))
+        var buckets: [Int: UInt64] = [:]
+        for i in 0..<65 {
+            if let v = try object.lookup(map: "lat", key: u32(UInt32(i))).map(u64), v > 0 { buckets[i] = v }
+        }
+        // ≤0 → 0 (twice: 0 and -5); 1 → 1; 3 → 2; 50 (skb len) → 6; 1000 → 10.
+        XCTAssertEqual(buckets, [0: 2, 1: 1, 2: 1, 6: 1, 10: 1])
+    }
+}

@@ -105,7 +105,14 @@ public enum Compiler {
                                            relocations: code.relocations, lines: code.lines, function: functions.count - 1,
                                            coreRelocations: coreRelocations))
         }
-        let language = declarations.language
+        var language = declarations.language
+        if declarations.programs.contains(where: { $0.kind.declaration == "usdt" }) {
+            // libbpf's USDT attach fills these (see <bpf/usdt.bpf.h>).
+            let u32 = ValueType.scalar(ScalarType.table["u32"]!), s64 = ValueType.scalar(ScalarType.table["s64"]!)
+            language.maps[Lowering.usdtSpecsMap] = MapDecl(name: Lowering.usdtSpecsMap, kind: "array", key: u32, value: .chars(Lowering.usdtSpecSize), maxEntries: 256, flags: nil, line: 1)
+            language.maps[Lowering.usdtIPMap] = MapDecl(name: Lowering.usdtIPMap, kind: "hash", key: s64, value: u32, maxEntries: 1024, flags: nil, line: 1)
+            language.mapOrder += [Lowering.usdtSpecsMap, Lowering.usdtIPMap]
+        }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),

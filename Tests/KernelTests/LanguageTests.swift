@@ -136,3 +136,70 @@ final class LanguageTests: XCTestCase {
         XCTAssertEqual(buckets, [0: 2, 1: 1, 2: 1, 6: 1, 10: 1])
     }
 }
+
+/// USDT and uprobes on Debian's libruby, driven by a Ruby script.
+final class RubyProbeTests: XCTestCase {
+    static let libruby = "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1"
+
+    override func setUpWithError() throws {
+        try Support.requireBPF()
+        guard FileManager.default.fileExists(atPath: Self.libruby) else {
+            throw XCTSkip("Debian's ruby (libruby-3.1) is not installed: Scripts/setup.sh installs it")
+        }
+    }
+
+    func u32(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func u64(_ b: [UInt8]) -> UInt64 { b.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+
+    /// Counts per (class, method) of the USDT probe `probe`, for one Ruby run of `script`.
+    func methodCounts(probe: String, script: String) throws -> [String: UInt64] {
+        let source = """
+        license "GPL"
+        struct :Call do
+          char :klass, 24
+          char :name, 24
+        end
+        map :calls, :hash, key: :Call, value: :u64, max_entries: 4096
+        usdt "\(Self.libruby)", "ruby", "\(probe)" do |ctx|
+          k = Call.new
+          k.klass = user_string(ctx.arg(0))
+          k.name = user_string(ctx.arg(1))
+          calls[k] += 1
+          0
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "ruby_calls.rb")
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.attach(program: probe.replacingOccurrences(of: "-", with: "_"))
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("workload.rb")
+        try script.write(to: file, atomically: true, encoding: .utf8)
+        let r = try Support.run("ruby", [file.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var out: [String: UInt64] = [:]
+        for key in try object.keys(map: "calls") {
+            func str(_ r: Range<Int>) -> String { String(decoding: key[r].prefix { $0 != 0 }, as: UTF8.self) }
+            out["\(str(0..<24))#\(str(24..<48))", default: 0] += try object.lookup(map: "calls", key: key).map(u64) ?? 0
+        }
+        return out
+    }
+
+    func testUSDTCountsCMethodCalls() throws {
+        let counts = try methodCounts(probe: "cmethod__entry", script: "a = []\n1000.times { |i| a.push(i) }\n")
+        XCTAssertEqual(counts["Array#push"], 1000, "top entries: \(counts.sorted { $0.value > $1.value }.prefix(5))")
+    }
+
+    func testUSDTCountsRubyMethodCallsWithTracePointOn() throws {
+        let script = """
+        def greet(x) = x + 1
+        tp = TracePoint.new(:call) {}
+        tp.enable
+        250.times { |i| greet(i) }
+        tp.disable
+        """
+        let counts = try methodCounts(probe: "method__entry", script: script)
+        XCTAssertEqual(counts["Object#greet"], 250, "entries: \(counts)")
+    }
+}

@@ -111,6 +111,13 @@ extension Lowering {
             }
             switch (name, args.count) {
             case ("comm", 0): return .comm
+            case ("user_string", 1), ("kernel_string", 1):
+                // An address (e.g. a USDT or uprobe argument) as a C string to copy into a char array.
+                guard case .int = args[0].1 else {
+                    throw error(irep, insn, "`\(name)` takes an address (an Integer)", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
+                }
+                emit(.move(dst, .reg(args[0].0)), loc)
+                return .cString(user: name == "user_string")
             case ("current_task", 0):
                 emit(.call(dst, helper: HelperPrototype.named("get_current_task")!.id, args: []), loc)
                 return .kernel("task_struct")
@@ -622,10 +629,82 @@ extension Lowering {
             }
             emit(.load(dst, base: base, offset: f.byteOffset, size: 8, signed: false), loc)
             return .int(unsigned64: true, nonNegative: true)
+        case "usdt" where n >= 0:
+            return try usdtArgument(n, ctx: base, dst: dst, irep: irep, insn: insn, loc: loc)
         default:
             throw error(irep, insn, "`ctx.\(n < 0 ? "ret" : "arg")` is not available in \(decl) programs",
-                        hint: decl == "usdt" ? "USDT argument fetching is not implemented yet" : "use the context's fields by name", symbol: n < 0 ? "ret" : "arg")
+                        hint: "use the context's fields by name", symbol: n < 0 ? "ret" : "arg")
         }
+    }
+}
+
+extension Lowering {
+    /// libbpf's USDT support: the maps its user-space half fills at attach
+    /// time (<bpf/usdt.bpf.h> names and sizes), which the object must define.
+    static let usdtSpecsMap = "__bpf_usdt_specs", usdtIPMap = "__bpf_usdt_ip_to_spec_id"
+    /// `struct __bpf_usdt_spec`: 12 × 16-byte `__bpf_usdt_arg_spec`, u64 cookie, short arg_cnt.
+    static let usdtSpecSize = 208, usdtMaxArgs = 12
+
+    /// `ctx.arg(n)` in a USDT program, computed as libbpf's `bpf_usdt_arg()`
+    /// does: the attach cookie names the spec libbpf stored for this probe
+    /// site; the spec says whether the argument is a constant, a register
+    /// (`8@%rax`) or memory at a register plus offset (`-4@-1204(%rbp)`), and
+    /// how to narrow and sign-extend it. Absent arguments read as 0.
+    func usdtArgument(_ n: Int, ctx: VReg, dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
+        guard n < Self.usdtMaxArgs else { throw error(irep, insn, "USDT probes have at most 12 arguments: ctx.arg(0)…ctx.arg(11)", hint: nil, symbol: "arg") }
+        func helper(_ h: String) -> Int32 { HelperPrototype.named(h)!.id }
+        let cookie = function.newVReg()
+        emit(.call(cookie, helper: helper("get_attach_cookie"), args: [.reg(ctx)]), loc)
+        let idSlot = try allocateStack(size: 8, irep, insn), valSlot = try allocateStack(size: 8, irep, insn)
+        emit(.storeFrame(offset: idSlot, value: .reg(cookie), size: 4), loc)
+        let key = function.newVReg(), map = function.newVReg(), spec = function.newVReg()
+        emit(.frameAddress(key, offset: idSlot), loc)
+        emit(.mapAddress(map, name: Self.usdtSpecsMap), loc)
+        emit(.call(spec, helper: helper("map_lookup_elem"), args: [.reg(map), .reg(key)]), loc)
+        let join = newBlock(), zero = newBlock(), found = newBlock()
+        terminate(.branch(.eq, .reg(spec), .imm(0), then: zero, else: found), loc)
+        current = zero; emit(.move(dst, .imm(0)), loc); terminate(.jump(join), loc)
+        current = found
+        let count = function.newVReg()
+        emit(.load(count, base: spec, offset: 200, size: 2, signed: true), loc)
+        let present = newBlock()
+        terminate(.branch(.sle, .reg(count), .imm(Int64(n)), then: zero, else: present), loc)
+        current = present
+        let a = 16 * n
+        let type = function.newVReg(), regOff = function.newVReg(), value = function.newVReg()
+        emit(.load(type, base: spec, offset: a + 8, size: 4, signed: false), loc)
+        emit(.load(value, base: spec, offset: a, size: 8, signed: false), loc)          // val_off / the constant
+        let constant = newBlock(), register = newBlock(), narrow = newBlock()
+        terminate(.branch(.eq, .reg(type), .imm(0), then: constant, else: register), loc)
+        current = constant; emit(.move(dst, .reg(value)), loc); terminate(.jump(narrow), loc)
+        current = register
+        emit(.load(regOff, base: spec, offset: a + 12, size: 2, signed: true), loc)
+        let addr = function.newVReg(), buf = function.newVReg()
+        emit(.binary(.add, addr, .reg(ctx), .reg(regOff)), loc)
+        emit(.frameAddress(buf, offset: valSlot), loc)
+        emit(.call(nil, helper: helper("probe_read_kernel"), args: [.reg(buf), .imm(8), .reg(addr)]), loc)
+        emit(.loadFrame(dst, offset: valSlot, size: 8, signed: false), loc)
+        let deref = newBlock()
+        terminate(.branch(.eq, .reg(type), .imm(2), then: deref, else: narrow), loc)
+        current = deref
+        let where_ = function.newVReg(), buf2 = function.newVReg()
+        emit(.binary(.add, where_, .reg(dst), .reg(value)), loc)
+        emit(.frameAddress(buf2, offset: valSlot), loc)
+        emit(.call(nil, helper: helper("probe_read_user"), args: [.reg(buf2), .imm(8), .reg(where_)]), loc)
+        emit(.loadFrame(dst, offset: valSlot, size: 8, signed: false), loc)
+        terminate(.jump(narrow), loc)
+        current = narrow
+        // Narrow 1/2/4-byte arguments: shift up, then back (arithmetically if signed).
+        let shift = function.newVReg(), signed = function.newVReg()
+        emit(.load(shift, base: spec, offset: a + 15, size: 1, signed: false), loc)
+        emit(.load(signed, base: spec, offset: a + 14, size: 1, signed: false), loc)
+        emit(.binary(.shl, dst, .reg(dst), .reg(shift)), loc)
+        let sgn = newBlock(), uns = newBlock()
+        terminate(.branch(.ne, .reg(signed), .imm(0), then: sgn, else: uns), loc)
+        current = sgn; emit(.binary(.ashr, dst, .reg(dst), .reg(shift)), loc); terminate(.jump(join), loc)
+        current = uns; emit(.binary(.lshr, dst, .reg(dst), .reg(shift)), loc); terminate(.jump(join), loc)
+        current = join
+        return .int(unsigned64: false, nonNegative: false)
     }
 }
 

@@ -241,6 +241,27 @@ public final class LoadedObject: @unchecked Sendable {
         }
     }
 
+    /// Attaches a `perf_event` program to a sampling event on every online
+    /// CPU (all processes): `type`/`config` as perf_event_open(2) takes them
+    /// (PERF_TYPE_SOFTWARE 1 / PERF_COUNT_SW_CPU_CLOCK 0), sampled `frequency` times a second.
+    @discardableResult
+    public func attachPerfEvent(program name: String, type: UInt32, config: UInt64, frequency: UInt64) throws -> [Link] {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            var made: [Link] = []
+            for cpu in Sys.onlineCPUs() {
+                switch Sys.attachPerfEvent(program, type: type, config: config, frequency: frequency, cpu: cpu) {
+                case .success(let h): made.append(keep(Link(handle: h, program: name, target: "perf_event cpu \(cpu)")))
+                case .failure(let e):
+                    made.forEach { $0.close() }
+                    if e.isPrivilegeError { throw RuntimeError.permissionDenied(program: name, operation: "perf_event_open", errno: e) }
+                    throw RuntimeError.failed(program: name, operation: "perf_event_open/attach on cpu \(cpu)", errno: e, messages: [])
+                }
+            }
+            return made
+        }
+    }
+
     /// Attaches a cgroup program (`cgroup/dev`, `cgroup_skb/…`, `cgroup/sock…`)
     /// to the cgroup v2 directory at `cgroupPath` with a BPF link
     /// (`bpf_program__attach_cgroup`); it applies to that cgroup and its descendants.

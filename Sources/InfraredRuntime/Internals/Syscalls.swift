@@ -1,3 +1,4 @@
+import Foundation
 // The one seam between Infrared and the kernel: every libbpf call and every
 // syscall the runtime makes is in this file (as swift-system keeps its
 // syscalls in `Internals/Syscalls.swift`). The rest of the module speaks
@@ -181,6 +182,36 @@ enum Sys {
         errno = 0
         guard let link = bpf_program__attach_cgroup(program, cgroupFD) else { return .failure(Errno.current) }
         return .success(link)
+    }
+
+    /// Opens a sampling perf event on `cpu` (all processes) and attaches the program to it.
+    static func attachPerfEvent(_ program: ProgramHandle, type: UInt32, config: UInt64, frequency: UInt64, cpu: Int32) -> Result<LinkHandle, Errno> {
+        var attr = perf_event_attr()
+        attr.size = UInt32(MemoryLayout<perf_event_attr>.size)
+        attr.type = type
+        attr.config = config
+        attr.sample_period = frequency      // union with sample_freq
+        attr.freq = 1
+        let fd = infrared_perf_event_open(&attr, -1, cpu, -1, UInt(PERF_FLAG_FD_CLOEXEC))
+        if fd < 0 { return .failure(Errno(rawValue: errno)) }
+        guard let link = bpf_program__attach_perf_event(program, fd) else {
+            let e = Errno(rawValue: errno); Glibc.close(fd); return .failure(e)
+        }
+        return .success(link)
+    }
+    /// CPUs listed in /sys/devices/system/cpu/online ("0-3,5").
+    static func onlineCPUs() -> [Int32] {
+        guard let f = fopen("/sys/devices/system/cpu/online", "r") else { return Array(0..<Int32(possibleCPUs())) }
+        defer { fclose(f) }
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard fgets(&buf, 4096, f) != nil else { return Array(0..<Int32(possibleCPUs())) }
+        let text = String(cString: buf).trimmingCharacters(in: .whitespacesAndNewlines)
+        var cpus: [Int32] = []
+        for part in text.split(separator: ",") {
+            let ends = part.split(separator: "-").compactMap { Int32($0) }
+            if ends.count == 2 { cpus += Array(ends[0]...ends[1]) } else if let c = ends.first { cpus.append(c) }
+        }
+        return cpus
     }
 
     static func linkFD(_ link: LinkHandle) -> Int32 { bpf_link__fd(link) }

@@ -20,6 +20,8 @@ public struct CompiledObject: Sendable {
     public var object: ObjectFile
     /// IR dumps requested with `dumpAfter`.
     public var dumps: [String]
+    /// Programs, params, maps and record layouts, for loaders and skeletons.
+    public var manifest: Manifest
 }
 
 /// A compile error: `file:line:col: error: message` and a hint.
@@ -121,7 +123,8 @@ public enum Compiler {
         do { bytes = try ObjectWriter.write(object) } catch {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
-        return CompiledObject(bytes: bytes, object: object, dumps: dumps)
+        return CompiledObject(bytes: bytes, object: object, dumps: dumps,
+                              manifest: Manifest(declarations: declarations, language: language))
     }
 
     /// Compiles the file at `path`.

@@ -42,7 +42,7 @@ enum Prelude {
           end
           def __ir_program(kind, args, opts, blk)
             raise ArgumentError, "#{kind} needs a block: #{kind} ... do |ctx| ... end" unless blk
-            $__ir[:programs] << { kind: kind, args: args, name: opts[:name], block: blk }
+            $__ir[:programs] << { kind: kind, args: args, name: opts[:name], block: blk, opts: opts.map { |k, v| [k.to_s, v] } }
             nil
           end
 
@@ -141,6 +141,10 @@ struct ProgramDeclaration {
     var line: Int
     /// Seed form: layout from a `class … attr … end`.
     var seedContext: ContextLayout?
+    /// The declaration's positional arguments (`:cpu_clock`, a path…) and
+    /// keyword options (`frequency: 99`), for loaders.
+    var arguments: [String] = []
+    var options: [String: String] = [:]
 }
 
 /// Everything the top level declared.
@@ -186,8 +190,14 @@ extension Declarations {
             }
             let explicit = p["name"]?.stringValue
             let base = explicit ?? (target.map { String($0.split(whereSeparator: { "/:".contains($0) }).last ?? Substring(kindName)) } ?? kindName)
+            var options: [String: String] = [:]
+            for o in p["opts"]?.arrayValue ?? [] {
+                let kv = o.arrayValue
+                if kv.count == 2, let k = kv[0].stringValue { options[k] = kv[1].stringValue ?? kv[1].intValue.map(String.init) ?? kv[1].description }
+            }
             programs.append(ProgramDeclaration(kind: kind, name: uniqueName(base), section: kind.sectionName(target: target),
-                                               body: irep, procHandle: handle, line: line, seedContext: nil))
+                                               body: irep, procHandle: handle, line: line, seedContext: nil,
+                                               arguments: args, options: options))
         }
 
         // Seed form: `section!` then `def`, with `class X; attr :f, :type; end` describing the context.

@@ -691,10 +691,21 @@ final class Lowering {
                 let t = function.newVReg()
                 emit(.stringAddress(t, offset: strings.offset(of: s)), loc)
                 operands.append(.reg(t)); lastString = s
-            case (.pointer, .context):
+            case (.pointer, .context), (.pointer, .kernel), (.pointer, .cString), (.pointer, .pointer(_, false, _)):
                 operands.append(op)
             case (.pointer, .nil):
                 operands.append(.imm(0))
+            case (.pointer, .map(let name)):
+                let t = function.newVReg()
+                emit(.mapAddress(t, name: name), loc)
+                operands.append(.reg(t))
+            case (.pointer, .frameObject(_, let off)):
+                let t = function.newVReg()
+                emit(.frameAddress(t, offset: off), loc)
+                operands.append(.reg(t))
+            case (.scalar, .pointer(_, false, _)), (.scalar, .kernel), (.scalar, .cString):
+                // An address passed where the prototype says integer (e.g. unsafe_ptr as u64).
+                operands.append(op)
             case (.scalar, .formatSize):
                 guard let s = lastString else { fallthrough }
                 operands.append(.imm(Int64(s.utf8.count + 1)))

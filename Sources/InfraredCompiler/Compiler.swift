@@ -88,6 +88,7 @@ public enum Compiler {
                 pass.run(&ir)
                 if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
             }
+            try Checks.run(ir, kind: decl.kind, path: path, lines: lines)
             let selected = Selection.select(ir)
             let allocated: MFunction
             do { allocated = try RegisterAllocation.allocate(selected) } catch let e as RegisterAllocation.Failure {

@@ -22,6 +22,16 @@ final class DiagnosticsTests: XCTestCase {
         ("raise 'nope'\n", 1, 1, "top level raised"),
         ("x = 1\n", 1, 1, "declares no program"),
         ("cgroup_device do |ctx|\n  UNDEFINED_THING + 1\nend\n", 2, 3, "uninitialized constant UNDEFINED_THING"),
+        // What the verifier would reject and the compiler can see:
+        ("cgroup_device do |ctx|\n  x = 0\n  while true\n    x += 1\n  end\n  1\nend\n", 4, 5, "never ends"),
+        ("cgroup_device do |ctx|\n  ctx.major + 1\nend\n", 2, 3, "must return 0 or 1"),
+        ("cgroup_device do |ctx|\n  7\nend\n", 2, 3, "must return 0 or 1; this returns 7"),
+        ("tracepoint \"sched/sched_process_exec\" do |ctx|\n  current_task.no_such_member\n  0\nend\n", 2, 16, "no member `no_such_member`"),
+        ("map :c, :hash, key: :u32, value: :u64\nxdp do |ctx|\n  c.reserve(1)\n  0\nend\n", 3, 5, "no method `reserve`"),
+        ("map :c, :hash, key: :u32, value: :u64\nxdp do |ctx|\n  bpf_map_lookup_elem(c, 5)\n  0\nend\n", 3, 3, "(const void * key) cannot be Integer"),
+        ("struct :E do\n  u32 :a\nend\nmap :r, :ringbuf\nxdp do |ctx|\n  e = r.reserve(E)\n  e.b = 1\n  0\nend\n", 7, 5, "no field `b`"),
+        ("map :c, :hash, key: :u32, value: :u64\nmap :c, :array, value: :u64\nxdp do |ctx|\n  0\nend\n", 2, 1, "declared twice"),
+        ("map :c, :hash, key: :u99, value: :u64\nxdp do |ctx|\n  0\nend\n", 1, 1, "unknown type :u99"),
     ]
 
     func testDiagnosticsNameFileLineColumn() throws {

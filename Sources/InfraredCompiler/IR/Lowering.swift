@@ -577,7 +577,14 @@ final class Lowering {
             if hasBlock {
                 throw error(irep, insn, "`\(name)` does not take a block in a BPF program body", hint: nil, symbol: name)
             }
-            return (nil, try selfCallLowering(name, args: args, dst: R[insn.a], irep: irep, insn: insn, loc: loc))
+            // Helpers take pointers that are not nil: check possibly-nil ones first.
+            var checked = args
+            for (i, a) in args.enumerated() {
+                if case .pointer(_, true, _) = a.1 {
+                    checked[i].1 = ensureNonNil(a.0, &kinds, a.1, loc)
+                }
+            }
+            return (nil, try selfCallLowering(name, args: checked, dst: R[insn.a], irep: irep, insn: insn, loc: loc))
         }
         if case .context = receiver {
             guard argc == 0, !hasBlock else {
@@ -723,8 +730,10 @@ final class Lowering {
         switch proto.returnKind {
         case .void: emit(.move(dst, .imm(0)), loc); return .nil
         case .pointer:
-            if analysing { return .signedInt }
-            throw error(irep, insn, "`\(spelled)` returns a pointer, which this compiler cannot use yet", hint: sig, symbol: spelled)
+            // An opaque pointer (a socket, a task…): passed on to other helpers,
+            // checked for nil before use like a map lookup's.
+            defer { nextPointerID += 1 }
+            return .pointer(.chars(0), nullable: true, id: nextPointerID)
         case .scalar:
             let t = proto.returnCType
             if t.contains("u64") { return .int(unsigned64: true, nonNegative: true) }

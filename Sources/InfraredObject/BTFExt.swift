@@ -43,8 +43,9 @@ public struct BTFExt: Sendable, Hashable {
         public var lineColumn: UInt32 { (min(line, BTFExt.maxLine) << 10) | min(column, BTFExt.maxColumn) }
     }
 
-    /// `struct bpf_core_relo`: a CO-RE relocation (decoded for completeness;
-    /// the writer emits none yet).
+    /// `struct bpf_core_relo`: a CO-RE relocation of the instruction at
+    /// `instructionOffset`, against local type `typeID` (see `CoreAccess`
+    /// for how the writer computes the access string).
     public struct CoreRelo: Sendable, Hashable {
         public var instructionOffset: UInt32
         public var typeID: UInt32

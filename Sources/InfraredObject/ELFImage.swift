@@ -23,7 +23,10 @@ struct ELFImage {
         var link: UInt32 = 0
         /// `sh_info`: a section index or, for `SHT_SYMTAB`, the first global symbol.
         var info: UInt32 = 0
+        /// The contents; empty for `SHT_NOBITS`, whose size is `noBitsSize`.
         var data: [UInt8]
+        /// `sh_size` of an `SHT_NOBITS` section (`.bss`): memory it takes, with no bytes in the file.
+        var noBitsSize: Int = 0
     }
 
     /// Sections in file order; index 0 (the null section) is implicit, so
@@ -36,7 +39,7 @@ struct ELFImage {
 
     // ELF constants (<elf.h>), spelled here once.
     static let EM_BPF: UInt16 = 247
-    static let SHT_PROGBITS: UInt32 = 1, SHT_SYMTAB: UInt32 = 2, SHT_STRTAB: UInt32 = 3, SHT_REL: UInt32 = 9
+    static let SHT_PROGBITS: UInt32 = 1, SHT_SYMTAB: UInt32 = 2, SHT_STRTAB: UInt32 = 3, SHT_NOBITS: UInt32 = 8, SHT_REL: UInt32 = 9
     static let SHF_WRITE: UInt64 = 0x1, SHF_ALLOC: UInt64 = 0x2, SHF_EXECINSTR: UInt64 = 0x4
     static let SHF_MERGE: UInt64 = 0x10, SHF_STRINGS: UInt64 = 0x20, SHF_INFO_LINK: UInt64 = 0x40
     static let STB_LOCAL: UInt8 = 0, STB_GLOBAL: UInt8 = 1
@@ -78,6 +81,16 @@ struct ELFImage {
             shdr.pointee.sh_link = s.link
             shdr.pointee.sh_info = s.info
             guard let data = elf_newdata(scn) else { throw libelfError("elf_newdata(\(s.name))") }
+            if s.type == Self.SHT_NOBITS {
+                // libelf takes sh_size from d_size and writes nothing for NOBITS.
+                data.pointee.d_buf = nil
+                data.pointee.d_size = s.noBitsSize
+                data.pointee.d_type = ELF_T_BYTE
+                data.pointee.d_off = 0
+                data.pointee.d_align = Int(s.alignment)
+                data.pointee.d_version = UInt32(EV_CURRENT)
+                continue
+            }
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(s.data.count, 1), alignment: 8)
             buffers.append(buffer)
             s.data.withUnsafeBytes { if let b = $0.baseAddress { buffer.copyMemory(from: b, byteCount: $0.count) } }

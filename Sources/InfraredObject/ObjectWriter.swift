@@ -7,138 +7,146 @@ import InfraredBTF
 /// The sections are those `clang -target bpf -g` emits, in its order:
 ///
 ///     .strtab                    section and symbol names (one table, like clang)
-///     <program section>          per program: PROGBITS, ALLOC|EXECINSTR, align 8
-///     .rel<program section>      per program with relocations: R_BPF_64_64 records
+///     <program section>          per section name: PROGBITS, ALLOC|EXECINSTR, align 8, its
+///                                programs back to back (several `SEC("socket")` functions)
+///     .rel<program section>      per section with relocations: R_BPF_64_64 records
 ///     .rodata.str1.1             string literals (ALLOC|MERGE|STRINGS), if any
+///     .rodata                    `param`s (ALLOC), if any
+///     .data                      initialised globals (ALLOC|WRITE), if any
+///     .maps                      BTF-defined maps, 8 zero bytes per definition member (ALLOC|WRITE)
+///     .bss                       zeroed globals (NOBITS, ALLOC|WRITE), if any
 ///     license                    the NUL-terminated license, symbol `_license`
-///     .BTF                       program BTF: FUNC_PROTO + FUNC per function, `license` DATASEC
-///     .BTF.ext                   func_info and line_info per program section
-///     .symtab                    null, section symbols, then the global symbols
+///     .BTF                       program BTF: functions, local types, maps, globals, DATASECs
+///     .BTF.ext                   func_info, line_info and CO-RE relocations per program section
+///     .symtab                    null, the string section's symbol, then the global symbols:
+///                                programs (STT_FUNC), maps and variables (STT_OBJECT), _license
 public enum ObjectWriter {
     /// The object's bytes. Pure: the same input gives the same bytes, and
     /// the only file read is `btf.kernelBTFPath` when `.kernelStruct` types
     /// are used (libelf writes through an unlinked temporary file).
     public static func write(_ object: ObjectFile) throws -> [UInt8] {
-        let programs = try validate(object)
+        let plan = try ObjectPlan(object)
         let btf = try ProgramBTF(object)
-        let ext = try btf.extInfo(object, programs: programs)
+        let ext = try btf.extInfo(object, plan: plan)
         let btfBytes = try btf.builder.rawData()   // after extInfo: its strings live in .BTF
-        return try layout(object, programs: programs, btf: btfBytes, ext: ext.encoded()).bytes()
+        return try layout(object, plan: plan, data: btf.data, btf: btfBytes, ext: ext.encoded()).bytes()
     }
 
     /// The license section and symbol names libbpf looks for.
     static let licenseSection = "license", licenseSymbol = "_license"
     static let stringsSection = ".rodata.str1.1"
-
-    // MARK: - Validation
-
-    /// Checks what the kernel or libbpf would reject later with a less
-    /// helpful message, and returns the programs' instructions with each
-    /// string-literal `ld_imm64` holding its offset in `imm`.
-    static func validate(_ object: ObjectFile) throws -> [[Instruction]] {
-        guard !object.programs.isEmpty else { throw ObjectError("object has no programs") }
-        guard !object.license.utf8.contains(0) else { throw ObjectError("license contains a NUL byte") }
-        var names = Set<String>(), sections = Set<String>()
-        return try object.programs.map { p in
-            let what = "program \(p.name) (section \(p.section))"
-            guard !p.name.isEmpty, names.insert(p.name).inserted else { throw ObjectError("\(what): empty or duplicate program name") }
-            guard !p.section.isEmpty, sections.insert(p.section).inserted else { throw ObjectError("\(what): empty or duplicate section name") }
-            guard !p.instructions.isEmpty else { throw ObjectError("\(what): no instructions") }
-            guard object.btf.functions.indices.contains(p.function) else {
-                throw ObjectError("\(what): function index \(p.function) outside btf.functions (\(object.btf.functions.count))")
-            }
-            guard object.btf.functions[p.function].name == p.name else {
-                throw ObjectError("\(what): its BTF function is named \(object.btf.functions[p.function].name)")
-            }
-            var insns = p.instructions
-            for r in p.relocations {
-                guard insns.indices.contains(r.instruction), insns[r.instruction].isLoadImm64,
-                      r.instruction + 1 < insns.count else {
-                    throw ObjectError("\(what): relocation at instruction \(r.instruction) is not on an ld_imm64")
-                }
-                switch r.target {
-                case let .stringLiteral(offset):
-                    guard offset >= 0, offset < object.stringLiterals.count, let imm = Int32(exactly: offset) else {
-                        throw ObjectError("\(what): string literal offset \(offset) outside \(stringsSection) (\(object.stringLiterals.count) bytes)")
-                    }
-                    // libbpf adds imm to the section symbol's value (0) to find
-                    // the literal (bpf_object__relocate_data); clang puts it there.
-                    insns[r.instruction].imm = imm
-                    insns[r.instruction].src = 0
-                    insns[r.instruction + 1].imm = 0
-                case .map, .variable:
-                    throw ObjectError("\(what): map and variable relocations are not written yet")
-                }
-            }
-            try validateLines(p, insns, object: object, what: what)
-            return insns
-        }
-    }
-
-    /// The kernel's check_btf_line: the first entry at instruction 0,
-    /// offsets not decreasing (equal ones collapse), none on the second
-    /// half of an ld_imm64, and a source line to point at.
-    private static func validateLines(_ p: ProgramSection, _ insns: [Instruction], object: ObjectFile, what: String) throws {
-        var secondHalves = Set<Int>(), k = 0
-        while k < insns.count {
-            if insns[k].isLoadImm64 { secondHalves.insert(k + 1); k += 2 } else { k += 1 }
-        }
-        if let first = p.lines.first, first.instruction != 0 {
-            throw ObjectError("\(what): line info must start at instruction 0, not \(first.instruction)")
-        }
-        var previous = 0
-        for l in p.lines {
-            guard insns.indices.contains(l.instruction) else {
-                throw ObjectError("\(what): line info at instruction \(l.instruction) past the end (\(insns.count))")
-            }
-            guard l.instruction >= previous else {
-                throw ObjectError("\(what): line info out of order at instruction \(l.instruction)")
-            }
-            guard !secondHalves.contains(l.instruction) else {
-                throw ObjectError("\(what): line info at instruction \(l.instruction), the second half of an ld_imm64")
-            }
-            guard l.line >= 1, l.line <= object.sourceLines.count else {
-                throw ObjectError("\(what): line info for line \(l.line), but the source has \(object.sourceLines.count) lines")
-            }
-            previous = l.instruction
-        }
-    }
+    static let mapsSection = ".maps"
 
     // MARK: - BTF and .BTF.ext
 
-    /// The program BTF being built, and the FUNC id of each function.
+    /// The program BTF being built, the FUNC id of each function, the id of
+    /// each local type, and where maps and variables are placed.
     struct ProgramBTF {
         let builder: BTFBuilder
         var functionIDs: [BTFTypeID] = []
+        var localTypeIDs: [String: BTFTypeID] = [:]
+        var data = DataLayout()
 
         init(_ object: ObjectFile) throws {
             builder = try BTFBuilder()
             var encoder = ProgramBTFEncoder(builder: builder, spec: object.btf)
             for f in object.btf.functions { functionIDs.append(try encoder.addFunction(f)) }
+            localTypeIDs = try encoder.addLocalTypes()
+            // What maps point to and variables hold must have a size; libbpf
+            // measures them the same way (btf__resolve_size, btf__align_of).
+            let measured = try encoder.measure(object.maps.flatMap { [$0.key, $0.value].compactMap { $0 } }
+                                               + object.variables.map(\.type))
+            let maps = try Self.addMaps(object.maps, measured: measured, to: &encoder)
+            var globals: [DataVariable.Section: DataLayout.Section] = [:]
+            for kind in [DataVariable.Section.rodata, .data, .bss] {
+                globals[kind] = try Self.addVariables(object.variables.filter { $0.section == kind }, in: kind,
+                                                      measured: measured, to: &encoder)
+            }
+            data.sections = [globals[.rodata], globals[.data], maps, globals[.bss]].compactMap { $0 }
             try encoder.addLicense(size: object.license.utf8.count + 1)
         }
 
-        /// func_info (one FUNC at offset 0 per program) and line_info, with
-        /// their strings added to `.BTF`. Entries on the same instruction
+        typealias Measured = [ProgramBTFSpec.CType: (size: Int, alignment: Int)]
+
+        /// Each map's STRUCT and VAR, then the `.maps` DATASEC: 8 bytes a
+        /// definition member, maps in declaration order.
+        private static func addMaps(_ maps: [MapDefinition], measured: Measured,
+                                    to encoder: inout ProgramBTFEncoder) throws -> DataLayout.Section? {
+            var items: [DataLayout.Item] = [], vars: [BTFTypeID] = []
+            for m in maps {
+                for (role, t) in [("key", m.key), ("value", m.value)] {
+                    if let t, measured[t] == nil {
+                        throw ObjectError("map \(m.name): its \(role) type \(CoreAccess.describe(t)) has no size")
+                    }
+                }
+                let (variable, size) = try encoder.addMap(m)
+                vars.append(variable)
+                items.append(DataLayout.Item(name: m.name, size: size, alignment: 8, bytes: []))
+            }
+            guard let section = DataLayout.pack(ObjectWriter.mapsSection, flags: ELFImage.SHF_ALLOC | ELFImage.SHF_WRITE,
+                                                noBits: false, items) else { return nil }
+            try encoder.addDataSection(section, variables: vars)
+            return section
+        }
+
+        /// The VARs of one data section, each at its natural alignment, then its DATASEC.
+        private static func addVariables(_ variables: [DataVariable], in kind: DataVariable.Section, measured: Measured,
+                                         to encoder: inout ProgramBTFEncoder) throws -> DataLayout.Section? {
+            var items: [DataLayout.Item] = [], vars: [BTFTypeID] = []
+            for v in variables {
+                let what = "variable \(v.name) (\(kind.rawValue))"
+                guard let m = measured[v.type] else { throw ObjectError("\(what): its type \(CoreAccess.describe(v.type)) has no size") }
+                if kind == .bss {
+                    guard v.initialValue.isEmpty || v.initialValue.count == m.size, v.initialValue.allSatisfy({ $0 == 0 }) else {
+                        throw ObjectError("\(what): .bss is zeroed, but the initial value is \(v.initialValue.count) bytes, not all zero")
+                    }
+                } else if v.initialValue.count != m.size {
+                    throw ObjectError("\(what): initial value is \(v.initialValue.count) bytes, the type's size is \(m.size)")
+                }
+                vars.append(try encoder.addVariable(v))
+                items.append(DataLayout.Item(name: v.name, size: m.size, alignment: m.alignment, bytes: kind == .bss ? [] : v.initialValue))
+            }
+            let flags = kind == .rodata ? ELFImage.SHF_ALLOC : ELFImage.SHF_ALLOC | ELFImage.SHF_WRITE
+            guard let section = DataLayout.pack(kind.rawValue, flags: flags, noBits: kind == .bss, items) else { return nil }
+            try encoder.addDataSection(section, variables: vars)
+            return section
+        }
+
+        /// func_info (one FUNC per program, at its offset in the section),
+        /// line_info and CO-RE relocations per program section, with their
+        /// strings added to `.BTF`. Line entries on the same instruction
         /// collapse to the last one, which is the one that covers it.
-        func extInfo(_ object: ObjectFile, programs: [[Instruction]]) throws -> BTFExt {
+        func extInfo(_ object: ObjectFile, plan: ObjectPlan) throws -> BTFExt {
             var ext = BTFExt()
             let file = try builder.addString(object.sourcePath)
-            for p in object.programs {
-                let section = UInt32(try builder.addString(p.section))
-                ext.funcInfo.append(.init(nameOffset: section, records: [
-                    .init(instructionOffset: 0, typeID: UInt32(functionIDs[p.function])),
-                ]))
-                var records: [BTFExt.LineInfo] = []
-                for l in p.lines {
-                    let text = try builder.addString(object.sourceLines[l.line - 1])
-                    let r = BTFExt.LineInfo(instructionOffset: UInt32(l.instruction * Instruction.size),
-                                            fileNameOffset: UInt32(file), lineOffset: UInt32(text),
-                                            line: UInt32(l.line), column: UInt32(max(0, l.column)))
-                    if records.last?.instructionOffset == r.instructionOffset { records.removeLast() }
-                    records.append(r)
+            for section in plan.sections {
+                let name = UInt32(try builder.addString(section.name))
+                var functions: [BTFExt.FuncInfo] = [], lines: [BTFExt.LineInfo] = [], core: [BTFExt.CoreRelo] = []
+                for (p, start) in zip(section.programs, section.starts) {
+                    let program = object.programs[p]
+                    let base = start * Instruction.size
+                    functions.append(.init(instructionOffset: UInt32(base), typeID: UInt32(functionIDs[program.function])))
+                    var records: [BTFExt.LineInfo] = []
+                    for l in program.lines {
+                        let text = try builder.addString(object.sourceLines[l.line - 1])
+                        let r = BTFExt.LineInfo(instructionOffset: UInt32(base + l.instruction * Instruction.size),
+                                                fileNameOffset: UInt32(file), lineOffset: UInt32(text),
+                                                line: UInt32(l.line), column: UInt32(max(0, l.column)))
+                        if records.last?.instructionOffset == r.instructionOffset { records.removeLast() }
+                        records.append(r)
+                    }
+                    lines += records
+                    for (r, access) in zip(program.coreRelocations, plan.coreAccesses[p]) {
+                        guard let root = localTypeIDs[access.rootType] else {
+                            throw ObjectError("program \(program.name): CO-RE root type \(access.rootType) was not emitted")
+                        }
+                        core.append(.init(instructionOffset: UInt32(base + r.instruction * Instruction.size), typeID: UInt32(root),
+                                          accessStringOffset: UInt32(try builder.addString(access.accessString)), kind: r.kind))
+                    }
                 }
-                ext.lineInfo.append(.init(nameOffset: section, records: records))
+                ext.funcInfo.append(.init(nameOffset: name, records: functions))
+                ext.lineInfo.append(.init(nameOffset: name, records: lines))
+                ext.coreRelo.append(.init(nameOffset: name, records: core))
             }
             return ext
         }
@@ -146,7 +154,7 @@ public enum ObjectWriter {
 
     // MARK: - ELF layout
 
-    static func layout(_ object: ObjectFile, programs: [[Instruction]], btf: [UInt8], ext: [UInt8]) throws -> ELFImage {
+    static func layout(_ object: ObjectFile, plan: ObjectPlan, data: DataLayout, btf: [UInt8], ext: [UInt8]) throws -> ELFImage {
         typealias E = ELFImage
         var names = StringTable()
         var image = ELFImage()
@@ -156,29 +164,30 @@ public enum ObjectWriter {
             return image.sections.count   // its section index
         }
 
-        // Section indices are fixed up front: relocation sections link to
-        // .symtab, which comes last.
-        let hasStrings = !object.stringLiterals.isEmpty
-        let relocating = object.programs.map { !$0.relocations.isEmpty }
-        let symtabIndex = 1 + object.programs.count + relocating.filter { $0 }.count + (hasStrings ? 1 : 0) + 3 + 1
-
         image.sectionNameTable = add(.init(name: ".strtab", type: E.SHT_STRTAB, data: []))   // filled in last
-        var programIndices: [Int] = []
-        var relocationSlots: [(section: Int, program: Int)] = []
-        for (i, p) in object.programs.enumerated() {
-            let index = add(.init(name: p.section, type: E.SHT_PROGBITS, flags: E.SHF_ALLOC | E.SHF_EXECINSTR,
-                                  alignment: 8, data: programs[i].bytes))
+        var programIndices: [Int] = []                      // by plan.sections
+        var relocationSlots: [(section: Int, plan: Int)] = []
+        for (i, s) in plan.sections.enumerated() {
+            let index = add(.init(name: s.name, type: E.SHT_PROGBITS, flags: E.SHF_ALLOC | E.SHF_EXECINSTR,
+                                  alignment: 8, data: s.instructions.bytes))
             programIndices.append(index)
-            if relocating[i] {
-                let rel = add(.init(name: ".rel" + p.section, type: E.SHT_REL, flags: E.SHF_INFO_LINK, alignment: 8,
-                                    entrySize: UInt64(E.relocationSize), link: UInt32(symtabIndex), info: UInt32(index), data: []))
+            if s.programs.contains(where: { !object.programs[$0].relocations.isEmpty }) {
+                // sh_link (.symtab) is set once .symtab has its index.
+                let rel = add(.init(name: ".rel" + s.name, type: E.SHT_REL, flags: E.SHF_INFO_LINK, alignment: 8,
+                                    entrySize: UInt64(E.relocationSize), info: UInt32(index), data: []))
                 relocationSlots.append((rel, i))
             }
         }
+        let hasStrings = !object.stringLiterals.isEmpty
         let stringsIndex = hasStrings
             ? add(.init(name: stringsSection, type: E.SHT_PROGBITS, flags: E.SHF_ALLOC | E.SHF_MERGE | E.SHF_STRINGS,
                         alignment: 1, entrySize: 1, data: object.stringLiterals))
             : 0
+        var dataIndices: [Int] = []                         // by data.sections
+        for s in data.sections {
+            dataIndices.append(add(.init(name: s.name, type: s.isNoBits ? E.SHT_NOBITS : E.SHT_PROGBITS, flags: s.flags,
+                                         alignment: UInt64(s.alignment), data: s.bytes, noBitsSize: s.isNoBits ? s.size : 0)))
+        }
         let license = Array(object.license.utf8) + [0]
         let licenseIndex = add(.init(name: licenseSection, type: E.SHT_PROGBITS, flags: E.SHF_ALLOC | E.SHF_WRITE,
                                      alignment: 1, data: license))
@@ -188,36 +197,51 @@ public enum ObjectWriter {
         // Symbols: locals (the string section's symbol, which relocations
         // name) before globals; sh_info is the first global's index.
         var symbols: [UInt8] = []
-        func symbol(_ name: String, type: UInt8, binding: UInt8, section: Int, size: Int) {
+        var symbolIndex: [String: Int] = [:]               // global symbols by name
+        func symbol(_ name: String, type: UInt8, binding: UInt8, section: Int, value: Int, size: Int) {
+            if !name.isEmpty { symbolIndex[name] = symbols.count / E.symbolSize }
             symbols.u32(name.isEmpty ? 0 : names.offset(of: name))
             symbols.append(binding << 4 | type)
             symbols.append(0)                      // STV_DEFAULT
             symbols.u16(UInt16(section))
-            symbols.u64(0)                         // st_value: everything starts its section
+            symbols.u64(UInt64(value))
             symbols.u64(UInt64(size))
         }
-        symbol("", type: E.STT_NOTYPE, binding: E.STB_LOCAL, section: 0, size: 0)
+        symbol("", type: E.STT_NOTYPE, binding: E.STB_LOCAL, section: 0, value: 0, size: 0)
         var stringsSymbol = 0
         if hasStrings {
             stringsSymbol = 1
-            symbol("", type: E.STT_SECTION, binding: E.STB_LOCAL, section: stringsIndex, size: 0)
+            symbol("", type: E.STT_SECTION, binding: E.STB_LOCAL, section: stringsIndex, value: 0, size: 0)
         }
         let firstGlobal = symbols.count / E.symbolSize
-        for (i, p) in object.programs.enumerated() {
-            symbol(p.name, type: E.STT_FUNC, binding: E.STB_GLOBAL, section: programIndices[i], size: programs[i].count * Instruction.size)
+        for (i, s) in plan.sections.enumerated() {
+            for (p, start) in zip(s.programs, s.starts) {
+                let program = object.programs[p]
+                symbol(program.name, type: E.STT_FUNC, binding: E.STB_GLOBAL, section: programIndices[i],
+                       value: start * Instruction.size, size: program.instructions.count * Instruction.size)
+            }
         }
-        symbol(licenseSymbol, type: E.STT_OBJECT, binding: E.STB_GLOBAL, section: licenseIndex, size: license.count)
+        for (i, s) in data.sections.enumerated() {
+            for v in s.placements {
+                symbol(v.name, type: E.STT_OBJECT, binding: E.STB_GLOBAL, section: dataIndices[i], value: v.offset, size: v.size)
+            }
+        }
+        symbol(licenseSymbol, type: E.STT_OBJECT, binding: E.STB_GLOBAL, section: licenseIndex, value: 0, size: license.count)
 
         for slot in relocationSlots {
+            let s = plan.sections[slot.plan]
             var rel: [UInt8] = []
-            for r in object.programs[slot.program].relocations {
-                switch r.target {
-                case .stringLiteral:
-                    guard hasStrings else { throw ObjectError("relocation to \(stringsSection), which is empty") }
-                    rel.u64(UInt64(r.instruction * Instruction.size))
-                    rel.u64(UInt64(stringsSymbol) << 32 | UInt64(E.R_BPF_64_64))
-                case .map, .variable:
-                    throw ObjectError("map and variable relocations are not written yet")
+            for (p, start) in zip(s.programs, s.starts) {
+                for r in object.programs[p].relocations.sorted(by: { $0.instruction < $1.instruction }) {
+                    let target: Int
+                    switch r.target {
+                    case .stringLiteral: target = stringsSymbol
+                    case let .map(name), let .variable(name):
+                        guard let index = symbolIndex[name] else { throw ObjectError("relocation against \(name), which has no symbol") }
+                        target = index
+                    }
+                    rel.u64(UInt64((start + r.instruction) * Instruction.size))
+                    rel.u64(UInt64(target) << 32 | UInt64(E.R_BPF_64_64))
                 }
             }
             image.sections[slot.section - 1].data = rel
@@ -225,7 +249,7 @@ public enum ObjectWriter {
 
         let symtab = add(.init(name: ".symtab", type: E.SHT_SYMTAB, alignment: 8, entrySize: UInt64(E.symbolSize),
                                link: UInt32(image.sectionNameTable), info: UInt32(firstGlobal), data: symbols))
-        precondition(symtab == symtabIndex, "section count changed without updating symtabIndex")
+        for slot in relocationSlots { image.sections[slot.section - 1].link = UInt32(symtab) }
         image.sections[image.sectionNameTable - 1].data = names.bytes
         return image
     }

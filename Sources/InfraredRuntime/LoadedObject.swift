@@ -241,6 +241,18 @@ public final class LoadedObject: @unchecked Sendable {
         }
     }
 
+    /// The loaded program's instructions as the kernel holds them
+    /// (after libbpf's relocations and the verifier's rewrites).
+    public func xlatedInstructions(program name: String) throws -> [UInt8] {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            switch Sys.xlatedInstructions(fd: Sys.programFD(program)) {
+            case .success(let b): return b
+            case .failure(let e): throw RuntimeError.failed(program: name, operation: "bpf_obj_get_info_by_fd", errno: e, messages: [])
+            }
+        }
+    }
+
     /// Attaches a `perf_event` program to a sampling event on every online
     /// CPU (all processes): `type`/`config` as perf_event_open(2) takes them
     /// (PERF_TYPE_SOFTWARE 1 / PERF_COUNT_SW_CPU_CLOCK 0), sampled `frequency` times a second.

@@ -214,6 +214,25 @@ enum Sys {
         return cpus
     }
 
+    /// The program as the kernel holds it after verification (xlated instructions).
+    static func xlatedInstructions(fd: Int32) -> Result<[UInt8], Errno> {
+        var info = bpf_prog_info()
+        var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        if bpf_obj_get_info_by_fd(fd, &info, &len) != 0 { return .failure(Errno(rawValue: errno)) }
+        let size = Int(info.xlated_prog_len)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var again = bpf_prog_info()
+        bytes.withUnsafeMutableBytes { again.xlated_prog_insns = UInt64(UInt(bitPattern: $0.baseAddress)) }
+        again.xlated_prog_len = UInt32(size)
+        len = UInt32(MemoryLayout<bpf_prog_info>.size)
+        let rc = bytes.withUnsafeMutableBytes { buf -> Int32 in
+            again.xlated_prog_insns = UInt64(UInt(bitPattern: buf.baseAddress))
+            return bpf_obj_get_info_by_fd(fd, &again, &len)
+        }
+        if rc != 0 { return .failure(Errno(rawValue: errno)) }
+        return .success(bytes)
+    }
+
     static func linkFD(_ link: LinkHandle) -> Int32 { bpf_link__fd(link) }
 
     /// `bpf_link__destroy`: detaches and frees the link.

@@ -1,0 +1,87 @@
+import Foundation
+import XCTest
+import BPF
+import InfraredBTF
+import InfraredCompiler
+import InfraredRuntime
+
+/// CO-RE is real: one object, built once, relocates against the running
+/// kernel and against Debian's 6.1 and 6.12 kernels' BTF (BTF/), and every
+/// patched offset equals that kernel's layout as the BTF module reads it.
+final class CORETests: XCTestCase {
+    override func setUpWithError() throws { try Support.requireBPF() }
+
+    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
+    /// The BTF fixtures, decompressed into a temporary directory.
+    func fixtures(in dir: URL) throws -> [(String, String)] {
+        let btfDir = Self.root.appendingPathComponent("BTF")
+        var out: [(String, String)] = [("running kernel", KernelBTF.defaultPath)]
+        for f in try FileManager.default.contentsOfDirectory(atPath: btfDir.path).sorted() where f.hasSuffix(".btf.xz") {
+            let dst = dir.appendingPathComponent(String(f.dropLast(3)))
+            let r = try Support.run("/bin/sh", ["-c", "xz -dc '\(btfDir.appendingPathComponent(f).path)' > '\(dst.path)'"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            out.append((String(f.dropLast(".btf.xz".count)), dst.path))
+        }
+        XCTAssertGreaterThanOrEqual(out.count, 3, "BTF/ must hold the 6.1 and 6.12 fixtures")
+        return out
+    }
+
+    static let probe = """
+    license "GPL"
+    map :counts, :hash, key: :u32, value: :u64, max_entries: 1024
+    tracepoint "sched/sched_process_exec" do |ctx|
+      t = current_task
+      parent = t.real_parent.tgid
+      me = t.pid
+      counts[parent] += 1
+      counts[me] += 0
+      0
+    end
+    """
+
+    func testOneObjectRelocatesAgainstEveryKernel() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let targets = try fixtures(in: dir)
+        // Built once, against the oldest kernel's BTF, so local offsets differ from the others'.
+        let oldest = targets.first { $0.0.hasPrefix("6.1.") }?.1 ?? KernelBTF.defaultPath
+        var options = CompileOptions(); options.btfPath = oldest
+        let compiled = try Compiler.compile(source: Self.probe, path: "core.rb", options: options)
+        let program = compiled.object.programs[0]
+        XCTAssertEqual(Set(program.coreRelocations.map { $0.path.last! }), ["real_parent", "tgid", "pid"])
+        // The verifier inlines hash map lookups, which shifts later
+        // instructions in the xlated program: the probe reads every CO-RE
+        // field before its first map operation, so indices still match.
+        for (name, path) in targets {
+            let layout = try XCTUnwrap(try KernelBTF(path: path).structLayout(named: "task_struct"))
+            let object = try LoadedObject.open(bytes: compiled.bytes, options: LoadOptions(btfCustomPath: path == KernelBTF.defaultPath ? nil : path))
+            defer { object.close() }
+            try object.load()
+            let xlated = try object.xlatedInstructions(program: program.name)
+            for r in program.coreRelocations {
+                let at = r.instruction * 8
+                let insn = Instruction(bytes: xlated[at..<at + 8])
+                let member = try XCTUnwrap(layout.member(named: r.path.last!))
+                XCTAssertEqual(Int(insn.imm), member.byteOffset, "\(name): task_struct.\(r.path.last!) patched to \(insn.imm)")
+            }
+            print("CO-RE \(name): " + program.coreRelocations.map { "\($0.path.last!)=\(layout.member(named: $0.path.last!)!.byteOffset)" }.joined(separator: " "))
+        }
+    }
+
+    /// Built against 6.1's BTF, loaded on the running kernel: the values are right.
+    func testObjectBuiltForAnotherKernelRunsCorrectlyHere() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let old = try XCTUnwrap(try fixtures(in: dir).first { $0.0.hasPrefix("6.1.") }?.1)
+        var options = CompileOptions(); options.btfPath = old
+        let compiled = try Compiler.compile(source: LanguageTests.execCounter, path: "execcount.rb", options: options)
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.attach(program: "sched_process_exec")
+        for _ in 0..<4 { _ = try Support.run("/bin/true", []) }
+        let key = withUnsafeBytes(of: UInt32(getpid()).littleEndian, Array.init)
+        let v = try object.lookup(map: "counts", key: key).map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        XCTAssertEqual(v, 4)
+    }
+}

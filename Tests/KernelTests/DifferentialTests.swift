@@ -13,14 +13,14 @@ final class DifferentialTests: XCTestCase {
     override func setUpWithError() throws { try Support.requireBPF() }
 
     /// Number of cases (INFRARED_DIFF_CASES overrides; the fuzz campaign runs more).
-    var caseCount: Int { Int(ProcessInfo.processInfo.environment["INFRARED_DIFF_CASES"] ?? "") ?? 400 }
+    var caseCount: Int { Int(ProcessInfo.processInfo.environment["INFRARED_DIFF_CASES"] ?? "") ?? 1000 }
     var seed: UInt64 { UInt64(ProcessInfo.processInfo.environment["INFRARED_DIFF_SEED"] ?? "") ?? 0x1A2B_3C4D }
 
     func testGeneratedProgramsAgreeWithMRuby() throws {
         var rng = SplitMix64(seed: seed)
-        // One case per file until the object writer packs several programs into one
-        // section: the low half runs as a socket filter, the high half as tc (both __sk_buff).
-        let perFile = 1
+        // 25 cases a file: the low halves are socket filters sharing section `socket`,
+        // the high halves tc programs sharing `tc` (both see a __sk_buff).
+        let perFile = 25
         var compared = 0, skipped = 0
         var mismatches: [String] = []
         for fileIndex in 0..<((caseCount + perFile - 1) / perFile) {

@@ -40,6 +40,10 @@ enum Prelude {
             Object.const_set(name.to_sym, :"__infrared_struct_#{name}")
             nil
           end
+          # User-space hooks run in the loader, not here: the compiler only notes them.
+          def on_event(map, &blk); ($__ir[:hooks] ||= []) << ["on_event", map.to_s]; nil; end
+          def every(seconds, &blk); ($__ir[:hooks] ||= []) << ["every", seconds.to_s]; nil; end
+          def at_exit(&blk); ($__ir[:hooks] ||= []) << ["at_exit", ""]; nil; end
           def __ir_program(kind, args, opts, blk)
             raise ArgumentError, "#{kind} needs a block: #{kind} ... do |ctx| ... end" unless blk
             $__ir[:programs] << { kind: kind, args: args, name: opts[:name], block: blk, opts: opts.map { |k, v| [k.to_s, v] } }

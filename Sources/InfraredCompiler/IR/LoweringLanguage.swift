@@ -165,7 +165,7 @@ extension Lowering {
             guard args.isEmpty else { return nil }
             try noBlock()
             return try kernelRead(name, base: dst, receiver: receiver, dst: dst, irep: irep, insn: insn, loc: loc)
-        case .context:
+        case .context where context?.fields.contains(where: { $0.name == name }) != true:
             switch (name, args.count) {
             case ("arg", 1):
                 guard case .int = args[0].1, let n = constantOf(args[0].0) else {
@@ -275,6 +275,10 @@ extension Lowering {
             case .scalar(let st):
                 emit(.load(R[insn.a], base: base, offset: off, size: st.size, signed: st.signed), loc)
                 return intKind(st)
+            case .chars:
+                // The array's address, to copy it as a string into another char array.
+                emit(.binary(.add, R[insn.a], .reg(base), .imm(Int64(off))), loc)
+                return .cString(user: false)
             default:
                 if analysing { return .signedInt }
                 throw error(irep, insn, "reading field `\(fname)` (\(f.type)) is not supported in bodies yet", hint: nil, symbol: fname)

@@ -1,0 +1,36 @@
+# ruby_gc.rb — Ruby GC mark and sweep pauses, as log2 histograms in microseconds.
+license "GPL"
+
+LIBRUBY = "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1"
+
+map :began, :hash, key: :u32, value: :u64, max_entries: 4096
+map :mark_us, :hist
+map :sweep_us, :hist
+
+usdt LIBRUBY, "ruby", "gc__mark__begin", name: "mark_begin" do |ctx|
+  began[tid] = ktime_ns
+  0
+end
+
+usdt LIBRUBY, "ruby", "gc__mark__end", name: "mark_end" do |ctx|
+  t = began.lookup(tid)
+  if t
+    mark_us.add((ktime_ns - t.value) / 1000)
+    began.delete(tid)
+  end
+  0
+end
+
+usdt LIBRUBY, "ruby", "gc__sweep__begin", name: "sweep_begin" do |ctx|
+  began[tid] = ktime_ns
+  0
+end
+
+usdt LIBRUBY, "ruby", "gc__sweep__end", name: "sweep_end" do |ctx|
+  t = began.lookup(tid)
+  if t
+    sweep_us.add((ktime_ns - t.value) / 1000)
+    began.delete(tid)
+  end
+  0
+end

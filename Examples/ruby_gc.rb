@@ -3,34 +3,43 @@ license "GPL"
 
 LIBRUBY = "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1"
 
-map :began, :hash, key: :u32, value: :u64, max_entries: 4096
+# Marking and lazy sweeping interleave: one start map per phase.
+map :mark_began, :hash, key: :u32, value: :u64, max_entries: 4096
+map :sweep_began, :hash, key: :u32, value: :u64, max_entries: 4096
 map :mark_us, :hist
 map :sweep_us, :hist
 
 usdt LIBRUBY, "ruby", "gc__mark__begin", name: "mark_begin" do |ctx|
-  began[tid] = ktime_ns
+  mark_began[tid] = ktime_ns
   0
 end
 
 usdt LIBRUBY, "ruby", "gc__mark__end", name: "mark_end" do |ctx|
-  t = began.lookup(tid)
+  t = mark_began.lookup(tid)
   if t
     mark_us.add((ktime_ns - t.value) / 1000)
-    began.delete(tid)
+    mark_began.delete(tid)
   end
   0
 end
 
 usdt LIBRUBY, "ruby", "gc__sweep__begin", name: "sweep_begin" do |ctx|
-  began[tid] = ktime_ns
+  sweep_began[tid] = ktime_ns
   0
 end
 
 usdt LIBRUBY, "ruby", "gc__sweep__end", name: "sweep_end" do |ctx|
-  t = began.lookup(tid)
+  t = sweep_began.lookup(tid)
   if t
     sweep_us.add((ktime_ns - t.value) / 1000)
-    began.delete(tid)
+    sweep_began.delete(tid)
   end
   0
+end
+
+at_exit do
+  puts "GC mark (us):"
+  mark_us.print
+  puts "GC sweep (us):"
+  sweep_us.print
 end

@@ -147,6 +147,36 @@ struct Selection {
     /// Ruby's floored signed division and modulo, branch-free over BPF's
     /// unsigned `div`/`mod` (which older kernels' ISA is limited to).
     private mutating func signedDivision(_ op: BinaryOp, _ d: MReg, _ a: Operand, _ b: Operand) {
+        if case .imm(let k) = b, k > 0, k <= Int64(Int32.max) {
+            // Floored division by a power of two is an arithmetic shift, and
+            // floored modulo a mask, for every sign of the dividend.
+            if k & (k - 1) == 0 {
+                move(d, a)
+                if op == .sdiv { if k > 1 { put(.alu(.arsh, d, .imm(Int32(k.trailingZeroBitCount)))) } }
+                else { put(.alu(.and, d, .imm(Int32(k - 1)))) }
+                return
+            }
+            // A positive constant divisor: only the dividend's sign matters.
+            let sa = temp(), ua = temp(), r = temp(), nz = temp()
+            move(sa, a); put(.alu(.arsh, sa, .imm(63)))
+            move(ua, a); put(.alu(.xor, ua, .reg(sa))); put(.alu(.sub, ua, .reg(sa)))
+            put(.mov(r, .reg(ua))); put(.alu(.mod, r, .imm(Int32(k))))
+            put(.mov(nz, .reg(r))); put(.neg(nz)); put(.alu(.or, nz, .reg(r))); put(.alu(.rsh, nz, .imm(63)))
+            put(.alu(.and, nz, .reg(sa)))                                   // 1 when a < 0 and r != 0
+            if op == .sdiv {
+                let q = temp()
+                put(.mov(q, .reg(ua))); put(.alu(.div, q, .imm(Int32(k))))
+                put(.alu(.xor, q, .reg(sa))); put(.alu(.sub, q, .reg(sa)))
+                put(.mov(d, .reg(q))); put(.alu(.sub, d, .reg(nz)))
+            } else {
+                let m = temp()
+                put(.neg(nz))
+                put(.mov(m, .imm(Int32(k)))); put(.alu(.sub, m, .reg(r)))   // k - r
+                put(.alu(.xor, m, .reg(r))); put(.alu(.and, m, .reg(nz))); put(.alu(.xor, m, .reg(r)))
+                put(.mov(d, .reg(m)))
+            }
+            return
+        }
         let sa = temp(), ua = temp(), sb = temp(), ub = temp(), r = temp(), nz = temp()
         move(sa, a); put(.alu(.arsh, sa, .imm(63)))
         move(ua, a); put(.alu(.xor, ua, .reg(sa))); put(.alu(.sub, ua, .reg(sa)))

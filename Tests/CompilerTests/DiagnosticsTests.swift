@@ -32,6 +32,8 @@ final class DiagnosticsTests: XCTestCase {
         ("struct :E do\n  u32 :a\nend\nmap :r, :ringbuf\nxdp do |ctx|\n  e = r.reserve(E)\n  e.b = 1\n  0\nend\n", 7, 5, "no field `b`"),
         ("map :c, :hash, key: :u32, value: :u64\nmap :c, :array, value: :u64\nxdp do |ctx|\n  0\nend\n", 2, 1, "declared twice"),
         ("map :c, :hash, key: :u99, value: :u64\nxdp do |ctx|\n  0\nend\n", 1, 1, "unknown type :u99"),
+        ("struct :E do\n  u32 :x\nend\nmap :rb, :ringbuf\ntracepoint \"sched/sched_switch\" do |ctx|\n  e = rb.reserve(E)\n  e.x = 1\n  0\nend\n", 8, 3, "record from line 6 is still held"),
+        ("struct :B do\n  char :d, 64\nend\nkprobe \"x\" do |ctx|\n  b = B.new\n  probe_read_kernel(b, 128, current_task)\n  0\nend\n", 6, 3, "would write 128 bytes into a 64-byte struct B"),
     ]
 
     func testDiagnosticsNameFileLineColumn() throws {

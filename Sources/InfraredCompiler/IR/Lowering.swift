@@ -122,6 +122,9 @@ final class Lowering {
     let kernelBTF: () throws -> KernelBTF
     /// Source of ids for possibly-nil pointers.
     var nextPointerID = 1
+    /// Pointers the program must hand back (ring buffer records, looked-up
+    /// sockets), by id, with the line that acquired them.
+    var acquired: [Int: (line: Int, what: String)] = [:]
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), core: CoreTypes = CoreTypes(),
@@ -364,6 +367,14 @@ final class Lowering {
                 if insn.op == "RETURN", let next = frame.nextBlock {
                     terminate(.jump(next), loc)    // `next` / end of a `times` block
                 } else {
+                    if !analysing {
+                        for k in kinds {
+                            if case .pointer(_, _, let id) = k, let a = acquired[id] {
+                                throw error(irep, insn, "the \(a.what) from line \(a.line) is still held when the program returns here",
+                                            hint: a.what.contains("record") ? "submit or discard it on every path" : "release it (sk_release) on every path")
+                            }
+                        }
+                    }
                     terminate(.ret(try returnOperand(R[insn.a], kinds[insn.a], irep, insn)), loc)
                 }
                 return []
@@ -584,7 +595,13 @@ final class Lowering {
                     checked[i].1 = ensureNonNil(a.0, &kinds, a.1, loc)
                 }
             }
-            return (nil, try selfCallLowering(name, args: checked, dst: R[insn.a], irep: irep, insn: insn, loc: loc))
+            let result = try selfCallLowering(name, args: checked, dst: R[insn.a], irep: irep, insn: insn, loc: loc)
+            // Helpers that hand a reference back: every copy of it is gone.
+            if let proto = HelperPrototype.named(name), ["bpf_ringbuf_submit", "bpf_ringbuf_discard", "bpf_sk_release"].contains(proto.name),
+               let first = checked.first, case .pointer(_, _, let id) = first.1 {
+                kinds = kinds.map { if case .pointer(_, _, let i) = $0, i == id { return .released }; return $0 }
+            }
+            return (nil, result)
         }
         if case .context = receiver {
             guard argc == 0, !hasBlock else {
@@ -710,6 +727,9 @@ final class Lowering {
                 let t = function.newVReg()
                 emit(.frameAddress(t, offset: off), loc)
                 operands.append(.reg(t))
+            case (.pointer, .int) where ["unsafe_ptr", "user_ptr", "unsafe_addr"].contains(param.name):
+                // The kernel takes any address here (ARG_ANYTHING): probe reads of raw addresses.
+                operands.append(op)
             case (.scalar, .pointer(_, false, _)), (.scalar, .kernel), (.scalar, .cString):
                 // An address passed where the prototype says integer (e.g. unsafe_ptr as u64).
                 operands.append(op)
@@ -726,6 +746,20 @@ final class Lowering {
                             hint: sig, symbol: spelled)
             }
         }
+        // A stack struct passed with a constant size larger than it: the verifier
+        // would reject the out-of-bounds write; say it here.
+        for (i, (_, k)) in args.enumerated() where i + 1 < args.count && i + 1 < proto.parameters.count {
+            guard case .frameObject(let t, _) = k, proto.parameters[i + 1].kind == .scalar,
+                  ["size", "len", "size_of_buf", "buf_size", "sz"].contains(proto.parameters[i + 1].name),
+                  let n = { () -> Int64? in
+                      switch operands[i + 1] { case .imm(let v): return v; case .reg(let r): return constantOf(r) }
+                  }() else { continue }
+            let size = language.size(of: t)
+            if n > Int64(size), !analysing {
+                throw error(irep, insn, "`\(spelled)` would write \(n) bytes into a \(size)-byte \(t)",
+                            hint: "pass a size of at most \(size), or declare a larger struct", symbol: spelled)
+            }
+        }
         emit(.call(proto.returnKind == .void ? nil : dst, helper: proto.id, args: operands), loc)
         switch proto.returnKind {
         case .void: emit(.move(dst, .imm(0)), loc); return .nil
@@ -733,6 +767,9 @@ final class Lowering {
             // An opaque pointer (a socket, a task…): passed on to other helpers,
             // checked for nil before use like a map lookup's.
             defer { nextPointerID += 1 }
+            if proto.name.hasPrefix("bpf_sk_lookup") || proto.name.hasPrefix("bpf_skc_lookup") || proto.name == "bpf_ringbuf_reserve" {
+                acquired[nextPointerID] = (loc.line, proto.name == "bpf_ringbuf_reserve" ? "ring buffer record" : "socket reference")
+            }
             return .pointer(.chars(0), nullable: true, id: nextPointerID)
         case .scalar:
             let t = proto.returnCType

@@ -389,6 +389,7 @@ extension Lowering {
             }
             let size = language.structs[s]!.size
             emit(.call(dst, helper: helper("ringbuf_reserve"), args: [.reg(mapRef()), .imm(Int64(size)), .imm(0)]), loc)
+            acquired[nextPointerID] = (loc.line, "ring buffer record")
             defer { nextPointerID += 1 }
             return .pointer(.structure(s), nullable: true, id: nextPointerID)
         case ("submit", "ringbuf"), ("discard", "ringbuf"):

@@ -6,6 +6,8 @@ struct Pass {
 
     static let pipeline: [Pass] = [
         Pass(name: "simplify-cfg", run: simplifyCFG),
+        Pass(name: "webs", run: renameWebs),
+        Pass(name: "global-copy-prop", run: propagateGlobalCopies),
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "simplify-cfg", run: simplifyCFG),
@@ -122,6 +124,27 @@ private func isIdentity(_ op: BinaryOp, _ c: Int64) -> Bool {
 }
 
 // MARK: Copy propagation
+
+/// `d = s` where both have a single definition (after `webs`, most values):
+/// every read of `d` reads `s` instead, across blocks. `s`'s only definition
+/// comes before the copy, which comes before every read of `d`.
+func propagateGlobalCopies(_ f: inout IRFunction) {
+    var defCount: [VReg: Int] = [f.context: 1]
+    for b in f.blocks { for (i, _) in b.instructions { if let d = i.definition { defCount[d, default: 0] += 1 } } }
+    var replace: [VReg: VReg] = [:]
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            if case .move(let d, .reg(let src)) = i, d != src, defCount[d] == 1, defCount[src] == 1 { replace[d] = src }
+        }
+    }
+    guard !replace.isEmpty else { return }
+    func resolve(_ v: VReg) -> VReg { var v = v, n = 0; while let r = replace[v], n < 64 { v = r; n += 1 }; return v }
+    let map: (Operand) -> Operand = { o in if case .reg(let r) = o { return .reg(resolve(r)) }; return o }
+    for b in f.blocks.indices {
+        f.blocks[b].instructions = f.blocks[b].instructions.map { ($0.0.mapUses(map), $0.1) }
+        f.blocks[b].terminator = f.blocks[b].terminator.mapUses(map)
+    }
+}
 
 /// Within each block, after `d = s` a later read of `d` reads `s` instead,
 /// until either is redefined. Global copies are left to the allocator's hints.

@@ -15,6 +15,7 @@ enum RegisterAllocation {
 
     static func allocate(_ input: MFunction) throws -> MFunction {
         var f = input
+        coalesce(&f)
         var unspillable = Set<Int>()
         for _ in 0..<32 {
             let (assignment, spilled) = try scan(f, unspillable: unspillable)
@@ -35,6 +36,43 @@ enum RegisterAllocation {
             }
         }
         throw Failure(message: "register allocation did not converge")
+    }
+
+    /// Aggressive copy coalescing: `mov d, s` where `s` dies at the move and
+    /// `d` is born there joins the two into one register (their intervals
+    /// only touch), so chains of two-address operations and the final move
+    /// into R0 become one value, and the move disappears.
+    static func coalesce(_ f: inout MFunction) {
+        let (ivs, fixed, _) = intervals(f)
+        var parent: [Int: Int] = [:]
+        func find(_ x: Int) -> Int { var x = x; while let p = parent[x], p != x { x = p }; return x }
+        var range: [Int: (Int, Int)] = ivs.mapValues { ($0.start, $0.end) }
+        func crossesCall(_ r: (Int, Int)) -> Bool {
+            (fixed[.r1] ?? []).contains { $0.0 == $0.1 && $0.0 > r.0 && $0.0 < r.1 }
+        }
+        var g = 0
+        for b in f.blocks {
+            for i in b.instructions {
+                defer { g += 1 }
+                guard case .mov(.v(let d), .reg(.v(let s))) = i.op else { continue }
+                let cs = find(s), cd = find(d)
+                guard cs != cd, let rs = range[cs], let rd = range[cd], rs.1 <= 2 * g, rd.0 >= 2 * g + 1 else { continue }
+                let merged = (rs.0, rd.1)
+                // Do not stretch a value across a helper call it did not cross before.
+                if crossesCall(merged) && !(crossesCall(rs) || crossesCall(rd)) { continue }
+                parent[cd] = cs
+                range[cs] = merged
+            }
+        }
+        guard !parent.isEmpty else { return }
+        for b in f.blocks.indices {
+            f.blocks[b].instructions = f.blocks[b].instructions.compactMap { i in
+                var i = i
+                i.op = i.op.mapRegs { r in if case .v(let v) = r { return .v(find(v)) }; return r }
+                if case .mov(let d, .reg(let s)) = i.op, d == s { return nil }
+                return i
+            }
+        }
     }
 
     /// Block successors in layout order (fallthrough to the next block unless

@@ -83,6 +83,7 @@ public enum Compiler {
                                     language: declarations.language, core: core, kernelBTF: kernelBTF)
             var (ir, pool) = try lowering.lower()
             strings = pool
+            ir.readOnlyVariables = Set(declarations.language.paramOrder)
             if options.dumpAfter.contains("lower") { dumps.append("; after lower\n\(ir)") }
             for pass in Pass.pipeline {
                 pass.run(&ir)

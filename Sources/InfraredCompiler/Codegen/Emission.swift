@@ -60,6 +60,11 @@ enum Emission {
                 case .movCore(let d, let v, let r):
                     out.instructions.append(.mov64(phys(d), imm: v))
                     out.core.append((at, r))
+                case .addCore(let d, let v, let r):
+                    out.instructions.append(.alu64(.add, phys(d), imm: v))
+                    out.core.append((at, r))
+                case .mov32(let d, let s):
+                    out.instructions.append(.alu32(.mov, phys(d), phys(s)))
                 case .store(let sz, let base, let off, .reg(let r)): out.instructions.append(.store(sz, phys(base), off, phys(r)))
                 case .store(let sz, let base, let off, .imm(let k)): out.instructions.append(.store(sz, phys(base), off, imm: k))
                 case .atomicAdd(let sz, let base, let off, let r): out.instructions.append(.atomicAdd(sz, phys(base), off, phys(r)))

@@ -22,6 +22,10 @@ enum MSource: Hashable {
 enum MOp: Hashable {
     /// dst op= src (64-bit).
     case alu(ALUOp, MReg, MSource)
+    /// wdst = wsrc: a 32-bit move, which clears the upper half (`& 0xffffffff`).
+    case mov32(MReg, MReg)
+    /// dst += imm, the imm patched by libbpf at load (CO-RE record `relocation`).
+    case addCore(MReg, Int32, relocation: Int)
     case mov(MReg, MSource)
     case neg(MReg)
     /// dst = 64-bit constant, or an address libbpf fills in (`relocation`).
@@ -48,6 +52,8 @@ enum MOp: Hashable {
     var uses: [MReg] {
         switch self {
         case .alu(_, let d, let s): return [d] + [s.register].compactMap { $0 }
+        case .mov32(_, let s): return [s]
+        case .addCore(let d, _, _): return [d]
         case .mov(_, let s): return [s.register].compactMap { $0 }
         case .neg(let d): return [d]
         case .loadImm64, .movCore: return []
@@ -66,7 +72,7 @@ enum MOp: Hashable {
     var defs: [MReg] {
         switch self {
         case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _),
-             .spillLoad(let d, _), .setcc(_, let d, _, _), .movCore(let d, _, _): return [d]
+             .spillLoad(let d, _), .setcc(_, let d, _, _), .movCore(let d, _, _), .mov32(let d, _), .addCore(let d, _, _): return [d]
         case .call: return [.p(.r0)]
         default: return []
         }
@@ -82,6 +88,8 @@ enum MOp: Hashable {
         case .neg(let d): return .neg(f(d))
         case .loadImm64(let d, let v, let r): return .loadImm64(f(d), v, relocation: r)
         case .movCore(let d, let v, let r): return .movCore(f(d), v, relocation: r)
+        case .mov32(let d, let src): return .mov32(f(d), f(src))
+        case .addCore(let d, let v, let r): return .addCore(f(d), v, relocation: r)
         case .store(let sz, let b, let o, let src): return .store(sz, base: f(b), offset: o, s(src))
         case .atomicAdd(let sz, let b, let o, let src): return .atomicAdd(sz, base: f(b), offset: o, f(src))
         case .load(let sz, let d, let b, let o): return .load(sz, f(d), base: f(b), offset: o)

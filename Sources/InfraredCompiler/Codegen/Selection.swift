@@ -6,11 +6,27 @@ import BPF
 struct Selection {
     private var f: MFunction
     private var current: [MInstruction2] = []
+    /// CO-RE constants whose only use is as the right operand of an add.
+    private var coreOnlyAdded = Set<VReg>()
+    private var coreOffsets: [VReg: (value: Int64, relocation: Int)] = [:]
     private var loc = SourceLocation.none
 
     static func select(_ ir: IRFunction) -> MFunction {
         var s = Selection(f: MFunction(name: ir.name, blocks: [], vregCount: ir.vregCount))
         s.f.stackSize = ir.stackSize
+        var uses: [VReg: Int] = [:], addUses: [VReg: Int] = [:]
+        for b in ir.blocks {
+            for (i, _) in b.instructions {
+                for u in i.uses { uses[u, default: 0] += 1 }
+                if case .binary(.add, _, .reg(let a), .reg(let c)) = i, a != c { addUses[c, default: 0] += 1 }
+            }
+            for u in b.terminator.uses { uses[u, default: 0] += 1 }
+        }
+        for b in ir.blocks {
+            for (i, _) in b.instructions {
+                if case .coreConstant(let d, _, _) = i, uses[d] == addUses[d], uses[d] ?? 0 > 0 { s.coreOnlyAdded.insert(d) }
+            }
+        }
         for (b, block) in ir.blocks.enumerated() {
             s.current = []
             if b == 0 { s.loc = block.instructions.first?.1 ?? block.terminatorLocation; s.put(.mov(.v(ir.context.id), .reg(.p(.r1)))) }
@@ -85,7 +101,11 @@ struct Selection {
         case .atomicAdd(let base, let off, let v, let size):
             put(.atomicAdd(sizeModifier(size), base: reg(base), offset: Int16(off), reg(v)))
         case .coreConstant(let d, let v, let r):
-            put(.movCore(reg(d), Int32(truncatingIfNeeded: v), relocation: r))
+            if coreOnlyAdded.contains(d) {
+                coreOffsets[d] = (v, r)       // folded into the add that uses it
+            } else {
+                put(.movCore(reg(d), Int32(truncatingIfNeeded: v), relocation: r))
+            }
         case .call(let d, let helper, let args):
             for (i, a) in args.enumerated() { put(.mov(.p(Register.arguments[i]), source(a))) }
             put(.call(helper, argc: args.count))
@@ -129,6 +149,17 @@ struct Selection {
                 return
             }
         default: break
+        }
+        if op == .and, case .imm(0xffff_ffff) = b {
+            // Zero-extending the low half is one 32-bit move.
+            put(.mov32(d, register(a)))
+            return
+        }
+        if op == .add, case .reg(let off) = b, let core = coreOffsets[off] {
+            // base + CO-RE offset: libbpf patches the add's immediate directly.
+            move(d, a)
+            put(.addCore(d, Int32(truncatingIfNeeded: core.value), relocation: core.relocation))
+            return
         }
         let alu: ALUOp = [.add: .add, .sub: .sub, .mul: .mul, .udiv: .div, .umod: .mod, .and: .and, .or: .or,
                           .xor: .xor, .shl: .lsh, .lshr: .rsh, .ashr: .arsh][op]!

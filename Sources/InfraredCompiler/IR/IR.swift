@@ -241,6 +241,8 @@ struct IRFunction {
     var stackSize = 0
     /// CO-RE relocations referenced by `coreConstant`.
     var coreRelocations: [CoreRecord] = []
+    /// Global variables no program writes (params in `.rodata`).
+    var readOnlyVariables: Set<String> = []
 
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
 

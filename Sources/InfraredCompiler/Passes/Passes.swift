@@ -8,6 +8,7 @@ struct Pass {
         Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "webs", run: renameWebs),
         Pass(name: "global-copy-prop", run: propagateGlobalCopies),
+        Pass(name: "hoist-params", run: hoistParamLoads),
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "simplify-cfg", run: simplifyCFG),
@@ -121,6 +122,38 @@ private func isIdentity(_ op: BinaryOp, _ c: Int64) -> Bool {
     case .and: return c == -1
     default: return false
     }
+}
+
+// MARK: Params
+
+/// A param read twice or more is read once, at entry: params are constant
+/// while the program runs (`.rodata`, frozen by libbpf), and each read
+/// costs an `ld_imm64` (two slots) and a load.
+func hoistParamLoads(_ f: inout IRFunction) {
+    var address: [VReg: String] = [:]
+    for b in f.blocks { for (i, _) in b.instructions { if case .variableAddress(let a, let n) = i, f.readOnlyVariables.contains(n) { address[a] = n } } }
+    var reads: [String: [(size: Int, signed: Bool)]] = [:]
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            if case .load(_, let base, 0, let size, let signed) = i, let n = address[base] { reads[n, default: []].append((size, signed)) }
+        }
+    }
+    var hoisted: [String: VReg] = [:]
+    var prologue: [(IRInstruction, SourceLocation)] = []
+    let loc = f.blocks[0].instructions.first?.1 ?? .none
+    for (n, rs) in reads.sorted(by: { $0.key < $1.key }) where rs.count >= 2 && Set(rs.map(\.size)).count == 1 && Set(rs.map(\.signed)).count == 1 {
+        let a = f.newVReg(), v = f.newVReg()
+        prologue += [(.variableAddress(a, name: n), loc), (.load(v, base: a, offset: 0, size: rs[0].size, signed: rs[0].signed), loc)]
+        hoisted[n] = v
+    }
+    guard !hoisted.isEmpty else { return }
+    for b in f.blocks.indices {
+        f.blocks[b].instructions = f.blocks[b].instructions.map { (i, l) in
+            if case .load(let d, let base, 0, _, _) = i, let n = address[base], let v = hoisted[n] { return (.move(d, .reg(v)), l) }
+            return (i, l)
+        }
+    }
+    f.blocks[0].instructions.insert(contentsOf: prologue, at: 0)
 }
 
 // MARK: Copy propagation

@@ -81,6 +81,7 @@ public enum Compiler {
             let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                     language: declarations.language, core: core, kernelBTF: kernelBTF)
+            lowering.functions = declarations.functions
             var (ir, pool) = try lowering.lower()
             strings = pool
             ir.readOnlyVariables = Set(declarations.language.paramOrder)

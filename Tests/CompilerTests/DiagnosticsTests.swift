@@ -33,6 +33,8 @@ final class DiagnosticsTests: XCTestCase {
         ("map :c, :hash, key: :u32, value: :u64\nmap :c, :array, value: :u64\nxdp do |ctx|\n  0\nend\n", 2, 1, "declared twice"),
         ("map :c, :hash, key: :u99, value: :u64\nxdp do |ctx|\n  0\nend\n", 1, 1, "unknown type :u99"),
         ("struct :E do\n  u32 :x\nend\nmap :rb, :ringbuf\ntracepoint \"sched/sched_switch\" do |ctx|\n  e = rb.reserve(E)\n  e.x = 1\n  0\nend\n", 8, 3, "record from line 6 is still held"),
+        ("def f(x)\n  f(x - 1)\nend\nxdp do |ctx|\n  f(1)\nend\n", 2, 3, "calls itself"),
+        ("def g(a, b)\n  a + b\nend\nxdp do |ctx|\n  g(1)\nend\n", 5, 3, "takes 2 arguments, given 1"),
         ("struct :B do\n  char :d, 64\nend\nkprobe \"x\" do |ctx|\n  b = B.new\n  probe_read_kernel(b, 128, current_task)\n  0\nend\n", 6, 3, "would write 128 bytes into a 64-byte struct B"),
     ]
 

@@ -110,6 +110,29 @@ final class LanguageTests: XCTestCase {
         }
     }
 
+    /// Top-level `def`s are callable from bodies (inlined), nested and with early returns.
+    func testFunctionsCalledFromBodies() throws {
+        let source = """
+        license "GPL"
+        def clamp(x, lo, hi)
+          return lo if x < lo
+          return hi if x > hi
+          x
+        end
+        def square(x) = x * x
+        socket_filter do |ctx|
+          clamp(square(ctx.len) - 2000, 0, 1000)
+        end
+        """
+        let object = try LoadedObject(bytes: try Compiler.compile(source: source, path: "def.rb").bytes)
+        defer { object.close() }
+        // skb->len of a test-run socket filter excludes the 14-byte Ethernet header.
+        for (packet, want) in [(20, 0), (60, 116), (64, 500), (100, 1000)] as [(Int, UInt32)] {
+            let len = packet - 14
+            XCTAssertEqual(try object.testRun(program: "socket_filter", packet: [UInt8](repeating: 0, count: packet)).retval, want, "len \(len)")
+        }
+    }
+
     func testHistogramBuckets() throws {
         let source = """
         license "GPL"

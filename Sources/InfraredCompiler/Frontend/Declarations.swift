@@ -157,6 +157,8 @@ struct Declarations {
     var programs: [ProgramDeclaration]
     /// Structs, maps, params and globals.
     var language: Language
+    /// Top-level `def`s not claimed by `section!`: functions bodies may call (inlined).
+    var functions: Set<String> = []
 }
 
 import CMRuby
@@ -209,7 +211,7 @@ extension Declarations {
         for d in ir["defs"]?.arrayValue ?? [] {
             let pair = d.arrayValue
             guard pair.count == 2, let method = pair[0].stringValue else { continue }
-            guard let section = pair[1].stringValue else { continue }
+            guard let section = pair[1].stringValue else { functions.insert(method); continue }
             guard let irep = session.methodIrep(method) else { continue }
             let line = irep.line(at: 0)
             guard let kind = ProgramKind.forSection(section) else {

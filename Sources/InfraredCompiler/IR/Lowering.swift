@@ -118,6 +118,10 @@ final class Lowering {
     var analysing = false
 
     let language: Language
+    /// Top-level `def`s bodies may call; inlined at each call.
+    var functions: Set<String> = []
+    /// The `def`s being inlined right now (recursion is an error).
+    var inlining: [String] = []
     let core: CoreTypes
     let kernelBTF: () throws -> KernelBTF
     /// Source of ids for possibly-nil pointers.
@@ -150,6 +154,9 @@ final class Lowering {
         var breakBlock: Int? = nil
         /// `m[k] += n` sequences, by the pcs of their `[]` and `[]=`.
         let atomic: [Int: AtomicIncrement]
+        /// For an inlined `def`: where `return` goes and the register receiving the value.
+        var returnTo: (block: Int, value: VReg)? = nil
+        var returnKind: Kind = .unset
         init(irep: Irep, insns: [MInstruction], regs: [VReg], parent: Frame?) {
             self.irep = irep; self.insns = insns; self.regs = regs; self.parent = parent
             index = Dictionary(uniqueKeysWithValues: insns.enumerated().map { ($1.pc, $0) })
@@ -364,7 +371,12 @@ final class Lowering {
                     return [(t, kinds), (f, kinds)]
                 }
             case "RETURN", "RETURN_BLK":
-                if insn.op == "RETURN", let next = frame.nextBlock {
+                if insn.op == "RETURN", let (join, value) = frame.returnTo {
+                    // Return from an inlined `def`: its value goes to the caller's register.
+                    emit(.move(value, try returnOperand(R[insn.a], kinds[insn.a], irep, insn)), loc)
+                    frame.returnKind = frame.returnKind.merged(with: kinds[insn.a] == .unset ? .nil : kinds[insn.a])
+                    terminate(.jump(join), loc)
+                } else if insn.op == "RETURN", let next = frame.nextBlock {
                     terminate(.jump(next), loc)    // `next` / end of a `times` block
                 } else {
                     if !analysing {
@@ -580,6 +592,9 @@ final class Lowering {
         let receiver: Kind = selfCall ? .selfObject : kinds[insn.a]
         let args = (0..<argc).map { (R[insn.a + 1 + $0], kinds[insn.a + 1 + $0]) }
 
+        if receiver == .selfObject, functions.contains(name), !hasBlock {
+            return (nil, try inlineFunction(name, frame: frame, insn: insn, argRegs: (0..<argc).map { insn.a + 1 + $0 }, kinds: kinds, loc: loc))
+        }
         if let k = try sendLanguage(frame, insn, name: name, receiver: receiver, argRegs: (0..<argc).map { insn.a + 1 + $0 },
                                     hasBlock: hasBlock, kinds: &kinds, loc: loc) {
             return (nil, k)
@@ -808,6 +823,46 @@ final class Lowering {
         case .kernelPointer(let s):
             emit(.load(dst, base: base, offset: f.offset, size: 8, signed: false), loc)
             return .kernel(s)
+        }
+    }
+
+    /// A call of a top-level `def`, inlined: its arguments become its first
+    /// registers, each `return` (or the last value) lands in the caller's register.
+    func inlineFunction(_ name: String, frame: Frame, insn: MInstruction, argRegs: [Int], kinds: [Kind], loc: SourceLocation) throws -> Kind {
+        let irep = frame.irep
+        guard !inlining.contains(name) else {
+            throw error(irep, insn, "`\(name)` calls itself (through \(inlining.joined(separator: " → "))); BPF programs cannot recurse",
+                        hint: "write the recursion as a bounded loop", symbol: name)
+        }
+        guard let body = session.methodIrep(name) else { throw CompileFailure.internalError("no irep for def \(name)") }
+        let insns = try decodeChecked(body)
+        if let enter = insns.first, enter.op == "ENTER" {
+            let required = (enter.a >> 18) & 0x1f, optional = (enter.a >> 13) & 0x1f, rest = (enter.a >> 12) & 1
+            guard optional == 0, rest == 0, required == argRegs.count else {
+                throw error(irep, insn, "`\(name)` takes \(required) argument\(required == 1 ? "" : "s"), given \(argRegs.count)",
+                            hint: optional != 0 || rest != 0 ? "functions called from programs take plain positional arguments" : nil, symbol: name)
+            }
+        }
+        let regs = (0..<max(body.nregs, argRegs.count + 2)).map { _ in function.newVReg() }
+        let sub = Frame(irep: body, insns: insns, regs: regs, parent: nil)
+        var entry = Array(repeating: Kind.unset, count: regs.count)
+        entry[0] = .selfObject
+        for (i, r) in argRegs.enumerated() {
+            emit(.move(regs[i + 1], .reg(frame.regs[r])), loc)
+            entry[i + 1] = kinds[r]
+        }
+        let join = newBlock()
+        sub.returnTo = (join, frame.regs[insn.a])
+        inlining.append(name)
+        defer { inlining.removeLast() }
+        try lowerFrame(sub, entryKinds: entry)
+        current = join
+        switch sub.returnKind {
+        case .unset: return .nil
+        case .mixed:
+            if analysing { return .signedInt }
+            throw error(irep, insn, "`\(name)` returns values of different types", hint: "return Integers (or true/false) on every path", symbol: name)
+        default: return sub.returnKind
         }
     }
 

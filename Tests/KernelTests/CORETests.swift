@@ -14,7 +14,7 @@ final class CORETests: XCTestCase {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
     /// The BTF fixtures, decompressed into a temporary directory.
-    func fixtures(in dir: URL) throws -> [(String, String)] {
+    static func fixtures(in dir: URL) throws -> [(String, String)] {
         let btfDir = Self.root.appendingPathComponent("BTF")
         var out: [(String, String)] = [("running kernel", KernelBTF.defaultPath)]
         for f in try FileManager.default.contentsOfDirectory(atPath: btfDir.path).sorted() where f.hasSuffix(".btf.xz") {
@@ -43,7 +43,7 @@ final class CORETests: XCTestCase {
     func testOneObjectRelocatesAgainstEveryKernel() throws {
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let targets = try fixtures(in: dir)
+        let targets = try Self.fixtures(in: dir)
         // Built once, against the oldest kernel's BTF, so local offsets differ from the others'.
         let oldest = targets.first { $0.0.hasPrefix("6.1.") }?.1 ?? KernelBTF.defaultPath
         var options = CompileOptions(); options.btfPath = oldest
@@ -73,7 +73,7 @@ final class CORETests: XCTestCase {
     func testObjectBuiltForAnotherKernelRunsCorrectlyHere() throws {
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let old = try XCTUnwrap(try fixtures(in: dir).first { $0.0.hasPrefix("6.1.") }?.1)
+        let old = try XCTUnwrap(try Self.fixtures(in: dir).first { $0.0.hasPrefix("6.1.") }?.1)
         var options = CompileOptions(); options.btfPath = old
         let compiled = try Compiler.compile(source: LanguageTests.execCounter, path: "execcount.rb", options: options)
         let object = try LoadedObject(bytes: compiled.bytes)

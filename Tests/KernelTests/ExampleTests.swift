@@ -76,6 +76,29 @@ final class ExampleTests: XCTestCase {
     func le32(_ v: Int64) -> [UInt8] { withUnsafeBytes(of: UInt32(truncatingIfNeeded: v).littleEndian, Array.init) }
     func le64(_ v: Int64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 
+    /// Every example relocates against Debian's 6.1 and 6.12 kernels' BTF
+    /// (libbpf resolves each CO-RE record against that BTF, then the
+    /// running kernel's verifier accepts the relocated program).
+    func testEveryExampleRelocatesAgainstDebianKernels() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let targets = try CORETests.fixtures(in: dir).filter { $0.1 != "/sys/kernel/btf/vmlinux" }
+        XCTAssertEqual(targets.count, 2)
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.examples.path).filter { $0.hasSuffix(".rb") }.sorted()
+        var relocated = 0
+        for file in files {
+            let compiled = try Compiler.compile(path: Self.examples.appendingPathComponent(file).path)
+            for (name, path) in targets {
+                let object = try LoadedObject.open(bytes: compiled.bytes, options: LoadOptions(btfCustomPath: path))
+                defer { object.close() }
+                XCTAssertNoThrow(try object.load(), "\(file) against \(name)")
+                relocated += compiled.object.programs.reduce(0) { $0 + $1.coreRelocations.count }
+            }
+        }
+        print("examples: \(files.count) files loaded against \(targets.map { $0.0 }.joined(separator: " and ")), \(relocated) CO-RE relocations resolved")
+        XCTAssertGreaterThan(relocated, 10)
+    }
+
     func testExecsnoopSeesExecsAndFiltersByUID() throws {
         let run = try start("execsnoop", params: ["target_uid": le64(0)])
         defer { run.object.close() }

@@ -1,0 +1,45 @@
+/* Shared by the corpus's CO-RE C programs (clang + libbpf side).
+ *
+ * map_add is what Infrared emits for `m[k] += n`: look the key up and add
+ * atomically; when absent insert n with BPF_NOEXIST; when another CPU
+ * inserted first, look up again and add. log2_bucket is the bucket of an
+ * Infrared `hist` map (bpftrace's hist(): 0 for v <= 0, else 1 + floor(log2 v)),
+ * written the way libbpf-tools' bits.bpf.h writes log2. */
+#pragma once
+#include <bpf/bpf_helpers.h>
+
+#define HASH_MAP(name, K, V, N) \
+	struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, N); \
+		 __type(key, K); __type(value, V); } name SEC(".maps")
+#define ARRAY_MAP(name, V, N) \
+	struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, N); \
+		 __type(key, u32); __type(value, V); } name SEC(".maps")
+
+static __always_inline void map_add(void *map, const void *key, u64 n)
+{
+	u64 *v = bpf_map_lookup_elem(map, key);
+	if (v) {
+		__sync_fetch_and_add(v, n);
+		return;
+	}
+	if (bpf_map_update_elem(map, key, &n, BPF_NOEXIST) == 0)
+		return;
+	v = bpf_map_lookup_elem(map, key);
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline u32 log2_bucket(s64 value)
+{
+	u64 v = value;
+	u32 r, shift;
+	if (value <= 0)
+		return 0;
+	r = (v > 0xFFFFFFFF) << 5; v >>= r;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r + 1;
+}

@@ -557,6 +557,10 @@ final class Lowering {
             }
             return
         }
+        if case .reg(let c) = r, countBelow64(c) {
+            emit(.binary(op, dst, .reg(l), r), loc)
+            return
+        }
         // Variable count: BPF masks it to 0…63; Ruby shifts everything out.
         // Clamp (unsigned) counts ≥ 64: shl/lshr give 0, ashr gives the sign.
         let big = function.newVReg(), t = function.newVReg()
@@ -575,6 +579,22 @@ final class Lowering {
             emit(.binary(.sub, keep, .reg(big), .imm(1)), loc)     // 0 when count ≥ 64, else -1
             emit(.binary(.and, dst, .reg(t), .reg(keep)), loc)
         }
+    }
+
+    /// Whether a shift count is known to be 0…63: it was just masked with a
+    /// constant below 64 (`x >> (i & 7)`), in this block.
+    func countBelow64(_ r: VReg) -> Bool {
+        var target = r
+        for (i, _) in function.blocks[current].instructions.reversed() where i.definition == target {
+            switch i {
+            case .binary(.and, _, _, .imm(let k)), .binary(.and, _, .imm(let k), _): return k >= 0 && k < 64
+            case .binary(.umod, _, _, .imm(let k)): return k > 0 && k <= 64
+            case .move(_, .reg(let s)): target = s
+            case .move(_, .imm(let k)): return k >= 0 && k < 64
+            default: return false
+            }
+        }
+        return false
     }
 
     // MARK: Calls

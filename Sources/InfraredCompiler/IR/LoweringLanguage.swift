@@ -483,23 +483,29 @@ extension Lowering {
     }
 
     /// bpftrace's hist() bucket: 0 for v ≤ 0, else 1 + floor(log2(v)).
+    /// Branch-free (shifts and masks only), so the verifier sees one path.
     func log2Bucket(_ v: Operand, _ loc: SourceLocation) -> VReg {
         let x = function.newVReg(), r = function.newVReg(), out = function.newVReg()
         emit(.move(x, v), loc)
         emit(.move(r, .imm(0)), loc)
         for s in [32, 16, 8, 4, 2, 1] {
-            let big = function.newVReg(), sh = function.newVReg()
-            emit(.setcc(.ugt, big, .reg(x), .imm((1 << Int64(s)) - 1)), loc)
-            emit(.binary(.shl, sh, .reg(big), .imm(Int64(s.trailingZeroBitCount))), loc)   // s or 0
+            // sh = (x >> s != 0) ? s : 0, as ((t | -t) >>> 63) << log2(s)
+            let t = function.newVReg(), n = function.newVReg(), sh = function.newVReg()
+            emit(.binary(.lshr, t, .reg(x), .imm(Int64(s))), loc)
+            emit(.neg(n, .reg(t)), loc)
+            emit(.binary(.or, n, .reg(n), .reg(t)), loc)
+            emit(.binary(.lshr, sh, .reg(n), .imm(63)), loc)
+            if s > 1 { emit(.binary(.shl, sh, .reg(sh), .imm(Int64(s.trailingZeroBitCount))), loc) }
             emit(.binary(.lshr, x, .reg(x), .reg(sh)), loc)
             emit(.binary(.or, r, .reg(r), .reg(sh)), loc)
         }
-        // v ≤ 0 (signed) → bucket 0, else r + 1.
-        let pos = function.newVReg()
-        emit(.setcc(.sgt, pos, v, .imm(0)), loc)
+        // pos = v > 0 (signed), branch-free: the sign bit of (-v & ~v).
+        let negv = function.newVReg(), notv = function.newVReg(), pos = function.newVReg(), mask = function.newVReg()
+        emit(.neg(negv, v), loc)
+        emit(.binary(.xor, notv, v, .imm(-1)), loc)
+        emit(.binary(.and, pos, .reg(negv), .reg(notv)), loc)
+        emit(.binary(.ashr, mask, .reg(pos), .imm(63)), loc)        // -1 when v > 0
         emit(.binary(.add, out, .reg(r), .imm(1)), loc)
-        let mask = function.newVReg()
-        emit(.neg(mask, .reg(pos)), loc)
         emit(.binary(.and, out, .reg(out), .reg(mask)), loc)
         return out
     }

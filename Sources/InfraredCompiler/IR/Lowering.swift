@@ -588,6 +588,9 @@ final class Lowering {
         for (i, _) in function.blocks[current].instructions.reversed() where i.definition == target {
             switch i {
             case .binary(.and, _, _, .imm(let k)), .binary(.and, _, .imm(let k), _): return k >= 0 && k < 64
+            case .binary(.and, _, .reg(let a), .reg(let b)):
+                if let k = constantOf(b) ?? constantOf(a) { return k >= 0 && k < 64 }
+                return false
             case .binary(.umod, _, _, .imm(let k)): return k > 0 && k <= 64
             case .move(_, .reg(let s)): target = s
             case .move(_, .imm(let k)): return k >= 0 && k < 64

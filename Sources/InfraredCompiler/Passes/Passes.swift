@@ -18,6 +18,7 @@ struct Pass {
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "coalesce", run: coalesceMoves),
+        Pass(name: "rotate-loops", run: duplicateBranchBlocks),
         Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "fuse-compare", run: fuseCompareAndBranch),
         Pass(name: "dce", run: eliminateDeadCode),
@@ -251,6 +252,18 @@ func eliminateDeadCode(_ f: inout IRFunction) {
 }
 
 // MARK: Control flow
+
+/// A `jump` to a block that only tests and branches takes the test itself:
+/// a loop's latch then branches back to the body directly (loop rotation),
+/// saving a jump per iteration for the CPU and for the verifier.
+func duplicateBranchBlocks(_ f: inout IRFunction) {
+    for b in f.blocks.indices {
+        guard case .jump(let t) = f.blocks[b].terminator, t != b, f.blocks[t].instructions.isEmpty,
+              case .branch = f.blocks[t].terminator else { continue }
+        f.blocks[b].terminator = f.blocks[t].terminator
+        f.blocks[b].terminatorLocation = f.blocks[t].terminatorLocation
+    }
+}
 
 /// Drops unreachable blocks, threads jumps through empty blocks, turns
 /// branches with equal targets into jumps, and merges a block into its only

@@ -76,12 +76,14 @@ public enum Compiler {
         var functions: [ProgramBTFSpec.Function] = []
         var dumps: [String] = []
         let core = CoreTypes()
+        let records = RecordTypes()
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
             let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                     language: declarations.language, core: core, kernelBTF: kernelBTF)
             lowering.functions = declarations.functions
+            lowering.records = records
             var (ir, pool) = try lowering.lower()
             strings = pool
             ir.readOnlyVariables = Set(declarations.language.paramOrder)
@@ -127,7 +129,7 @@ public enum Compiler {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         return CompiledObject(bytes: bytes, object: object, dumps: dumps,
-                              manifest: Manifest(declarations: declarations, language: language))
+                              manifest: Manifest(declarations: declarations, language: language, records: records.byMap))
     }
 
     /// Compiles the file at `path`.

@@ -42,6 +42,9 @@ public struct Manifest: Sendable, Codable, Equatable {
         public var maxEntries: Int?
         /// Internal maps (libbpf's USDT support) that tools should not print.
         public var isInternal: Bool
+        /// For ringbuf and perf_event_array maps: the struct of their records
+        /// (from `reserve(Event)` / `output(e)` in the bodies), if one.
+        public var record: String? = nil
     }
     public struct Variable: Sendable, Codable, Equatable {
         public var name: String
@@ -62,7 +65,7 @@ public struct Manifest: Sendable, Codable, Equatable {
 }
 
 extension Manifest {
-    init(declarations: Declarations, language: Language) {
+    init(declarations: Declarations, language: Language, records: [String: String] = [:]) {
         license = declarations.license
         programs = declarations.programs.map {
             Program(name: $0.name, kind: $0.kind.declaration, section: $0.section, arguments: $0.arguments, options: $0.options, line: $0.line)
@@ -83,7 +86,7 @@ extension Manifest {
             return Map(name: n, kind: m.kind, key: m.key.map(typeName), value: m.value.map(typeName),
                        keySize: m.key.map { language.size(of: $0) } ?? (m.kind == "perf_event_array" ? 4 : 0),
                        valueSize: m.value.map { language.size(of: $0) } ?? (m.kind == "perf_event_array" ? 4 : 0),
-                       maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt"))
+                       maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt"), record: records[n])
         }
         // Offsets as the object writer lays variables out: in order, naturally aligned, per section.
         var offsets: [String: Int] = [:]

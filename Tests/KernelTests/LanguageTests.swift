@@ -133,6 +133,31 @@ final class LanguageTests: XCTestCase {
         }
     }
 
+    /// Globals: `drops += 1` (a Ruby local named like the global) and
+    /// `self.x = v` write the global; params are read-only.
+    func testGlobalsAreReadAndWritten() throws {
+        let source = """
+        license "GPL"
+        global :drops, :u64
+        global :total, :u32, 5
+        param :limit, :u32, default: 2
+        socket_filter do |ctx|
+          drops += 1
+          self.total = total + ctx.len
+          drops <= limit ? 1 : 0
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "globals.rb")
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        let results = try (0..<3).map { _ in try object.testRun(program: "socket_filter", packet: [UInt8](repeating: 0, count: 24)).retval }
+        XCTAssertEqual(results, [1, 1, 0])
+        let bss = try XCTUnwrap(object.maps.first { $0.name.hasSuffix(".bss") }), data = try XCTUnwrap(object.maps.first { $0.name.hasSuffix(".data") })
+        let zero = [UInt8](repeating: 0, count: 4)
+        XCTAssertEqual(try object.lookup(map: bss.name, key: zero).map(u64), 3)
+        XCTAssertEqual(try object.lookup(map: data.name, key: zero).map { UInt32($0[0]) | UInt32($0[1]) << 8 }, 5 + 3 * 10)
+    }
+
     func testHistogramBuckets() throws {
         let source = """
         license "GPL"

@@ -123,6 +123,8 @@ final class Lowering {
     /// The `def`s being inlined right now (recursion is an error).
     var inlining: [String] = []
     let core: CoreTypes
+    /// Record structs per ringbuf/perf map, for the manifest.
+    var records = RecordTypes()
     let kernelBTF: () throws -> KernelBTF
     /// Source of ids for possibly-nil pointers.
     var nextPointerID = 1
@@ -157,6 +159,9 @@ final class Lowering {
         /// For an inlined `def`: where `return` goes and the register receiving the value.
         var returnTo: (block: Int, value: VReg)? = nil
         var returnKind: Kind = .unset
+        /// Local registers standing for globals (written back) and params (read-only).
+        var globalLocals: [Int: String] = [:]
+        var paramLocals: [Int: String] = [:]
         init(irep: Irep, insns: [MInstruction], regs: [VReg], parent: Frame?) {
             self.irep = irep; self.insns = insns; self.regs = regs; self.parent = parent
             index = Dictionary(uniqueKeysWithValues: insns.enumerated().map { ($1.pc, $0) })
@@ -174,6 +179,16 @@ final class Lowering {
         // The context arrives in R1; the body's first parameter is R1 too.
         emit(.move(regs[1], .reg(function.context)), .none)
         entry[1] = .context
+        // A local named like a global or param (`drops += 1` makes `drops` a
+        // Ruby local) stands for it: read at entry, written back on assignment.
+        for reg in 2..<max(body.nlocals, 2) {
+            guard let name = body.localName(reg) else { continue }
+            let type: ScalarType
+            if let g = language.globals[name] { type = g.type; frame.globalLocals[reg] = name }
+            else if let p = language.params[name] { type = p.type; frame.paramLocals[reg] = name }
+            else { continue }
+            entry[reg] = try loadVariable(name, type, regs[reg], .none)
+        }
         try lowerFrame(frame, entryKinds: entry)
         return (function, strings)
     }
@@ -414,6 +429,17 @@ final class Lowering {
             default:
                 throw error(irep, insn, "`\(describe(insn.op))` is not available in a BPF program body",
                             hint: "program bodies use integers, locals, conditionals, loops, helpers and the context")
+            }
+            if !["JMP", "JMPIF", "JMPNOT", "JMPNIL", "RETURN", "RETURN_BLK", "BREAK", "SETIDX", "SETUPVAR", "ENTER", "NOP", "STOP", "DEBUG"].contains(insn.op) {
+                if let g = frame.globalLocals[insn.a] {
+                    let v = try integerOperand((R[insn.a], kinds[insn.a]), irep, insn, what: "the value of global `\(g)`")
+                    let a = function.newVReg()
+                    emit(.variableAddress(a, name: g), loc)
+                    emit(.store(base: a, offset: 0, value: v, size: language.globals[g]!.type.size), loc)
+                } else if let p = frame.paramLocals[insn.a], !analysing {
+                    throw error(irep, insn, "param `\(p)` is read-only in programs",
+                                hint: "params are set before load (--\(p.replacingOccurrences(of: "_", with: "-"))); use a `global` for state", symbol: p)
+                }
             }
             if i == r.upperBound - 1, insn.fallsThrough, i + 1 < insns.count {
                 let n = blockOf[i + 1]!

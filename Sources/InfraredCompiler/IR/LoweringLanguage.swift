@@ -36,6 +36,12 @@ final class CoreTypes {
     }
 }
 
+/// Which struct each ring buffer / perf buffer map carries, as the bodies
+/// show it (`reserve(Event)`, `output(e)`): loaders decode records with it.
+final class RecordTypes {
+    var byMap: [String: String] = [:]
+}
+
 /// The `bpf_core_relo_kind` values the compiler emits (<linux/bpf.h>).
 enum CoreKind: UInt32 { case fieldByteOffset = 0, fieldExists = 2 }
 
@@ -388,6 +394,7 @@ extension Lowering {
                 throw error(irep, insn, "`reserve` takes a struct declared with `struct`", hint: "e = \(map.name).reserve(Event)", symbol: name)
             }
             let size = language.structs[s]!.size
+            records.byMap[map.name] = s
             emit(.call(dst, helper: helper("ringbuf_reserve"), args: [.reg(mapRef()), .imm(Int64(size)), .imm(0)]), loc)
             acquired[nextPointerID] = (loc.line, "ring buffer record")
             defer { nextPointerID += 1 }
@@ -413,6 +420,7 @@ extension Lowering {
             switch value.1 {
             case .frameObject(.structure(let s), _), .pointer(.structure(let s), false, _):
                 (addr, size) = (address(of: value.0, value.1, loc)!, language.structs[s]!.size)
+                records.byMap[map.name] = s
             case .int, .bool:
                 (addr, size) = (try materialize(value, as: .scalar(ScalarType.table["u64"]!), irep, insn, what: "the event", loc), 8)
             default:

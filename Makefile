@@ -1,6 +1,7 @@
 # Infrared: the commands a developer and CI run.
 #   make setup   install system packages, mount bpffs/tracefs/debugfs (root)
-#   make build   release build of the `infrared` command
+#   make build   release build of the `infrared` command, with the static loader runner beside it
+#   make runner  the static loader runner `infrared gen loader` builds tools on (.build-runner/release/infrared-runner)
 #   make test    debug build, then every test (kernel tests need root)
 #   make tables  regenerate Sources/BPF/Generated from the system headers
 #   make demo    the live demo: the seed device filter attached to a fresh cgroup for a few seconds
@@ -9,18 +10,29 @@ SWIFT ?= swift
 SWIFT_FLAGS ?=
 PYTHON ?= python3
 
-.PHONY: setup build test tables demo
+# The loader runner: one static executable (Swift runtime, Foundation, libbpf,
+# libelf, zlib, libzstd, libmruby linked in) that `infrared gen loader` copies
+# and appends a probe to. Its own scratch path keeps its flags from
+# invalidating the other builds; tests find it through INFRARED_RUNNER.
+RUNNER_SCRATCH ?= .build-runner
+RUNNER := $(RUNNER_SCRATCH)/release/infrared-runner
+
+.PHONY: setup build test tables demo runner
 
 setup:
 	bash Scripts/setup.sh
 
-build:
+build: runner
 	$(SWIFT) build -c release $(SWIFT_FLAGS)
+	cp $(RUNNER) "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared-runner-static"
+
+runner:
+	$(SWIFT) build -c release --product infrared-runner --scratch-path $(RUNNER_SCRATCH) -Xswiftc -static-executable -Xlinker -s
 
 # Tests run serially: the kernel tests share cgroups and the bpf() namespace.
-test:
+test: runner
 	$(SWIFT) build $(SWIFT_FLAGS)
-	$(SWIFT) test $(SWIFT_FLAGS)
+	INFRARED_RUNNER="$(abspath $(RUNNER))" $(SWIFT) test $(SWIFT_FLAGS)
 
 tables:
 	$(PYTHON) Scripts/gen-tables.py

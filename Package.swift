@@ -16,6 +16,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "infrared", targets: ["infrared"]),
+        // The prebuilt program `infrared gen loader` copies and appends a probe to
+        // (build it static: `make runner`).
+        .executable(name: "infrared-runner", targets: ["infrared-runner"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,24 +30,44 @@ let package = Package(
             linkerSettings: [.linkedLibrary("mruby"), .linkedLibrary("m")]
         ),
         .systemLibrary(name: "CLibBPF", pkgConfig: "libbpf"),
+        .systemLibrary(name: "CLibDW"),
+        .systemLibrary(name: "CCompression"),
         .target(name: "BPF"),
-        .target(name: "InfraredBTF", dependencies: ["CLibBPF", "BPF"]),
+        .target(name: "InfraredBTF", dependencies: ["CLibBPF", "CLibDW", "CCompression", "BPF"]),
         .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredBTF"]),
         .target(name: "InfraredCompiler", dependencies: ["CMRuby", "BPF", "InfraredBTF", "InfraredObject"]),
         .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF", "InfraredObject"]),
+        // Loaders: the payload format, the loader's CLI, record printing, metrics,
+        // and the user-space hooks run in mruby (CInfraredHooks).
+        .target(
+            name: "CInfraredHooks",
+            cSettings: [.define("MRB_USE_RATIONAL"), .define("MRB_USE_COMPLEX")],
+            linkerSettings: [.linkedLibrary("mruby"), .linkedLibrary("m")]
+        ),
+        .target(name: "CLoaderSupport"),
+        .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "CInfraredHooks", "CLoaderSupport", "CLibBPF", "BPF"],
+                linkerSettings: [.linkedLibrary("zstd")]),
+        .executableTarget(name: "infrared-runner", dependencies: ["InfraredLoader"],
+                          // What libdw.a and libelf.a need when the runner is linked statically.
+                          linkerSettings: [.linkedLibrary("bz2"), .linkedLibrary("lzma"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
+        // Skeletons (`infrared gen skel`): C in bpftool's layout, and Swift.
+        .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredLoader"]),
         .executableTarget(
             name: "infrared",
             dependencies: [
                 "InfraredCompiler", "InfraredObject", "InfraredRuntime", "InfraredBTF",
+                "InfraredLoader", "InfraredSkeleton",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject", "BPF"]),
         .testTarget(name: "ObjectTests", dependencies: ["InfraredObject", "InfraredBTF", "BPF"]),
+        .testTarget(name: "BTFTests", dependencies: ["InfraredBTF", "InfraredObject", "BPF"]),
         .testTarget(
             name: "KernelTests",
             dependencies: ["InfraredCompiler", "InfraredRuntime", "InfraredObject", "BPF"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredSkeleton", "InfraredCompiler", "InfraredRuntime", "BPF"]),
     ]
 )

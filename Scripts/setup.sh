@@ -16,6 +16,8 @@ packages=(
   libmruby-dev mruby                                       # the Ruby front end
   bpftool clang-14 llvm-14 bpftrace dwarves                # oracles: C fixtures, objdump, pahole
   ruby pkg-config iproute2 util-linux make                 # scripts, pkg-config for CLibBPF, tc/ip, mount
+  liblz4-dev liblzma-dev                                   # btf extract: lz4 and xz kernel images
+  lz4 xz-utils zstd gzip libc6-dbg time                    # BTF tests: compressors, a real .debug file; btf-bench peak memory
 )
 command -v python3 >/dev/null || packages+=(python3)        # Scripts/gen-tables.py
 

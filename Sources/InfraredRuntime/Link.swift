@@ -12,6 +12,9 @@ public final class Link: @unchecked Sendable, CustomStringConvertible {
     public let id: UInt32?
 
     private var handle: LinkHandle?
+    /// How to detach an attachment that is not a libbpf `bpf_link` (a raw
+    /// BPF link fd, a packet socket, a netlink tc filter).
+    private var closer: (() -> Void)?
     private let lock = NSLockLite()
 
     init(handle: LinkHandle, program: String, target: String) {
@@ -22,13 +25,22 @@ public final class Link: @unchecked Sendable, CustomStringConvertible {
         self.id = fd >= 0 ? Sys.linkID(fd: fd) : nil
     }
 
+    /// An attachment detached by `closer` instead of `bpf_link__destroy`.
+    init(program: String, target: String, id: UInt32?, closer: @escaping () -> Void) {
+        self.program = program
+        self.target = target
+        self.id = id
+        self.closer = closer
+    }
+
     /// Whether the link is still attached.
-    public var isAttached: Bool { lock.withLock { handle != nil } }
+    public var isAttached: Bool { lock.withLock { handle != nil || closer != nil } }
 
     /// Detaches the program. Idempotent.
     public func close() {
-        let h: LinkHandle? = lock.withLock { defer { handle = nil }; return handle }
+        let (h, c): (LinkHandle?, (() -> Void)?) = lock.withLock { defer { handle = nil; closer = nil }; return (handle, closer) }
         if let h { Sys.destroyLink(h) }
+        c?()
     }
 
     deinit { close() }

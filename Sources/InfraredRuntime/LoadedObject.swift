@@ -304,6 +304,89 @@ public final class LoadedObject: @unchecked Sendable {
         }
     }
 
+    /// The interface index of `ifname`, or the error naming the program.
+    private func interface(_ ifname: String, program name: String) throws -> Int32 {
+        switch Sys.interfaceIndex(ifname) {
+        case .success(let index): return index
+        case .failure(let e): throw RuntimeError.attachPointMissing(program: name, target: "interface \(ifname)", errno: e, messages: [])
+        }
+    }
+
+    /// Attaches an XDP program to the interface `ifname` with a BPF link
+    /// (`bpf_program__attach_xdp`): it leaves the interface when the link
+    /// closes, even if the process is killed.
+    @discardableResult
+    public func attachXDP(program name: String, ifname: String) throws -> Link {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            let index = try interface(ifname, program: name)
+            let (result, messages) = LibbpfLog.capture { Sys.attachXDP(program, ifindex: index) }
+            switch result {
+            case .success(let h): return keep(Link(handle: h, program: name, target: "xdp:" + ifname))
+            case .failure(let e) where e.isPrivilegeError:
+                throw RuntimeError.permissionDenied(program: name, operation: "attach XDP to \(ifname)", errno: e)
+            case .failure(let e):
+                throw RuntimeError.failed(program: name, operation: "bpf_program__attach_xdp (\(ifname))", errno: e,
+                                          messages: messages.filter { $0.level == .warning }.map(\.text))
+            }
+        }
+    }
+
+    /// Attaches a tc (`sched_cls`) program to `ifname`'s ingress or egress:
+    /// a tcx link where the kernel has them (≥ 6.6; detached when closed or
+    /// when the process dies), else a netlink filter on a clsact qdisc that
+    /// `close()` removes again.
+    @discardableResult
+    public func attachTC(program name: String, ifname: String, egress: Bool = false) throws -> Link {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            let index = try interface(ifname, program: name)
+            let target = "tc:\(ifname):\(egress ? "egress" : "ingress")"
+            let fd = Sys.programFD(program)
+            switch Sys.createTCXLink(programFD: fd, ifindex: index, egress: egress) {
+            case .success(let linkFD):
+                return keep(Link(program: name, target: target, id: Sys.linkID(fd: linkFD), closer: { Sys.closeFD(linkFD) }))
+            case .failure(let e) where e.isPrivilegeError:
+                throw RuntimeError.permissionDenied(program: name, operation: "attach tc to \(ifname)", errno: e)
+            case .failure:
+                let (result, messages) = LibbpfLog.capture { Sys.attachTCNetlink(programFD: fd, ifindex: index, egress: egress) }
+                switch result {
+                case .success(let detach): return keep(Link(program: name, target: target, id: nil, closer: detach))
+                case .failure(let e) where e.isPrivilegeError:
+                    throw RuntimeError.permissionDenied(program: name, operation: "attach tc to \(ifname)", errno: e)
+                case .failure(let e):
+                    throw RuntimeError.failed(program: name, operation: "bpf_tc_attach (\(ifname))", errno: e,
+                                              messages: messages.filter { $0.level == .warning }.map(\.text))
+                }
+            }
+        }
+    }
+
+    /// Attaches a socket filter to a packet socket of its own (`AF_PACKET`,
+    /// every protocol) on `ifname`, or on every interface when nil: the
+    /// program then sees each packet the host sends or receives, as with
+    /// tcpdump. Closing the link closes the socket.
+    @discardableResult
+    public func attachPacketSocket(program name: String, ifname: String?) throws -> Link {
+        try lock.withLock {
+            let program = try loadedProgram(name)
+            let index = try ifname.map { try interface($0, program: name) }
+            let fd: Int32
+            switch Sys.packetSocket(ifindex: index) {
+            case .success(let s): fd = s
+            case .failure(let e) where e.isPrivilegeError:
+                throw RuntimeError.permissionDenied(program: name, operation: "socket(AF_PACKET)", errno: e)
+            case .failure(let e):
+                throw RuntimeError.failed(program: name, operation: "socket(AF_PACKET)", errno: e, messages: [])
+            }
+            if let e = Sys.attachSocketFilter(socket: fd, programFD: Sys.programFD(program)) {
+                Sys.closeFD(fd)
+                throw RuntimeError.failed(program: name, operation: "setsockopt(SO_ATTACH_BPF)", errno: e, messages: [])
+            }
+            return keep(Link(program: name, target: "packet socket" + (ifname.map { " on " + $0 } ?? ""), id: nil, closer: { Sys.closeFD(fd) }))
+        }
+    }
+
     private func keep(_ link: Link) -> Link {
         links.removeAll { !$0.isAttached }
         links.append(link)

@@ -6,6 +6,6 @@ struct Infrared: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infrared",
         abstract: "Write Linux BPF programs in Ruby.",
-        subcommands: [Build.self, Disasm.self]
+        subcommands: [Build.self, Disasm.self, BTFCommand.self, Run.self, Gen.self]
     )
 }

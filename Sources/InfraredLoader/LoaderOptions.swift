@@ -1,0 +1,238 @@
+/// How records and maps are printed.
+public enum OutputFormat: String, Sendable, CaseIterable {
+    /// `field=value …` a record, bpftrace-style maps and histograms.
+    case text
+    /// One JSON object a line.
+    case json
+}
+
+/// The loader's command line, parsed and checked: every param value is
+/// type- and range-checked here, before anything is loaded.
+public struct LoaderOptions: Sendable {
+    /// Param values by param name (the bit pattern for the param's size).
+    public var params: [String: Int64] = [:]
+    public var duration: Double?
+    public var format: OutputFormat = .text
+    public var btf: String?
+    public var metrics: MetricsAddress?
+    /// The cgroup v2 directory cgroup programs attach to.
+    public var cgroup: String?
+    /// The network interface XDP, tc and socket filter programs attach to.
+    public var ifname: String?
+    public var help = false
+    public var quiet = false
+    /// Print the probe file the tool was built from, and exit.
+    public var printSource = false
+
+    public init() {}
+}
+
+/// Where `--metrics` serves: `127.0.0.1:PORT` unless the user names a host.
+public struct MetricsAddress: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+}
+
+/// A command-line mistake: printed as `TOOL: error: …`, exit status 1.
+public struct UsageError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+/// The loader's command line (shared/spec/cli.md, "The loader"):
+///
+///     TOOL [--PARAM VALUE]... [--duration SECONDS] [--format text|json]
+///          [--btf FILE] [--metrics HOST:PORT] [--cgroup PATH] [--ifname IFACE] [--help]
+public enum LoaderCLI {
+    /// The loader's own options; a param may not take one of these names.
+    public static let reservedFlags = ["duration", "format", "btf", "metrics", "cgroup", "ifname", "help", "quiet", "print-source"]
+
+    /// `target_pid` → `target-pid`.
+    public static func flag(for param: String) -> String { param.replacingOccurrences(of: "_", with: "-") }
+
+    /// Params whose flag clashes with a loader option, as an error message.
+    public static func checkParamNames(_ manifest: LoaderManifest) -> String? {
+        for p in manifest.params where reservedFlags.contains(flag(for: p.name)) {
+            return "param :\(p.name) would be the flag --\(flag(for: p.name)), which the loader uses itself; rename the param"
+        }
+        return nil
+    }
+
+    /// Parses `arguments` (without the program name).
+    public static func parse(_ arguments: [String], manifest: LoaderManifest) throws -> LoaderOptions {
+        var options = LoaderOptions()
+        let params = Dictionary(manifest.params.map { (flag(for: $0.name), $0) }, uniquingKeysWith: { a, _ in a })
+        var i = 0
+        while i < arguments.count {
+            let argument = arguments[i]
+            i += 1
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                if argument == "-h" { options.help = true; continue }
+                throw UsageError("unexpected argument '\(argument)' (options start with --; see --help)")
+            }
+            var name = String(argument.dropFirst(2))
+            var inlineValue: String? = nil
+            if let eq = name.firstIndex(of: "=") {
+                inlineValue = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            func value() throws -> String {
+                if let inlineValue { return inlineValue }
+                guard i < arguments.count else { throw UsageError("--\(name) needs a value") }
+                i += 1
+                return arguments[i - 1]
+            }
+            switch name {
+            case "help": options.help = true
+            case "quiet": options.quiet = true
+            case "print-source": options.printSource = true
+            case "duration":
+                let text = try value()
+                guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
+                    throw UsageError("--duration: '\(text)' is not a positive number of seconds")
+                }
+                options.duration = seconds
+            case "format":
+                let text = try value()
+                guard let f = OutputFormat(rawValue: text) else { throw UsageError("--format: '\(text)' is not text or json") }
+                options.format = f
+            case "btf": options.btf = try value()
+            case "cgroup": options.cgroup = try value()
+            case "ifname": options.ifname = try value()
+            case "metrics": options.metrics = try parseMetrics(try value())
+            default:
+                guard let p = params[name] else {
+                    let known = manifest.params.map { "--" + flag(for: $0.name) }
+                    throw UsageError("unknown option --\(name)" + (known.isEmpty ? "" : " (params: \(known.joined(separator: ", ")))") + "; see --help")
+                }
+                var text: String
+                if p.type == "bool", inlineValue == nil, i >= arguments.count || arguments[i].hasPrefix("--") {
+                    text = "true"
+                } else {
+                    text = try value()
+                }
+                options.params[p.name] = try parseParam(text, param: p, flag: name)
+            }
+        }
+        return options
+    }
+
+    /// The range of an integer type, as text and as bounds (u64's upper bound as UInt64).
+    static func range(_ type: String) -> (min: Int64, max: UInt64) {
+        switch type {
+        case "u8": return (0, UInt64(UInt8.max))
+        case "u16": return (0, UInt64(UInt16.max))
+        case "u32": return (0, UInt64(UInt32.max))
+        case "u64": return (0, UInt64.max)
+        case "s8", "char": return (Int64(Int8.min), UInt64(Int8.max))
+        case "s16": return (Int64(Int16.min), UInt64(Int16.max))
+        case "s32": return (Int64(Int32.min), UInt64(Int32.max))
+        case "bool": return (0, 1)
+        default: return (Int64.min, UInt64(Int64.max))
+        }
+    }
+
+    /// Checks a param value against its type: integers in decimal, `0x`,
+    /// `0o` or `0b` form (underscores allowed), within the type's range;
+    /// bools as true/false/yes/no/on/off/1/0; a char also as one ASCII character.
+    public static func parseParam(_ text: String, param: LoaderManifest.Variable, flag: String) throws -> Int64 {
+        let type = param.type
+        if type == "bool" {
+            switch text.lowercased() {
+            case "true", "yes", "on", "1": return 1
+            case "false", "no", "off", "0": return 0
+            default: throw UsageError("--\(flag): '\(text)' is not a bool (true or false)")
+            }
+        }
+        if type == "char", text.utf8.count == 1, let c = text.utf8.first, !(c >= 0x30 && c <= 0x39) { return Int64(c) }
+        let r = range(type)
+        let rangeText = "\(r.min)…\(r.max)"
+        guard let parsed = parseInteger(text) else {
+            throw UsageError("--\(flag): '\(text)' is not a valid \(type) (an integer \(rangeText))")
+        }
+        switch parsed {
+        case .negative(let v):
+            guard v >= r.min else { throw UsageError("--\(flag): \(text) is out of range for \(type) (\(rangeText))") }
+            return v
+        case .nonNegative(let v):
+            guard v <= r.max else { throw UsageError("--\(flag): \(text) is out of range for \(type) (\(rangeText))") }
+            return Int64(bitPattern: v)
+        }
+    }
+
+    enum ParsedInteger { case negative(Int64), nonNegative(UInt64) }
+
+    static func parseInteger(_ text: String) -> ParsedInteger? {
+        var s = Substring(text.replacingOccurrences(of: "_", with: ""))
+        var negative = false
+        if s.hasPrefix("-") { negative = true; s = s.dropFirst() } else if s.hasPrefix("+") { s = s.dropFirst() }
+        var radix = 10
+        let lower = s.lowercased()
+        if lower.hasPrefix("0x") { radix = 16; s = s.dropFirst(2) } else if lower.hasPrefix("0o") { radix = 8; s = s.dropFirst(2) } else if lower.hasPrefix("0b") { radix = 2; s = s.dropFirst(2) }
+        guard !s.isEmpty, let magnitude = UInt64(s, radix: radix) else { return nil }
+        if negative {
+            if magnitude == 0 { return .nonNegative(0) }
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return .negative(magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude))
+        }
+        return .nonNegative(magnitude)
+    }
+
+    /// `PORT`, `:PORT`, `HOST:PORT` or `[V6]:PORT`; the host defaults to 127.0.0.1.
+    static func parseMetrics(_ text: String) throws -> MetricsAddress {
+        var host = "127.0.0.1", portText = text
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw UsageError("--metrics: '\(text)' is not HOST:PORT") }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw UsageError("--metrics: '\(text)' is not HOST:PORT") }
+            portText = String(rest.dropFirst())
+        } else if let colon = text.lastIndex(of: ":") {
+            let h = String(text[..<colon])
+            if !h.isEmpty { host = h == "localhost" ? "127.0.0.1" : h }
+            portText = String(text[text.index(after: colon)...])
+        }
+        guard let port = UInt16(portText) else { throw UsageError("--metrics: '\(text)' is not HOST:PORT (port 0…65535)") }
+        return MetricsAddress(host: host, port: port)
+    }
+
+    static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+
+    /// `--help`: the params with their types and defaults, then the loader's options.
+    public static func usage(tool: String, manifest: LoaderManifest, source: String? = nil) -> String {
+        var lines: [String] = []
+        let paramSynopsis = manifest.params.map { "[--\(flag(for: $0.name)) \($0.type.uppercased())]" }
+        lines.append("usage: \(tool) " + (paramSynopsis + ["[--duration SECONDS]", "[--format text|json]", "[--btf FILE]", "[--metrics HOST:PORT]"]
+            + (manifest.programs.contains { $0.kind == "cgroup_device" || $0.section.hasPrefix("cgroup") } ? ["--cgroup PATH"] : [])
+            + (manifest.programs.contains { $0.kind == "xdp" || $0.kind == "tc" } ? ["--ifname IFACE"] : [])
+            + (manifest.programs.contains { $0.kind == "socket_filter" } ? ["[--ifname IFACE]"] : [])
+            + ["[--help]"]).joined(separator: " "))
+        lines.append("")
+        let programs = manifest.programs.map { "\($0.name) (\($0.section))" }.joined(separator: ", ")
+        lines.append("Loads and attaches \(programs); prints each record, and at exit")
+        lines.append("(Ctrl-C, SIGTERM or --duration) the maps, then detaches everything.")
+        if !manifest.params.isEmpty {
+            lines.append("")
+            lines.append("Params:")
+            for p in manifest.params {
+                let def = p.type == "bool" ? (p.defaultValue != 0 ? "true" : "false") : String(p.defaultValue)
+                lines.append("  " + pad("--\(flag(for: p.name)) \(p.type.uppercased())", 30) + "\(p.type), default \(def)")
+            }
+        }
+        lines.append("")
+        lines.append("Options:")
+        let options: [(String, String)] = [
+            ("--duration SECONDS", "stop after this many seconds (default: until Ctrl-C or SIGTERM)"),
+            ("--format text|json", "records and maps as `field=value` text (default) or one JSON object a line"),
+            ("--btf FILE", "relocate CO-RE accesses against this BTF instead of the kernel's"),
+            ("--metrics HOST:PORT", "serve the maps at http://HOST:PORT/metrics (Prometheus text; HOST defaults to 127.0.0.1)"),
+            ("--cgroup PATH", "the cgroup v2 directory cgroup programs attach to"),
+            ("--ifname IFACE", "the interface XDP and tc programs attach to (socket filters: default every interface)"),
+            ("--quiet", "no start-up message on stderr"),
+            ("--print-source", "print the probe file this tool was built from"),
+            ("--help", "this text"),
+        ]
+        for (o, d) in options { lines.append("  " + pad(o, 30) + d) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

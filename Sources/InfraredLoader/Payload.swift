@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a loader carries: the probe's BPF object, its manifest, its hooks
+/// as mruby bytecode, and the Ruby source they came from.
+///
+/// ## Wire format
+///
+/// A loader is the runner executable with the payload appended, then a
+/// 64-byte trailer (little-endian):
+///
+///     payload := entry*
+///     entry   := tag[4] length:u64 bytes[length]        tags: NAME OBJ_ MANI RITE SRC_
+///     trailer := payloadLength:u64 sha256(payload)[32] version:u32 reserved:u32 magic[16]
+///
+/// `magic` is `INFRARED-LOADER1`. The runner reads the trailer from the end
+/// of `/proc/self/exe`, then the payload before it, and checks the SHA-256
+/// before decoding anything, so a truncated or altered file is refused
+/// before a byte of it reaches libbpf or mruby. Unknown tags are skipped
+/// (later versions may add some); a missing required tag is an error.
+public struct LoaderPayload: Sendable, Equatable {
+    /// The tool's name (the probe file's base name): object name, metric prefix.
+    public var name: String
+    /// The relocatable BPF ELF object.
+    public var object: [UInt8]
+    /// The compiler's manifest as JSON (decoded with `LoaderManifest`).
+    public var manifestJSON: [UInt8]
+    /// The probe file compiled to mruby bytecode (RITE), run for its hooks.
+    public var bytecode: [UInt8]
+    /// The probe file's Ruby source, for reference (`--print-source`).
+    public var source: String
+
+    public init(name: String, object: [UInt8], manifestJSON: [UInt8], bytecode: [UInt8], source: String) {
+        self.name = name; self.object = object; self.manifestJSON = manifestJSON; self.bytecode = bytecode; self.source = source
+    }
+
+    public static let magic = Array("INFRARED-LOADER1".utf8)
+    public static let version: UInt32 = 1
+    public static let trailerSize = 64
+
+    /// The payload and its trailer, to append to the runner.
+    public func encoded() -> [UInt8] {
+        var payload: [UInt8] = []
+        func entry(_ tag: String, _ bytes: [UInt8]) {
+            payload += Array(tag.utf8)
+            payload += Self.le(UInt64(bytes.count))
+            payload += bytes
+        }
+        entry("NAME", Array(name.utf8))
+        entry("OBJ_", object)
+        entry("MANI", manifestJSON)
+        entry("RITE", bytecode)
+        entry("SRC_", Array(source.utf8))
+        var trailer = Self.le(UInt64(payload.count))
+        trailer += SHA256.hash(payload)
+        trailer += Self.le32(Self.version) + Self.le32(0)
+        trailer += Self.magic
+        precondition(trailer.count == Self.trailerSize)
+        return payload + trailer
+    }
+
+    /// Decodes a payload whose hash has been checked.
+    public init(payload: [UInt8]) throws {
+        var fields: [String: [UInt8]] = [:]
+        var i = 0
+        while i < payload.count {
+            guard payload.count - i >= 12 else { throw PayloadError.corrupted("truncated entry header at byte \(i)") }
+            let tag = String(decoding: payload[i..<i + 4], as: UTF8.self)
+            let length = Self.readLE(payload, at: i + 4)
+            i += 12
+            guard length <= UInt64(payload.count - i) else { throw PayloadError.corrupted("entry \(tag) runs past the payload") }
+            fields[tag] = Array(payload[i..<i + Int(length)])
+            i += Int(length)
+        }
+        func required(_ tag: String) throws -> [UInt8] {
+            guard let v = fields[tag] else { throw PayloadError.corrupted("no \(tag) entry") }
+            return v
+        }
+        name = String(decoding: try required("NAME"), as: UTF8.self)
+        object = try required("OBJ_")
+        manifestJSON = try required("MANI")
+        bytecode = fields["RITE"] ?? []
+        source = String(decoding: fields["SRC_"] ?? [], as: UTF8.self)
+    }
+
+    /// Reads and verifies the payload at the end of the file at `path`
+    /// (`/proc/self/exe` for the running loader).
+    public static func read(executable path: String) throws -> LoaderPayload {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw PayloadError.unreadable(path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw PayloadError.unreadable(path, String(cString: strerror(errno))) }
+        let size = Int(st.st_size)
+        guard size >= trailerSize else { throw PayloadError.missing }
+        let trailer = try pread(fd, count: trailerSize, at: size - trailerSize, path: path)
+        guard Array(trailer[48..<64]) == magic else { throw PayloadError.missing }
+        let version = UInt32(trailer[40]) | UInt32(trailer[41]) << 8 | UInt32(trailer[42]) << 16 | UInt32(trailer[43]) << 24
+        guard version == Self.version else { throw PayloadError.corrupted("payload format version \(version), this runner reads \(Self.version)") }
+        let length = readLE(trailer, at: 0)
+        guard length <= UInt64(size - trailerSize) else { throw PayloadError.corrupted("payload length \(length) exceeds the file") }
+        let payload = try pread(fd, count: Int(length), at: size - trailerSize - Int(length), path: path)
+        let digest = SHA256.hash(payload)
+        guard digest == Array(trailer[8..<40]) else {
+            throw PayloadError.corrupted("SHA-256 mismatch (expected \(Array(trailer[8..<40]).hexString), found \(digest.hexString))")
+        }
+        return try LoaderPayload(payload: payload)
+    }
+
+    private static func pread(_ fd: Int32, count: Int, at offset: Int, path: String) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw PayloadError.unreadable(path, n < 0 ? String(cString: strerror(errno)) : "unexpected end of file") }
+            done += n
+        }
+        return bytes
+    }
+
+    static func le(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+    static func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * UInt32($0))) } }
+    static func readLE(_ b: [UInt8], at o: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) }
+    }
+}
+
+/// Why a loader's payload cannot be used.
+public enum PayloadError: Error, CustomStringConvertible, Equatable {
+    /// The executable has no trailer: it is the bare runner.
+    case missing
+    /// The trailer or payload does not check out.
+    case corrupted(String)
+    case unreadable(String, String)
+
+    public var description: String {
+        switch self {
+        case .missing:
+            return "this executable carries no probe (it is the bare runner); build a tool with `infrared gen loader PROG.rb -o TOOL`"
+        case .corrupted(let why): return "corrupted payload: \(why); rebuild the tool with `infrared gen loader`"
+        case .unreadable(let path, let why): return "cannot read \(path): \(why)"
+        }
+    }
+}

@@ -1,0 +1,24 @@
+// The prebuilt loader: `infrared gen loader` copies this executable and
+// appends a probe (see InfraredLoader/Payload.swift for the format). It
+// reads the payload from its own file, checks its SHA-256, and runs the
+// loader with its command line.
+import InfraredLoader
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Termination signals are blocked before anything else happens, so a
+// Ctrl-C at any moment of start-up is seen between two steps.
+let signals = Loader.blockTerminationSignals()
+let arguments = CommandLine.arguments
+let tool = arguments.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "infrared-loader"
+
+let probe: LoaderProbe
+do {
+    probe = try LoaderProbe(payload: LoaderPayload.read(executable: "/proc/self/exe"))
+} catch {
+    var message = Array("\(tool): error: \(error)\n".utf8)
+    message.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
+exit(Loader.run(probe: probe, arguments: Array(arguments.dropFirst()), toolName: tool, signals: signals))

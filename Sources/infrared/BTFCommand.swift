@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import InfraredBTF
+import InfraredObject
+
+/// `infrared btf …`: read, write and transform BTF (see shared/spec/cli.md).
+struct BTFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "btf",
+        abstract: "Dump, extract, generate and minimise BTF.",
+        subcommands: [Dump.self, Extract.self, FromDwarf.self, Min.self, Bench.self]
+    )
+
+    /// `infrared btf dump [FILE] [--format raw|c]`
+    struct Dump: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print BTF as bpftool does (`bpftool btf dump file FILE format raw|c`).")
+        enum Format: String, ExpressibleByArgument, CaseIterable { case raw, c }
+        @Argument(help: "Raw BTF, or an ELF file with a .BTF section.") var file: String = KernelBTF.defaultPath
+        @Option(help: "raw (one line per type) or c (a vmlinux.h).") var format: Format = .raw
+
+        func run() throws {
+            let bytes: [UInt8] = try reportingErrors {
+                let spec = try BTFSpec(path: file)
+                return format == .raw ? BTFDump.raw(spec) : try BTFDump.c(spec)
+            }
+            FileHandle.standardOutput.write(Data(bytes))
+        }
+    }
+
+    /// `infrared btf extract VMLINUZ -o OUT.btf`
+    struct Extract: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Extract the raw .BTF of a kernel image (gzip, zstd, lz4 or xz payload) or of a vmlinux ELF.")
+        @Argument(help: "A compressed kernel image (vmlinuz) or a vmlinux ELF.") var image: String
+        @Option(name: .shortAndLong, help: "Where to write the raw BTF.") var output: String
+        @Option(name: .customLong("vmlinux"), help: "Also write the decompressed vmlinux ELF here.") var vmlinuxOutput: String?
+
+        func run() throws {
+            try reportingErrors {
+                let kernel = try KernelImage(path: image)
+                let btf = try kernel.btf()
+                if let vmlinuxOutput { try writeAtomically(kernel.vmlinux, to: vmlinuxOutput) }
+                try writeAtomically(btf, to: output)
+            }
+        }
+    }
+
+    /// `infrared btf from-dwarf ELF -o OUT.btf`
+    struct FromDwarf: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "from-dwarf",
+            abstract: "Generate BTF from an ELF file's DWARF (what `pahole -J` does), through libdw.")
+        @Argument(help: "An ELF file with DWARF (built with -g), or a separate .debug file.") var elf: String
+        @Option(name: .shortAndLong, help: "Where to write the raw BTF.") var output: String
+        @Flag(name: .customLong("no-dedup"), help: "Keep each compilation unit's copy of its types (skip btf__dedup).")
+        var noDedup = false
+
+        func run() throws {
+            try reportingErrors {
+                var options = DWARFConverter.Options()
+                options.deduplicate = !noDedup
+                let spec = try DWARFConverter.convert(path: elf, options: options)
+                try writeAtomically(spec.encoded(), to: output)
+            }
+        }
+    }
+
+    /// `infrared btf min OBJ --btf KERNEL.btf -o OUT.btf`
+    struct Min: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The minimal BTF an object's CO-RE relocations need from a kernel (`bpftool gen min_core_btf`).")
+        @Argument(help: "BPF objects with .BTF.ext CO-RE relocations.") var objects: [String]
+        @Option(help: "The kernel's BTF (raw or ELF).") var btf: String = KernelBTF.defaultPath
+        @Option(name: .shortAndLong, help: "Where to write the minimal raw BTF.") var output: String
+
+        func validate() throws {
+            if objects.isEmpty { throw ValidationError("give at least one BPF object") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let target = try BTFSpec(path: btf)
+                var minimizer = BTFCoreMinimizer(target: target)
+                for path in objects {
+                    let object = try ObjectReader(path: path)
+                    guard let btfBytes = object.btf else { throw CLIError("\(path): no .BTF section") }
+                    guard let extBytes = object.btfExt else { throw CLIError("\(path): no .BTF.ext section") }
+                    let local = try BTFSpec(bytes: btfBytes, source: "\(path) .BTF")
+                    let ext = try BTFExt.decode(bytes: extBytes)
+                    let strings = try BTFStringTable(btf: btfBytes, source: "\(path) .BTF")
+                    var relocations: [BTFCoreRelocation] = []
+                    for section in ext.coreRelo {
+                        for r in section.records {
+                            relocations.append(BTFCoreRelocation(instructionOffset: r.instructionOffset, localType: r.typeID,
+                                                              accessString: try strings.string(at: r.accessStringOffset),
+                                                              kind: BTFCoreRelocationKind(rawValue: r.kind)))
+                        }
+                    }
+                    try minimizer.record(relocations, local: local)
+                }
+                try writeAtomically(minimizer.minimalBTF().encoded(), to: output)
+            }
+        }
+    }
+
+    /// `infrared btf bench`: load BTF and resolve member paths, timed (Benchmarks/btf-bench.sh).
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time loading BTF and resolving member paths.", shouldDisplay: false)
+        @Argument(help: "Raw BTF or ELF with .BTF.") var file: String = KernelBTF.defaultPath
+        @Option(help: "How many member paths to resolve.") var paths: Int = 1000
+        @Option(help: "Repetitions (the best time is reported).") var rounds: Int = 5
+        @Flag(help: "Only load the BTF once (for peak-memory measurement).") var loadOnly = false
+
+        func run() throws {
+            try reportingErrors {
+                if loadOnly {
+                    let spec = try BTFSpec(path: file)
+                    print("types=\(spec.typeCount)")
+                    return
+                }
+                var bestLoad = Double.infinity, bestResolve = Double.infinity, resolved = 0, count = 0
+                for _ in 0..<max(1, rounds) {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let spec = try BTFSpec(path: file)
+                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    let list = BTFBenchmark.memberPaths(in: BTFSpec(types: Array(spec.types.dropFirst())), count: paths)
+                    // Timed from here: the first look-up also builds the name index.
+                    let t2 = DispatchTime.now().uptimeNanoseconds
+                    resolved = 0
+                    for p in list where (try? spec.resolve(path: p)) != nil { resolved += 1 }
+                    let t3 = DispatchTime.now().uptimeNanoseconds
+                    count = list.count
+                    bestLoad = min(bestLoad, Double(t1 - t0) / 1e6)
+                    bestResolve = min(bestResolve, Double(t3 - t2) / 1e6)
+                }
+                print(String(format: "load_ms=%.1f resolve_ms=%.2f paths=%d resolved=%d", bestLoad, bestResolve, count, resolved))
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import InfraredCompiler
+import InfraredLoader
+import InfraredSkeleton
+
+/// `infrared gen skel PROG.rb|OBJ [--lang c|swift] [--name NAME] [-o FILE]`
+struct GenSkel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "skel",
+        abstract: "Generate a skeleton that embeds the object: C (bpftool gen skeleton's API) or Swift.")
+    enum Language: String, ExpressibleByArgument, CaseIterable { case c, swift }
+
+    @Argument(help: "A probe file (.rb) or a BPF object.") var input: String
+    @Option(help: "c (default) or swift.") var lang: Language = .c
+    @Option(help: "The skeleton's name (default: the file's base name).") var name: String?
+    @Option(name: .shortAndLong, help: "Where to write it (default: standard output).") var output: String?
+    @Option(help: "Kernel BTF for compiling a .rb input.") var btf: String = "/sys/kernel/btf/vmlinux"
+
+    func run() throws {
+        try reportingErrors {
+            let object: [UInt8]
+            var manifest: LoaderManifest? = nil
+            if input.hasSuffix(".rb") {
+                let probe = try ProbeBuilder.compile(path: input, btf: btf).probe
+                object = probe.object
+                manifest = probe.manifest
+            } else {
+                guard let data = FileManager.default.contents(atPath: input) else { throw CLIError("cannot read \(input)") }
+                object = [UInt8](data)
+            }
+            let skelName = name ?? ProbeBuilder.baseName(input)
+            let model = try SkeletonModel(object: object, name: skelName, manifest: manifest)
+            let source = URL(fileURLWithPath: input).lastPathComponent
+            let text = lang == .c ? CSkeleton.generate(model, source: source) : SwiftSkeleton.generate(model, source: source)
+            if let output { try writeAtomically(Array(text.utf8), to: output) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import XCTest
+@testable import InfraredLoader
+
+/// The loader's pure parts: SHA-256, the payload format, the command line,
+/// value and histogram formatting, the hooks' VM. No kernel needed.
+final class LoaderUnitTests: XCTestCase {
+    func testSHA256KnownAnswers() {
+        // FIPS 180-4 examples and the empty string.
+        XCTAssertEqual(SHA256.hash(Array("".utf8)).hexString, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hash(Array("abc".utf8)).hexString, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)).hexString,
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hash([UInt8](repeating: 0x61, count: 1_000_000)).hexString,
+                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        var h = SHA256()
+        for chunk in stride(from: 0, to: 1000, by: 7) { h.update([UInt8](repeating: 0x61, count: min(7, 1000 - chunk))) }
+        XCTAssertEqual(h.finalize(), SHA256.hash([UInt8](repeating: 0x61, count: 1000)))
+    }
+
+    func testPayloadRoundTripAndCorruption() throws {
+        let payload = LoaderPayload(name: "tool", object: [1, 2, 3, 0, 255], manifestJSON: Array("{}".utf8), bytecode: [9, 9], source: "puts 1\n")
+        let runner = [UInt8](repeating: 0x90, count: 1000)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("payload-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("t")
+        let image = runner + payload.encoded()
+        try Data(image).write(to: file)
+        XCTAssertEqual(try LoaderPayload.read(executable: file.path), payload)
+
+        for i in [1000, 1010, image.count - 64 - 1, image.count - 50, image.count - 60] {
+            var bad = image
+            bad[i] ^= 1
+            try Data(bad).write(to: file)
+            XCTAssertThrowsError(try LoaderPayload.read(executable: file.path), "flipping byte \(i)")
+        }
+        try Data(runner).write(to: file)
+        XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) { XCTAssertEqual($0 as? PayloadError, .missing) }
+    }
+
+    static let manifest = LoaderManifest(
+        license: "GPL", programs: [],
+        structs: [.init(name: "Event", size: 24, fields: [
+            .init(name: "pid", type: "u32", offset: 0, size: 4, signed: false, count: nil),
+            .init(name: "delta", type: "s32", offset: 4, size: 4, signed: true, count: nil),
+            .init(name: "comm", type: "chars", offset: 8, size: 16, signed: false, count: 16),
+        ])],
+        maps: [],
+        params: [
+            .init(name: "target_pid", type: "u32", size: 4, signed: false, offset: 0, section: ".rodata", defaultValue: 0),
+            .init(name: "min_delta", type: "s8", size: 1, signed: true, offset: 4, section: ".rodata", defaultValue: -1),
+            .init(name: "verbose", type: "bool", size: 1, signed: false, offset: 5, section: ".rodata", defaultValue: 0),
+            .init(name: "limit", type: "u64", size: 8, signed: false, offset: 8, section: ".rodata", defaultValue: 0),
+        ],
+        globals: [])
+
+    func testParamsAreTypeAndRangeChecked() throws {
+        let m = Self.manifest
+        let o = try LoaderCLI.parse(["--target-pid", "0x10", "--min-delta=-128", "--verbose", "--limit", "18446744073709551615",
+                                     "--duration", "2.5", "--format", "json", "--metrics", "9100"], manifest: m)
+        XCTAssertEqual(o.params["target_pid"], 16)
+        XCTAssertEqual(o.params["min_delta"], -128)
+        XCTAssertEqual(o.params["verbose"], 1)
+        XCTAssertEqual(o.params["limit"], -1)   // the u64 bit pattern
+        XCTAssertEqual(o.duration, 2.5)
+        XCTAssertEqual(o.format, .json)
+        XCTAssertEqual(o.metrics, MetricsAddress(host: "127.0.0.1", port: 9100))
+        XCTAssertEqual(try LoaderCLI.parse(["--metrics", "0.0.0.0:80"], manifest: m).metrics, MetricsAddress(host: "0.0.0.0", port: 80))
+        XCTAssertEqual(try LoaderCLI.parse(["--metrics", "[::1]:80"], manifest: m).metrics, MetricsAddress(host: "::1", port: 80))
+        XCTAssertEqual(try LoaderCLI.parse(["--verbose", "false"], manifest: m).params["verbose"], 0)
+        for bad in [["--target-pid", "abc"], ["--target-pid", "-1"], ["--target-pid", "4294967296"], ["--min-delta", "128"],
+                    ["--min-delta", "-129"], ["--verbose", "maybe"], ["--limit", "18446744073709551616"], ["--limit", "-1"],
+                    ["--duration", "0"], ["--format", "yaml"], ["--metrics", "host:port"], ["positional"], ["--unknown"]] {
+            XCTAssertThrowsError(try LoaderCLI.parse(bad, manifest: m), "\(bad)")
+        }
+        XCTAssertEqual(LoaderCLI.flag(for: "target_pid"), "target-pid")
+        let usage = LoaderCLI.usage(tool: "t", manifest: m)
+        XCTAssertTrue(usage.contains("--min-delta S8") && usage.contains("s8, default -1"), usage)
+        XCTAssertTrue(usage.contains("--verbose BOOL") && usage.contains("bool, default false"), usage)
+    }
+
+    func testRecordsAsTextAndJSON() {
+        let codec = TypeCodec(manifest: Self.manifest)
+        var bytes = [UInt8](repeating: 0, count: 24)
+        bytes[0] = 42
+        bytes[4] = 0xfe; bytes[5] = 0xff; bytes[6] = 0xff; bytes[7] = 0xff
+        for (i, c) in "my tool".utf8.enumerated() { bytes[8 + i] = c }
+        let v = codec.decode(bytes, structure: Self.manifest.structs[0])
+        XCTAssertEqual(v.text, "pid=42 delta=-2 comm=\"my tool\"")
+        XCTAssertEqual(v.json, "{\"pid\":42,\"delta\":-2,\"comm\":\"my tool\"}")
+        XCTAssertEqual(Value.string("a\"b\n").json, "\"a\\\"b\\n\"")
+        XCTAssertEqual(Self.manifest.recordStruct(size: 24, perf: false)?.name, "Event")
+        XCTAssertEqual(Self.manifest.recordStruct(size: 28, perf: true)?.name, "Event")
+        XCTAssertNil(Self.manifest.recordStruct(size: 28, perf: false))
+        XCTAssertEqual(try codec.encode(.array([.int(7), .int(-1), .string("x")]), type: "Event", size: 24).prefix(9), [7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x78])
+        XCTAssertThrowsError(try codec.encode(.int(256), type: "u8", size: 1))
+    }
+
+    func testHistogramLikeBpftrace() {
+        var counts = [UInt64](repeating: 0, count: 65)
+        counts[0] = 2; counts[1] = 1; counts[2] = 4; counts[11] = 8
+        let text = Histogram.format(counts)
+        let lines = text.split(separator: "\n")
+        XCTAssertEqual(lines.count, 11 - 0 + 1)
+        XCTAssertEqual(String(lines[0]), "(..., 0]               2 |@@@@@@@@@@@@@                                       |")
+        XCTAssertEqual(String(lines[1]), "[1]                    1 |@@@@@@                                              |")
+        XCTAssertEqual(String(lines[2]), "[2, 4)                 4 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |")
+        XCTAssertEqual(String(lines[11]), "[1K, 2K)               8 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|")
+        XCTAssertEqual(Histogram.bounds(11).low, 1024)
+        XCTAssertEqual(Histogram.bounds(11).high, 2047)
+        XCTAssertEqual(Histogram.format([UInt64](repeating: 0, count: 65)), "")
+    }
+
+    func testHooksRunInMRubyWithInertDeclarations() throws {
+        let source = """
+        license "GPL"
+        param :target_pid, :u32, default: 0
+        struct :Event do
+          u32 :pid
+          char :comm, 16
+        end
+        map :counts, :hash, key: :u32, value: :u64, max_entries: 16
+        tracepoint "sched/sched_process_exec" do |ctx|
+          this_is_never_run_in_the_loader
+        end
+        class Context; attr :minor, :u32; end
+        on_event :events do |e|
+          counts[e.pid] = "#{e.comm}:#{target_pid}:#{counts[e.pid]}:#{e.class}"
+        end
+        every 2 do counts[1] = "tick" end
+        at_exit do counts[2] = "first" end
+        at_exit do counts[3] = "second"; exit 3 end
+        """
+        let hooks = try HookRuntime()
+        var calls: [String] = []
+        hooks.host = { op, args in
+            calls.append(op + " " + args.map(\.description).joined(separator: " "))
+            return op == "map_get" ? .int(5) : .nil
+        }
+        try hooks.runTopLevel(bytecode: try HookRuntime.compile(source: source, filename: "t.rb"), params: ["target_pid": .int(77)])
+        XCTAssertEqual(hooks.eventMaps, ["events"])
+        XCTAssertEqual(hooks.periods, [2])
+        XCTAssertEqual(hooks.atExitCount, 2)
+        try hooks.event(map: "events", structName: "Event", value: .record("Event", [("pid", .unsigned(9)), ("comm", .string("sh"))]))
+        try hooks.every(0)
+        try hooks.atExit()
+        XCTAssertEqual(hooks.exitStatus, 3)
+        XCTAssertEqual(calls, ["map_get \"counts\" 9", "map_set \"counts\" 9 \"sh:77:5:Event\"", "map_set \"counts\" 1 \"tick\"",
+                               "map_set \"counts\" 3 \"second\""])
+        let errors = try HookRuntime()
+        XCTAssertThrowsError(try errors.runTopLevel(bytecode: try HookRuntime.compile(source: "x = 1\nnope_method(x)\n", filename: "bad.rb"), params: [:])) {
+            XCTAssertTrue("\($0)".contains("bad.rb:2"), "\($0)")
+        }
+        XCTAssertThrowsError(try HookRuntime.compile(source: "def (\n", filename: "syntax.rb")) {
+            XCTAssertTrue("\($0)".hasPrefix("syntax.rb:") && "\($0)".contains("syntax error"), "\($0)")
+        }
+    }
+}
+
+extension LoaderUnitTests {
+    /// The fast record path prints exactly what `Value.text`/`.json` print.
+    func testRecordPrinterMatchesValueFormatting() {
+        let codec = TypeCodec(manifest: Self.manifest)
+        let st = Self.manifest.structs[0]
+        for (pid, delta, comm) in [(UInt32(42), Int32(-2), "my tool"), (0, 0, ""), (4294967295, Int32.min, "a=b\"c\\"), (7, 123456, "ünï")] {
+            var bytes = [UInt8](repeating: 0, count: 24)
+            withUnsafeBytes(of: pid.littleEndian) { bytes.replaceSubrange(0..<4, with: $0) }
+            withUnsafeBytes(of: delta.littleEndian) { bytes.replaceSubrange(4..<8, with: $0) }
+            for (i, c) in comm.utf8.prefix(16).enumerated() { bytes[8 + i] = c }
+            let value = codec.decode(bytes, structure: st)
+            for json in [false, true] {
+                var out: [UInt8] = []
+                bytes.withUnsafeBytes { RecordPrinter(structure: st, codec: codec, json: json, mapField: nil).write($0, into: &out) }
+                XCTAssertEqual(String(decoding: out, as: UTF8.self), (json ? value.json : value.text) + "\n")
+            }
+            var out: [UInt8] = []
+            bytes.withUnsafeBytes { RecordPrinter(structure: st, codec: codec, json: true, mapField: "events").write($0, into: &out) }
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), "{\"map\":\"events\"," + value.json.dropFirst() + "\n")
+        }
+    }
+}

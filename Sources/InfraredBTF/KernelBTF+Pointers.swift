@@ -37,3 +37,20 @@ extension KernelBTF {
     }
 }
 import CLibBPF
+
+extension KernelBTF {
+    /// The enumerators of the enum called `name` (BTF_KIND_ENUM or ENUM64), or nil.
+    public func enumerators(named name: String) throws -> (size: Int, values: [(name: String, value: Int64)])? {
+        guard let id = typeID(named: name, kind: .enumeration) ?? typeID(named: name, kind: .enumeration64) else { return nil }
+        let t = try raw(id)
+        var out: [(String, Int64)] = []
+        for i in 0..<t.vlen {
+            if t.kind == .enumeration64 {
+                let v = t.enum64Value(i); out.append((self.name(v.nameOffset), Int64(bitPattern: v.value)))
+            } else {
+                let v = t.enumValue(i); out.append((self.name(v.nameOffset), v.value))
+            }
+        }
+        return (Int(t.size), out)
+    }
+}

@@ -69,6 +69,37 @@ final class CORETests: XCTestCase {
         }
     }
 
+    /// Enum values, enumerator and type existence, type sizes: relocated
+    /// constants, equal to the target kernel's BTF (built against 6.1's,
+    /// run here).
+    func testEnumAndTypeRelocations() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let old = try XCTUnwrap(try Self.fixtures(in: dir).first { $0.0.hasPrefix("6.1.") }?.1)
+        let source = """
+        license "GPL"
+        socket_filter do |ctx|
+          a = enum_value(:bpf_map_type, :BPF_MAP_TYPE_RINGBUF)
+          b = enum_exists?(:bpf_map_type, :BPF_MAP_TYPE_NOPE) ? 1000 : 0
+          c = type_exists?(:task_struct) ? 100 : 0
+          d = type_size(:task_struct)
+          a + b + c + d
+        end
+        """
+        var options = CompileOptions(); options.btfPath = old
+        let compiled = try Compiler.compile(source: source, path: "enum.rb", options: options)
+        XCTAssertEqual(compiled.object.programs[0].coreRelocations.count, 4)
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        let here = try KernelBTF()
+        let ringbuf = try XCTUnwrap(try here.enumerators(named: "bpf_map_type")?.values.first { $0.name == "BPF_MAP_TYPE_RINGBUF" }?.value)
+        let taskSize = try XCTUnwrap(try here.structLayout(named: "task_struct")).size
+        let oldSize = try XCTUnwrap(try KernelBTF(path: old).structLayout(named: "task_struct")).size
+        XCTAssertNotEqual(taskSize, oldSize, "task_struct's size differs between 6.1 and this kernel, so the relocation shows")
+        let got = try object.testRun(program: "socket_filter", packet: [UInt8](repeating: 0, count: 64)).retval
+        XCTAssertEqual(Int(got), Int(ringbuf) + 0 + 100 + taskSize)
+    }
+
     /// Built against 6.1's BTF, loaded on the running kernel: the values are right.
     func testObjectBuiltForAnotherKernelRunsCorrectlyHere() throws {
         let dir = try Support.temporaryDirectory()

@@ -12,6 +12,12 @@ final class CoreTypes {
     struct Local { var size: Int; var isUnion: Bool; var members: [String: (offset: Int, type: Member)] = [:] }
     private(set) var structs: [String: Local] = [:]
     private(set) var order: [String] = []
+    /// Local enums: only the enumerators the programs name.
+    private(set) var enums: [String: (size: Int, values: [String: Int64])] = [:]
+
+    func recordEnumerator(_ name: String, size: Int, enumerator: String, value: Int64) {
+        enums[name, default: (size, [:])].values[enumerator] = value
+    }
 
     func record(_ name: String, size: Int, isUnion: Bool, member: String, offset: Int, type: Member) {
         if structs[name] == nil { structs[name] = Local(size: size, isUnion: isUnion); order.append(name) }
@@ -22,7 +28,12 @@ final class CoreTypes {
     }
 
     /// The local types for the object's BTF, members in offset order.
-    func localTypes() -> [ProgramBTFSpec.CType] { order.map { ctype($0) } }
+    func localTypes() -> [ProgramBTFSpec.CType] {
+        order.map { ctype($0) } + enums.keys.sorted().map { n in
+            .enumeration(name: n, size: enums[n]!.size, values: enums[n]!.values.sorted { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }
+                .map { .init(name: $0.key, value: $0.value) })
+        }
+    }
 
     func ctype(_ name: String) -> ProgramBTFSpec.CType {
         let l = structs[name]!
@@ -43,7 +54,10 @@ final class RecordTypes {
 }
 
 /// The `bpf_core_relo_kind` values the compiler emits (<linux/bpf.h>).
-enum CoreKind: UInt32 { case fieldByteOffset = 0, fieldExists = 2 }
+enum CoreKind: UInt32 {
+    case fieldByteOffset = 0, fieldExists = 2
+    case typeExists = 8, typeSize = 9, enumValueExists = 10, enumValue = 11
+}
 
 extension Lowering {
     // MARK: Stack objects
@@ -139,14 +153,48 @@ extension Lowering {
                 default: throw error(irep, insn, "`cast` needs an Integer or a pointer, not \(args[1].1.rubyName)", hint: nil, symbol: name)
                 }
                 return .kernel(type)
+            case ("enum_value", 2), ("enum_exists?", 2):
+                // A kernel enum's value (or whether it has that enumerator), relocated per kernel.
+                guard case .symbol(let type) = args[0].1, case .symbol(let e) = args[1].1 else {
+                    throw error(irep, insn, "`\(name)` takes an enum type and an enumerator", hint: "\(name)(:bpf_func_id, :BPF_FUNC_map_lookup_elem)", symbol: name)
+                }
+                guard let en = try kernelBTF().enumerators(named: type) else {
+                    throw error(irep, insn, "the kernel BTF has no enum \(type)", hint: nil, symbol: name)
+                }
+                let found = en.values.first { $0.name == e }
+                if name == "enum_value" && found == nil {
+                    throw error(irep, insn, "enum \(type) has no enumerator \(e) in the kernel BTF", hint: "use enum_exists?(:\(type), :\(e)) to test for it", symbol: name)
+                }
+                core.recordEnumerator(type, size: en.size, enumerator: e, value: found?.value ?? 0)
+                let reloc = addCore(name == "enum_value" ? .enumValue : .enumValueExists, root: type, path: [e])
+                // libbpf checks the instruction holds the local answer: the local enum has the enumerator, so 1.
+                emit(.coreConstant(dst, value: name == "enum_value" ? found!.value : 1, relocation: reloc), loc)
+                return name == "enum_value" ? .int(unsigned64: false, nonNegative: found!.value >= 0) : .bool
+            case ("type_exists?", 1), ("type_size", 1):
+                guard case .symbol(let type) = args[0].1 else {
+                    throw error(irep, insn, "`\(name)` takes a struct name", hint: "\(name)(:task_struct)", symbol: name)
+                }
+                let layout = try kernelBTF().structLayout(named: type)
+                if name == "type_size" && layout == nil { throw error(irep, insn, "the kernel BTF has no struct \(type)", hint: nil, symbol: name) }
+                core.touch(type, size: layout?.size ?? 0, isUnion: layout?.kind == .union)
+                let reloc = addCore(name == "type_size" ? .typeSize : .typeExists, root: type, path: [])
+                emit(.coreConstant(dst, value: name == "type_size" ? Int64(layout!.size) : 1, relocation: reloc), loc)
+                return name == "type_size" ? .int(unsigned64: false, nonNegative: true) : .bool
             case ("field_exists?", 2):
                 guard case .symbol(let field) = args[1].1 else {
                     throw error(irep, insn, "`field_exists?` takes a kernel pointer and a field name", hint: "field_exists?(task, :loginuid)", symbol: name)
                 }
                 let (root, path) = try kernelRoot(args[0].1, irep, insn)
-                let value: Int64 = try kernelMember(root: root, path: path + [field]) != nil ? 1 : 0
+                if try kernelMember(root: root, path: path + [field]) == nil {
+                    // Absent from the compile-time BTF: the local type still names it, so
+                    // libbpf can answer for the target kernel.
+                    let holder: String
+                    if case .kernelPath(_, _, let t) = args[0].1 { holder = t } else { holder = root }
+                    let size = try kernelBTF().structLayout(named: holder)?.size ?? 0
+                    core.record(holder, size: size, isUnion: false, member: field, offset: 0, type: .type(.int(name: "int", size: 4, signed: true)))
+                }
                 let reloc = addCore(.fieldExists, root: root, path: path + [field])
-                emit(.coreConstant(dst, value: value, relocation: reloc), loc)
+                emit(.coreConstant(dst, value: 1, relocation: reloc), loc)
                 return .bool
             default: return nil
             }

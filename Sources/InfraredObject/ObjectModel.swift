@@ -113,8 +113,14 @@ public struct ProgramBTFSpec: Sendable {
     public struct Member: Sendable, Hashable {
         public var name: String
         public var type: CType
+        /// Byte offset (for a bitfield: of the byte holding its first bit).
         public var offset: Int
-        public init(name: String, type: CType, offset: Int) { self.name = name; self.type = type; self.offset = offset }
+        /// For a bitfield: its offset in bits from the struct's start, and its width.
+        public var bitOffset: Int?
+        public var bitfieldSize: Int
+        public init(name: String, type: CType, offset: Int, bitOffset: Int? = nil, bitfieldSize: Int = 0) {
+            self.name = name; self.type = type; self.offset = offset; self.bitOffset = bitOffset; self.bitfieldSize = bitfieldSize
+        }
     }
     /// A global function (a program): `returnType name(params…)`.
     public struct Function: Sendable, Hashable {

@@ -162,7 +162,7 @@ struct ProgramBTFEncoder {
             id = try builder.addPointer(to: try type(target))
         case let .structure(name, size, members):
             var ms: [BTFMember] = []
-            for m in members { ms.append(BTFMember(name: m.name, type: try type(m.type), bitOffset: m.offset * 8)) }
+            for m in members { ms.append(BTFMember(name: m.name, type: try type(m.type), bitOffset: m.bitOffset ?? m.offset * 8, bitfieldSize: m.bitfieldSize)) }
             id = try builder.addStruct(name: name, size: size, members: ms)
         case let .forwardStruct(name):
             id = try builder.addForward(name: name, kind: .structure)

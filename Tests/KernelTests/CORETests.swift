@@ -100,6 +100,46 @@ final class CORETests: XCTestCase {
         XCTAssertEqual(Int(got), Int(ringbuf) + 0 + 100 + taskSize)
     }
 
+    /// A bitfield read through a kernel pointer: task_struct.sched_reset_on_fork
+    /// (1 bit) is 1 for a process started with `chrt --reset-on-fork`, else 0;
+    /// the object is built against 6.1's BTF and relocates against 6.12's too.
+    func testBitfieldRead() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixtures = try Self.fixtures(in: dir)
+        let old = try XCTUnwrap(fixtures.first { $0.0.hasPrefix("6.1.") }?.1)
+        let source = """
+        license "GPL"
+        map :seen, :hash, key: :u32, value: :u64, max_entries: 1024
+        tracepoint "sched/sched_process_exec" do |ctx|
+          seen[pid] = current_task.sched_reset_on_fork + 10
+          0
+        end
+        """
+        var options = CompileOptions(); options.btfPath = old
+        let compiled = try Compiler.compile(source: source, path: "bitfield.rb", options: options)
+        XCTAssertEqual(Set(compiled.object.programs[0].coreRelocations.map(\.kind)), [0, 1, 4, 5])
+        for (name, path) in fixtures where path != KernelBTF.defaultPath {
+            let o = try LoadedObject.open(bytes: compiled.bytes, options: LoadOptions(btfCustomPath: path))
+            XCTAssertNoThrow(try o.load(), name)
+            o.close()
+        }
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.attach(program: "sched_process_exec")
+        func value(_ pid: Int32) throws -> UInt64? {
+            try object.lookup(map: "seen", key: withUnsafeBytes(of: UInt32(pid).littleEndian, Array.init)).map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
+        }
+        let plain = Process(); plain.executableURL = URL(fileURLWithPath: "/bin/true")
+        try plain.run(); plain.waitUntilExit()
+        // chrt execs /bin/true in the same process, after setting SCHED_RESET_ON_FORK.
+        let reset = Process(); reset.executableURL = URL(fileURLWithPath: "/usr/bin/chrt"); reset.arguments = ["--reset-on-fork", "--fifo", "1", "/bin/true"]
+        try reset.run(); reset.waitUntilExit()
+        XCTAssertEqual(reset.terminationStatus, 0)
+        XCTAssertEqual(try value(plain.processIdentifier), 10)
+        XCTAssertEqual(try value(reset.processIdentifier), 11)
+    }
+
     /// Built against 6.1's BTF, loaded on the running kernel: the values are right.
     func testObjectBuiltForAnotherKernelRunsCorrectlyHere() throws {
         let dir = try Support.temporaryDirectory()

@@ -9,7 +9,7 @@ import InfraredObject
 /// flattened local member still relocates.
 final class CoreTypes {
     enum Member: Hashable { case type(ProgramBTFSpec.CType), embedded(String) }
-    struct Local { var size: Int; var isUnion: Bool; var members: [String: (offset: Int, type: Member)] = [:] }
+    struct Local { var size: Int; var isUnion: Bool; var members: [String: (offset: Int, type: Member)] = [:]; var bitfields: [String: (bitOffset: Int, size: Int)] = [:] }
     private(set) var structs: [String: Local] = [:]
     private(set) var order: [String] = []
     /// Local enums: only the enumerators the programs name.
@@ -23,6 +23,10 @@ final class CoreTypes {
         if structs[name] == nil { structs[name] = Local(size: size, isUnion: isUnion); order.append(name) }
         structs[name]!.members[member] = (offset, type)
     }
+    func recordBitfield(_ name: String, member: String, bitOffset: Int, bitSize: Int) {
+        structs[name]?.bitfields[member] = (bitOffset, bitSize)
+    }
+
     func touch(_ name: String, size: Int, isUnion: Bool) {
         if structs[name] == nil { structs[name] = Local(size: size, isUnion: isUnion); order.append(name) }
     }
@@ -39,7 +43,9 @@ final class CoreTypes {
         let l = structs[name]!
         let members = l.members.sorted { ($0.value.offset, $0.key) < ($1.value.offset, $1.key) }.map { (k, v) -> ProgramBTFSpec.Member in
             switch v.type {
-            case .type(let t): return .init(name: k, type: t, offset: v.offset)
+            case .type(let t):
+                if let bf = l.bitfields[k] { return .init(name: k, type: t, offset: v.offset, bitOffset: bf.bitOffset, bitfieldSize: bf.size) }
+                return .init(name: k, type: t, offset: v.offset)
             case .embedded(let n): return .init(name: k, type: ctype(n), offset: v.offset)
             }
         }
@@ -55,7 +61,7 @@ final class RecordTypes {
 
 /// The `bpf_core_relo_kind` values the compiler emits (<linux/bpf.h>).
 enum CoreKind: UInt32 {
-    case fieldByteOffset = 0, fieldExists = 2
+    case fieldByteOffset = 0, fieldByteSize = 1, fieldExists = 2, fieldLShift = 4, fieldRShift = 5
     case typeExists = 8, typeSize = 9, enumValueExists = 10, enumValue = 11
 }
 
@@ -608,6 +614,7 @@ extension Lowering {
                 member = .type(.int(name: ScalarType(size: size, signed: f.isSigned, name: "").cName, size: size, signed: f.isSigned))
             }
             core.record(structName, size: layout.size, isUnion: layout.kind == .union, member: m, offset: f.byteOffset, type: member)
+            if f.isBitfield { core.recordBitfield(structName, member: m, bitOffset: f.bitOffset, bitSize: f.bitfieldSize) }
             offset += f.byteOffset
             last = f
             if i < path.count - 1 {
@@ -637,7 +644,8 @@ extension Lowering {
         }
         let resolved = try kernelBTF().resolve(f.typeID)
         if f.isBitfield {
-            throw error(irep, insn, "`\(name)` is a bitfield; bitfield reads are not supported yet", hint: nil, symbol: name)
+            return try bitfieldRead(root: root, path: path, bitOffset: (offset - f.byteOffset) * 8 + f.bitOffset, bitSize: f.bitfieldSize,
+                                    typeSize: f.size, signed: f.isSigned, base: base, dst: dst, irep: irep, insn: insn, loc: loc)
         }
         switch resolved.kind {
         case .structure, .union:
@@ -668,6 +676,37 @@ extension Lowering {
         default: break
         }
         throw error(irep, insn, "member `\(name)` of struct \(root) has a type this compiler cannot read yet", hint: nil, symbol: name)
+    }
+
+    /// A bitfield read through a kernel pointer, as clang's
+    /// BPF_CORE_READ_BITFIELD_PROBED: read the bytes holding it (offset and
+    /// size relocated), shift left then right (shifts relocated). The local
+    /// values mirror libbpf's bpf_core_calc_field_relo for the local type.
+    func bitfieldRead(root: String, path: [String], bitOffset: Int, bitSize: Int, typeSize: Int, signed: Bool,
+                      base: VReg, dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
+        var byteSize = max(typeSize, 1)
+        var byteOffset = bitOffset / 8 / byteSize * byteSize
+        while bitOffset + bitSize - byteOffset * 8 > byteSize * 8 {
+            guard byteSize < 8 else { throw error(irep, insn, "bitfield `\(path.last!)` spans more than 8 bytes", hint: nil) }
+            byteSize *= 2
+            byteOffset = bitOffset / 8 / byteSize * byteSize
+        }
+        let lshift = 64 - (bitOffset + bitSize - byteOffset * 8), rshift = 64 - bitSize
+        let off = function.newVReg(), addr = function.newVReg(), size = function.newVReg(), ls = function.newVReg(), rs = function.newVReg()
+        emit(.coreConstant(off, value: Int64(byteOffset), relocation: addCore(.fieldByteOffset, root: root, path: path)), loc)
+        emit(.binary(.add, addr, .reg(base), .reg(off)), loc)
+        emit(.coreConstant(size, value: Int64(byteSize), relocation: addCore(.fieldByteSize, root: root, path: path)), loc)
+        let slot = try allocateStack(size: 8, irep, insn)
+        emit(.storeFrame(offset: slot, value: .imm(0), size: 8), loc)
+        let buf = function.newVReg()
+        emit(.frameAddress(buf, offset: slot), loc)
+        emit(.call(nil, helper: HelperPrototype.named("probe_read_kernel")!.id, args: [.reg(buf), .reg(size), .reg(addr)]), loc)
+        emit(.loadFrame(dst, offset: slot, size: 8, signed: false), loc)
+        emit(.coreConstant(ls, value: Int64(lshift), relocation: addCore(.fieldLShift, root: root, path: path)), loc)
+        emit(.binary(.shl, dst, .reg(dst), .reg(ls)), loc)
+        emit(.coreConstant(rs, value: Int64(rshift), relocation: addCore(.fieldRShift, root: root, path: path)), loc)
+        emit(.binary(signed ? .ashr : .lshr, dst, .reg(dst), .reg(rs)), loc)
+        return .int(unsigned64: false, nonNegative: !signed)
     }
 
     // MARK: Context arguments

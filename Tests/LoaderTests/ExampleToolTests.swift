@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+
+/// The examples as users run them — `infrared run Examples/NAME.rb` — with a
+/// real workload, checking what they print (their hooks, or the default
+/// record and map printing).
+final class ExampleToolTests: LoaderKernelTestCase {
+    static let examples = LoaderSupport.packageRoot.appendingPathComponent("Examples")
+
+    /// Starts `infrared run` on an example, waits until it is attached, runs
+    /// `workload`, then lets `--duration` end it; returns stdout.
+    func run(_ name: String, seconds: Int = 3, _ options: [String] = [], workload: () throws -> Void) throws -> String {
+        let tool = ToolProcess(try LoaderSupport.infrared(),
+                               ["run", Self.examples.appendingPathComponent("\(name).rb").path, "--duration", String(seconds)] + options)
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), "\(name) did not attach: \(tool.stderr)")
+        try workload()
+        XCTAssertEqual(tool.wait(timeout: Double(seconds) + 30), 0, "\(name): \(tool.stderr)")
+        return tool.stdout
+    }
+
+    func sh(_ script: String) throws { _ = try LoaderSupport.run("/bin/sh", ["-c", script]) }
+
+    func rubyWithRetry(_ script: String) throws {
+        let dir = try LoaderSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("w.rb")
+        try script.write(to: f, atomically: true, encoding: .utf8)
+        // Ruby 3.1.2 can crash while its USDT probes are on (see KernelTests' RubyWorkload.swift).
+        for _ in 0..<3 where try LoaderSupport.run("/usr/bin/ruby", [f.path]).status != 0 {}
+    }
+
+    func testExecsnoopPrintsEachExec() throws {
+        let out = try run("execsnoop") { try sh("/bin/true; /bin/true; /bin/echo hi >/dev/null") }
+        let mine = out.split(separator: "\n").filter { $0.hasSuffix("/bin/true") }
+        XCTAssertGreaterThanOrEqual(mine.count, 2, out)
+        XCTAssertTrue(mine.allSatisfy { $0.contains("true") }, "\(mine)")
+    }
+
+    func testOpensnoopPrintsTheFailedOpen() throws {
+        let missing = "/tmp/infrared-no-such-file-\(getpid())"
+        let out = try run("opensnoop") { try sh("cat \(missing) 2>/dev/null; true") }
+        let line = out.split(separator: "\n").first { $0.hasSuffix(missing) }
+        XCTAssertNotNil(line, out.suffix(400).description)
+        XCTAssertTrue(line?.contains("  -2 ") == true || line?.contains(" -2 ") == true, "\(line ?? "")")
+    }
+
+    func testExitsnoopPrintsExitCode() throws {
+        let out = try run("exitsnoop") { try sh("sh -c 'exit 9'; true") }
+        XCTAssertTrue(out.split(separator: "\n").contains { $0.hasPrefix("sh ") && $0.contains("    9 ") }, out.suffix(600).description)
+    }
+
+    func testSyscountPrintsEverySecond() throws {
+        let out = try run("syscount", seconds: 3) { try sh("for i in 1 2 3 4 5; do cat /dev/null; done") }
+        XCTAssertGreaterThanOrEqual(out.components(separatedBy: "PID      SYSCALLS").count - 1, 2, out.prefix(400).description)
+    }
+
+    func testRunqlatPrintsAHistogram() throws {
+        let out = try run("runqlat") { try sh("for i in 1 2 3 4 5 6 7 8; do sleep 0.02; done") }
+        XCTAssertTrue(out.contains("|@"), out)
+    }
+
+    func testRubyCallsPrintsTheTopMethods() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1") else { throw XCTSkip("libruby-3.1 not installed") }
+        let out = try run("ruby_calls", seconds: 4) { try rubyWithRetry("a = []\n1000.times { |i| a.push(i) }\n") }
+        let line = out.split(separator: "\n").first { $0.hasPrefix("Array#push ") }
+        XCTAssertNotNil(line, out)
+        XCTAssertTrue(line.map { Int($0.split(separator: " ").last!)! >= 1000 } ?? false, "\(line ?? "")")
+    }
+}

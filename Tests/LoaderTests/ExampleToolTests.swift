@@ -67,4 +67,27 @@ final class ExampleToolTests: LoaderKernelTestCase {
         XCTAssertNotNil(line, out)
         XCTAssertTrue(line.map { Int($0.split(separator: " ").last!)! >= 1000 } ?? false, "\(line ?? "")")
     }
+
+    /// xdp_count on a veth pair whose other end lives in a network namespace
+    /// this test creates: 5 UDP datagrams sent from the namespace are counted
+    /// as protocol 17 (ARP shows up as non-IPv4).
+    func testXdpCountOnAVethPair() throws {
+        let ns = "infrared-x\(getpid() % 10000)", host = "irh\(getpid() % 10000)", peer = "irn\(getpid() % 10000)"
+        func ip(_ args: String) throws {
+            let r = try LoaderSupport.run("/bin/sh", ["-c", "ip " + args])
+            XCTAssertEqual(r.status, 0, "ip \(args): \(r.stderr)")
+        }
+        try ip("netns add \(ns)")
+        defer { _ = try? LoaderSupport.run("/bin/sh", ["-c", "ip netns del \(ns); ip link del \(host) 2>/dev/null; true"]) }
+        try ip("link add \(host) type veth peer name \(peer)")
+        try ip("link set \(peer) netns \(ns)")
+        try ip("addr add 10.231.0.1/24 dev \(host)")
+        try ip("link set \(host) up")
+        try ip("-n \(ns) addr add 10.231.0.2/24 dev \(peer)")
+        try ip("-n \(ns) link set \(peer) up")
+        let out = try run("xdp_count", seconds: 3, ["--ifname", host]) {
+            try sh("ip netns exec \(ns) bash -c 'for i in 1 2 3 4 5; do echo hi > /dev/udp/10.231.0.1/9; done'")
+        }
+        XCTAssertTrue(out.split(separator: "\n").contains("packets[17]: 5"), out)
+    }
 }

@@ -137,6 +137,12 @@ extension Language {
             guard MapDecl.kinds[kind] != nil else {
                 throw fail("unknown map type :\(kind) for map :\(name)", hint: "map types: " + MapDecl.kinds.keys.sorted().map { ":" + $0 }.joined(separator: " "), at: l)
             }
+            if let n = m["max_entries"]?.intValue, n < 1 || n > Int64(UInt32.max) {
+                throw fail("max_entries of map :\(name) must be 1…\(UInt32.max), not \(n)", at: l)
+            }
+            if let f = m["flags"]?.intValue, f < 0 || f > Int64(UInt32.max) {
+                throw fail("flags of map :\(name) must fit in 32 bits, not \(f)", at: l)
+            }
             var d = MapDecl(name: name, kind: kind, key: nil, value: nil, maxEntries: m["max_entries"]?.intValue.map(Int.init),
                             flags: m["flags"]?.intValue.map { UInt32(truncatingIfNeeded: $0) }, line: l)
             switch kind {
@@ -171,6 +177,7 @@ extension Language {
             var dv: Int64 = 0
             switch a[2] { case .int(let v): dv = v; case .true: dv = 1; case .false, .nil: dv = 0
             default: throw fail("the default of param :\(name) must be an Integer or true/false", at: l) }
+            guard params[name] == nil else { throw fail("param :\(name) is declared twice", at: l) }
             params[name] = ParamDecl(name: name, type: t, defaultValue: dv); paramOrder.append(name)
         }
         for g in ir["globals"]?.arrayValue ?? [] {
@@ -178,6 +185,7 @@ extension Language {
             guard a.count == 4, let name = a[0].stringValue else { continue }
             let l = Int(a[3].intValue ?? 1)
             guard case .scalar(let t) = try typeNamed(a[1], what: "global :\(name)", at: l) else { throw fail("global :\(name) must be a scalar", at: l) }
+            guard globals[name] == nil else { throw fail("global :\(name) is declared twice", at: l) }
             globals[name] = GlobalDecl(name: name, type: t, initialValue: a[2].intValue); globalOrder.append(name)
         }
         let all = Array(maps.keys) + Array(params.keys) + Array(globals.keys)

@@ -104,7 +104,10 @@ extension Language {
         }
         func typeNamed(_ v: RubyValue?, count: RubyValue? = nil, what: String, at l: Int) throws -> ValueType {
             guard let name = v?.stringValue else { throw fail("\(what) needs a type", hint: "e.g. :u32, :u64, or a struct declared with `struct`", at: l) }
-            if name == "char", let n = count?.intValue { return .chars(Int(n)) }
+            if name == "char", let n = count?.intValue {
+                guard n >= 1 && n <= 65535 else { throw fail("the length of char array \(what) must be 1…65535, not \(n)", at: l) }
+                return .chars(Int(n))
+            }
             if let s = ScalarType.table[name] { return .scalar(s) }
             if structs[name] != nil { return .structure(name) }
             throw fail("unknown type :\(name) for \(what)", hint: "scalar types: " + ScalarType.table.keys.sorted().map { ":" + $0 }.joined(separator: " ") + ", or a struct declared before", at: l)

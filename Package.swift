@@ -45,13 +45,13 @@ let package = Package(
             linkerSettings: [.linkedLibrary("mruby"), .linkedLibrary("m")]
         ),
         .target(name: "CLoaderSupport"),
-        .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "CInfraredHooks", "CLoaderSupport", "CLibBPF", "BPF"],
+        .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "InfraredObject", "CInfraredHooks", "CLoaderSupport", "CLibBPF", "BPF"],
                 linkerSettings: [.linkedLibrary("zstd")]),
         .executableTarget(name: "infrared-runner", dependencies: ["InfraredLoader"],
                           // What libdw.a and libelf.a need when the runner is linked statically.
                           linkerSettings: [.linkedLibrary("bz2"), .linkedLibrary("lzma"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
         // Skeletons (`infrared gen skel`): C in bpftool's layout, and Swift.
-        .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredLoader"]),
+        .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredObject", "InfraredLoader"]),
         .executableTarget(
             name: "infrared",
             dependencies: [

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import InfraredCompiler
+import InfraredObject
 import InfraredRuntime
 
 /// Every example of Examples/ against a real workload, checked through the

@@ -1,0 +1,106 @@
+/// What a loader or skeleton needs to know about a compiled file besides
+/// the object: each program's attach point, the params (CLI flags), the
+/// maps and the layouts of the records and values they hold.
+///
+/// The compiler fills it (InfraredCompiler/Manifest.swift); loaders carry it
+/// as JSON in their payload and decode it here, so the runner links this
+/// model without linking the compiler. Unknown JSON fields are ignored.
+public struct Manifest: Sendable, Codable, Equatable {
+    public struct Program: Sendable, Codable, Equatable {
+        public var name: String
+        /// The language's declaration (`tracepoint`, `usdt`, `perf_event`, `cgroup_device`, …).
+        public var kind: String
+        public var section: String
+        /// Positional arguments of the declaration (`"sched/sched_process_exec"`, `:cpu_clock`).
+        public var arguments: [String]
+        /// Keyword options (`frequency: 99` → ["frequency": "99"]).
+        public var options: [String: String]
+        public var line: Int
+        public init(name: String, kind: String, section: String, arguments: [String], options: [String: String], line: Int) {
+            self.name = name; self.kind = kind; self.section = section; self.arguments = arguments; self.options = options; self.line = line
+        }
+    }
+    /// A scalar, a fixed array or a struct, as laid out in memory.
+    public struct Field: Sendable, Codable, Equatable {
+        public var name: String
+        /// `u8…u64`, `s8…s64`, `char`, `bool`, `char[N]` as "chars", or a struct name.
+        public var type: String
+        public var offset: Int
+        public var size: Int
+        public var signed: Bool
+        /// For `chars`: the array length.
+        public var count: Int?
+        public init(name: String, type: String, offset: Int, size: Int, signed: Bool, count: Int?) {
+            self.name = name; self.type = type; self.offset = offset; self.size = size; self.signed = signed; self.count = count
+        }
+    }
+    public struct Struct: Sendable, Codable, Equatable {
+        public var name: String
+        public var size: Int
+        public var fields: [Field]
+        public init(name: String, size: Int, fields: [Field]) { self.name = name; self.size = size; self.fields = fields }
+    }
+    public struct Map: Sendable, Codable, Equatable {
+        public var name: String
+        /// The language's map type: `hash`, `lru_hash`, `array`, `percpu_hash`,
+        /// `percpu_array`, `ringbuf`, `perf_event_array`, `stack_trace`, `hist`.
+        public var kind: String
+        public var key: String?
+        public var value: String?
+        public var keySize: Int
+        public var valueSize: Int
+        public var maxEntries: Int?
+        /// Internal maps (libbpf's USDT support) that tools should not print.
+        public var isInternal: Bool
+        /// For ringbuf and perf_event_array maps: the struct of their records
+        /// (from `reserve(Event)` / `output(e)` in the bodies), if one.
+        public var record: String?
+        public init(name: String, kind: String, key: String?, value: String?, keySize: Int, valueSize: Int, maxEntries: Int?,
+                    isInternal: Bool, record: String? = nil) {
+            self.name = name; self.kind = kind; self.key = key; self.value = value; self.keySize = keySize
+            self.valueSize = valueSize; self.maxEntries = maxEntries; self.isInternal = isInternal; self.record = record
+        }
+    }
+    public struct Variable: Sendable, Codable, Equatable {
+        public var name: String
+        public var type: String
+        public var size: Int
+        public var signed: Bool
+        /// Byte offset within its section.
+        public var offset: Int
+        /// `.rodata` for params, `.data`/`.bss` for globals.
+        public var section: String
+        public var defaultValue: Int64
+        public init(name: String, type: String, size: Int, signed: Bool, offset: Int, section: String, defaultValue: Int64) {
+            self.name = name; self.type = type; self.size = size; self.signed = signed
+            self.offset = offset; self.section = section; self.defaultValue = defaultValue
+        }
+    }
+    public var license: String
+    public var programs: [Program]
+    public var structs: [Struct]
+    public var maps: [Map]
+    public var params: [Variable]
+    public var globals: [Variable]
+
+    public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable]) {
+        self.license = license; self.programs = programs; self.structs = structs
+        self.maps = maps; self.params = params; self.globals = globals
+    }
+
+    public func structNamed(_ name: String) -> Struct? { structs.first { $0.name == name } }
+    public func mapNamed(_ name: String) -> Map? { maps.first { $0.name == name } }
+
+    /// Maps whose records stream to user space.
+    public var recordMaps: [Map] { maps.filter { $0.kind == "ringbuf" || $0.kind == "perf_event_array" } }
+
+    /// The struct a ring buffer or perf buffer of this file carries, found by
+    /// size: a record of `size` bytes is the declared struct of that size
+    /// (perf records may carry up to 7 bytes of padding: the kernel aligns raw
+    /// samples to 8 bytes). Nil when none fits.
+    public func recordStruct(size: Int, perf: Bool) -> Struct? {
+        if let exact = structs.first(where: { $0.size == size }) { return exact }
+        guard perf else { return nil }
+        return structs.filter { $0.size < size && size - $0.size < 8 }.max { $0.size < $1.size }
+    }
+}

@@ -40,7 +40,7 @@
 #   --no-runtime       build, instruction counts and sizes only (no loading)
 #   --no-write         print the table but do not write Benchmarks/RESULTS.md
 #   --output FILE      write the results there instead
-#   --build            `swift build -c release --product infrared` first
+#   --build            `swift build -c release -Xswiftc -static-stdlib --product infrared` first (as `make build`)
 # Environment: INFRARED (default .build/release/infrared), CLANG (clang-14),
 # BPFTRACE (bpftrace), BPFTOOL (bpftool).
 #
@@ -128,7 +128,7 @@ exec 9>/tmp/infrared-bench.lock
 flock -n 9 || { echo "run.sh: another run holds /tmp/infrared-bench.lock" >&2; exit 1; }
 rm -rf "$WORK"; mkdir -p "$WORK"
 
-if [ "$BUILD" = 1 ]; then swift build -c release --product infrared; fi
+if [ "$BUILD" = 1 ]; then swift build -c release -Xswiftc -static-stdlib --product infrared; fi
 [ -x "$INFRARED" ] || { echo "run.sh: no $INFRARED (swift build -c release, or INFRARED=...)" >&2; exit 1; }
 MULTIARCH="/usr/include/$(uname -m)-linux-gnu"
 now() { date +%s%N; }

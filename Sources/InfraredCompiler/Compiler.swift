@@ -99,7 +99,7 @@ public enum Compiler {
                 throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)`: \(e.message)",
                                  hint: "split the work into smaller programs or use fewer live values at once")
             }
-            let code = Emission.emit(allocated, firstLine: decl.line)
+            let code = Emission.emit(TailMerging.merge(allocated), firstLine: decl.line)
             guard code.instructions.count <= 1_000_000 else {
                 throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)` is too large (\(code.instructions.count) instructions)", hint: nil)
             }

@@ -14,6 +14,7 @@ struct BTFCommand: ParsableCommand {
     /// `infrared btf dump [FILE] [--format raw|c]`
     struct Dump: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "dump",
             abstract: "Print BTF as bpftool does (`bpftool btf dump file FILE format raw|c`).")
         enum Format: String, ExpressibleByArgument, CaseIterable { case raw, c }
         @Argument(help: "Raw BTF, or an ELF file with a .BTF section.") var file: String = KernelBTF.defaultPath
@@ -31,6 +32,7 @@ struct BTFCommand: ParsableCommand {
     /// `infrared btf extract VMLINUZ -o OUT.btf`
     struct Extract: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "extract",
             abstract: "Extract the raw .BTF of a kernel image (gzip, zstd, lz4 or xz payload) or of a vmlinux ELF.")
         @Argument(help: "A compressed kernel image (vmlinuz) or a vmlinux ELF.") var image: String
         @Option(name: .shortAndLong, help: "Where to write the raw BTF.") var output: String
@@ -69,6 +71,7 @@ struct BTFCommand: ParsableCommand {
     /// `infrared btf min OBJ --btf KERNEL.btf -o OUT.btf`
     struct Min: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "min",
             abstract: "The minimal BTF an object's CO-RE relocations need from a kernel (`bpftool gen min_core_btf`).")
         @Argument(help: "BPF objects with .BTF.ext CO-RE relocations.") var objects: [String]
         @Option(help: "The kernel's BTF (raw or ELF).") var btf: String = KernelBTF.defaultPath
@@ -107,6 +110,7 @@ struct BTFCommand: ParsableCommand {
     /// `infrared btf bench`: load BTF and resolve member paths, timed (Benchmarks/btf-bench.sh).
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "bench",
             abstract: "Time loading BTF and resolving member paths.", shouldDisplay: false)
         @Argument(help: "Raw BTF or ELF with .BTF.") var file: String = KernelBTF.defaultPath
         @Option(help: "How many member paths to resolve.") var paths: Int = 1000

@@ -3,7 +3,7 @@ import Foundation
 import InfraredCompiler
 
 struct Build: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Compile a probe file to a relocatable BPF ELF object.")
+    static let configuration = CommandConfiguration(commandName: "build", abstract: "Compile a probe file to a relocatable BPF ELF object.")
     @Argument(help: "The probe file (.rb).") var input: String
     @Option(name: .shortAndLong, help: "Output object (default: PROG.bpf.o beside the source).") var output: String?
     @Option(help: "Kernel BTF for context layouts (raw BTF or ELF with .BTF).") var btf: String = "/sys/kernel/btf/vmlinux"

@@ -8,6 +8,7 @@ import InfraredObject
 /// instructions it produced. A `.rb` input is compiled first, in memory.
 struct Disasm: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "disasm",
         abstract: "Disassemble an object's programs with the Ruby source lines.",
         discussion: """
             The text is llvm-objdump's (`llvm-objdump -d -r`, LLVM 14); lines starting with \

@@ -7,6 +7,7 @@ import InfraredSkeleton
 /// `infrared gen …`: programs generated from a probe file.
 struct Gen: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "gen",
         abstract: "Generate a single-binary loader or a skeleton from a probe file.",
         subcommands: [GenLoader.self, GenSkel.self]
     )

@@ -6,6 +6,7 @@ import InfraredLoader
 /// as the file's loader would, without writing files.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Compile a probe file, then load, attach and run it as its loader would.",
         discussion: """
             Loader options follow the file: each param as --NAME VALUE (dasherized), --duration SECONDS, \

@@ -26,6 +26,9 @@ enum Operand: Hashable, CustomStringConvertible {
 enum BinaryOp: String, CaseIterable {
     case add, sub, mul, udiv, umod, sdiv, smod, and, or, xor, shl, lshr, ashr
 
+    /// `a op b == b op a`.
+    var isCommutative: Bool { [.add, .mul, .and, .or, .xor].contains(self) }
+
     /// Folds two constants with 64-bit wrapping and Ruby's semantics
     /// (floored division). Division by zero has BPF's meaning, as the
     /// generated code computes it: unsigned x/0 = 0 and x%0 = x; signed

@@ -544,31 +544,31 @@ extension Lowering {
         current = join
     }
 
-    /// bpftrace's hist() bucket: 0 for v ≤ 0, else 1 + floor(log2(v)).
-    /// Branch-free (shifts and masks only), so the verifier sees one path.
+    /// bpftrace's hist() bucket: 0 for v ≤ 0, else 1 + floor(log2(v)),
+    /// by binary search: five steps `sh = (x > 2^s - 1) ? s : 0; x >>= sh;
+    /// r |= sh` (a conditional move the verifier prunes at the join) and a
+    /// last `r |= x >> 1`. Values ≤ 0 skip it all.
     func log2Bucket(_ v: Operand, _ loc: SourceLocation) -> VReg {
         let x = function.newVReg(), r = function.newVReg(), out = function.newVReg()
+        let positive = newBlock(), join = newBlock()
+        emit(.move(out, .imm(0)), loc)
+        terminate(.branch(.slt, v, .imm(1), then: join, else: positive), loc)
+        current = positive
         emit(.move(x, v), loc)
         emit(.move(r, .imm(0)), loc)
-        for s in [32, 16, 8, 4, 2, 1] {
-            // sh = (x >> s != 0) ? s : 0, as ((t | -t) >>> 63) << log2(s)
-            let t = function.newVReg(), n = function.newVReg(), sh = function.newVReg()
-            emit(.binary(.lshr, t, .reg(x), .imm(Int64(s))), loc)
-            emit(.neg(n, .reg(t)), loc)
-            emit(.binary(.or, n, .reg(n), .reg(t)), loc)
-            emit(.binary(.lshr, sh, .reg(n), .imm(63)), loc)
-            if s > 1 { emit(.binary(.shl, sh, .reg(sh), .imm(Int64(s.trailingZeroBitCount))), loc) }
+        for s in [32, 16, 8, 4, 2] {
+            let sh = function.newVReg()
+            emit(.setcc(.ugt, sh, .reg(x), .imm((1 << Int64(s)) - 1)), loc)
+            emit(.binary(.shl, sh, .reg(sh), .imm(Int64(s.trailingZeroBitCount))), loc)
             emit(.binary(.lshr, x, .reg(x), .reg(sh)), loc)
             emit(.binary(.or, r, .reg(r), .reg(sh)), loc)
         }
-        // pos = v > 0 (signed), branch-free: the sign bit of (-v & ~v).
-        let negv = function.newVReg(), notv = function.newVReg(), pos = function.newVReg(), mask = function.newVReg()
-        emit(.neg(negv, v), loc)
-        emit(.binary(.xor, notv, v, .imm(-1)), loc)
-        emit(.binary(.and, pos, .reg(negv), .reg(notv)), loc)
-        emit(.binary(.ashr, mask, .reg(pos), .imm(63)), loc)        // -1 when v > 0
+        let last = function.newVReg()
+        emit(.binary(.lshr, last, .reg(x), .imm(1)), loc)
+        emit(.binary(.or, r, .reg(r), .reg(last)), loc)
         emit(.binary(.add, out, .reg(r), .imm(1)), loc)
-        emit(.binary(.and, out, .reg(out), .reg(mask)), loc)
+        terminate(.jump(join), loc)
+        current = join
         return out
     }
 

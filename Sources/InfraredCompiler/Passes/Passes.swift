@@ -12,6 +12,11 @@ struct Pass {
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "simplify-cfg", run: simplifyCFG),
+        Pass(name: "unroll-loops", run: unrollConstantLoops),
+        Pass(name: "value-numbering", run: numberValues),
+        Pass(name: "fold-linear", run: foldLinearExpressions),
+        Pass(name: "narrow-stores", run: narrowStoredValues),
+        Pass(name: "narrow-divisions", run: narrowDivisions),
         Pass(name: "fuse-compare", run: fuseCompareAndBranch),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "const-prop", run: propagateConstants),
@@ -22,6 +27,7 @@ struct Pass {
         Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "fuse-compare", run: fuseCompareAndBranch),
         Pass(name: "dce", run: eliminateDeadCode),
+        Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
     ]
 }
 
@@ -89,6 +95,9 @@ func propagateConstants(_ f: inout IRFunction) {
                 case .neg(_, .imm(let x)): out = .move(d, .imm(0 &- x))
                 case .setcc(let c, _, .imm(let x), .imm(let y)): out = .move(d, .imm(c.evaluate(x, y) ? 1 : 0))
                 case .binary(let op, _, let a, .imm(let y)) where isIdentity(op, y): out = .move(d, a)
+                case .binary(let op, _, .imm(let x), let a) where op.isCommutative && isIdentity(op, x): out = .move(d, a)
+                case .binary(.mul, _, _, .imm(0)), .binary(.mul, _, .imm(0), _),
+                     .binary(.and, _, _, .imm(0)), .binary(.and, _, .imm(0), _): out = .move(d, .imm(0))
                 default: break
                 }
             }

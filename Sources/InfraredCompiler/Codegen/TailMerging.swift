@@ -1,0 +1,110 @@
+/// Tail merging over allocated machine code: two blocks that end in the
+/// same instructions up to `exit` (`r0 = 0; exit` after every early return,
+/// `lock … += r7; r0 = 0; exit`) keep one copy; the other jumps to it. Runs
+/// after register allocation, when equal code means equal registers.
+enum TailMerging {
+    static func merge(_ input: MFunction) -> MFunction {
+        var f = input
+        var changed = true
+        while changed {
+            changed = false
+            let exits = f.blocks.indices.filter { endsInExit(f.blocks[$0]) }
+            search: for a in exits {
+                for b in exits where b != a {
+                    let k = commonSuffix(f.blocks[a], f.blocks[b])
+                    // The copy kept is `a`'s; `b` trades its tail for one jump.
+                    guard size(f.blocks[b].instructions.suffix(k)) >= 2 else { continue }
+                    var tail = a
+                    if k < f.blocks[a].instructions.count {
+                        f = split(f, a, keeping: f.blocks[a].instructions.count - k)
+                        tail = a + 1
+                    }
+                    let bb = b > a && tail == a + 1 ? b + 1 : b
+                    let loc = f.blocks[bb].instructions[f.blocks[bb].instructions.count - k].location
+                    f.blocks[bb].instructions.removeLast(k)
+                    f.blocks[bb].instructions.append(MInstruction2(op: .jump(target: tail), location: loc))
+                    changed = true
+                    break search
+                }
+            }
+            if changed { f = threadJumps(f) }
+        }
+        return f
+    }
+
+    private static func endsInExit(_ b: MBlock) -> Bool {
+        if case .exit = b.instructions.last?.op { return true }
+        return false
+    }
+
+    /// Instructions (from the end) that two blocks share.
+    private static func commonSuffix(_ x: MBlock, _ y: MBlock) -> Int {
+        var k = 0
+        let a = x.instructions, b = y.instructions
+        while k < a.count, k < b.count, a[a.count - 1 - k].op == b[b.count - 1 - k].op { k += 1 }
+        return k
+    }
+
+    /// BPF instruction slots of machine instructions (`ld_imm64` is two, `setcc` three).
+    private static func size<C: Collection>(_ insns: C) -> Int where C.Element == MInstruction2 {
+        insns.reduce(0) { n, i in
+            switch i.op {
+            case .loadImm64: return n + 2
+            case .setcc: return n + 3
+            case .mov(let d, .reg(let s)) where d == s: return n
+            default: return n + 1
+            }
+        }
+    }
+
+    /// Splits block `b` after `count` instructions; the second half becomes
+    /// block `b + 1` (the first falls through to it) and later blocks move up.
+    private static func split(_ f: MFunction, _ b: Int, keeping count: Int) -> MFunction {
+        var g = f
+        let head = Array(f.blocks[b].instructions.prefix(count)), tail = Array(f.blocks[b].instructions.dropFirst(count))
+        g.blocks = g.blocks.map { renumbered($0) { $0 > b ? $0 + 1 : $0 } }
+        g.blocks[b] = MBlock(instructions: head)
+        g.blocks.insert(MBlock(instructions: tail), at: b + 1)
+        return g
+    }
+
+    private static func renumbered(_ block: MBlock, _ map: (Int) -> Int) -> MBlock {
+        MBlock(instructions: block.instructions.map { i in
+            switch i.op {
+            case .jump(let t): return MInstruction2(op: .jump(target: map(t)), location: i.location)
+            case .branch(let c, let a, let s, let t): return MInstruction2(op: .branch(c, a, s, target: map(t)), location: i.location)
+            default: return i
+            }
+        })
+    }
+
+    /// Jumps and branches to a block that only jumps go to its target; blocks
+    /// nothing reaches (no jump, no fall-through) are dropped.
+    private static func threadJumps(_ input: MFunction) -> MFunction {
+        var f = input
+        func forward(_ t: Int) -> Int {
+            var t = t, seen = Set<Int>()
+            while f.blocks[t].instructions.count == 1, case .jump(let n) = f.blocks[t].instructions[0].op, seen.insert(t).inserted { t = n }
+            return t
+        }
+        f.blocks = f.blocks.map { renumbered($0, forward) }
+        var reached = Set<Int>(), work = [0]
+        while let b = work.popLast() {
+            guard b < f.blocks.count, reached.insert(b).inserted else { continue }
+            for insn in f.blocks[b].instructions {
+                if case .jump(let t) = insn.op { work.append(t) }
+                if case .branch(_, _, _, let t) = insn.op { work.append(t) }
+            }
+            switch f.blocks[b].instructions.last?.op {
+            case .jump?, .exit?: break
+            default: work.append(b + 1)
+            }
+        }
+        let kept = f.blocks.indices.filter { reached.contains($0) }
+        guard kept.count < f.blocks.count else { return f }
+        var map: [Int: Int] = [:]
+        for (n, o) in kept.enumerated() { map[o] = n }
+        f.blocks = kept.map { renumbered(f.blocks[$0]) { map[$0]! } }
+        return f
+    }
+}

@@ -1,0 +1,168 @@
+/// Full unrolling of loops whose trip count is known at compile time, kept
+/// only where it pays: `while i < 16 … i += 1` or `16.times` peeled
+/// iteration by iteration until constant propagation proves the loop is
+/// left, then cleaned up; the unrolled function replaces the original when
+/// it is no larger (the verifier walks every iteration of a loop anyway, so
+/// a loop that folds away is cheaper for it as well).
+///
+/// The IR is not SSA, so a peeled iteration is a plain copy of the loop's
+/// blocks: the entering edges go to the copy, the copy's back edges go to
+/// the original header, its exits stay where they were.
+func unrollConstantLoops(_ f: inout IRFunction) {
+    var tried = Set<Int>()   // headers (of the current numbering) that did not unroll
+    for _ in 0..<8 {
+        guard let loop = Loop.innermost(in: f).first(where: { !tried.contains($0.header) }) else { return }
+        if let unrolled = Loop.unrolled(f, loop) {
+            var baseline = f
+            Loop.cleanUp(&baseline)
+            if Loop.cost(unrolled) <= Loop.cost(baseline) { f = unrolled; tried = []; continue }
+        }
+        tried.insert(loop.header)
+    }
+}
+
+/// A natural loop: a header and the blocks that reach a back edge without
+/// passing through the header.
+struct Loop {
+    var header: Int
+    var blocks: Set<Int>
+
+    /// Most iterations peeled, and most instructions the unrolled function may have.
+    static let maximumTrips = 64
+    static let maximumInstructions = 4096
+
+    /// Loops that contain no other loop's header.
+    static func innermost(in f: IRFunction) -> [Loop] {
+        let dominators = Dominators(f)
+        let preds = f.predecessors
+        var loops: [Int: Set<Int>] = [:]
+        for b in f.reversePostOrder {
+            for h in f.blocks[b].terminator.successors where dominators.dominates(h, b) {
+                var body: Set<Int> = [h], work = [b]
+                while let x = work.popLast() {
+                    guard body.insert(x).inserted else { continue }
+                    work += preds[x]
+                }
+                loops[h, default: []].formUnion(body)
+            }
+        }
+        let headers = Set(loops.keys)
+        return loops.filter { (h, body) in body.intersection(headers) == [h] }
+            .map { Loop(header: $0.key, blocks: $0.value) }
+            .sorted { $0.header < $1.header }
+    }
+
+    /// `f` with `loop` peeled until it is provably left, and cleaned up; nil
+    /// when some iteration's continue-or-leave test is not a constant.
+    static func unrolled(_ f: IRFunction, _ loop: Loop) -> IRFunction? {
+        var g = f
+        let body = loop.blocks.sorted()
+        for _ in 0..<maximumTrips {
+            let base = g.blocks.count
+            var copy: [Int: Int] = [:]
+            for (i, b) in body.enumerated() { copy[b] = base + i }
+            for b in body {
+                var blk = g.blocks[b]
+                blk.terminator = blk.terminator.mapTargets { t in t == loop.header ? t : (copy[t] ?? t) }
+                g.blocks.append(blk)
+            }
+            // Edges entering the loop from outside now enter the copy.
+            for p in g.blocks.indices where !loop.blocks.contains(p) && !(base..<g.blocks.count).contains(p) {
+                g.blocks[p].terminator = g.blocks[p].terminator.mapTargets { $0 == loop.header ? copy[loop.header]! : $0 }
+            }
+            // Copies made earlier jump back into the original header: those
+            // edges came from outside the loop too and were redirected above.
+            propagateConstants(&g)
+            // Every way out of this iteration must be decided: a test on data
+            // (`break if …`) means the trip count is not a constant.
+            let copies = Set(copy.values)
+            for c in copies {
+                if case .branch(_, _, _, let t, let e) = g.blocks[c].terminator,
+                   !(copies.contains(t) && copies.contains(e)) { return nil }
+            }
+            if !g.reversePostOrder.contains(loop.header) {
+                cleanUp(&g)
+                return g
+            }
+            if g.blocks.reduce(0, { $0 + $1.instructions.count }) > maximumInstructions { return nil }
+        }
+        return nil
+    }
+
+    /// The passes that make an unrolled loop (and its baseline) comparable.
+    static func cleanUp(_ f: inout IRFunction) {
+        simplifyCFG(&f)
+        propagateConstants(&f)
+        propagateCopies(&f)
+        numberValues(&f)
+        foldLinearExpressions(&f)
+        propagateConstants(&f)
+        propagateCopies(&f)
+        eliminateDeadCode(&f)
+        simplifyCFG(&f)
+    }
+
+    /// Instructions and taken branches: a stand-in for emitted BPF instructions.
+    static func cost(_ f: IRFunction) -> Int {
+        f.blocks.reduce(0) { n, b in
+            let t: Int
+            switch b.terminator { case .branch: t = 1; case .ret: t = 2; default: t = 1 }
+            return n + b.instructions.filter { if case .move(let d, .reg(let s)) = $0.0 { return d != s }; return true }.count + t
+        }
+    }
+}
+
+/// Dominator sets of the reachable blocks (iterative; functions are small).
+struct Dominators {
+    private var sets: [Int: Set<Int>] = [:]
+
+    init(_ f: IRFunction) {
+        let order = f.reversePostOrder
+        let preds = f.predecessors
+        let all = Set(order)
+        for b in order { sets[b] = b == 0 ? [0] : all }
+        var changed = true
+        while changed {
+            changed = false
+            for b in order where b != 0 {
+                var s = all
+                for p in preds[b] { if let ps = sets[p] { s.formIntersection(ps) } }
+                s.insert(b)
+                if s != sets[b] { sets[b] = s; changed = true }
+            }
+        }
+    }
+
+    /// Whether `a` dominates `b` (every path from the entry to `b` passes `a`).
+    func dominates(_ a: Int, _ b: Int) -> Bool { sets[b]?.contains(a) ?? false }
+}
+
+/// Constants that do not fit an instruction's 32-bit immediate take an
+/// `ld_imm64` (two slots) at each use; inside a loop they are loaded once,
+/// before it, into a register.
+func hoistLoopConstants(_ f: inout IRFunction) {
+    let preds = f.predecessors
+    for loop in Loop.innermost(in: f) {
+        var hoisted: [Int64: VReg] = [:]
+        func replaced(_ o: Operand) -> Operand {
+            guard case .imm(let k) = o, Int64(Int32(truncatingIfNeeded: k)) != k else { return o }
+            if let r = hoisted[k] { return .reg(r) }
+            let r = f.newVReg()
+            hoisted[k] = r
+            return .reg(r)
+        }
+        for b in loop.blocks.sorted() {
+            f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
+                // A move of a constant is itself the load.
+                if case .move = insn { return (insn, loc) }
+                return (insn.mapUses(replaced), loc)
+            }
+            f.blocks[b].terminator = f.blocks[b].terminator.mapUses(replaced)
+        }
+        guard !hoisted.isEmpty else { continue }
+        let loc = f.blocks[loop.header].instructions.first?.1 ?? f.blocks[loop.header].terminatorLocation
+        for p in preds[loop.header] where !loop.blocks.contains(p) {
+            f.blocks[p].instructions += hoisted.sorted { $0.key < $1.key }.map { (.move($0.value, .imm($0.key)), loc) }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+/// Value ranges: a forward analysis of the signed interval each register
+/// may hold, over constants, narrow loads, masks, shifts, wrapping-checked
+/// arithmetic and modulo; loops converge by widening a bound that keeps
+/// moving to its extreme. Used to compute Ruby's floored `/` and `%` as
+/// BPF's unsigned ones where both sides are known not negative, and to
+/// check the values a program returns.
+struct Ranges {
+    typealias Interval = ClosedRange<Int64>
+    typealias State = [VReg: Interval]   // a missing register: any value
+    static let full: Interval = Int64.min...Int64.max
+
+    /// The state at each block's entry (nil: unreachable).
+    private(set) var entry: [State?]
+
+    init(_ f: IRFunction) {
+        let preds = f.predecessors
+        var outs = Array(repeating: State?.none, count: f.blocks.count)
+        entry = Array(repeating: nil, count: f.blocks.count)
+        var visits = Array(repeating: 0, count: f.blocks.count)
+        var changed = true
+        while changed {
+            changed = false
+            for b in f.reversePostOrder {
+                var input: State = [:]
+                if b != 0 {
+                    let ps = preds[b].compactMap { outs[$0] }
+                    guard let first = ps.first else { continue }
+                    for (k, v) in first {
+                        var r = v
+                        var everywhere = true
+                        for p in ps.dropFirst() {
+                            guard let w = p[k] else { everywhere = false; break }
+                            r = min(r.lowerBound, w.lowerBound)...max(r.upperBound, w.upperBound)
+                        }
+                        if everywhere { input[k] = r }
+                    }
+                }
+                visits[b] += 1
+                if visits[b] > 3, let old = entry[b] {
+                    // Widen: a bound still moving goes to its extreme.
+                    for (k, v) in input {
+                        guard let o = old[k] else { input[k] = nil; continue }
+                        let lo = v.lowerBound < o.lowerBound ? Int64.min : v.lowerBound
+                        let hi = v.upperBound > o.upperBound ? Int64.max : v.upperBound
+                        input[k] = lo...hi
+                    }
+                    for k in input.keys where old[k] == nil { input[k] = nil }
+                }
+                entry[b] = input
+                var s = input
+                for (insn, _) in f.blocks[b].instructions { Ranges.transfer(insn, &s) }
+                if outs[b] != s { outs[b] = s; changed = true }
+            }
+        }
+    }
+
+    static func value(_ o: Operand, _ s: State) -> Interval {
+        switch o { case .imm(let i): return i...i; case .reg(let r): return s[r] ?? full }
+    }
+
+    /// The effect of one instruction on the state.
+    static func transfer(_ insn: IRInstruction, _ s: inout State) {
+        guard let d = insn.definition else { return }
+        let r: Interval
+        switch insn {
+        case .move(_, let a): r = value(a, s)
+        case .setcc: r = 0...1
+        case .load(_, _, _, let size, let signed), .loadFrame(_, _, let size, let signed):
+            if size >= 8 { r = full }
+            else if signed { let m = Int64(1) << Int64(size * 8 - 1); r = -m...(m - 1) }
+            else { r = 0...((Int64(1) << Int64(size * 8)) - 1) }
+        case .neg(_, let a):
+            let x = value(a, s)
+            r = x.lowerBound == .min ? full : (0 - x.upperBound)...(0 - x.lowerBound)
+        case .binary(let op, _, let a, let b): r = binary(op, value(a, s), value(b, s))
+        default: r = full
+        }
+        s[d] = r == full ? nil : r
+    }
+
+    private static func binary(_ op: BinaryOp, _ x: Interval, _ y: Interval) -> Interval {
+        func checked(_ values: [(Int64, Bool)]) -> Interval {
+            guard values.allSatisfy({ !$0.1 }) else { return full }
+            let v = values.map(\.0)
+            return v.min()!...v.max()!
+        }
+        let constant: Int64? = y.lowerBound == y.upperBound ? y.lowerBound : nil
+        let nonNegative = x.lowerBound >= 0 && y.lowerBound >= 0
+        func bits(_ v: Int64) -> Int64 { v == 0 ? 0 : Int64(bitPattern: UInt64.max >> UInt64(v.leadingZeroBitCount)) }
+        switch op {
+        case .add:
+            return checked([x.lowerBound.addingReportingOverflow(y.lowerBound), x.upperBound.addingReportingOverflow(y.upperBound)].map { ($0.partialValue, $0.overflow) })
+        case .sub:
+            return checked([x.lowerBound.subtractingReportingOverflow(y.upperBound), x.upperBound.subtractingReportingOverflow(y.lowerBound)].map { ($0.partialValue, $0.overflow) })
+        case .mul:
+            let ps = [(x.lowerBound, y.lowerBound), (x.lowerBound, y.upperBound), (x.upperBound, y.lowerBound), (x.upperBound, y.upperBound)]
+            return checked(ps.map { $0.0.multipliedReportingOverflow(by: $0.1) }.map { ($0.partialValue, $0.overflow) })
+        case .and:
+            if nonNegative { return 0...min(x.upperBound, y.upperBound) }
+            if x.lowerBound >= 0 { return 0...x.upperBound }
+            if y.lowerBound >= 0 { return 0...y.upperBound }
+            return full
+        case .or, .xor:
+            return nonNegative ? 0...bits(max(x.upperBound, y.upperBound)) : full
+        case .shl:
+            guard let k = constant, (0..<63).contains(k) else { return full }
+            return binary(.mul, x, (Int64(1) << k)...(Int64(1) << k))
+        case .lshr:
+            if let k = constant, (1..<64).contains(k) {
+                return x.lowerBound >= 0 ? (x.lowerBound >> k)...(x.upperBound >> k) : 0...Int64(bitPattern: UInt64.max >> UInt64(k))
+            }
+            return x.lowerBound >= 0 ? 0...x.upperBound : full
+        case .ashr:
+            guard let k = constant, (0..<64).contains(k) else { return full }
+            return (x.lowerBound >> k)...(x.upperBound >> k)
+        case .udiv:
+            guard let c = constant, c > 0 else { return x.lowerBound >= 0 ? 0...x.upperBound : full }
+            if c == 1 { return x }
+            return x.lowerBound >= 0 ? (x.lowerBound / c)...(x.upperBound / c) : 0...Int64(bitPattern: UInt64.max / UInt64(c))
+        case .umod:
+            if y.lowerBound > 0 { return 0...(y.upperBound - 1) }
+            return x.lowerBound >= 0 && y.lowerBound >= 0 ? 0...x.upperBound : full
+        case .sdiv:
+            // Floored division by a positive constant is monotonic.
+            guard let c = constant, c > 0 else { return full }
+            return BinaryOp.sdiv.fold(x.lowerBound, c)...BinaryOp.sdiv.fold(x.upperBound, c)
+        case .smod:
+            return y.lowerBound > 0 ? 0...(y.upperBound - 1) : full
+        }
+    }
+}
+
+/// Ruby's `/` and `%` floor; BPF's unsigned ones truncate. Where the
+/// dividend is known not negative and the divisor positive they agree, and
+/// the unsigned instruction replaces the sign fix-ups.
+func narrowDivisions(_ f: inout IRFunction) {
+    let ranges = Ranges(f)
+    for b in f.blocks.indices {
+        guard var s = ranges.entry[b] else { continue }
+        f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
+            var out = insn
+            if case .binary(let op, let d, let x, let y) = insn, op == .sdiv || op == .smod,
+               Ranges.value(x, s).lowerBound >= 0, Ranges.value(y, s).lowerBound > 0 {
+                out = .binary(op == .sdiv ? .udiv : .umod, d, x, y)
+            }
+            Ranges.transfer(insn, &s)
+            return (out, loc)
+        }
+    }
+}

@@ -1,0 +1,224 @@
+/// Local value numbering and linear-expression folding: two block-local
+/// passes over the non-SSA IR. A register's value is named by the register
+/// and how many times it has been written so far in the block (its
+/// version), so a fact about `%5` stops holding once `%5` is written again.
+
+/// A value inside one block: a register at one of its versions.
+private struct Value: Hashable {
+    var register: VReg
+    var version: Int
+}
+
+/// Per-block register versions.
+private struct Versions {
+    private var current: [VReg: Int] = [:]
+    subscript(_ r: VReg) -> Int { current[r] ?? 0 }
+    mutating func write(_ r: VReg) { current[r, default: 0] += 1 }
+    func value(_ r: VReg) -> Value { Value(register: r, version: self[r]) }
+    func holds(_ v: Value) -> Bool { self[v.register] == v.version }
+}
+
+// MARK: Value numbering
+
+/// An instruction that computes the same value as an earlier one in the
+/// block, from the same operand values and with no store or call between
+/// them for memory reads, becomes a copy of the earlier result: a context
+/// field or a tracepoint field read twice is read once, `a * b` computed
+/// twice is computed once.
+func numberValues(_ f: inout IRFunction) {
+    enum Key: Hashable {
+        case binary(BinaryOp, Operand2, Operand2)
+        case neg(Operand2)
+        case setcc(Condition, Operand2, Operand2)
+        case load(Value, Int, Int, Bool, memory: Int)
+        case loadFrame(Int, Int, Bool, memory: Int)
+    }
+    enum Operand2: Hashable {
+        case value(Value), imm(Int64)
+        /// A fixed order, to list a commutative operation's operands one way.
+        func sortsBefore(_ o: Operand2) -> Bool {
+            switch (self, o) {
+            case (.imm(let a), .imm(let b)): return a < b
+            case (.imm, .value): return true
+            case (.value, .imm): return false
+            case (.value(let a), .value(let b)): return (a.register.id, a.version) < (b.register.id, b.version)
+            }
+        }
+    }
+
+    for b in f.blocks.indices {
+        var versions = Versions()
+        var memory = 0
+        var available: [Key: Value] = [:]
+        func operand(_ o: Operand) -> Operand2 {
+            switch o { case .reg(let r): return .value(versions.value(r)); case .imm(let i): return .imm(i) }
+        }
+        var out: [(IRInstruction, SourceLocation)] = []
+        for (insn, loc) in f.blocks[b].instructions {
+            var key: Key?
+            switch insn {
+            case .binary(let op, _, let x, let y):
+                // Commutative operations in one order.
+                var (a, c) = (operand(x), operand(y))
+                if op.isCommutative, c.sortsBefore(a) { swap(&a, &c) }
+                key = .binary(op, a, c)
+            case .neg(_, let x): key = .neg(operand(x))
+            case .setcc(let c, _, let x, let y): key = .setcc(c, operand(x), operand(y))
+            case .load(_, let base, let off, let size, let s): key = .load(versions.value(base), off, size, s, memory: memory)
+            case .loadFrame(_, let off, let size, let s): key = .loadFrame(off, size, s, memory: memory)
+            default: break   // addresses are rematerialised, not kept in registers
+            }
+            var emitted = insn
+            if let key, let d = insn.definition, let earlier = available[key], versions.holds(earlier) {
+                emitted = .move(d, .reg(earlier.register))
+            }
+            if insn.hasSideEffects { memory += 1 }
+            if let d = insn.definition {
+                versions.write(d)
+                if let key { available[key] = versions.value(d) }
+            }
+            out.append((emitted, loc))
+        }
+        f.blocks[b].instructions = out
+    }
+}
+
+// MARK: Linear expressions
+
+/// `c₁·a₁ + … + cₙ·aₙ + k`, wrapping.
+private struct Form: Equatable {
+    var terms: [Value: Int64] = [:]
+    var constant: Int64 = 0
+    static func constant(_ k: Int64) -> Form { Form(terms: [:], constant: k) }
+    static func atom(_ v: Value) -> Form { Form(terms: [v: 1], constant: 0) }
+    func scaled(_ k: Int64) -> Form {
+        Form(terms: terms.mapValues { $0 &* k }.filter { $0.value != 0 }, constant: constant &* k)
+    }
+    func plus(_ b: Form) -> Form {
+        var t = terms
+        for (v, c) in b.terms { t[v, default: 0] &+= c }
+        return Form(terms: t.filter { $0.value != 0 }, constant: constant &+ b.constant)
+    }
+    var isConstant: Bool { terms.isEmpty }
+}
+
+
+/// Values built from `+ - * << neg` with constants are kept as linear forms
+/// `c₁·a₁ + … + cₙ·aₙ + k` over the block's other values (wrapping, like
+/// the machine). A value whose form has one term, computed through other
+/// linear values, is recomputed from that term directly (`s += i * x`
+/// unrolled sixteen times is `x * 120`), so the chain becomes dead; and
+/// `form & mask` is a constant when every coefficient has more trailing
+/// zero bits than the mask has bits.
+func foldLinearExpressions(_ f: inout IRFunction) {
+    let maximumTerms = 4
+
+    let live = IRLiveness(f)
+    for b in f.blocks.indices {
+        var versions = Versions()
+        var forms: [Value: Form] = [:]
+        let instructions = f.blocks[b].instructions
+        // Registers read after each instruction, to know which chains die.
+        var readAfter = Array(repeating: Set<VReg>(), count: instructions.count)
+        var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
+        for i in instructions.indices.reversed() {
+            readAfter[i] = l
+            if let d = instructions[i].0.definition { l.remove(d) }
+            l.formUnion(instructions[i].0.uses)
+        }
+        func form(_ o: Operand) -> Form {
+            switch o {
+            case .imm(let k): return .constant(k)
+            case .reg(let r): let v = versions.value(r); return forms[v] ?? .atom(v)
+            }
+        }
+        /// Whether the operand is a register computed by a linear operation in this block.
+        func derived(_ o: Operand) -> Bool {
+            guard case .reg(let r) = o, let fm = forms[versions.value(r)] else { return false }
+            return fm != .atom(versions.value(r))
+        }
+        var out: [(IRInstruction, SourceLocation)] = []
+        for (index, (insn, loc)) in instructions.enumerated() {
+            var result: Form?
+            switch insn {
+            case .move(_, let a): result = form(a)
+            case .binary(.add, _, let x, let y): result = form(x).plus(form(y))
+            case .binary(.sub, _, let x, let y): result = form(x).plus(form(y).scaled(-1))
+            case .binary(.mul, _, let x, let y):
+                let (p, q) = (form(x), form(y))
+                if q.isConstant { result = p.scaled(q.constant) } else if p.isConstant { result = q.scaled(p.constant) }
+            case .binary(.shl, _, let x, .imm(let k)) where (0..<64).contains(k): result = form(x).scaled(Int64(bitPattern: 1 << UInt64(k)))
+            case .neg(_, let x): result = form(x).scaled(-1)
+            case .binary(.and, _, let x, .imm(let m)) where m >= 0:
+                let p = form(x)
+                let bits = 64 - UInt64(m).leadingZeroBitCount
+                if p.terms.values.allSatisfy({ UInt64(bitPattern: $0).trailingZeroBitCount >= bits }) {
+                    result = .constant(p.constant & m)
+                }
+            default: break
+            }
+            var emitted = [insn]
+            if let d = insn.definition, var r = result, r.terms.count <= maximumTerms {
+                r.terms = r.terms.filter { $0.value != 0 }
+                let simple: Bool = {
+                    switch insn {
+                    case .move: return true
+                    case .binary(_, _, let x, let y), .setcc(_, _, let x, let y): return !derived(x) && !derived(y)
+                    case .neg(_, let x): return !derived(x)
+                    default: return true
+                    }
+                }()
+                if r.isConstant {
+                    if insn != .move(d, .imm(r.constant)) { emitted = [.move(d, .imm(r.constant))] }
+                } else if !simple, r.terms.count == 1, let (v, c) = r.terms.first, versions.holds(v) {
+                    var seq: [IRInstruction] = []
+                    if c == 1 { seq.append(.move(d, .reg(v.register))) }
+                    else if c > 0 && c & (c - 1) == 0 { seq.append(.binary(.shl, d, .reg(v.register), .imm(Int64(c.trailingZeroBitCount)))) }
+                    else { seq.append(.binary(.mul, d, .reg(v.register), .imm(c))) }
+                    if r.constant != 0 { seq.append(.binary(.add, d, .reg(d), .imm(r.constant))) }
+                    if seq.count == 1, case .move(d, .reg(d)) = seq[0] { seq = [] }
+                    // Two instructions for one pay only when the chain it read dies.
+                    let chainDies = insn.uses.allSatisfy { !derived(.reg($0)) || !readAfter[index].contains($0) || $0 == d }
+                    if seq.count <= 1 || chainDies { emitted = seq }
+                }
+                versions.write(d)
+                forms[versions.value(d)] = r
+            } else if let d = insn.definition {
+                versions.write(d)
+            }
+            out += emitted.map { ($0, loc) }
+        }
+        f.blocks[b].instructions = out
+    }
+}
+
+// MARK: Narrow stores
+
+/// A store of n bytes keeps only the low 8n bits of its value, so
+/// `t = x & 0xffffffff; store.32 [..] = t` stores `x` (and the mask usually
+/// dies): `tid` and `pid` stored into u32 keys.
+func narrowStoredValues(_ f: inout IRFunction) {
+    for b in f.blocks.indices {
+        var versions = Versions()
+        var masked: [Value: (source: Value, mask: Int64)] = [:]
+        func narrowed(_ o: Operand, size: Int) -> Operand {
+            guard case .reg(let r) = o, let (x, m) = masked[versions.value(r)], versions.holds(x), size < 8 else { return o }
+            let low = Int64(bitPattern: (UInt64(1) << UInt64(size * 8)) - 1)
+            return m & low == low ? .reg(x.register) : o
+        }
+        f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
+            var out = insn
+            switch insn {
+            case .storeFrame(let off, let v, let size): out = .storeFrame(offset: off, value: narrowed(v, size: size), size: size)
+            case .store(let base, let off, let v, let size): out = .store(base: base, offset: off, value: narrowed(v, size: size), size: size)
+            default: break
+            }
+            if let d = insn.definition {
+                let source = insn.uses.first.map(versions.value)
+                versions.write(d)
+                if case .binary(.and, _, .reg(let x), .imm(let m)) = insn, x != d, let source { masked[versions.value(d)] = (source, m) }
+            }
+            return (out, loc)
+        }
+    }
+}

@@ -28,6 +28,7 @@ struct Pass {
         Pass(name: "fuse-compare", run: fuseCompareAndBranch),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
+        Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
     ]
 }
 

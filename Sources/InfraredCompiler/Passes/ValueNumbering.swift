@@ -222,3 +222,39 @@ func narrowStoredValues(_ f: inout IRFunction) {
         }
     }
 }
+
+/// A signed narrow load (`pid_t` fields) costs two shifts to sign-extend;
+/// when every read of its result is a store no wider than the load, the
+/// upper bits are never seen and the load is done unsigned.
+func unsignLoadsOnlyStored(_ f: inout IRFunction) {
+    var defs: [VReg: Int] = [:]
+    var narrowestStoreUse: [VReg: Int] = [:]   // widest store size among uses; 99: some other use
+    for b in f.blocks {
+        for (insn, _) in b.instructions {
+            if let d = insn.definition { defs[d, default: 0] += 1 }
+            switch insn {
+            case .storeFrame(_, .reg(let v), let size):
+                narrowestStoreUse[v] = max(narrowestStoreUse[v] ?? 0, size)
+            case .store(let base, _, let value, let size):
+                narrowestStoreUse[base] = 99
+                if case .reg(let v) = value { narrowestStoreUse[v] = max(narrowestStoreUse[v] ?? 0, size) }
+            default:
+                for u in insn.uses { narrowestStoreUse[u] = 99 }
+            }
+        }
+        for u in b.terminator.uses { narrowestStoreUse[u] = 99 }
+    }
+    for b in f.blocks.indices {
+        f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
+            if case .load(let d, let base, let off, let size, true) = insn, defs[d] == 1,
+               let widest = narrowestStoreUse[d], widest <= size {
+                return (.load(d, base: base, offset: off, size: size, signed: false), loc)
+            }
+            if case .loadFrame(let d, let off, let size, true) = insn, defs[d] == 1,
+               let widest = narrowestStoreUse[d], widest <= size {
+                return (.loadFrame(d, offset: off, size: size, signed: false), loc)
+            }
+            return (insn, loc)
+        }
+    }
+}

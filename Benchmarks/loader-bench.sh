@@ -7,9 +7,15 @@
 #      execs; the same measure for all three (median of RUNS runs);
 #   2. ring buffer records consumed per second: the tool is stopped
 #      (SIGSTOP), a getpid() loop fills a 64 MiB ring buffer with RECORDS
-#      records (one a call), the tool is continued and the time it takes to
-#      print them all (to a file) is measured: the consumer's own rate,
-#      loader vs the C tool (median of RUNS runs);
+#      records (one a call; 40 bytes each in the ring, so up to 1.67 M), the
+#      tool is continued and the time it takes to print them all (to a file)
+#      is measured: the consumer's own rate, loader vs the C tool, in turn in
+#      the same run (median of max(3, RUNS/2) runs each). Both print the same
+#      lines (`pid=… cpu=… ts=… comm=load`, or the same JSON object a line
+#      with --format json), checked line by line against one pattern, to
+#      the same kind of file, stdout fully buffered (glibc's default for a
+#      file; the C tool flushes after each poll as our loader does; giving
+#      it a 256 KiB buffer like ours made no difference: printf dominates);
 #   3. sizes of the tools.
 # Prints a markdown table. Needs root, clang-14, bpftool, bpftrace, python3.
 #
@@ -30,7 +36,7 @@ RUNNER=${INFRARED_RUNNER:-$root/.build-runner/release/infrared-runner}
 [ -x "$RUNNER" ] || { echo "no static runner at $RUNNER: run make runner (or set INFRARED_RUNNER)" >&2; exit 1; }
 CLANG=${CLANG:-clang-14}
 RUNS=${RUNS:-7}
-RECORDS=${RECORDS:-500000}
+RECORDS=${RECORDS:-1500000}
 
 work=$(mktemp -d /tmp/loader-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -107,7 +113,7 @@ int main(int argc, char **argv) {
     $setup
     if (${name}__load(skel) || ${name}__attach(skel)) { ${name}__destroy(skel); return 1; }
     fprintf(stderr, "attached\n");
-    struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle, NULL, NULL);
+    struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle, argc > 2 ? (void *)1 : NULL, NULL);
     while (!stop) { ring_buffer__poll(rb, 100); fflush(stdout); }
     ring_buffer__free(rb);
     ${name}__destroy(skel);
@@ -118,8 +124,10 @@ C
 }
 ctool execsnoop "unsigned int pid, ppid; char comm[16]; char filename[64];" \
   'printf("pid=%u ppid=%u comm=%s filename=%s\n", e->pid, e->ppid, e->comm, e->filename);'
+# getpids-c PID [json]: text lines, or JSON lines as our --format json prints them.
 ctool getpids "unsigned int pid, cpu; unsigned long long ts; char comm[16];" \
-  'printf("pid=%u cpu=%u ts=%llu comm=%s\n", e->pid, e->cpu, e->ts, e->comm);' \
+  'if (ctx) printf("{\"pid\":%u,\"cpu\":%u,\"ts\":%llu,\"comm\":\"%s\"}\n", e->pid, e->cpu, e->ts, e->comm);
+    else printf("pid=%u cpu=%u ts=%llu comm=%s\n", e->pid, e->cpu, e->ts, e->comm);' \
   'if (argc > 1) skel->rodata->target_pid = atoi(argv[1]);'
 
 start_ns=$(date +%s%N)
@@ -145,7 +153,7 @@ C
 "$CLANG" -O2 load.c -o load
 
 cat > bench.py <<'PY'
-import os, signal, subprocess, sys, time, statistics, threading
+import os, re, signal, subprocess, sys, time, statistics, threading
 
 RUNS = int(os.environ["RUNS"]); RECORDS = int(os.environ["RECORDS"])
 
@@ -175,11 +183,14 @@ def time_to_attached(cmd):
 def median_ms(cmd):
     return statistics.median(time_to_attached(cmd) for _ in range(RUNS)) * 1000
 
-def throughput(cmd):
+LINE = {"text": re.compile(r"pid=[0-9]+ cpu=[0-9]+ ts=[0-9]+ comm=load\n"),
+        "json": re.compile(r'\{"pid":[0-9]+,"cpu":[0-9]+,"ts":[0-9]+,"comm":"load"\}\n')}
+
+def throughput(cmd, fmt, tail=[]):
     """Records per second a tool prints when RECORDS records wait in its ring buffer."""
     out = open("records.txt", "w")
     load = subprocess.Popen(["./load", str(RECORDS)], stdin=subprocess.PIPE, text=True)
-    p = subprocess.Popen(cmd + [str(load.pid)], stdout=out, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd + [str(load.pid)] + tail, stdout=out, stderr=subprocess.PIPE, text=True)
     for line in p.stderr:
         if "attached" in line: break
     p.send_signal(signal.SIGSTOP)
@@ -191,16 +202,19 @@ def throughput(cmd):
         size = os.path.getsize("records.txt")
         if size != last_size:
             last_size, last_change = size, time.monotonic()
-        time.sleep(0.002)
+        time.sleep(0.001)
     elapsed = last_change - t0
     p.send_signal(signal.SIGINT)
     p.wait(timeout=30)
     out.close()
-    lines = sum(1 for l in open("records.txt") if l.startswith("pid="))
+    lines = 0
+    for l in open("records.txt"):
+        if not LINE[fmt].fullmatch(l): sys.exit(f"{cmd[0]} printed an unexpected line: {l!r}")
+        lines += 1
     return lines / elapsed, lines
 
-def best_throughput(cmd):
-    runs = [throughput(cmd) for _ in range(max(3, RUNS // 2))]
+def best_throughput(cmd, fmt="text", tail=[]):
+    runs = [throughput(cmd, fmt, tail) for _ in range(max(3, RUNS // 2))]
     return statistics.median(r[0] for r in runs), min(r[1] for r in runs)
 
 rows = []
@@ -209,11 +223,14 @@ c = median_ms(["./execsnoop-c"])
 bt = median_ms(["bpftrace", "-B", "line", "-e", 'tracepoint:sched:sched_process_exec { printf("%d %s %s\\n", pid, comm, str(args->filename)); }'])
 ro, lo = best_throughput(["./getpids", "--target-pid"])
 rc, lc = best_throughput(["./getpids-c"])
+jo, jlo = best_throughput(["./getpids", "--format", "json", "--target-pid"], "json")
+jc, jlc = best_throughput(["./getpids-c"], "json", ["json"])
 size = lambda f: os.path.getsize(f)
 print("| measure | infrared loader | C libbpf skeleton tool | bpftrace |")
 print("|---|---:|---:|---:|")
 print(f"| exec → attached (first event seen), median of {RUNS} | {ours:.0f} ms | {c:.0f} ms | {bt:.0f} ms |")
-print(f"| ring buffer records consumed/s, printed as text (drain of {RECORDS:,} waiting records, median) | {ro:,.0f} (min {lo:,} printed) | {rc:,.0f} (min {lc:,} printed) | – |")
+print(f"| ring buffer records consumed/s, printed as text (drain of {RECORDS:,} waiting records, median) | {ro:,.0f} (min {lo:,} printed; {ro / rc:.0%} of C) | {rc:,.0f} (min {lc:,} printed) | – |")
+print(f"| the same, printed as JSON lines | {jo:,.0f} (min {jlo:,} printed; {jo / jc:.0%} of C) | {jc:,.0f} (min {jlc:,} printed) | – |")
 print(f"| executable size | {size('execsnoop') / 1e6:.1f} MB (static) | {size('execsnoop-c') / 1e3:.0f} kB (+ shared libbpf/libelf/libz) | {size('/usr/bin/bpftrace') / 1e6:.1f} MB (+ shared libs) |")
 print(f"| build the tool | {os.environ['GENLOADER_MS']} ms (gen loader, incl. compile) | clang | – |")
 PY

@@ -44,6 +44,7 @@ extension Manifest {
             return Variable(name: n, type: g.type.name, size: g.type.size, signed: g.type.signed, offset: place(section, g.type.size),
                             section: section, defaultValue: g.initialValue ?? 0)
         }
-        self.init(license: declarations.license, programs: programs, structs: structs, maps: maps, params: params, globals: globals)
+        self.init(license: declarations.license, programs: programs, structs: structs, maps: maps, params: params, globals: globals,
+                  options: declarations.options)
     }
 }

@@ -55,12 +55,15 @@ final class HookRuntime {
         return Array(UnsafeBufferPointer(start: out, count: length))
     }
 
-    /// Runs the prelude, then the file's top level, with `params` readable by name.
-    func runTopLevel(bytecode: [UInt8], params: [String: HostValue]) throws {
+    /// Runs the prelude, then the file's top level, with `params` and the
+    /// `option`s' values readable by name.
+    func runTopLevel(bytecode: [UInt8], params: [String: HostValue], options: [String: HostValue] = [:]) throws {
         let ai = irh_arena_save(vm)
-        let hash = irh_hash(vm)
-        for (k, v) in params { irh_hash_set(vm, hash, make(.string(k)), make(v)) }
-        irh_set_global(vm, "$__irl_params", hash)
+        for (global, values) in [("$__irl_params", params), ("$__irl_options", options)] {
+            let hash = irh_hash(vm)
+            for (k, v) in values { irh_hash_set(vm, hash, make(.string(k)), make(v)) }
+            irh_set_global(vm, global, hash)
+        }
         irh_arena_restore(vm, ai)
         var status: Int32 = 0
         var err = [CChar](repeating: 0, count: 2048)
@@ -259,7 +262,26 @@ enum RuntimePrelude {
           # Prints the map as the loader does at exit (hist maps as histograms).
           def print; __infrared_host("map_print", @name); nil; end
           def to_s; __infrared_host("map_format", @name); end
+          # Stack maps: the frames of stack `id` leaf first, as function names
+          # (kernel stacks; with `pid`, user stacks of that process), "[unknown]"
+          # for what cannot be named; [] for a negative id (no stack recorded).
+          def symbols(id, pid = nil); __infrared_host("stack_symbols", @name, id, pid); end
+          # Stack maps: reads process `pid`'s memory map now (once), so its user
+          # stacks can still be named after it exits.
+          def remember(pid); __infrared_host("stack_remember", @name, pid); nil; end
+          # Stack maps: the instruction pointers of stack `id`, leaf first.
+          def addresses(id); __infrared_host("stack_addresses", @name, id); end
           def inspect; "#<map #{@name} (#{@kind})>"; end
+        end
+        # Flame graphs from folded stacks: `folded` maps "comm;root;...;leaf" to a sample count.
+        module FlameGraph
+          # Writes a self-contained SVG to `path` atomically; returns `path`.
+          def self.write(path, folded, title: "Flame Graph")
+            __infrared_host("flamegraph_write", path.to_s, folded.to_h, title.to_s)
+            path
+          end
+          # The SVG document as a String.
+          def self.svg(folded, title: "Flame Graph"); __infrared_host("flamegraph_svg", folded.to_h, title.to_s); end
         end
         class Module
           # The seed form's `attr :minor, :u32` describes a context: inert here.
@@ -276,6 +298,12 @@ enum RuntimePrelude {
           def param(name, type, default: 0)
             n = name.to_s
             Object.send(:define_method, name.to_sym) { $__irl_params[n] }
+            nil
+          end
+          # A loader flag for the hooks: `flamegraph` reads its value (nil when not given).
+          def option(name, type = :string, **opts)
+            n = name.to_s
+            Object.send(:define_method, name.to_sym) { $__irl_options[n] }
             nil
           end
           def global(name, type, init = nil)

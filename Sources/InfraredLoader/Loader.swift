@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import InfraredRuntime
 import CLoaderSupport
 
@@ -76,7 +83,7 @@ public enum Loader {
 
 /// Counts records per map for `--metrics` (read from the server's thread).
 final class RecordStats: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = PThreadMutex()
     private var counts: [String: UInt64] = [:]
     private var lostCounts: [String: UInt64] = [:]
     func add(_ map: String) { lock.lock(); counts[map, default: 0] += 1; lock.unlock() }
@@ -102,6 +109,8 @@ final class LoaderSession {
     var perfReaders: [(map: LoaderManifest.Map, reader: PerfBufferReader)] = []
     var stopping = false
     var hookError: Error?
+    /// Names for stack addresses (hooks' `stacks.symbols`), caching what it reads.
+    let symbolizer = Symbolizer()
 
     init(probe: LoaderProbe, tool: String, signals: Int32) {
         self.probe = probe
@@ -145,7 +154,9 @@ final class LoaderSession {
                 let v = options.params[p.name] ?? p.defaultValue
                 params[p.name] = p.type == "bool" ? .bool(v != 0) : (p.type == "u64" && v < 0 ? .float(Double(UInt64(bitPattern: v))) : .int(v))
             }
-            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params) } catch {
+            var values: [String: HostValue] = [:]
+            for o in manifest.declaredOptions { values[o.name] = LoaderCLI.optionValue(o, in: options).map(HookRuntime.host) ?? .nil }
+            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params, options: values) } catch {
                 throw LoaderFailure("the probe file's top level raised in the loader: \(error)")
             }
             self.hooks = hooks
@@ -201,13 +212,66 @@ final class LoaderSession {
 
     // MARK: records
 
-    /// Per record map: the printer for its struct and the records read
-    /// since the last `flushCounts` (the stats lock is taken once a batch).
+    /// Per record map: where its records go, and the records read since
+    /// the last `flushCounts` (the stats lock is taken once a batch).
+    ///
+    /// A record no hook wants, of its struct's size, prints straight from
+    /// the ring into the output buffer (`RecordPrinter`); anything else is
+    /// decoded into a `Value` (`LoaderSession.record`).
     final class Sink {
         let map: LoaderManifest.Map
-        var printer: RecordPrinter?
+        unowned(unsafe) let session: LoaderSession
+        let out: Output
+        /// An `on_event` hook takes this map's records.
+        let hooked: Bool
+        let many: Bool
         var count: UInt64 = 0
-        init(map: LoaderManifest.Map) { self.map = map }
+        /// The record size `fast` prints, and its printer (unretained: owned
+        /// by `printers`), so the per-record path touches no reference counts.
+        private var size = -1
+        private var fast: Unmanaged<RecordPrinter>?
+        /// The printer of each record size seen (nil: no struct fits).
+        private var printers: [Int: RecordPrinter?] = [:]
+
+        init(map: LoaderManifest.Map, session: LoaderSession, hooked: Bool, many: Bool) {
+            self.map = map; self.session = session; self.out = session.out; self.hooked = hooked; self.many = many
+        }
+
+        /// One record, in place (valid during the call only).
+        @inline(__always) func consume(_ p: UnsafeRawBufferPointer) {
+            count &+= 1
+            if p.count == size, let fast {
+                fast._withUnsafeGuaranteedRef { printer in
+                    out.commit(printer.write(p.baseAddress!, to: out.space(printer.maxLength)))
+                }
+            } else {
+                other(p)
+            }
+        }
+
+        /// A record of another size than the last (or no printer): finds its
+        /// printer, or decodes it into a `Value`.
+        private func other(_ p: UnsafeRawBufferPointer) {
+            let printer: RecordPrinter?
+            if hooked {
+                printer = nil
+            } else if let known = printers[p.count] {
+                printer = known
+            } else {
+                let s = session
+                printer = s.probe.manifest.recordStruct(for: map, size: p.count).flatMap {
+                    RecordPrinter(structure: $0, codec: s.codec, json: s.options.format == .json, mapField: many ? map.name : nil)
+                }.flatMap { p.count >= $0.needed ? $0 : nil }
+                printers[p.count] = printer
+            }
+            if let printer {
+                size = p.count
+                fast = Unmanaged.passUnretained(printer)
+                out.commit(printer.write(p.baseAddress!, to: out.space(printer.maxLength)))
+            } else {
+                session.record(map, Array(p))
+            }
+        }
     }
     var sinks: [Sink] = []
 
@@ -218,39 +282,18 @@ final class LoaderSession {
     func openReaders(_ object: LoadedObject) throws {
         let many = probe.manifest.recordMaps.count > 1
         for m in probe.manifest.recordMaps {
-            let sink = Sink(map: m)
+            let sink = Sink(map: m, session: self, hooked: hooks?.eventMaps.contains(m.name) == true, many: many)
             sinks.append(sink)
             if m.kind == "ringbuf" {
-                let hooked = hooks?.eventMaps.contains(m.name) == true
-                let reader = try RingBufferReader(object: object, map: m.name, rawHandler: { [unowned self] p in
-                    // Records of a declared struct's size print straight from the ring (no hook wants them).
-                    if !hooked, let printer = sink.printer?.size == p.count ? sink.printer : self.printer(for: m, size: p.count, many: many) {
-                        sink.printer = printer
-                        sink.count += 1
-                        self.out.append { printer.write(p, into: &$0) }
-                    } else {
-                        sink.count += 1
-                        self.record(m, Array(p))
-                    }
-                })
-                ringReaders.append((m, reader))
+                ringReaders.append((m, try RingBufferReader(object: object, map: m.name, rawHandler: { sink.consume($0) })))
             } else {
-                let reader = try PerfBufferReader(object: object, map: m.name) { [unowned self] _, bytes in
-                    sink.count += 1
-                    self.record(m, bytes)
-                }
-                perfReaders.append((m, reader))
+                perfReaders.append((m, try PerfBufferReader(object: object, map: m.name, rawHandler: { _, p in sink.consume(p) })))
             }
         }
     }
 
-    func printer(for map: LoaderManifest.Map, size: Int, many: Bool) -> RecordPrinter? {
-        guard let st = probe.manifest.recordStruct(size: size, perf: false) else { return nil }
-        return RecordPrinter(structure: st, codec: codec, json: options.format == .json, mapField: many ? map.name : nil)
-    }
-
     func decodeRecord(_ bytes: [UInt8], map: LoaderManifest.Map) -> (Value, String?) {
-        if let st = probe.manifest.recordStruct(size: bytes.count, perf: map.kind == "perf_event_array") {
+        if let st = probe.manifest.recordStruct(for: map, size: bytes.count) {
             return (codec.decode(bytes, structure: st), st.name)
         }
         switch bytes.count {
@@ -435,6 +478,8 @@ final class LoaderSession {
             return HookRuntime.host(try access.global(try name(0)))
         case "global_set":
             try access.setGlobal(try name(0), arg(1)); return arg(1)
+        case "stack_addresses", "stack_symbols", "stack_remember", "flamegraph_write", "flamegraph_svg":
+            return try profileHost(op, args, access: access)
         default:
             throw LoaderFailure("unknown host operation \(op)")
         }

@@ -1,3 +1,5 @@
+import InfraredObject
+
 /// How records and maps are printed.
 public enum OutputFormat: String, Sendable, CaseIterable {
     /// `field=value …` a record, bpftrace-style maps and histograms.
@@ -23,8 +25,17 @@ public struct LoaderOptions: Sendable {
     public var quiet = false
     /// Print the probe file the tool was built from, and exit.
     public var printSource = false
+    /// Values of the file's `option`s given on the command line, by option name.
+    public var optionValues: [String: OptionValue] = [:]
 
     public init() {}
+}
+
+/// The value of an `option` (Manifest.Option): what its hooks read by name.
+public enum OptionValue: Sendable, Equatable {
+    case string(String)
+    case int(Int64)
+    case bool(Bool)
 }
 
 /// Where `--metrics` serves: `127.0.0.1:PORT` unless the user names a host.
@@ -45,15 +56,19 @@ public struct UsageError: Error, CustomStringConvertible {
 ///          [--btf FILE] [--metrics HOST:PORT] [--cgroup PATH] [--ifname IFACE] [--help]
 public enum LoaderCLI {
     /// The loader's own options; a param may not take one of these names.
-    public static let reservedFlags = ["duration", "format", "btf", "metrics", "cgroup", "ifname", "help", "quiet", "print-source"]
+    public static let reservedFlags = Manifest.loaderFlags
 
     /// `target_pid` → `target-pid`.
-    public static func flag(for param: String) -> String { param.replacingOccurrences(of: "_", with: "-") }
+    public static func flag(for param: String) -> String { param.replacing("_", with: "-") }
 
     /// Params whose flag clashes with a loader option, as an error message.
     public static func checkParamNames(_ manifest: LoaderManifest) -> String? {
         for p in manifest.params where reservedFlags.contains(flag(for: p.name)) {
             return "param :\(p.name) would be the flag --\(flag(for: p.name)), which the loader uses itself; rename the param"
+        }
+        let paramFlags = Set(manifest.params.map { flag(for: $0.name) })
+        for o in manifest.declaredOptions where reservedFlags.contains(flag(for: o.name)) || paramFlags.contains(flag(for: o.name)) {
+            return "option :\(o.name) would be the flag --\(flag(for: o.name)), which the loader or a param uses; rename the option"
         }
         return nil
     }
@@ -62,6 +77,7 @@ public enum LoaderCLI {
     public static func parse(_ arguments: [String], manifest: LoaderManifest) throws -> LoaderOptions {
         var options = LoaderOptions()
         let params = Dictionary(manifest.params.map { (flag(for: $0.name), $0) }, uniquingKeysWith: { a, _ in a })
+        let declared = Dictionary(manifest.declaredOptions.map { (flag(for: $0.name), $0) }, uniquingKeysWith: { a, _ in a })
         var i = 0
         while i < arguments.count {
             let argument = arguments[i]
@@ -101,9 +117,17 @@ public enum LoaderCLI {
             case "ifname": options.ifname = try value()
             case "metrics": options.metrics = try parseMetrics(try value())
             default:
+                if let o = declared[name] {
+                    if o.type == "bool", inlineValue == nil {
+                        options.optionValues[o.name] = .bool(true)
+                    } else {
+                        options.optionValues[o.name] = try parseOption(try value(), option: o, flag: name)
+                    }
+                    continue
+                }
                 guard let p = params[name] else {
-                    let known = manifest.params.map { "--" + flag(for: $0.name) }
-                    throw UsageError("unknown option --\(name)" + (known.isEmpty ? "" : " (params: \(known.joined(separator: ", ")))") + "; see --help")
+                    let known = manifest.params.map { "--" + flag(for: $0.name) } + manifest.declaredOptions.map { "--" + flag(for: $0.name) }
+                    throw UsageError("unknown option --\(name)" + (known.isEmpty ? "" : " (this tool's: \(known.joined(separator: ", ")))") + "; see --help")
                 }
                 var text: String
                 if p.type == "bool", inlineValue == nil, i >= arguments.count || arguments[i].hasPrefix("--") {
@@ -115,6 +139,40 @@ public enum LoaderCLI {
             }
         }
         return options
+    }
+
+    /// An option's value from its flag's text: any text for `string`, a
+    /// 64-bit integer for `int` (as params spell them), true/false for `bool`.
+    public static func parseOption(_ text: String, option: Manifest.Option, flag: String) throws -> OptionValue {
+        switch option.type {
+        case "int":
+            switch parseInteger(text) {
+            case .negative(let v)?: return .int(v)
+            case .nonNegative(let v)? where v <= UInt64(Int64.max): return .int(Int64(v))
+            default: throw UsageError("--\(flag): '\(text)' is not an integer (\(Int64.min)…\(Int64.max))")
+            }
+        case "bool":
+            switch text.lowercased() {
+            case "true", "yes", "on", "1": return .bool(true)
+            case "false", "no", "off", "0": return .bool(false)
+            default: throw UsageError("--\(flag): '\(text)' is not a bool (true or false)")
+            }
+        default:
+            return .string(text)
+        }
+    }
+
+    /// What hooks read for each declared option: the command line's value,
+    /// else the declared default, else nil (false for a switch).
+    public static func optionValue(_ option: Manifest.Option, in options: LoaderOptions) -> OptionValue? {
+        if let v = options.optionValues[option.name] { return v }
+        if let d = option.defaultValue, let v = try? parseOption(d, option: option, flag: flag(for: option.name)) { return v }
+        return option.type == "bool" ? .bool(false) : nil
+    }
+
+    /// `--flamegraph FILE` (`--verbose` for a switch).
+    static func optionSynopsis(_ o: Manifest.Option) -> String {
+        "--\(flag(for: o.name))" + (o.type == "bool" ? "" : " " + (o.argument ?? o.type.uppercased()))
     }
 
     /// The range of an integer type, as text and as bounds (u64's upper bound as UInt64).
@@ -163,7 +221,7 @@ public enum LoaderCLI {
     enum ParsedInteger { case negative(Int64), nonNegative(UInt64) }
 
     static func parseInteger(_ text: String) -> ParsedInteger? {
-        var s = Substring(text.replacingOccurrences(of: "_", with: ""))
+        var s = Substring(text.replacing("_", with: ""))
         var negative = false
         if s.hasPrefix("-") { negative = true; s = s.dropFirst() } else if s.hasPrefix("+") { s = s.dropFirst() }
         var radix = 10
@@ -202,6 +260,7 @@ public enum LoaderCLI {
     public static func usage(tool: String, manifest: LoaderManifest, source: String? = nil) -> String {
         var lines: [String] = []
         let paramSynopsis = manifest.params.map { "[--\(flag(for: $0.name)) \($0.type.uppercased())]" }
+            + manifest.declaredOptions.map { "[\(optionSynopsis($0))]" }
         lines.append("usage: \(tool) " + (paramSynopsis + ["[--duration SECONDS]", "[--format text|json]", "[--btf FILE]", "[--metrics HOST:PORT]"]
             + (manifest.programs.contains { $0.kind == "cgroup_device" || $0.section.hasPrefix("cgroup") } ? ["--cgroup PATH"] : [])
             + (manifest.programs.contains { $0.kind == "xdp" || $0.kind == "tc" } ? ["--ifname IFACE"] : [])
@@ -217,6 +276,15 @@ public enum LoaderCLI {
             for p in manifest.params {
                 let def = p.type == "bool" ? (p.defaultValue != 0 ? "true" : "false") : String(p.defaultValue)
                 lines.append("  " + pad("--\(flag(for: p.name)) \(p.type.uppercased())", 30) + "\(p.type), default \(def)")
+            }
+        }
+        if !manifest.declaredOptions.isEmpty {
+            lines.append("")
+            lines.append("Options of this tool:")
+            for o in manifest.declaredOptions {
+                var text = o.help ?? o.type
+                if let d = o.defaultValue { text += " (default \(d))" }
+                lines.append("  " + pad(optionSynopsis(o), 30) + text)
             }
         }
         lines.append("")

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import InfraredRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +22,7 @@ struct MetricsSource: @unchecked Sendable {
     }
 
     static func labelValue(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n")
     }
 
     static func labels(for key: Value) -> String {
@@ -109,7 +114,7 @@ final class MetricsServer: @unchecked Sendable {
     private let fd: Int32
     /// `HOST:PORT` as bound (the port the kernel chose for port 0).
     let boundAddress: String
-    private let lock = NSLock()
+    private let lock = PThreadMutex()
     private var stopped = false
 
     init(address: MetricsAddress) throws {
@@ -151,8 +156,22 @@ final class MetricsServer: @unchecked Sendable {
     }
 
     func start(_ source: MetricsSource) {
-        let thread = Thread { [self] in self.serve(source) }
-        thread.start()
+        // A detached pthread (Foundation's `Thread` would link all of Foundation and ICU).
+        let context = Unmanaged.passRetained(ServeContext { [self] in self.serve(source) }).toOpaque()
+        var thread = pthread_t()
+        if pthread_create(&thread, nil, { context in
+            Unmanaged<ServeContext>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context) == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<ServeContext>.fromOpaque(context).release()
+        }
+    }
+
+    private final class ServeContext {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
     }
 
     func stop() {
@@ -180,6 +199,16 @@ final class MetricsServer: @unchecked Sendable {
         }
     }
 
+    /// Whether the request holds a blank line (`\r\n\r\n` or `\n\n`): its headers are complete.
+    static func headersEnd(_ r: [UInt8]) -> Bool {
+        var i = 0
+        while i + 1 < r.count {
+            if r[i] == 10 && (r[i + 1] == 10 || (i + 2 < r.count && r[i + 1] == 13 && r[i + 2] == 10)) { return true }
+            i += 1
+        }
+        return false
+    }
+
     private func handle(_ client: Int32, _ source: MetricsSource) {
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         _ = setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -190,7 +219,7 @@ final class MetricsServer: @unchecked Sendable {
             if n <= 0 { break }
             request += buffer[0..<n]
             if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
-            if let text = String(bytes: request, encoding: .utf8), text.contains("\r\n\r\n") || text.contains("\n\n") { break }
+            if Self.headersEnd(request) { break }
         }
         let line = String(decoding: request.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self).split(separator: " ")
         let status: String, body: String, type: String

@@ -3,49 +3,85 @@ import Glibc
 #endif
 
 /// Standard output with one buffer, written with write(2): records are
-/// batched (a flush per wake-up of the event loop, not per line), and the
-/// buffer is flushed before any hook runs, so lines the host writes and
-/// lines mruby's `puts` writes (straight to fd 1) keep their order.
+/// batched (a flush when the buffer is full and once per wake-up of the
+/// event loop, not per line), and the buffer is flushed before any hook
+/// runs, so lines the host writes and lines mruby's `puts` writes (straight
+/// to fd 1) keep their order.
+///
+/// The buffer is raw memory: the record printers format into it in place
+/// (`space`, then `commit`), with no array growth or reference counting per
+/// record.
 final class Output {
-    private var buffer: [UInt8] = []
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var count = 0
     private let fd: Int32
     /// True once a write failed (EPIPE: the reader went away).
     private(set) var broken = false
 
-    init(fd: Int32 = 1) {
+    /// 256 KiB: large writes (a drain of a full ring buffer is a few dozen
+    /// write(2) calls), small enough to stay in the cache.
+    init(fd: Int32 = 1, capacity: Int = 1 << 18) {
         self.fd = fd
-        buffer.reserveCapacity(1 << 16)
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
     }
 
-    /// Appends in place (no intermediate strings); flushes past 64 KiB.
-    @inline(__always) func append(_ body: (inout [UInt8]) -> Void) {
-        body(&buffer)
-        if buffer.count >= 1 << 16 { flush() }
+    deinit { base.deallocate() }
+
+    /// Where the next `n` bytes go: flushes first when they do not fit (and
+    /// grows the buffer for a line longer than it). Follow with `commit`.
+    @inline(__always) func space(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if capacity &- count < n { makeRoom(n) }
+        return base + count
+    }
+
+    /// Adds the `n` bytes written at `space`'s pointer.
+    @inline(__always) func commit(_ n: Int) { count &+= n }
+
+    private func makeRoom(_ n: Int) {
+        flush()
+        if n > capacity {
+            base.deallocate()
+            capacity = n
+            base = .allocate(capacity: n)
+        }
     }
 
     func write(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
-        if buffer.count >= 1 << 16 { flush() }
+        var text = text
+        text.withUTF8 { bytes in
+            guard let b = bytes.baseAddress else { return }
+            if bytes.count > capacity {     // a long text (maps printed at exit): straight through
+                flush()
+                writeAll(b, bytes.count)
+                return
+            }
+            space(bytes.count).update(from: b, count: bytes.count)
+            commit(bytes.count)
+        }
     }
 
     func line(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
-        buffer.append(0x0a)
-        if buffer.count >= 1 << 16 { flush() }
+        write(text)
+        space(1).pointee = 0x0a
+        commit(1)
     }
 
     func flush() {
-        guard !buffer.isEmpty else { return }
-        defer { buffer.removeAll(keepingCapacity: true) }
+        guard count > 0 else { return }
+        writeAll(base, count)
+        count = 0
+    }
+
+    private func writeAll(_ p: UnsafePointer<UInt8>, _ n: Int) {
         if broken { return }
         var done = 0
-        buffer.withUnsafeBytes { p in
-            while done < p.count {
-                let n = Glibc.write(fd, p.baseAddress! + done, p.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { broken = true; return }
-                done += n
-            }
+        while done < n {
+            let w = Glibc.write(fd, p + done, n - done)
+            if w < 0 && errno == EINTR { continue }
+            if w <= 0 { broken = true; return }
+            done += w
         }
     }
 }

@@ -1,3 +1,5 @@
+import InfraredObject
+
 /// A value of the probe language's types, decoded from kernel bytes: what a
 /// record field, a map key or a map value holds in user space.
 public indirect enum Value: Equatable, Sendable {

@@ -76,17 +76,44 @@ public struct Manifest: Sendable, Codable, Equatable {
             self.offset = offset; self.section = section; self.defaultValue = defaultValue
         }
     }
+    /// A user-space-only option of the loader (`option :flamegraph, :string,
+    /// help: "…"`): a flag `--flamegraph FILE` its hooks read by name; the
+    /// BPF side never sees it.
+    public struct Option: Sendable, Codable, Equatable {
+        public var name: String
+        /// `string`, `int` or `bool` (a switch).
+        public var type: String
+        public var help: String?
+        /// The placeholder `--help` shows for the value (`FILE`); default the type's name.
+        public var argument: String?
+        /// The value when the flag is absent, as the flag would spell it; nil: `nil` in hooks.
+        public var defaultValue: String?
+        public var line: Int
+        public init(name: String, type: String, help: String?, argument: String?, defaultValue: String?, line: Int) {
+            self.name = name; self.type = type; self.help = help; self.argument = argument; self.defaultValue = defaultValue; self.line = line
+        }
+    }
+    /// What the loader's command line is made of besides params and options:
+    /// its own flags, which neither may take (`--duration`…).
+    public static let loaderFlags = ["duration", "format", "btf", "metrics", "cgroup", "ifname", "help", "quiet", "print-source"]
+
     public var license: String
     public var programs: [Program]
     public var structs: [Struct]
     public var maps: [Map]
     public var params: [Variable]
     public var globals: [Variable]
+    /// Absent in manifests written before options existed.
+    public var options: [Option]?
 
-    public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable]) {
+    public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable],
+                options: [Option] = []) {
         self.license = license; self.programs = programs; self.structs = structs
-        self.maps = maps; self.params = params; self.globals = globals
+        self.maps = maps; self.params = params; self.globals = globals; self.options = options
     }
+
+    /// The declared options (none when the manifest predates them).
+    public var declaredOptions: [Option] { options ?? [] }
 
     public func structNamed(_ name: String) -> Struct? { structs.first { $0.name == name } }
     public func mapNamed(_ name: String) -> Map? { maps.first { $0.name == name } }

@@ -1,4 +1,3 @@
-import CLibBPF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,9 +75,7 @@ public struct Errno: RawRepresentable, Hashable, Sendable, Error, CustomStringCo
 
     /// The message `strerror` (or `libbpf_strerror` for libbpf's own codes) gives.
     public var message: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        _ = libbpf_strerror(rawValue, &buffer, buffer.count)
-        return String(cString: buffer)
+        Sys.errorMessage(rawValue)
     }
 
     /// True for the two codes the kernel uses when the caller lacks a capability.

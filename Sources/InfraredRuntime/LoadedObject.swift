@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import BPF
 
 /// How an object is opened and loaded.
@@ -36,7 +40,7 @@ public final class LoadedObject: @unchecked Sendable {
     /// The object name given in `LoadOptions`.
     public let name: String
     private let options: LoadOptions
-    private let lock = NSRecursiveLock()
+    private let lock = PThreadMutex(recursive: true)
     private var handle: ObjectHandle?
     /// libbpf may point into the ELF image after `open`, so the object owns a copy.
     private var image: UnsafeMutableRawBufferPointer?
@@ -141,9 +145,9 @@ public final class LoadedObject: @unchecked Sendable {
 
     /// `x` in "libbpf: prog 'x': …".
     static func programNamed(in message: String) -> String? {
-        guard let start = message.range(of: "prog '") else { return nil }
+        guard let start = message.firstRange(of: "prog '") else { return nil }
         let rest = message[start.upperBound...]
-        guard let end = rest.range(of: "':") else { return nil }
+        guard let end = rest.firstRange(of: "':") else { return nil }
         return String(rest[..<end.lowerBound])
     }
 

@@ -1,5 +1,12 @@
 import CLibBPF
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import InfraredBTF
 import InfraredLoader
+import InfraredObject
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,10 +74,12 @@ public struct SkeletonModel {
         String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
     }
 
-    public init(object: [UInt8], name: String, manifest: LoaderManifest? = nil) throws {
+    /// `source` names the object in errors (default: `name`).
+    public init(object: [UInt8], name: String, manifest: LoaderManifest? = nil, source: String? = nil) throws {
         self.name = Self.identifier(name)
         self.object = object
         self.manifest = manifest
+        try Self.check(object, name: source ?? self.name)
         var opts = bpf_object_open_opts()
         opts.sz = MemoryLayout<bpf_object_open_opts>.size
         let handle: OpaquePointer? = self.name.withCString { cName in
@@ -119,6 +128,18 @@ public struct SkeletonModel {
         }
     }
 
+    /// Reads the object with our own checked readers before libbpf sees it.
+    /// The system's libbpf 1.1.2 opens objects whose `.BTF` its btf_dump then
+    /// crashes on, or whose name offsets lie outside the strings (found by
+    /// fuzzing, Tests/Regressions/gen-skel/); the ELF reader, the BTF decoder
+    /// (every id, name offset and size checked) and the `.BTF.ext` decoder
+    /// refuse those with a message instead.
+    static func check(_ object: [UInt8], name: String) throws {
+        let elf = try ObjectReader(bytes: object, name: name)
+        if let btf = elf.btf { _ = try BTFSpec(bytes: btf, source: "\(name) .BTF") }
+        if let ext = elf.btfExt { _ = try BTFExt.decode(bytes: ext) }
+    }
+
     static func initialValue(_ m: OpaquePointer) -> [UInt8]? {
         var size = 0
         guard let p = bpf_map__initial_value(m, &size) else { return nil }
@@ -130,7 +151,7 @@ public struct SkeletonModel {
     static func mapIdent(name: String, isInternal: Bool) -> String? {
         guard isInternal else { return name }
         for sfx in [".data", ".rodata", ".bss", ".kconfig"] {
-            if let r = name.range(of: sfx) { return identifier(String(name[name.index(after: r.lowerBound)...])) }
+            if let r = name.firstRange(of: sfx) { return identifier(String(name[name.index(after: r.lowerBound)...])) }
         }
         return nil
     }
@@ -179,7 +200,8 @@ final class BTFReader {
 
     init(btf: OpaquePointer) { self.btf = btf }
 
-    func name(_ off: UInt32) -> String { String(cString: btf__name_by_offset(btf, off)) }
+    /// The string at `off`; "" when it is outside the strings (libbpf returns NULL).
+    func name(_ off: UInt32) -> String { btf__name_by_offset(btf, off).map { String(cString: $0) } ?? "" }
 
     func shape(_ id: UInt32, depth: Int = 0) -> BTFShape {
         guard depth < 32, let t = btf__type_by_id(btf, id) else { return .other(size: 0) }

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import InfraredLoader
 
 /// A Swift skeleton: the counterpart of the C one for Swift programs, over
@@ -240,11 +245,11 @@ struct SwiftSkeletonWriter {
             for f in fields { o.append("        public var \(Self.lowerCamel(f.name)): \(swiftType(f.shape)) = \(defaultValue(f.shape))") }
             o.append("        public init() {}")
             if !fields.isEmpty {
-                let params = fields.map { "\(Self.lowerCamel($0.name).replacingOccurrences(of: "`", with: "")): \(swiftType($0.shape)) = \(defaultValue($0.shape))" }
+                let params = fields.map { "\(Self.lowerCamel($0.name).replacing("`", with: "")): \(swiftType($0.shape)) = \(defaultValue($0.shape))" }
                 o.append("        public init(\(params.joined(separator: ", "))) {")
                 for f in fields {
                     let n = Self.lowerCamel(f.name)
-                    o.append("            self.\(n) = \(n.replacingOccurrences(of: "`", with: ""))")
+                    o.append("            self.\(n) = \(n.replacing("`", with: ""))")
                 }
                 o.append("        }")
             }

@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import InfraredBTF
 import InfraredObject
 
@@ -25,7 +32,7 @@ struct BTFCommand: ParsableCommand {
                 let spec = try BTFSpec(path: file)
                 return format == .raw ? BTFDump.raw(spec) : try BTFDump.c(spec)
             }
-            FileHandle.standardOutput.write(Data(bytes))
+            writeAll(STDOUT_FILENO, bytes)
         }
     }
 
@@ -126,21 +133,38 @@ struct BTFCommand: ParsableCommand {
                 }
                 var bestLoad = Double.infinity, bestResolve = Double.infinity, resolved = 0, count = 0
                 for _ in 0..<max(1, rounds) {
-                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let t0 = monotonicNanoseconds()
                     let spec = try BTFSpec(path: file)
-                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    let t1 = monotonicNanoseconds()
                     let list = BTFBenchmark.memberPaths(in: BTFSpec(types: Array(spec.types.dropFirst())), count: paths)
                     // Timed from here: the first look-up also builds the name index.
-                    let t2 = DispatchTime.now().uptimeNanoseconds
+                    let t2 = monotonicNanoseconds()
                     resolved = 0
                     for p in list where (try? spec.resolve(path: p)) != nil { resolved += 1 }
-                    let t3 = DispatchTime.now().uptimeNanoseconds
+                    let t3 = monotonicNanoseconds()
                     count = list.count
                     bestLoad = min(bestLoad, Double(t1 - t0) / 1e6)
                     bestResolve = min(bestResolve, Double(t3 - t2) / 1e6)
                 }
-                print(String(format: "load_ms=%.1f resolve_ms=%.2f paths=%d resolved=%d", bestLoad, bestResolve, count, resolved))
+                print("load_ms=\(decimal(bestLoad, 1)) resolve_ms=\(decimal(bestResolve, 2)) paths=\(count) resolved=\(resolved)")
             }
         }
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+private func monotonicNanoseconds() -> UInt64 {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+}
+
+/// `value` with `places` decimals (what `%.Nf` prints, for the values the bench shows).
+private func decimal(_ value: Double, _ places: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<places { scale *= 10 }
+    let n = Int((value * scale).rounded())
+    let whole = n / Int(scale), fraction = n % Int(scale)
+    let digits = String(fraction)
+    return "\(whole)." + String(repeating: "0", count: places - digits.count) + digits
 }

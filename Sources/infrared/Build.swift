@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import InfraredCompiler
 
 struct Build: ParsableCommand {
@@ -16,7 +23,7 @@ struct Build: ParsableCommand {
         options.dumpAfter = Set(dumpAfter)
         let out = output ?? Self.defaultOutput(for: input)
         let compiled = try reportingErrors { try Compiler.compile(path: input, options: options) }
-        for d in compiled.dumps { FileHandle.standardError.write(Data((d + "\n").utf8)) }
+        for d in compiled.dumps { writeStandardError(d + "\n") }
         try reportingErrors { try writeAtomically(compiled.bytes, to: out) }
     }
 
@@ -29,12 +36,12 @@ struct Build: ParsableCommand {
 /// (`FILE:LINE:COL: error: …` or `infrared: error: …`) and exit with 1.
 func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let d as Diagnostic {
-        FileHandle.standardError.write(Data((d.description + "\n").utf8))
+        writeStandardError(d.description + "\n")
         throw ExitCode(1)
     } catch let e as ExitCode {
         throw e
     } catch {
-        FileHandle.standardError.write(Data("infrared: error: \(error)\n".utf8))
+        writeStandardError("infrared: error: \(error)\n")
         throw ExitCode(1)
     }
 }
@@ -54,7 +61,7 @@ func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         throw e
     } catch {
         try? FileManager.default.removeItem(at: tmp)
-        throw CLIError("cannot write \(path): \(error.localizedDescription)")
+        throw CLIError("cannot write \(path): \(error)")
     }
 }
 

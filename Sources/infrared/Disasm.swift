@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import InfraredCompiler
 import InfraredObject
 
@@ -39,6 +43,6 @@ struct Disasm: ParsableCommand {
         }
         let options = Disassembler.Options(alu32: alu32, showRawBytes: !noShowRawInsn, showRelocations: !noRelocs,
                                            showSourceLines: !noSource)
-        FileHandle.standardOutput.write(Data(Disassembler.listing(object, options: options).utf8))
+        writeStandardOutput(Disassembler.listing(object, options: options))
     }
 }

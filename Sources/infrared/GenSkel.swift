@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import InfraredCompiler
 import InfraredLoader
 import InfraredSkeleton
@@ -30,10 +34,10 @@ struct GenSkel: ParsableCommand {
                 object = [UInt8](data)
             }
             let skelName = name ?? ProbeBuilder.baseName(input)
-            let model = try SkeletonModel(object: object, name: skelName, manifest: manifest)
+            let model = try SkeletonModel(object: object, name: skelName, manifest: manifest, source: input)
             let source = URL(fileURLWithPath: input).lastPathComponent
             let text = lang == .c ? CSkeleton.generate(model, source: source) : SwiftSkeleton.generate(model, source: source)
-            if let output { try writeAtomically(Array(text.utf8), to: output) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+            if let output { try writeAtomically(Array(text.utf8), to: output) } else { writeStandardOutput(text) }
         }
     }
 }

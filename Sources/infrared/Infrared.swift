@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `infrared`: compile Ruby probe files to BPF and run them.
 @main
@@ -9,3 +12,20 @@ struct Infrared: ParsableCommand {
         subcommands: [Build.self, Disasm.self, BTFCommand.self, Run.self, Gen.self]
     )
 }
+
+/// Writes all of `bytes` to a file descriptor (stdout, stderr): the CLI
+/// uses FoundationEssentials only, which has no `FileHandle`.
+func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>) {
+    var buffer = Array(bytes)
+    var done = 0
+    while done < buffer.count {
+        let n = buffer.withUnsafeMutableBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        done += n
+    }
+    buffer.removeAll()
+}
+
+func writeStandardOutput(_ text: String) { writeAll(STDOUT_FILENO, Array(text.utf8)) }
+func writeStandardError(_ text: String) { writeAll(STDERR_FILENO, Array(text.utf8)) }

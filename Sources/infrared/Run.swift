@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import InfraredLoader
 
 /// `infrared run PROG.rb [LOADER OPTIONS]`: compile, load, attach and behave

@@ -170,12 +170,10 @@ extension LoaderUnitTests {
             for (i, c) in comm.utf8.prefix(16).enumerated() { bytes[8 + i] = c }
             let value = codec.decode(bytes, structure: st)
             for json in [false, true] {
-                var out: [UInt8] = []
-                bytes.withUnsafeBytes { RecordPrinter(structure: st, codec: codec, json: json, mapField: nil).write($0, into: &out) }
+                let out = bytes.withUnsafeBytes { RecordPrinter(structure: st, codec: codec, json: json, mapField: nil)!.line($0) }
                 XCTAssertEqual(String(decoding: out, as: UTF8.self), (json ? value.json : value.text) + "\n")
             }
-            var out: [UInt8] = []
-            bytes.withUnsafeBytes { RecordPrinter(structure: st, codec: codec, json: true, mapField: "events").write($0, into: &out) }
+            let out = bytes.withUnsafeBytes { RecordPrinter(structure: st, codec: codec, json: true, mapField: "events")!.line($0) }
             XCTAssertEqual(String(decoding: out, as: UTF8.self), "{\"map\":\"events\"," + value.json.dropFirst() + "\n")
         }
     }

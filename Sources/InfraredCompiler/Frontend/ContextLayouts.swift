@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import BPF
 import InfraredBTF
 import InfraredObject
@@ -73,7 +77,11 @@ enum ContextLayouts {
     static func parseFormat(_ text: String, userStrings: Bool) -> [ContextField] {
         var out: [ContextField] = []
         for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = line.split(separator: ";").map { part -> String in
+                var field = part.drop(while: \.isWhitespace)
+                while field.last?.isWhitespace == true { field = field.dropLast() }
+                return String(field)
+            }
             guard parts.count >= 4, parts[0].hasPrefix("field:") else { continue }
             let decl = String(parts[0].dropFirst("field:".count))
             func num(_ s: String, _ key: String) -> Int? { s.hasPrefix(key + ":") ? Int(s.dropFirst(key.count + 1)) : nil }

@@ -1,4 +1,5 @@
 import BPF
+import InfraredObject
 
 /// The build-time prelude: Ruby methods that record the file's declarations
 /// into `$__ir`. Program declarations come from the `programKinds` table, so
@@ -6,7 +7,7 @@ import BPF
 enum Prelude {
     static let text: String = {
         var s = """
-        $__ir = { license: nil, programs: [], classes: {}, section: nil, defs: [], structs: [], maps: [], params: [], globals: [] }
+        $__ir = { license: nil, programs: [], classes: {}, section: nil, defs: [], structs: [], maps: [], params: [], globals: [], options: [] }
         class InfraredStructBuilder
           def initialize; @fields = []; end
           def fields; @fields; end
@@ -44,6 +45,11 @@ enum Prelude {
           def on_event(map, &blk); ($__ir[:hooks] ||= []) << ["on_event", map.to_s]; nil; end
           def every(seconds, &blk); ($__ir[:hooks] ||= []) << ["every", seconds.to_s]; nil; end
           def at_exit(&blk); ($__ir[:hooks] ||= []) << ["at_exit", ""]; nil; end
+          # A loader flag for the hooks only (Frontend/Options.swift checks it).
+          def option(name = nil, type = :string, **opts)
+            $__ir[:options] << [name, type, opts.map { |k, v| [k.to_s, v] }, __ir_line]
+            nil
+          end
           def __ir_program(kind, args, opts, blk)
             raise ArgumentError, "#{kind} needs a block: #{kind} ... do |ctx| ... end" unless blk
             $__ir[:programs] << { kind: kind, args: args, name: opts[:name], block: blk, opts: opts.map { |k, v| [k.to_s, v] } }
@@ -159,6 +165,8 @@ struct Declarations {
     var language: Language
     /// Top-level `def`s not claimed by `section!`: functions bodies may call (inlined).
     var functions: Set<String> = []
+    /// `option` declarations: loader flags for the hooks.
+    var options: [Manifest.Option] = []
 }
 
 import CMRuby
@@ -170,6 +178,7 @@ extension Declarations {
         license = ir["license"]?.stringValue ?? "GPL"
         programs = []
         language = try Language(ir: ir, path: path, line: { _ in 1 })
+        options = try Self.options(ir: ir, language: language, path: path, sourceLines: sourceLines)
         var usedNames: [String: Int] = [:]
         func uniqueName(_ base: String) -> String {
             var name = base.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }.map(String.init).joined()

@@ -438,7 +438,7 @@ final class Lowering {
                     emit(.store(base: a, offset: 0, value: v, size: language.globals[g]!.type.size), loc)
                 } else if let p = frame.paramLocals[insn.a], !analysing {
                     throw error(irep, insn, "param `\(p)` is read-only in programs",
-                                hint: "params are set before load (--\(p.replacingOccurrences(of: "_", with: "-"))); use a `global` for state", symbol: p)
+                                hint: "params are set before load (--\(p.replacing("_", with: "-"))); use a `global` for state", symbol: p)
                 }
             }
             if i == r.upperBound - 1, insn.fallsThrough, i + 1 < insns.count {
@@ -959,7 +959,7 @@ final class Lowering {
     func column(line: Int, symbol: String?) -> Int {
         guard line >= 1, line <= sourceLines.count else { return 1 }
         let text = sourceLines[line - 1]
-        if let symbol, !symbol.isEmpty, let r = text.range(of: symbol) {
+        if let symbol, !symbol.isEmpty, let r = text.firstRange(of: symbol) {
             return text.distance(from: text.startIndex, to: r.lowerBound) + 1
         }
         return (text.firstIndex(where: { $0 != " " && $0 != "\t" }).map { text.distance(from: text.startIndex, to: $0) } ?? 0) + 1

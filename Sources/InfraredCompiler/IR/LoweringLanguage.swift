@@ -125,7 +125,7 @@ extension Lowering {
             if name.hasSuffix("="), args.count == 1 {
                 let base = String(name.dropLast())
                 if language.params[base] != nil {
-                    throw error(irep, insn, "param `\(base)` is read-only in programs", hint: "params are set before load (--\(base.replacingOccurrences(of: "_", with: "-")))", symbol: base)
+                    throw error(irep, insn, "param `\(base)` is read-only in programs", hint: "params are set before load (--\(base.replacing("_", with: "-")))", symbol: base)
                 }
                 if let g = language.globals[base] {
                     let v = try integerOperand(args[0], irep, insn, what: "the value of global `\(base)`")

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Collects libbpf's printed messages per operation.
 ///
@@ -18,8 +25,8 @@ enum LibbpfLog {
         var description: String { text }
     }
 
-    private static let operation = NSRecursiveLock()
-    private static let state = NSLock()
+    private static let operation = PThreadMutex(recursive: true)
+    private static let state = PThreadMutex()
     nonisolated(unsafe) private static var collected: [Message]? = nil
     private static let verbose = ProcessInfo.processInfo.environment["INFRARED_LIBBPF_DEBUG"] == "1"
 
@@ -37,12 +44,18 @@ enum LibbpfLog {
     /// Called from the C callback.
     static func record(_ level: Level, _ text: String) {
         let trimmed = text.hasSuffix("\n") ? String(text.dropLast()) : text
-        if verbose { FileHandle.standardError.write(Data("libbpf: \(trimmed)\n".utf8)) }
+        if verbose { writeStandardError("libbpf: \(trimmed)\n") }
         state.lock(); defer { state.unlock() }
         if collected != nil {
             if level != .debug || verbose { collected!.append(Message(level: level, text: trimmed)) }
         } else if level == .warning && !verbose {
-            FileHandle.standardError.write(Data("libbpf: \(trimmed)\n".utf8))
+            writeStandardError("libbpf: \(trimmed)\n")
         }
+    }
+
+    /// write(2) to fd 2 (FileHandle would link all of Foundation).
+    private static func writeStandardError(_ text: String) {
+        var text = text
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 // The one seam between Infrared and the kernel: every libbpf call and every
 // syscall the runtime makes is in this file (as swift-system keeps its
 // syscalls in `Internals/Syscalls.swift`). The rest of the module speaks
@@ -16,6 +20,8 @@ typealias ObjectHandle = OpaquePointer
 typealias ProgramHandle = OpaquePointer
 typealias MapHandle = OpaquePointer
 typealias LinkHandle = OpaquePointer
+typealias RingBufferHandle = OpaquePointer
+typealias PerfBufferHandle = OpaquePointer
 
 enum Sys {
     // MARK: libbpf's print callback
@@ -205,7 +211,7 @@ enum Sys {
         defer { fclose(f) }
         var buf = [CChar](repeating: 0, count: 4096)
         guard fgets(&buf, 4096, f) != nil else { return Array(0..<Int32(possibleCPUs())) }
-        let text = String(cString: buf).trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = String(cString: buf).filter { !$0.isWhitespace }
         var cpus: [Int32] = []
         for part in text.split(separator: ",") {
             let ends = part.split(separator: "-").compactMap { Int32($0) }
@@ -237,6 +243,47 @@ enum Sys {
 
     /// `bpf_link__destroy`: detaches and frees the link.
     static func destroyLink(_ link: LinkHandle) { _ = bpf_link__destroy(link) }
+
+    // MARK: ring buffers and perf buffers
+
+    /// libbpf's `ring_buffer_sample_fn`: `ctx`, the record (valid during the
+    /// call only), its size; a negative return stops the consume.
+    typealias RingSample = @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, Int) -> Int32
+    /// libbpf's `perf_buffer_sample_fn`: `ctx`, the CPU, the raw sample, its size.
+    typealias PerfSample = @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeMutableRawPointer?, UInt32) -> Void
+    /// libbpf's `perf_buffer_lost_fn`: `ctx`, the CPU, how many records the kernel dropped.
+    typealias PerfLost = @convention(c) (UnsafeMutableRawPointer?, Int32, UInt64) -> Void
+
+    /// A libbpf count or negative errno as a count; an interrupted wait counts 0.
+    private static func count(_ n: Int32) -> Result<Int, Errno> {
+        if n >= 0 { return .success(Int(n)) }
+        return -n == EINTR ? .success(0) : .failure(Errno(libbpf: n))
+    }
+
+    /// `ring_buffer__new`: maps the ring buffer map `fd`'s consumer and
+    /// producer pages and an epoll fd on it; `sample` is called per record.
+    static func ringBufferNew(fd: Int32, sample: RingSample, context: UnsafeMutableRawPointer) -> Result<RingBufferHandle, Errno> {
+        errno = 0
+        guard let rb = ring_buffer__new(fd, sample, context, nil) else { return .failure(Errno.current) }
+        return .success(rb)
+    }
+    /// `ring_buffer__poll`: waits up to `timeoutMs`, then consumes every available record.
+    static func ringBufferPoll(_ rb: RingBufferHandle, timeoutMs: Int32) -> Result<Int, Errno> { count(ring_buffer__poll(rb, timeoutMs)) }
+    /// `ring_buffer__consume`: every available record, without waiting.
+    static func ringBufferConsume(_ rb: RingBufferHandle) -> Result<Int, Errno> { count(ring_buffer__consume(rb)) }
+    static func ringBufferEpollFD(_ rb: RingBufferHandle) -> Int32 { ring_buffer__epoll_fd(rb) }
+    static func ringBufferFree(_ rb: RingBufferHandle) { ring_buffer__free(rb) }
+
+    /// `perf_buffer__new`: one perf event and `pagesPerCPU` mapped pages per CPU.
+    static func perfBufferNew(fd: Int32, pagesPerCPU: Int, sample: PerfSample, lost: PerfLost, context: UnsafeMutableRawPointer) -> Result<PerfBufferHandle, Errno> {
+        errno = 0
+        guard let pb = perf_buffer__new(fd, pagesPerCPU, sample, lost, context, nil) else { return .failure(Errno.current) }
+        return .success(pb)
+    }
+    static func perfBufferPoll(_ pb: PerfBufferHandle, timeoutMs: Int32) -> Result<Int, Errno> { count(perf_buffer__poll(pb, timeoutMs)) }
+    static func perfBufferConsume(_ pb: PerfBufferHandle) -> Result<Int, Errno> { count(perf_buffer__consume(pb)) }
+    static func perfBufferEpollFD(_ pb: PerfBufferHandle) -> Int32 { perf_buffer__epoll_fd(pb) }
+    static func perfBufferFree(_ pb: PerfBufferHandle) { perf_buffer__free(pb) }
 
     // MARK: test run
 
@@ -308,6 +355,13 @@ enum Sys {
     static func closeFD(_ fd: Int32) { _ = close(fd) }
 
     // MARK: helpers
+
+    /// `libbpf_strerror`: `strerror`, and libbpf's own messages for its codes above 4000.
+    static func errorMessage(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = libbpf_strerror(code, &buffer, buffer.count)
+        return String(cString: buffer)
+    }
 
     private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
         guard let string else { return body(nil) }

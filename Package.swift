@@ -51,7 +51,7 @@ let package = Package(
                           // What libdw.a and libelf.a need when the runner is linked statically.
                           linkerSettings: [.linkedLibrary("bz2"), .linkedLibrary("lzma"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
         // Skeletons (`infrared gen skel`): C in bpftool's layout, and Swift.
-        .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredObject", "InfraredLoader"]),
+        .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredBTF", "InfraredObject", "InfraredLoader"]),
         .executableTarget(
             name: "infrared",
             dependencies: [
@@ -60,6 +60,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The readers behind `disasm`, `btf dump`, `btf extract` and `gen skel`, one call per
+        // input: what the libFuzzer target (Fuzz/, Scripts/fuzz.sh) runs and the saved
+        // crashers of Tests/Regressions/ are fed to (RegressionTests).
+        .target(name: "InfraredFuzz", dependencies: ["CLibBPF", "InfraredBTF", "InfraredObject", "InfraredSkeleton"]),
+        .testTarget(name: "RegressionTests", dependencies: ["InfraredFuzz", "InfraredCompiler"]),
         .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject", "BPF"]),
         .testTarget(name: "ObjectTests", dependencies: ["InfraredObject", "InfraredBTF", "BPF"]),
         .testTarget(name: "BTFTests", dependencies: ["InfraredBTF", "InfraredObject", "BPF"]),
@@ -71,3 +76,10 @@ let package = Package(
         .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredSkeleton", "InfraredCompiler", "InfraredRuntime", "BPF"]),
     ]
 )
+
+// The libFuzzer executable exists only when INFRARED_LIBFUZZER is set (Scripts/fuzz.sh
+// sets it and builds with -sanitize=fuzzer,address), so `swift build` and `make test`
+// never build it: without the fuzzer runtime it has no `main`.
+if Context.environment["INFRARED_LIBFUZZER"] != nil {
+    package.targets.append(.executableTarget(name: "infrared-fuzz", dependencies: ["InfraredFuzz"], path: "Fuzz/infrared-fuzz"))
+}

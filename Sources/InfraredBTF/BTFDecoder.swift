@@ -283,6 +283,7 @@ enum BTFDecoder {
         func fail(_ id: Int, _ m: String) -> BTFFormatError {
             BTFFormatError(spec.source, "corrupt BTF: type [\(id)] \(spec.types[id].kind) \(m)")
         }
+        let aligned = alignable(spec)
         for (id, t) in spec.types.enumerated() where id > 0 {
             switch t {
             case .int(let i):
@@ -294,15 +295,68 @@ enum BTFDecoder {
             case .float(_, let size):
                 guard [2, 4, 8, 12, 16].contains(size) else { throw fail(id, "has size \(size)") }
             case .structure(let c), .union(let c):
-                for (i, m) in c.members.enumerated() where m.type == 0 || spec.size(of: m.type) == nil {
-                    throw fail(id, "member \(i) '\(m.name)' has type [\(m.type)] of no size")
+                for (i, m) in c.members.enumerated() {
+                    guard m.type != 0, spec.size(of: m.type) != nil else {
+                        throw fail(id, "member \(i) '\(m.name)' has type [\(m.type)] of no size")
+                    }
+                    guard aligned[Int(m.type)] else {
+                        throw fail(id, "member \(i) '\(m.name)' has type [\(m.type)], a \(spec.types[Int(m.type)].kind) that is or holds a VAR, DATASEC, FUNC or DECL_TAG where a data type belongs")
+                    }
+                    // The kernel's btf_struct_check_meta: "Member bits_offset exceeds its struct size".
+                    // (libbpf's btf_dump pads up to such an offset: gigabytes of `long: 64;`.)
+                    guard (UInt64(m.bitOffset) + 7) / 8 <= UInt64(c.size) else {
+                        throw fail(id, "member \(i) '\(m.name)' at bit offset \(m.bitOffset) lies past the end of its \(c.size) bytes")
+                    }
                 }
             case .array(let a):
                 guard a.element != 0, spec.size(of: a.element) != nil, spec.size(of: BTFID(id)) != nil else {
                     throw fail(id, "has elements of type [\(a.element)] of no size, or is too large")
                 }
+                guard aligned[Int(a.element)] else {
+                    throw fail(id, "has elements of type [\(a.element)], a \(spec.types[Int(a.element)].kind) that is or holds a VAR, DATASEC, FUNC or DECL_TAG where a data type belongs")
+                }
             default: break
             }
         }
+    }
+
+    /// Which types libbpf's `btf__align_of` gives an alignment: integers,
+    /// enums, floats and pointers, and typedefs, qualifiers, type tags,
+    /// arrays and structs/unions made only of those. For anything else it
+    /// returns 0 (a VAR, DECL_TAG, FUNC, DATASEC… where a member or element
+    /// type belongs, which `size(of:)` looks through), and btf_dump divides
+    /// by it (found by fuzzing: SIGFPE in `bpftool btf dump format c` too).
+    /// Iterative, memoised; `checkReferences` has ruled out loops here.
+    static func alignable(_ spec: BTFSpec) -> [Bool] {
+        let types = spec.types
+        var state = [UInt8](repeating: 0, count: types.count)  // 0 new, 1 open, 2 yes, 3 no
+        func children(_ t: BTFType) -> [BTFID]? {
+            switch t {
+            case .int, .enumeration, .enumeration64, .float, .pointer: return []
+            case .typedef(_, let x), .volatile(let x), .const(let x), .restrict(let x), .typeTag(_, let x): return [x]
+            case .array(let a): return [a.element]
+            case .structure(let c), .union(let c): return c.members.map(\.type)
+            default: return nil
+            }
+        }
+        for root in types.indices where state[root] == 0 {
+            guard let rootKids = children(types[root]) else { state[root] = 3; continue }
+            var stack: [(id: Int, kids: [BTFID], next: Int)] = [(root, rootKids, 0)]
+            state[root] = 1
+            while let (id, kids, next) = stack.last {
+                if next < kids.count {
+                    stack[stack.count - 1].next += 1
+                    let k = Int(kids[next])
+                    if state[k] == 0 {
+                        if let grandKids = children(types[k]) { state[k] = 1; stack.append((k, grandKids, 0)) } else { state[k] = 3 }
+                    }
+                    continue
+                }
+                // Every child done (an open one would be a loop: not alignable).
+                state[id] = kids.allSatisfy({ state[Int($0)] == 2 }) ? 2 : 3
+                stack.removeLast()
+            }
+        }
+        return state.map { $0 == 2 }
     }
 }

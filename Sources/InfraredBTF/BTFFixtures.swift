@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The kernel BTF fixtures committed in the repository's `BTF/` folder:
 /// `BTF/RELEASE.btf.xz` (the `.BTF` of Debian's cloud kernel RELEASE, xz

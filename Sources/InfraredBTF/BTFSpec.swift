@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
 
 /// A whole BTF blob as values: every type by id, with the look-ups that
 /// CO-RE needs (by name and kind, through modifiers, member paths).
@@ -45,6 +53,9 @@ public struct BTFSpec: Sendable {
             let elf = try ELFFile(bytes: bytes, source: source)
             guard let section = elf.section(named: ".BTF") else {
                 throw BTFFormatError(source, "ELF file has no .BTF section")
+            }
+            guard section.hasContents else {
+                throw BTFFormatError(source, "the ELF file's .BTF section (\(section.index)) has no contents (section type \(section.type))")
             }
             try self.init(bytes: elf.contents(of: section), source: source)
             pointerSize = elf.is64Bit ? 8 : 4
@@ -147,22 +158,22 @@ public struct BTFSpec: Sendable {
     }
 
     /// Names to ids, built on first use and shared by copies of the spec.
-    private final class NameIndex: @unchecked Sendable {
-        private let lock = NSLock()
-        private var byName: [String: [BTFID]]?
-        func invalidate() { lock.lock(); byName = nil; lock.unlock() }
+    private final class NameIndex: Sendable {
+        private let byName = Mutex<[String: [BTFID]]?>(nil)
+        func invalidate() { byName.withLock { $0 = nil } }
         func ids(named name: String, in types: [BTFType]) -> [BTFID] {
-            lock.lock(); defer { lock.unlock() }
-            if byName == nil {
-                var map: [String: [BTFID]] = [:]
-                map.reserveCapacity(types.count)
-                for (i, t) in types.enumerated() {
-                    let n = t.name
-                    if !n.isEmpty { map[n, default: []].append(BTFID(i)) }
+            byName.withLock { index in
+                if index == nil {
+                    var map: [String: [BTFID]] = [:]
+                    map.reserveCapacity(types.count)
+                    for (i, t) in types.enumerated() {
+                        let n = t.name
+                        if !n.isEmpty { map[n, default: []].append(BTFID(i)) }
+                    }
+                    index = map
                 }
-                byName = map
+                return index![name] ?? []
             }
-            return byName![name] ?? []
         }
     }
 }
@@ -178,17 +189,23 @@ public struct BTFFormatError: Error, CustomStringConvertible, Sendable, Equatabl
 
 /// The whole file at `path`, or a `BTFFormatError` saying why not.
 func readFile(_ path: String) throws -> [UInt8] {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw BTFFormatError(path, "no such file")
-    }
-    guard !isDirectory.boolValue else { throw BTFFormatError(path, "is a directory") }
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw BTFFormatError(path, "no such file") }
+    guard info.st_mode & S_IFMT != S_IFDIR else { throw BTFFormatError(path, "is a directory") }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw BTFFormatError(path, "cannot open the file") }
+    defer { close(fd) }
     // sysfs files report size 4096 whatever their length, so read to the end.
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw BTFFormatError(path, "cannot open the file") }
-    defer { try? handle.close() }
-    do {
-        return [UInt8](try handle.readToEnd() ?? Data())
-    } catch {
-        throw BTFFormatError(path, "cannot read the file: \(error.localizedDescription)")
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(max(Int(info.st_size), 0))
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n == 0 { return bytes }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw BTFFormatError(path, "cannot read the file: \(String(cString: strerror(errno)))")
+        }
+        bytes += chunk[0..<n]
     }
 }

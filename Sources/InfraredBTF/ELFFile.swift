@@ -27,6 +27,8 @@ public struct ELFFile: Sendable {
         public var link: UInt32
         /// `sh_entsize`
         public var entrySize: UInt64
+        /// Neither `SHT_NOBITS` nor `SHT_NULL`: the section has bytes in the file.
+        public var hasContents: Bool { type != UInt32(SHT_NOBITS) && type != UInt32(SHT_NULL) }
     }
 
     /// `\x7fELF`
@@ -96,9 +98,10 @@ public struct ELFFile: Sendable {
     /// The first section called `name`.
     public func section(named name: String) -> Section? { sections.first { $0.name == name } }
 
-    /// The bytes of `section` as stored in the file (empty for `SHT_NOBITS`).
+    /// The bytes of `section` as stored in the file (empty for `SHT_NOBITS`
+    /// and `SHT_NULL`, whose offset and size mean nothing and were not checked).
     public func contents(of section: Section) -> [UInt8] {
-        if section.type == UInt32(SHT_NOBITS) { return [] }
+        guard section.hasContents else { return [] }
         let start = Int(section.offset)
         return Array(bytes[start..<start + Int(section.size)])
     }

@@ -70,6 +70,9 @@ public struct KernelImage: Sendable {
         guard let section = elf.section(named: ".BTF") else {
             throw BTFFormatError(elf.source, "vmlinux has no .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF)")
         }
+        guard section.hasContents else {
+            throw BTFFormatError(elf.source, "the vmlinux's .BTF section (\(section.index)) has no contents (section type \(section.type))")
+        }
         let raw = elf.contents(of: section)
         _ = try BTFDecoder.decode(raw, source: "\(elf.source) .BTF")
         return raw

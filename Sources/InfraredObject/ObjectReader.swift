@@ -1,6 +1,10 @@
 import BPF
 import CLibBPF
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A relocatable BPF ELF object, read with libelf: its sections, symbols,
 /// relocations, functions (as instructions) and raw `.BTF` / `.BTF.ext`.
@@ -382,6 +386,9 @@ extension ObjectReader {
     private static func collectFunctions(sections: [Section], symbols: [Symbol], name: String) throws -> [Function] {
         var functions: [Function] = []
         for section in sections where section.isExecutable && !section.isNoBits {
+            // Bounds are the bytes read, not sh_size: an SHT_NULL section has
+            // none whatever its header says (found by fuzzing).
+            let length = UInt64(section.bytes.count)
             let funcs = symbols.filter { $0.type == UInt8(STT_FUNC) && $0.sectionIndex == section.index }
                 .sorted { ($0.value, $0.index) < ($1.value, $1.index) }
             for (k, f) in funcs.enumerated() {
@@ -389,11 +396,11 @@ extension ObjectReader {
                 var size = f.size
                 if size == 0 {
                     // No st_size: up to the next function or the end of the section.
-                    let next = funcs[(k + 1)...].first { $0.value > start }?.value ?? section.size
+                    let next = funcs[(k + 1)...].first { $0.value > start }?.value ?? length
                     size = next >= start ? next - start : 0
                 }
-                guard start <= section.size, section.size - start >= size else {
-                    throw ObjectError("\(name): function \(f.name) (offset \(start), size \(size)) lies outside section \(section.name) (\(section.size) bytes)")
+                guard start <= length, length - start >= size else {
+                    throw ObjectError("\(name): function \(f.name) (offset \(start), size \(size)) lies outside section \(section.name) (\(length) bytes)")
                 }
                 // A size that is not a multiple of 8 (never written by clang or
                 // us) keeps its whole slots; the listing still shows every byte.

@@ -10,19 +10,7 @@ import XCTest
 ///
 /// INFRARED_LOADER_KILLS (default 30) sets the number of kills,
 /// INFRARED_LOADER_KILL_SEED the random delays' seed (printed).
-final class LoaderHardeningTests: LoaderKernelTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        dir = try LoaderSupport.temporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
-        try super.tearDownWithError()
-    }
-
+final class LoaderHardeningTests: LoaderDirectoryTestCase {
     /// An exec tracer whose program and maps all carry `tag`, so the
     /// kernel's lists can be searched for exactly what this loader created.
     static func probe(tag: String) -> String {

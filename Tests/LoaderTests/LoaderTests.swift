@@ -3,7 +3,7 @@ import XCTest
 
 /// Single-binary loaders (`infrared gen loader`) and `infrared run`, on the
 /// live kernel: records, params, formats, signals, failures, metrics, hooks.
-final class LoaderTests: LoaderKernelTestCase {
+final class LoaderTests: LoaderDirectoryTestCase {
     /// An exec tracer: a ringbuf `Event` per exec whose parent is `target_pid`
     /// (0: every exec), plus a count per parent. `prog` names the program, so
     /// the test can find exactly its own in the kernel.
@@ -38,17 +38,6 @@ final class LoaderTests: LoaderKernelTestCase {
         """
     }
 
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        dir = try LoaderSupport.temporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
-        try super.tearDownWithError()
-    }
 
     /// Starts `tool` and waits for its "attached" line.
     func start(_ tool: String, _ arguments: [String], cwd: URL? = nil) throws -> ToolProcess {

@@ -5,7 +5,7 @@ import InfraredRuntime
 /// `infrared gen skel`: the C skeleton against bpftool's and the kernel
 /// (compiled with gcc against libbpf), the Swift skeleton (a generated file
 /// kept in Generated/, checked against a fresh generation) against the kernel.
-final class SkeletonTests: LoaderKernelTestCase {
+final class SkeletonTests: LoaderDirectoryTestCase {
     /// The probe both skeleton tests use: a param, a `.data` and a `.bss`
     /// global, a hash map, a ring buffer of `Event`s.
     static let source = """
@@ -41,17 +41,6 @@ final class SkeletonTests: LoaderKernelTestCase {
     end
     """
 
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        dir = try LoaderSupport.temporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
-        try super.tearDownWithError()
-    }
 
     func writeProbe(_ name: String) throws -> URL {
         let rb = dir.appendingPathComponent("\(name).rb")

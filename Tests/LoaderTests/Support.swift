@@ -212,3 +212,18 @@ class LoaderKernelTestCase: XCTestCase {
         try LoaderSupport.requireBPF()
     }
 }
+
+/// A kernel test with a fresh temporary directory `dir` per test, removed after it.
+class LoaderDirectoryTestCase: LoaderKernelTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        dir = try LoaderSupport.temporaryDirectory()
+    }
+
+    override func tearDownWithError() throws {
+        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.tearDownWithError()
+    }
+}

@@ -11,7 +11,7 @@ enum Prelude {
         class InfraredStructBuilder
           def initialize; @fields = []; end
           def fields; @fields; end
-          def field(n, type, count = nil); @fields << [n.to_s, type.to_s, count]; nil; end
+          def field(n, type, count = nil); @fields << [n.to_s, type.to_s, count, __ir_line(3)]; nil; end
 
         """
         for t in ScalarType.table.keys.sorted() {
@@ -23,8 +23,8 @@ enum Prelude {
           def license(s); $__ir[:license] = s.to_s; nil; end
           def license!(s); license(s); end
           def section!(s); $__ir[:section] = s.to_s; nil; end
-          def __ir_line
-            (caller(2, 1)[0] || "").split(":")[1].to_i
+          def __ir_line(depth = 2)
+            (caller(depth, 1)[0] || "").split(":")[1].to_i
           end
           def param(name, type, default: 0); $__ir[:params] << [name.to_s, type.to_s, default, __ir_line]; nil; end
           def global(name, type, init = nil); $__ir[:globals] << [name.to_s, type.to_s, init, __ir_line]; nil; end

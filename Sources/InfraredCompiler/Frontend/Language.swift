@@ -119,15 +119,17 @@ extension Language {
             var fields: [FieldDecl] = [], offset = 0, align = 1
             for f in a[1].arrayValue {
                 let fa = f.arrayValue
-                guard fa.count == 3, let fname = fa[0].stringValue else { continue }
-                let t = try typeNamed(fa[1], count: fa[2], what: "field :\(fname) of struct \(name)", at: l)
+                guard fa.count >= 3, let fname = fa[0].stringValue else { continue }
+                // The field's own line (a struct's fields are lines of its block).
+                let fl = fa.count > 3 ? Int(fa[3].intValue ?? Int64(l)) : l
+                let t = try typeNamed(fa[1], count: fa[2], what: "field :\(fname) of struct \(name)", at: fl > 0 ? fl : l)
                 if case .scalar(let st) = t, let n = fa[2].intValue {
-                    guard st.name == "char" || st.size == 1 else { throw fail("arrays of \(st.name) are not supported yet", at: l) }
+                    guard st.name == "char" || st.size == 1 else { throw fail("arrays of \(st.name) are not supported yet", at: fl > 0 ? fl : l) }
                     _ = n
                 }
                 let al = alignment(of: t), sz = size(of: t)
                 offset = (offset + al - 1) / al * al
-                if fields.contains(where: { $0.name == fname }) { throw fail("struct \(name) declares :\(fname) twice", at: l) }
+                if fields.contains(where: { $0.name == fname }) { throw fail("struct \(name) declares :\(fname) twice", at: fl > 0 ? fl : l) }
                 fields.append(FieldDecl(name: fname, type: t, offset: offset))
                 offset += sz; align = max(align, al)
             }

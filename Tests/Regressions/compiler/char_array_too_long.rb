@@ -1,5 +1,5 @@
 # Found by the front-end fuzzer (Tests/CompilerTests/FrontEndFuzzTests.swift); a diagnostic since commit fe73191.
-# expect: char_array_too_long.rb:6:1: error: the length of char array field :comm of struct Event must be 1…65535, not 65536
+# expect: char_array_too_long.rb:5:1: error: the length of char array field :comm of struct Event must be 1…65535, not 65536
 license "GPL"
 struct :Event do
   char :comm, 65536

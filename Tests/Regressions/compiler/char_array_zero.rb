@@ -1,5 +1,5 @@
 # Found by the front-end fuzzer (Tests/CompilerTests/FrontEndFuzzTests.swift); a diagnostic since commit fe73191.
-# expect: char_array_zero.rb:7:1: error: the length of char array field :comm of struct Event must be 1…65535, not 0
+# expect: char_array_zero.rb:6:1: error: the length of char array field :comm of struct Event must be 1…65535, not 0
 license "GPL"
 struct :Event do
   u32 :pid

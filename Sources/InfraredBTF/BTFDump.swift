@@ -96,6 +96,9 @@ public enum BTFDump {
 
     // MARK: - format c
 
+    /// The largest struct `format c` prints (see `c(_:)`).
+    public static let maximumCStructSize: UInt32 = 16 << 20
+
     /// `format c`: the types as C declarations (a `vmlinux.h`), written by
     /// libbpf's `btf_dump__dump_type` for every id in order, between the
     /// header and footer lines bpftool's `dump_btf_c` prints around them.
@@ -109,6 +112,13 @@ public enum BTFDump {
     /// (libbpf commit 205e86de). `CPrinter` undoes both, at the level of
     /// the dumper's print calls, so the text is bpftool's.
     public static func c(_ spec: BTFSpec) throws -> [UInt8] {
+        // libbpf pads a struct out to its size with `long: 64;` lines: a
+        // 25 kB file declaring a 2 GB struct would print 250 M lines (bpftool
+        // does). No kernel struct comes near the limit.
+        for (id, t) in spec.types.enumerated() {
+            guard case .structure(let c) = t, c.size > maximumCStructSize else { continue }
+            throw BTFFormatError(spec.source, "type [\(id)] STRUCT '\(c.name)' is \(c.size) bytes: `format c` would pad it out with ~\(c.size / 8) lines and refuses structs over \(maximumCStructSize >> 20) MiB (`format raw` prints it)")
+        }
         let raw = spec.encoded()
         guard let btf = raw.withUnsafeBytes({ btf__new($0.baseAddress, UInt32($0.count)) }) else {
             throw BTFError(step: "btf__new(\(spec.source))", errno: errno)

@@ -27,6 +27,9 @@ struct Pass {
         Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "fuse-compare", run: fuseCompareAndBranch),
         Pass(name: "dce", run: eliminateDeadCode),
+        // Tests emptied by the last fusion (`while a && b`) rotate now.
+        Pass(name: "rotate-loops", run: duplicateBranchBlocks),
+        Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
     ]

@@ -45,6 +45,6 @@ extension Manifest {
                             section: section, defaultValue: g.initialValue ?? 0)
         }
         self.init(license: declarations.license, programs: programs, structs: structs, maps: maps, params: params, globals: globals,
-                  options: declarations.options)
+                  options: declarations.options, hooks: declarations.hooks)
     }
 }

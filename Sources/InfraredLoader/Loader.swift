@@ -31,17 +31,6 @@ public struct LoaderProbe: Sendable {
         self.init(name: payload.name, object: payload.object, manifest: manifest, bytecode: payload.bytecode, source: payload.source)
     }
 
-    /// Whether the source declares hooks (a line starting with `on_event`,
-    /// `every` or `at_exit`): then its bytecode runs in the loader.
-    public static func declaresHooks(_ source: String) -> Bool {
-        source.split(separator: "\n").contains { line in
-            let t = line.drop { $0 == " " || $0 == "\t" }
-            return ["on_event", "every", "at_exit"].contains { word in
-                t.hasPrefix(word) && (t.count == word.count || !(t[t.index(t.startIndex, offsetBy: word.count)].isLetter || t[t.index(t.startIndex, offsetBy: word.count)].isNumber || t[t.index(t.startIndex, offsetBy: word.count)] == "_"))
-            }
-        }
-    }
-
     /// Compiles the probe file's Ruby to mruby bytecode for the loader's hooks.
     public static func hookBytecode(source: String, filename: String) throws -> [UInt8] {
         try HookRuntime.compile(source: source, filename: filename)

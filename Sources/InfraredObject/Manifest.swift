@@ -105,12 +105,19 @@ public struct Manifest: Sendable, Codable, Equatable {
     public var globals: [Variable]
     /// Absent in manifests written before options existed.
     public var options: [Option]?
+    /// The user-space hooks the top level declared, in order (`on_event`,
+    /// `every`, `at_exit`): a loader runs the file's bytecode when there is
+    /// one. Absent in manifests written before it was recorded.
+    public var hooks: [String]?
 
     public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable],
-                options: [Option] = []) {
+                options: [Option] = [], hooks: [String] = []) {
         self.license = license; self.programs = programs; self.structs = structs
-        self.maps = maps; self.params = params; self.globals = globals; self.options = options
+        self.maps = maps; self.params = params; self.globals = globals; self.options = options; self.hooks = hooks
     }
+
+    /// The declared hooks (none when the manifest predates them).
+    public var declaredHooks: [String] { hooks ?? [] }
 
     /// The declared options (none when the manifest predates them).
     public var declaredOptions: [Option] { options ?? [] }

@@ -12,16 +12,15 @@ enum ProbeBuilder {
     /// yet: a file with hooks gets inert definitions put in front of its
     /// first line (same line, so every line number stays right). Remove when
     /// the compiler's prelude defines them.
-    static let inertHooks = "module Kernel; def on_event(*a, **o, &b); nil; end; def every(*a, **o, &b); nil; end; def at_exit(*a, &b); nil; end; end; "
-
     static func compile(path: String, btf: String) throws -> (compiled: CompiledObject, probe: LoaderProbe) {
         guard let data = FileManager.default.contents(atPath: path), let source = String(data: data, encoding: .utf8) else {
             throw CLIError("cannot read \(path)")
         }
         var options = CompileOptions()
         options.btfPath = btf
-        let hooks = LoaderProbe.declaresHooks(source)
-        let compiled = try Compiler.compile(source: hooks ? inertHooks + source : source, path: path, options: options)
+        let compiled = try Compiler.compile(source: source, path: path, options: options)
+        // The compiler ran the top level: the hooks it declared are in the manifest.
+        let hooks = !compiled.manifest.declaredHooks.isEmpty
         let name = baseName(path)
         let manifestJSON = try JSONEncoder().encode(compiled.manifest)
         let manifest = try JSONDecoder().decode(LoaderManifest.self, from: manifestJSON)

@@ -167,6 +167,8 @@ struct Declarations {
     var functions: Set<String> = []
     /// `option` declarations: loader flags for the hooks.
     var options: [Manifest.Option] = []
+    /// The hook declarations the top level ran (`on_event`, `every`, `at_exit`).
+    var hooks: [String] = []
 }
 
 import CMRuby
@@ -179,6 +181,7 @@ extension Declarations {
         programs = []
         language = try Language(ir: ir, path: path, line: { _ in 1 })
         options = try Self.options(ir: ir, language: language, path: path, sourceLines: sourceLines)
+        hooks = (ir["hooks"]?.arrayValue ?? []).compactMap { $0.arrayValue.first?.stringValue }
         var usedNames: [String: Int] = [:]
         func uniqueName(_ base: String) -> String {
             var name = base.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }.map(String.init).joined()

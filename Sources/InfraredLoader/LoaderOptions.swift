@@ -268,8 +268,12 @@ public enum LoaderCLI {
             + ["[--help]"]).joined(separator: " "))
         lines.append("")
         let programs = manifest.programs.map { "\($0.name) (\($0.section))" }.joined(separator: ", ")
-        lines.append("Loads and attaches \(programs); prints each record, and at exit")
-        lines.append("(Ctrl-C, SIGTERM or --duration) the maps, then detaches everything.")
+        let hooks = Set(manifest.declaredHooks)
+        let records = hooks.contains("on_event") ? "its on_event hooks take the records" : "prints each record"
+        let atExit = hooks.contains("at_exit") ? "runs its at_exit hooks" : "prints the maps"
+        lines.append("Loads and attaches \(programs);")
+        lines.append("\(records); at exit (Ctrl-C, SIGTERM or --duration) \(atExit),")
+        lines.append("then detaches everything.")
         if !manifest.params.isEmpty {
             lines.append("")
             lines.append("Params:")

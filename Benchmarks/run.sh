@@ -32,7 +32,8 @@
 #   Benchmarks/run.sh --quick            # 1 build run, workloads / 20 (~1 min)
 #   Benchmarks/run.sh --only count_pid,hist --no-write
 # Options:
-#   --quick            RUNS=1 and workloads scaled down 20x
+#   --quick            RUNS=1, ROUNDS=1 and workloads scaled down 20x
+#   --rounds N         ns/event: median of N rounds per object, IR and clang alternating (default 3)
 #   --runs N           build timings: median of N runs (default 10)
 #   --scale K          divide every workload size by K
 #   --only A,B,...     only these probes
@@ -61,12 +62,13 @@ STRIP=${STRIP:-llvm-strip-14}
 # Fixed: the uprobe and usdt probes name the workload by this path.
 WORK=/tmp/infrared-bench
 
-RUNS=10 SCALE=1 ONLY="" DO_BT=1 DO_RUN=1 WRITE=1 BUILD=0
+RUNS=10 ROUNDS=3 SCALE=1 ONLY="" DO_BT=1 DO_RUN=1 WRITE=1 BUILD=0
 OUTPUT=Benchmarks/RESULTS.md
 COMMAND="${INFRARED_ENV:+INFRARED=$INFRARED_ENV }Benchmarks/run.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) RUNS=1; SCALE=20 ;;
+    --quick) RUNS=1; ROUNDS=1; SCALE=20 ;;
+    --rounds) ROUNDS=$2; shift ;;
     --runs) RUNS=$2; shift ;;
     --scale) SCALE=$2; shift ;;
     --only) ONLY=",$2," ; shift ;;
@@ -205,6 +207,8 @@ done
 # --- loading and run time ---------------------------------------------------
 field() { jq -r ".$2" <<<"$1"; }
 per_event() { awk -v n="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.1f", n / c; else print "n/a" }'; }
+# the median of the numeric arguments ("n/a" when there is none)
+median_of() { printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n | awk '{a[NR]=$1} END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # sum of verified_insns, run_cnt, run_time_ns over the BPF programs a process holds
 fd_stats() {
@@ -258,16 +262,26 @@ if [ "$DO_RUN" = 1 ]; then
     elif [ "$mode" != - ]; then
       args=(-- "$WORK/workload" "$mode" $(( n / SCALE )))
     fi
-    for tool in ir clang; do
-      say "run: $name ($tool)"
-      run_child "$WORK/bench-loader" "$WORK/$name.$tool.o" "${args[@]}" > "$WORK/$name.$tool.json"
-      j=$(cat "$WORK/$name.$tool.json")
-      R[$name.${tool}_verified]=$(field "$j" verified_insns)
-      if [ "$mode" != - ]; then
-        R[$name.${tool}_ns]=$(per_event "$(field "$j" run_time_ns)" "$(field "$j" run_cnt)")
-        R[$name.${tool}_events]=$(field "$j" run_cnt)
-      fi
+    # ROUNDS rounds, the order alternating (ir first, then clang first), so a
+    # drift of the machine during the run weighs on both; the median is kept.
+    declare -A ROUND_NS=([ir]="" [clang]="")
+    rounds=$ROUNDS; [ "$mode" = - ] && rounds=1   # load only: one round gives verified_insns
+    for round in $(seq "$rounds"); do
+      order=(ir clang); [ $(( round % 2 )) = 0 ] && order=(clang ir)
+      for tool in "${order[@]}"; do
+        say "run: $name ($tool, round $round of $rounds)"
+        run_child "$WORK/bench-loader" "$WORK/$name.$tool.o" "${args[@]}" > "$WORK/$name.$tool.json"
+        j=$(cat "$WORK/$name.$tool.json")
+        R[$name.${tool}_verified]=$(field "$j" verified_insns)
+        if [ "$mode" != - ]; then
+          ROUND_NS[$tool]+="$(per_event "$(field "$j" run_time_ns)" "$(field "$j" run_cnt)") "
+          [ "$round" = 1 ] && R[$name.${tool}_events]=$(field "$j" run_cnt)
+        fi
+      done
     done
+    if [ "$mode" != - ]; then
+      for tool in ir clang; do R[$name.${tool}_ns]=$(median_of ${ROUND_NS[$tool]}); done
+    fi
     if [ "$DO_BT" = 1 ] && [ -f "$CORPUS/$name.bt" ] && [ "$mode" != testrun ] && [ "$mode" != - ]; then
       say "run: $name (bpftrace)"
       bt_run "$name" "$WORK/workload" "$mode" $(( n / SCALE )) || R[$name.bt_ns]="fail"
@@ -305,7 +319,7 @@ table() {
 }
 
 TABLE=$(table)
-NOTES="Build ms: median of $RUNS runs; clang's CO-RE compiles include parsing vmlinux.h (generated once, ${VMLINUX_MS} ms; arith, loop, devfilter and printk include only <linux/bpf.h>); skel = \`bpftool gen skeleton\` on clang's object; bpftrace = \`bpftrace --emit-elf\` (parse, analyses, LLVM codegen; no load). Insns: bytes of executable sections / 8, ld_imm64 = 2 slots; clang's usdt object includes libbpf's \`bpf_usdt_arg\` subprogram. Verified: \`verified_insns\` summed over the object's programs. ns/event: \`run_time_ns / run_cnt\` with \`kernel.bpf_stats_enabled=1\`, same workload in turn for each object (tracepoints also count other processes' events; \"events\" is Infrared's run_cnt); test run = BPF_PROG_TEST_RUN on a 64-byte packet; devfilter/printk (cgroup_device) are only loaded. Ratios IR/clang: geometric mean and maximum over the corpus (ns/event columns: the geomean/max row is under \"ns/event Infrared\"). bpftrace counts with a non-atomic lookup+update where Infrared and clang add atomically, prints ringbuf's records with printf (perf buffer), and has no socket/xdp/cgroup programs (n/a). Loader start-up and ring buffer throughput: Benchmarks/loader-bench.sh (the loader benchmark), not here."
+NOTES="Build ms: median of $RUNS runs; clang's CO-RE compiles include parsing vmlinux.h (generated once, ${VMLINUX_MS} ms; arith, loop, devfilter and printk include only <linux/bpf.h>); skel = \`bpftool gen skeleton\` on clang's object; bpftrace = \`bpftrace --emit-elf\` (parse, analyses, LLVM codegen; no load). Insns: bytes of executable sections / 8, ld_imm64 = 2 slots; clang's usdt object includes libbpf's \`bpf_usdt_arg\` subprogram. Verified: \`verified_insns\` summed over the object's programs. ns/event: \`run_time_ns / run_cnt\` with \`kernel.bpf_stats_enabled=1\`, median of $ROUNDS rounds, the same workload for each object in turn (IR first, then clang first, alternating) (tracepoints also count other processes' events; \"events\" is Infrared's run_cnt); test run = BPF_PROG_TEST_RUN on a 64-byte packet; devfilter/printk (cgroup_device) are only loaded. Ratios IR/clang: geometric mean and maximum over the corpus (ns/event columns: the geomean/max row is under \"ns/event Infrared\"). bpftrace counts with a non-atomic lookup+update where Infrared and clang add atomically, prints ringbuf's records with printf (perf buffer), and has no socket/xdp/cgroup programs (n/a). Loader start-up and ring buffer throughput: Benchmarks/loader-bench.sh (the loader benchmark), not here."
 
 echo "$TABLE"
 echo

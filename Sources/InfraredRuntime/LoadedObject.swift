@@ -299,11 +299,9 @@ public final class LoadedObject: @unchecked Sendable {
             switch result {
             case .success(let h):
                 return keep(Link(handle: h, program: name, target: "cgroup:" + cgroupPath))
-            case .failure(let e) where e.isPrivilegeError:
-                throw RuntimeError.permissionDenied(program: name, operation: "attach to cgroup \(cgroupPath)", errno: e)
             case .failure(let e):
-                throw RuntimeError.failed(program: name, operation: "bpf_program__attach_cgroup (\(cgroupPath))",
-                                          errno: e, messages: messages.filter { $0.level == .warning }.map(\.text))
+                throw attachError(e, program: name, action: "attach to cgroup \(cgroupPath)",
+                                  call: "bpf_program__attach_cgroup (\(cgroupPath))", messages: messages)
             }
         }
     }
@@ -327,13 +325,18 @@ public final class LoadedObject: @unchecked Sendable {
             let (result, messages) = LibbpfLog.capture { Sys.attachXDP(program, ifindex: index) }
             switch result {
             case .success(let h): return keep(Link(handle: h, program: name, target: "xdp:" + ifname))
-            case .failure(let e) where e.isPrivilegeError:
-                throw RuntimeError.permissionDenied(program: name, operation: "attach XDP to \(ifname)", errno: e)
             case .failure(let e):
-                throw RuntimeError.failed(program: name, operation: "bpf_program__attach_xdp (\(ifname))", errno: e,
-                                          messages: messages.filter { $0.level == .warning }.map(\.text))
+                throw attachError(e, program: name, action: "attach XDP to \(ifname)",
+                                  call: "bpf_program__attach_xdp (\(ifname))", messages: messages)
             }
         }
+    }
+
+    /// A failed attach: missing privileges (CAP_BPF/CAP_NET_ADMIN/…), or
+    /// the call's error with libbpf's warnings.
+    private func attachError(_ e: Errno, program: String, action: String, call: String, messages: [LibbpfLog.Message]) -> RuntimeError {
+        if e.isPrivilegeError { return .permissionDenied(program: program, operation: action, errno: e) }
+        return .failed(program: program, operation: call, errno: e, messages: messages.filter { $0.level == .warning }.map(\.text))
     }
 
     /// Attaches a tc (`sched_cls`) program to `ifname`'s ingress or egress:
@@ -356,11 +359,9 @@ public final class LoadedObject: @unchecked Sendable {
                 let (result, messages) = LibbpfLog.capture { Sys.attachTCNetlink(programFD: fd, ifindex: index, egress: egress) }
                 switch result {
                 case .success(let detach): return keep(Link(program: name, target: target, id: nil, closer: detach))
-                case .failure(let e) where e.isPrivilegeError:
-                    throw RuntimeError.permissionDenied(program: name, operation: "attach tc to \(ifname)", errno: e)
                 case .failure(let e):
-                    throw RuntimeError.failed(program: name, operation: "bpf_tc_attach (\(ifname))", errno: e,
-                                              messages: messages.filter { $0.level == .warning }.map(\.text))
+                    throw attachError(e, program: name, action: "attach tc to \(ifname)",
+                                      call: "bpf_tc_attach (\(ifname))", messages: messages)
                 }
             }
         }

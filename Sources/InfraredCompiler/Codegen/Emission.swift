@@ -17,13 +17,8 @@ enum Emission {
     static func emit(_ f: MFunction, firstLine: Int) -> Output {
         // Pass 1: sizes → block start offsets.
         func size(_ op: MOp, block: Int) -> Int {
-            switch op {
-            case .mov(let d, .reg(let s)) where d == s: return 0
-            case .jump(let t) where t == block + 1: return 0
-            case .loadImm64: return 2
-            case .setcc: return 3
-            default: return 1
-            }
+            if case .jump(let t) = op, t == block + 1 { return 0 }   // falls through
+            return op.slots
         }
         var starts: [Int] = []
         var pc = 0

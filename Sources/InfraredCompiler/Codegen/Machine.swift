@@ -77,6 +77,16 @@ enum MOp: Hashable {
         default: return []
         }
     }
+    /// BPF instruction slots this emits: `ld_imm64` is two, `setcc` three
+    /// (mov, jump, mov), a move to itself none.
+    var slots: Int {
+        switch self {
+        case .mov(let d, .reg(let s)) where d == s: return 0
+        case .loadImm64: return 2
+        case .setcc: return 3
+        default: return 1
+        }
+    }
     /// Registers a call destroys.
     var clobbers: [Register] { if case .call = self { return Register.callerSaved }; return [] }
 

@@ -13,7 +13,7 @@ enum TailMerging {
                 for b in exits where b != a {
                     let k = commonSuffix(f.blocks[a], f.blocks[b])
                     // The copy kept is `a`'s; `b` trades its tail for one jump.
-                    guard size(f.blocks[b].instructions.suffix(k)) >= 2 else { continue }
+                    guard f.blocks[b].instructions.suffix(k).reduce(0, { $0 + $1.op.slots }) >= 2 else { continue }
                     var tail = a
                     if k < f.blocks[a].instructions.count {
                         f = split(f, a, keeping: f.blocks[a].instructions.count - k)
@@ -43,18 +43,6 @@ enum TailMerging {
         let a = x.instructions, b = y.instructions
         while k < a.count, k < b.count, a[a.count - 1 - k].op == b[b.count - 1 - k].op { k += 1 }
         return k
-    }
-
-    /// BPF instruction slots of machine instructions (`ld_imm64` is two, `setcc` three).
-    private static func size<C: Collection>(_ insns: C) -> Int where C.Element == MInstruction2 {
-        insns.reduce(0) { n, i in
-            switch i.op {
-            case .loadImm64: return n + 2
-            case .setcc: return n + 3
-            case .mov(let d, .reg(let s)) where d == s: return n
-            default: return n + 1
-            }
-        }
     }
 
     /// Splits block `b` after `count` instructions; the second half becomes

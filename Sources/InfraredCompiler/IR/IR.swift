@@ -164,6 +164,26 @@ enum IRInstruction: Hashable {
         switch self { case .load, .loadFrame: return true; default: return false }
     }
 
+    /// The instruction with its definition renamed to `x`, uses untouched
+    /// (nil for stores, which define nothing; a call without a result stays one).
+    func renamingDefinition(to x: VReg) -> IRInstruction? {
+        switch self {
+        case .move(_, let a): return .move(x, a)
+        case .binary(let op, _, let a, let b): return .binary(op, x, a, b)
+        case .neg(_, let a): return .neg(x, a)
+        case .setcc(let c, _, let a, let b): return .setcc(c, x, a, b)
+        case .load(_, let base, let off, let size, let s): return .load(x, base: base, offset: off, size: size, signed: s)
+        case .stringAddress(_, let off): return .stringAddress(x, offset: off)
+        case .call(let d, let h, let args): return d == nil ? self : .call(x, helper: h, args: args)
+        case .mapAddress(_, let n): return .mapAddress(x, name: n)
+        case .variableAddress(_, let n): return .variableAddress(x, name: n)
+        case .frameAddress(_, let o): return .frameAddress(x, offset: o)
+        case .loadFrame(_, let o, let size, let s): return .loadFrame(x, offset: o, size: size, signed: s)
+        case .coreConstant(_, let v, let r): return .coreConstant(x, value: v, relocation: r)
+        case .storeFrame, .store, .atomicAdd: return nil
+        }
+    }
+
     /// The instruction with every use rewritten by `f` (definitions untouched).
     func mapUses(_ f: (Operand) -> Operand) -> IRInstruction {
         switch self {

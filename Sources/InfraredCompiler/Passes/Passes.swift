@@ -375,34 +375,15 @@ func coalesceMoves(_ f: inout IRFunction) {
             var ok = false
             while j >= 0 {
                 let insn = insns[j].0
-                if insn.definition == t { ok = !insn.uses.contains(x) || true; break }
+                if insn.definition == t { ok = true; break }
                 if insn.uses.contains(t) || insn.uses.contains(x) || insn.definition == x { break }
                 j -= 1
             }
-            guard ok, j >= 0, let def = retarget(insns[j].0, to: x) else { i += 1; continue }
+            guard ok, j >= 0, let def = insns[j].0.renamingDefinition(to: x) else { i += 1; continue }
             insns[j].0 = def
             insns.remove(at: i)
             after = liveAfter()
         }
         f.blocks[b].instructions = insns
-    }
-}
-
-/// The instruction with its definition renamed.
-private func retarget(_ i: IRInstruction, to x: VReg) -> IRInstruction? {
-    switch i {
-    case .move(_, let a): return .move(x, a)
-    case .binary(let op, _, let a, let b): return .binary(op, x, a, b)
-    case .neg(_, let a): return .neg(x, a)
-    case .setcc(let c, _, let a, let b): return .setcc(c, x, a, b)
-    case .load(_, let base, let off, let size, let s): return .load(x, base: base, offset: off, size: size, signed: s)
-    case .stringAddress(_, let off): return .stringAddress(x, offset: off)
-    case .call(_, let h, let args): return .call(x, helper: h, args: args)
-    case .mapAddress(_, let n): return .mapAddress(x, name: n)
-    case .variableAddress(_, let n): return .variableAddress(x, name: n)
-    case .frameAddress(_, let o): return .frameAddress(x, offset: o)
-    case .loadFrame(_, let o, let size, let s): return .loadFrame(x, offset: o, size: size, signed: s)
-    case .coreConstant(_, let v, let r): return .coreConstant(x, value: v, relocation: r)
-    case .storeFrame, .store, .atomicAdd: return nil
     }
 }

@@ -214,9 +214,13 @@ func narrowStoredValues(_ f: inout IRFunction) {
             default: break
             }
             if let d = insn.definition {
-                let source = insn.uses.first.map(versions.value)
-                versions.write(d)
-                if case .binary(.and, _, .reg(let x), .imm(let m)) = insn, x != d, let source { masked[versions.value(d)] = (source, m) }
+                if case .binary(.and, _, .reg(let x), .imm(let m)) = insn, x != d {
+                    let source = versions.value(x)
+                    versions.write(d)
+                    masked[versions.value(d)] = (source, m)
+                } else {
+                    versions.write(d)
+                }
             }
             return (out, loc)
         }
@@ -228,30 +232,30 @@ func narrowStoredValues(_ f: inout IRFunction) {
 /// upper bits are never seen and the load is done unsigned.
 func unsignLoadsOnlyStored(_ f: inout IRFunction) {
     var defs: [VReg: Int] = [:]
-    var narrowestStoreUse: [VReg: Int] = [:]   // widest store size among uses; 99: some other use
+    var widestStore: [VReg: Int] = [:]   // widest store size among uses; 99: some other use
     for b in f.blocks {
         for (insn, _) in b.instructions {
             if let d = insn.definition { defs[d, default: 0] += 1 }
             switch insn {
             case .storeFrame(_, .reg(let v), let size):
-                narrowestStoreUse[v] = max(narrowestStoreUse[v] ?? 0, size)
+                widestStore[v] = max(widestStore[v] ?? 0, size)
             case .store(let base, _, let value, let size):
-                narrowestStoreUse[base] = 99
-                if case .reg(let v) = value { narrowestStoreUse[v] = max(narrowestStoreUse[v] ?? 0, size) }
+                widestStore[base] = 99
+                if case .reg(let v) = value { widestStore[v] = max(widestStore[v] ?? 0, size) }
             default:
-                for u in insn.uses { narrowestStoreUse[u] = 99 }
+                for u in insn.uses { widestStore[u] = 99 }
             }
         }
-        for u in b.terminator.uses { narrowestStoreUse[u] = 99 }
+        for u in b.terminator.uses { widestStore[u] = 99 }
     }
     for b in f.blocks.indices {
         f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
             if case .load(let d, let base, let off, let size, true) = insn, defs[d] == 1,
-               let widest = narrowestStoreUse[d], widest <= size {
+               let widest = widestStore[d], widest <= size {
                 return (.load(d, base: base, offset: off, size: size, signed: false), loc)
             }
             if case .loadFrame(let d, let off, let size, true) = insn, defs[d] == 1,
-               let widest = narrowestStoreUse[d], widest <= size {
+               let widest = widestStore[d], widest <= size {
                 return (.loadFrame(d, offset: off, size: size, signed: false), loc)
             }
             return (insn, loc)

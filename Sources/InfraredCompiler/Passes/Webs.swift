@@ -85,7 +85,7 @@ func renameWebs(_ f: inout IRFunction) {
                 guard case .reg(let u) = o, let ds = m[u], let d = ds.first else { return o }
                 return .reg(web(d))
             }
-            if insn.definition != nil, let retargeted = rename(rewritten, to: web(defID[Def(block: b, index: i)]!)) { rewritten = retargeted }
+            if insn.definition != nil, let retargeted = rewritten.renamingDefinition(to: web(defID[Def(block: b, index: i)]!)) { rewritten = retargeted }
             f.blocks[b].instructions[i] = (rewritten, loc)
         }
         let m = useDefs[Def(block: b, index: f.blocks[b].instructions.count)] ?? [:]
@@ -93,24 +93,5 @@ func renameWebs(_ f: inout IRFunction) {
             guard case .reg(let u) = o, let ds = m[u], let d = ds.first else { return o }
             return .reg(web(d))
         }
-    }
-}
-
-/// The instruction with its definition renamed (uses untouched).
-func rename(_ i: IRInstruction, to x: VReg) -> IRInstruction? {
-    switch i {
-    case .move(_, let a): return .move(x, a)
-    case .binary(let op, _, let a, let b): return .binary(op, x, a, b)
-    case .neg(_, let a): return .neg(x, a)
-    case .setcc(let c, _, let a, let b): return .setcc(c, x, a, b)
-    case .load(_, let base, let off, let size, let s): return .load(x, base: base, offset: off, size: size, signed: s)
-    case .stringAddress(_, let off): return .stringAddress(x, offset: off)
-    case .call(let d, let h, let args): return d == nil ? i : .call(x, helper: h, args: args)
-    case .mapAddress(_, let n): return .mapAddress(x, name: n)
-    case .variableAddress(_, let n): return .variableAddress(x, name: n)
-    case .frameAddress(_, let o): return .frameAddress(x, offset: o)
-    case .loadFrame(_, let o, let size, let s): return .loadFrame(x, offset: o, size: size, signed: s)
-    case .coreConstant(_, let v, let r): return .coreConstant(x, value: v, relocation: r)
-    case .storeFrame, .store, .atomicAdd: return nil
     }
 }

@@ -52,11 +52,16 @@ let package = Package(
                           linkerSettings: [.linkedLibrary("bz2"), .linkedLibrary("lzma"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
         // Skeletons (`infrared gen skel`): C in bpftool's layout, and Swift.
         .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredBTF", "InfraredObject", "InfraredLoader"]),
+        // libdw, liblz4 and liblzma linked into the CLI, their functions handed to
+        // InfraredBTF by name (the release CLI is a static executable: no dlopen).
+        .target(name: "CLinkedLibraries",
+                linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("lz4"), .linkedLibrary("lzma"),
+                                 .linkedLibrary("bz2"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
         .executableTarget(
             name: "infrared",
             dependencies: [
                 "InfraredCompiler", "InfraredObject", "InfraredRuntime", "InfraredBTF",
-                "InfraredLoader", "InfraredSkeleton",
+                "InfraredLoader", "InfraredSkeleton", "CLinkedLibraries",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -9,7 +9,8 @@
 #   build ms    median wall time of `infrared build` (the release CLI), of
 #               `clang-14 -O2 -g -target bpf -c`, of `bpftool gen skeleton` on
 #               clang's object (separately), and of `bpftrace --emit-elf` (its
-#               whole front end + LLVM codegen, without loading);
+#               whole front end + LLVM codegen, without loading), each
+#               from spawn to exit (Benchmarks/timecmd.c);
 #   insns       instruction slots emitted: bytes of the executable sections / 8
 #               (ld_imm64 counts as 2 slots, as the kernel counts it);
 #   verified    verified_insns of bpf_prog_info after loading (summed over the
@@ -33,7 +34,7 @@
 #   Benchmarks/run.sh --only count_pid,hist --no-write
 # Options:
 #   --quick            RUNS=1, ROUNDS=1 and workloads scaled down 20x
-#   --rounds N         ns/event: median of N rounds per object, IR and clang alternating (default 3)
+#   --rounds N         ns/event: median of N rounds per object, IR and clang alternating (default 5)
 #   --runs N           build timings: median of N runs (default 10)
 #   --scale K          divide every workload size by K
 #   --only A,B,...     only these probes
@@ -41,7 +42,7 @@
 #   --no-runtime       build, instruction counts and sizes only (no loading)
 #   --no-write         print the table but do not write Benchmarks/RESULTS.md
 #   --output FILE      write the results there instead
-#   --build            `swift build -c release -Xswiftc -static-stdlib --product infrared` first (as `make build`)
+#   --build            `swift build -c release --product infrared -Xswiftc -static-executable` first (as `make build`)
 # Environment: INFRARED (default .build/release/infrared), CLANG (clang-14),
 # BPFTRACE (bpftrace), BPFTOOL (bpftool).
 #
@@ -62,7 +63,7 @@ STRIP=${STRIP:-llvm-strip-14}
 # Fixed: the uprobe and usdt probes name the workload by this path.
 WORK=/tmp/infrared-bench
 
-RUNS=10 ROUNDS=3 SCALE=1 ONLY="" DO_BT=1 DO_RUN=1 WRITE=1 BUILD=0
+RUNS=10 ROUNDS=5 SCALE=1 ONLY="" DO_BT=1 DO_RUN=1 WRITE=1 BUILD=0
 OUTPUT=Benchmarks/RESULTS.md
 COMMAND="${INFRARED_ENV:+INFRARED=$INFRARED_ENV }Benchmarks/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -130,7 +131,7 @@ exec 9>/tmp/infrared-bench.lock
 flock -n 9 || { echo "run.sh: another run holds /tmp/infrared-bench.lock" >&2; exit 1; }
 rm -rf "$WORK"; mkdir -p "$WORK"
 
-if [ "$BUILD" = 1 ]; then swift build -c release -Xswiftc -static-stdlib --product infrared; fi
+if [ "$BUILD" = 1 ]; then swift build -c release --product infrared -Xswiftc -static-executable; fi
 [ -x "$INFRARED" ] || { echo "run.sh: no $INFRARED (swift build -c release, or INFRARED=...)" >&2; exit 1; }
 MULTIARCH="/usr/include/$(uname -m)-linux-gnu"
 now() { date +%s%N; }
@@ -139,19 +140,13 @@ say() { echo "$*" >&2; }
 say "building the workload and the loader; generating vmlinux.h"
 gcc -O2 -Wall -o "$WORK/workload" Benchmarks/workload.c
 gcc -O2 -Wall -o "$WORK/bench-loader" Benchmarks/loader.c -lbpf
+gcc -O2 -Wall -o "$WORK/timecmd" Benchmarks/timecmd.c
 t0=$(now); "$BPFTOOL" btf dump file /sys/kernel/btf/vmlinux format c > "$WORK/vmlinux.h"; t1=$(now)
 VMLINUX_MS=$(( (t1 - t0) / 1000000 ))
 CFLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -I "$WORK" -I "$CORPUS" -I "$MULTIARCH")
 
-# median wall time in ms (one decimal) of RUNS runs of "$@"
-median_ms() {
-  local times=() s e
-  for _ in $(seq "$RUNS"); do
-    s=$(now); "$@" >/dev/null 2>&1; e=$(now)
-    times+=($(( (e - s) / 1000 )))
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
-}
+# median wall time in ms of RUNS runs of "$@" (Benchmarks/timecmd.c: spawn to exit)
+median_ms() { "$WORK/timecmd" "$RUNS" "$@"; }
 # instruction slots of the executable sections
 slots() {
   local total=0 size
@@ -161,7 +156,6 @@ slots() {
 bytes() { stat -c %s "$1"; }
 # quiet bpftrace: it warns about RLIMIT_MEMLOCK where it cannot raise it
 bt() { "$BPFTRACE" "$@" 2> >(grep -v RLIMIT_MEMLOCK >&2); }
-skel() { "$BPFTOOL" gen skeleton "$1" name "$2" > "$WORK/$2.skel.h"; }
 
 declare -A R   # R[name.key] = value
 NAMES=()
@@ -187,7 +181,7 @@ for name in "${NAMES[@]}"; do
   "$CLANG" "${CFLAGS[@]}" -c "$c" -o "$WORK/$name.clang.o"
   R[$name.ir_ms]=$(median_ms "$INFRARED" build "$rb" -o "$WORK/$name.ir.o")
   R[$name.clang_ms]=$(median_ms "$CLANG" "${CFLAGS[@]}" -c "$c" -o "$WORK/$name.clang.o")
-  R[$name.skel_ms]=$(median_ms skel "$WORK/$name.clang.o" "$name")
+  R[$name.skel_ms]=$(median_ms -o "$WORK/$name.skel.h" "$BPFTOOL" gen skeleton "$WORK/$name.clang.o" name "$name")
   R[$name.ir_insns]=$(slots "$WORK/$name.ir.o")
   R[$name.clang_insns]=$(slots "$WORK/$name.clang.o")
   R[$name.ir_bytes]=$(bytes "$WORK/$name.ir.o")
@@ -198,7 +192,7 @@ for name in "${NAMES[@]}"; do
     # shellcheck disable=SC2086
     bt --emit-elf "$WORK/$name.bt.o" "$bt" ${R[$name.btargs]} >/dev/null
     # shellcheck disable=SC2086
-    R[$name.bt_ms]=$(median_ms bt --emit-elf "$WORK/$name.bt.o" "$bt" ${R[$name.btargs]})
+    R[$name.bt_ms]=$(median_ms "$BPFTRACE" --emit-elf "$WORK/$name.bt.o" "$bt" ${R[$name.btargs]})
     R[$name.bt_insns]=$(slots "$WORK/$name.bt.o")
     R[$name.bt_bytes]=$(bytes "$WORK/$name.bt.o")
   fi
@@ -319,7 +313,7 @@ table() {
 }
 
 TABLE=$(table)
-NOTES="Build ms: median of $RUNS runs; clang's CO-RE compiles include parsing vmlinux.h (generated once, ${VMLINUX_MS} ms; arith, loop, devfilter and printk include only <linux/bpf.h>); skel = \`bpftool gen skeleton\` on clang's object; bpftrace = \`bpftrace --emit-elf\` (parse, analyses, LLVM codegen; no load). Insns: bytes of executable sections / 8, ld_imm64 = 2 slots; clang's usdt object includes libbpf's \`bpf_usdt_arg\` subprogram. Verified: \`verified_insns\` summed over the object's programs. ns/event: \`run_time_ns / run_cnt\` with \`kernel.bpf_stats_enabled=1\`, median of $ROUNDS rounds, the same workload for each object in turn (IR first, then clang first, alternating) (tracepoints also count other processes' events; \"events\" is Infrared's run_cnt); test run = BPF_PROG_TEST_RUN on a 64-byte packet; devfilter/printk (cgroup_device) are only loaded. Ratios IR/clang: geometric mean and maximum over the corpus (ns/event columns: the geomean/max row is under \"ns/event Infrared\"). bpftrace counts with a non-atomic lookup+update where Infrared and clang add atomically, prints ringbuf's records with printf (perf buffer), and has no socket/xdp/cgroup programs (n/a). Loader start-up and ring buffer throughput: Benchmarks/loader-bench.sh (the loader benchmark), not here."
+NOTES="Build ms: median of $RUNS runs, wall time from spawn to exit (Benchmarks/timecmd.c); clang's CO-RE compiles include parsing vmlinux.h (generated once, ${VMLINUX_MS} ms; arith, loop, devfilter and printk include only <linux/bpf.h>); skel = \`bpftool gen skeleton\` on clang's object; bpftrace = \`bpftrace --emit-elf\` (parse, analyses, LLVM codegen; no load). Insns: bytes of executable sections / 8, ld_imm64 = 2 slots; clang's usdt object includes libbpf's \`bpf_usdt_arg\` subprogram. Verified: \`verified_insns\` summed over the object's programs. ns/event: \`run_time_ns / run_cnt\` with \`kernel.bpf_stats_enabled=1\`, median of $ROUNDS rounds, the same workload for each object in turn (IR first, then clang first, alternating) (tracepoints also count other processes' events; \"events\" is Infrared's run_cnt); test run = BPF_PROG_TEST_RUN on a 64-byte packet; devfilter/printk (cgroup_device) are only loaded. Ratios IR/clang: geometric mean and maximum over the corpus (ns/event columns: the geomean/max row is under \"ns/event Infrared\"). bpftrace counts with a non-atomic lookup+update where Infrared and clang add atomically, prints ringbuf's records with printf (perf buffer), and has no socket/xdp/cgroup programs (n/a). Loader start-up and ring buffer throughput: Benchmarks/loader-bench.sh (the loader benchmark), not here."
 
 echo "$TABLE"
 echo

@@ -4,12 +4,14 @@
 One table per fact (see shared design notes): opcodes come from
 <linux/bpf_common.h> and <linux/bpf.h>, helper ids and prototypes from
 libbpf's <bpf/bpf_helper_defs.h>, program and map types from the enums of
-<linux/bpf.h>.  Run `make tables` (or this script) after a header update;
+<linux/bpf.h>, and the UAPI context structs programs read (`struct
+__sk_buff`, `xdp_md`, …) with offsets computed by the C compiler (cc).
+Run `make tables` (or this script) after a header update;
 the test suite regenerates into a temporary folder and fails on a diff.
 
 Usage: gen-tables.py [OUTDIR]
 """
-import os, re, sys
+import os, re, subprocess, sys, tempfile
 
 INC = os.environ.get("INFRARED_INCLUDE", "/usr/include")
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "Sources", "BPF", "Generated")
@@ -150,4 +152,49 @@ with open(os.path.join(out, "Types.swift"), "w") as f:
         for n, v in enum_body(enum):
             f.write(f'        {v}: "{n}",\n')
         f.write("    ]\n}\n")
+# ---- UAPI context structs -----------------------------------------------
+# The structs the kernel passes socket, tc, xdp, cgroup-device and raw
+# tracepoint programs. They are ABI (the verifier rewrites each access to the
+# real kernel object), so the header's layout holds on every kernel and the
+# compiler needs no kernel BTF for them. Scalar members only (arrays, pointers
+# and bitfields are left out), including those of anonymous unions; the C
+# compiler computes offsets, sizes and signedness.
+CONTEXT_STRUCTS = ["__sk_buff", "xdp_md", "bpf_cgroup_dev_ctx", "bpf_raw_tracepoint_args"]
+SCALAR = r"(?:__u8|__u16|__u32|__u64|__s8|__s16|__s32|__s64)"
+
+def struct_members(name):
+    m = re.search(r"^struct " + re.escape(name) + r"\s*\{(.*?)^\};", bpfh, re.S | re.M)
+    body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
+    return re.findall(r"^\s*" + SCALAR + r"\s+(\w+)\s*;", body, re.M)
+
+prog = ["#include <stdio.h>", "#include <stddef.h>", "#include <linux/bpf.h>", "int main(void) {"]
+for name in CONTEXT_STRUCTS:
+    prog.append(f'  printf("struct {name} %zu\\n", sizeof(struct {name}));')
+    for member in struct_members(name):
+        m = f"((struct {name} *)0)->{member}"
+        prog.append(f'  printf("member {member} %zu %zu %d\\n", offsetof(struct {name}, {member}), sizeof({m}), '
+                    f'(int)((__typeof__({m}))-1 < 0));')
+prog += ["  return 0;", "}"]
+with tempfile.TemporaryDirectory() as tmp:
+    c, exe = os.path.join(tmp, "layouts.c"), os.path.join(tmp, "layouts")
+    open(c, "w").write("\n".join(prog) + "\n")
+    subprocess.run([os.environ.get("CC", "cc"), "-I", INC, "-o", exe, c], check=True)
+    layouts = subprocess.run([exe], check=True, capture_output=True, text=True).stdout.split("\n")
+
+with open(os.path.join(out, "ContextStructs.swift"), "w") as f:
+    f.write(HEADER.format(src="<linux/bpf.h> (layouts computed by the C compiler)"))
+    f.write("\n/// The UAPI context structs, by name: what `ctx.FIELD` reads in socket, tc, xdp,\n")
+    f.write("/// cgroup-device and raw tracepoint programs (scalar members only).\n")
+    f.write("public let contextStructTable: [String: ContextStruct] = [\n")
+    for line in layouts:
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "struct":
+            if parts[1] != CONTEXT_STRUCTS[0]:
+                f.write("    ]),\n")
+            f.write(f'    "{parts[1]}": ContextStruct(name: "{parts[1]}", size: {parts[2]}, fields: [\n')
+        else:
+            f.write(f'        .init(name: "{parts[1]}", offset: {parts[2]}, size: {parts[3]}, signed: {"true" if parts[4] == "1" else "false"}),\n')
+    f.write("    ]),\n]\n")
 print("generated into", out)

@@ -99,9 +99,8 @@ static int run(ir_session *s, const char *src, size_t len, const char *filename,
   return 0;
 }
 
-int ir_load(ir_session *s, const char *prelude, const char *src, size_t len, const char *filename, ir_error *err) {
+int ir_load(ir_session *s, const char *src, size_t len, const char *filename, ir_error *err) {
   memset(err, 0, sizeof *err);
-  if (run(s, prelude, strlen(prelude), "(infrared prelude)", err) != 0) return -1;
   return run(s, src, len, filename, err);
 }
 

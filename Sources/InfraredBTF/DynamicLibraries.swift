@@ -11,13 +11,16 @@ import Glibc
 // libelf, zlib and libzstd. The CLibDW and CCompression modules give the
 // declarations (types, constants); the functions come from here.
 
-/// A shared library opened with `dlopen`, and typed look-ups of its symbols.
+/// A shared library opened with `dlopen`, and typed look-ups of its symbols —
+/// or, in an executable that links the library itself and registered its
+/// symbols (`LinkedSymbols`), those: a static executable cannot dlopen.
 final class DynamicLibrary: @unchecked Sendable {
-    private let handle: UnsafeMutableRawPointer
+    private let handle: UnsafeMutableRawPointer?
     let name: String
 
     /// Opens the first of `names` that loads; `purpose` says in errors what needed it.
     init(_ names: [String], purpose: String) throws {
+        if LinkedSymbols.lookup != nil { handle = nil; name = names[0]; return }
         for n in names {
             if let h = dlopen(n, RTLD_NOW | RTLD_LOCAL) { handle = h; name = n; return }
         }
@@ -27,9 +30,20 @@ final class DynamicLibrary: @unchecked Sendable {
 
     /// The symbol `symbol` as a C function of type `T`.
     func function<T>(_ symbol: String) throws -> T {
-        guard let p = dlsym(handle, symbol) else { throw BTFFormatError(name, "has no symbol \(symbol)") }
+        let p: UnsafeRawPointer?
+        if let handle { p = dlsym(handle, symbol).map { UnsafeRawPointer($0) } } else { p = LinkedSymbols.lookup?(symbol) }
+        guard let p else { throw BTFFormatError(name, "has no symbol \(symbol)") }
         return unsafeBitCast(p, to: T.self)
     }
+}
+
+/// The libdw, liblz4 and liblzma functions of an executable that links those
+/// libraries (the static `infrared` CLI: Sources/CLinkedLibraries), by name.
+/// Registered once at start-up, before any BTF is read; when set, nothing is
+/// opened with dlopen.
+public enum LinkedSymbols {
+    nonisolated(unsafe) static var lookup: ((String) -> UnsafeRawPointer?)?
+    public static func register(_ lookup: @escaping (String) -> UnsafeRawPointer?) { self.lookup = lookup }
 }
 
 /// The libdw and libdwfl functions the DWARF converter calls (elfutils

@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import BPF
 import InfraredBTF
 import InfraredObject
@@ -10,9 +13,11 @@ import InfraredObject
 /// Options of one compilation.
 public struct CompileOptions: Sendable {
     /// Kernel BTF used for context layouts and (later) CO-RE: raw BTF or ELF with `.BTF`.
-    public var btfPath: String = "/sys/kernel/btf/vmlinux"
+    public var btfPath: String = KernelBTF.defaultPath
     /// Pass names after which the IR is printed to `dump` (`--dump-after`).
     public var dumpAfter: Set<String> = []
+    /// Measure each stage (`--time-report`): `CompiledObject.timings`.
+    public var timeReport = false
     public init() {}
 }
 
@@ -26,6 +31,29 @@ public struct CompiledObject: Sendable {
     public var dumps: [String]
     /// Programs, params, maps and record layouts, for loaders and skeletons.
     public var manifest: Manifest
+    /// Wall time of each stage when `CompileOptions.timeReport` is set, in order.
+    public var timings: [(stage: String, seconds: Double)] = []
+}
+
+/// Wall-clock stage timer for `--time-report`; does nothing when off.
+/// `start(stage)` charges the time since the previous call to the stage then
+/// running (repeated stages add up) and makes `stage` the running one.
+struct StageTimer {
+    let on: Bool
+    let clock = ContinuousClock()
+    var last: ContinuousClock.Instant
+    private(set) var current = "start"
+    var entries: [(stage: String, seconds: Double)] = []
+    init(on: Bool) { self.on = on; last = clock.now }
+    mutating func start(_ stage: String) {
+        guard on else { return }
+        let now = clock.now
+        let d = now - last
+        let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        if let i = entries.firstIndex(where: { $0.stage == current }) { entries[i].seconds += s } else { entries.append((current, s)) }
+        last = now
+        current = stage
+    }
 }
 
 /// A compile error: `file:line:col: error: message` and a hint.
@@ -57,9 +85,15 @@ public enum Compiler {
     ///   5. instruction selection, register allocation, emission (Codegen/)
     ///   6. the object is written: ELF, .BTF, .BTF.ext (InfraredObject)
     public static func compile(source: String, path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
+        var timer = StageTimer(on: options.timeReport)
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        timer.start("mruby open")
         let session = try MRubySession()
-        try session.load(prelude: Prelude.text, source: source, path: path)
+        timer.start("mruby prelude")
+        try session.load(Prelude.text, path: "(infrared prelude)")
+        timer.start("mruby compile + top level")
+        try session.load(source, path: path)
+        timer.start("declarations")
         let declarations = try Declarations(session: session, path: path, sourceLines: lines)
         guard !declarations.programs.isEmpty else {
             throw Diagnostic(file: path, line: 1, column: 1, message: "the file declares no program",
@@ -68,6 +102,9 @@ public enum Compiler {
         var kernel: KernelBTF? = nil
         func kernelBTF() throws -> KernelBTF {
             if let kernel { return kernel }
+            let running = timer.current
+            timer.start("kernel BTF open")
+            defer { timer.start(running) }
             do { kernel = try KernelBTF(path: options.btfPath) } catch {
                 throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read kernel BTF from \(options.btfPath): \(error)",
                                  hint: "pass --btf FILE with the BTF of the target kernel")
@@ -83,7 +120,9 @@ public enum Compiler {
         let records = RecordTypes()
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
+            timer.start("context layout")
             let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
+            timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                     language: declarations.language, core: core, kernelBTF: kernelBTF)
             lowering.functions = declarations.functions
@@ -93,17 +132,24 @@ public enum Compiler {
             ir.readOnlyVariables = Set(declarations.language.paramOrder)
             if options.dumpAfter.contains("lower") { dumps.append("; after lower\n\(ir)") }
             for pass in Pass.pipeline {
+                timer.start("pass " + pass.name)
                 pass.run(&ir)
+                timer.start("(dumps)")
                 if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
             }
+            timer.start("checks")
             try Checks.run(ir, kind: decl.kind, path: path, lines: lines)
+            timer.start("selection")
             let selected = Selection.select(ir)
+            timer.start("register allocation")
             let allocated: MFunction
             do { allocated = try RegisterAllocation.allocate(selected) } catch let e as RegisterAllocation.Failure {
                 throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)`: \(e.message)",
                                  hint: "split the work into smaller programs or use fewer live values at once")
             }
+            timer.start("emission")
             let code = Emission.emit(TailMerging.merge(allocated), firstLine: decl.line)
+            timer.start("object model")
             guard code.instructions.count <= 1_000_000 else {
                 throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)` is too large (\(code.instructions.count) instructions)", hint: nil)
             }
@@ -128,19 +174,42 @@ public enum Compiler {
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
                                 sourcePath: path, sourceLines: lines, maps: language.objectMaps(), variables: language.objectVariables())
+        timer.start("ELF + BTF writing")
         let bytes: [UInt8]
         do { bytes = try ObjectWriter.write(object) } catch {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
-        return CompiledObject(bytes: bytes, object: object, dumps: dumps,
-                              manifest: Manifest(declarations: declarations, language: language, records: records.byMap))
+        timer.start("manifest")
+        let manifest = Manifest(declarations: declarations, language: language, records: records.byMap)
+        timer.start("")
+        return CompiledObject(bytes: bytes, object: object, dumps: dumps, manifest: manifest,
+                              timings: timer.entries.filter { $0.stage != "start" && !$0.stage.hasPrefix("(") })
     }
 
     /// Compiles the file at `path`.
     public static func compile(path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read \(path)", hint: "check the path and its permissions")
+        guard let bytes = readFile(path) else {
+            throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read \(path): \(String(cString: strerror(errno)))",
+                             hint: "check the path and its permissions")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw Diagnostic(file: path, line: 1, column: 1, message: "\(path) is not UTF-8 text", hint: "save the probe file as UTF-8")
         }
         return try compile(source: text, path: path, options: options)
+    }
+
+    /// The file's bytes (open/read: FileManager's first use costs more than a small compile).
+    private static func readFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return nil }
+            if n == 0 { return bytes }
+            bytes += chunk[0..<n]
+        }
     }
 }

@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import InfraredBTF
 import InfraredCompiler
 import InfraredObject
 
@@ -21,7 +22,7 @@ struct Disasm: ParsableCommand {
 
     @Argument(help: "A BPF object (.bpf.o) or a probe file (.rb).") var input: String
     @Option(help: "Kernel BTF for compiling a .rb input (raw BTF or ELF with .BTF).")
-    var btf: String = "/sys/kernel/btf/vmlinux"
+    var btf: String = KernelBTF.defaultPath
     @Flag(help: "Show 32-bit loads, stores and atomics with w registers (like llvm-objdump --mattr=+alu32).")
     var alu32 = false
     @Flag(name: .customLong("no-show-raw-insn"), help: "Leave out the instruction bytes.")

@@ -7,6 +7,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import InfraredBTF
 import InfraredCompiler
 import InfraredLoader
 import InfraredSkeleton
@@ -35,7 +36,7 @@ struct GenLoader: ParsableCommand {
     @Argument(help: "The probe file (.rb).") var input: String
     @Option(name: .shortAndLong, help: "The executable to write.") var output: String
     @Option(help: "The runner executable to build on (default: beside infrared, or $INFRARED_RUNNER).") var runner: String?
-    @Option(help: "Kernel BTF for context layouts (raw BTF or ELF with .BTF).") var btf: String = "/sys/kernel/btf/vmlinux"
+    @Option(help: "Kernel BTF for context layouts (raw BTF or ELF with .BTF).") var btf: String = KernelBTF.defaultPath
     @Flag(name: .customLong("allow-dynamic-runner"), help: "Accept a runner linked against shared libraries besides glibc's.")
     var allowDynamicRunner = false
 

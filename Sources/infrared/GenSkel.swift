@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import InfraredBTF
 import InfraredCompiler
 import InfraredLoader
 import InfraredSkeleton
@@ -19,7 +20,7 @@ struct GenSkel: ParsableCommand {
     @Option(help: "c (default) or swift.") var lang: Language = .c
     @Option(help: "The skeleton's name (default: the file's base name).") var name: String?
     @Option(name: .shortAndLong, help: "Where to write it (default: standard output).") var output: String?
-    @Option(help: "Kernel BTF for compiling a .rb input.") var btf: String = "/sys/kernel/btf/vmlinux"
+    @Option(help: "Kernel BTF for compiling a .rb input.") var btf: String = KernelBTF.defaultPath
 
     func run() throws {
         try reportingErrors {

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CLinkedLibraries
+import InfraredBTF
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,6 +13,21 @@ struct Infrared: ParsableCommand {
         abstract: "Write Linux BPF programs in Ruby.",
         subcommands: [Build.self, Disasm.self, BTFCommand.self, Run.self, Gen.self]
     )
+
+    /// `infrared build` in its usual forms skips the argument parser (see
+    /// `Build.quickParse`); everything else goes through it.
+    static func main() {
+        LinkedSymbols.register { infrared_linked_symbol($0).map { UnsafeRawPointer($0) } }
+        if let build = Build.quickParse(Array(CommandLine.arguments.dropFirst())) {
+            do { try build() } catch let e as ExitCode {
+                Glibc.exit(e.rawValue)
+            } catch {
+                exit(withError: error)
+            }
+            Glibc.exit(0)
+        }
+        main(nil)
+    }
 }
 
 /// Writes all of `bytes` to a file descriptor (stdout, stderr): the CLI

@@ -1,4 +1,5 @@
 import ArgumentParser
+import InfraredBTF
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -25,7 +26,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let signals = Loader.blockTerminationSignals()
         // --btf also serves the compiler (context layouts), so it is read before the rest.
-        var btf = "/sys/kernel/btf/vmlinux"
+        var btf = KernelBTF.defaultPath
         for (i, a) in loaderArguments.enumerated() {
             if a == "--btf", i + 1 < loaderArguments.count { btf = loaderArguments[i + 1] }
             if a.hasPrefix("--btf=") { btf = String(a.dropFirst(6)) }

@@ -29,10 +29,10 @@ typedef struct {
 ir_session *ir_open(void);
 void ir_close(ir_session *s);
 
-// Runs `prelude` (named "(infrared prelude)"), then compiles and runs `src`
-// with `filename` set on the compile context and parser errors captured.
+// Compiles and runs `src` with `filename` set on the compile context and
+// parser errors captured.
 // Returns 0, or -1 with `err` filled.
-int ir_load(ir_session *s, const char *prelude, const char *src, size_t len, const char *filename, ir_error *err);
+int ir_load(ir_session *s, const char *src, size_t len, const char *filename, ir_error *err);
 
 ir_value ir_global(ir_session *s, const char *name);
 int ir_type(ir_value v);

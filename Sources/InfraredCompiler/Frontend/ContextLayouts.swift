@@ -15,16 +15,18 @@ enum ContextLayouts {
     static var tracefsRoots = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
 
     static func layout(for decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String) throws -> (ContextLayout?, ProgramBTFSpec.CType) {
-        if let seed = decl.seedContext {
-            let type: ProgramBTFSpec.CType = .pointer(.structure(name: seed.structName, size: seed.size, members: seed.fields.map {
-                .init(name: $0.name, type: .int(name: ScalarType(size: $0.size, signed: $0.signed, name: "").cName, size: $0.size, signed: $0.signed), offset: $0.offset)
-            }))
-            return (seed, type)
-        }
+        if let seed = decl.seedContext { return (seed, scalarStruct(seed)) }
         if decl.kind.declaration == "tracepoint" {
             return (try tracepoint(decl, btf: btf, path: path), .pointer(.void))
         }
         guard let name = decl.kind.contextStruct else { return (nil, .pointer(.void)) }
+        if let uapi = ContextStruct.named(name) {
+            // ABI structs (__sk_buff, xdp_md, …): the generated table, no kernel BTF.
+            let layout = ContextLayout(structName: name, fields: uapi.fields.map {
+                ContextField(name: $0.name, offset: $0.offset, size: $0.size, signed: $0.signed)
+            }, size: uapi.size)
+            return (layout, scalarStruct(layout))
+        }
         let k = try btf()
         guard let s = try k.structLayout(named: name) else {
             throw Diagnostic(file: path, line: decl.line, column: 1, message: "the kernel BTF has no struct \(name) for `\(decl.kind.declaration)` programs",
@@ -32,7 +34,14 @@ enum ContextLayouts {
         }
         let fields = s.members.filter { !$0.isBitfield && [1, 2, 4, 8].contains($0.size) && $0.kind != .structure && $0.kind != .union && $0.arrayCount == nil }
             .map { ContextField(name: $0.name, offset: $0.byteOffset, size: $0.size, signed: $0.isSigned) }
-        return (ContextLayout(structName: name, fields: fields, size: s.size, fromKernel: true), .pointer(.kernelStruct(name: name)))
+        return (ContextLayout(structName: name, fields: fields, size: s.size), .pointer(.kernelStruct(name: name)))
+    }
+
+    /// A pointer to the struct of `layout`'s scalar fields: the context's type in the program's BTF.
+    static func scalarStruct(_ layout: ContextLayout) -> ProgramBTFSpec.CType {
+        .pointer(.structure(name: layout.structName, size: layout.size, members: layout.fields.map {
+            .init(name: $0.name, type: .int(name: ScalarType(size: $0.size, signed: $0.signed, name: "").cName, size: $0.size, signed: $0.signed), offset: $0.offset)
+        }))
     }
 
     /// A tracepoint's record: from BTF (`struct trace_event_raw_<event>`), else
@@ -62,12 +71,12 @@ enum ContextLayouts {
                 }
                 fields.append(f)
             }
-            return ContextLayout(structName: "trace_event_raw_\(parts[1])", fields: fields, size: s.size, fromKernel: true)
+            return ContextLayout(structName: "trace_event_raw_\(parts[1])", fields: fields, size: s.size)
         }
         for root in tracefsRoots {
             let file = "\(root)/\(parts[0])/\(parts[1])/format"
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
-            return ContextLayout(structName: "\(parts[0])_\(parts[1])", fields: parseFormat(text, userStrings: userStrings), size: 0, fromKernel: true)
+            return ContextLayout(structName: "\(parts[0])_\(parts[1])", fields: parseFormat(text, userStrings: userStrings), size: 0)
         }
         throw Diagnostic(file: path, line: decl.line, column: 1, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
                          hint: "list tracepoints with `ls /sys/kernel/tracing/events/\(parts[0])`; mount tracefs if it is missing")

@@ -136,8 +136,6 @@ struct ContextLayout {
     var structName: String
     var fields: [ContextField]
     var size: Int
-    /// True when the struct comes from the kernel's BTF (copied into the object's BTF).
-    var fromKernel: Bool
 }
 
 /// A program declared by the file.
@@ -250,7 +248,7 @@ extension Declarations {
                     fields.append(ContextField(name: fname, offset: offset, size: t.size, signed: t.signed))
                     offset += t.size; align = max(align, t.size)
                 }
-                layout = ContextLayout(structName: cname, fields: fields, size: (offset + align - 1) / align * align, fromKernel: false)
+                layout = ContextLayout(structName: cname, fields: fields, size: (offset + align - 1) / align * align)
             }
             programs.append(ProgramDeclaration(kind: kind, name: uniqueName(method), section: section, body: irep,
                                                procHandle: nil, line: line, seedContext: layout))

@@ -55,12 +55,12 @@ final class MRubySession {
     }
     deinit { ir_close(raw) }
 
-    /// Runs the prelude, then the file. Throws a Diagnostic for syntax errors
-    /// and for exceptions raised while the top level runs.
-    func load(prelude: String, source: String, path: String) throws {
+    /// Compiles and runs `source` (the prelude, then the file). Throws a
+    /// Diagnostic for syntax errors and for exceptions raised while it runs.
+    func load(_ source: String, path: String) throws {
         var err = ir_error()
         let rc = source.withCString { src in
-            ir_load(raw, prelude, src, source.utf8.count, path, &err)
+            ir_load(raw, src, source.utf8.count, path, &err)
         }
         guard rc == 0 else {
             let message = withUnsafeBytes(of: &err.message) { buf in

@@ -55,9 +55,11 @@ struct Loop {
     /// `f` with `loop` peeled until it is provably left, and cleaned up; nil
     /// when some iteration's continue-or-leave test is not a constant.
     static func unrolled(_ f: IRFunction, _ loop: Loop) -> IRFunction? {
+        guard let trips = peelCount(f, loop) else { return nil }
         var g = f
         let body = loop.blocks.sorted()
-        for _ in 0..<maximumTrips {
+        var copies = Set<Int>()
+        for _ in 0..<trips {
             let base = g.blocks.count
             var copy: [Int: Int] = [:]
             for (i, b) in body.enumerated() { copy[b] = base + i }
@@ -66,25 +68,71 @@ struct Loop {
                 blk.terminator = blk.terminator.mapTargets { t in t == loop.header ? t : (copy[t] ?? t) }
                 g.blocks.append(blk)
             }
-            // Edges entering the loop from outside now enter the copy.
+            // Edges entering the loop from outside now enter the copy; the
+            // previous copy's back edges are among them.
             for p in g.blocks.indices where !loop.blocks.contains(p) && !(base..<g.blocks.count).contains(p) {
                 g.blocks[p].terminator = g.blocks[p].terminator.mapTargets { $0 == loop.header ? copy[loop.header]! : $0 }
             }
-            // Copies made earlier jump back into the original header: those
-            // edges came from outside the loop too and were redirected above.
-            propagateConstants(&g)
-            // Every way out of this iteration must be decided: a test on data
-            // (`break if …`) means the trip count is not a constant.
-            let copies = Set(copy.values)
-            for c in copies {
-                if case .branch(_, _, _, let t, let e) = g.blocks[c].terminator,
-                   !(copies.contains(t) && copies.contains(e)) { return nil }
+            copies.formUnion(copy.values)
+        }
+        // One propagation decides every copy's tests (the chain of copies is
+        // acyclic); check that it did, as `peelCount` predicted.
+        propagateConstants(&g)
+        for c in copies {
+            if case .branch(_, _, _, let t, let e) = g.blocks[c].terminator, !(copies.contains(t) && copies.contains(e)) { return nil }
+        }
+        guard !g.reversePostOrder.contains(loop.header) else { return nil }
+        cleanUp(&g)
+        return g
+    }
+
+    /// How many copies of the loop's blocks constant propagation needs to
+    /// prove the loop left: each iteration is run over the constants known on
+    /// entering it (a local dataflow over the body, back edges feeding the
+    /// next iteration). Nil when a test that may leave or repeat the loop is
+    /// not a constant, or past `maximumTrips` / `maximumInstructions`.
+    static func peelCount(_ f: IRFunction, _ loop: Loop) -> Int? {
+        let order = f.reversePostOrder
+        let analysis = ConstantAnalysis(f, order: order)
+        let body = order.filter { loop.blocks.contains($0) }   // the header first: it dominates the body
+        // Entering from outside: the meet of the outside predecessors.
+        var entry: ConstantState? = nil
+        for p in analysis.predecessors[loop.header] where !loop.blocks.contains(p) {
+            guard let s = analysis.outs[p] else { continue }
+            if entry == nil { entry = s } else { entry!.meet(s) }
+        }
+        guard var state = entry else { return nil }
+        let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
+        let bodySize = body.reduce(0) { $0 + f.blocks[$1].instructions.count }
+        for trips in 1...maximumTrips {
+            guard size + trips * bodySize <= maximumInstructions else { return nil }
+            var incoming: [Int: ConstantState] = [loop.header: state]
+            var next: ConstantState? = nil
+            func reach(_ t: Int, _ s: ConstantState) {
+                if t == loop.header {
+                    if next == nil { next = s } else { next!.meet(s) }
+                } else if loop.blocks.contains(t) {
+                    if incoming[t] == nil { incoming[t] = s } else { incoming[t]!.meet(s) }
+                }
             }
-            if !g.reversePostOrder.contains(loop.header) {
-                cleanUp(&g)
-                return g
+            for b in body {
+                guard var s = incoming[b] else { continue }   // not reached in this iteration
+                ConstantAnalysis.transfer(f.blocks[b], &s)
+                switch f.blocks[b].terminator {
+                case .jump(let t): reach(t, s)
+                case .branch(let c, let x, let y, let t, let e):
+                    if let x = s.value(x), let y = s.value(y) {
+                        reach(c.evaluate(x, y) ? t : e, s)
+                    } else {
+                        // A test on data may only choose between blocks of this iteration.
+                        guard loop.blocks.contains(t), loop.blocks.contains(e), t != loop.header, e != loop.header else { return nil }
+                        reach(t, s); reach(e, s)
+                    }
+                case .ret, .unreachable: break
+                }
             }
-            if g.blocks.reduce(0, { $0 + $1.instructions.count }) > maximumInstructions { return nil }
+            guard let n = next else { return trips }
+            state = n
         }
         return nil
     }

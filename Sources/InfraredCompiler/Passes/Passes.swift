@@ -32,6 +32,7 @@ struct Pass {
         Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
+        Pass(name: "forward-probe-reads", run: forwardProbeReads),
     ]
 }
 
@@ -42,56 +43,15 @@ struct Pass {
 /// constant operands are substituted, operations on constants computed,
 /// branches on constants become jumps.
 func propagateConstants(_ f: inout IRFunction) {
-    typealias State = [VReg: Int64?]   // missing: unknown yet (top); nil: varying
     let order = f.reversePostOrder
-    let preds = f.predecessors
-    var outs = Array(repeating: State?.none, count: f.blocks.count)
-
-    func meet(_ states: [State]) -> State {
-        guard var r = states.first else { return [:] }
-        for s in states.dropFirst() {
-            for (k, v) in s {
-                if let old = r[k] { if old != v { r[k] = .some(nil) } } else { r[k] = v }
-            }
-        }
-        return r
-    }
-    func value(_ o: Operand, _ s: State) -> Int64? {
-        switch o { case .imm(let i): return i; case .reg(let r): return s[r] ?? nil }
-    }
-    func transfer(_ b: Int, _ inState: State) -> State {
-        var s = inState
-        for (insn, _) in f.blocks[b].instructions {
-            guard let d = insn.definition else { continue }
-            switch insn {
-            case .move(_, let a): s[d] = .some(value(a, s))
-            case .binary(let op, _, let a, let c):
-                if let x = value(a, s), let y = value(c, s) { s[d] = .some(op.fold(x, y)) } else { s[d] = .some(nil) }
-            case .neg(_, let a): s[d] = .some(value(a, s).map { 0 &- $0 })
-            case .setcc(let c, _, let a, let b2):
-                if let x = value(a, s), let y = value(b2, s) { s[d] = .some(c.evaluate(x, y) ? 1 : 0) } else { s[d] = .some(nil) }
-            default: s[d] = .some(nil)
-            }
-        }
-        return s
-    }
-    var changed = true
-    var entryState: State = [:]
-    entryState[f.context] = Optional<Int64>.none
-    while changed {
-        changed = false
-        for b in order {
-            let ins = b == 0 ? entryState : meet(preds[b].compactMap { outs[$0] })
-            let out = transfer(b, ins)
-            if outs[b].map({ $0 != out }) ?? true { outs[b] = out; changed = true }
-        }
-    }
+    let analysis = ConstantAnalysis(f, order: order)
     // Rewrite.
     for b in order {
-        var s = b == 0 ? entryState : meet(preds[b].compactMap { outs[$0] })
+        var s = analysis.state(entering: b)
         var rewritten: [(IRInstruction, SourceLocation)] = []
+        rewritten.reserveCapacity(f.blocks[b].instructions.count)
         for (insn, loc) in f.blocks[b].instructions {
-            let subst = insn.mapUses { o in value(o, s).map { .imm($0) } ?? o }
+            let subst = insn.mapUses { o in s.value(o).map { .imm($0) } ?? o }
             var out = subst
             if let d = insn.definition {
                 switch subst {
@@ -104,27 +64,107 @@ func propagateConstants(_ f: inout IRFunction) {
                      .binary(.and, _, _, .imm(0)), .binary(.and, _, .imm(0), _): out = .move(d, .imm(0))
                 default: break
                 }
+                // The state follows the rewritten instruction: a move of a constant
+                // or register keeps what is known, anything else varies.
+                if case .move(_, let a) = out { s.set(d, s.value(a)) } else { s.set(d, nil) }
             }
-            // Update the state with the original instruction's meaning.
-            s = transferOne(out, s)
             rewritten.append((out, loc))
         }
         f.blocks[b].instructions = rewritten
-        let t = f.blocks[b].terminator.mapUses { o in value(o, s).map { .imm($0) } ?? o }
+        let t = f.blocks[b].terminator.mapUses { o in s.value(o).map { .imm($0) } ?? o }
         if case .branch(let c, .imm(let x), .imm(let y), let th, let el) = t {
             f.blocks[b].terminator = .jump(c.evaluate(x, y) ? th : el)
         } else {
             f.blocks[b].terminator = t
         }
     }
-    func transferOne(_ insn: IRInstruction, _ st: State) -> State {
-        var s = st
-        guard let d = insn.definition else { return s }
-        switch insn {
-        case .move(_, let a): s[d] = .some(value(a, s))
-        default: s[d] = .some(nil)
+}
+
+/// The dataflow of constant propagation: each block's state on leaving it,
+/// iterated to a fixed point in reverse post-order.
+struct ConstantAnalysis {
+    let predecessors: [[Int]]
+    let entryState: ConstantState
+    private(set) var outs: [ConstantState?]
+
+    init(_ f: IRFunction, order: [Int]) {
+        predecessors = f.predecessors
+        var entry = ConstantState(count: f.vregCount)
+        entry.set(f.context, nil)
+        entryState = entry
+        outs = Array(repeating: nil, count: f.blocks.count)
+        var changed = true
+        while changed {
+            changed = false
+            for b in order {
+                var out = state(entering: b)
+                Self.transfer(f.blocks[b], &out)
+                if outs[b] != out { outs[b] = out; changed = true }
+            }
         }
-        return s
+    }
+
+    /// The meet of the predecessors' states (the entry block: the context varies, all else unseen).
+    func state(entering b: Int) -> ConstantState {
+        if b == 0 { return entryState }
+        var r: ConstantState? = nil
+        for p in predecessors[b] {
+            guard let s = outs[p] else { continue }
+            if r == nil { r = s } else { r!.meet(s) }
+        }
+        return r ?? ConstantState(count: entryState.count)
+    }
+
+    /// Runs a block's instructions over a state.
+    static func transfer(_ block: IRBlock, _ s: inout ConstantState) {
+        for (insn, _) in block.instructions {
+            guard let d = insn.definition else { continue }
+            switch insn {
+            case .move(_, let a): s.set(d, s.value(a))
+            case .binary(let op, _, let a, let c):
+                if let x = s.value(a), let y = s.value(c) { s.set(d, op.fold(x, y)) } else { s.set(d, nil) }
+            case .neg(_, let a): s.set(d, s.value(a).map { 0 &- $0 })
+            case .setcc(let c, _, let a, let b2):
+                if let x = s.value(a), let y = s.value(b2) { s.set(d, c.evaluate(x, y) ? 1 : 0) } else { s.set(d, nil) }
+            default: s.set(d, nil)
+            }
+        }
+    }
+}
+
+/// What constant propagation knows of every register at one point, indexed
+/// by register number: not seen yet (optimistic top), one constant, or varying.
+struct ConstantState: Equatable {
+    private var known: [UInt8]   // 0: not seen yet, 1: constant, 2: varying
+    private var values: [Int64]
+    var count: Int { known.count }
+    init(count: Int) {
+        known = Array(repeating: 0, count: count)
+        values = Array(repeating: 0, count: count)
+    }
+    /// Records `r`'s value: a constant, or nil for varying.
+    mutating func set(_ r: VReg, _ v: Int64?) {
+        if let v { known[r.id] = 1; values[r.id] = v } else { known[r.id] = 2; values[r.id] = 0 }
+    }
+    /// The operand's constant value; nil when varying or not seen yet.
+    func value(_ o: Operand) -> Int64? {
+        switch o {
+        case .imm(let i): return i
+        case .reg(let r): return known[r.id] == 1 ? values[r.id] : nil
+        }
+    }
+    /// Merges a predecessor's state: a register not seen yet takes the other's
+    /// value; two different values vary.
+    mutating func meet(_ o: ConstantState) {
+        for i in known.indices {
+            let k = o.known[i]
+            if k == 0 { continue }
+            switch known[i] {
+            case 0: known[i] = k; values[i] = o.values[i]
+            case 1: if k == 2 || values[i] != o.values[i] { known[i] = 2; values[i] = 0 }
+            default: break
+            }
+        }
     }
 }
 

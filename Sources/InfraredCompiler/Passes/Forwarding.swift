@@ -1,0 +1,62 @@
+import BPF
+
+/// A value probe-read into a scratch slot and only copied to another stack
+/// slot (`counts[task.real_parent.tgid] += 1` reads the tgid, then stores it
+/// as the map key) is read straight into that slot, as clang does with
+/// `u32 ppid = BPF_CORE_READ(…)`:
+///
+///     %p = fp-16; call probe_read_kernel(%p, 4, %src); %v = load.u32 [fp-16]; store.32 [fp-24] = %v
+///  →  %p = fp-24; call probe_read_kernel(%p, 4, %src)
+///
+/// Stack objects are disjoint (the lowering allocates each once), so the
+/// scratch slot is known unread elsewhere when no other instruction names it.
+/// On a failed read the helper zeroes its destination, so the key gets the
+/// same zero it got through the copy.
+func forwardProbeReads(_ f: inout IRFunction) {
+    let readers: Set<Int32> = Set(["probe_read_kernel", "probe_read_user", "probe_read"].compactMap { HelperPrototype.named($0)?.id })
+    var uses: [VReg: Int] = [:], defs: [VReg: [IRInstruction]] = [:]
+    for b in f.blocks {
+        for (insn, _) in b.instructions {
+            for u in insn.uses { uses[u, default: 0] += 1 }
+            if let d = insn.definition { defs[d, default: []].append(insn) }
+        }
+        for u in b.terminator.uses { uses[u, default: 0] += 1 }
+    }
+    func overlaps(_ a: Int, _ n: Int, _ b: Int, _ m: Int) -> Bool { a < b + m && b < a + n }
+    /// Instructions other than `except` (block, index pairs) that name the stack bytes [offset, offset+n).
+    func touched(_ offset: Int, _ n: Int, except: Set<[Int]>) -> Bool {
+        for (bi, b) in f.blocks.enumerated() {
+            for (ii, (insn, _)) in b.instructions.enumerated() where !except.contains([bi, ii]) {
+                switch insn {
+                case .frameAddress(_, let o): if overlaps(o, 1, offset, n) { return true }
+                case .loadFrame(_, let o, let s, _): if overlaps(o, s, offset, n) { return true }
+                case .storeFrame(let o, _, let s): if overlaps(o, s, offset, n) { return true }
+                default: break
+                }
+            }
+        }
+        return false
+    }
+    for bi in f.blocks.indices {
+        var i = 0
+        while i + 2 < f.blocks[bi].instructions.count {
+            let insns = f.blocks[bi].instructions
+            defer { i += 1 }
+            guard case .call(_, let h, let args) = insns[i].0, readers.contains(h), args.count == 3,
+                  case .reg(let p) = args[0], case .imm(let n64) = args[1], uses[p] == 1,
+                  let pDefs = defs[p], case .frameAddress(_, let scratch) = pDefs[0],
+                  pDefs.allSatisfy({ $0 == .frameAddress(p, offset: scratch) }) else { continue }
+            let n = Int(n64)
+            // The load right after the call, and the store right after the load.
+            guard case .loadFrame(let v, scratch, n, _) = insns[i + 1].0, defs[v]?.count == 1, uses[v] == 1,
+                  case .storeFrame(let target, .reg(v), n) = insns[i + 2].0,
+                  !overlaps(target, n, scratch, 8) else { continue }
+            // Nothing else may read the scratch bytes, nor see the target's
+            // bytes change at the call instead of at the store (they are adjacent).
+            let pDef = f.blocks.indices.flatMap { b in f.blocks[b].instructions.indices.filter { f.blocks[b].instructions[$0].0 == .frameAddress(p, offset: scratch) }.map { [b, $0] } }
+            guard !touched(scratch, n, except: Set(pDef + [[bi, i + 1]])) else { continue }
+            for at in pDef { f.blocks[at[0]].instructions[at[1]].0 = .frameAddress(p, offset: target) }
+            f.blocks[bi].instructions.removeSubrange(i + 1...i + 2)
+        }
+    }
+}

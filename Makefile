@@ -3,7 +3,7 @@
 #   make build   release build of the `infrared` command (static), with the static loader runner beside it
 #   make runner  the static loader runner `infrared gen loader` builds tools on (.build-runner/release/infrared-runner)
 #   make test    debug build, then every test (kernel tests need root)
-#   make tables  regenerate Sources/BPF/Generated from the system headers
+#   make tables  regenerate Sources/BPF/Generated from the system headers, and the prelude's bytecode (mrbc)
 #   make demo    the live demo: the seed device filter attached to a fresh cgroup for a few seconds
 #   make fuzz    libFuzzer + AddressSanitizer on the readers (disasm, btf dump/extract, gen skel), FUZZ_SECONDS each
 SWIFT ?= swift
@@ -39,8 +39,10 @@ test: runner
 	$(SWIFT) build $(SWIFT_FLAGS)
 	INFRARED_RUNNER="$(abspath $(RUNNER))" $(SWIFT) test $(SWIFT_FLAGS)
 
+# The prelude's bytecode (mrbc) follows the tables it is generated from.
 tables:
 	$(PYTHON) Scripts/gen-tables.py
+	INFRARED_UPDATE_PRELUDE=1 $(SWIFT) test $(SWIFT_FLAGS) --filter PreludeTests/testCompiledPreludeIsCurrent
 
 demo: build
 	INFRARED=.build/release/infrared bash Scripts/demo.sh

@@ -90,7 +90,7 @@ public enum Compiler {
         timer.start("mruby open")
         let session = try MRubySession()
         timer.start("mruby prelude")
-        try session.load(Prelude.text, path: "(infrared prelude)")
+        try session.loadPrelude()
         timer.start("mruby compile + top level")
         try session.load(source, path: path)
         timer.start("declarations")

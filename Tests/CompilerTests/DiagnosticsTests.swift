@@ -20,6 +20,10 @@ final class DiagnosticsTests: XCTestCase {
         ("cgroup_device do |ctx|\n  begin\n    1\n  rescue\n    0\n  end\nend\n", 1, 1, "rescue"),
         ("cgroup_device do |ctx|\n  x = 1 +\nend\n", 3, 1, "syntax"),
         ("raise 'nope'\n", 1, 1, "top level raised"),
+        // The build-time top level is plain Ruby: no clock, files or randomness.
+        ("x = 1\nt = Time.now\nxdp do |ctx|\n  0\nend\n", 2, 1, "uninitialized constant Time"),
+        ("File.read('/etc/hostname')\nxdp do |ctx|\n  0\nend\n", 1, 1, "uninitialized constant File"),
+        ("srand(1)\nxdp do |ctx|\n  0\nend\n", 1, 1, "undefined method 'srand'"),
         ("x = 1\n", 1, 1, "declares no program"),
         ("cgroup_device do |ctx|\n  UNDEFINED_THING + 1\nend\n", 2, 3, "uninitialized constant UNDEFINED_THING"),
         // What the verifier would reject and the compiler can see:

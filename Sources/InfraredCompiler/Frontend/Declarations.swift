@@ -5,6 +5,16 @@ import InfraredObject
 /// into `$__ir`. Program declarations come from the `programKinds` table, so
 /// adding a program type there is the only change needed here.
 enum Prelude {
+    /// The file name the prelude's frames carry (`caller`).
+    static let path = "(infrared prelude)"
+    /// FNV-1a of `text`: which text the bytecode in CMRuby/prelude_irep.c was compiled from.
+    static let sourceHash: UInt64 = fnv1a(text)
+    static func fnv1a(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+
     static let text: String = {
         var s = """
         $__ir = { license: nil, programs: [], classes: {}, section: nil, defs: [], structs: [], maps: [], params: [], globals: [], options: [] }

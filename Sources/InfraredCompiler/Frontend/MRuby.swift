@@ -55,6 +55,28 @@ final class MRubySession {
     }
     deinit { ir_close(raw) }
 
+    /// True when `loadPrelude` ran mrbc's bytecode rather than parsing the text.
+    private(set) var preludeFromBytecode = false
+
+    /// Runs the prelude: the bytecode compiled into the binary when it was
+    /// compiled from this very text (its hash matches) and this libmruby
+    /// loads it, else the text (parsing it is the larger part of opening a
+    /// session).
+    func loadPrelude() throws {
+        var size = 0, hash: UInt64 = 0
+        let bytecode = ir_prelude_bytecode(&size, &hash)
+        if hash == Prelude.sourceHash, size > 0 {
+            var err = ir_error()
+            if ir_load_irep(raw, bytecode, size, Prelude.path, &err) == 0 {
+                preludeFromBytecode = true
+                return
+            }
+            // Another mruby's bytecode (or a failure part-way): the text
+            // defines everything again.
+        }
+        try load(Prelude.text, path: Prelude.path)
+    }
+
     /// Compiles and runs `source` (the prelude, then the file). Throws a
     /// Diagnostic for syntax errors and for exceptions raised while it runs.
     func load(_ source: String, path: String) throws {
@@ -62,6 +84,11 @@ final class MRubySession {
         let rc = source.withCString { src in
             ir_load(raw, src, source.utf8.count, path, &err)
         }
+        try check(rc, err, path: path)
+    }
+
+    private func check(_ rc: Int32, _ errIn: ir_error, path: String) throws {
+        var err = errIn
         guard rc == 0 else {
             let message = withUnsafeBytes(of: &err.message) { buf in
                 String(decoding: buf.prefix(while: { $0 != 0 }), as: UTF8.self)

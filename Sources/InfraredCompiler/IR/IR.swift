@@ -277,13 +277,23 @@ struct IRFunction {
 
     /// Blocks reachable from the entry, in reverse post-order.
     var reversePostOrder: [Int] {
-        var seen = Set<Int>(), order: [Int] = []
-        func visit(_ b: Int) {
-            guard seen.insert(b).inserted else { return }
-            for s in blocks[b].terminator.successors { visit(s) }
-            order.append(b)
+        guard !blocks.isEmpty else { return [] }
+        // Depth-first, successors in order (an explicit stack: no recursion).
+        var seen = [Bool](repeating: false, count: blocks.count), order: [Int] = []
+        order.reserveCapacity(blocks.count)
+        var stack: [(block: Int, next: Int)] = [(0, 0)]
+        seen[0] = true
+        while let (b, next) = stack.last {
+            let successors = blocks[b].terminator.successors
+            if next < successors.count {
+                stack[stack.count - 1].next = next + 1
+                let s = successors[next]
+                if !seen[s] { seen[s] = true; stack.append((s, 0)) }
+            } else {
+                order.append(b)
+                stack.removeLast()
+            }
         }
-        visit(0)
         return order.reversed()
     }
 }

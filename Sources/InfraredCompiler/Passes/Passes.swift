@@ -361,17 +361,21 @@ func simplifyCFG(_ f: inout IRFunction) {
                 changed = true
             }
         }
-        // Merge a block into its single predecessor.
+        // Merge a block into its single predecessor (whole chains at once: a
+        // merge moves the successor's edges to the predecessor, so every
+        // predecessor count stays right).
         let preds = f.predecessors
-        for b in f.reversePostOrder {
-            guard case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, preds[n].count == 1 else { continue }
-            f.blocks[b].instructions += f.blocks[n].instructions
-            f.blocks[b].terminator = f.blocks[n].terminator
-            f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
-            f.blocks[n] = IRBlock()
-            f.blocks[n].terminator = .ret(.imm(0))
-            changed = true
-            break
+        var merged = [Bool](repeating: false, count: f.blocks.count)
+        for b in f.reversePostOrder where !merged[b] {
+            while case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, preds[n].count == 1, !merged[n] {
+                f.blocks[b].instructions += f.blocks[n].instructions
+                f.blocks[b].terminator = f.blocks[n].terminator
+                f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
+                f.blocks[n] = IRBlock()
+                f.blocks[n].terminator = .ret(.imm(0))
+                merged[n] = true
+                changed = true
+            }
         }
         // Compact: keep reachable blocks only, renumbered in reverse post-order.
         let order = f.reversePostOrder
@@ -397,9 +401,9 @@ func coalesceMoves(_ f: inout IRFunction) {
     for b in f.blocks.indices {
         var insns = f.blocks[b].instructions
         // liveAfter[i]: registers read after instruction i.
-        func liveAfter() -> [Set<VReg>] {
+        func liveAfter() -> [RegisterSet] {
             var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
-            var out = Array(repeating: Set<VReg>(), count: insns.count)
+            var out = Array(repeating: l, count: insns.count)
             for i in stride(from: insns.count - 1, through: 0, by: -1) {
                 out[i] = l
                 if let d = insns[i].0.definition { l.remove(d) }

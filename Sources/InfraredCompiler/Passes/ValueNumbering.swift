@@ -119,8 +119,8 @@ func foldLinearExpressions(_ f: inout IRFunction) {
         var forms: [Value: Form] = [:]
         let instructions = f.blocks[b].instructions
         // Registers read after each instruction, to know which chains die.
-        var readAfter = Array(repeating: Set<VReg>(), count: instructions.count)
         var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
+        var readAfter = Array(repeating: l, count: instructions.count)
         for i in instructions.indices.reversed() {
             readAfter[i] = l
             if let d = instructions[i].0.definition { l.remove(d) }

@@ -2,7 +2,7 @@
 #   make setup   install system packages, mount bpffs/tracefs/debugfs (root)
 #   make build   release build of the `infrared` command (static), with the static loader runner beside it
 #   make runner  the static loader runner `infrared gen loader` builds tools on (.build-runner/release/infrared-runner)
-#   make test    debug build, then every test (kernel tests need root)
+#   make test    debug build, then every test (kernel tests need root), then the static release CLI's smoke check
 #   make tables  regenerate Sources/BPF/Generated from the system headers, and the prelude's bytecode (mrbc)
 #   make demo    the live demo: the seed device filter attached to a fresh cgroup for a few seconds
 #   make fuzz    libFuzzer + AddressSanitizer on the readers (disasm, btf dump/extract, gen skel), FUZZ_SECONDS each
@@ -35,9 +35,13 @@ runner:
 	$(SWIFT) build -c release --product infrared-runner --scratch-path $(RUNNER_SCRATCH) -Xswiftc -static-executable -Xlinker -s
 
 # Tests run serially: the kernel tests share cgroups and the bpf() namespace.
+# Then the release CLI (one static executable) against the debug one.
 test: runner
 	$(SWIFT) build $(SWIFT_FLAGS)
 	INFRARED_RUNNER="$(abspath $(RUNNER))" $(SWIFT) test $(SWIFT_FLAGS)
+	$(MAKE) build
+	REL="$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared" \
+	DBG="$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/infrared" bash Scripts/static-smoke.sh
 
 # The prelude's bytecode (mrbc) follows the tables it is generated from.
 tables:

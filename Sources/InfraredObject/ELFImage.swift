@@ -139,6 +139,9 @@ private final class AnonymousFile {
     let fd: Int32
 
     init() throws {
+        // In memory when the kernel has memfd_create, else an unlinked temporary file.
+        let memfd = infrared_memfd("infrared-object")
+        if memfd >= 0 { fd = memfd; return }
         let dir = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         var template = Array("\(dir)/infrared-object-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }

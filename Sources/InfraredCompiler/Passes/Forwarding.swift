@@ -14,6 +14,7 @@ import BPF
 /// same zero it got through the copy.
 func forwardProbeReads(_ f: inout IRFunction) {
     let readers: Set<Int32> = Set(["probe_read_kernel", "probe_read_user", "probe_read"].compactMap { HelperPrototype.named($0)?.id })
+    guard f.blocks.contains(where: { $0.instructions.contains { if case .call(_, let h, _) = $0.0 { return readers.contains(h) }; return false } }) else { return }
     var uses: [VReg: Int] = [:], defs: [VReg: [IRInstruction]] = [:]
     for b in f.blocks {
         for (insn, _) in b.instructions {

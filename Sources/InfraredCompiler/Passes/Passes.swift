@@ -236,19 +236,32 @@ func propagateGlobalCopies(_ f: inout IRFunction) {
 /// Within each block, after `d = s` a later read of `d` reads `s` instead,
 /// until either is redefined. Global copies are left to the allocator's hints.
 func propagateCopies(_ f: inout IRFunction) {
+    // copy[r]: what r holds a copy of in this block so far; copiers[s]: the
+    // registers copied from s (to forget them when s is written). Arrays by
+    // register number, reset through `touched` at each block.
+    var copy = [Operand?](repeating: nil, count: f.vregCount)
+    var copiers = [[Int]](repeating: [], count: f.vregCount)
+    var touched: [Int] = []
     for b in f.blocks.indices {
-        var copies: [VReg: Operand] = [:]
+        for r in touched { copy[r] = nil; copiers[r] = [] }
+        touched.removeAll(keepingCapacity: true)
         func resolve(_ o: Operand) -> Operand {
-            if case .reg(let r) = o, let c = copies[r] { return c }
+            if case .reg(let r) = o, let c = copy[r.id] { return c }
             return o
         }
         var out: [(IRInstruction, SourceLocation)] = []
+        out.reserveCapacity(f.blocks[b].instructions.count)
         for (insn, loc) in f.blocks[b].instructions {
             let i = insn.mapUses(resolve)
             if let d = i.definition {
-                copies[d] = nil
-                for (k, v) in copies where v == .reg(d) { copies[k] = nil }
-                if case .move(_, let src) = i, src != .reg(d) { copies[d] = src }
+                copy[d.id] = nil
+                for k in copiers[d.id] where copy[k] == .reg(d) { copy[k] = nil }
+                copiers[d.id].removeAll(keepingCapacity: true)
+                if case .move(_, let src) = i, src != .reg(d) {
+                    copy[d.id] = src
+                    touched.append(d.id)
+                    if case .reg(let s) = src { copiers[s.id].append(d.id); touched.append(s.id) }
+                }
             }
             out.append((i, loc))
         }

@@ -9,11 +9,15 @@ private struct Value: Hashable {
     var version: Int
 }
 
-/// Per-block register versions.
+/// Per-block register versions, by register number.
 private struct Versions {
-    private var current: [VReg: Int] = [:]
-    subscript(_ r: VReg) -> Int { current[r] ?? 0 }
-    mutating func write(_ r: VReg) { current[r, default: 0] += 1 }
+    private var current: [Int]
+    init(count: Int) { current = Array(repeating: 0, count: count) }
+    subscript(_ r: VReg) -> Int { r.id < current.count ? current[r.id] : 0 }
+    mutating func write(_ r: VReg) {
+        if r.id >= current.count { current += Array(repeating: 0, count: r.id + 1 - current.count) }
+        current[r.id] += 1
+    }
     func value(_ r: VReg) -> Value { Value(register: r, version: self[r]) }
     func holds(_ v: Value) -> Bool { self[v.register] == v.version }
 }
@@ -47,7 +51,7 @@ func numberValues(_ f: inout IRFunction) {
     }
 
     for b in f.blocks.indices {
-        var versions = Versions()
+        var versions = Versions(count: f.vregCount)
         var memory = 0
         var available: [Key: Value] = [:]
         func operand(_ o: Operand) -> Operand2 {
@@ -115,7 +119,7 @@ func foldLinearExpressions(_ f: inout IRFunction) {
 
     let live = IRLiveness(f)
     for b in f.blocks.indices {
-        var versions = Versions()
+        var versions = Versions(count: f.vregCount)
         var forms: [Value: Form] = [:]
         let instructions = f.blocks[b].instructions
         // Registers read after each instruction, to know which chains die.
@@ -199,7 +203,7 @@ func foldLinearExpressions(_ f: inout IRFunction) {
 /// dies): `tid` and `pid` stored into u32 keys.
 func narrowStoredValues(_ f: inout IRFunction) {
     for b in f.blocks.indices {
-        var versions = Versions()
+        var versions = Versions(count: f.vregCount)
         var masked: [Value: (source: Value, mask: Int64)] = [:]
         func narrowed(_ o: Operand, size: Int) -> Operand {
             guard case .reg(let r) = o, let (x, m) = masked[versions.value(r)], versions.holds(x), size < 8 else { return o }

@@ -61,3 +61,36 @@ func forwardProbeReads(_ f: inout IRFunction) {
         }
     }
 }
+
+/// Helpers whose result cannot change while one program runs: the current
+/// task and its ids, its cgroup, the CPU. A call dominated by an earlier call
+/// of the same helper reuses that result, as C code keeps `tid` in a
+/// variable: `start.delete(tid)` after `start.lookup(tid)` calls
+/// `bpf_get_current_pid_tgid` once.
+func reuseInvariantCalls(_ f: inout IRFunction) {
+    let invariant = Set(["get_current_pid_tgid", "get_current_uid_gid", "get_current_task", "get_current_task_btf",
+                         "get_current_cgroup_id", "get_smp_processor_id", "get_numa_node_id"].compactMap { HelperPrototype.named($0)?.id })
+    var calls = 0
+    var definitions = [Int](repeating: 0, count: f.vregCount)
+    for b in f.blocks {
+        for (insn, _) in b.instructions {
+            if let d = insn.definition { definitions[d.id] += 1 }
+            if case .call(_?, let h, let args) = insn, args.isEmpty, invariant.contains(h) { calls += 1 }
+        }
+    }
+    guard calls > 1 else { return }
+    let dominators = Dominators(f)
+    // Earlier calls whose result register is written nowhere else, so it holds
+    // that result wherever the call dominates.
+    var earlier: [(block: Int, index: Int, helper: Int32, result: VReg)] = []
+    for b in f.reversePostOrder {
+        for i in f.blocks[b].instructions.indices {
+            guard case .call(let d?, let h, let args) = f.blocks[b].instructions[i].0, args.isEmpty, invariant.contains(h) else { continue }
+            if let first = earlier.first(where: { $0.helper == h && ($0.block == b ? $0.index < i : dominators.dominates($0.block, b)) }) {
+                f.blocks[b].instructions[i].0 = .move(d, .reg(first.result))
+            } else if definitions[d.id] == 1 {
+                earlier.append((b, i, h, d))
+            }
+        }
+    }
+}

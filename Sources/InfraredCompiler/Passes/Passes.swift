@@ -7,6 +7,7 @@ struct Pass {
     static let pipeline: [Pass] = [
         Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "webs", run: renameWebs),
+        Pass(name: "reuse-invariant-calls", run: reuseInvariantCalls),
         Pass(name: "global-copy-prop", run: propagateGlobalCopies),
         Pass(name: "hoist-params", run: hoistParamLoads),
         Pass(name: "const-prop", run: propagateConstants),

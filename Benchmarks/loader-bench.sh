@@ -32,7 +32,8 @@ if [ -z "$INFRARED" ]; then
   done
 fi
 [ -x "${INFRARED:-}" ] || { echo "no infrared binary: run make build (or set INFRARED)" >&2; exit 1; }
-RUNNER=${INFRARED_RUNNER:-$root/.build-runner/release/infrared-runner}
+INFRARED=$(realpath -m "$INFRARED")   # the script works in a temporary directory
+RUNNER=$(realpath -m "${INFRARED_RUNNER:-$root/.build-runner/release/infrared-runner}")
 [ -x "$RUNNER" ] || { echo "no static runner at $RUNNER: run make runner (or set INFRARED_RUNNER)" >&2; exit 1; }
 CLANG=${CLANG:-clang-14}
 RUNS=${RUNS:-7}

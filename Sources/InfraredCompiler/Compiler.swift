@@ -176,7 +176,7 @@ public enum Compiler {
                                 sourcePath: path, sourceLines: lines, maps: language.objectMaps(), variables: language.objectVariables())
         timer.start("ELF + BTF writing")
         let bytes: [UInt8]
-        do { bytes = try ObjectWriter.write(object) } catch {
+        do { bytes = try ObjectWriter.write(object, kernelBTF: kernel) } catch {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         timer.start("manifest")

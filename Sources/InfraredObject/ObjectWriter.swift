@@ -23,10 +23,11 @@ import InfraredBTF
 public enum ObjectWriter {
     /// The object's bytes. Pure: the same input gives the same bytes, and
     /// the only file read is `btf.kernelBTFPath` when `.kernelStruct` types
-    /// are used (libelf writes through an unlinked temporary file).
-    public static func write(_ object: ObjectFile) throws -> [UInt8] {
+    /// are used and `kernelBTF` (that file, already open) is not given
+    /// (libelf writes into a memfd or an unlinked temporary file).
+    public static func write(_ object: ObjectFile, kernelBTF: KernelBTF? = nil) throws -> [UInt8] {
         let plan = try ObjectPlan(object)
-        let btf = try ProgramBTF(object)
+        let btf = try ProgramBTF(object, kernelBTF: kernelBTF)
         let ext = try btf.extInfo(object, plan: plan)
         let btfBytes = try btf.builder.rawData()   // after extInfo: its strings live in .BTF
         return try layout(object, plan: plan, data: btf.data, btf: btfBytes, ext: ext.encoded()).bytes()
@@ -47,9 +48,9 @@ public enum ObjectWriter {
         var localTypeIDs: [String: BTFTypeID] = [:]
         var data = DataLayout()
 
-        init(_ object: ObjectFile) throws {
+        init(_ object: ObjectFile, kernelBTF: KernelBTF? = nil) throws {
             builder = try BTFBuilder()
-            var encoder = ProgramBTFEncoder(builder: builder, spec: object.btf)
+            var encoder = ProgramBTFEncoder(builder: builder, spec: object.btf, kernel: kernelBTF)
             for f in object.btf.functions { functionIDs.append(try encoder.addFunction(f)) }
             localTypeIDs = try encoder.addLocalTypes()
             // What maps point to and variables hold must have a size; libbpf

@@ -21,8 +21,9 @@ struct ProgramBTFEncoder {
     /// The kernel's limit on arguments of a BPF function (`MAX_BPF_FUNC_ARGS`).
     static let maxParameters = 5
 
-    init(builder: BTFBuilder, spec: ProgramBTFSpec) {
-        self.builder = builder; self.spec = spec
+    /// `kernel`: the BTF at `spec.kernelBTFPath`, when the caller has it open already.
+    init(builder: BTFBuilder, spec: ProgramBTFSpec, kernel: KernelBTF? = nil) {
+        self.builder = builder; self.spec = spec; self.kernel = kernel
     }
 
     /// Adds `FUNC_PROTO` + `FUNC` (global linkage) for `function`; returns the FUNC's id.

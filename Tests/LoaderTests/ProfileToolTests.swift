@@ -44,6 +44,11 @@ final class ProfileToolTests: LoaderKernelTestCase {
         let burner = ToolProcess(dir.appendingPathComponent("irburner").path, ["20"])
         try burner.start()
         defer { burner.signal(SIGKILL); _ = burner.wait(timeout: 5) }
+        // Time spent in the kernel, so that some samples have kernel frames
+        // on an otherwise idle machine (reading /dev/zero: read_zero, clear_user).
+        let kernelBurner = ToolProcess("/bin/dd", ["if=/dev/zero", "of=/dev/null", "bs=1M"])
+        try kernelBurner.start()
+        defer { kernelBurner.signal(SIGKILL); _ = kernelBurner.wait(timeout: 5) }
         let svgPath = dir.appendingPathComponent("out.svg").path
         let started = Date()
         let profile = ToolProcess(tool, ["--duration", "2", "--flamegraph", svgPath])

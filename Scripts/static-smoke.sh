@@ -52,7 +52,7 @@ grep -q "STRUCT 'task_struct'" "$work/xz.txt" || fail "btf dump of an xz BTF"
 
 # The kernel side: run an example briefly, and build a loader.
 "$REL" run Examples/execsnoop.rb --duration 2 > "$work/run.txt" 2>&1 &
-sleep 1; /bin/true; ls / > /dev/null
+for _ in 1 2 3 4 5 6; do sleep 0.25; ls / > /dev/null; done   # execs while it is attached
 wait $! || fail "infrared run: $(cat "$work/run.txt")"
 grep -q "attached 1 program" "$work/run.txt" || fail "infrared run attached nothing: $(cat "$work/run.txt")"
 grep -q " ls " "$work/run.txt" || fail "infrared run saw no exec of ls: $(cat "$work/run.txt")"

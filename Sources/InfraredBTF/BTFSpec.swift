@@ -187,8 +187,9 @@ public struct BTFFormatError: Error, CustomStringConvertible, Sendable, Equatabl
     public var description: String { "\(source): \(message)" }
 }
 
-/// The whole file at `path`, or a `BTFFormatError` saying why not.
-func readFile(_ path: String) throws -> [UInt8] {
+/// The whole file at `path` (read to its end: sysfs and procfs sizes are not
+/// lengths), or a `BTFFormatError` saying why not.
+public func readFile(_ path: String) throws -> [UInt8] {
     var info = stat()
     guard stat(path, &info) == 0 else { throw BTFFormatError(path, "no such file") }
     guard info.st_mode & S_IFMT != S_IFDIR else { throw BTFFormatError(path, "is a directory") }

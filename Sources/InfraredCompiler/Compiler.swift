@@ -3,9 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import BPF
 import InfraredBTF
 import InfraredObject
@@ -37,22 +34,30 @@ public struct CompiledObject: Sendable {
 
 /// Wall-clock stage timer for `--time-report`; does nothing when off.
 /// `start(stage)` charges the time since the previous call to the stage then
-/// running (repeated stages add up) and makes `stage` the running one.
+/// running (repeated stages add up) and makes `stage` the running one; nil
+/// runs untimed work (IR dumps).
 struct StageTimer {
     let on: Bool
     let clock = ContinuousClock()
     var last: ContinuousClock.Instant
-    private(set) var current = "start"
-    var entries: [(stage: String, seconds: Double)] = []
+    private(set) var current: String? = nil
+    private var entries: [(stage: String, seconds: Double)] = []
     init(on: Bool) { self.on = on; last = clock.now }
-    mutating func start(_ stage: String) {
+    mutating func start(_ stage: String?) {
         guard on else { return }
         let now = clock.now
-        let d = now - last
-        let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-        if let i = entries.firstIndex(where: { $0.stage == current }) { entries[i].seconds += s } else { entries.append((current, s)) }
+        if let current {
+            let d = now - last
+            let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            if let i = entries.firstIndex(where: { $0.stage == current }) { entries[i].seconds += s } else { entries.append((current, s)) }
+        }
         last = now
         current = stage
+    }
+    /// Ends the running stage; the stages in the order they first ran.
+    mutating func finish() -> [(stage: String, seconds: Double)] {
+        start(nil)
+        return entries
     }
 }
 
@@ -134,7 +139,7 @@ public enum Compiler {
             for pass in Pass.pipeline {
                 timer.start("pass " + pass.name)
                 pass.run(&ir)
-                timer.start("(dumps)")
+                timer.start(nil)
                 if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
             }
             timer.start("checks")
@@ -181,35 +186,19 @@ public enum Compiler {
         }
         timer.start("manifest")
         let manifest = Manifest(declarations: declarations, language: language, records: records.byMap)
-        timer.start("")
-        return CompiledObject(bytes: bytes, object: object, dumps: dumps, manifest: manifest,
-                              timings: timer.entries.filter { $0.stage != "start" && !$0.stage.hasPrefix("(") })
+        return CompiledObject(bytes: bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 
     /// Compiles the file at `path`.
     public static func compile(path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
-        guard let bytes = readFile(path) else {
-            throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read \(path): \(String(cString: strerror(errno)))",
+        let bytes: [UInt8]
+        do { bytes = try readFile(path) } catch {
+            throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read \(path): \((error as? BTFFormatError)?.message ?? "\(error)")",
                              hint: "check the path and its permissions")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Diagnostic(file: path, line: 1, column: 1, message: "\(path) is not UTF-8 text", hint: "save the probe file as UTF-8")
         }
         return try compile(source: text, path: path, options: options)
-    }
-
-    /// The file's bytes (open/read: FileManager's first use costs more than a small compile).
-    private static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { return nil }
-            if n == 0 { return bytes }
-            bytes += chunk[0..<n]
-        }
     }
 }

@@ -149,41 +149,6 @@ public enum FlameGraph {
     /// the same directory, then rename(2), so `path` is either the whole
     /// graph or untouched.
     public static func write(_ folded: [(stack: String, count: UInt64)], to path: String, title: String = "Flame Graph") throws {
-        try writeAtomically(Array(svg(folded, title: title).utf8), to: path)
-    }
-
-    public struct WriteError: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        func fail(_ what: String) -> WriteError { WriteError(description: "cannot write \(path): \(what): \(String(cString: strerror(errno)))") }
-        let slash = path.lastIndex(of: "/")
-        let dir = slash.map { String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !base.isEmpty else { throw WriteError(description: "cannot write \(path): not a file name") }
-        var template = Array(((dir.isEmpty ? "" : dir) + "/." + base + ".XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw fail("creating a temporary file in \(dir.isEmpty ? "/" : dir)") }
-        let temporary = String(cString: template)
-        var done = false
-        defer { if !done { close(fd); unlink(temporary) } }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw fail("write") }
-            written += n
-        }
-        let mask = umask(0); umask(mask)
-        guard fchmod(fd, 0o666 & ~mask) == 0 else { throw fail("fchmod") }
-        guard fsync(fd) == 0 else { throw fail("fsync") }
-        guard close(fd) == 0 else { done = true; unlink(temporary); throw fail("close") }
-        done = true
-        guard rename(temporary, path) == 0 else {
-            let e = fail("rename")
-            unlink(temporary)
-            throw e
-        }
+        try AtomicFile.write(Array(svg(folded, title: title).utf8), to: path, sync: true)
     }
 }

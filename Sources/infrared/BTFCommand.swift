@@ -1,4 +1,5 @@
 import ArgumentParser
+import InfraredLoader
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -49,8 +50,8 @@ struct BTFCommand: ParsableCommand {
             try reportingErrors {
                 let kernel = try KernelImage(path: image)
                 let btf = try kernel.btf()
-                if let vmlinuxOutput { try writeAtomically(kernel.vmlinux, to: vmlinuxOutput) }
-                try writeAtomically(btf, to: output)
+                if let vmlinuxOutput { try AtomicFile.write(kernel.vmlinux, to: vmlinuxOutput) }
+                try AtomicFile.write(btf, to: output)
             }
         }
     }
@@ -70,7 +71,7 @@ struct BTFCommand: ParsableCommand {
                 var options = DWARFConverter.Options()
                 options.deduplicate = !noDedup
                 let spec = try DWARFConverter.convert(path: elf, options: options)
-                try writeAtomically(spec.encoded(), to: output)
+                try AtomicFile.write(spec.encoded(), to: output)
             }
         }
     }
@@ -109,7 +110,7 @@ struct BTFCommand: ParsableCommand {
                     }
                     try minimizer.record(relocations, local: local)
                 }
-                try writeAtomically(minimizer.minimalBTF().encoded(), to: output)
+                try AtomicFile.write(minimizer.minimalBTF().encoded(), to: output)
             }
         }
     }

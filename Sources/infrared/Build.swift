@@ -9,6 +9,7 @@ import Glibc
 #endif
 import InfraredBTF
 import InfraredCompiler
+import InfraredLoader
 
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "build", abstract: "Compile a probe file to a relocatable BPF ELF object.")
@@ -32,7 +33,7 @@ struct Build: ParsableCommand {
         let out = output ?? defaultOutput(for: input)
         let compiled = try reportingErrors { try Compiler.compile(path: input, options: options) }
         for d in compiled.dumps { writeStandardError(d + "\n") }
-        try reportingErrors { try writeAtomically(compiled.bytes, to: out) }
+        try reportingErrors { try AtomicFile.write(compiled.bytes, to: out) }
         if timeReport { writeStandardError(Self.timeReport(compiled.timings)) }
     }
 
@@ -111,32 +112,6 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         writeStandardError("infrared: error: \(error)\n")
         throw ExitCode(1)
     }
-}
-
-/// Writes to a temporary file beside `path`, then renames: never a half-written
-/// output. Plain open/write/rename: no fsync (a compiler's output, as clang's,
-/// need not survive a power cut; the rename alone keeps readers from a partial file).
-func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let slash = path.lastIndex(of: "/")
-    let dir = slash.map { String(path[...$0]) } ?? ""
-    let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-    let tmp = "\(dir).\(base).tmp-\(getpid())"
-    func failure(_ what: String) -> CLIError {
-        let e = String(cString: strerror(errno))
-        unlink(tmp)
-        return CLIError("cannot write \(path): \(what)\(e)")
-    }
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { close(fd); throw failure("") }
-        done += n
-    }
-    guard close(fd) == 0 else { throw failure("") }
-    guard rename(tmp, path) == 0 else { throw failure("") }
 }
 
 struct CLIError: Error, CustomStringConvertible {

@@ -46,7 +46,7 @@ struct GenLoader: ParsableCommand {
             let runnerPath = try RunnerLocator.find(explicit: runner)
             let runnerBytes = try RunnerLocator.read(runnerPath, allowDynamic: allowDynamicRunner)
             let payload = try ProbeBuilder.payload(probe).encoded()
-            try writeAtomically(runnerBytes + payload, to: output)
+            try AtomicFile.write(runnerBytes + payload, to: output)
             chmod(output, 0o755)
         }
     }

@@ -38,7 +38,7 @@ struct GenSkel: ParsableCommand {
             let model = try SkeletonModel(object: object, name: skelName, manifest: manifest, source: input)
             let source = URL(fileURLWithPath: input).lastPathComponent
             let text = lang == .c ? CSkeleton.generate(model, source: source) : SwiftSkeleton.generate(model, source: source)
-            if let output { try writeAtomically(Array(text.utf8), to: output) } else { writeStandardOutput(text) }
+            if let output { try AtomicFile.write(Array(text.utf8), to: output) } else { writeStandardOutput(text) }
         }
     }
 }

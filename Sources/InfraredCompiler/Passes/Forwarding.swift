@@ -1,5 +1,8 @@
 import BPF
 
+/// The helpers that copy memory into a buffer (forward-probe-reads).
+private let probeReadHelpers = Set(["probe_read_kernel", "probe_read_user", "probe_read"].compactMap { HelperPrototype.named($0)?.id })
+
 /// A value probe-read into a scratch slot and only copied to another stack
 /// slot (`counts[task.real_parent.tgid] += 1` reads the tgid, then stores it
 /// as the map key) is read straight into that slot, as clang does with
@@ -13,8 +16,7 @@ import BPF
 /// On a failed read the helper zeroes its destination, so the key gets the
 /// same zero it got through the copy.
 func forwardProbeReads(_ f: inout IRFunction) {
-    let readers: Set<Int32> = Set(["probe_read_kernel", "probe_read_user", "probe_read"].compactMap { HelperPrototype.named($0)?.id })
-    guard f.blocks.contains(where: { $0.instructions.contains { if case .call(_, let h, _) = $0.0 { return readers.contains(h) }; return false } }) else { return }
+    guard f.blocks.contains(where: { $0.instructions.contains { if case .call(_, let h, _) = $0.0 { return probeReadHelpers.contains(h) }; return false } }) else { return }
     var uses: [VReg: Int] = [:], defs: [VReg: [IRInstruction]] = [:]
     for b in f.blocks {
         for (insn, _) in b.instructions {
@@ -43,7 +45,7 @@ func forwardProbeReads(_ f: inout IRFunction) {
         while i + 2 < f.blocks[bi].instructions.count {
             let insns = f.blocks[bi].instructions
             defer { i += 1 }
-            guard case .call(_, let h, let args) = insns[i].0, readers.contains(h), args.count == 3,
+            guard case .call(_, let h, let args) = insns[i].0, probeReadHelpers.contains(h), args.count == 3,
                   case .reg(let p) = args[0], case .imm(let n64) = args[1], uses[p] == 1,
                   let pDefs = defs[p], case .frameAddress(_, let scratch) = pDefs[0],
                   pDefs.allSatisfy({ $0 == .frameAddress(p, offset: scratch) }) else { continue }
@@ -63,19 +65,21 @@ func forwardProbeReads(_ f: inout IRFunction) {
 }
 
 /// Helpers whose result cannot change while one program runs: the current
-/// task and its ids, its cgroup, the CPU. A call dominated by an earlier call
-/// of the same helper reuses that result, as C code keeps `tid` in a
+/// task and its ids, its cgroup, the CPU.
+private let invariantHelpers = Set(["get_current_pid_tgid", "get_current_uid_gid", "get_current_task", "get_current_task_btf",
+                                     "get_current_cgroup_id", "get_smp_processor_id", "get_numa_node_id"].compactMap { HelperPrototype.named($0)?.id })
+
+/// A call of an invariant helper dominated by an earlier call of the same
+/// helper reuses that result, as C code keeps `tid` in a
 /// variable: `start.delete(tid)` after `start.lookup(tid)` calls
 /// `bpf_get_current_pid_tgid` once.
 func reuseInvariantCalls(_ f: inout IRFunction) {
-    let invariant = Set(["get_current_pid_tgid", "get_current_uid_gid", "get_current_task", "get_current_task_btf",
-                         "get_current_cgroup_id", "get_smp_processor_id", "get_numa_node_id"].compactMap { HelperPrototype.named($0)?.id })
     var calls = 0
     var definitions = [Int](repeating: 0, count: f.vregCount)
     for b in f.blocks {
         for (insn, _) in b.instructions {
             if let d = insn.definition { definitions[d.id] += 1 }
-            if case .call(_?, let h, let args) = insn, args.isEmpty, invariant.contains(h) { calls += 1 }
+            if case .call(_?, let h, let args) = insn, args.isEmpty, invariantHelpers.contains(h) { calls += 1 }
         }
     }
     guard calls > 1 else { return }
@@ -85,7 +89,7 @@ func reuseInvariantCalls(_ f: inout IRFunction) {
     var earlier: [(block: Int, index: Int, helper: Int32, result: VReg)] = []
     for b in f.reversePostOrder {
         for i in f.blocks[b].instructions.indices {
-            guard case .call(let d?, let h, let args) = f.blocks[b].instructions[i].0, args.isEmpty, invariant.contains(h) else { continue }
+            guard case .call(let d?, let h, let args) = f.blocks[b].instructions[i].0, args.isEmpty, invariantHelpers.contains(h) else { continue }
             if let first = earlier.first(where: { $0.helper == h && ($0.block == b ? $0.index < i : dominators.dominates($0.block, b)) }) {
                 f.blocks[b].instructions[i].0 = .move(d, .reg(first.result))
             } else if definitions[d.id] == 1 {

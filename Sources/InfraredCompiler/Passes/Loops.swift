@@ -96,12 +96,7 @@ struct Loop {
         let analysis = ConstantAnalysis(f, order: order)
         let body = order.filter { loop.blocks.contains($0) }   // the header first: it dominates the body
         // Entering from outside: the meet of the outside predecessors.
-        var entry: ConstantState? = nil
-        for p in analysis.predecessors[loop.header] where !loop.blocks.contains(p) {
-            guard let s = analysis.outs[p] else { continue }
-            if entry == nil { entry = s } else { entry!.meet(s) }
-        }
-        guard var state = entry else { return nil }
+        guard var state = analysis.meet(of: analysis.predecessors[loop.header].filter { !loop.blocks.contains($0) }) else { return nil }
         let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
         let bodySize = body.reduce(0) { $0 + f.blocks[$1].instructions.count }
         for trips in 1...maximumTrips {

@@ -108,12 +108,17 @@ struct ConstantAnalysis {
     /// The meet of the predecessors' states (the entry block: the context varies, all else unseen).
     func state(entering b: Int) -> ConstantState {
         if b == 0 { return entryState }
+        return meet(of: predecessors[b]) ?? ConstantState(count: entryState.count)
+    }
+
+    /// The meet of these blocks' states on leaving them; nil when none has one yet.
+    func meet(of blocks: some Sequence<Int>) -> ConstantState? {
         var r: ConstantState? = nil
-        for p in predecessors[b] {
+        for p in blocks {
             guard let s = outs[p] else { continue }
             if r == nil { r = s } else { r!.meet(s) }
         }
-        return r ?? ConstantState(count: entryState.count)
+        return r
     }
 
     /// Runs a block's instructions over a state.

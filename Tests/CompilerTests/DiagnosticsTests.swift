@@ -76,6 +76,41 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["bad.rb"])
     }
 
+    /// `-o` naming a FIFO (as `/dev/null` or `/dev/stdout` name devices) is
+    /// written in place: the atomic rename would replace the node with a
+    /// regular file (it once turned /dev/null into one).
+    func testBuildWritesIntoADeviceOrFIFOInPlace() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infrared-fifo-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = dir.appendingPathComponent("ok.rb"), fifo = dir.appendingPathComponent("out.fifo")
+        try "license \"GPL\"\nxdp do |ctx|\n  2\nend\n".write(to: src, atomically: true, encoding: .utf8)
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/bin/cat")
+        reader.arguments = [fifo.path]
+        let got = Pipe(); reader.standardOutput = got
+        try reader.run()
+        let p = Process()
+        p.executableURL = Self.infrared
+        p.arguments = ["build", src.path, "-o", fifo.path]
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let deadline = Date().addingTimeInterval(10)
+        while reader.isRunning && Date() < deadline { usleep(10_000) }
+        if reader.isRunning {
+            // The FIFO was replaced: cat never saw a writer.
+            reader.terminate(); reader.waitUntilExit()
+            XCTFail("nothing was written into the FIFO")
+        }
+        let bytes = [UInt8](got.fileHandleForReading.readDataToEndOfFile())
+        XCTAssertEqual(Array(bytes.prefix(4)), [0x7f, 0x45, 0x4c, 0x46], "the object went into the FIFO")
+        var info = stat()
+        XCTAssertEqual(stat(fifo.path, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["ok.rb", "out.fifo"], "no temporary file left")
+    }
+
     /// The built `infrared` beside the test bundle.
     static var infrared: URL {
         let b = Bundle(for: DiagnosticsTests.self).bundleURL

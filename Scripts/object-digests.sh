@@ -14,7 +14,7 @@ for rb in Examples/*.rb Benchmarks/corpus/*.rb $(find Tests -name '*.rb' | sort)
     echo "$(digest "$w/o") obj $rb"
     "$BIN" gen skel "$rb" -o "$w/c.h" && echo "$(digest "$w/c.h") skel-c $rb"
     "$BIN" gen skel "$rb" --lang swift -o "$w/s.swift" && echo "$(digest "$w/s.swift") skel-swift $rb"
-    "$BIN" disasm "$w/o" > "$w/d" && echo "$(digest "$w/d") disasm $rb"
+    (cd "$w" && "$BIN" disasm o > d) && echo "$(digest "$w/d") disasm $rb"   # a fixed path: disasm prints it
   else
     echo "$(digest "$w/err") error $rb"
   fi

@@ -22,8 +22,7 @@ extension Manifest {
         let maps = language.mapOrder.map { n -> Map in
             let m = language.maps[n]!
             return Map(name: n, kind: m.kind, key: m.key.map(dataType), value: m.value.map(dataType),
-                       keySize: m.key.map { language.size(of: $0) } ?? (m.kind == .perfEventArray ? 4 : 0),
-                       valueSize: m.value.map { language.size(of: $0) } ?? (m.kind == .perfEventArray ? 4 : 0),
+                       keySize: language.keySize(of: m), valueSize: language.valueSize(of: m),
                        maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt"), record: records[n])
         }
         func placement(_ name: String) throws -> DataPlacement {

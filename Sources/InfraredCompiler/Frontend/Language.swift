@@ -69,6 +69,11 @@ struct Language {
         case .structure(let n): return structs[n]?.size ?? 0
         }
     }
+    /// Bytes of a map's key: its type's, or a perf event array's u32 CPU index (0 for a ring buffer).
+    func keySize(of m: MapDecl) -> Int { m.key.map { size(of: $0) } ?? (m.kind == .perfEventArray ? 4 : 0) }
+    /// Bytes of a map's value: its type's, or a perf event array's u32 fd (0 for a ring buffer).
+    func valueSize(of m: MapDecl) -> Int { m.value.map { size(of: $0) } ?? (m.kind == .perfEventArray ? 4 : 0) }
+
     func alignment(of t: ValueType) -> Int {
         switch t {
         case .scalar(let s): return s.size
@@ -197,9 +202,9 @@ extension Language {
             let type = d.kind.mapType.rawValue
             switch d.kind {
             case .ringbuf: return MapDefinition(name: n, type: type, maxEntries: d.maxEntries)
-            case .perfEventArray: return MapDefinition(name: n, type: type, keySize: 4, valueSize: 4, maxEntries: d.maxEntries)
+            case .perfEventArray: return MapDefinition(name: n, type: type, keySize: keySize(of: d), valueSize: valueSize(of: d), maxEntries: d.maxEntries)
             case .stackTrace:
-                return MapDefinition(name: n, type: type, key: cType(d.key!), valueSize: 127 * 8, maxEntries: d.maxEntries)
+                return MapDefinition(name: n, type: type, key: cType(d.key!), valueSize: valueSize(of: d), maxEntries: d.maxEntries)
             default:
                 return MapDefinition(name: n, type: type, key: cType(d.key!), value: cType(d.value!), maxEntries: d.maxEntries, flags: d.flags)
             }

@@ -25,9 +25,11 @@ extension Manifest {
                        keySize: language.keySize(of: m), valueSize: language.valueSize(of: m),
                        maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt"), record: records[n])
         }
-        func placement(_ name: String) throws -> DataPlacement {
-            guard let p = placements[name] else { throw CompileFailure.internalError("the object writer did not place variable \(name)") }
-            return p
+        func placement(_ name: String) throws -> (offset: Int, section: DataVariable.Section) {
+            guard let p = placements[name], let section = DataVariable.Section(rawValue: p.section) else {
+                throw CompileFailure.internalError("the object writer did not place variable \(name) in a data section")
+            }
+            return (p.offset, section)
         }
         let params = try language.paramOrder.map { n -> Variable in
             let p = language.params[n]!, at = try placement(n)

@@ -2,6 +2,7 @@ import BPF
 #if canImport(Glibc)
 import Glibc
 #endif
+import InfraredObject
 import InfraredRuntime
 
 /// Typed access to a loaded object's maps and globals, through the
@@ -156,8 +157,8 @@ final class MapAccess: @unchecked Sendable {
     // MARK: globals
 
     /// The libbpf map holding `section` (`.bss`, `.data`): named `<object prefix>.bss`.
-    private func sectionMap(_ section: String) -> String? {
-        object.maps.first { $0.name.hasSuffix(section) }?.name
+    private func sectionMap(_ section: DataVariable.Section) -> String? {
+        object.maps.first { $0.name.hasSuffix(section.rawValue) }?.name
     }
 
     func global(_ name: String) throws -> Value {

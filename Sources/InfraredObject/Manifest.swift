@@ -107,9 +107,9 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// Byte offset within its section, as the object writer placed it.
         public var offset: Int
         /// `.rodata` for params, `.data`/`.bss` for globals.
-        public var section: String
+        public var section: DataVariable.Section
         public var defaultValue: Int64
-        public init(name: String, type: ScalarType, offset: Int, section: String, defaultValue: Int64) {
+        public init(name: String, type: ScalarType, offset: Int, section: DataVariable.Section, defaultValue: Int64) {
             self.name = name; self.type = type; self.offset = offset; self.section = section; self.defaultValue = defaultValue
         }
         public var size: Int { type.size }

@@ -172,7 +172,7 @@ public struct MapDefinition: Sendable, Hashable {
 /// A global variable in `.rodata` (`const volatile`, set before load),
 /// `.data` (initialised) or `.bss` (zeroed).
 public struct DataVariable: Sendable, Hashable {
-    public enum Section: String, Sendable, Hashable { case rodata = ".rodata", data = ".data", bss = ".bss" }
+    public enum Section: String, Sendable, Hashable, Codable { case rodata = ".rodata", data = ".data", bss = ".bss" }
     public var name: String
     public var type: ProgramBTFSpec.CType
     public var section: Section

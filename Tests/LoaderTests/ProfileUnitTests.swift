@@ -250,7 +250,7 @@ final class ProfileUnitTests: XCTestCase {
 
     static let manifest = LoaderManifest(
         license: "GPL", programs: [], structs: [], maps: [], params: [
-            .init(name: "target_pid", type: .u32, offset: 0, section: ".rodata", defaultValue: 0),
+            .init(name: "target_pid", type: .u32, offset: 0, section: .rodata, defaultValue: 0),
         ], globals: [], options: [
             .init(name: "flamegraph", type: .string, help: "write an SVG flame graph to FILE", argument: "FILE", defaultValue: nil, line: 3),
             .init(name: "top", type: .int, help: nil, argument: nil, defaultValue: "10", line: 4),

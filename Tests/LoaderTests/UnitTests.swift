@@ -48,10 +48,10 @@ final class LoaderUnitTests: XCTestCase {
         ])],
         maps: [],
         params: [
-            .init(name: "target_pid", type: .u32, offset: 0, section: ".rodata", defaultValue: 0),
-            .init(name: "min_delta", type: .s8, offset: 4, section: ".rodata", defaultValue: -1),
-            .init(name: "verbose", type: .bool, offset: 5, section: ".rodata", defaultValue: 0),
-            .init(name: "limit", type: .u64, offset: 8, section: ".rodata", defaultValue: 0),
+            .init(name: "target_pid", type: .u32, offset: 0, section: .rodata, defaultValue: 0),
+            .init(name: "min_delta", type: .s8, offset: 4, section: .rodata, defaultValue: -1),
+            .init(name: "verbose", type: .bool, offset: 5, section: .rodata, defaultValue: 0),
+            .init(name: "limit", type: .u64, offset: 8, section: .rodata, defaultValue: 0),
         ],
         globals: [])
 

@@ -3,8 +3,9 @@
 
 One table per fact (see shared design notes): opcodes come from
 <linux/bpf_common.h> and <linux/bpf.h>, helper ids and prototypes from
-libbpf's <bpf/bpf_helper_defs.h>, program and map types from the enums of
-<linux/bpf.h>, and the UAPI context structs programs read (`struct
+libbpf's <bpf/bpf_helper_defs.h>, program and map types and CO-RE
+relocation kinds from the enums of <linux/bpf.h>, perf event types and
+configs from <linux/perf_event.h>, and the UAPI context structs programs read (`struct
 __sk_buff`, `xdp_md`, …) with offsets computed by the C compiler (cc).
 Run `make tables` (or this script) after a header update;
 the test suite regenerates into a temporary folder and fails on a diff.
@@ -111,8 +112,8 @@ with open(os.path.join(out, "Helpers.swift"), "w") as f:
 
 # ---- program and map types -----------------------------------------------
 bpfh = open(f"{INC}/linux/bpf.h").read()
-def enum_body(name):
-    m = re.search(r"enum " + name + r"\s*\{(.*?)\};", bpfh, re.S)
+def enum_body(name, text=None):
+    m = re.search(r"enum " + name + r"\s*\{(.*?)\};", text or bpfh, re.S)
     body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
     res, cur = [], -1
     for item in body.split(","):
@@ -152,6 +153,54 @@ with open(os.path.join(out, "Types.swift"), "w") as f:
         for n, v in enum_body(enum):
             f.write(f'        {v}: "{n}",\n')
         f.write("    ]\n}\n")
+# ---- CO-RE relocation kinds ------------------------------------------------
+# `enum bpf_core_relo_kind`: the kind field of `struct bpf_core_relo` in
+# .BTF.ext, what the compiler emits and the relocation calculator reads.
+# Words spelled as Swift would (ID, LShift), and BPF_CORE_ENUMVAL_VALUE,
+# whose "value value" reads badly, as `enumValue`.
+CORE_WORDS = {"id": "ID", "lshift": "LShift", "rshift": "RShift", "enumval": "EnumValue"}
+CORE_NAMES = {"BPF_CORE_ENUMVAL_VALUE": "enumValue"}
+with open(os.path.join(out, "CoreRelocationKinds.swift"), "w") as f:
+    f.write(HEADER.format(src="<linux/bpf.h>"))
+    f.write("\n/// `enum bpf_core_relo_kind`: what a CO-RE relocation (`struct bpf_core_relo`) asks of the\n")
+    f.write("/// target kernel. A RawRepresentable struct so values newer than these headers still fit.\n")
+    f.write("public struct CoreRelocationKind: RawRepresentable, Hashable, Sendable {\n    public var rawValue: UInt32\n    public init(rawValue: UInt32) { self.rawValue = rawValue }\n")
+    for n, v in enum_body("bpf_core_relo_kind"):
+        words = n[len("BPF_CORE_"):].lower().split("_")
+        case = "".join(CORE_WORDS.get(w, w.capitalize()) for w in words)
+        case = CORE_NAMES.get(n, case[0].lower() + case[1:])
+        f.write(f"    /// `{n}`\n    public static let {case} = CoreRelocationKind(rawValue: {v})\n")
+    f.write("    /// Kernel constant names by value.\n    public static let kernelNames: [UInt32: String] = [\n")
+    for n, v in enum_body("bpf_core_relo_kind"):
+        f.write(f'        {v}: "{n}",\n')
+    f.write("    ]\n}\n")
+
+# ---- perf events -------------------------------------------------------------
+# perf_event_open(2)'s attr.type (`enum perf_type_id`) and, for the generalized
+# hardware and software events, attr.config (`enum perf_hw_id`, `enum perf_sw_ids`).
+perfh = open(f"{INC}/linux/perf_event.h").read()
+def swift_case(short):
+    parts = short.lower().split("_")
+    return parts[0] + "".join(p.capitalize() for p in parts[1:])
+with open(os.path.join(out, "PerfEvents.swift"), "w") as f:
+    f.write(HEADER.format(src="<linux/perf_event.h>"))
+    f.write("\n/// `enum perf_type_id`: `perf_event_attr.type`. A RawRepresentable struct so values newer than these headers still fit.\n")
+    f.write("public struct PerfEventType: RawRepresentable, Hashable, Sendable {\n    public var rawValue: UInt32\n    public init(rawValue: UInt32) { self.rawValue = rawValue }\n")
+    for n, v in enum_body("perf_type_id", perfh):
+        if n.endswith("_MAX"): continue
+        f.write(f"    /// `{n}`\n    public static let {swift_case(n[len('PERF_TYPE_'):])} = PerfEventType(rawValue: {v})\n")
+    f.write("}\n")
+    f.write("\n/// A generalized perf event: `perf_event_attr.type` and `.config` for perf_event_open(2).\n")
+    f.write("public struct PerfEvent: Hashable, Sendable {\n    public var type: PerfEventType\n    public var config: UInt64\n")
+    f.write("    public init(type: PerfEventType, config: UInt64) { self.type = type; self.config = config }\n")
+    for enum, prefix, swift_prefix, type_case in [("perf_hw_id", "PERF_COUNT_HW_", "hardware", "hardware"),
+                                                  ("perf_sw_ids", "PERF_COUNT_SW_", "software", "software")]:
+        for n, v in enum_body(enum, perfh):
+            if n.endswith("_MAX"): continue
+            case = swift_prefix + "".join(p.capitalize() for p in n[len(prefix):].lower().split("_"))
+            f.write(f"    /// `{n}`\n    public static let {case} = PerfEvent(type: .{type_case}, config: {v})\n")
+    f.write("}\n")
+
 # ---- UAPI context structs -----------------------------------------------
 # The structs the kernel passes socket, tc, xdp, cgroup-device and raw
 # tracepoint programs. They are ABI (the verifier rewrites each access to the

@@ -8,47 +8,7 @@
 // bpf_core_add_cands / bpf_core_essential_name_len, so that what it decides
 // is what libbpf will decide when it loads the object.
 
-/// `enum bpf_core_relo_kind` (<linux/bpf.h>). A struct so unknown kinds fit.
-public struct BTFCoreRelocationKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
-    /// `BPF_CORE_FIELD_BYTE_OFFSET`
-    public static let fieldByteOffset = Self(rawValue: 0)
-    /// `BPF_CORE_FIELD_BYTE_SIZE`
-    public static let fieldByteSize = Self(rawValue: 1)
-    /// `BPF_CORE_FIELD_EXISTS`
-    public static let fieldExists = Self(rawValue: 2)
-    /// `BPF_CORE_FIELD_SIGNED`
-    public static let fieldSigned = Self(rawValue: 3)
-    /// `BPF_CORE_FIELD_LSHIFT_U64`
-    public static let fieldLShiftU64 = Self(rawValue: 4)
-    /// `BPF_CORE_FIELD_RSHIFT_U64`
-    public static let fieldRShiftU64 = Self(rawValue: 5)
-    /// `BPF_CORE_TYPE_ID_LOCAL`
-    public static let typeIDLocal = Self(rawValue: 6)
-    /// `BPF_CORE_TYPE_ID_TARGET`
-    public static let typeIDTarget = Self(rawValue: 7)
-    /// `BPF_CORE_TYPE_EXISTS`
-    public static let typeExists = Self(rawValue: 8)
-    /// `BPF_CORE_TYPE_SIZE`
-    public static let typeSize = Self(rawValue: 9)
-    /// `BPF_CORE_ENUMVAL_EXISTS`
-    public static let enumValueExists = Self(rawValue: 10)
-    /// `BPF_CORE_ENUMVAL_VALUE`
-    public static let enumValue = Self(rawValue: 11)
-    /// `BPF_CORE_TYPE_MATCHES`
-    public static let typeMatches = Self(rawValue: 12)
-
-    var isFieldBased: Bool { rawValue <= 5 }
-    var isTypeBased: Bool { [6, 7, 8, 9, 12].contains(rawValue) }
-    var isEnumValueBased: Bool { rawValue == 10 || rawValue == 11 }
-
-    public var description: String {
-        ["byte_off", "byte_sz", "field_exists", "signed", "lshift_u64", "rshift_u64", "local_type_id",
-         "target_type_id", "type_exists", "type_size", "enumval_exists", "enumval_value", "type_matches"][safe: Int(rawValue)]
-            ?? "unknown(\(rawValue))"
-    }
-}
+import BPF
 
 /// One CO-RE relocation of an object (`struct bpf_core_relo`), with its
 /// access string already looked up in the object's `.BTF` strings.
@@ -59,8 +19,8 @@ public struct BTFCoreRelocation: Hashable, Sendable {
     public var localType: BTFID
     /// The access string ("0:1:2", or "0" for type-based relocations).
     public var accessString: String
-    public var kind: BTFCoreRelocationKind
-    public init(instructionOffset: UInt32, localType: BTFID, accessString: String, kind: BTFCoreRelocationKind) {
+    public var kind: CoreRelocationKind
+    public init(instructionOffset: UInt32, localType: BTFID, accessString: String, kind: CoreRelocationKind) {
         self.instructionOffset = instructionOffset; self.localType = localType
         self.accessString = accessString; self.kind = kind
     }
@@ -78,7 +38,7 @@ struct CoreSpec {
     /// `struct bpf_core_accessor`: a named member, or an array index (name nil).
     struct Accessor { var type: BTFID; var index: Int; var name: String? }
     var rootType: BTFID
-    var kind: BTFCoreRelocationKind
+    var kind: CoreRelocationKind
     /// High-level accessors (named members and indices).
     var accessors: [Accessor] = []
     /// Low-level spec: every index, anonymous members included.

@@ -6,8 +6,14 @@
 import Glibc
 #endif
 
-/// A BTF type id. 0 is `void`; libbpf's `btf__add_*` return the new id
-/// (or a negative errno, which `BTFBuilder` turns into a thrown `BTFError`).
+/// A type id as libbpf's btf API hands it out: `BTFBuilder` and the
+/// libbpf-backed readers (`KernelBTF`, `TypeCopier`) use it, because
+/// `btf__add_*` return the new id or a negative errno (which `BTFBuilder`
+/// turns into a thrown `BTFError`). 0 is `void`.
+///
+/// The id itself is `BTFID` (UInt32), the wire format's `__u32` and what the
+/// pure model (`BTFSpec`, `BTFType`, CO-RE relocations) holds; convert at the
+/// libbpf seam with `BTFID(id)` / `BTFTypeID(id)`.
 public typealias BTFTypeID = Int32
 
 /// The kind of a BTF type (`BTF_KIND_*`, bits 24–28 of `btf_type.info`).

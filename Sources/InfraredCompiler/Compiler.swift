@@ -161,7 +161,9 @@ public enum Compiler {
             functions.append(.init(name: decl.name, returnType: .int(name: "int", size: 4, signed: true),
                                    parameters: [(name: "ctx", type: contextType)]))
             let coreRelocations = code.core.map { (at, r) in
-                CoreRelocation(kind: ir.coreRelocations[r].kind, instruction: at, rootType: ir.coreRelocations[r].rootType, path: ir.coreRelocations[r].path)
+                var relocation = ir.coreRelocations[r]
+                relocation.instruction = at
+                return relocation
             }
             programs.append(ProgramSection(name: decl.name, section: decl.section, instructions: code.instructions,
                                            relocations: code.relocations, lines: code.lines, function: functions.count - 1,
@@ -170,9 +172,9 @@ public enum Compiler {
         var language = declarations.language
         if declarations.programs.contains(where: { $0.kind.declaration == "usdt" }) {
             // libbpf's USDT attach fills these (see <bpf/usdt.bpf.h>).
-            let u32 = ValueType.scalar(ScalarType.table["u32"]!), s64 = ValueType.scalar(ScalarType.table["s64"]!)
-            language.maps[Lowering.usdtSpecsMap] = MapDecl(name: Lowering.usdtSpecsMap, kind: "array", key: u32, value: .chars(Lowering.usdtSpecSize), maxEntries: 256, flags: nil, line: 1)
-            language.maps[Lowering.usdtIPMap] = MapDecl(name: Lowering.usdtIPMap, kind: "hash", key: s64, value: u32, maxEntries: 1024, flags: nil, line: 1)
+            let u32 = ValueType.scalar(.u32), s64 = ValueType.scalar(.s64)
+            language.maps[Lowering.usdtSpecsMap] = MapDecl(name: Lowering.usdtSpecsMap, kind: .array, key: u32, value: .chars(Lowering.usdtSpecSize), maxEntries: 256, flags: nil, line: 1)
+            language.maps[Lowering.usdtIPMap] = MapDecl(name: Lowering.usdtIPMap, kind: .hash, key: s64, value: u32, maxEntries: 1024, flags: nil, line: 1)
             language.mapOrder += [Lowering.usdtSpecsMap, Lowering.usdtIPMap]
         }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
@@ -180,13 +182,13 @@ public enum Compiler {
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
                                 sourcePath: path, sourceLines: lines, maps: language.objectMaps(), variables: language.objectVariables())
         timer.start("ELF + BTF writing")
-        let bytes: [UInt8]
-        do { bytes = try ObjectWriter.write(object, kernelBTF: kernel) } catch {
+        let written: WrittenObject
+        do { written = try ObjectWriter.written(object, kernelBTF: kernel) } catch {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         timer.start("manifest")
-        let manifest = Manifest(declarations: declarations, language: language, records: records.byMap)
-        return CompiledObject(bytes: bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
+        let manifest = try Manifest(declarations: declarations, language: language, records: records.byMap, placements: written.placements)
+        return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 
     /// Compiles the file at `path`.

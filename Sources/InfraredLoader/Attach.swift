@@ -1,3 +1,4 @@
+import BPF
 import InfraredRuntime
 #if canImport(Glibc)
 import Glibc
@@ -6,19 +7,23 @@ import Glibc
 /// How each program kind of the language is attached (one row per kind),
 /// and what it needs from the command line.
 enum AttachPlan {
-    /// perf_event_open(2) `type`/`config` by the language's event name
-    /// (<linux/perf_event.h>: PERF_TYPE_HARDWARE 0, PERF_TYPE_SOFTWARE 1).
-    static let perfEvents: [String: (type: UInt32, config: UInt64)] = [
-        "cpu_cycles": (0, 0), "cycles": (0, 0), "instructions": (0, 1), "cache_references": (0, 2),
-        "cache_misses": (0, 3), "branch_instructions": (0, 4), "branches": (0, 4), "branch_misses": (0, 5),
-        "bus_cycles": (0, 6), "stalled_cycles_frontend": (0, 7), "stalled_cycles_backend": (0, 8), "ref_cycles": (0, 9),
-        "cpu_clock": (1, 0), "task_clock": (1, 1), "page_faults": (1, 2), "context_switches": (1, 3),
-        "cpu_migrations": (1, 4), "minor_faults": (1, 5), "major_faults": (1, 6), "alignment_faults": (1, 7),
-        "emulation_faults": (1, 8),
+    /// The language's perf event names (`perf_event :cpu_clock`), each a
+    /// generalized event of <linux/perf_event.h> (BPF's generated `PerfEvent`).
+    static let perfEvents: [String: PerfEvent] = [
+        "cpu_cycles": .hardwareCpuCycles, "cycles": .hardwareCpuCycles, "instructions": .hardwareInstructions,
+        "cache_references": .hardwareCacheReferences, "cache_misses": .hardwareCacheMisses,
+        "branch_instructions": .hardwareBranchInstructions, "branches": .hardwareBranchInstructions,
+        "branch_misses": .hardwareBranchMisses, "bus_cycles": .hardwareBusCycles,
+        "stalled_cycles_frontend": .hardwareStalledCyclesFrontend, "stalled_cycles_backend": .hardwareStalledCyclesBackend,
+        "ref_cycles": .hardwareRefCpuCycles,
+        "cpu_clock": .softwareCpuClock, "task_clock": .softwareTaskClock, "page_faults": .softwarePageFaults,
+        "context_switches": .softwareContextSwitches, "cpu_migrations": .softwareCpuMigrations,
+        "minor_faults": .softwarePageFaultsMin, "major_faults": .softwarePageFaultsMaj,
+        "alignment_faults": .softwareAlignmentFaults, "emulation_faults": .softwareEmulationFaults,
     ]
     static let defaultFrequency: UInt64 = 99
 
-    static func isCgroup(_ p: LoaderManifest.Program) -> Bool { p.kind == "cgroup_device" || p.section.hasPrefix("cgroup") }
+    static func isCgroup(_ p: LoaderManifest.Program) -> Bool { p.kind.programType == .cgroupDevice || p.section.hasPrefix("cgroup") }
 
     static func perfEvent(_ p: LoaderManifest.Program) throws -> (type: UInt32, config: UInt64, frequency: UInt64) {
         let name = (p.arguments.first ?? "cpu_clock").trimmingPrefix(":")
@@ -30,7 +35,7 @@ enum AttachPlan {
             guard let v = UInt64(f), v > 0 else { throw LoaderFailure("program '\(p.name)': frequency: \(f) is not a positive integer") }
             frequency = v
         }
-        return (e.type, e.config, frequency)
+        return (e.type.rawValue, e.config, frequency)
     }
 
     /// What the command line must give for these programs, checked before
@@ -50,17 +55,17 @@ enum AttachPlan {
                     throw LoaderFailure("program '\(p.name)': --cgroup \(cgroup) is not a directory")
                 }
             }
-            switch p.kind {
-            case "xdp", "tc":
+            switch p.kind.programType {
+            case .xdp, .schedCls:
                 guard let ifname = options.ifname else {
                     throw LoaderFailure("program '\(p.name)' (\(p.kind)) attaches to a network interface: give --ifname IFACE (e.g. --ifname lo)")
                 }
                 guard if_nametoindex(ifname) != 0 else { throw LoaderFailure("program '\(p.name)': no network interface named '\(ifname)'") }
-            case "socket_filter":
+            case .socketFilter:
                 if let ifname = options.ifname, if_nametoindex(ifname) == 0 {
                     throw LoaderFailure("program '\(p.name)': no network interface named '\(ifname)'")
                 }
-            case "perf_event":
+            case .perfEvent:
                 _ = try perfEvent(p)
             default: break
             }
@@ -69,19 +74,19 @@ enum AttachPlan {
 
     /// Attaches one program by its kind.
     static func attach(_ p: LoaderManifest.Program, object: LoadedObject, options: LoaderOptions) throws {
-        switch p.kind {
-        case "perf_event":
+        switch p.kind.programType {
+        case .perfEvent:
             let e = try perfEvent(p)
             try object.attachPerfEvent(program: p.name, type: e.type, config: e.config, frequency: e.frequency)
-        case "xdp":
+        case .xdp:
             try object.attachXDP(program: p.name, ifname: options.ifname ?? "")
-        case "tc":
+        case .schedCls:
             let direction = (p.arguments.first ?? "ingress").trimmingPrefix(":")
             guard direction == "ingress" || direction == "egress" else {
                 throw LoaderFailure("program '\(p.name)': tc direction :\(direction) is not :ingress or :egress")
             }
             try object.attachTC(program: p.name, ifname: options.ifname ?? "", egress: direction == "egress")
-        case "socket_filter":
+        case .socketFilter:
             try object.attachPacketSocket(program: p.name, ifname: options.ifname)
         case _ where isCgroup(p):
             try object.attachCgroup(program: p.name, cgroupPath: options.cgroup ?? "")

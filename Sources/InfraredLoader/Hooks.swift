@@ -187,7 +187,8 @@ extension HostValue {
 
 /// The Ruby that runs before the probe file in the loader (see `HookRuntime`).
 enum RuntimePrelude {
-    static let scalarTypes = ["u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64", "char", "bool"]
+    /// The scalar types, in declaration order: struct field methods and what `__irl_wrap` treats as scalars.
+    static let scalarTypes = ScalarType.allCases.map(\.name)
 
     static let text: String = {
         var s = """

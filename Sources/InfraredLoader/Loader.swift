@@ -6,6 +6,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import BPF
 import InfraredRuntime
 import CLoaderSupport
 
@@ -141,7 +142,7 @@ final class LoaderSession {
             var params: [String: HostValue] = [:]
             for p in manifest.params {
                 let v = options.params[p.name] ?? p.defaultValue
-                params[p.name] = p.type == "bool" ? .bool(v != 0) : (p.type == "u64" && v < 0 ? .float(Double(UInt64(bitPattern: v))) : .int(v))
+                params[p.name] = p.type == .bool ? .bool(v != 0) : (p.type == .u64 && v < 0 ? .float(Double(UInt64(bitPattern: v))) : .int(v))
             }
             var values: [String: HostValue] = [:]
             for o in manifest.declaredOptions { values[o.name] = LoaderCLI.optionValue(o, in: options).map(HookRuntime.host) ?? .nil }
@@ -273,7 +274,7 @@ final class LoaderSession {
         for m in probe.manifest.recordMaps {
             let sink = Sink(map: m, session: self, hooked: hooks?.eventMaps.contains(m.name) == true, many: many)
             sinks.append(sink)
-            if m.kind == "ringbuf" {
+            if m.kind == .ringbuf {
                 ringReaders.append((m, try RingBufferReader(object: object, map: m.name, rawHandler: { sink.consume($0) })))
             } else {
                 perfReaders.append((m, try PerfBufferReader(object: object, map: m.name, rawHandler: { _, p in sink.consume(p) })))
@@ -286,7 +287,7 @@ final class LoaderSession {
             return (codec.decode(bytes, structure: st), st.name)
         }
         switch bytes.count {
-        case 1, 2, 4, 8: return (.record("", [("value", codec.decode(bytes, type: ["1": "u8", "2": "u16", "4": "u32", "8": "u64"][String(bytes.count)]))]), nil)
+        case 1, 2, 4, 8: return (.record("", [("value", codec.decode(bytes, type: ScalarType.integer(size: bytes.count, signed: false).map { .scalar($0) }))]), nil)
         default: return (.record("", [("size", .unsigned(UInt64(bytes.count))), ("data", .bytes(bytes))]), nil)
         }
     }

@@ -1,3 +1,4 @@
+import BPF
 import InfraredObject
 
 /// How records and maps are printed.
@@ -118,7 +119,7 @@ public enum LoaderCLI {
             case "metrics": options.metrics = try parseMetrics(try value())
             default:
                 if let o = declared[name] {
-                    if o.type == "bool", inlineValue == nil {
+                    if o.type == .bool, inlineValue == nil {
                         options.optionValues[o.name] = .bool(true)
                     } else {
                         options.optionValues[o.name] = try parseOption(try value(), option: o, flag: name)
@@ -130,7 +131,7 @@ public enum LoaderCLI {
                     throw UsageError("unknown option --\(name)" + (known.isEmpty ? "" : " (this tool's: \(known.joined(separator: ", ")))") + "; see --help")
                 }
                 var text: String
-                if p.type == "bool", inlineValue == nil, i >= arguments.count || arguments[i].hasPrefix("--") {
+                if p.type == .bool, inlineValue == nil, i >= arguments.count || arguments[i].hasPrefix("--") {
                     text = "true"
                 } else {
                     text = try value()
@@ -145,19 +146,19 @@ public enum LoaderCLI {
     /// 64-bit integer for `int` (as params spell them), true/false for `bool`.
     public static func parseOption(_ text: String, option: Manifest.Option, flag: String) throws -> OptionValue {
         switch option.type {
-        case "int":
+        case .int:
             switch parseInteger(text) {
             case .negative(let v)?: return .int(v)
             case .nonNegative(let v)? where v <= UInt64(Int64.max): return .int(Int64(v))
             default: throw UsageError("--\(flag): '\(text)' is not an integer (\(Int64.min)…\(Int64.max))")
             }
-        case "bool":
+        case .bool:
             switch text.lowercased() {
             case "true", "yes", "on", "1": return .bool(true)
             case "false", "no", "off", "0": return .bool(false)
             default: throw UsageError("--\(flag): '\(text)' is not a bool (true or false)")
             }
-        default:
+        case .string:
             return .string(text)
         }
     }
@@ -167,27 +168,12 @@ public enum LoaderCLI {
     public static func optionValue(_ option: Manifest.Option, in options: LoaderOptions) -> OptionValue? {
         if let v = options.optionValues[option.name] { return v }
         if let d = option.defaultValue, let v = try? parseOption(d, option: option, flag: flag(for: option.name)) { return v }
-        return option.type == "bool" ? .bool(false) : nil
+        return option.type == .bool ? .bool(false) : nil
     }
 
     /// `--flamegraph FILE` (`--verbose` for a switch).
     static func optionSynopsis(_ o: Manifest.Option) -> String {
-        "--\(flag(for: o.name))" + (o.type == "bool" ? "" : " " + (o.argument ?? o.type.uppercased()))
-    }
-
-    /// The range of an integer type, as text and as bounds (u64's upper bound as UInt64).
-    static func range(_ type: String) -> (min: Int64, max: UInt64) {
-        switch type {
-        case "u8": return (0, UInt64(UInt8.max))
-        case "u16": return (0, UInt64(UInt16.max))
-        case "u32": return (0, UInt64(UInt32.max))
-        case "u64": return (0, UInt64.max)
-        case "s8", "char": return (Int64(Int8.min), UInt64(Int8.max))
-        case "s16": return (Int64(Int16.min), UInt64(Int16.max))
-        case "s32": return (Int64(Int32.min), UInt64(Int32.max))
-        case "bool": return (0, 1)
-        default: return (Int64.min, UInt64(Int64.max))
-        }
+        "--\(flag(for: o.name))" + (o.type == .bool ? "" : " " + (o.argument ?? o.type.rawValue.uppercased()))
     }
 
     /// Checks a param value against its type: integers in decimal, `0x`,
@@ -195,15 +181,15 @@ public enum LoaderCLI {
     /// bools as true/false/yes/no/on/off/1/0; a char also as one ASCII character.
     public static func parseParam(_ text: String, param: LoaderManifest.Variable, flag: String) throws -> Int64 {
         let type = param.type
-        if type == "bool" {
+        if type == .bool {
             switch text.lowercased() {
             case "true", "yes", "on", "1": return 1
             case "false", "no", "off", "0": return 0
             default: throw UsageError("--\(flag): '\(text)' is not a bool (true or false)")
             }
         }
-        if type == "char", text.utf8.count == 1, let c = text.utf8.first, !(c >= 0x30 && c <= 0x39) { return Int64(c) }
-        let r = range(type)
+        if type == .char, text.utf8.count == 1, let c = text.utf8.first, !(c >= 0x30 && c <= 0x39) { return Int64(c) }
+        let r = type.range
         let rangeText = "\(r.min)…\(r.max)"
         guard let parsed = parseInteger(text) else {
             throw UsageError("--\(flag): '\(text)' is not a valid \(type) (an integer \(rangeText))")
@@ -259,12 +245,12 @@ public enum LoaderCLI {
     /// `--help`: the params with their types and defaults, then the loader's options.
     public static func usage(tool: String, manifest: LoaderManifest, source: String? = nil) -> String {
         var lines: [String] = []
-        let paramSynopsis = manifest.params.map { "[--\(flag(for: $0.name)) \($0.type.uppercased())]" }
+        let paramSynopsis = manifest.params.map { "[--\(flag(for: $0.name)) \($0.type.name.uppercased())]" }
             + manifest.declaredOptions.map { "[\(optionSynopsis($0))]" }
         lines.append("usage: \(tool) " + (paramSynopsis + ["[--duration SECONDS]", "[--format text|json]", "[--btf FILE]", "[--metrics HOST:PORT]"]
-            + (manifest.programs.contains { $0.kind == "cgroup_device" || $0.section.hasPrefix("cgroup") } ? ["--cgroup PATH"] : [])
-            + (manifest.programs.contains { $0.kind == "xdp" || $0.kind == "tc" } ? ["--ifname IFACE"] : [])
-            + (manifest.programs.contains { $0.kind == "socket_filter" } ? ["[--ifname IFACE]"] : [])
+            + (manifest.programs.contains(where: AttachPlan.isCgroup) ? ["--cgroup PATH"] : [])
+            + (manifest.programs.contains { $0.kind.programType == .xdp || $0.kind.programType == .schedCls } ? ["--ifname IFACE"] : [])
+            + (manifest.programs.contains { $0.kind.programType == .socketFilter } ? ["[--ifname IFACE]"] : [])
             + ["[--help]"]).joined(separator: " "))
         lines.append("")
         let programs = manifest.programs.map { "\($0.name) (\($0.section))" }.joined(separator: ", ")
@@ -278,15 +264,15 @@ public enum LoaderCLI {
             lines.append("")
             lines.append("Params:")
             for p in manifest.params {
-                let def = p.type == "bool" ? (p.defaultValue != 0 ? "true" : "false") : String(p.defaultValue)
-                lines.append("  " + pad("--\(flag(for: p.name)) \(p.type.uppercased())", 30) + "\(p.type), default \(def)")
+                let def = p.type == .bool ? (p.defaultValue != 0 ? "true" : "false") : String(p.defaultValue)
+                lines.append("  " + pad("--\(flag(for: p.name)) \(p.type.name.uppercased())", 30) + "\(p.type), default \(def)")
             }
         }
         if !manifest.declaredOptions.isEmpty {
             lines.append("")
             lines.append("Options of this tool:")
             for o in manifest.declaredOptions {
-                var text = o.help ?? o.type
+                var text = o.help ?? o.type.rawValue
                 if let d = o.defaultValue { text += " (default \(d))" }
                 lines.append("  " + pad(optionSynopsis(o), 30) + text)
             }

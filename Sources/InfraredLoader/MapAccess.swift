@@ -1,6 +1,8 @@
+import BPF
 #if canImport(Glibc)
 import Glibc
 #endif
+import InfraredObject
 import InfraredRuntime
 
 /// Typed access to a loaded object's maps and globals, through the
@@ -33,8 +35,8 @@ final class MapAccess: @unchecked Sendable {
         return m
     }
 
-    var isArrayLike: (LoaderManifest.Map) -> Bool = { ["array", "percpu_array", "hist"].contains($0.kind) }
-    static func isPerCPU(_ m: LoaderManifest.Map) -> Bool { m.kind.hasPrefix("percpu") || m.kind == "lru_percpu_hash" }
+    var isArrayLike: (LoaderManifest.Map) -> Bool = { [MapKind.array, .percpuArray, .hist].contains($0.kind) }
+    static func isPerCPU(_ m: LoaderManifest.Map) -> Bool { m.kind.isPerCPU }
 
     /// Decodes a value as stored: per-CPU values summed (integers, and the
     /// integer fields of structs; other fields from the first CPU).
@@ -63,7 +65,7 @@ final class MapAccess: @unchecked Sendable {
     }
 
     func keyBytes(_ key: HostValue, map m: LoaderManifest.Map) throws -> [UInt8] {
-        try codec.encode(key, type: m.key ?? "u32", size: m.keySize)
+        try codec.encode(key, type: m.key ?? .scalar(.u32), size: m.keySize)
     }
 
     /// The value under `key`, or nil when absent.
@@ -155,20 +157,20 @@ final class MapAccess: @unchecked Sendable {
     // MARK: globals
 
     /// The libbpf map holding `section` (`.bss`, `.data`): named `<object prefix>.bss`.
-    private func sectionMap(_ section: String) -> String? {
-        object.maps.first { $0.name.hasSuffix(section) }?.name
+    private func sectionMap(_ section: DataVariable.Section) -> String? {
+        object.maps.first { $0.name.hasSuffix(section.rawValue) }?.name
     }
 
     func global(_ name: String) throws -> Value {
         guard let g = manifest.globals.first(where: { $0.name == name }), let mapName = sectionMap(g.section) else { throw Failure.noSuchGlobal(name) }
         guard let bytes = try object.lookup(map: mapName, key: [0, 0, 0, 0]), bytes.count >= g.offset + g.size else { return .unsigned(0) }
-        return codec.decode(Array(bytes[g.offset..<g.offset + g.size]), type: g.type, size: g.size)
+        return codec.decode(Array(bytes[g.offset..<g.offset + g.size]), type: .scalar(g.type), size: g.size)
     }
 
     func setGlobal(_ name: String, _ value: HostValue) throws {
         guard let g = manifest.globals.first(where: { $0.name == name }), let mapName = sectionMap(g.section) else { throw Failure.noSuchGlobal(name) }
         guard var bytes = try object.lookup(map: mapName, key: [0, 0, 0, 0]) else { throw Failure.noSuchGlobal(name) }
-        let v = try codec.encode(value, type: g.type, size: g.size)
+        let v = try codec.encode(value, type: .scalar(g.type), size: g.size)
         bytes.replaceSubrange(g.offset..<g.offset + g.size, with: v)
         try object.update(map: mapName, key: [0, 0, 0, 0], value: bytes)
     }
@@ -178,17 +180,17 @@ final class MapAccess: @unchecked Sendable {
     /// Maps that the exit report and metrics show: not record streams, stack
     /// traces (raw addresses) or libbpf's internal maps.
     var reportedMaps: [LoaderManifest.Map] {
-        manifest.maps.filter { !$0.isInternal && !["ringbuf", "perf_event_array", "stack_trace"].contains($0.kind) }
+        manifest.maps.filter { !$0.isInternal && ![MapKind.ringbuf, .perfEventArray, .stackTrace].contains($0.kind) }
     }
 
     /// `name[key]: value` lines sorted by value (bpftrace's `print(@map)`), or a histogram.
     func formatText(_ name: String) throws -> String {
         let m = try map(name)
-        if m.kind == "hist" {
+        if m.kind == .hist {
             let h = Histogram.format(try histogram(name))
             return h.isEmpty ? "" : "\(name):\n" + h
         }
-        if m.kind == "stack_trace" || m.kind == "ringbuf" || m.kind == "perf_event_array" { return "" }
+        if m.kind == .stackTrace || m.kind == .ringbuf || m.kind == .perfEventArray { return "" }
         let sorted = try entries(name).sorted { Self.order($0.value, $1.value) }
         return sorted.map { "\(name)[\(Self.keyText($0.key))]: \($0.value.text)\n" }.joined()
     }
@@ -209,7 +211,7 @@ final class MapAccess: @unchecked Sendable {
     /// or, for hist maps, `{"map":…,"hist":[{"bucket":"[2, 4)","min":2,"max":3,"count":…}]}`.
     func formatJSON(_ name: String) throws -> String? {
         let m = try map(name)
-        if m.kind == "hist" {
+        if m.kind == .hist {
             let counts = try histogram(name)
             guard counts.contains(where: { $0 > 0 }) else { return nil }
             let buckets = counts.indices.filter { counts[$0] > 0 }.map { k -> String in

@@ -62,7 +62,7 @@ struct MetricsSource: @unchecked Sendable {
         }
         for m in access.reportedMaps {
             let name = "\(prefix)_\(Self.metricName(m.name))"
-            if m.kind == "hist" {
+            if m.kind == .hist {
                 guard let counts = try? access.histogram(m.name) else { continue }
                 out += "# HELP \(name) log2 histogram \(m.name)\n# TYPE \(name) histogram\n"
                 let last = counts.lastIndex { $0 > 0 } ?? 0
@@ -85,7 +85,7 @@ struct MetricsSource: @unchecked Sendable {
                     lines[s.suffix]!.append("\(name)\(s.suffix){\(Self.labels(for: e.key))} \(s.value)")
                 }
             }
-            if families.isEmpty, let v = m.value, TypeCodec.scalars[v] != nil { families = [""]; lines[""] = [] }
+            if families.isEmpty, m.value?.scalar != nil { families = [""]; lines[""] = [] }
             for f in families {
                 out += "# HELP \(name)\(f) map \(m.name) (\(m.kind))\n# TYPE \(name)\(f) gauge\n"
                 for l in lines[f]! { out += l + "\n" }
@@ -96,7 +96,7 @@ struct MetricsSource: @unchecked Sendable {
             let name = "\(prefix)_records_total"
             out += "# HELP \(name) records read from ring and perf buffers\n# TYPE \(name) counter\n"
             for m in manifest.recordMaps { out += "\(name){map=\"\(Self.labelValue(m.name))\"} \(records[m.name] ?? 0)\n" }
-            let perf = manifest.recordMaps.filter { $0.kind == "perf_event_array" }
+            let perf = manifest.recordMaps.filter { $0.kind == .perfEventArray }
             if !perf.isEmpty {
                 let lostName = "\(prefix)_lost_records_total"
                 out += "# HELP \(lostName) perf buffer records lost\n# TYPE \(lostName) counter\n"

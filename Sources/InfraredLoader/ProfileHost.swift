@@ -40,7 +40,7 @@ extension LoaderSession {
     /// nothing) or an absent one is an empty stack.
     func stackAddresses(map name: String, id: Int64, access: MapAccess) throws -> [UInt64] {
         let m = try access.map(name)
-        guard m.kind == "stack_trace" else { throw LoaderFailure("map :\(name) is a \(m.kind) map, not a stack_trace map") }
+        guard m.kind == .stackTrace else { throw LoaderFailure("map :\(name) is a \(m.kind) map, not a stack_trace map") }
         guard id >= 0, id <= Int64(UInt32.max) else { return [] }
         let key = withUnsafeBytes(of: UInt32(id).littleEndian, Array.init)
         guard let value = try access.object.lookup(map: name, key: key) else { return [] }

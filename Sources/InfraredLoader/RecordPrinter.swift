@@ -74,20 +74,20 @@ final class RecordPrinter {
                 pending += Array((json ? JSON.quoted(f.name) + ":" : f.name + "=").utf8)
                 let at = base + f.offset
                 guard at >= 0, at <= Int(Int32.max) / 2 else { return false }
-                if f.type == "bool" {
+                switch f.type {
+                case .scalar(.bool):
                     step(.bool, offset: at, width: 1)
-                } else if f.type == "chars" {
+                case .chars:
                     let n = f.count ?? f.size
                     guard n >= 0, n <= 1 << 20 else { return false }
                     step(.chars, offset: at, width: n)
-                } else if let s = TypeCodec.scalars[f.type] {
+                case .scalar(let s):
                     step(s.signed ? .signed : .unsigned, offset: at, width: s.size)
-                } else if let inner = codec.manifest.structNamed(f.type) {
+                case .structure(let name):
+                    guard let inner = codec.manifest.structNamed(name) else { return false }
                     pending.append(0x7b)
                     guard fields(inner, base: at, separatorFirst: false, depth: depth + 1) else { return false }
                     pending.append(0x7d)
-                } else {
-                    return false
                 }
             }
             return true
@@ -319,7 +319,7 @@ extension LoaderManifest {
     /// the kernel's padding); otherwise, and for manifests written before
     /// maps named their record, the declared struct of that size.
     func recordStruct(for map: Map, size: Int) -> Struct? {
-        let perf = map.kind == "perf_event_array"
+        let perf = map.kind == .perfEventArray
         if let name = map.record, let st = structNamed(name), size == st.size || (perf && size > st.size && size - st.size < 8) {
             return st
         }

@@ -1,3 +1,4 @@
+import BPF
 import InfraredObject
 
 /// A value of the probe language's types, decoded from kernel bytes: what a
@@ -115,12 +116,6 @@ public struct TypeCodec: Sendable {
 
     public init(manifest: LoaderManifest) { self.manifest = manifest }
 
-    static let scalars: [String: (size: Int, signed: Bool)] = [
-        "u8": (1, false), "u16": (2, false), "u32": (4, false), "u64": (8, false),
-        "s8": (1, true), "s16": (2, true), "s32": (4, true), "s64": (8, true),
-        "char": (1, true), "bool": (1, false),
-    ]
-
     /// Reads a `size`-byte little-endian integer at `offset`.
     static func integer(_ b: UnsafeRawBufferPointer, _ offset: Int, _ size: Int, signed: Bool) -> Value {
         var v: UInt64 = 0
@@ -140,17 +135,19 @@ public struct TypeCodec: Sendable {
         return String(decoding: UnsafeRawBufferPointer(rebasing: b[offset..<stop]), as: UTF8.self)
     }
 
-    /// Decodes a value of type `type` (`u32`, `chars`, a struct name…) of `size` bytes.
-    public func decode(_ bytes: [UInt8], type: String?, size: Int? = nil) -> Value {
+    /// Decodes a value of type `type` (`u32`, `chars`, a struct…) of `size` bytes.
+    public func decode(_ bytes: [UInt8], type: LoaderManifest.DataType?, size: Int? = nil) -> Value {
         bytes.withUnsafeBytes { decode($0, at: 0, type: type, size: size ?? bytes.count, count: nil) }
     }
 
-    func decode(_ b: UnsafeRawBufferPointer, at offset: Int, type: String?, size: Int, count: Int?) -> Value {
-        guard let type else { return .bytes(Array(b)) }
-        if type == "bool" { return .bool(offset < b.count && b[offset] != 0) }
-        if type == "chars" { return .string(Self.string(b, offset, count ?? size)) }
-        if let s = Self.scalars[type] { return Self.integer(b, offset, s.size, signed: s.signed) }
-        if let st = manifest.structNamed(type) { return decode(b, at: offset, structure: st) }
+    func decode(_ b: UnsafeRawBufferPointer, at offset: Int, type: LoaderManifest.DataType?, size: Int, count: Int?) -> Value {
+        switch type {
+        case nil: return .bytes(Array(b))
+        case .scalar(.bool)?: return .bool(offset < b.count && b[offset] != 0)
+        case .chars?: return .string(Self.string(b, offset, count ?? size))
+        case .scalar(let s)?: return Self.integer(b, offset, s.size, signed: s.signed)
+        case .structure(let name)?: if let st = manifest.structNamed(name) { return decode(b, at: offset, structure: st) }
+        }
         return .bytes(Array(UnsafeRawBufferPointer(rebasing: b[min(offset, b.count)..<min(offset + size, b.count)])))
     }
 
@@ -164,43 +161,45 @@ public struct TypeCodec: Sendable {
         })
     }
 
-    /// The size of a type name, when known.
-    public func size(of type: String?) -> Int? {
-        guard let type else { return nil }
-        if let s = Self.scalars[type] { return s.size }
-        return manifest.structNamed(type)?.size
+    /// The size of a type, when known.
+    public func size(of type: LoaderManifest.DataType?) -> Int? {
+        switch type {
+        case .scalar(let s)?: return s.size
+        case .structure(let name)?: return manifest.structNamed(name)?.size
+        case .chars?, nil: return nil
+        }
     }
 
     /// Encodes `value` as `size` bytes of `type`; throws when it does not fit.
-    public func encode(_ value: HostValue, type: String?, size: Int) throws -> [UInt8] {
+    public func encode(_ value: HostValue, type: LoaderManifest.DataType?, size: Int) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
         try encode(value, type: type, into: &out, at: 0, size: size, count: nil)
         return out
     }
 
-    func encode(_ value: HostValue, type: String?, into out: inout [UInt8], at offset: Int, size: Int, count: Int?) throws {
+    func encode(_ value: HostValue, type: LoaderManifest.DataType?, into out: inout [UInt8], at offset: Int, size: Int, count: Int?) throws {
         func put(_ v: UInt64, _ n: Int) { for i in 0..<n where offset + i < out.count { out[offset + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) } }
-        let type = type ?? "bytes"
-        if type == "chars" || (type == "char" && value.stringValue != nil && count != nil) {
+        guard let type else { throw ValueError("cannot write values of type bytes") }
+        if type == .chars || (type == .scalar(.char) && value.stringValue != nil && count != nil) {
             guard let s = value.stringValue else { throw ValueError("expected a String for a char[\(count ?? size)]") }
             let bytes = Array(s.utf8.prefix((count ?? size)))
             for (i, b) in bytes.enumerated() { out[offset + i] = b }
             return
         }
-        if let s = Self.scalars[type] {
+        if case .scalar(let s) = type {
             let v: Int64
             switch value {
             case .int(let i): v = i
             case .bool(let b): v = b ? 1 : 0
             case .nil: v = 0
-            case .string(let str) where type == "char" && str.utf8.count == 1: v = Int64(str.utf8.first!)
+            case .string(let str) where s == .char && str.utf8.count == 1: v = Int64(str.utf8.first!)
             default: throw ValueError("expected an Integer for \(type), got \(value)")
             }
             guard Self.fits(v, size: s.size, signed: s.signed) else { throw ValueError("\(v) is out of range for \(type)") }
             put(UInt64(bitPattern: v), s.size)
             return
         }
-        if let st = manifest.structNamed(type) {
+        if case .structure(let name) = type, let st = manifest.structNamed(name) {
             switch value {
             case .array(let items):
                 guard items.count == st.fields.count else { throw ValueError("struct \(st.name) has \(st.fields.count) fields, got \(items.count) values") }

@@ -1,3 +1,6 @@
+import BPF
+import InfraredBTF
+
 /// The `.BTF.ext` section: per-program function info, line info and CO-RE
 /// relocations, each record pointing into the `.BTF` of the same object.
 ///
@@ -45,15 +48,16 @@ public struct BTFExt: Sendable, Hashable {
 
     /// `struct bpf_core_relo`: a CO-RE relocation of the instruction at
     /// `instructionOffset`, against local type `typeID` (see `CoreAccess`
-    /// for how the writer computes the access string).
+    /// for how the writer computes the access string). The wire form of
+    /// `BTFCoreRelocation`, which holds the access string itself
+    /// (`BTFCoreRelocation(_:strings:)` reads one from the other).
     public struct CoreRelo: Sendable, Hashable {
         public var instructionOffset: UInt32
         public var typeID: UInt32
         /// `access_str_off`: the access string ("0:1:2") in `.BTF` strings.
         public var accessStringOffset: UInt32
-        /// `enum bpf_core_relo_kind`
-        public var kind: UInt32
-        public init(instructionOffset: UInt32, typeID: UInt32, accessStringOffset: UInt32, kind: UInt32) {
+        public var kind: CoreRelocationKind
+        public init(instructionOffset: UInt32, typeID: UInt32, accessStringOffset: UInt32, kind: CoreRelocationKind) {
             self.instructionOffset = instructionOffset; self.typeID = typeID
             self.accessStringOffset = accessStringOffset; self.kind = kind
         }
@@ -96,7 +100,7 @@ public struct BTFExt: Sendable, Hashable {
             out.u32(r.instructionOffset); out.u32(r.fileNameOffset); out.u32(r.lineOffset); out.u32(r.lineColumn)
         }
         let cr = Self.subsection(coreRelo, recordSize: Self.coreReloSize) { r, out in
-            out.u32(r.instructionOffset); out.u32(r.typeID); out.u32(r.accessStringOffset); out.u32(r.kind)
+            out.u32(r.instructionOffset); out.u32(r.typeID); out.u32(r.accessStringOffset); out.u32(r.kind.rawValue)
         }
         var out: [UInt8] = []
         out.u16(Self.magic); out.append(1); out.append(0)
@@ -148,7 +152,7 @@ public struct BTFExt: Sendable, Hashable {
         }
         ext.coreRelo = try r.subsection("core_relo", offset: co, length: cl, minRecord: coreReloSize) { r, at in
             CoreRelo(instructionOffset: try r.u32(at), typeID: try r.u32(at + 4),
-                     accessStringOffset: try r.u32(at + 8), kind: try r.u32(at + 12))
+                     accessStringOffset: try r.u32(at + 8), kind: CoreRelocationKind(rawValue: try r.u32(at + 12)))
         }
         return ext
     }
@@ -206,4 +210,13 @@ extension Array where Element == UInt8 {
     mutating func u32(_ v: UInt32) { for s in stride(from: 0, to: 32, by: 8) { append(UInt8((v >> UInt32(s)) & 0xff)) } }
     /// Appends `v` little-endian.
     mutating func u64(_ v: UInt64) { for s in stride(from: 0, to: 64, by: 8) { append(UInt8((v >> UInt64(s)) & 0xff)) } }
+}
+
+public extension BTFCoreRelocation {
+    /// The model of a `.BTF.ext` record: its access string looked up in the
+    /// object's `.BTF` strings.
+    init(_ record: BTFExt.CoreRelo, strings: BTFStringTable) throws {
+        self.init(instructionOffset: record.instructionOffset, localType: record.typeID,
+                  accessString: try strings.string(at: record.accessStringOffset), kind: record.kind)
+    }
 }

@@ -1,3 +1,5 @@
+import BPF
+
 /// Turns a `CoreRelocation` (root type by name, path by member names) into
 /// what a `bpf_core_relo` record holds: the root local type and the access
 /// string, computed against the local types the writer emits.
@@ -23,13 +25,11 @@ struct CoreAccess: Hashable {
     var accessString: String
 
     /// Mirrors libbpf's core_relo_is_field_based / _type_based / _enumval_based.
-    static func family(of kind: UInt32) -> Family? {
-        switch kind {
-        case 0...5: return .field       // byte offset, byte size, exists, signed, lshift, rshift
-        case 6...9, 12: return .type    // local/target type id, type exists, type size, type matches
-        case 10, 11: return .enumValue  // enum value exists, enum value
-        default: return nil
-        }
+    static func family(of kind: CoreRelocationKind) -> Family? {
+        if kind.isFieldBased { return .field }
+        if kind.isTypeBased { return .type }
+        if kind.isEnumValueBased { return .enumValue }
+        return nil
     }
 
     /// libbpf's BPF_CORE_SPEC_MAX_LEN: the longest access string it parses.
@@ -38,9 +38,9 @@ struct CoreAccess: Hashable {
     /// Resolves `relocation` against the local types (by name). Throws an
     /// `ObjectError` naming the root type and the step that does not fit.
     init(_ relocation: CoreRelocation, localTypes: [String: ProgramBTFSpec.CType]) throws {
-        let what = "CO-RE relocation (kind \(relocation.kind)) on \(relocation.rootType)"
+        let what = "CO-RE relocation (kind \(relocation.kind.rawValue)) on \(relocation.rootType)"
         guard let family = Self.family(of: relocation.kind) else {
-            throw ObjectError("\(what): unknown relocation kind \(relocation.kind) (enum bpf_core_relo_kind has 0…12)")
+            throw ObjectError("\(what): unknown relocation kind \(relocation.kind.rawValue) (enum bpf_core_relo_kind has 0…12)")
         }
         guard let root = localTypes[relocation.rootType] else {
             throw ObjectError("\(what): no local type named \(relocation.rootType) in btf.localTypes")

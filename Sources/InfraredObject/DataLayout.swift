@@ -44,6 +44,13 @@ struct DataLayout {
     /// Non-empty sections, in clang's order: `.rodata`, `.data`, `.maps`, `.bss`.
     var sections: [Section] = []
 
+    /// Every placement by name, with its section.
+    var placements: [String: DataPlacement] {
+        var out: [String: DataPlacement] = [:]
+        for s in sections { for p in s.placements { out[p.name] = DataPlacement(section: s.name, offset: p.offset) } }
+        return out
+    }
+
     /// Lays out `items` one after the other, each at the next multiple of
     /// its alignment, as clang places globals of one section.
     static func pack(_ name: String, flags: UInt64, noBits: Bool, _ items: [Item]) -> Section? {
@@ -63,6 +70,22 @@ struct DataLayout {
         return Section(name: name, flags: flags, alignment: alignment, size: at, placements: placements,
                        bytes: bytes, isNoBits: noBits)
     }
+}
+
+/// Where the object writer placed a map or variable: its data section
+/// (`.rodata`, `.data`, `.bss`, `.maps`) and byte offset in it (its
+/// symbol's `st_value`, its DATASEC entry's offset).
+public struct DataPlacement: Sendable, Hashable {
+    public var section: String
+    public var offset: Int
+    public init(section: String, offset: Int) { self.section = section; self.offset = offset }
+}
+
+/// An object's bytes and where the writer placed its maps and variables.
+public struct WrittenObject: Sendable {
+    public var bytes: [UInt8]
+    /// By map or variable name.
+    public var placements: [String: DataPlacement]
 }
 
 /// A read-only copy of BTF being built, to ask libbpf for sizes and

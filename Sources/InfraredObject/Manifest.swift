@@ -1,3 +1,5 @@
+import BPF
+
 /// What a loader or skeleton needs to know about a compiled file besides
 /// the object: each program's attach point, the params (CLI flags), the
 /// maps and the layouts of the records and values they hold.
@@ -5,34 +7,74 @@
 /// The compiler fills it (InfraredCompiler/Manifest.swift); loaders carry it
 /// as JSON in their payload and decode it here, so the runner links this
 /// model without linking the compiler. Unknown JSON fields are ignored.
+///
+/// Typed with the language's shared types (BPF's `ScalarType`, `MapKind`,
+/// `ProgramKind`), which travel as their names (`"u32"`, `"ringbuf"`,
+/// `"perf_event"`); what follows from a type (its size, signedness) is not
+/// written again.
 public struct Manifest: Sendable, Codable, Equatable {
     public struct Program: Sendable, Codable, Equatable {
         public var name: String
         /// The language's declaration (`tracepoint`, `usdt`, `perf_event`, `cgroup_device`, …).
-        public var kind: String
+        public var kind: ProgramKind
         public var section: String
         /// Positional arguments of the declaration (`"sched/sched_process_exec"`, `:cpu_clock`).
         public var arguments: [String]
         /// Keyword options (`frequency: 99` → ["frequency": "99"]).
         public var options: [String: String]
         public var line: Int
-        public init(name: String, kind: String, section: String, arguments: [String], options: [String: String], line: Int) {
+        public init(name: String, kind: ProgramKind, section: String, arguments: [String], options: [String: String], line: Int) {
             self.name = name; self.kind = kind; self.section = section; self.arguments = arguments; self.options = options; self.line = line
+        }
+    }
+    /// The type of a struct field or a map's key or value. In JSON, one
+    /// string: the scalar's name, `chars`, or the struct's name (struct names
+    /// are Ruby constants, so they never clash with the lowercase others).
+    public enum DataType: Sendable, Codable, Hashable, CustomStringConvertible {
+        case scalar(ScalarType)
+        /// `char[N]`, N being the field's `count` (or its size).
+        case chars
+        /// A declared struct, by name.
+        case structure(String)
+
+        /// The type a name stands for.
+        public init(_ name: String) {
+            if let s = ScalarType(rawValue: name) { self = .scalar(s) }
+            else if name == "chars" { self = .chars }
+            else { self = .structure(name) }
+        }
+        public var name: String {
+            switch self {
+            case .scalar(let s): return s.name
+            case .chars: return "chars"
+            case .structure(let n): return n
+            }
+        }
+        public var description: String { name }
+        /// The scalar, if this is one.
+        public var scalar: ScalarType? { if case .scalar(let s) = self { return s }; return nil }
+        /// The struct's name, if this is one.
+        public var structName: String? { if case .structure(let n) = self { return n }; return nil }
+
+        public init(from decoder: Decoder) throws { self.init(try decoder.singleValueContainer().decode(String.self)) }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(name)
         }
     }
     /// A scalar, a fixed array or a struct, as laid out in memory.
     public struct Field: Sendable, Codable, Equatable {
         public var name: String
-        /// `u8…u64`, `s8…s64`, `char`, `bool`, `char[N]` as "chars", or a struct name.
-        public var type: String
+        public var type: DataType
         public var offset: Int
         public var size: Int
-        public var signed: Bool
         /// For `chars`: the array length.
         public var count: Int?
-        public init(name: String, type: String, offset: Int, size: Int, signed: Bool, count: Int?) {
-            self.name = name; self.type = type; self.offset = offset; self.size = size; self.signed = signed; self.count = count
+        public init(name: String, type: DataType, offset: Int, size: Int, count: Int?) {
+            self.name = name; self.type = type; self.offset = offset; self.size = size; self.count = count
         }
+        /// Whether a scalar field is signed (false for arrays and structs).
+        public var signed: Bool { type.scalar?.signed ?? false }
     }
     public struct Struct: Sendable, Codable, Equatable {
         public var name: String
@@ -42,11 +84,9 @@ public struct Manifest: Sendable, Codable, Equatable {
     }
     public struct Map: Sendable, Codable, Equatable {
         public var name: String
-        /// The language's map type: `hash`, `lru_hash`, `array`, `percpu_hash`,
-        /// `percpu_array`, `ringbuf`, `perf_event_array`, `stack_trace`, `hist`.
-        public var kind: String
-        public var key: String?
-        public var value: String?
+        public var kind: MapKind
+        public var key: DataType?
+        public var value: DataType?
         public var keySize: Int
         public var valueSize: Int
         public var maxEntries: Int?
@@ -55,7 +95,7 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// For ringbuf and perf_event_array maps: the struct of their records
         /// (from `reserve(Event)` / `output(e)` in the bodies), if one.
         public var record: String?
-        public init(name: String, kind: String, key: String?, value: String?, keySize: Int, valueSize: Int, maxEntries: Int?,
+        public init(name: String, kind: MapKind, key: DataType?, value: DataType?, keySize: Int, valueSize: Int, maxEntries: Int?,
                     isInternal: Bool, record: String? = nil) {
             self.name = name; self.kind = kind; self.key = key; self.value = value; self.keySize = keySize
             self.valueSize = valueSize; self.maxEntries = maxEntries; self.isInternal = isInternal; self.record = record
@@ -63,33 +103,41 @@ public struct Manifest: Sendable, Codable, Equatable {
     }
     public struct Variable: Sendable, Codable, Equatable {
         public var name: String
-        public var type: String
-        public var size: Int
-        public var signed: Bool
-        /// Byte offset within its section.
+        public var type: ScalarType
+        /// Byte offset within its section, as the object writer placed it.
         public var offset: Int
         /// `.rodata` for params, `.data`/`.bss` for globals.
-        public var section: String
+        public var section: DataVariable.Section
         public var defaultValue: Int64
-        public init(name: String, type: String, size: Int, signed: Bool, offset: Int, section: String, defaultValue: Int64) {
-            self.name = name; self.type = type; self.size = size; self.signed = signed
-            self.offset = offset; self.section = section; self.defaultValue = defaultValue
+        public init(name: String, type: ScalarType, offset: Int, section: DataVariable.Section, defaultValue: Int64) {
+            self.name = name; self.type = type; self.offset = offset; self.section = section; self.defaultValue = defaultValue
         }
+        public var size: Int { type.size }
+        public var signed: Bool { type.signed }
+    }
+    /// The type of a loader option's value.
+    public enum OptionType: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+        /// `--name VALUE`
+        case string
+        /// `--name N`, a 64-bit signed integer.
+        case int
+        /// A switch: `--name`, or `--name=false`.
+        case bool
+        public var description: String { rawValue }
     }
     /// A user-space-only option of the loader (`option :flamegraph, :string,
     /// help: "…"`): a flag `--flamegraph FILE` its hooks read by name; the
     /// BPF side never sees it.
     public struct Option: Sendable, Codable, Equatable {
         public var name: String
-        /// `string`, `int` or `bool` (a switch).
-        public var type: String
+        public var type: OptionType
         public var help: String?
         /// The placeholder `--help` shows for the value (`FILE`); default the type's name.
         public var argument: String?
         /// The value when the flag is absent, as the flag would spell it; nil: `nil` in hooks.
         public var defaultValue: String?
         public var line: Int
-        public init(name: String, type: String, help: String?, argument: String?, defaultValue: String?, line: Int) {
+        public init(name: String, type: OptionType, help: String?, argument: String?, defaultValue: String?, line: Int) {
             self.name = name; self.type = type; self.help = help; self.argument = argument; self.defaultValue = defaultValue; self.line = line
         }
     }
@@ -126,7 +174,7 @@ public struct Manifest: Sendable, Codable, Equatable {
     public func mapNamed(_ name: String) -> Map? { maps.first { $0.name == name } }
 
     /// Maps whose records stream to user space.
-    public var recordMaps: [Map] { maps.filter { $0.kind == "ringbuf" || $0.kind == "perf_event_array" } }
+    public var recordMaps: [Map] { maps.filter { $0.kind.isRecordStream } }
 
     /// The struct a ring buffer or perf buffer of this file carries, found by
     /// size: a record of `size` bytes is the declared struct of that size

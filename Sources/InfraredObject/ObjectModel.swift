@@ -172,7 +172,7 @@ public struct MapDefinition: Sendable, Hashable {
 /// A global variable in `.rodata` (`const volatile`, set before load),
 /// `.data` (initialised) or `.bss` (zeroed).
 public struct DataVariable: Sendable, Hashable {
-    public enum Section: String, Sendable, Hashable { case rodata = ".rodata", data = ".data", bss = ".bss" }
+    public enum Section: String, Sendable, Hashable, Codable { case rodata = ".rodata", data = ".data", bss = ".bss" }
     public var name: String
     public var type: ProgramBTFSpec.CType
     public var section: Section
@@ -185,12 +185,12 @@ public struct DataVariable: Sendable, Hashable {
 
 /// A CO-RE relocation as the compiler knows it: the local struct by name and
 /// the access path by member names; the writer turns the path into the
-/// access string (`0:3:1`) against the local type it emits.
+/// access string (`0:3:1`) against the local type it emits, and that into a
+/// `.BTF.ext` record (`BTFExt.CoreRelo`, read back as `BTFCoreRelocation`).
+/// The IR holds these too, `instruction` 0 until code is emitted.
 public struct CoreRelocation: Sendable, Hashable {
-    /// `enum bpf_core_relo_kind` (<linux/bpf.h>): field byte offset 0, size 1,
-    /// exists 2, signed 3, lshift 4, rshift 5, local type id 6, target type id 7,
-    /// type exists 8, type size 9, enum value exists 10, enum value 11, type matches 12.
-    public var kind: UInt32
+    public var kind: CoreRelocationKind
+    /// The instruction's index in its program.
     public var instruction: Int
     /// The root type (a struct/union in `ProgramBTFSpec.localTypes`, or for
     /// enum relocations an enum there), by name.
@@ -199,7 +199,7 @@ public struct CoreRelocation: Sendable, Hashable {
     /// decimal string). Empty for type relocations; for enum value
     /// relocations, one element: the enumerator name.
     public var path: [String]
-    public init(kind: UInt32, instruction: Int, rootType: String, path: [String]) {
+    public init(kind: CoreRelocationKind, instruction: Int, rootType: String, path: [String]) {
         self.kind = kind; self.instruction = instruction; self.rootType = rootType; self.path = path
     }
 }

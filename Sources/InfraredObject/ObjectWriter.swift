@@ -26,11 +26,18 @@ public enum ObjectWriter {
     /// are used and `kernelBTF` (that file, already open) is not given
     /// (libelf writes into a memfd or an unlinked temporary file).
     public static func write(_ object: ObjectFile, kernelBTF: KernelBTF? = nil) throws -> [UInt8] {
+        try written(object, kernelBTF: kernelBTF).bytes
+    }
+
+    /// The object's bytes and where they place its maps and variables (what
+    /// a manifest tells loaders), from the one layout the writer computes.
+    public static func written(_ object: ObjectFile, kernelBTF: KernelBTF? = nil) throws -> WrittenObject {
         let plan = try ObjectPlan(object)
         let btf = try ProgramBTF(object, kernelBTF: kernelBTF)
         let ext = try btf.extInfo(object, plan: plan)
         let btfBytes = try btf.builder.rawData()   // after extInfo: its strings live in .BTF
-        return try layout(object, plan: plan, data: btf.data, btf: btfBytes, ext: ext.encoded()).bytes()
+        let bytes = try layout(object, plan: plan, data: btf.data, btf: btfBytes, ext: ext.encoded()).bytes()
+        return WrittenObject(bytes: bytes, placements: btf.data.placements)
     }
 
     /// The license section and symbol names libbpf looks for.

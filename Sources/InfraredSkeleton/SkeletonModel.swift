@@ -1,3 +1,4 @@
+import BPF
 import CLibBPF
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -24,7 +25,7 @@ public struct SkeletonModel {
         public var ident: String
         public var isInternal: Bool
         public var isMmapable: Bool
-        public var type: UInt32
+        public var type: MapType
         public var keySize: Int
         public var valueSize: Int
         public var maxEntries: Int
@@ -102,7 +103,7 @@ public struct SkeletonModel {
             // the pointer NULL for a map it did not mmap.
             let mmapable = (bpf_map__map_flags(m) & UInt32(BPF_F_MMAPABLE)) != 0 || (isInternal && !name.contains(".kconfig"))
             if let ident = Self.mapIdent(name: name, isInternal: isInternal) {
-                maps.append(MapInfo(name: name, ident: ident, isInternal: isInternal, isMmapable: mmapable, type: bpf_map__type(m).rawValue,
+                maps.append(MapInfo(name: name, ident: ident, isInternal: isInternal, isMmapable: mmapable, type: MapType(rawValue: bpf_map__type(m).rawValue),
                                     keySize: Int(bpf_map__key_size(m)), valueSize: Int(bpf_map__value_size(m)), maxEntries: Int(bpf_map__max_entries(m)),
                                     keyType: reader.flatMap { r in bpf_map__btf_key_type_id(m) == 0 ? nil : r.shape(bpf_map__btf_key_type_id(m)) },
                                     valueType: reader.flatMap { r in bpf_map__btf_value_type_id(m) == 0 ? nil : r.shape(bpf_map__btf_value_type_id(m)) },

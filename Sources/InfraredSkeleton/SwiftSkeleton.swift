@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import BPF
 import InfraredLoader
 
 /// A Swift skeleton: the counterpart of the C one for Swift programs, over
@@ -156,16 +157,19 @@ struct SwiftSkeletonWriter {
         return order.map { found[$0]! }
     }
 
+    /// The map types whose `Map`/`PerCPUMap` property names the type in its comment (`hash`, …); others say `type N`.
+    static let namedMapTypes: Set<MapType> = [.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash]
+
     /// The record struct of each ring/perf buffer: with a manifest, the one
     /// declared struct no map uses as key or value (the compiler does not
     /// record which struct a buffer carries); else raw bytes.
     func recordShapes() -> [String: BTFShape] {
         guard let manifest = model.manifest else { return [:] }
-        let used = Set(manifest.maps.flatMap { [$0.key, $0.value].compactMap { $0 } })
+        let used = Set(manifest.maps.flatMap { [$0.key, $0.value].compactMap { $0?.structName } })
         let candidates = manifest.structs.filter { !used.contains($0.name) }
         guard candidates.count == 1, let shape = model.structs[candidates[0].name] else { return [:] }
         var out: [String: BTFShape] = [:]
-        for map in model.maps where map.type == 27 || map.type == 4 { out[map.name] = shape }
+        for map in model.maps where map.type == .ringbuf || map.type == .perfEventArray { out[map.name] = shape }
         return out
     }
 
@@ -275,25 +279,25 @@ struct SwiftSkeletonWriter {
         for map in model.maps where !map.isInternal {
             let prop = Self.lowerCamel(map.name)
             switch map.type {
-            case 27, 4:  // BPF_MAP_TYPE_RINGBUF, BPF_MAP_TYPE_PERF_EVENT_ARRAY
+            case .ringbuf, .perfEventArray:
                 let record = records[map.name]
                 let rtype = record.map(swiftType) ?? "[UInt8]"
                 let decoder = record.map { "{ \(swiftType($0))(bytes: $0) }" } ?? "{ $0 }"
-                let kind = map.type == 27 ? "RingBuffer" : "PerfBuffer"
+                let kind = map.type == .ringbuf ? "RingBuffer" : "PerfBuffer"
                 o.append("        /// `\(map.name)`: records as `\(rtype)`.")
                 o.append("        public let \(prop): \(kind)<\(rtype)>")
                 inits.append("\(prop): \(kind)(object: object, name: \"\(map.name)\", decode: \(decoder))")
-            case 7:  // BPF_MAP_TYPE_STACK_TRACE
+            case .stackTrace:
                 o.append("        /// `\(map.name)`: stack id → return addresses.")
                 o.append("        public let \(prop): Map<UInt32, [UInt64]>")
                 inits.append("\(prop): Map(object: object, name: \"\(map.name)\", keySize: \(map.keySize), encodeKey: { var b = [UInt8](repeating: 0, count: 4); \(cls).put($0, &b, 0); return b }, decodeKey: { \(cls).integer($0, 0) as UInt32 }, encodeValue: { v in var b = [UInt8](repeating: 0, count: \(map.valueSize)); for (i, x) in v.prefix(\(map.valueSize / 8)).enumerated() { \(cls).put(x, &b, i * 8) }; return b }, decodeValue: { b in (0..<\(map.valueSize / 8)).map { \(cls).integer(b, $0 * 8) as UInt64 }.filter { $0 != 0 } })")
             default:
                 let keyShape = map.keyType ?? .other(size: map.keySize)
                 let valueShape = map.valueType ?? .other(size: map.valueSize)
-                let perCPU = [5, 6, 10].contains(map.type)
+                let perCPU = [MapType.percpuHash, .percpuArray, .lruPercpuHash].contains(map.type)
                 let kt = swiftType(keyShape), vt = swiftType(valueShape)
                 let kind = perCPU ? "PerCPUMap" : "Map"
-                o.append("        /// `\(map.name)` (\(["1": "hash", "2": "array", "5": "percpu_hash", "6": "percpu_array", "9": "lru_hash", "10": "lru_percpu_hash"][String(map.type)] ?? "type \(map.type)"), max \(map.maxEntries) entries).")
+                o.append("        /// `\(map.name)` (\(Self.namedMapTypes.contains(map.type) ? map.type.name ?? "" : "type \(map.type.rawValue)"), max \(map.maxEntries) entries).")
                 o.append("        public let \(prop): \(kind)<\(kt), \(vt)>")
                 inits.append("\(prop): \(kind)(object: object, name: \"\(map.name)\", keySize: \(map.keySize), encodeKey: { k in var b = [UInt8](repeating: 0, count: \(map.keySize)); \(encode(keyShape, "k", "b", "0")); return b }, decodeKey: { b in \(decode(keyShape, "b", "0")) }, encodeValue: { v in var b = [UInt8](repeating: 0, count: \(map.valueSize)); \(encode(valueShape, "v", "b", "0")); return b }, decodeValue: { b in \(decode(valueShape, "b", "0")) }\(perCPU ? ", valueSize: \(map.valueSize)" : ""))")
             }

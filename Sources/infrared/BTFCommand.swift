@@ -103,9 +103,7 @@ struct BTFCommand: ParsableCommand {
                     var relocations: [BTFCoreRelocation] = []
                     for section in ext.coreRelo {
                         for r in section.records {
-                            relocations.append(BTFCoreRelocation(instructionOffset: r.instructionOffset, localType: r.typeID,
-                                                              accessString: try strings.string(at: r.accessStringOffset),
-                                                              kind: BTFCoreRelocationKind(rawValue: r.kind)))
+                            relocations.append(try BTFCoreRelocation(r, strings: strings))
                         }
                     }
                     try minimizer.record(relocations, local: local)

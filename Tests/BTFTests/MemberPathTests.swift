@@ -163,7 +163,7 @@ struct ClangRelocations {
                                 | UInt32(elf.bytes[at + 6]) << 16 | UInt32(elf.bytes[at + 7]) << 24)
                 bySection[name, default: []].append(Relocation(
                     accessString: try strings.string(at: r.accessStringOffset),
-                    rootName: local[local.skippingModifiers(r.typeID)].name, kind: r.kind, value: Int64(imm)))
+                    rootName: local[local.skippingModifiers(r.typeID)].name, kind: r.kind.rawValue, value: Int64(imm)))
             }
         }
     }

@@ -18,9 +18,9 @@ final class OptionTests: XCTestCase {
         """ + Self.program
         let c = try Compiler.compile(source: source, path: "p.rb")
         XCTAssertEqual(c.manifest.declaredOptions, [
-            .init(name: "flamegraph", type: "string", help: "write an SVG flame graph to FILE", argument: "FILE", defaultValue: nil, line: 2),
-            .init(name: "top", type: "int", help: nil, argument: nil, defaultValue: "10", line: 3),
-            .init(name: "verbose", type: "bool", help: nil, argument: nil, defaultValue: nil, line: 4),
+            .init(name: "flamegraph", type: .string, help: "write an SVG flame graph to FILE", argument: "FILE", defaultValue: nil, line: 2),
+            .init(name: "top", type: .int, help: nil, argument: nil, defaultValue: "10", line: 3),
+            .init(name: "verbose", type: .bool, help: nil, argument: nil, defaultValue: nil, line: 4),
         ])
         let without = try Compiler.compile(source: "license \"GPL\"\n\n\n" + Self.program, path: "p.rb")
         XCTAssertEqual(c.bytes, without.bytes, "options do not change the object")
@@ -65,6 +65,6 @@ final class OptionTests: XCTestCase {
         let c = try Compiler.compile(path: path)
         XCTAssertEqual(c.manifest.declaredOptions.map(\.name), ["flamegraph"])
         XCTAssertEqual(c.manifest.declaredOptions.first?.argument, "FILE")
-        XCTAssertEqual(c.manifest.programs.map(\.kind), ["perf_event"])
+        XCTAssertEqual(c.manifest.programs.map(\.kind.declaration), ["perf_event"])
     }
 }

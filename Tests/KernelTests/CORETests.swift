@@ -118,7 +118,7 @@ final class CORETests: XCTestCase {
         """
         var options = CompileOptions(); options.btfPath = old
         let compiled = try Compiler.compile(source: source, path: "bitfield.rb", options: options)
-        XCTAssertEqual(Set(compiled.object.programs[0].coreRelocations.map(\.kind)), [0, 1, 4, 5])
+        XCTAssertEqual(Set(compiled.object.programs[0].coreRelocations.map(\.kind.rawValue)), [0, 1, 4, 5])
         for (name, path) in fixtures where path != KernelBTF.defaultPath {
             let o = try LoadedObject.open(bytes: compiled.bytes, options: LoadOptions(btfCustomPath: path))
             XCTAssertNoThrow(try o.load(), name)

@@ -31,7 +31,7 @@ final class ExampleTests: XCTestCase {
             var out: [String: String] = [:]
             for f in s.fields where f.offset + f.size <= bytes.count {
                 let b = bytes[f.offset..<f.offset + f.size]
-                if f.type == "chars" { out[f.name] = String(decoding: b.prefix { $0 != 0 }, as: UTF8.self); continue }
+                if f.type == .chars { out[f.name] = String(decoding: b.prefix { $0 != 0 }, as: UTF8.self); continue }
                 var v: UInt64 = 0
                 for (i, x) in b.enumerated() { v |= UInt64(x) << (8 * UInt64(i)) }
                 if f.signed, f.size < 8, v & (1 << (UInt64(f.size) * 8 - 1)) != 0 { v |= ~0 << (UInt64(f.size) * 8) }
@@ -58,16 +58,16 @@ final class ExampleTests: XCTestCase {
         try object.load()
         let run = Run(object: object, manifest: compiled.manifest)
         for p in compiled.manifest.programs {
-            switch p.kind {
+            switch p.kind.declaration {
             case "perf_event": try object.attachPerfEvent(program: p.name, type: 1, config: 0, frequency: UInt64(p.options["frequency"] ?? "99") ?? 99)
             case "cgroup_device", "xdp", "tc", "socket_filter": break
             default: try object.attach(program: p.name)
             }
         }
         for m in compiled.manifest.maps {
-            if m.kind == "ringbuf" {
+            if m.kind == .ringbuf {
                 run.readers.append(try RingBufferReader(object: object, map: m.name) { [weak run] in run?.records[m.name, default: []].append($0) })
-            } else if m.kind == "perf_event_array" {
+            } else if m.kind == .perfEventArray {
                 run.readers.append(try PerfBufferReader(object: object, map: m.name) { [weak run] _, r in run?.records[m.name, default: []].append(r) })
             }
         }
@@ -186,10 +186,10 @@ final class ExampleTests: XCTestCase {
         try text.write(to: f, atomically: true, encoding: .utf8)
         let r = try Support.runRuby([f.path]) {
             guard let run else { return }
-            for m in run.manifest.maps where !m.isInternal && m.kind != "hist" && m.kind != "array" {
+            for m in run.manifest.maps where !m.isInternal && m.kind != .hist && m.kind != .array {
                 for k in try run.object.keys(map: m.name) { try run.object.delete(map: m.name, key: k) }
             }
-            for m in run.manifest.maps where m.kind == "hist" {
+            for m in run.manifest.maps where m.kind == .hist {
                 for i in 0..<65 { try run.object.update(map: m.name, key: withUnsafeBytes(of: UInt32(i), Array.init), value: [UInt8](repeating: 0, count: 8)) }
             }
         }

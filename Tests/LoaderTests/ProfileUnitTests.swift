@@ -250,11 +250,11 @@ final class ProfileUnitTests: XCTestCase {
 
     static let manifest = LoaderManifest(
         license: "GPL", programs: [], structs: [], maps: [], params: [
-            .init(name: "target_pid", type: "u32", size: 4, signed: false, offset: 0, section: ".rodata", defaultValue: 0),
+            .init(name: "target_pid", type: .u32, offset: 0, section: .rodata, defaultValue: 0),
         ], globals: [], options: [
-            .init(name: "flamegraph", type: "string", help: "write an SVG flame graph to FILE", argument: "FILE", defaultValue: nil, line: 3),
-            .init(name: "top", type: "int", help: nil, argument: nil, defaultValue: "10", line: 4),
-            .init(name: "verbose_stacks", type: "bool", help: "more", argument: nil, defaultValue: nil, line: 5),
+            .init(name: "flamegraph", type: .string, help: "write an SVG flame graph to FILE", argument: "FILE", defaultValue: nil, line: 3),
+            .init(name: "top", type: .int, help: nil, argument: nil, defaultValue: "10", line: 4),
+            .init(name: "verbose_stacks", type: .bool, help: "more", argument: nil, defaultValue: nil, line: 5),
         ])
 
     func testOptionFlags() throws {
@@ -277,7 +277,7 @@ final class ProfileUnitTests: XCTestCase {
         XCTAssertTrue(usage.contains("Options of this tool:") && usage.contains("write an SVG flame graph to FILE"), usage)
         XCTAssertTrue(usage.contains("(default 10)"), usage)
         var clash = m
-        clash.options = [.init(name: "duration", type: "int", help: nil, argument: nil, defaultValue: nil, line: 1)]
+        clash.options = [.init(name: "duration", type: .int, help: nil, argument: nil, defaultValue: nil, line: 1)]
         XCTAssertNotNil(LoaderCLI.checkParamNames(clash))
         XCTAssertNil(LoaderCLI.checkParamNames(m))
         // Manifests from before options decode (no "options" key).

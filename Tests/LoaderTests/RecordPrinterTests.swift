@@ -8,7 +8,7 @@ import XCTest
 /// random bytes; which struct a record is printed as.
 final class RecordPrinterTests: XCTestCase {
     static func field(_ name: String, _ type: String, _ offset: Int, _ size: Int, count: Int? = nil) -> LoaderManifest.Field {
-        .init(name: name, type: type, offset: offset, size: size, signed: type.hasPrefix("s") || type == "char", count: count)
+        .init(name: name, type: LoaderManifest.DataType(type), offset: offset, size: size, count: count)
     }
 
     /// Every type a struct field can have: u8…u64, s8…s64, char, bool,
@@ -184,9 +184,9 @@ final class RecordPrinterTests: XCTestCase {
     func testRecordStructIsTheManifestsNotTheFirstOfItsSize() {
         let a = LoaderManifest.Struct(name: "A", size: 8, fields: [Self.field("x", "u32", 0, 4), Self.field("y", "u32", 4, 4)])
         let b = LoaderManifest.Struct(name: "B", size: 8, fields: [Self.field("pid", "u32", 0, 4), Self.field("neg", "s32", 4, 4)])
-        let ring = LoaderManifest.Map(name: "events", kind: "ringbuf", key: nil, value: nil, keySize: 0, valueSize: 0, maxEntries: 4096,
+        let ring = LoaderManifest.Map(name: "events", kind: .ringbuf, key: nil, value: nil, keySize: 0, valueSize: 0, maxEntries: 4096,
                                       isInternal: false, record: "B")
-        let perf = LoaderManifest.Map(name: "perf", kind: "perf_event_array", key: nil, value: nil, keySize: 4, valueSize: 4, maxEntries: nil,
+        let perf = LoaderManifest.Map(name: "perf", kind: .perfEventArray, key: nil, value: nil, keySize: 4, valueSize: 4, maxEntries: nil,
                                       isInternal: false, record: "B")
         var old = ring
         old.record = nil

@@ -42,16 +42,16 @@ final class LoaderUnitTests: XCTestCase {
     static let manifest = LoaderManifest(
         license: "GPL", programs: [],
         structs: [.init(name: "Event", size: 24, fields: [
-            .init(name: "pid", type: "u32", offset: 0, size: 4, signed: false, count: nil),
-            .init(name: "delta", type: "s32", offset: 4, size: 4, signed: true, count: nil),
-            .init(name: "comm", type: "chars", offset: 8, size: 16, signed: false, count: 16),
+            .init(name: "pid", type: .scalar(.u32), offset: 0, size: 4, count: nil),
+            .init(name: "delta", type: .scalar(.s32), offset: 4, size: 4, count: nil),
+            .init(name: "comm", type: .chars, offset: 8, size: 16, count: 16),
         ])],
         maps: [],
         params: [
-            .init(name: "target_pid", type: "u32", size: 4, signed: false, offset: 0, section: ".rodata", defaultValue: 0),
-            .init(name: "min_delta", type: "s8", size: 1, signed: true, offset: 4, section: ".rodata", defaultValue: -1),
-            .init(name: "verbose", type: "bool", size: 1, signed: false, offset: 5, section: ".rodata", defaultValue: 0),
-            .init(name: "limit", type: "u64", size: 8, signed: false, offset: 8, section: ".rodata", defaultValue: 0),
+            .init(name: "target_pid", type: .u32, offset: 0, section: .rodata, defaultValue: 0),
+            .init(name: "min_delta", type: .s8, offset: 4, section: .rodata, defaultValue: -1),
+            .init(name: "verbose", type: .bool, offset: 5, section: .rodata, defaultValue: 0),
+            .init(name: "limit", type: .u64, offset: 8, section: .rodata, defaultValue: 0),
         ],
         globals: [])
 
@@ -93,8 +93,8 @@ final class LoaderUnitTests: XCTestCase {
         XCTAssertEqual(Self.manifest.recordStruct(size: 24, perf: false)?.name, "Event")
         XCTAssertEqual(Self.manifest.recordStruct(size: 28, perf: true)?.name, "Event")
         XCTAssertNil(Self.manifest.recordStruct(size: 28, perf: false))
-        XCTAssertEqual(try codec.encode(.array([.int(7), .int(-1), .string("x")]), type: "Event", size: 24).prefix(9), [7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x78])
-        XCTAssertThrowsError(try codec.encode(.int(256), type: "u8", size: 1))
+        XCTAssertEqual(try codec.encode(.array([.int(7), .int(-1), .string("x")]), type: .structure("Event"), size: 24).prefix(9), [7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x78])
+        XCTAssertThrowsError(try codec.encode(.int(256), type: .scalar(.u8), size: 1))
     }
 
     func testHistogramLikeBpftrace() {

@@ -9,7 +9,7 @@ final class BTFExtTests: XCTestCase {
                        .init(nameOffset: 20, records: [.init(instructionOffset: 0, typeID: 9)])],
             lineInfo: [.init(nameOffset: 10, records: [.init(instructionOffset: 0, fileNameOffset: 1, lineOffset: 30, line: 3, column: 5),
                                                        .init(instructionOffset: 16, fileNameOffset: 1, lineOffset: 40, line: 4, column: 1023)])],
-            coreRelo: [.init(nameOffset: 20, records: [.init(instructionOffset: 8, typeID: 2, accessStringOffset: 50, kind: 0)])])
+            coreRelo: [.init(nameOffset: 20, records: [.init(instructionOffset: 8, typeID: 2, accessStringOffset: 50, kind: .fieldByteOffset)])])
         let bytes = ext.encoded()
         XCTAssertEqual(Array(bytes[0..<8]), [0x9f, 0xeb, 1, 0, 32, 0, 0, 0])
         // func_info: rec_size + 2 × (header 8 + 1 record 8) = 36; line_info: 4 + 8 + 2 × 16 = 44; core: 4 + 8 + 16 = 28.

@@ -63,15 +63,15 @@ final class CoreRelocationTests: XCTestCase {
         insns += Instruction.loadImm64(.r1, 99) + [.alu64(.add, .r0, .r1)]
         insns += Instruction.loadImm64(.r1, 1) + [.alu64(.add, .r0, .r1), .exit]
         let relocations = [
-            CoreRelocation(kind: 0, instruction: 0, rootType: "task_struct", path: ["real_parent"]),
-            CoreRelocation(kind: 0, instruction: 1, rootType: "task_struct", path: ["tgid"]),
-            CoreRelocation(kind: 2, instruction: 3, rootType: "task_struct", path: ["no_such_member_xyz"]),
-            CoreRelocation(kind: 0, instruction: 5, rootType: "task_struct", path: ["b"]),
-            CoreRelocation(kind: 1, instruction: 7, rootType: "task_struct", path: ["comm", "2"]),
-            CoreRelocation(kind: 8, instruction: 9, rootType: "task_struct", path: []),
-            CoreRelocation(kind: 9, instruction: 11, rootType: "task_struct", path: []),
-            CoreRelocation(kind: 11, instruction: 13, rootType: "bpf_map_type", path: ["BPF_MAP_TYPE_RINGBUF"]),
-            CoreRelocation(kind: 10, instruction: 16, rootType: "bpf_map_type", path: ["BPF_MAP_TYPE_RINGBUF"]),
+            CoreRelocation(kind: .fieldByteOffset, instruction: 0, rootType: "task_struct", path: ["real_parent"]),
+            CoreRelocation(kind: .fieldByteOffset, instruction: 1, rootType: "task_struct", path: ["tgid"]),
+            CoreRelocation(kind: .fieldExists, instruction: 3, rootType: "task_struct", path: ["no_such_member_xyz"]),
+            CoreRelocation(kind: .fieldByteOffset, instruction: 5, rootType: "task_struct", path: ["b"]),
+            CoreRelocation(kind: .fieldByteSize, instruction: 7, rootType: "task_struct", path: ["comm", "2"]),
+            CoreRelocation(kind: .typeExists, instruction: 9, rootType: "task_struct", path: []),
+            CoreRelocation(kind: .typeSize, instruction: 11, rootType: "task_struct", path: []),
+            CoreRelocation(kind: .enumValue, instruction: 13, rootType: "bpf_map_type", path: ["BPF_MAP_TYPE_RINGBUF"]),
+            CoreRelocation(kind: .enumValueExists, instruction: 16, rootType: "bpf_map_type", path: ["BPF_MAP_TYPE_RINGBUF"]),
         ]
         return ObjectFile(
             license: "GPL",
@@ -91,7 +91,7 @@ final class CoreRelocationTests: XCTestCase {
         return ext.coreRelo.flatMap { section in
             section.records.map { r in
                 let root = btf.entries[Int(r.typeID)]
-                return "\(strings[section.nameOffset] ?? "?") \(r.instructionOffset) kind=\(r.kind) "
+                return "\(strings[section.nameOffset] ?? "?") \(r.instructionOffset) kind=\(r.kind.rawValue) "
                     + "\(root?.kind ?? "?") \(root?.name ?? "?") \(strings[r.accessStringOffset] ?? "?")"
             }
         }
@@ -157,11 +157,11 @@ final class CoreRelocationTests: XCTestCase {
         insns += Instruction.loadImm64(.r2, 99)                                 // 20: enum value (CO-RE) → 27
         insns += [.exit]
         let core = [
-            CoreRelocation(kind: 0, instruction: 2, rootType: "task_struct", path: ["real_parent"]),
-            CoreRelocation(kind: 0, instruction: 8, rootType: "task_struct", path: ["tgid"]),
-            CoreRelocation(kind: 2, instruction: 14, rootType: "task_struct", path: ["no_such_member_xyz"]),
-            CoreRelocation(kind: 8, instruction: 17, rootType: "task_struct", path: []),
-            CoreRelocation(kind: 11, instruction: 20, rootType: "bpf_map_type", path: ["BPF_MAP_TYPE_RINGBUF"]),
+            CoreRelocation(kind: .fieldByteOffset, instruction: 2, rootType: "task_struct", path: ["real_parent"]),
+            CoreRelocation(kind: .fieldByteOffset, instruction: 8, rootType: "task_struct", path: ["tgid"]),
+            CoreRelocation(kind: .fieldExists, instruction: 14, rootType: "task_struct", path: ["no_such_member_xyz"]),
+            CoreRelocation(kind: .typeExists, instruction: 17, rootType: "task_struct", path: []),
+            CoreRelocation(kind: .enumValue, instruction: 20, rootType: "bpf_map_type", path: ["BPF_MAP_TYPE_RINGBUF"]),
         ]
         return ObjectFile(
             license: "GPL",

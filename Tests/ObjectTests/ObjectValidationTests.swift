@@ -34,7 +34,7 @@ final class ObjectValidationTests: XCTestCase {
     }
 
     func core(_ kind: UInt32, _ root: String, _ path: [String], at instruction: Int = 0) -> (inout ObjectFile) -> Void {
-        { $0.programs[0].coreRelocations = [CoreRelocation(kind: kind, instruction: instruction, rootType: root, path: path)] }
+        { $0.programs[0].coreRelocations = [CoreRelocation(kind: CoreRelocationKind(rawValue: kind), instruction: instruction, rootType: root, path: path)] }
     }
 
     func testTheBaseObjectIsValid() throws {

@@ -40,7 +40,7 @@ enum ContextLayouts {
     /// A pointer to the struct of `layout`'s scalar fields: the context's type in the program's BTF.
     static func scalarStruct(_ layout: ContextLayout) -> ProgramBTFSpec.CType {
         .pointer(.structure(name: layout.structName, size: layout.size, members: layout.fields.map {
-            .init(name: $0.name, type: .int(name: ScalarType(size: $0.size, signed: $0.signed, name: "").cName, size: $0.size, signed: $0.signed), offset: $0.offset)
+            .init(name: $0.name, type: .int(name: ScalarType.cIntegerName(size: $0.size, signed: $0.signed), size: $0.size, signed: $0.signed), offset: $0.offset)
         }))
     }
 

@@ -24,7 +24,7 @@ enum Prelude {
           def field(n, type, count = nil); @fields << [n.to_s, type.to_s, count, __ir_line(3)]; nil; end
 
         """
-        for t in ScalarType.table.keys.sorted() {
+        for t in ScalarType.names {
             s += "  def \(t)(n, count = nil); field(n, :\(t), count); end\n"
         }
         s += """
@@ -88,36 +88,6 @@ enum Prelude {
         """
         return s
     }()
-}
-
-/// A scalar type name of the language (`:u32`, `:s64`, `:char`, `:bool`).
-struct ScalarType: Hashable {
-    var size: Int
-    var signed: Bool
-    var name: String
-
-    static let table: [String: ScalarType] = [
-        "u8": .init(size: 1, signed: false, name: "u8"), "u16": .init(size: 2, signed: false, name: "u16"),
-        "u32": .init(size: 4, signed: false, name: "u32"), "u64": .init(size: 8, signed: false, name: "u64"),
-        "s8": .init(size: 1, signed: true, name: "s8"), "s16": .init(size: 2, signed: true, name: "s16"),
-        "s32": .init(size: 4, signed: true, name: "s32"), "s64": .init(size: 8, signed: true, name: "s64"),
-        "char": .init(size: 1, signed: true, name: "char"), "bool": .init(size: 1, signed: false, name: "bool"),
-    ]
-    /// The C spelling used in BTF.
-    var cName: String {
-        switch (size, signed, name) {
-        case (_, _, "char"): return "char"
-        case (_, _, "bool"): return "_Bool"
-        case (1, false, _): return "unsigned char"
-        case (1, true, _): return "signed char"
-        case (2, false, _): return "unsigned short"
-        case (2, true, _): return "short"
-        case (4, false, _): return "unsigned int"
-        case (4, true, _): return "int"
-        case (8, false, _): return "unsigned long long"
-        default: return "long long"
-        }
-    }
 }
 
 /// A field of a program's context, as the body reads it (`ctx.minor`).
@@ -250,9 +220,9 @@ extension Declarations {
                         throw Diagnostic(file: path, line: line, column: 1, message: "`attr` in class \(cname) needs a name and a type",
                                          hint: "attr :minor, :u32")
                     }
-                    guard let t = ScalarType.table[tname] else {
+                    guard let t = ScalarType(rawValue: tname) else {
                         throw Diagnostic(file: path, line: line, column: 1, message: "unknown type :\(tname) for attr :\(fname)",
-                                         hint: "scalar types: " + ScalarType.table.keys.sorted().map { ":" + $0 }.joined(separator: " "))
+                                         hint: "scalar types: " + ScalarType.names.map { ":" + $0 }.joined(separator: " "))
                     }
                     offset = (offset + t.size - 1) / t.size * t.size
                     fields.append(ContextField(name: fname, offset: offset, size: t.size, signed: t.signed))

@@ -36,24 +36,17 @@ struct StructDecl: Hashable {
 /// How a declared map behaves in bodies and what the object declares.
 struct MapDecl {
     var name: String
-    /// The language's spelling (`hash`, `ringbuf`, `hist`, …).
-    var kind: String
+    var kind: MapKind
     var key: ValueType?
     var value: ValueType?
     var maxEntries: Int?
     var flags: UInt32?
     var line: Int
 
-    /// The kernel map type and its default geometry for each spelling.
-    static let kinds: [String: MapType] = [
-        "hash": .hash, "lru_hash": .lruHash, "array": .array, "percpu_hash": .percpuHash,
-        "percpu_array": .percpuArray, "ringbuf": .ringbuf, "perf_event_array": .perfEventArray,
-        "stack_trace": .stackTrace, "hist": .array,
-    ]
     /// log2 histogram buckets: ≤0, then [2^k, 2^(k+1)) for k = 0…63.
     static let histBuckets = 65
 
-    var isRecordStream: Bool { kind == "ringbuf" || kind == "perf_event_array" }
+    var isRecordStream: Bool { kind.isRecordStream }
 }
 
 struct ParamDecl { var name: String; var type: ScalarType; var defaultValue: Int64 }
@@ -76,6 +69,11 @@ struct Language {
         case .structure(let n): return structs[n]?.size ?? 0
         }
     }
+    /// Bytes of a map's key: its type's, or a perf event array's u32 CPU index (0 for a ring buffer).
+    func keySize(of m: MapDecl) -> Int { m.key.map { size(of: $0) } ?? (m.kind == .perfEventArray ? 4 : 0) }
+    /// Bytes of a map's value: its type's, or a perf event array's u32 fd (0 for a ring buffer).
+    func valueSize(of m: MapDecl) -> Int { m.value.map { size(of: $0) } ?? (m.kind == .perfEventArray ? 4 : 0) }
+
     func alignment(of t: ValueType) -> Int {
         switch t {
         case .scalar(let s): return s.size
@@ -108,9 +106,9 @@ extension Language {
                 guard n >= 1 && n <= 65535 else { throw fail("the length of char array \(what) must be 1…65535, not \(n)", at: l) }
                 return .chars(Int(n))
             }
-            if let s = ScalarType.table[name] { return .scalar(s) }
+            if let s = ScalarType(rawValue: name) { return .scalar(s) }
             if structs[name] != nil { return .structure(name) }
-            throw fail("unknown type :\(name) for \(what)", hint: "scalar types: " + ScalarType.table.keys.sorted().map { ":" + $0 }.joined(separator: " ") + ", or a struct declared before", at: l)
+            throw fail("unknown type :\(name) for \(what)", hint: "scalar types: " + ScalarType.names.map { ":" + $0 }.joined(separator: " ") + ", or a struct declared before", at: l)
         }
         for s in ir["structs"]?.arrayValue ?? [] {
             let a = s.arrayValue
@@ -137,10 +135,10 @@ extension Language {
             structs[name] = StructDecl(name: name, fields: fields, size: max((offset + align - 1) / align * align, 1), alignment: align)
         }
         for m in ir["maps"]?.arrayValue ?? [] {
-            guard let name = m["name"]?.stringValue, let kind = m["type"]?.stringValue else { continue }
+            guard let name = m["name"]?.stringValue, let kindName = m["type"]?.stringValue else { continue }
             let l = Int(m["line"]?.intValue ?? 1)
-            guard MapDecl.kinds[kind] != nil else {
-                throw fail("unknown map type :\(kind) for map :\(name)", hint: "map types: " + MapDecl.kinds.keys.sorted().map { ":" + $0 }.joined(separator: " "), at: l)
+            guard let kind = MapKind(rawValue: kindName) else {
+                throw fail("unknown map type :\(kindName) for map :\(name)", hint: "map types: " + MapKind.names.map { ":" + $0 }.joined(separator: " "), at: l)
             }
             if let n = m["max_entries"]?.intValue, n < 1 || n > Int64(UInt32.max) {
                 throw fail("max_entries of map :\(name) must be 1…\(UInt32.max), not \(n)", at: l)
@@ -151,22 +149,22 @@ extension Language {
             var d = MapDecl(name: name, kind: kind, key: nil, value: nil, maxEntries: m["max_entries"]?.intValue.map(Int.init),
                             flags: m["flags"]?.intValue.map { UInt32(truncatingIfNeeded: $0) }, line: l)
             switch kind {
-            case "ringbuf":
+            case .ringbuf:
                 let n = d.maxEntries ?? 256 * 1024
                 guard n > 0, n & (n - 1) == 0, n % 4096 == 0 else {
                     throw fail("ringbuf :\(name) needs max_entries a power of two multiple of 4096 (the page size), not \(n)", at: l)
                 }
                 d.maxEntries = n
-            case "perf_event_array": break
-            case "hist":
-                d.key = .scalar(ScalarType.table["u32"]!); d.value = .scalar(ScalarType.table["u64"]!); d.maxEntries = MapDecl.histBuckets
-            case "stack_trace":
-                d.key = .scalar(ScalarType.table["u32"]!); d.value = .chars(127 * 8); d.maxEntries = d.maxEntries ?? 1024
-            case "array", "percpu_array":
-                d.key = .scalar(ScalarType.table["u32"]!)
+            case .perfEventArray: break
+            case .hist:
+                d.key = .scalar(.u32); d.value = .scalar(.u64); d.maxEntries = MapDecl.histBuckets
+            case .stackTrace:
+                d.key = .scalar(.u32); d.value = .chars(127 * 8); d.maxEntries = d.maxEntries ?? 1024
+            case .array, .percpuArray:
+                d.key = .scalar(.u32)
                 d.value = try typeNamed(m["value"], what: "the value of map :\(name)", at: l)
                 d.maxEntries = d.maxEntries ?? 1
-            default:
+            case .hash, .lruHash, .percpuHash:
                 d.key = try typeNamed(m["key"], what: "the key of map :\(name)", at: l)
                 d.value = try typeNamed(m["value"], what: "the value of map :\(name)", at: l)
                 d.maxEntries = d.maxEntries ?? 10240
@@ -201,12 +199,12 @@ extension Language {
     func objectMaps() -> [MapDefinition] {
         mapOrder.map { n in
             let d = maps[n]!
-            let type = MapDecl.kinds[d.kind]!.rawValue
+            let type = d.kind.mapType.rawValue
             switch d.kind {
-            case "ringbuf": return MapDefinition(name: n, type: type, maxEntries: d.maxEntries)
-            case "perf_event_array": return MapDefinition(name: n, type: type, keySize: 4, valueSize: 4, maxEntries: d.maxEntries)
-            case "stack_trace":
-                return MapDefinition(name: n, type: type, key: cType(d.key!), valueSize: 127 * 8, maxEntries: d.maxEntries)
+            case .ringbuf: return MapDefinition(name: n, type: type, maxEntries: d.maxEntries)
+            case .perfEventArray: return MapDefinition(name: n, type: type, keySize: keySize(of: d), valueSize: valueSize(of: d), maxEntries: d.maxEntries)
+            case .stackTrace:
+                return MapDefinition(name: n, type: type, key: cType(d.key!), valueSize: valueSize(of: d), maxEntries: d.maxEntries)
             default:
                 return MapDefinition(name: n, type: type, key: cType(d.key!), value: cType(d.value!), maxEntries: d.maxEntries, flags: d.flags)
             }

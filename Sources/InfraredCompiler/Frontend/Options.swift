@@ -16,7 +16,6 @@ import InfraredObject
 /// `help:`, `arg:` (the placeholder `--help` shows), `default:` (of the
 /// option's type; otherwise `nil`, or `false` for a switch).
 extension Declarations {
-    static let optionTypes = ["string", "int", "bool"]
     static let optionKeywords = ["help", "arg", "default"]
 
     static func options(ir: RubyValue, language: Language, path: String, sourceLines: [String]) throws -> [Manifest.Option] {
@@ -38,8 +37,8 @@ extension Declarations {
                   name.allSatisfy({ $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }) else {
                 throw fail("`option` needs a name, a Symbol like :flamegraph (lowercase letters, digits, _), not \(a[0])", hint: example)
             }
-            guard let type = a[1].stringValue, case .symbol = a[1], optionTypes.contains(type) else {
-                throw fail("unknown type \(a[1]) for option :\(name)", hint: "option types: " + optionTypes.map { ":" + $0 }.joined(separator: " "))
+            guard let typeName = a[1].stringValue, case .symbol = a[1], let type = Manifest.OptionType(rawValue: typeName) else {
+                throw fail("unknown type \(a[1]) for option :\(name)", hint: "option types: " + Manifest.OptionType.allCases.map { ":" + $0.rawValue }.joined(separator: " "))
             }
             var help: String? = nil, argument: String? = nil, defaultValue: String? = nil
             for kv in a[2].arrayValue {
@@ -54,17 +53,18 @@ extension Declarations {
                     guard case .string(let s) = value, !s.isEmpty, !s.contains(where: \.isWhitespace) else {
                         throw fail("arg: of option :\(name) must be a one-word String like \"FILE\", not \(value)")
                     }
-                    guard type != "bool" else { throw fail("option :\(name) is a :bool switch and takes no arg:") }
+                    guard type != .bool else { throw fail("option :\(name) is a :bool switch and takes no arg:") }
                     argument = s
                 case "default":
                     switch (type, value) {
                     case (_, .nil): defaultValue = nil
-                    case ("string", .string(let s)): defaultValue = s
-                    case ("int", .int(let i)): defaultValue = String(i)
-                    case ("bool", .true): defaultValue = "true"
-                    case ("bool", .false): defaultValue = "false"
+                    case (.string, .string(let s)): defaultValue = s
+                    case (.int, .int(let i)): defaultValue = String(i)
+                    case (.bool, .true): defaultValue = "true"
+                    case (.bool, .false): defaultValue = "false"
                     default:
-                        let want = ["string": "a String", "int": "an Integer", "bool": "true or false"][type]!
+                        let wants: [Manifest.OptionType: String] = [.string: "a String", .int: "an Integer", .bool: "true or false"]
+                        let want = wants[type]!
                         throw fail("the default of option :\(name) must be \(want), not \(value)")
                     }
                 default:

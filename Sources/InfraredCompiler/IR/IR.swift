@@ -1,3 +1,5 @@
+import InfraredObject
+
 /// The compiler's intermediate representation: a control-flow graph of basic
 /// blocks over unlimited 64-bit virtual registers. Not SSA: an mruby register
 /// (a Ruby local) stays one virtual register, which keeps lowering direct and
@@ -263,7 +265,7 @@ struct IRFunction {
     /// buffers) below R10; spill slots go below them.
     var stackSize = 0
     /// CO-RE relocations referenced by `coreConstant`.
-    var coreRelocations: [CoreRecord] = []
+    var coreRelocations: [CoreRelocation] = []
     /// Global variables no program writes (params in `.rodata`).
     var readOnlyVariables: Set<String> = []
 
@@ -336,11 +338,4 @@ extension IRFunction: CustomStringConvertible {
         case .unreachable: return "unreachable"
         }
     }
-}
-
-/// A CO-RE relocation before instruction indices are known.
-struct CoreRecord: Hashable {
-    var kind: UInt32
-    var rootType: String
-    var path: [String]
 }

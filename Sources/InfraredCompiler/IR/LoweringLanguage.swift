@@ -59,12 +59,6 @@ final class RecordTypes {
     var byMap: [String: String] = [:]
 }
 
-/// The `bpf_core_relo_kind` values the compiler emits (<linux/bpf.h>).
-enum CoreKind: UInt32 {
-    case fieldByteOffset = 0, fieldByteSize = 1, fieldExists = 2, fieldLShift = 4, fieldRShift = 5
-    case typeExists = 8, typeSize = 9, enumValueExists = 10, enumValue = 11
-}
-
 extension Lowering {
     // MARK: Stack objects
 
@@ -387,10 +381,10 @@ extension Lowering {
         }
         func mapRef() -> VReg { let r = function.newVReg(); emit(.mapAddress(r, name: map.name), loc); return r }
         func keyAddress() throws -> VReg { try materialize(args[0], as: map.key!, irep, insn, what: "the key of map `\(map.name)`", loc) }
-        let keyed = !map.isRecordStream && map.kind != "stack_trace"
+        let keyed = !map.isRecordStream && map.kind != .stackTrace
 
         switch (name, map.kind) {
-        case ("[]", _) where keyed && map.kind != "hist":
+        case ("[]", _) where keyed && map.kind != .hist:
             try expect(1, "\(map.name)[key]")
             guard case .scalar(let vt) = map.value! else {
                 throw error(irep, insn, "`\(map.name)[k]` needs Integer values; this map holds \(map.value!)", hint: "use \(map.name).lookup(k), which gives a pointer or nil", symbol: map.name)
@@ -405,7 +399,7 @@ extension Lowering {
             current = miss; emit(.move(dst, .imm(0)), loc); terminate(.jump(join), loc)
             current = join
             return intKind(vt)
-        case ("[]=", _) where keyed && map.kind != "hist":
+        case ("[]=", _) where keyed && map.kind != .hist:
             try expect(2, "\(map.name)[key] = value")
             if let inc = frame.atomic[insn.pc] {
                 let increment: Operand
@@ -422,7 +416,7 @@ extension Lowering {
             let k = try keyAddress()
             emit(.call(dst, helper: helper("map_lookup_elem"), args: [.reg(mapRef()), .reg(k)]), loc)
             defer { nextPointerID += 1 }
-            return .pointer(map.value!, nullable: map.kind != "array" && map.kind != "percpu_array" ? true : true, id: nextPointerID)
+            return .pointer(map.value!, nullable: map.kind != .array && map.kind != .percpuArray ? true : true, id: nextPointerID)
         case ("update", _) where keyed:
             guard args.count == 2 || args.count == 3 else { try expect(3, "\(map.name).update(key, value, flags)"); return .nil }
             let k = try keyAddress()
@@ -435,14 +429,14 @@ extension Lowering {
             let k = try keyAddress()
             emit(.call(dst, helper: helper("map_delete_elem"), args: [.reg(mapRef()), .reg(k)]), loc)
             return .int(unsigned64: false, nonNegative: false)
-        case ("add", "hist"):
+        case ("add", .hist):
             try expect(1, "\(map.name).add(value)")
             let v = try integerOperand(args[0], irep, insn, what: "the value added to hist `\(map.name)`")
             let bucket = log2Bucket(v, loc)
             let k = try materialize((bucket, .int(unsigned64: false, nonNegative: true)), as: map.key!, irep, insn, what: "the bucket", loc)
             try atomicAdd(map: map, key: k, increment: .imm(1), irep, insn, loc)
             return .nil
-        case ("reserve", "ringbuf"):
+        case ("reserve", .ringbuf):
             try expect(1, "e = \(map.name).reserve(Event)")
             guard case .structType(let s) = args[0].1 else {
                 throw error(irep, insn, "`reserve` takes a struct declared with `struct`", hint: "e = \(map.name).reserve(Event)", symbol: name)
@@ -453,7 +447,7 @@ extension Lowering {
             acquired[nextPointerID] = (loc.line, "ring buffer record")
             defer { nextPointerID += 1 }
             return .pointer(.structure(s), nullable: true, id: nextPointerID)
-        case ("submit", "ringbuf"), ("discard", "ringbuf"):
+        case ("submit", .ringbuf), ("discard", .ringbuf):
             try expect(1, "\(map.name).\(name)(e)")
             let r = argRegs[0]
             var k = kinds[r]
@@ -465,8 +459,8 @@ extension Lowering {
             emit(.call(nil, helper: helper(name == "submit" ? "ringbuf_submit" : "ringbuf_discard"), args: [.reg(R[r]), .imm(0)]), loc)
             kinds = kinds.map { if case .pointer(_, _, let i) = $0, i == id { return .released }; return $0 }
             return .nil
-        case ("output", "ringbuf"), ("output", "perf_event_array"):
-            let perf = map.kind == "perf_event_array"
+        case ("output", .ringbuf), ("output", .perfEventArray):
+            let perf = map.kind == .perfEventArray
             try expect(perf ? 2 : 1, perf ? "\(map.name).output(ctx, event)" : "\(map.name).output(event)")
             if perf, args[0].1 != .context { throw error(irep, insn, "`output` on a perf_event_array takes the context first", hint: "\(map.name).output(ctx, event)", symbol: name) }
             let value = args[perf ? 1 : 0]
@@ -476,7 +470,7 @@ extension Lowering {
                 (addr, size) = (address(of: value.0, value.1, loc)!, language.structs[s]!.size)
                 records.byMap[map.name] = s
             case .int, .bool:
-                (addr, size) = (try materialize(value, as: .scalar(ScalarType.table["u64"]!), irep, insn, what: "the event", loc), 8)
+                (addr, size) = (try materialize(value, as: .scalar(.u64), irep, insn, what: "the event", loc), 8)
             default:
                 if analysing { return .nil }
                 throw error(irep, insn, "`output` takes a struct (Event.new) or an Integer, not \(value.1.rubyName)", hint: nil, symbol: name)
@@ -487,7 +481,7 @@ extension Lowering {
                 emit(.call(dst, helper: helper("ringbuf_output"), args: [.reg(mapRef()), .reg(addr), .imm(Int64(size)), .imm(0)]), loc)
             }
             return .int(unsigned64: false, nonNegative: false)
-        case ("get_stackid", "stack_trace"):
+        case ("get_stackid", .stackTrace):
             try expect(2, "\(map.name).get_stackid(ctx, flags)")
             guard args[0].1 == .context else { throw error(irep, insn, "`get_stackid` takes the context first", hint: "\(map.name).get_stackid(ctx, 0)", symbol: name) }
             let flags = try integerOperand(args[1], irep, insn, what: "the flags")
@@ -496,7 +490,7 @@ extension Lowering {
         default:
             if analysing { return .signedInt }
             throw error(irep, insn, "maps of type :\(map.kind) have no method `\(name)` in bodies",
-                        hint: Self.mapMethods[map.kind] ?? "", symbol: name)
+                        hint: Self.mapMethods[map.kind.name] ?? "", symbol: name)
         }
     }
 
@@ -611,7 +605,7 @@ extension Lowering {
                                       count: resolved.arrayCount ?? 0))
             default:
                 let size = f.size
-                member = .type(.int(name: ScalarType(size: size, signed: f.isSigned, name: "").cName, size: size, signed: f.isSigned))
+                member = .type(.int(name: ScalarType.cIntegerName(size: size, signed: f.isSigned), size: size, signed: f.isSigned))
             }
             core.record(structName, size: layout.size, isUnion: layout.kind == .union, member: m, offset: f.byteOffset, type: member)
             if f.isBitfield { core.recordBitfield(structName, member: m, bitOffset: f.bitOffset, bitSize: f.bitfieldSize) }
@@ -625,8 +619,8 @@ extension Lowering {
         return last.map { (offset, $0) }
     }
 
-    func addCore(_ kind: CoreKind, root: String, path: [String]) -> Int {
-        function.coreRelocations.append(CoreRecord(kind: kind.rawValue, rootType: root, path: path))
+    func addCore(_ kind: CoreRelocationKind, root: String, path: [String]) -> Int {
+        function.coreRelocations.append(CoreRelocation(kind: kind, instruction: 0, rootType: root, path: path))
         return function.coreRelocations.count - 1
     }
 
@@ -702,9 +696,9 @@ extension Lowering {
         emit(.frameAddress(buf, offset: slot), loc)
         emit(.call(nil, helper: HelperPrototype.named("probe_read_kernel")!.id, args: [.reg(buf), .reg(size), .reg(addr)]), loc)
         emit(.loadFrame(dst, offset: slot, size: 8, signed: false), loc)
-        emit(.coreConstant(ls, value: Int64(lshift), relocation: addCore(.fieldLShift, root: root, path: path)), loc)
+        emit(.coreConstant(ls, value: Int64(lshift), relocation: addCore(.fieldLShiftU64, root: root, path: path)), loc)
         emit(.binary(.shl, dst, .reg(dst), .reg(ls)), loc)
-        emit(.coreConstant(rs, value: Int64(rshift), relocation: addCore(.fieldRShift, root: root, path: path)), loc)
+        emit(.coreConstant(rs, value: Int64(rshift), relocation: addCore(.fieldRShiftU64, root: root, path: path)), loc)
         emit(.binary(signed ? .ashr : .lshr, dst, .reg(dst), .reg(rs)), loc)
         return .int(unsigned64: false, nonNegative: !signed)
     }

@@ -291,23 +291,22 @@ final class Lowering {
                 kinds[reg] = k
             }
             switch insn.op {
-            case "NOP", "ENTER", "DEBUG":
+            case .nop, .enter, .debug:
                 break
-            case "MOVE":
+            case .move:
                 emit(.move(R[insn.a], .reg(R[insn.b])), loc); try set(insn.a, kinds[insn.b])
-            case "LOADI", "LOADINEG", "LOADI__1", "LOADI_0", "LOADI_1", "LOADI_2", "LOADI_3", "LOADI_4", "LOADI_5",
-                 "LOADI_6", "LOADI_7", "LOADI16", "LOADI32":
+            case .loadi, .loadineg, .loadi__1, .loadi_0, .loadi_1, .loadi_2, .loadi_3, .loadi_4, .loadi_5, .loadi_6, .loadi_7, .loadi16, .loadi32:
                 let v: Int64
                 switch insn.op {
-                case "LOADI": v = Int64(insn.b)
-                case "LOADINEG": v = -Int64(insn.b)
-                case "LOADI__1": v = -1
-                case "LOADI16": v = Int64(Int16(truncatingIfNeeded: insn.b))
-                case "LOADI32": v = Int64(Int32(truncatingIfNeeded: (insn.b << 16) | insn.c))
-                default: v = Int64(insn.op.dropFirst(6))!
+                case .loadi: v = Int64(insn.b)
+                case .loadineg: v = -Int64(insn.b)
+                case .loadi__1: v = -1
+                case .loadi16: v = Int64(Int16(truncatingIfNeeded: insn.b))
+                case .loadi32: v = Int64(Int32(truncatingIfNeeded: (insn.b << 16) | insn.c))
+                default: v = Int64(insn.op.rawValue - MRubyOpcode.loadi_0.rawValue)
                 }
                 try loadConstant(R[insn.a], v, loc); try set(insn.a, .int(unsigned64: false, nonNegative: v >= 0))
-            case "LOADL":
+            case .loadl:
                 switch irep.pool(insn.b) {
                 case .int(let v): try loadConstant(R[insn.a], v, loc); try set(insn.a, .int(unsigned64: false, nonNegative: v >= 0))
                 case .float:
@@ -315,15 +314,15 @@ final class Lowering {
                                 hint: "BPF has no floating point; use integers (e.g. scale by 1000)")
                 default: throw error(irep, insn, "unsupported literal", hint: nil)
                 }
-            case "LOADNIL": emit(.move(R[insn.a], .imm(0)), loc); try set(insn.a, .nil)
-            case "LOADT": emit(.move(R[insn.a], .imm(1)), loc); try set(insn.a, .bool)
-            case "LOADF": emit(.move(R[insn.a], .imm(0)), loc); try set(insn.a, .bool)
-            case "LOADSELF": try set(insn.a, .selfObject)
-            case "LOADSYM": try set(insn.a, .symbol(irep.symbol(insn.b)))
-            case "STRING":
+            case .loadnil: emit(.move(R[insn.a], .imm(0)), loc); try set(insn.a, .nil)
+            case .loadt: emit(.move(R[insn.a], .imm(1)), loc); try set(insn.a, .bool)
+            case .loadf: emit(.move(R[insn.a], .imm(0)), loc); try set(insn.a, .bool)
+            case .loadself: try set(insn.a, .selfObject)
+            case .loadsym: try set(insn.a, .symbol(irep.symbol(insn.b)))
+            case .string:
                 guard case .string(let s) = irep.pool(insn.b) else { throw error(irep, insn, "unsupported literal", hint: nil) }
                 try set(insn.a, .string(s))
-            case "GETCONST":
+            case .getconst:
                 let name = irep.symbol(insn.b)
                 guard let value = session.constant(name) else {
                     throw error(irep, insn, "uninitialized constant \(name)", hint: "define it at the top level, e.g. \(name) = 64")
@@ -333,7 +332,7 @@ final class Lowering {
                 } else {
                     try loadValue(value, into: R[insn.a], kind: &kinds[insn.a], irep: irep, insn: insn, what: "constant \(name)")
                 }
-            case "GETUPVAR":
+            case .getupvar:
                 var f: Frame? = frame, level = insn.c
                 while level > 0, let p = f?.parent { f = p; level -= 1 }
                 if let p = f?.parent, level == 0 {
@@ -348,7 +347,7 @@ final class Lowering {
                     }
                     try loadValue(value, into: R[insn.a], kind: &kinds[insn.a], irep: irep, insn: insn, what: "top-level variable")
                 }
-            case "SETUPVAR":
+            case .setupvar:
                 var f: Frame? = frame, level = insn.c
                 while level > 0, let p = f?.parent { f = p; level -= 1 }
                 guard let p = f?.parent, level == 0 else {
@@ -357,26 +356,26 @@ final class Lowering {
                 }
                 try checkUpvarStore(p, insn.b, kinds[insn.a], irep, insn)
                 emit(.move(p.regs[insn.b], .reg(R[insn.a])), loc)
-            case "JMP":
+            case .jmp:
                 terminate(.jump(ir(target(insn.jumpTarget!))), loc)
                 return [(target(insn.jumpTarget!), kinds)]
-            case "JMPIF", "JMPNOT", "JMPNIL":
+            case .jmpif, .jmpnot, .jmpnil:
                 let t = target(insn.jumpTarget!), f = blockOf[i + 1]!
                 let k = kinds[insn.a]
                 if case .pointer(_, true, let id) = k {
                     // A nil test of a possibly-nil pointer: each edge knows the answer.
                     let nonNil = refine(kinds, id: id, nonNil: true), isNil = refine(kinds, id: id, nonNil: false)
-                    let jumpWhenNonNil = insn.op == "JMPIF"
+                    let jumpWhenNonNil = insn.op == .jmpif
                     terminate(.branch(jumpWhenNonNil ? .ne : .eq, .reg(R[insn.a]), .imm(0), then: ir(t), else: ir(f)), loc)
                     return [(t, jumpWhenNonNil ? nonNil : isNil), (f, jumpWhenNonNil ? isNil : nonNil)]
                 }
-                if insn.op == "JMPNIL" {
+                if insn.op == .jmpnil {
                     // Only nil is nil here: every other kind we hold is never nil.
                     if k == .nil || k == .unset { terminate(.jump(ir(t)), loc); return [(t, kinds)] }
                     terminate(.jump(ir(f)), loc); return [(f, kinds)]
                 }
                 let truthy = try truthiness(k, irep, insn)
-                let jumpWhenTrue = insn.op == "JMPIF"
+                let jumpWhenTrue = insn.op == .jmpif
                 switch truthy {
                 case .always(let v):
                     let taken = v == jumpWhenTrue
@@ -385,13 +384,13 @@ final class Lowering {
                     terminate(.branch(jumpWhenTrue ? .ne : .eq, .reg(R[insn.a]), .imm(0), then: ir(t), else: ir(f)), loc)
                     return [(t, kinds), (f, kinds)]
                 }
-            case "RETURN", "RETURN_BLK":
-                if insn.op == "RETURN", let (join, value) = frame.returnTo {
+            case .return, .return_blk:
+                if insn.op == .return, let (join, value) = frame.returnTo {
                     // Return from an inlined `def`: its value goes to the caller's register.
                     emit(.move(value, try returnOperand(R[insn.a], kinds[insn.a], irep, insn)), loc)
                     frame.returnKind = frame.returnKind.merged(with: kinds[insn.a] == .unset ? .nil : kinds[insn.a])
                     terminate(.jump(join), loc)
-                } else if insn.op == "RETURN", let next = frame.nextBlock {
+                } else if insn.op == .return, let next = frame.nextBlock {
                     terminate(.jump(next), loc)    // `next` / end of a `times` block
                 } else {
                     if !analysing {
@@ -405,32 +404,33 @@ final class Lowering {
                     terminate(.ret(try returnOperand(R[insn.a], kinds[insn.a], irep, insn)), loc)
                 }
                 return []
-            case "BREAK":
+            case .break:
                 guard let b = frame.breakBlock else { throw error(irep, insn, "`break` outside a loop", hint: nil) }
                 terminate(.jump(b), loc); return []
-            case "STOP":
+            case .stop:
                 terminate(.ret(.imm(0)), loc); return []
-            case "ADD", "SUB", "MUL", "DIV", "EQ", "LT", "LE", "GT", "GE":
-                let sym = ["ADD": "+", "SUB": "-", "MUL": "*", "DIV": "/", "EQ": "==", "LT": "<", "LE": "<=", "GT": ">", "GE": ">="][insn.op]!
+            case .add, .sub, .mul, .div, .eq, .lt, .le, .gt, .ge:
+                let symbols: [MRubyOpcode: String] = [.add: "+", .sub: "-", .mul: "*", .div: "/", .eq: "==", .lt: "<", .le: "<=", .gt: ">", .ge: ">="]
+                let sym = symbols[insn.op]!
                 kinds[insn.a] = try binary(sym, dst: R[insn.a], lhs: (R[insn.a], kinds[insn.a]), rhs: (.reg(R[insn.a + 1]), kinds[insn.a + 1]), irep, insn, loc)
-            case "ADDI", "SUBI":
-                let sym = insn.op == "ADDI" ? "+" : "-"
+            case .addi, .subi:
+                let sym = insn.op == .addi ? "+" : "-"
                 kinds[insn.a] = try binary(sym, dst: R[insn.a], lhs: (R[insn.a], kinds[insn.a]), rhs: (.imm(Int64(insn.b)), .int(unsigned64: false, nonNegative: true)), irep, insn, loc)
-            case "SEND", "SSEND", "SENDB", "SSENDB":
+            case .send, .ssend, .sendb, .ssendb:
                 let (succ, k) = try send(frame, insn, kinds: &kinds, loc: loc)
                 kinds[insn.a] = k
                 if let succ { _ = succ }
-            case "GETIDX":
+            case .getidx:
                 kinds[insn.a] = try mapIndex(frame, insn, receiver: insn.a, args: [insn.a + 1], set: false, kinds: &kinds, loc: loc)
-            case "SETIDX":
+            case .setidx:
                 _ = try mapIndex(frame, insn, receiver: insn.a, args: [insn.a + 1, insn.a + 2], set: true, kinds: &kinds, loc: loc)
-            case "BLOCK", "LAMBDA":
+            case .block, .lambda:
                 try set(insn.a, .block(insn.b))
             default:
                 throw error(irep, insn, "`\(describe(insn.op))` is not available in a BPF program body",
                             hint: "program bodies use integers, locals, conditionals, loops, helpers and the context")
             }
-            if !["JMP", "JMPIF", "JMPNOT", "JMPNIL", "RETURN", "RETURN_BLK", "BREAK", "SETIDX", "SETUPVAR", "ENTER", "NOP", "STOP", "DEBUG"].contains(insn.op) {
+            if ![.jmp, .jmpif, .jmpnot, .jmpnil, .return, .return_blk, .break, .setidx, .setupvar, .enter, .nop, .stop, .debug].contains(insn.op) {
                 if let g = frame.globalLocals[insn.a] {
                     let v = try integerOperand((R[insn.a], kinds[insn.a]), irep, insn, what: "the value of global `\(g)`")
                     let a = function.newVReg()
@@ -633,11 +633,11 @@ final class Lowering {
         let irep = frame.irep, R = frame.regs
         let name = irep.symbol(insn.b)
         let argc = insn.c & 0x0f, kwargc = (insn.c >> 4) & 0x0f
-        let hasBlock = insn.op.hasSuffix("B")
+        let hasBlock = insn.op == .sendb || insn.op == .ssendb
         if argc == 15 || kwargc != 0 {
             throw error(irep, insn, "splat and keyword arguments are not available in a BPF program body", hint: nil, symbol: name)
         }
-        let selfCall = insn.op.hasPrefix("SS")
+        let selfCall = insn.op == .ssend || insn.op == .ssendb
         let receiver: Kind = selfCall ? .selfObject : kinds[insn.a]
         let args = (0..<argc).map { (R[insn.a + 1 + $0], kinds[insn.a + 1 + $0]) }
 
@@ -885,7 +885,7 @@ final class Lowering {
         }
         guard let body = session.methodIrep(name) else { throw CompileFailure.internalError("no irep for def \(name)") }
         let insns = try decodeChecked(body)
-        if let enter = insns.first, enter.op == "ENTER" {
+        if let enter = insns.first, enter.op == .enter {
             let required = (enter.a >> 18) & 0x1f, optional = (enter.a >> 13) & 0x1f, rest = (enter.a >> 12) & 1
             guard optional == 0, rest == 0, required == argRegs.count else {
                 throw error(irep, insn, "`\(name)` takes \(required) argument\(required == 1 ? "" : "s"), given \(argRegs.count)",
@@ -951,7 +951,7 @@ final class Lowering {
     }
 
     func sendSymbol(_ irep: Irep, _ insn: MInstruction) -> String? {
-        ["SEND", "SSEND", "SENDB", "SSENDB", "GETCONST"].contains(insn.op) && insn.b < irep.symbolCount ? irep.symbol(insn.b) : nil
+        [.send, .ssend, .sendb, .ssendb, .getconst].contains(insn.op) && insn.b < irep.symbolCount ? irep.symbol(insn.b) : nil
     }
 
     /// mruby keeps lines but not columns: the column is where the construct's
@@ -975,21 +975,21 @@ final class Lowering {
         return Diagnostic(file: path, line: line, column: column(line: line, symbol: nil), message: message, hint: hint)
     }
 
-    func describe(_ op: String) -> String {
+    func describe(_ op: MRubyOpcode) -> String {
         switch op {
-        case "GETIDX", "SETIDX": return "[] / []="
-        case "ARRAY", "ARRAY2", "ARYCAT", "ARYPUSH", "ARYDUP", "AREF", "ASET", "APOST": return "Array"
-        case "HASH", "HASHADD", "HASHCAT": return "Hash"
-        case "STRCAT": return "string interpolation"
-        case "RANGE_INC", "RANGE_EXC": return "Range"
-        case "GETGV", "SETGV": return "$global variable"
-        case "GETIV", "SETIV": return "@instance variable"
-        case "GETCV", "SETCV": return "@@class variable"
-        case "CLASS", "MODULE", "SCLASS", "OCLASS", "TCLASS", "EXEC": return "class/module definition"
-        case "METHOD", "DEF": return "def inside a body"
-        case "SUPER", "ARGARY": return "super"
-        case "INTERN", "SYMBOL": return "dynamic Symbol"
-        default: return op.lowercased()
+        case .getidx, .setidx: return "[] / []="
+        case .array, .array2, .arycat, .arypush, .arydup, .aref, .aset, .apost: return "Array"
+        case .hash, .hashadd, .hashcat: return "Hash"
+        case .strcat: return "string interpolation"
+        case .range_inc, .range_exc: return "Range"
+        case .getgv, .setgv: return "$global variable"
+        case .getiv, .setiv: return "@instance variable"
+        case .getcv, .setcv: return "@@class variable"
+        case .class, .module, .sclass, .oclass, .tclass, .exec: return "class/module definition"
+        case .method, .def: return "def inside a body"
+        case .super, .argary: return "super"
+        case .intern, .symbol: return "dynamic Symbol"
+        default: return op.name.lowercased()
         }
     }
 }

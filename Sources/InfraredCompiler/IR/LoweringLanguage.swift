@@ -824,27 +824,27 @@ enum AtomicIncrement { case immediate(Int64), register(Int) }
 /// m+2 = x. Keys: pcs of both the `[]` and the `[]=`.
 func findAtomicIncrements(_ insns: [MInstruction], symbol: (Int) -> String) -> [Int: AtomicIncrement] {
     var out: [Int: AtomicIncrement] = [:]
-    for (i, get) in insns.enumerated() where get.op == "SEND" && (get.c & 0x0f) == 1 && symbol(get.b) == "[]" && i >= 2 {
+    for (i, get) in insns.enumerated() where get.op == .send && (get.c & 0x0f) == 1 && symbol(get.b) == "[]" && i >= 2 {
         let x = get.a
-        guard insns[i - 2].op == "MOVE", insns[i - 2].a == x, insns[i - 1].op == "MOVE", insns[i - 1].a == x + 1 else { continue }
+        guard insns[i - 2].op == .move, insns[i - 2].a == x, insns[i - 1].op == .move, insns[i - 1].a == x + 1 else { continue }
         let m = insns[i - 2].b, k = insns[i - 1].b
         guard k == m + 1, x == m + 2 else { continue }
         // Skip the increment's computation: it may use x+1… but not x, m, k.
         var j = i + 1
         while j < insns.count {
             let n = insns[j]
-            if ["ADD", "ADDI", "SUB", "SUBI"].contains(n.op), n.a == x { break }
+            if [.add, .addi, .sub, .subi].contains(n.op), n.a == x { break }
             if n.isTerminator || n.a == x || n.a == m || n.a == k { j = insns.count; break }
             j += 1
         }
         guard j + 1 < insns.count else { continue }
         let op = insns[j], set = insns[j + 1]
-        guard set.op == "SEND", set.a == m, (set.c & 0x0f) == 2, symbol(set.b) == "[]=" else { continue }
+        guard set.op == .send, set.a == m, (set.c & 0x0f) == 2, symbol(set.b) == "[]=" else { continue }
         let inc: AtomicIncrement
         switch op.op {
-        case "ADDI": inc = .immediate(Int64(op.b))
-        case "SUBI": inc = .immediate(-Int64(op.b))
-        case "ADD": inc = .register(x + 1)
+        case .addi: inc = .immediate(Int64(op.b))
+        case .subi: inc = .immediate(-Int64(op.b))
+        case .add: inc = .register(x + 1)
         default: continue   // SUB by a register: leave it a read-modify-write
         }
         out[get.pc] = inc

@@ -85,7 +85,7 @@ public enum Compiler {
     /// The pipeline, one stage a line:
     ///   1. mruby compiles the file and runs its top level with the prelude (Frontend/)
     ///   2. the declarations it recorded are read back (Frontend/Declarations)
-    ///   3. each program body's irep is lowered to IR (IR/Lowering)
+    ///   3. each program body's irep is lowered to IR (Frontend/Lowering)
     ///   4. the optimisation passes run (Passes/)
     ///   5. instruction selection, register allocation, emission (Codegen/)
     ///   6. the object is written: ELF, .BTF, .BTF.ext (InfraredObject)

@@ -53,12 +53,6 @@ final class CoreTypes {
     }
 }
 
-/// Which struct each ring buffer / perf buffer map carries, as the bodies
-/// show it (`reserve(Event)`, `output(e)`): loaders decode records with it.
-final class RecordTypes {
-    var byMap: [String: String] = [:]
-}
-
 /// The `bpf_core_relo_kind` values the compiler emits (<linux/bpf.h>).
 enum CoreKind: UInt32 {
     case fieldByteOffset = 0, fieldByteSize = 1, fieldExists = 2, fieldLShift = 4, fieldRShift = 5
@@ -66,513 +60,92 @@ enum CoreKind: UInt32 {
 }
 
 extension Lowering {
-    // MARK: Stack objects
+    // MARK: Conveniences
 
-    /// Reserves `size` bytes below R10 (aligned); returns the (negative) offset.
-    func allocateStack(size: Int, alignment: Int = 8, _ irep: Irep, _ insn: MInstruction) throws -> Int {
-        let a = max(alignment, 1)
-        let top = (function.stackSize + size + a - 1) / a * a
-        guard top <= 512 - 64 else {
-            throw error(irep, insn, "this program needs more than 448 bytes of stack for its keys, values and records",
-                        hint: "BPF programs have a 512-byte stack; use a ring buffer record or a per-CPU array as scratch space")
-        }
-        function.stackSize = top
-        return -top
-    }
-
-    /// Every register holding pointer `id` becomes non-nil (or nil).
-    func refine(_ kinds: [Kind], id: Int, nonNil: Bool) -> [Kind] {
-        kinds.map { k in
-            if case .pointer(let t, _, let i) = k, i == id { return nonNil ? .pointer(t, nullable: false, id: i) : .nil }
-            return k
-        }
-    }
-
-    /// A possibly-nil pointer used without a check: the program returns 0 when
-    /// it is nil (the language's rule), and every copy is known non-nil after.
-    func ensureNonNil(_ reg: VReg, _ kinds: inout [Kind], _ k: Kind, _ loc: SourceLocation) -> Kind {
-        guard case .pointer(let t, true, let id) = k else { return k }
-        let bail = newBlock(), cont = newBlock()
-        terminate(.branch(.eq, .reg(reg), .imm(0), then: bail, else: cont), loc)
-        current = bail; terminate(.ret(.imm(0)), loc)
-        current = cont
-        kinds = refine(kinds, id: id, nonNil: true)
-        return .pointer(t, nullable: false, id: id)
-    }
-
-    // MARK: Dispatch
-
-    /// Method calls that involve the language's declarations: maps, structs,
-    /// params, globals, records, kernel pointers, the context's arguments.
-    /// Returns nil when the call is not one of these.
-    func sendLanguage(_ frame: Frame, _ insn: MInstruction, name: String, receiver: Kind, argRegs: [Int], hasBlock: Bool,
-                      kinds: inout [Kind], loc: SourceLocation) throws -> Kind? {
-        let irep = frame.irep, R = frame.regs
-        let dst = R[insn.a]
-        let args = argRegs.map { (R[$0], kinds[$0]) }
-        func noBlock() throws {
-            if hasBlock { throw error(irep, insn, "`\(name)` does not take a block", hint: nil, symbol: name) }
-        }
-        switch receiver {
-        case .selfObject:
-            if language.maps[name] != nil, args.isEmpty { try noBlock(); return .map(name) }
-            if let p = language.params[name], args.isEmpty {
-                return try loadVariable(name, p.type, dst, loc)
-            }
-            if let g = language.globals[name], args.isEmpty {
-                return try loadVariable(name, g.type, dst, loc)
-            }
-            if name.hasSuffix("="), args.count == 1 {
-                let base = String(name.dropLast())
-                if language.params[base] != nil {
-                    throw error(irep, insn, "param `\(base)` is read-only in programs", hint: "params are set before load (--\(base.replacing("_", with: "-")))", symbol: base)
-                }
-                if let g = language.globals[base] {
-                    let v = try integerOperand(args[0], irep, insn, what: "the value of global `\(base)`")
-                    let a = function.newVReg()
-                    emit(.variableAddress(a, name: base), loc)
-                    emit(.store(base: a, offset: 0, value: v, size: g.type.size), loc)
-                    return args[0].1
-                }
-            }
-            switch (name, args.count) {
-            case ("comm", 0): return .comm
-            case ("user_string", 1), ("kernel_string", 1):
-                // An address (e.g. a USDT or uprobe argument) as a C string to copy into a char array.
-                guard case .int = args[0].1 else {
-                    throw error(irep, insn, "`\(name)` takes an address (an Integer)", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
-                }
-                emit(.move(dst, .reg(args[0].0)), loc)
-                return .cString(user: name == "user_string")
-            case ("current_task", 0):
-                emit(.call(dst, helper: HelperPrototype.named("get_current_task")!.id, args: []), loc)
-                return .kernel("task_struct")
-            case ("cast", 2):
-                guard case .symbol(let type) = args[0].1 else {
-                    throw error(irep, insn, "`cast` takes a struct name and a value", hint: "cast(:sock, x)", symbol: name)
-                }
-                guard try kernelBTF().structLayout(named: type) != nil else {
-                    throw error(irep, insn, "the kernel BTF has no struct \(type)", hint: "check the name, or pass --btf FILE", symbol: name)
-                }
-                switch args[1].1 {
-                case .int, .kernel, .cString: emit(.move(dst, .reg(args[1].0)), loc)
-                default: throw error(irep, insn, "`cast` needs an Integer or a pointer, not \(args[1].1.rubyName)", hint: nil, symbol: name)
-                }
-                return .kernel(type)
-            case ("enum_value", 2), ("enum_exists?", 2):
-                // A kernel enum's value (or whether it has that enumerator), relocated per kernel.
-                guard case .symbol(let type) = args[0].1, case .symbol(let e) = args[1].1 else {
-                    throw error(irep, insn, "`\(name)` takes an enum type and an enumerator", hint: "\(name)(:bpf_func_id, :BPF_FUNC_map_lookup_elem)", symbol: name)
-                }
-                guard let en = try kernelBTF().enumerators(named: type) else {
-                    throw error(irep, insn, "the kernel BTF has no enum \(type)", hint: nil, symbol: name)
-                }
-                let found = en.values.first { $0.name == e }
-                if name == "enum_value" && found == nil {
-                    throw error(irep, insn, "enum \(type) has no enumerator \(e) in the kernel BTF", hint: "use enum_exists?(:\(type), :\(e)) to test for it", symbol: name)
-                }
-                core.recordEnumerator(type, size: en.size, enumerator: e, value: found?.value ?? 0)
-                let reloc = addCore(name == "enum_value" ? .enumValue : .enumValueExists, root: type, path: [e])
-                // libbpf checks the instruction holds the local answer: the local enum has the enumerator, so 1.
-                emit(.coreConstant(dst, value: name == "enum_value" ? found!.value : 1, relocation: reloc), loc)
-                return name == "enum_value" ? .int(unsigned64: false, nonNegative: found!.value >= 0) : .bool
-            case ("type_exists?", 1), ("type_size", 1):
-                guard case .symbol(let type) = args[0].1 else {
-                    throw error(irep, insn, "`\(name)` takes a struct name", hint: "\(name)(:task_struct)", symbol: name)
-                }
-                let layout = try kernelBTF().structLayout(named: type)
-                if name == "type_size" && layout == nil { throw error(irep, insn, "the kernel BTF has no struct \(type)", hint: nil, symbol: name) }
-                core.touch(type, size: layout?.size ?? 0, isUnion: layout?.kind == .union)
-                let reloc = addCore(name == "type_size" ? .typeSize : .typeExists, root: type, path: [])
-                emit(.coreConstant(dst, value: name == "type_size" ? Int64(layout!.size) : 1, relocation: reloc), loc)
-                return name == "type_size" ? .int(unsigned64: false, nonNegative: true) : .bool
-            case ("field_exists?", 2):
-                guard case .symbol(let field) = args[1].1 else {
-                    throw error(irep, insn, "`field_exists?` takes a kernel pointer and a field name", hint: "field_exists?(task, :loginuid)", symbol: name)
-                }
-                let (root, path) = try kernelRoot(args[0].1, irep, insn)
-                if try kernelMember(root: root, path: path + [field]) == nil {
-                    // Absent from the compile-time BTF: the local type still names it, so
-                    // libbpf can answer for the target kernel.
-                    let holder: String
-                    if case .kernelPath(_, _, let t) = args[0].1 { holder = t } else { holder = root }
-                    let size = try kernelBTF().structLayout(named: holder)?.size ?? 0
-                    core.record(holder, size: size, isUnion: false, member: field, offset: 0, type: .type(.int(name: "int", size: 4, signed: true)))
-                }
-                let reloc = addCore(.fieldExists, root: root, path: path + [field])
-                emit(.coreConstant(dst, value: 1, relocation: reloc), loc)
-                return .bool
-            default: return nil
-            }
-        case .structType(let s):
-            guard name == "new", args.isEmpty else { return nil }
-            try noBlock()
-            let d = language.structs[s]!
-            let off = try allocateStack(size: d.size, alignment: max(8, d.alignment), irep, insn)
-            var o = 0
-            while o < d.size {
-                let sz = d.size - o >= 8 ? 8 : (d.size - o >= 4 ? 4 : (d.size - o >= 2 ? 2 : 1))
-                emit(.storeFrame(offset: off + o, value: .imm(0), size: sz), loc); o += sz
-            }
-            return .frameObject(.structure(s), offset: off)
-        case .map(let m):
-            try noBlock()
-            return try mapMethod(frame, insn, map: language.maps[m]!, name: name, args: argRegs, kinds: &kinds, loc: loc)
-        case .pointer, .frameObject:
-            try noBlock()
-            return try memberAccess(frame, insn, name: name, receiverReg: insn.a, args: args, kinds: &kinds, loc: loc)
-        case .kernel, .kernelPath:
-            guard args.isEmpty else { return nil }
-            try noBlock()
-            return try kernelRead(name, base: dst, receiver: receiver, dst: dst, irep: irep, insn: insn, loc: loc)
-        case .context where context?.fields.contains(where: { $0.name == name }) != true:
-            switch (name, args.count) {
-            case ("arg", 1):
-                guard case .int = args[0].1, let n = constantOf(args[0].0) else {
-                    throw error(irep, insn, "`ctx.arg` takes a constant argument number", hint: "ctx.arg(0)", symbol: name)
-                }
-                return try contextArgument(Int(n), base: R[insn.a], dst: dst, irep: irep, insn: insn, loc: loc)
-            case ("ret", 0):
-                return try contextArgument(-1, base: R[insn.a], dst: dst, irep: irep, insn: insn, loc: loc)
-            default: return nil
-            }
-        default:
-            return nil
-        }
-    }
-
-    /// The constant an IR register was last set to in the current block, if any.
-    func constantOf(_ r: VReg) -> Int64? {
-        for (i, _) in function.blocks[current].instructions.reversed() where i.definition == r {
-            if case .move(_, .imm(let v)) = i { return v }
-            return nil
-        }
-        return nil
-    }
-
-    func integerOperand(_ a: (VReg, Kind), _ irep: Irep, _ insn: MInstruction, what: String) throws -> Operand {
-        switch a.1 {
-        case .int, .bool: return .reg(a.0)
-        case .nil: return .imm(0)
-        default:
-            if analysing { return .imm(0) }
-            throw error(irep, insn, "\(what) must be an Integer, not \(a.1.rubyName)", hint: nil)
-        }
-    }
-
-    func loadVariable(_ name: String, _ t: ScalarType, _ dst: VReg, _ loc: SourceLocation) throws -> Kind {
-        let a = function.newVReg()
-        emit(.variableAddress(a, name: name), loc)
-        emit(.load(dst, base: a, offset: 0, size: t.size, signed: t.signed), loc)
-        return intKind(t)
-    }
-
-    func intKind(_ t: ScalarType) -> Kind {
-        .int(unsigned64: t.size == 8 && !t.signed, nonNegative: !t.signed)
-    }
-
-    // MARK: Memory with a declared layout
-
-    /// The address of memory a kind describes, as an operand.
-    func address(of reg: VReg, _ k: Kind, _ loc: SourceLocation) -> VReg? {
-        switch k {
-        case .pointer(_, false, _): return reg
-        case .frameObject(_, let off):
-            let a = function.newVReg(); emit(.frameAddress(a, offset: off), loc); return a
+    /// `current_task`, `cast(:type, x)`, `enum_value`/`enum_exists?`,
+    /// `type_exists?`/`type_size` and `field_exists?`: kernel pointers and
+    /// CO-RE answers relocated per kernel; nil for other names.
+    func kernelCall(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind? {
+        switch (name, args.count) {
+        case ("current_task", 0):
+            emit(.call(dst, helper: HelperPrototype.named("get_current_task")!.id, args: []), loc)
+            return .kernel("task_struct")
+        case ("cast", 2): return try cast(name, args: args, dst: dst, irep, insn, loc)
+        case ("enum_value", 2), ("enum_exists?", 2): return try enumValue(name, args: args, dst: dst, irep, insn, loc)
+        case ("type_exists?", 1), ("type_size", 1): return try typeQuery(name, args: args, dst: dst, irep, insn, loc)
+        case ("field_exists?", 2): return try fieldExists(name, args: args, dst: dst, irep, insn, loc)
         default: return nil
         }
     }
 
-    /// Puts a value into stack memory of type `t` (for map keys and values);
-    /// returns its address. Struct values already in memory are used in place.
-    func materialize(_ v: (VReg, Kind), as t: ValueType, _ irep: Irep, _ insn: MInstruction, what: String, _ loc: SourceLocation) throws -> VReg {
-        switch (t, v.1) {
-        case (.scalar(let s), .int), (.scalar(let s), .bool), (.scalar(let s), .nil):
-            let off = try allocateStack(size: max(s.size, 1), alignment: 8, irep, insn)
-            emit(.storeFrame(offset: off, value: v.1 == .nil ? .imm(0) : .reg(v.0), size: s.size), loc)
-            let a = function.newVReg(); emit(.frameAddress(a, offset: off), loc); return a
-        case (.structure(let want), .frameObject(.structure(let have), _)) where want == have:
-            return address(of: v.0, v.1, loc)!
-        case (.structure(let want), .pointer(.structure(let have), false, _)) where want == have:
-            return v.0
-        default:
-            if analysing { return v.0 }
-            throw error(irep, insn, "\(what) must be \(t), not \(v.1.rubyName)", hint: nil)
+    /// `cast(:sock, x)`: an Integer or pointer as a typed kernel pointer.
+    func cast(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+        guard case .symbol(let type) = args[0].1 else {
+            throw error(irep, insn, "`cast` takes a struct name and a value", hint: "cast(:sock, x)", symbol: name)
         }
+        guard try kernelBTF().structLayout(named: type) != nil else {
+            throw error(irep, insn, "the kernel BTF has no struct \(type)", hint: "check the name, or pass --btf FILE", symbol: name)
+        }
+        switch args[1].1 {
+        case .int, .kernel, .cString: emit(.move(dst, .reg(args[1].0)), loc)
+        default: throw error(irep, insn, "`cast` needs an Integer or a pointer, not \(args[1].1.rubyName)", hint: nil, symbol: name)
+        }
+        return .kernel(type)
     }
 
-    /// `e.field` and `e.field = v` on a record, a map value or a stack struct.
-    func memberAccess(_ frame: Frame, _ insn: MInstruction, name: String, receiverReg: Int, args: [(VReg, Kind)],
-                      kinds: inout [Kind], loc: SourceLocation) throws -> Kind? {
-        let irep = frame.irep, R = frame.regs
-        var k = kinds[receiverReg]
-        k = ensureNonNil(R[receiverReg], &kinds, k, loc)
-        let type: ValueType
-        switch k { case .pointer(let t, _, _), .frameObject(let t, _): type = t; default: return nil }
-        guard case .structure(let sname) = type, let s = language.structs[sname] else {
-            if case .scalar(let st) = type, name == "value", args.isEmpty {
-                emit(.load(R[insn.a], base: R[receiverReg], offset: 0, size: st.size, signed: st.signed), loc)
-                return intKind(st)
-            }
-            return nil
+    /// `enum_value(:type, :E)` / `enum_exists?(:type, :E)`.
+    func enumValue(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+        // A kernel enum's value (or whether it has that enumerator), relocated per kernel.
+        guard case .symbol(let type) = args[0].1, case .symbol(let e) = args[1].1 else {
+            throw error(irep, insn, "`\(name)` takes an enum type and an enumerator", hint: "\(name)(:bpf_func_id, :BPF_FUNC_map_lookup_elem)", symbol: name)
         }
-        let setter = name.hasSuffix("=") && args.count == 1
-        let fname = setter ? String(name.dropLast()) : name
-        guard let f = s.field(fname), setter || args.isEmpty else {
-            if analysing { return .signedInt }
-            throw error(irep, insn, "struct \(sname) has no field `\(fname)`", hint: "fields: " + s.fields.map(\.name).joined(separator: ", "), symbol: fname)
+        guard let en = try kernelBTF().enumerators(named: type) else {
+            throw error(irep, insn, "the kernel BTF has no enum \(type)", hint: nil, symbol: name)
         }
-        // Base register and offset of the field.
-        let base: VReg, off: Int
-        switch k {
-        case .frameObject(_, let o):
-            base = function.newVReg(); emit(.frameAddress(base, offset: o), loc); off = f.offset
-        default:
-            base = R[receiverReg]; off = f.offset
+        let found = en.values.first { $0.name == e }
+        if name == "enum_value" && found == nil {
+            throw error(irep, insn, "enum \(type) has no enumerator \(e) in the kernel BTF", hint: "use enum_exists?(:\(type), :\(e)) to test for it", symbol: name)
         }
-        if !setter {
-            switch f.type {
-            case .scalar(let st):
-                emit(.load(R[insn.a], base: base, offset: off, size: st.size, signed: st.signed), loc)
-                return intKind(st)
-            case .chars:
-                // The array's address, to copy it as a string into another char array.
-                emit(.binary(.add, R[insn.a], .reg(base), .imm(Int64(off))), loc)
-                return .cString(user: false)
-            default:
-                if analysing { return .signedInt }
-                throw error(irep, insn, "reading field `\(fname)` (\(f.type)) is not supported in bodies yet", hint: nil, symbol: fname)
-            }
-        }
-        let value = args[0]
-        switch (f.type, value.1) {
-        case (.scalar(let st), .int), (.scalar(let st), .bool), (.scalar(let st), .nil):
-            emit(.store(base: base, offset: off, value: value.1 == .nil ? .imm(0) : .reg(value.0), size: st.size), loc)
-        case (.chars(let n), .comm):
-            let a = function.newVReg()
-            emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
-            emit(.call(nil, helper: HelperPrototype.named("get_current_comm")!.id, args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
-        case (.chars(let n), .cString(let user)):
-            let a = function.newVReg()
-            emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
-            let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
-            emit(.call(nil, helper: HelperPrototype.named(helper)!.id, args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
-        default:
-            if analysing { return .signedInt }
-            throw error(irep, insn, "field `\(fname)` (\(f.type)) cannot be set from \(value.1.rubyName)",
-                        hint: f.type == .chars(16) ? "a char array takes `comm` or a string pointer such as ctx.filename" : nil, symbol: fname)
-        }
-        return value.1
+        core.recordEnumerator(type, size: en.size, enumerator: e, value: found?.value ?? 0)
+        let reloc = addCore(name == "enum_value" ? .enumValue : .enumValueExists, root: type, path: [e])
+        // libbpf checks the instruction holds the local answer: the local enum has the enumerator, so 1.
+        emit(.coreConstant(dst, value: name == "enum_value" ? found!.value : 1, relocation: reloc), loc)
+        return name == "enum_value" ? .int(unsigned64: false, nonNegative: found!.value >= 0) : .bool
     }
 
-    // MARK: Maps
-
-    func mapIndex(_ frame: Frame, _ insn: MInstruction, receiver: Int, args: [Int], set: Bool, kinds: inout [Kind], loc: SourceLocation) throws -> Kind {
-        guard case .map(let m) = kinds[receiver] else {
-            if analysing { return .signedInt }
-            throw error(frame.irep, insn, "`[]` is only available on maps in a BPF program body", hint: nil)
+    /// `type_exists?(:type)` / `type_size(:type)`.
+    func typeQuery(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+        guard case .symbol(let type) = args[0].1 else {
+            throw error(irep, insn, "`\(name)` takes a struct name", hint: "\(name)(:task_struct)", symbol: name)
         }
-        return try mapMethod(frame, insn, map: language.maps[m]!, name: set ? "[]=" : "[]", args: args, kinds: &kinds, loc: loc,
-                             dst: frame.regs[receiver])
+        let layout = try kernelBTF().structLayout(named: type)
+        if name == "type_size" && layout == nil { throw error(irep, insn, "the kernel BTF has no struct \(type)", hint: nil, symbol: name) }
+        core.touch(type, size: layout?.size ?? 0, isUnion: layout?.kind == .union)
+        let reloc = addCore(name == "type_size" ? .typeSize : .typeExists, root: type, path: [])
+        emit(.coreConstant(dst, value: name == "type_size" ? Int64(layout!.size) : 1, relocation: reloc), loc)
+        return name == "type_size" ? .int(unsigned64: false, nonNegative: true) : .bool
     }
 
-    func mapMethod(_ frame: Frame, _ insn: MInstruction, map: MapDecl, name: String, args argRegs: [Int], kinds: inout [Kind],
-                   loc: SourceLocation, dst explicitDst: VReg? = nil) throws -> Kind {
-        let irep = frame.irep, R = frame.regs
-        let dst = explicitDst ?? R[insn.a]
-        let args = argRegs.map { (R[$0], kinds[$0]) }
-        func helper(_ n: String) -> Int32 { HelperPrototype.named(n)!.id }
-        func expect(_ n: Int, _ usage: String) throws {
-            if args.count != n { throw error(irep, insn, "`\(map.name).\(name)` takes \(n) argument\(n == 1 ? "" : "s")", hint: usage, symbol: name) }
+    /// `field_exists?(ptr, :field)`.
+    func fieldExists(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+        guard case .symbol(let field) = args[1].1 else {
+            throw error(irep, insn, "`field_exists?` takes a kernel pointer and a field name", hint: "field_exists?(task, :loginuid)", symbol: name)
         }
-        func mapRef() -> VReg { let r = function.newVReg(); emit(.mapAddress(r, name: map.name), loc); return r }
-        func keyAddress() throws -> VReg { try materialize(args[0], as: map.key!, irep, insn, what: "the key of map `\(map.name)`", loc) }
-        let keyed = !map.isRecordStream && map.kind != "stack_trace"
-
-        switch (name, map.kind) {
-        case ("[]", _) where keyed && map.kind != "hist":
-            try expect(1, "\(map.name)[key]")
-            guard case .scalar(let vt) = map.value! else {
-                throw error(irep, insn, "`\(map.name)[k]` needs Integer values; this map holds \(map.value!)", hint: "use \(map.name).lookup(k), which gives a pointer or nil", symbol: map.name)
-            }
-            if frame.atomic[insn.pc] != nil { return .int(unsigned64: false, nonNegative: false) }   // folded into the `[]=` below
-            let k = try keyAddress()
-            let p = function.newVReg()
-            emit(.call(p, helper: helper("map_lookup_elem"), args: [.reg(mapRef()), .reg(k)]), loc)
-            let hit = newBlock(), miss = newBlock(), join = newBlock()
-            terminate(.branch(.eq, .reg(p), .imm(0), then: miss, else: hit), loc)
-            current = hit; emit(.load(dst, base: p, offset: 0, size: vt.size, signed: vt.signed), loc); terminate(.jump(join), loc)
-            current = miss; emit(.move(dst, .imm(0)), loc); terminate(.jump(join), loc)
-            current = join
-            return intKind(vt)
-        case ("[]=", _) where keyed && map.kind != "hist":
-            try expect(2, "\(map.name)[key] = value")
-            if let inc = frame.atomic[insn.pc] {
-                let increment: Operand
-                switch inc { case .immediate(let v): increment = .imm(v); case .register(let r): increment = .reg(R[r]) }
-                try atomicAdd(map: map, key: try keyAddress(), increment: increment, irep, insn, loc)
-                return args[1].1
-            }
-            let k = try keyAddress()
-            let v = try materialize(args[1], as: map.value!, irep, insn, what: "the value of map `\(map.name)`", loc)
-            emit(.call(nil, helper: helper("map_update_elem"), args: [.reg(mapRef()), .reg(k), .reg(v), .imm(0)]), loc)
-            return args[1].1
-        case ("lookup", _) where keyed:
-            try expect(1, "\(map.name).lookup(key)")
-            let k = try keyAddress()
-            emit(.call(dst, helper: helper("map_lookup_elem"), args: [.reg(mapRef()), .reg(k)]), loc)
-            defer { nextPointerID += 1 }
-            return .pointer(map.value!, nullable: map.kind != "array" && map.kind != "percpu_array" ? true : true, id: nextPointerID)
-        case ("update", _) where keyed:
-            guard args.count == 2 || args.count == 3 else { try expect(3, "\(map.name).update(key, value, flags)"); return .nil }
-            let k = try keyAddress()
-            let v = try materialize(args[1], as: map.value!, irep, insn, what: "the value of map `\(map.name)`", loc)
-            let flags = args.count == 3 ? try integerOperand(args[2], irep, insn, what: "the flags") : .imm(0)
-            emit(.call(dst, helper: helper("map_update_elem"), args: [.reg(mapRef()), .reg(k), .reg(v), flags]), loc)
-            return .int(unsigned64: false, nonNegative: false)
-        case ("delete", _) where keyed:
-            try expect(1, "\(map.name).delete(key)")
-            let k = try keyAddress()
-            emit(.call(dst, helper: helper("map_delete_elem"), args: [.reg(mapRef()), .reg(k)]), loc)
-            return .int(unsigned64: false, nonNegative: false)
-        case ("add", "hist"):
-            try expect(1, "\(map.name).add(value)")
-            let v = try integerOperand(args[0], irep, insn, what: "the value added to hist `\(map.name)`")
-            let bucket = log2Bucket(v, loc)
-            let k = try materialize((bucket, .int(unsigned64: false, nonNegative: true)), as: map.key!, irep, insn, what: "the bucket", loc)
-            try atomicAdd(map: map, key: k, increment: .imm(1), irep, insn, loc)
-            return .nil
-        case ("reserve", "ringbuf"):
-            try expect(1, "e = \(map.name).reserve(Event)")
-            guard case .structType(let s) = args[0].1 else {
-                throw error(irep, insn, "`reserve` takes a struct declared with `struct`", hint: "e = \(map.name).reserve(Event)", symbol: name)
-            }
-            let size = language.structs[s]!.size
-            records.byMap[map.name] = s
-            emit(.call(dst, helper: helper("ringbuf_reserve"), args: [.reg(mapRef()), .imm(Int64(size)), .imm(0)]), loc)
-            acquired[nextPointerID] = (loc.line, "ring buffer record")
-            defer { nextPointerID += 1 }
-            return .pointer(.structure(s), nullable: true, id: nextPointerID)
-        case ("submit", "ringbuf"), ("discard", "ringbuf"):
-            try expect(1, "\(map.name).\(name)(e)")
-            let r = argRegs[0]
-            var k = kinds[r]
-            k = ensureNonNil(R[r], &kinds, k, loc)
-            guard case .pointer(_, false, let id) = k else {
-                if analysing { return .nil }
-                throw error(irep, insn, "`\(name)` takes a record from `\(map.name).reserve`, not \(k.rubyName)", hint: nil, symbol: name)
-            }
-            emit(.call(nil, helper: helper(name == "submit" ? "ringbuf_submit" : "ringbuf_discard"), args: [.reg(R[r]), .imm(0)]), loc)
-            kinds = kinds.map { if case .pointer(_, _, let i) = $0, i == id { return .released }; return $0 }
-            return .nil
-        case ("output", "ringbuf"), ("output", "perf_event_array"):
-            let perf = map.kind == "perf_event_array"
-            try expect(perf ? 2 : 1, perf ? "\(map.name).output(ctx, event)" : "\(map.name).output(event)")
-            if perf, args[0].1 != .context { throw error(irep, insn, "`output` on a perf_event_array takes the context first", hint: "\(map.name).output(ctx, event)", symbol: name) }
-            let value = args[perf ? 1 : 0]
-            let (addr, size): (VReg, Int)
-            switch value.1 {
-            case .frameObject(.structure(let s), _), .pointer(.structure(let s), false, _):
-                (addr, size) = (address(of: value.0, value.1, loc)!, language.structs[s]!.size)
-                records.byMap[map.name] = s
-            case .int, .bool:
-                (addr, size) = (try materialize(value, as: .scalar(ScalarType.table["u64"]!), irep, insn, what: "the event", loc), 8)
-            default:
-                if analysing { return .nil }
-                throw error(irep, insn, "`output` takes a struct (Event.new) or an Integer, not \(value.1.rubyName)", hint: nil, symbol: name)
-            }
-            if perf {
-                emit(.call(dst, helper: helper("perf_event_output"), args: [.reg(args[0].0), .reg(mapRef()), .imm(0xffff_ffff), .reg(addr), .imm(Int64(size))]), loc)
-            } else {
-                emit(.call(dst, helper: helper("ringbuf_output"), args: [.reg(mapRef()), .reg(addr), .imm(Int64(size)), .imm(0)]), loc)
-            }
-            return .int(unsigned64: false, nonNegative: false)
-        case ("get_stackid", "stack_trace"):
-            try expect(2, "\(map.name).get_stackid(ctx, flags)")
-            guard args[0].1 == .context else { throw error(irep, insn, "`get_stackid` takes the context first", hint: "\(map.name).get_stackid(ctx, 0)", symbol: name) }
-            let flags = try integerOperand(args[1], irep, insn, what: "the flags")
-            emit(.call(dst, helper: helper("get_stackid"), args: [.reg(args[0].0), .reg(mapRef()), flags]), loc)
-            return .int(unsigned64: false, nonNegative: false)
-        default:
-            if analysing { return .signedInt }
-            throw error(irep, insn, "maps of type :\(map.kind) have no method `\(name)` in bodies",
-                        hint: Self.mapMethods[map.kind] ?? "", symbol: name)
+        let (root, path) = try kernelRoot(args[0].1, irep, insn)
+        if try kernelMember(root: root, path: path + [field]) == nil {
+            // Absent from the compile-time BTF: the local type still names it, so
+            // libbpf can answer for the target kernel.
+            let holder: String
+            if case .kernelPath(_, _, let t) = args[0].1 { holder = t } else { holder = root }
+            let size = try kernelBTF().structLayout(named: holder)?.size ?? 0
+            core.record(holder, size: size, isUnion: false, member: field, offset: 0, type: .type(.int(name: "int", size: 4, signed: true)))
         }
+        let reloc = addCore(.fieldExists, root: root, path: path + [field])
+        emit(.coreConstant(dst, value: 1, relocation: reloc), loc)
+        return .bool
     }
 
-    static let mapMethods: [String: String] = [
-        "ringbuf": "ringbuf maps: reserve, submit, discard, output",
-        "perf_event_array": "perf_event_array maps: output(ctx, value)",
-        "stack_trace": "stack_trace maps: get_stackid(ctx, flags)",
-        "hist": "hist maps: add(value)",
-    ]
-
-    /// `lock value += increment` for the key, creating the entry when absent
-    /// (like `__sync_fetch_and_add` on a looked-up value in C).
-    func atomicAdd(map: MapDecl, key: VReg, increment: Operand, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws {
-        guard case .scalar(let vt) = map.value!, vt.size == 8 || vt.size == 4 else {
-            throw error(irep, insn, "`+=` on map `\(map.name)` needs 4- or 8-byte Integer values", hint: nil)
-        }
-        func mapRef() -> VReg { let r = function.newVReg(); emit(.mapAddress(r, name: map.name), loc); return r }
-        let lookup = HelperPrototype.named("map_lookup_elem")!.id, update = HelperPrototype.named("map_update_elem")!.id
-        let inc = function.newVReg()
-        emit(.move(inc, increment), loc)
-        let p = function.newVReg()
-        emit(.call(p, helper: lookup, args: [.reg(mapRef()), .reg(key)]), loc)
-        let hit = newBlock(), miss = newBlock(), join = newBlock()
-        terminate(.branch(.ne, .reg(p), .imm(0), then: hit, else: miss), loc)
-        current = hit
-        emit(.atomicAdd(base: p, offset: 0, value: inc, size: vt.size), loc)
-        terminate(.jump(join), loc)
-        current = miss
-        let slot = try allocateStack(size: 8, irep, insn)
-        emit(.storeFrame(offset: slot, value: .reg(inc), size: vt.size), loc)
-        let v = function.newVReg(); emit(.frameAddress(v, offset: slot), loc)
-        // BPF_NOEXIST: if another CPU created the entry meanwhile, add to it.
-        let rc = function.newVReg()
-        emit(.call(rc, helper: update, args: [.reg(mapRef()), .reg(key), .reg(v), .imm(1)]), loc)
-        let retry = newBlock()
-        terminate(.branch(.eq, .reg(rc), .imm(0), then: join, else: retry), loc)
-        current = retry
-        let p2 = function.newVReg()
-        emit(.call(p2, helper: lookup, args: [.reg(mapRef()), .reg(key)]), loc)
-        let hit2 = newBlock()
-        terminate(.branch(.ne, .reg(p2), .imm(0), then: hit2, else: join), loc)
-        current = hit2
-        emit(.atomicAdd(base: p2, offset: 0, value: inc, size: vt.size), loc)
-        terminate(.jump(join), loc)
-        current = join
-    }
-
-    /// bpftrace's hist() bucket: 0 for v ≤ 0, else 1 + floor(log2(v)),
-    /// by binary search: five steps `sh = (x > 2^s - 1) ? s : 0; x >>= sh;
-    /// r |= sh` (a conditional move the verifier prunes at the join) and a
-    /// last `r |= x >> 1`. Values ≤ 0 skip it all.
-    func log2Bucket(_ v: Operand, _ loc: SourceLocation) -> VReg {
-        let x = function.newVReg(), r = function.newVReg(), out = function.newVReg()
-        let positive = newBlock(), join = newBlock()
-        emit(.move(out, .imm(0)), loc)
-        terminate(.branch(.slt, v, .imm(1), then: join, else: positive), loc)
-        current = positive
-        emit(.move(x, v), loc)
-        emit(.move(r, .imm(0)), loc)
-        for s in [32, 16, 8, 4, 2] {
-            let sh = function.newVReg()
-            emit(.setcc(.ugt, sh, .reg(x), .imm((1 << Int64(s)) - 1)), loc)
-            emit(.binary(.shl, sh, .reg(sh), .imm(Int64(s.trailingZeroBitCount))), loc)
-            emit(.binary(.lshr, x, .reg(x), .reg(sh)), loc)
-            emit(.binary(.or, r, .reg(r), .reg(sh)), loc)
-        }
-        let last = function.newVReg()
-        emit(.binary(.lshr, last, .reg(x), .imm(1)), loc)
-        emit(.binary(.or, r, .reg(r), .reg(last)), loc)
-        emit(.binary(.add, out, .reg(r), .imm(1)), loc)
-        terminate(.jump(join), loc)
-        current = join
-        return out
-    }
-
-    // MARK: Kernel pointers (CO-RE)
+    // MARK: Reading through kernel pointers
 
     func kernelRoot(_ k: Kind, _ irep: Irep, _ insn: MInstruction) throws -> (String, [String]) {
         switch k {
@@ -626,8 +199,8 @@ extension Lowering {
     }
 
     func addCore(_ kind: CoreKind, root: String, path: [String]) -> Int {
-        function.coreRelocations.append(CoreRecord(kind: kind.rawValue, rootType: root, path: path))
-        return function.coreRelocations.count - 1
+        ir.function.coreRelocations.append(CoreRecord(kind: kind.rawValue, rootType: root, path: path))
+        return ir.function.coreRelocations.count - 1
     }
 
     /// `ptr.member`: an embedded struct extends the path; a scalar or pointer
@@ -636,11 +209,10 @@ extension Lowering {
         let (root, prefix) = try kernelRoot(receiver, irep, insn)
         let path = prefix + [name]
         guard let (offset, f) = try kernelMember(root: root, path: path) else {
-            if analysing { return .signedInt }
             let holder: String
             if case .kernelPath(_, _, let t) = receiver { holder = t } else { holder = root }
-            throw error(irep, insn, "struct \(holder) has no member `\(name)` in the kernel BTF",
-                        hint: "check the name against `bpftool btf dump file /sys/kernel/btf/vmlinux format c`", symbol: name)
+            return try unsettled(.signedInt, error(irep, insn, "struct \(holder) has no member `\(name)` in the kernel BTF",
+                                                   hint: "check the name against `bpftool btf dump file /sys/kernel/btf/vmlinux format c`", symbol: name))
         }
         let resolved = try kernelBTF().resolve(f.typeID)
         if f.isBitfield {
@@ -652,18 +224,18 @@ extension Lowering {
             return .kernelPath(root: root, path: path, type: resolved.name)
         case .array where resolved.targetSize == 1:
             // A char array in kernel memory: its address, for copying as a string.
-            let off = function.newVReg()
+            let off = newVReg()
             emit(.coreConstant(off, value: Int64(offset), relocation: addCore(.fieldByteOffset, root: root, path: path)), loc)
             emit(.binary(.add, dst, .reg(base), .reg(off)), loc)
             return .cString(user: false)
         case .int, .enumeration, .enumeration64, .pointer:
             let size = f.size
             guard [1, 2, 4, 8].contains(size) else { break }
-            let off = function.newVReg(), addr = function.newVReg()
+            let off = newVReg(), addr = newVReg()
             emit(.coreConstant(off, value: Int64(offset), relocation: addCore(.fieldByteOffset, root: root, path: path)), loc)
             emit(.binary(.add, addr, .reg(base), .reg(off)), loc)
             let slot = try allocateStack(size: 8, irep, insn)
-            let buf = function.newVReg()
+            let buf = newVReg()
             emit(.frameAddress(buf, offset: slot), loc)
             emit(.call(nil, helper: HelperPrototype.named("probe_read_kernel")!.id, args: [.reg(buf), .imm(Int64(size)), .reg(addr)]), loc)
             emit(.loadFrame(dst, offset: slot, size: size, signed: f.isSigned), loc)
@@ -692,13 +264,13 @@ extension Lowering {
             byteOffset = bitOffset / 8 / byteSize * byteSize
         }
         let lshift = 64 - (bitOffset + bitSize - byteOffset * 8), rshift = 64 - bitSize
-        let off = function.newVReg(), addr = function.newVReg(), size = function.newVReg(), ls = function.newVReg(), rs = function.newVReg()
+        let off = newVReg(), addr = newVReg(), size = newVReg(), ls = newVReg(), rs = newVReg()
         emit(.coreConstant(off, value: Int64(byteOffset), relocation: addCore(.fieldByteOffset, root: root, path: path)), loc)
         emit(.binary(.add, addr, .reg(base), .reg(off)), loc)
         emit(.coreConstant(size, value: Int64(byteSize), relocation: addCore(.fieldByteSize, root: root, path: path)), loc)
         let slot = try allocateStack(size: 8, irep, insn)
         emit(.storeFrame(offset: slot, value: .imm(0), size: 8), loc)
-        let buf = function.newVReg()
+        let buf = newVReg()
         emit(.frameAddress(buf, offset: slot), loc)
         emit(.call(nil, helper: HelperPrototype.named("probe_read_kernel")!.id, args: [.reg(buf), .reg(size), .reg(addr)]), loc)
         emit(.loadFrame(dst, offset: slot, size: 8, signed: false), loc)
@@ -708,147 +280,4 @@ extension Lowering {
         emit(.binary(signed ? .ashr : .lshr, dst, .reg(dst), .reg(rs)), loc)
         return .int(unsigned64: false, nonNegative: !signed)
     }
-
-    // MARK: Context arguments
-
-    /// `ctx.arg(n)` / `ctx.ret`: pt_regs registers on x86-64 for kprobes and
-    /// uprobes, `args[n]` for raw tracepoints.
-    func contextArgument(_ n: Int, base: VReg, dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
-        let decl = declaration.kind.declaration
-        switch decl {
-        case "raw_tracepoint":
-            guard n >= 0, n < 12 else { throw error(irep, insn, "raw tracepoint arguments are numbered 0…11", hint: nil) }
-            emit(.load(dst, base: base, offset: 8 * n, size: 8, signed: false), loc)
-            return .int(unsigned64: true, nonNegative: true)
-        case "kprobe", "kretprobe", "uprobe", "uretprobe":
-            let regs = ["di", "si", "dx", "cx", "r8", "r9"]
-            let field: String
-            if n < 0 {
-                guard decl.hasSuffix("retprobe") else { throw error(irep, insn, "`ctx.ret` is only available in kretprobe/uretprobe programs", hint: nil, symbol: "ret") }
-                field = "ax"
-            } else {
-                guard n < regs.count else { throw error(irep, insn, "x86-64 passes 6 arguments in registers: ctx.arg(0)…ctx.arg(5)", hint: nil, symbol: "arg") }
-                field = regs[n]
-            }
-            guard let layout = try kernelBTF().structLayout(named: "pt_regs"), let f = layout.member(named: field) else {
-                throw error(irep, insn, "the kernel BTF has no pt_regs.\(field)", hint: nil)
-            }
-            emit(.load(dst, base: base, offset: f.byteOffset, size: 8, signed: false), loc)
-            return .int(unsigned64: true, nonNegative: true)
-        case "usdt" where n >= 0:
-            return try usdtArgument(n, ctx: base, dst: dst, irep: irep, insn: insn, loc: loc)
-        default:
-            throw error(irep, insn, "`ctx.\(n < 0 ? "ret" : "arg")` is not available in \(decl) programs",
-                        hint: "use the context's fields by name", symbol: n < 0 ? "ret" : "arg")
-        }
-    }
-}
-
-extension Lowering {
-    /// libbpf's USDT support: the maps its user-space half fills at attach
-    /// time (<bpf/usdt.bpf.h> names and sizes), which the object must define.
-    static let usdtSpecsMap = "__bpf_usdt_specs", usdtIPMap = "__bpf_usdt_ip_to_spec_id"
-    /// `struct __bpf_usdt_spec`: 12 × 16-byte `__bpf_usdt_arg_spec`, u64 cookie, short arg_cnt.
-    static let usdtSpecSize = 208, usdtMaxArgs = 12
-
-    /// `ctx.arg(n)` in a USDT program, computed as libbpf's `bpf_usdt_arg()`
-    /// does: the attach cookie names the spec libbpf stored for this probe
-    /// site; the spec says whether the argument is a constant, a register
-    /// (`8@%rax`) or memory at a register plus offset (`-4@-1204(%rbp)`), and
-    /// how to narrow and sign-extend it. Absent arguments read as 0.
-    func usdtArgument(_ n: Int, ctx: VReg, dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
-        guard n < Self.usdtMaxArgs else { throw error(irep, insn, "USDT probes have at most 12 arguments: ctx.arg(0)…ctx.arg(11)", hint: nil, symbol: "arg") }
-        func helper(_ h: String) -> Int32 { HelperPrototype.named(h)!.id }
-        let cookie = function.newVReg()
-        emit(.call(cookie, helper: helper("get_attach_cookie"), args: [.reg(ctx)]), loc)
-        let idSlot = try allocateStack(size: 8, irep, insn), valSlot = try allocateStack(size: 8, irep, insn)
-        emit(.storeFrame(offset: idSlot, value: .reg(cookie), size: 4), loc)
-        let key = function.newVReg(), map = function.newVReg(), spec = function.newVReg()
-        emit(.frameAddress(key, offset: idSlot), loc)
-        emit(.mapAddress(map, name: Self.usdtSpecsMap), loc)
-        emit(.call(spec, helper: helper("map_lookup_elem"), args: [.reg(map), .reg(key)]), loc)
-        let join = newBlock(), zero = newBlock(), found = newBlock()
-        terminate(.branch(.eq, .reg(spec), .imm(0), then: zero, else: found), loc)
-        current = zero; emit(.move(dst, .imm(0)), loc); terminate(.jump(join), loc)
-        current = found
-        let count = function.newVReg()
-        emit(.load(count, base: spec, offset: 200, size: 2, signed: true), loc)
-        let present = newBlock()
-        terminate(.branch(.sle, .reg(count), .imm(Int64(n)), then: zero, else: present), loc)
-        current = present
-        let a = 16 * n
-        let type = function.newVReg(), regOff = function.newVReg(), value = function.newVReg()
-        emit(.load(type, base: spec, offset: a + 8, size: 4, signed: false), loc)
-        emit(.load(value, base: spec, offset: a, size: 8, signed: false), loc)          // val_off / the constant
-        let constant = newBlock(), register = newBlock(), narrow = newBlock()
-        terminate(.branch(.eq, .reg(type), .imm(0), then: constant, else: register), loc)
-        current = constant; emit(.move(dst, .reg(value)), loc); terminate(.jump(narrow), loc)
-        current = register
-        emit(.load(regOff, base: spec, offset: a + 12, size: 2, signed: true), loc)
-        let addr = function.newVReg(), buf = function.newVReg()
-        emit(.binary(.add, addr, .reg(ctx), .reg(regOff)), loc)
-        emit(.frameAddress(buf, offset: valSlot), loc)
-        emit(.call(nil, helper: helper("probe_read_kernel"), args: [.reg(buf), .imm(8), .reg(addr)]), loc)
-        emit(.loadFrame(dst, offset: valSlot, size: 8, signed: false), loc)
-        let deref = newBlock()
-        terminate(.branch(.eq, .reg(type), .imm(2), then: deref, else: narrow), loc)
-        current = deref
-        let where_ = function.newVReg(), buf2 = function.newVReg()
-        emit(.binary(.add, where_, .reg(dst), .reg(value)), loc)
-        emit(.frameAddress(buf2, offset: valSlot), loc)
-        emit(.call(nil, helper: helper("probe_read_user"), args: [.reg(buf2), .imm(8), .reg(where_)]), loc)
-        emit(.loadFrame(dst, offset: valSlot, size: 8, signed: false), loc)
-        terminate(.jump(narrow), loc)
-        current = narrow
-        // Narrow 1/2/4-byte arguments: shift up, then back (arithmetically if signed).
-        let shift = function.newVReg(), signed = function.newVReg()
-        emit(.load(shift, base: spec, offset: a + 15, size: 1, signed: false), loc)
-        emit(.load(signed, base: spec, offset: a + 14, size: 1, signed: false), loc)
-        emit(.binary(.shl, dst, .reg(dst), .reg(shift)), loc)
-        let sgn = newBlock(), uns = newBlock()
-        terminate(.branch(.ne, .reg(signed), .imm(0), then: sgn, else: uns), loc)
-        current = sgn; emit(.binary(.ashr, dst, .reg(dst), .reg(shift)), loc); terminate(.jump(join), loc)
-        current = uns; emit(.binary(.lshr, dst, .reg(dst), .reg(shift)), loc); terminate(.jump(join), loc)
-        current = join
-        return .int(unsigned64: false, nonNegative: false)
-    }
-}
-
-/// The increment of a `m[k] += n` found in the bytecode (mruby compiles it
-/// to `m[k]`, an add and `m[k]=`; the compiler turns the triple into one
-/// atomic add).
-enum AtomicIncrement { case immediate(Int64), register(Int) }
-
-/// Finds `m[k] op= n` sequences: `MOVE x m; MOVE x+1 k; SEND x :[] 1;
-/// …; ADD x / ADDI x n / SUB x / SUBI x n; SEND m :[]= 2` with m+1 = k and
-/// m+2 = x. Keys: pcs of both the `[]` and the `[]=`.
-func findAtomicIncrements(_ insns: [MInstruction], symbol: (Int) -> String) -> [Int: AtomicIncrement] {
-    var out: [Int: AtomicIncrement] = [:]
-    for (i, get) in insns.enumerated() where get.op == .send && (get.c & 0x0f) == 1 && symbol(get.b) == "[]" && i >= 2 {
-        let x = get.a
-        guard insns[i - 2].op == .move, insns[i - 2].a == x, insns[i - 1].op == .move, insns[i - 1].a == x + 1 else { continue }
-        let m = insns[i - 2].b, k = insns[i - 1].b
-        guard k == m + 1, x == m + 2 else { continue }
-        // Skip the increment's computation: it may use x+1… but not x, m, k.
-        var j = i + 1
-        while j < insns.count {
-            let n = insns[j]
-            if [.add, .addi, .sub, .subi].contains(n.op), n.a == x { break }
-            if n.isTerminator || n.a == x || n.a == m || n.a == k { j = insns.count; break }
-            j += 1
-        }
-        guard j + 1 < insns.count else { continue }
-        let op = insns[j], set = insns[j + 1]
-        guard set.op == .send, set.a == m, (set.c & 0x0f) == 2, symbol(set.b) == "[]=" else { continue }
-        let inc: AtomicIncrement
-        switch op.op {
-        case .addi: inc = .immediate(Int64(op.b))
-        case .subi: inc = .immediate(-Int64(op.b))
-        case .add: inc = .register(x + 1)
-        default: continue   // SUB by a register: leave it a read-modify-write
-        }
-        out[get.pc] = inc
-        out[set.pc] = inc
-    }
-    return out
 }

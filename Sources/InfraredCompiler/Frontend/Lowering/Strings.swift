@@ -46,4 +46,17 @@ extension Lowering {
         default: return nil
         }
     }
+
+    /// `comm` or a C string copied into the `n`-byte char array at
+    /// base+offset (the task's name: at most 16 bytes).
+    func copyString(_ value: (VReg, Kind), into base: VReg, offset off: Int, size n: Int, _ loc: SourceLocation) {
+        let a = newVReg()
+        emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
+        if case .cString(let user) = value.1 {
+            let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
+            emit(.call(nil, helper: HelperPrototype.named(helper)!.id, args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
+        } else {
+            emit(.call(nil, helper: HelperPrototype.named("get_current_comm")!.id, args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
+        }
+    }
 }

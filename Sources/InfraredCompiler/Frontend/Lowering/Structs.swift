@@ -70,32 +70,34 @@ extension Lowering {
         default:
             base = R[receiverReg]; off = f.offset
         }
-        if !setter {
-            switch f.type {
-            case .scalar(let st):
-                emit(.load(R[insn.a], base: base, offset: off, size: st.size, signed: st.signed), loc)
-                return intKind(st)
-            case .chars:
-                // The array's address, to copy it as a string into another char array.
-                emit(.binary(.add, R[insn.a], .reg(base), .imm(Int64(off))), loc)
-                return .cString(user: false)
-            default:
-                return try unsettled(.signedInt, error(irep, insn, "reading field `\(fname)` (\(f.type)) is not supported in bodies yet", hint: nil, symbol: fname))
-            }
+        if !setter { return try fieldRead(f, fname, base: base, offset: off, dst: R[insn.a], irep, insn, loc) }
+        return try fieldWrite(f, fname, base: base, offset: off, value: args[0], irep, insn, loc)
+    }
+
+    /// `e.field`: an Integer field's value, or a char array's address.
+    func fieldRead(_ f: FieldDecl, _ fname: String, base: VReg, offset off: Int, dst: VReg,
+                   _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+        switch f.type {
+        case .scalar(let st):
+            emit(.load(dst, base: base, offset: off, size: st.size, signed: st.signed), loc)
+            return intKind(st)
+        case .chars:
+            // The array's address, to copy it as a string into another char array.
+            emit(.binary(.add, dst, .reg(base), .imm(Int64(off))), loc)
+            return .cString(user: false)
+        default:
+            return try unsettled(.signedInt, error(irep, insn, "reading field `\(fname)` (\(f.type)) is not supported in bodies yet", hint: nil, symbol: fname))
         }
-        let value = args[0]
+    }
+
+    /// `e.field = v`: an Integer stored, or a string copied into a char array.
+    func fieldWrite(_ f: FieldDecl, _ fname: String, base: VReg, offset off: Int, value: (VReg, Kind),
+                    _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
         switch (f.type, value.1) {
         case (.scalar(let st), .int), (.scalar(let st), .bool), (.scalar(let st), .nil):
             emit(.store(base: base, offset: off, value: value.1 == .nil ? .imm(0) : .reg(value.0), size: st.size), loc)
-        case (.chars(let n), .comm):
-            let a = newVReg()
-            emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
-            emit(.call(nil, helper: HelperPrototype.named("get_current_comm")!.id, args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
-        case (.chars(let n), .cString(let user)):
-            let a = newVReg()
-            emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
-            let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
-            emit(.call(nil, helper: HelperPrototype.named(helper)!.id, args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
+        case (.chars(let n), .comm), (.chars(let n), .cString):
+            copyString(value, into: base, offset: off, size: n, loc)
         default:
             return try unsettled(.signedInt, error(irep, insn, "field `\(fname)` (\(f.type)) cannot be set from \(value.1.rubyName)",
                                                    hint: f.type == .chars(16) ? "a char array takes `comm` or a string pointer such as ctx.filename" : nil, symbol: fname))

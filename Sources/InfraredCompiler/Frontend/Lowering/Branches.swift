@@ -1,5 +1,8 @@
 import BPF
 
+// Control flow: jumps and branches on the kinds they test, returns from the
+// program, an inlined `def` or a `times` block, `break`.
+
 extension Lowering {
     // MARK: Jumps
 

@@ -1,5 +1,8 @@
 import BPF
 
+// Method calls: dispatch by receiver, calls on self (helpers, conveniences),
+// helper arguments checked against their prototypes.
+
 extension Lowering {
     // MARK: Dispatch
 

@@ -1,5 +1,10 @@
 import BPF
 
+// The context: fields of the program's context struct, `ctx.arg(n)` and
+// `ctx.ret` per program kind (pt_regs, raw tracepoint args, USDT specs).
+// The typed BTF arguments of fentry/fexit/tp_btf/lsm programs would be one
+// more case of `contextArgument`, giving `.kernel(type)` kinds for pointers.
+
 /// What a program reads from its context: the fields of its context struct
 /// (`ctx.len`), and the probed function's arguments (`ctx.arg(n)`, `ctx.ret`).
 extension Lowering {

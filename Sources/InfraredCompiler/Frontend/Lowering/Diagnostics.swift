@@ -1,3 +1,5 @@
+// Source locations of instructions, and the lowering's errors.
+
 /// Where a construct is in the source, and the errors the lowering reports.
 extension Lowering {
     func location(_ irep: Irep, _ insn: MInstruction, symbol: String? = nil) -> SourceLocation {

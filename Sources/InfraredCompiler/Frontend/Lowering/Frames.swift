@@ -1,5 +1,8 @@
 import BPF
 
+// Frames (the body, inlined `def`s and `times` blocks), their basic blocks,
+// upvars, and stack slots.
+
 /// An irep being lowered: the program body, or a `def` or block inlined into it.
 ///
 /// A class: blocks inlined into a frame name it (`parent`, and the kinds of

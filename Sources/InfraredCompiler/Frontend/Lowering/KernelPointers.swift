@@ -2,6 +2,10 @@ import BPF
 import InfraredBTF
 import InfraredObject
 
+// Kernel pointers read with CO-RE: the local copies of the kernel types a file
+// touches, member paths through the compile-time BTF, relocated reads and
+// bitfields, and the CO-RE conveniences (cast, enum_value, type_size, …).
+
 /// Minimal local copies of the kernel structs a file reads with CO-RE: only
 /// the members it touches, at the offsets of the BTF it was compiled
 /// against. libbpf matches them by name against the target kernel's BTF,

@@ -1,3 +1,5 @@
+// The register-kind analysis: a forward dataflow to a fixed point per frame.
+
 /// What each mruby register of a frame holds at the entry of each of its
 /// basic blocks: the result of `Lowering.analyseKinds`.
 struct RegisterKinds {

@@ -1,5 +1,7 @@
 import BPF
 
+// What a register holds (`Kind`), and the identities of possibly-nil pointers.
+
 /// What a value held in an mruby register is, as far as code generation cares.
 enum Kind: Equatable {
     /// Not assigned on any path seen yet (reads as nil).

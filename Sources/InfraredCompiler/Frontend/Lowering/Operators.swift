@@ -1,5 +1,8 @@
 import BPF
 
+// Integer operators and comparisons, with Ruby's meaning where BPF's differs
+// (shift counts, signedness of comparisons and division).
+
 extension Lowering {
     /// The operator of each arithmetic and comparison opcode (mruby's
     /// shortcuts for `+ - * / == < <= > >=` on R[a] and R[a+1]).

@@ -1,5 +1,9 @@
 import BPF
 
+// Strings: the object's string pool, `printk`, `comm` and C strings copied into
+// char arrays. String compares and `puts`/`printf` through an implicit ring
+// buffer would be lowered here (from `selfCallLowering` and `binary`).
+
 /// `.rodata.str1.1`: NUL-terminated string literals, deduplicated, shared by
 /// every program of the object.
 struct StringPool {

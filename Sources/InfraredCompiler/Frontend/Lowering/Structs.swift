@@ -1,5 +1,8 @@
 import BPF
 
+// Memory of a declared layout: `Event.new` on the stack, fields of records,
+// map values and stack structs.
+
 /// Memory of a declared layout: structs on the stack (`Event.new`), ring
 /// buffer records and map values behind pointers, their fields.
 extension Lowering {

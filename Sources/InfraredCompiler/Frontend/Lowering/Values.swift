@@ -1,5 +1,8 @@
 import BPF
 
+// Values into registers: literals, build-time constants and top-level
+// variables, params and globals.
+
 extension Lowering {
     // MARK: Literals
 

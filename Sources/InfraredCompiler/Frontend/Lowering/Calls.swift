@@ -141,7 +141,6 @@ extension Lowering {
     /// `pid`, `tid`, `uid`, `gid`, `cpu`, `ktime_ns`, and `size` (the
     /// format's size in `trace_printk(fmt, size, …)`); nil for other names.
     func convenience(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind? {
-        func helperID(_ n: String) -> Int32 { HelperPrototype.named(n)!.id }
         func noArgs() throws {
             if !args.isEmpty { throw error(irep, insn, "`\(name)` takes no arguments", hint: nil, symbol: name) }
         }
@@ -170,6 +169,9 @@ extension Lowering {
     }
 
     // MARK: Helpers
+
+    /// A helper's id (`enum bpf_func_id`) by its name, with or without `bpf_`.
+    func helperID(_ name: String) -> Int32 { HelperPrototype.named(name)!.id }
 
     /// A helper call, arguments checked against its prototype.
     func helperCall(_ proto: HelperPrototype, args: [(Operand, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation, spelled: String) throws -> Kind {

@@ -103,15 +103,14 @@ extension Lowering {
     /// how to narrow and sign-extend it. Absent arguments read as 0.
     func usdtArgument(_ n: Int, ctx: VReg, dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
         guard n < Self.usdtMaxArgs else { throw error(irep, insn, "USDT probes have at most 12 arguments: ctx.arg(0)…ctx.arg(11)", hint: nil, symbol: "arg") }
-        func helper(_ h: String) -> Int32 { HelperPrototype.named(h)!.id }
         let cookie = newVReg()
-        emit(.call(cookie, helper: helper("get_attach_cookie"), args: [.reg(ctx)]), loc)
+        emit(.call(cookie, helper: helperID("get_attach_cookie"), args: [.reg(ctx)]), loc)
         let idSlot = try allocateStack(size: 8, irep, insn), valSlot = try allocateStack(size: 8, irep, insn)
         emit(.storeFrame(offset: idSlot, value: .reg(cookie), size: 4), loc)
         let key = newVReg(), map = newVReg(), spec = newVReg()
         emit(.frameAddress(key, offset: idSlot), loc)
         emit(.mapAddress(map, name: Self.usdtSpecsMap), loc)
-        emit(.call(spec, helper: helper("map_lookup_elem"), args: [.reg(map), .reg(key)]), loc)
+        emit(.call(spec, helper: helperID("map_lookup_elem"), args: [.reg(map), .reg(key)]), loc)
         let join = newBlock(), zero = newBlock(), found = newBlock()
         terminate(.branch(.eq, .reg(spec), .imm(0), then: zero, else: found), loc)
         ir.current = zero; emit(.move(dst, .imm(0)), loc); terminate(.jump(join), loc)
@@ -133,7 +132,7 @@ extension Lowering {
         let addr = newVReg(), buf = newVReg()
         emit(.binary(.add, addr, .reg(ctx), .reg(regOff)), loc)
         emit(.frameAddress(buf, offset: valSlot), loc)
-        emit(.call(nil, helper: helper("probe_read_kernel"), args: [.reg(buf), .imm(8), .reg(addr)]), loc)
+        emit(.call(nil, helper: helperID("probe_read_kernel"), args: [.reg(buf), .imm(8), .reg(addr)]), loc)
         emit(.loadFrame(dst, offset: valSlot, size: 8, signed: false), loc)
         let deref = newBlock()
         terminate(.branch(.eq, .reg(type), .imm(2), then: deref, else: narrow), loc)
@@ -141,7 +140,7 @@ extension Lowering {
         let where_ = newVReg(), buf2 = newVReg()
         emit(.binary(.add, where_, .reg(dst), .reg(value)), loc)
         emit(.frameAddress(buf2, offset: valSlot), loc)
-        emit(.call(nil, helper: helper("probe_read_user"), args: [.reg(buf2), .imm(8), .reg(where_)]), loc)
+        emit(.call(nil, helper: helperID("probe_read_user"), args: [.reg(buf2), .imm(8), .reg(where_)]), loc)
         emit(.loadFrame(dst, offset: valSlot, size: 8, signed: false), loc)
         terminate(.jump(narrow), loc)
         ir.current = narrow

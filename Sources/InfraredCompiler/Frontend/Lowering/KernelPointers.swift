@@ -72,7 +72,7 @@ extension Lowering {
     func kernelCall(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind? {
         switch (name, args.count) {
         case ("current_task", 0):
-            emit(.call(dst, helper: HelperPrototype.named("get_current_task")!.id, args: []), loc)
+            emit(.call(dst, helper: helperID("get_current_task"), args: []), loc)
             return .kernel("task_struct")
         case ("cast", 2): return try cast(name, args: args, dst: dst, irep, insn, loc)
         case ("enum_value", 2), ("enum_exists?", 2): return try enumValue(name, args: args, dst: dst, irep, insn, loc)
@@ -241,7 +241,7 @@ extension Lowering {
             let slot = try allocateStack(size: 8, irep, insn)
             let buf = newVReg()
             emit(.frameAddress(buf, offset: slot), loc)
-            emit(.call(nil, helper: HelperPrototype.named("probe_read_kernel")!.id, args: [.reg(buf), .imm(Int64(size)), .reg(addr)]), loc)
+            emit(.call(nil, helper: helperID("probe_read_kernel"), args: [.reg(buf), .imm(Int64(size)), .reg(addr)]), loc)
             emit(.loadFrame(dst, offset: slot, size: size, signed: f.isSigned), loc)
             if resolved.kind == .pointer {
                 if let t = resolved.targetName, !t.isEmpty, resolved.targetKind == .structure || resolved.targetKind == .union { return .kernel(t) }
@@ -276,7 +276,7 @@ extension Lowering {
         emit(.storeFrame(offset: slot, value: .imm(0), size: 8), loc)
         let buf = newVReg()
         emit(.frameAddress(buf, offset: slot), loc)
-        emit(.call(nil, helper: HelperPrototype.named("probe_read_kernel")!.id, args: [.reg(buf), .reg(size), .reg(addr)]), loc)
+        emit(.call(nil, helper: helperID("probe_read_kernel"), args: [.reg(buf), .reg(size), .reg(addr)]), loc)
         emit(.loadFrame(dst, offset: slot, size: 8, signed: false), loc)
         emit(.coreConstant(ls, value: Int64(lshift), relocation: addCore(.fieldLShift, root: root, path: path)), loc)
         emit(.binary(.shl, dst, .reg(dst), .reg(ls)), loc)

@@ -66,8 +66,6 @@ extension Lowering {
         "hist": "hist maps: add(value)",
     ]
 
-    func helper(_ n: String) -> Int32 { HelperPrototype.named(n)!.id }
-
     func expect(_ c: MapCall, _ n: Int, _ usage: String) throws {
         if c.args.count != n { throw error(c.irep, c.insn, "`\(c.map.name).\(c.name)` takes \(n) argument\(n == 1 ? "" : "s")", hint: usage, symbol: c.name) }
     }
@@ -92,7 +90,7 @@ extension Lowering {
         if frame.atomic[c.insn.pc] != nil { return .int(unsigned64: false, nonNegative: false) }   // folded into the `[]=` below
         let k = try keyAddress(c)
         let p = newVReg()
-        emit(.call(p, helper: helper("map_lookup_elem"), args: [.reg(mapRef(c)), .reg(k)]), loc)
+        emit(.call(p, helper: helperID("map_lookup_elem"), args: [.reg(mapRef(c)), .reg(k)]), loc)
         let hit = newBlock(), miss = newBlock(), join = newBlock()
         terminate(.branch(.eq, .reg(p), .imm(0), then: miss, else: hit), loc)
         ir.current = hit; emit(.load(dst, base: p, offset: 0, size: vt.size, signed: vt.signed), loc); terminate(.jump(join), loc)
@@ -113,7 +111,7 @@ extension Lowering {
         }
         let k = try keyAddress(c)
         let v = try materialize(args[1], as: map.value!, c.irep, c.insn, what: "the value of map `\(map.name)`", loc)
-        emit(.call(nil, helper: helper("map_update_elem"), args: [.reg(mapRef(c)), .reg(k), .reg(v), .imm(0)]), loc)
+        emit(.call(nil, helper: helperID("map_update_elem"), args: [.reg(mapRef(c)), .reg(k), .reg(v), .imm(0)]), loc)
         return args[1].1
     }
 
@@ -122,7 +120,7 @@ extension Lowering {
         let map = c.map
         try expect(c, 1, "\(map.name).lookup(key)")
         let k = try keyAddress(c)
-        emit(.call(c.dst, helper: helper("map_lookup_elem"), args: [.reg(mapRef(c)), .reg(k)]), c.loc)
+        emit(.call(c.dst, helper: helperID("map_lookup_elem"), args: [.reg(mapRef(c)), .reg(k)]), c.loc)
         return .pointer(map.value!, nullable: map.kind != "array" && map.kind != "percpu_array" ? true : true, id: pointers.fresh())
     }
 
@@ -133,7 +131,7 @@ extension Lowering {
         let k = try keyAddress(c)
         let v = try materialize(args[1], as: map.value!, c.irep, c.insn, what: "the value of map `\(map.name)`", c.loc)
         let flags = args.count == 3 ? try integerOperand(args[2], c.irep, c.insn, what: "the flags") : .imm(0)
-        emit(.call(c.dst, helper: helper("map_update_elem"), args: [.reg(mapRef(c)), .reg(k), .reg(v), flags]), c.loc)
+        emit(.call(c.dst, helper: helperID("map_update_elem"), args: [.reg(mapRef(c)), .reg(k), .reg(v), flags]), c.loc)
         return .int(unsigned64: false, nonNegative: false)
     }
 
@@ -141,7 +139,7 @@ extension Lowering {
     func mapDelete(_ c: MapCall) throws -> Kind {
         try expect(c, 1, "\(c.map.name).delete(key)")
         let k = try keyAddress(c)
-        emit(.call(c.dst, helper: helper("map_delete_elem"), args: [.reg(mapRef(c)), .reg(k)]), c.loc)
+        emit(.call(c.dst, helper: helperID("map_delete_elem"), args: [.reg(mapRef(c)), .reg(k)]), c.loc)
         return .int(unsigned64: false, nonNegative: false)
     }
 
@@ -167,7 +165,7 @@ extension Lowering {
         }
         let size = language.structs[s]!.size
         records.byMap[map.name] = s
-        emit(.call(c.dst, helper: helper("ringbuf_reserve"), args: [.reg(mapRef(c)), .imm(Int64(size)), .imm(0)]), c.loc)
+        emit(.call(c.dst, helper: helperID("ringbuf_reserve"), args: [.reg(mapRef(c)), .imm(Int64(size)), .imm(0)]), c.loc)
         let id = pointers.fresh()
         pointers.acquired[id] = (c.loc.line, "ring buffer record")
         return .pointer(.structure(s), nullable: true, id: id)
@@ -183,7 +181,7 @@ extension Lowering {
         guard case .pointer(_, false, let id) = k else {
             return try unsettled(.nil, error(c.irep, c.insn, "`\(name)` takes a record from `\(c.map.name).reserve`, not \(k.rubyName)", hint: nil, symbol: name))
         }
-        emit(.call(nil, helper: helper(name == "submit" ? "ringbuf_submit" : "ringbuf_discard"), args: [.reg(R[r]), .imm(0)]), c.loc)
+        emit(.call(nil, helper: helperID(name == "submit" ? "ringbuf_submit" : "ringbuf_discard"), args: [.reg(R[r]), .imm(0)]), c.loc)
         kinds = released(kinds, id: id)
         return .nil
     }
@@ -206,9 +204,9 @@ extension Lowering {
             return try unsettled(.nil, error(irep, insn, "`output` takes a struct (Event.new) or an Integer, not \(value.1.rubyName)", hint: nil, symbol: name))
         }
         if perf {
-            emit(.call(c.dst, helper: helper("perf_event_output"), args: [.reg(args[0].0), .reg(mapRef(c)), .imm(0xffff_ffff), .reg(addr), .imm(Int64(size))]), loc)
+            emit(.call(c.dst, helper: helperID("perf_event_output"), args: [.reg(args[0].0), .reg(mapRef(c)), .imm(0xffff_ffff), .reg(addr), .imm(Int64(size))]), loc)
         } else {
-            emit(.call(c.dst, helper: helper("ringbuf_output"), args: [.reg(mapRef(c)), .reg(addr), .imm(Int64(size)), .imm(0)]), loc)
+            emit(.call(c.dst, helper: helperID("ringbuf_output"), args: [.reg(mapRef(c)), .reg(addr), .imm(Int64(size)), .imm(0)]), loc)
         }
         return .int(unsigned64: false, nonNegative: false)
     }
@@ -219,7 +217,7 @@ extension Lowering {
         try expect(c, 2, "\(map.name).get_stackid(ctx, flags)")
         guard args[0].1 == .context else { throw error(c.irep, c.insn, "`get_stackid` takes the context first", hint: "\(map.name).get_stackid(ctx, 0)", symbol: c.name) }
         let flags = try integerOperand(args[1], c.irep, c.insn, what: "the flags")
-        emit(.call(c.dst, helper: helper("get_stackid"), args: [.reg(args[0].0), .reg(mapRef(c)), flags]), c.loc)
+        emit(.call(c.dst, helper: helperID("get_stackid"), args: [.reg(args[0].0), .reg(mapRef(c)), flags]), c.loc)
         return .int(unsigned64: false, nonNegative: false)
     }
 
@@ -232,7 +230,7 @@ extension Lowering {
             throw error(irep, insn, "`+=` on map `\(map.name)` needs 4- or 8-byte Integer values", hint: nil)
         }
         func mapRef() -> VReg { let r = newVReg(); emit(.mapAddress(r, name: map.name), loc); return r }
-        let lookup = HelperPrototype.named("map_lookup_elem")!.id, update = HelperPrototype.named("map_update_elem")!.id
+        let lookup = helperID("map_lookup_elem"), update = helperID("map_update_elem")
         let inc = newVReg()
         emit(.move(inc, increment), loc)
         let p = newVReg()

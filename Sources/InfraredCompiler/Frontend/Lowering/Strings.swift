@@ -58,9 +58,9 @@ extension Lowering {
         emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
         if case .cString(let user) = value.1 {
             let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
-            emit(.call(nil, helper: HelperPrototype.named(helper)!.id, args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
+            emit(.call(nil, helper: helperID(helper), args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
         } else {
-            emit(.call(nil, helper: HelperPrototype.named("get_current_comm")!.id, args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
+            emit(.call(nil, helper: helperID("get_current_comm"), args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
         }
     }
 }

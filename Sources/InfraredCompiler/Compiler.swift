@@ -129,9 +129,8 @@ public enum Compiler {
             let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
-                                    language: declarations.language, core: core, kernelBTF: kernelBTF)
-            lowering.functions = declarations.functions
-            lowering.records = records
+                                    language: declarations.language, functions: declarations.functions, core: core, records: records,
+                                    kernelBTF: kernelBTF)
             var (ir, pool) = try lowering.lower()
             strings = pool
             ir.readOnlyVariables = Set(declarations.language.paramOrder)

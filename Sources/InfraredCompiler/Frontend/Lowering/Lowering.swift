@@ -24,12 +24,12 @@ final class Lowering {
     let language: Language
     let kernelBTF: () throws -> KernelBTF
     /// Top-level `def`s bodies may call; inlined at each call.
-    var functions: Set<String> = []
+    let functions: Set<String>
 
     // What the file's programs build together (shared objects, filled by each).
     let core: CoreTypes
     /// Record structs per ringbuf/perf map, for the manifest.
-    var records = RecordTypes()
+    let records: RecordTypes
 
     /// False in the scratch copy `analyseKinds` runs: the kinds are still
     /// growing toward their fixed point, so an error that depends on them is
@@ -45,11 +45,12 @@ final class Lowering {
     var scope = InlineScope()
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
-         context: ContextLayout?, strings: StringPool, language: Language = Language(), core: CoreTypes = CoreTypes(),
+         context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
+         core: CoreTypes = CoreTypes(), records: RecordTypes = RecordTypes(),
          kernelBTF: @escaping () throws -> KernelBTF = { throw CompileFailure.internalError("no kernel BTF") }) {
         self.session = session; self.path = path; self.sourceLines = sourceLines
         self.declaration = declaration; self.context = context
-        self.language = language; self.core = core; self.kernelBTF = kernelBTF
+        self.language = language; self.functions = functions; self.core = core; self.records = records; self.kernelBTF = kernelBTF
         kindsSettled = true
         var function = IRFunction(name: declaration.name, context: VReg(id: 0), vregCount: 1)
         function.blocks = [IRBlock()]

@@ -264,18 +264,3 @@ const char *ir_irep_lv(ir_session *s, ir_irep r, uint16_t reg) {
   return sym ? mrb_sym_name(s->mrb, sym) : NULL;
 }
 int32_t ir_irep_line(ir_session *s, ir_irep r, uint32_t pc) { return mrb_debug_get_line(s->mrb, IREP(r), pc); }
-
-// One table, from mruby's own X-macro list.
-static const char *const op_names[] = {
-#define OPCODE(x, _) #x,
-#include <mruby/ops.h>
-#undef OPCODE
-};
-static const char *const op_formats[] = {
-#define OPCODE(_, f) #f,
-#include <mruby/ops.h>
-#undef OPCODE
-};
-int ir_opcode_count(void) { return (int)(sizeof op_names / sizeof op_names[0]); }
-const char *ir_opcode_name(int op) { return op_names[op]; }
-const char *ir_opcode_format(int op) { return op_formats[op]; }

@@ -85,7 +85,7 @@ public enum Compiler {
     /// The pipeline, one stage a line:
     ///   1. mruby compiles the file and runs its top level with the prelude (Frontend/)
     ///   2. the declarations it recorded are read back (Frontend/Declarations)
-    ///   3. each program body's irep is lowered to IR (IR/Lowering)
+    ///   3. each program body's irep is lowered to IR (Frontend/Lowering)
     ///   4. the optimisation passes run (Passes/)
     ///   5. instruction selection, register allocation, emission (Codegen/)
     ///   6. the object is written: ELF, .BTF, .BTF.ext (InfraredObject)
@@ -129,9 +129,8 @@ public enum Compiler {
             let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
-                                    language: declarations.language, core: core, kernelBTF: kernelBTF)
-            lowering.functions = declarations.functions
-            lowering.records = records
+                                    language: declarations.language, functions: declarations.functions, core: core, records: records,
+                                    kernelBTF: kernelBTF)
             var (ir, pool) = try lowering.lower()
             strings = pool
             ir.readOnlyVariables = Set(declarations.language.paramOrder)

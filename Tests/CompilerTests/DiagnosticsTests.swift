@@ -129,8 +129,10 @@ final class DiagnosticsTests: XCTestCase {
         p.standardOutput = Pipe()
         try p.run(); p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
-        for name in ["Opcodes.swift", "Helpers.swift", "Types.swift", "ContextStructs.swift", "CoreRelocationKinds.swift", "PerfEvents.swift"] {
-            let committed = try String(contentsOf: root.appendingPathComponent("Sources/BPF/Generated/\(name)"), encoding: .utf8)
+        let generated = ["Opcodes.swift", "Helpers.swift", "Types.swift", "ContextStructs.swift", "CoreRelocationKinds.swift", "PerfEvents.swift"].map { ($0, "Sources/BPF/Generated") }
+            + [("MRubyOpcodes.swift", "Sources/InfraredCompiler/Frontend/Generated")]
+        for (name, folder) in generated {
+            let committed = try String(contentsOf: root.appendingPathComponent("\(folder)/\(name)"), encoding: .utf8)
             let fresh = try String(contentsOf: tmp.appendingPathComponent(name), encoding: .utf8)
             XCTAssertEqual(committed, fresh, "\(name) is stale: run `make tables`")
         }

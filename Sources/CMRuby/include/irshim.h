@@ -79,9 +79,4 @@ ir_irep ir_irep_rep(ir_irep r, uint16_t i);
 const char *ir_irep_lv(ir_session *s, ir_irep r, uint16_t reg);
 int32_t ir_irep_line(ir_session *s, ir_irep r, uint32_t pc);
 uint16_t ir_irep_clen(ir_irep r);
-
-// Opcode names and operand formats, generated from <mruby/ops.h>.
-int ir_opcode_count(void);
-const char *ir_opcode_name(int op);
-const char *ir_opcode_format(int op);
 #endif

@@ -6,22 +6,34 @@ struct MInstruction {
     var pc: Int
     /// Byte offset of the next instruction; jump offsets are relative to it.
     var next: Int
-    var op: String
+    var op: MRubyOpcode
     var a = 0, b = 0, c = 0
 
     /// Absolute target of a relative jump (JMP: operand a; JMPIF/JMPNOT/JMPNIL: operand b).
     var jumpTarget: Int? {
         switch op {
-        case "JMP", "JMPUW": return next + Int(Int16(truncatingIfNeeded: a))
-        case "JMPIF", "JMPNOT", "JMPNIL": return next + Int(Int16(truncatingIfNeeded: b))
+        case .jmp, .jmpuw: return next + Int(Int16(truncatingIfNeeded: a))
+        case .jmpif, .jmpnot, .jmpnil: return next + Int(Int16(truncatingIfNeeded: b))
         default: return nil
         }
     }
     var isTerminator: Bool {
-        ["JMP", "JMPUW", "JMPIF", "JMPNOT", "JMPNIL", "RETURN", "RETURN_BLK", "BREAK", "STOP", "ERR"].contains(op)
+        switch op {
+        case .jmp, .jmpuw, .jmpif, .jmpnot, .jmpnil, .return, .return_blk, .break, .stop, .err: return true
+        default: return false
+        }
     }
-    var fallsThrough: Bool { !["JMP", "JMPUW", "RETURN", "RETURN_BLK", "BREAK", "STOP", "ERR"].contains(op) }
+    var fallsThrough: Bool {
+        switch op {
+        case .jmp, .jmpuw, .return, .return_blk, .break, .stop, .err: return false
+        default: return true
+        }
+    }
 }
+
+/// The operand layouts of <mruby/ops.h> (its header comment lists them):
+/// B an 8-bit operand, S a 16-bit one, W a 24-bit one, Z none.
+enum MRubyOperandFormat { case z, b, bb, bbb, bs, bss, s, w }
 
 enum BytecodeError: Error { case truncated(pc: Int), unknownOpcode(pc: Int, op: UInt8) }
 
@@ -29,17 +41,16 @@ enum BytecodeError: Error { case truncated(pc: Int), unknownOpcode(pc: Int, op: 
 func decode(_ code: UnsafeBufferPointer<UInt8>) throws -> [MInstruction] {
     var out: [MInstruction] = []
     var pc = 0
-    let names = MRubyOpcodes.names, formats = MRubyOpcodes.formats
     while pc < code.count {
         let start = pc
         var ext = 0
-        var op = Int(code[pc]); pc += 1
-        while op < names.count, names[op].hasPrefix("EXT") {
-            ext = Int(names[op].dropFirst(3))!
+        var byte0 = code[pc]; pc += 1
+        while let prefix = MRubyOpcode(rawValue: byte0), let width = prefix.extension {
+            ext = width
             guard pc < code.count else { throw BytecodeError.truncated(pc: start) }
-            op = Int(code[pc]); pc += 1
+            byte0 = code[pc]; pc += 1
         }
-        guard op < names.count else { throw BytecodeError.unknownOpcode(pc: start, op: UInt8(op)) }
+        guard let op = MRubyOpcode(rawValue: byte0) else { throw BytecodeError.unknownOpcode(pc: start, op: byte0) }
         func byte() throws -> Int {
             guard pc < code.count else { throw BytecodeError.truncated(pc: start) }
             defer { pc += 1 }; return Int(code[pc])
@@ -50,20 +61,34 @@ func decode(_ code: UnsafeBufferPointer<UInt8>) throws -> [MInstruction] {
             let wide = (which == 0 && (ext == 1 || ext == 3)) || (which == 1 && (ext == 2 || ext == 3))
             return wide ? try short() : try byte()
         }
-        var insn = MInstruction(pc: start, next: 0, op: names[op])
-        switch formats[op] {
-        case "Z": break
-        case "B": insn.a = try opB(0)
-        case "BB": insn.a = try opB(0); insn.b = try opB(1)
-        case "BBB": insn.a = try opB(0); insn.b = try opB(1); insn.c = try byte()
-        case "BS": insn.a = try opB(0); insn.b = try short()
-        case "BSS": insn.a = try opB(0); insn.b = try short(); insn.c = try short()
-        case "S": insn.a = try short()
-        case "W": insn.a = (try byte() << 16) | (try byte() << 8) | (try byte())
-        default: throw BytecodeError.unknownOpcode(pc: start, op: UInt8(op))
+        var insn = MInstruction(pc: start, next: 0, op: op)
+        switch op.format {
+        case .z: break
+        case .b: insn.a = try opB(0)
+        case .bb: insn.a = try opB(0); insn.b = try opB(1)
+        case .bbb: insn.a = try opB(0); insn.b = try opB(1); insn.c = try byte()
+        case .bs: insn.a = try opB(0); insn.b = try short()
+        case .bss: insn.a = try opB(0); insn.b = try short(); insn.c = try short()
+        case .s: insn.a = try short()
+        case .w: insn.a = (try byte() << 16) | (try byte() << 8) | (try byte())
         }
         insn.next = pc
         out.append(insn)
     }
     return out
+}
+
+extension MRubyOpcode {
+    /// The name in <mruby/ops.h> (`OP_` dropped), as error messages spell it.
+    var name: String { Self.table[Int(rawValue)].name }
+    var format: MRubyOperandFormat { Self.table[Int(rawValue)].format }
+    /// For `EXT1`/`EXT2`/`EXT3`, the prefix's number (which operands it widens).
+    var `extension`: Int? {
+        switch self {
+        case .ext1: return 1
+        case .ext2: return 2
+        case .ext3: return 3
+        default: return nil
+        }
+    }
 }

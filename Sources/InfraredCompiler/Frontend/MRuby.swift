@@ -186,10 +186,3 @@ struct Irep {
     }
     func line(at pc: Int) -> Int { Int(ir_irep_line(session.raw, raw, UInt32(pc))) }
 }
-
-/// mruby's opcode table (from <mruby/ops.h>, through the C seam).
-enum MRubyOpcodes {
-    static let names: [String] = (0..<Int(ir_opcode_count())).map { String(cString: ir_opcode_name(Int32($0))) }
-    static let formats: [String] = (0..<Int(ir_opcode_count())).map { String(cString: ir_opcode_format(Int32($0))) }
-    static let byName: [String: Int] = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
-}

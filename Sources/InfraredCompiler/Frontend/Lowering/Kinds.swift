@@ -1,0 +1,134 @@
+import BPF
+
+// What a register holds (`Kind`), and the identities of possibly-nil pointers.
+
+/// What a value held in an mruby register is, as far as code generation cares.
+enum Kind: Equatable {
+    /// Not assigned on any path seen yet (reads as nil).
+    case unset
+    /// A 64-bit integer. `unsigned64`: a u64 that compares unsigned;
+    /// `nonNegative`: known ≥ 0 (unsigned division and modulo are exact).
+    case int(unsigned64: Bool, nonNegative: Bool)
+    /// true/false, held as 1/0.
+    case bool
+    case `nil`
+    /// The program's context pointer.
+    case context
+    /// A string literal (only usable where a helper takes `const char *`).
+    case string(String)
+    case symbol(String)
+    /// `self` of the body (receiver of helper calls).
+    case selfObject
+    /// A block literal (`BLOCK` instruction), child irep index.
+    case block(Int)
+    /// `size` in `bpf_trace_printk(fmt, size, …)`: the format's length.
+    case formatSize
+    /// Different kinds on different paths.
+    case mixed
+    /// A declared map (`counts`), usable as a receiver.
+    case map(String)
+    /// A declared struct's name (`Event`), for `Event.new` and `reserve(Event)`.
+    case structType(String)
+    /// A pointer (in the register) to memory of a known layout: a map value,
+    /// a ring buffer record. `nullable` until checked; `id` identifies the
+    /// value across copies so a check refines every copy.
+    case pointer(ValueType, nullable: Bool, id: Int)
+    /// A struct on the BPF stack at R10+offset (`Event.new`).
+    case frameObject(ValueType, offset: Int)
+    /// A typed kernel pointer (`current_task`, `cast(:sock, x)`), read with CO-RE.
+    case kernel(String)
+    /// A member path inside a kernel struct not yet read (embedded structs):
+    /// the register holds the pointer to the root struct.
+    case kernelPath(root: String, path: [String], type: String)
+    /// `comm`: the task's name, written into a char array.
+    case comm
+    /// A C string (`char *`) in kernel or user memory, held in the register.
+    case cString(user: Bool)
+    /// A ring buffer record after `submit`/`discard`.
+    case released
+
+    static let signedInt = Kind.int(unsigned64: false, nonNegative: false)
+
+    func merged(with o: Kind) -> Kind {
+        if self == o { return self }
+        switch (self, o) {
+        case (.unset, _): return o
+        case (_, .unset): return self
+        case (.int(let u1, let n1), .int(let u2, let n2)): return .int(unsigned64: u1 && u2, nonNegative: n1 && n2)
+        case (.bool, .nil), (.nil, .bool): return .bool
+        default: return .mixed
+        }
+    }
+
+    var rubyName: String {
+        switch self {
+        case .unset, .nil: return "nil"
+        case .int: return "Integer"
+        case .bool: return "true/false"
+        case .context: return "the context"
+        case .string: return "String"
+        case .symbol: return "Symbol"
+        case .selfObject: return "self"
+        case .block: return "a block"
+        case .formatSize: return "`size`"
+        case .mixed: return "a value of different types on different paths"
+        case .map(let n): return "map `\(n)`"
+        case .structType(let n): return "struct \(n)"
+        case .pointer(let t, let n, _): return "\(n ? "a possibly-nil " : "a ")pointer to \(t)"
+        case .frameObject(let t, _): return "a \(t) on the stack"
+        case .kernel(let n): return "a struct \(n) pointer"
+        case .kernelPath(let r, let p, _): return "\(r).\(p.joined(separator: "."))"
+        case .comm: return "`comm`"
+        case .cString: return "a C string"
+        case .released: return "a record already submitted or discarded"
+        }
+    }
+}
+
+/// Possibly-nil pointers get an id when they are made (a map lookup, a
+/// ring buffer reservation, a helper's socket), so a nil test refines every
+/// copy; some are references the program must hand back.
+struct PointerIdentities {
+    /// The next id to hand out.
+    var next = 1
+    /// The references the program must hand back (ring buffer records,
+    /// looked-up sockets), by id, with the line that acquired them.
+    var acquired: [Int: (line: Int, what: String)] = [:]
+
+    mutating func fresh() -> Int {
+        defer { next += 1 }
+        return next
+    }
+}
+
+extension Lowering {
+    // MARK: Possibly-nil pointers
+
+    /// Every register holding pointer `id` becomes non-nil (or nil).
+    func refine(_ kinds: [Kind], id: Int, nonNil: Bool) -> [Kind] {
+        kinds.map { k in
+            if case .pointer(let t, _, let i) = k, i == id { return nonNil ? .pointer(t, nullable: false, id: i) : .nil }
+            return k
+        }
+    }
+
+    /// A possibly-nil pointer used without a check: the program returns 0 when
+    /// it is nil (the language's rule), and every copy is known non-nil after.
+    func ensureNonNil(_ reg: VReg, _ kinds: inout [Kind], _ k: Kind, _ loc: SourceLocation) -> Kind {
+        guard case .pointer(let t, true, let id) = k else { return k }
+        let bail = newBlock(), cont = newBlock()
+        terminate(.branch(.eq, .reg(reg), .imm(0), then: bail, else: cont), loc)
+        ir.current = bail; terminate(.ret(.imm(0)), loc)
+        ir.current = cont
+        kinds = refine(kinds, id: id, nonNil: true)
+        return .pointer(t, nullable: false, id: id)
+    }
+}
+
+extension Lowering {
+    /// Every register holding pointer `id` after it was handed back (`submit`,
+    /// `discard`, `sk_release`).
+    func released(_ kinds: [Kind], id: Int) -> [Kind] {
+        kinds.map { if case .pointer(_, _, let i) = $0, i == id { return .released }; return $0 }
+    }
+}

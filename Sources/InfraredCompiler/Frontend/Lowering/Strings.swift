@@ -1,0 +1,66 @@
+import BPF
+
+// Strings: the object's string pool, `printk`, `comm` and C strings copied into
+// char arrays. String compares and `puts`/`printf` through an implicit ring
+// buffer would be lowered here (from `selfCallLowering` and `binary`).
+
+/// `.rodata.str1.1`: NUL-terminated string literals, deduplicated, shared by
+/// every program of the object.
+struct StringPool {
+    private(set) var bytes: [UInt8] = []
+    private var offsets: [String: Int] = [:]
+    mutating func offset(of s: String) -> Int {
+        if let o = offsets[s] { return o }
+        let o = bytes.count
+        bytes += Array(s.utf8) + [0]
+        offsets[s] = o
+        return o
+    }
+}
+
+extension Lowering {
+    /// `printk(fmt, a, b, c)`: `bpf_trace_printk` with the format's size
+    /// filled in.
+    func printk(args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+        let name = "printk"
+        guard let first = args.first, case .string(let fmt) = first.1 else {
+            throw error(irep, insn, "`printk` needs a format string literal first", hint: "printk(\"pid %d\\n\", pid)", symbol: name)
+        }
+        guard args.count <= 4 else {
+            throw error(irep, insn, "`printk` takes at most 3 values after the format", hint: "bpf_trace_printk prints at most 3 arguments", symbol: name)
+        }
+        var full: [(Operand, Kind)] = [(.reg(first.0), first.1), (.imm(Int64(fmt.utf8.count + 1)), .int(unsigned64: false, nonNegative: true))]
+        full += args.dropFirst().map { (.reg($0.0), $0.1) }
+        return try helperCall(HelperPrototype.named("trace_printk")!, args: full, dst: dst, irep: irep, insn: insn, loc: loc, spelled: name)
+    }
+
+    /// `comm` (the task's name, for a char array field) and
+    /// `user_string(addr)` / `kernel_string(addr)` (a C string at an
+    /// address, to copy into one); nil for other names.
+    func stringCall(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind? {
+        switch (name, args.count) {
+        case ("comm", 0): return .comm
+        case ("user_string", 1), ("kernel_string", 1):
+            // An address (e.g. a USDT or uprobe argument) as a C string to copy into a char array.
+            guard case .int = args[0].1 else {
+                throw error(irep, insn, "`\(name)` takes an address (an Integer)", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
+            }
+            emit(.move(dst, .reg(args[0].0)), loc)
+            return .cString(user: name == "user_string")
+        default: return nil
+        }
+    }
+
+    /// `comm` or a C string copied into the `n`-byte char array at
+    /// base+offset (the task's name: at most 16 bytes).
+    func copyString(_ value: (VReg, Kind), into base: VReg, offset off: Int, size n: Int, _ loc: SourceLocation) {
+        let a = newVReg()
+        emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
+        if case .cString(let user) = value.1 {
+            let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
+            emit(.call(nil, helper: helperID(helper), args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
+        } else {
+            emit(.call(nil, helper: helperID("get_current_comm"), args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
+        }
+    }
+}

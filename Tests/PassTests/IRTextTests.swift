@@ -106,7 +106,7 @@ final class IRTextTests: XCTestCase {
             ("function f(ctx: %0):\nb0:\n    %1 = 1\nb1:\n    ret 0\n", 4, "block b0 has no terminator"),
             ("function f(ctx: %0):\nb0:\n    br.lt %0, 1 ? b0 : b0\n", 3, "unknown condition `lt`"),
             ("function f(ctx: %0):\nb0:\n    ret %0 %0\n", 3, "unexpected `%0`"),
-            ("function f(ctx: %0):\nb0:\n    jump b7\n", 0, "branches to b7, which does not exist"),
+            ("function f(ctx: %0):\nb0:\n    jump b7\n", 3, "branches to b7, which does not exist"),
         ]
         for (text, line, fragment) in cases {
             XCTAssertThrowsError(try IRFunction(parsing: text), text) { error in

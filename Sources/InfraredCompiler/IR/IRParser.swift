@@ -19,7 +19,7 @@
 extension IRFunction {
     init(parsing text: String) throws {
         var name: String?, context: VReg?, readOnly: Set<String> = []
-        var blocks: [IRBlock] = []
+        var blocks: [IRBlock] = [], terminatorLines: [Int] = []
         var open = false   // the last block has no terminator yet
         var highest = -1
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -63,7 +63,7 @@ extension IRFunction {
             let location = SourceLocation(line: line, column: 0)
             switch try s.statement() {
             case .instruction(let i): blocks[blocks.count - 1].instructions.append((i, location))
-            case .terminator(let t): blocks[blocks.count - 1].terminator = t; open = false
+            case .terminator(let t): blocks[blocks.count - 1].terminator = t; terminatorLines.append(number); open = false
             }
             highest = max(highest, s.highestRegister)
         }
@@ -71,7 +71,7 @@ extension IRFunction {
         guard !open else { throw IRParseError(line: text.split(separator: "\n").count, message: "block b\(blocks.count - 1) has no terminator") }
         for (i, b) in blocks.enumerated() {
             for t in b.terminator.successors where t >= blocks.count {
-                throw IRParseError(line: 0, message: "block b\(i) branches to b\(t), which does not exist")
+                throw IRParseError(line: terminatorLines[i], message: "block b\(i) branches to b\(t), which does not exist")
             }
         }
         self.init(name: name, blocks: blocks, context: context, vregCount: highest + 1)

@@ -60,8 +60,8 @@ enum LoaderSupport {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], cwd: URL? = nil) throws -> Result {
-        let p = ToolProcess(executable, arguments, cwd: cwd)
+    static func run(_ executable: String, _ arguments: [String], cwd: URL? = nil, input: String? = nil) throws -> Result {
+        let p = ToolProcess(executable, arguments, cwd: cwd, input: input)
         try p.start()
         let status = p.wait(timeout: 120)
         return Result(status: status ?? -1, stdout: p.stdout, stderr: p.stderr)
@@ -140,16 +140,28 @@ final class ToolProcess: @unchecked Sendable {
     private let outPipe = Pipe(), errPipe = Pipe()
     private let done = DispatchGroup()
 
-    init(_ executable: String, _ arguments: [String], cwd: URL? = nil) {
+    /// What the process reads on standard input (nil: /dev/null).
+    private let input: Data?
+    private let inPipe = Pipe()
+
+    init(_ executable: String, _ arguments: [String], cwd: URL? = nil, input: String? = nil) {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let cwd { process.currentDirectoryURL = cwd }
         process.standardOutput = outPipe
         process.standardError = errPipe
-        process.standardInput = FileHandle.nullDevice
+        self.input = input.map { Data($0.utf8) }
+        process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
     }
 
     func start() throws {
+        defer {
+            if let input {
+                // Written after the process starts, then closed: the reader sees end of file.
+                inPipe.fileHandleForWriting.write(input)
+                try? inPipe.fileHandleForWriting.close()
+            }
+        }
         for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
             done.enter()
             let handle = pipe.fileHandleForReading

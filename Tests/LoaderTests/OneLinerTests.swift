@@ -1,0 +1,99 @@
+import Foundation
+import XCTest
+
+/// `infrared run -e 'CODE'` and `infrared run -` (the probe on standard
+/// input) against the running kernel: exact counts of a workload this test
+/// makes itself, error locations, and nothing written to disk.
+final class OneLinerTests: LoaderDirectoryTestCase {
+    /// Counts getppid(2) calls of the process given by --target-pid, keyed by
+    /// its parent's tgid read through CO-RE (`bpf_probe_read_kernel`, which
+    /// the kernel lets only GPL programs call: the text declares no license,
+    /// so this also proves `license "GPL"` is implied).
+    static let getppidCounter = """
+        param :target_pid, :u32; map :calls, :hash, key: :u32, value: :u64, max_entries: 16; \
+        tracepoint("syscalls/sys_enter_getppid") { |ctx| calls[current_task.real_parent.tgid] += 1 if pid == target_pid; 0 }
+        """
+
+    /// Starts `infrared run ARGS`, waits until it is attached, calls getppid
+    /// `calls` times from this process, lets `--duration` end it; returns stdout.
+    func runCountingGetppid(_ arguments: [String], input: String? = nil, calls: Int) throws -> String {
+        let tool = ToolProcess(try LoaderSupport.infrared(), arguments + ["--target-pid", String(getpid()), "--duration", "2"],
+                               cwd: dir, input: input)
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        for _ in 0..<calls { _ = getppid() }
+        XCTAssertEqual(tool.wait(timeout: 60), 0, tool.stderr)
+        return tool.stdout
+    }
+
+    func testInlineProbeCountsExactly() throws {
+        let out = try runCountingGetppid(["run", "-e", Self.getppidCounter], calls: 137)
+        XCTAssertEqual(out, "calls[\(getppid())]: 137\n")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "run -e wrote files")
+    }
+
+    func testProbeOnStandardInputCountsExactly() throws {
+        // The same probe over several lines, as a file would have it.
+        let text = """
+            param :target_pid, :u32
+            map :calls, :hash, key: :u32, value: :u64, max_entries: 16
+
+            tracepoint "syscalls/sys_enter_getppid" do |ctx|
+              calls[current_task.real_parent.tgid] += 1 if pid == target_pid
+              0
+            end
+
+            """
+        let out = try runCountingGetppid(["run", "-"], input: text, calls: 61)
+        XCTAssertEqual(out, "calls[\(getppid())]: 61\n")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "run - wrote files")
+    }
+
+    /// Compile errors name `-e` or `<stdin>` with the line and column in the
+    /// given text; exit status 1, nothing loaded, nothing written.
+    func testErrorsAreLocatedInTheGivenText() throws {
+        let bad = "map :c, :hash, key: :u32, value: :u64, max_entries: 4\ntracepoint \"syscalls/sys_enter_getppid\" do |ctx|\n  c[0] = 1.5\nend\n"
+        let inline = try LoaderSupport.run(try LoaderSupport.infrared(), ["run", "-e", bad], cwd: dir)
+        XCTAssertEqual(inline.status, 1)
+        XCTAssertEqual(inline.stderr.split(separator: "\n").first.map(String.init),
+                       "-e:3:3: error: Float values are not available in a BPF program body", inline.stderr)
+        XCTAssertEqual(inline.stdout, "")
+        let piped = try LoaderSupport.run(try LoaderSupport.infrared(), ["run", "-"], cwd: dir, input: bad)
+        XCTAssertEqual(piped.status, 1)
+        XCTAssertEqual(piped.stderr.split(separator: "\n").first.map(String.init),
+                       "<stdin>:3:3: error: Float values are not available in a BPF program body", piped.stderr)
+        // A syntax error: mruby's parser, located in the text.
+        let syntax = try LoaderSupport.run(try LoaderSupport.infrared(), ["run", "-e", "xdp do |ctx|\n  1 +\nend"], cwd: dir)
+        XCTAssertEqual(syntax.status, 1)
+        XCTAssertTrue(syntax.stderr.hasPrefix("-e:3:"), syntax.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+    }
+
+    /// `--help` after `-e` is the probe's (its params); alone, the command's.
+    func testHelpAndUsageErrors() throws {
+        let probeHelp = try LoaderSupport.run(try LoaderSupport.infrared(), ["run", "-e", Self.getppidCounter, "--help"])
+        XCTAssertEqual(probeHelp.status, 0, probeHelp.stderr)
+        XCTAssertTrue(probeHelp.stdout.hasPrefix("usage: infrared run -e CODE [--target-pid U32] [--duration SECONDS]"), probeHelp.stdout)
+        let help = try LoaderSupport.run(try LoaderSupport.infrared(), ["run", "--help"])
+        XCTAssertEqual(help.status, 0)
+        XCTAssertTrue(help.stdout.contains("infrared run -e 'CODE' [LOADER OPTIONS]"), help.stdout)
+        let none = try LoaderSupport.run(try LoaderSupport.infrared(), ["run"])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertEqual(none.stderr, "infrared: error: give a probe file, - (standard input) or -e 'CODE' (see `infrared run --help`)\n")
+        let badParam = try LoaderSupport.run(try LoaderSupport.infrared(), ["run", "-e", Self.getppidCounter, "--target-pid", "x"])
+        XCTAssertEqual(badParam.status, 1)
+        XCTAssertTrue(badParam.stderr.hasPrefix("infrared: error: --target-pid"), badParam.stderr)
+    }
+
+    /// `run` and `gen loader` on a file they cannot read say why, as `build` does.
+    func testMissingFileIsADiagnostic() throws {
+        let missing = dir.appendingPathComponent("missing.rb").path
+        let expected = "\(missing):1:1: error: cannot read \(missing): no such file\n  hint: check the path and its permissions\n"
+        for args in [["build", missing], ["run", missing], ["gen", "loader", missing, "-o", dir.appendingPathComponent("tool").path]] {
+            let r = try LoaderSupport.run(try LoaderSupport.infrared(), args)
+            XCTAssertEqual(r.status, 1, args.joined(separator: " "))
+            XCTAssertEqual(r.stderr, expected, args.joined(separator: " "))
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+    }
+}

@@ -48,20 +48,21 @@ enum ProbeInput: Equatable {
         case .file(let path): return try Compiler.source(path: path)
         case .inline(let code): return code
         case .standardInput:
-            let bytes = readToEnd(STDIN_FILENO)
+            let bytes = try readToEnd(STDIN_FILENO, name: "standard input")
             guard let text = String(validating: bytes, as: UTF8.self) else { throw CLIError("standard input is not UTF-8 text") }
             return text
         }
     }
 }
 
-/// All the bytes a file descriptor gives until end of file.
-func readToEnd(_ fd: Int32) -> [UInt8] {
+/// All the bytes a file descriptor gives until end of file; `name` names it in errors.
+func readToEnd(_ fd: Int32, name: String) throws -> [UInt8] {
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
+        if n < 0 { throw CLIError("cannot read \(name): \(String(cString: strerror(errno)))") }
         guard n > 0 else { break }
         out += chunk[0..<n]
     }

@@ -53,8 +53,17 @@ enum ContextLayouts {
             throw Diagnostic(file: path, line: decl.line, column: 1, message: "tracepoint \"\(target)\" must be CATEGORY/EVENT",
                              hint: "e.g. tracepoint \"sched/sched_process_exec\"")
         }
+        if let layout = try tracepoint(category: parts[0], event: parts[1], kernel: try btf()) { return layout }
+        throw Diagnostic(file: path, line: decl.line, column: 1, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
+                         hint: "list them with `infrared list 'tracepoint:\(parts[0]):*'`; mount tracefs if it is missing")
+    }
+
+    /// The record of tracepoint `category/event` (nil when neither the BTF
+    /// nor tracefs describe it): what `ctx.FIELD` reads, and what
+    /// `infrared list -v` prints (`Tracepoints.fields`).
+    static func tracepoint(category: String, event: String, kernel k: KernelBTF) throws -> ContextLayout? {
+        let parts = [category, event]
         let userStrings = parts[0] == "syscalls"
-        let k = try btf()
         if let s = try k.structLayout(named: "trace_event_raw_\(parts[1])") {
             var fields: [ContextField] = []
             for m in s.members where !m.isBitfield {
@@ -78,8 +87,7 @@ enum ContextLayouts {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
             return ContextLayout(structName: "\(parts[0])_\(parts[1])", fields: parseFormat(text, userStrings: userStrings), size: 0)
         }
-        throw Diagnostic(file: path, line: decl.line, column: 1, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
-                         hint: "list tracepoints with `ls /sys/kernel/tracing/events/\(parts[0])`; mount tracefs if it is missing")
+        return nil
     }
 
     /// Parses tracefs's `format` file (`field:const char * filename; offset:24; size:8; signed:0;`).

@@ -96,4 +96,17 @@ final class OneLinerTests: LoaderDirectoryTestCase {
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
     }
+
+    /// `--cgroup` on a directory that is not a cgroup v2 one says so before
+    /// anything is loaded (it used to fail at attach with EBADF).
+    func testCgroupOptionOnADirectoryThatIsNotACgroup() throws {
+        let name = LoaderSupport.uniqueName("cgnot")
+        let r = try LoaderSupport.run(try LoaderSupport.infrared(),
+                                      ["run", "-e", "cgroup_device(name: \"\(name)\") { |ctx| 1 }", "--cgroup", dir.path, "--duration", "1"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("infrared: error: program '\(name)': --cgroup \(dir.path) is not a cgroup v2 directory; give one "),
+                      r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertEqual(try LoaderSupport.programs(named: [name]).count, 0)
+    }
 }

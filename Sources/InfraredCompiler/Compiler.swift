@@ -126,7 +126,7 @@ public enum Compiler {
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
             timer.start("context layout")
-            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
+            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                     language: declarations.language, core: core, kernelBTF: kernelBTF)

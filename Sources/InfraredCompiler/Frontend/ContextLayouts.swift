@@ -14,10 +14,11 @@ enum ContextLayouts {
     /// `trace_event_raw_<event>` struct (syscall tracepoints).
     static var tracefsRoots = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
 
-    static func layout(for decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String) throws -> (ContextLayout?, ProgramBTFSpec.CType) {
+    static func layout(for decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String,
+                       sourceLines: [String] = []) throws -> (ContextLayout?, ProgramBTFSpec.CType) {
         if let seed = decl.seedContext { return (seed, scalarStruct(seed)) }
         if decl.kind.declaration == "tracepoint" {
-            return (try tracepoint(decl, btf: btf, path: path), .pointer(.void))
+            return (try tracepoint(decl, btf: btf, path: path, sourceLines: sourceLines), .pointer(.void))
         }
         guard let name = decl.kind.contextStruct else { return (nil, .pointer(.void)) }
         if let uapi = ContextStruct.named(name) {
@@ -46,15 +47,19 @@ enum ContextLayouts {
 
     /// A tracepoint's record: from BTF (`struct trace_event_raw_<event>`), else
     /// from tracefs's format file.
-    static func tracepoint(_ decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String) throws -> ContextLayout {
+    /// Errors point at the `tracepoint` declaration's line, not its body's.
+    static func tracepoint(_ decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String,
+                           sourceLines: [String]) throws -> ContextLayout {
         let target = String(decl.section.dropFirst("tracepoint/".count))
         let parts = target.split(separator: "/").map(String.init)
+        let line = decl.declarationLine
+        let column = Declarations.column(of: "tracepoint", line: line, in: sourceLines)
         guard parts.count == 2 else {
-            throw Diagnostic(file: path, line: decl.line, column: 1, message: "tracepoint \"\(target)\" must be CATEGORY/EVENT",
+            throw Diagnostic(file: path, line: line, column: column, message: "tracepoint \"\(target)\" must be CATEGORY/EVENT",
                              hint: "e.g. tracepoint \"sched/sched_process_exec\"")
         }
         if let layout = try tracepoint(category: parts[0], event: parts[1], kernel: try btf()) { return layout }
-        throw Diagnostic(file: path, line: decl.line, column: 1, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
+        throw Diagnostic(file: path, line: line, column: column, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
                          hint: "list them with `infrared list 'tracepoint:\(parts[0]):*'`; mount tracefs if it is missing")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import InfraredCompiler
 
 /// `infrared run -e 'CODE'` and `infrared run -` (the probe on standard
 /// input) against the running kernel: exact counts of a workload this test
@@ -108,5 +109,67 @@ final class OneLinerTests: LoaderDirectoryTestCase {
                       r.stderr)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         XCTAssertEqual(try LoaderSupport.programs(named: [name]).count, 0)
+    }
+
+    // MARK: Examples/one-liners.md
+
+    /// The code of each `infrared run -e '…'` of Examples/one-liners.md, by
+    /// the `### ` title above it.
+    static func exampleOneLiners() throws -> [(title: String, code: String)] {
+        let text = try String(contentsOf: LoaderSupport.packageRoot.appendingPathComponent("Examples/one-liners.md"), encoding: .utf8)
+        var out: [(String, String)] = []
+        var title = ""
+        var rest = Substring(text)
+        while let r = [rest.range(of: "\n### "), rest.range(of: "infrared run -e '")].compactMap({ $0 }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            if rest[r].hasPrefix("\n### ") {
+                let end = rest[r.upperBound...].firstIndex(of: "\n") ?? rest.endIndex
+                title = String(rest[r.upperBound..<end])
+                rest = rest[end...]
+            } else {
+                guard let close = rest[r.upperBound...].firstIndex(of: "'") else { break }
+                out.append((title, String(rest[r.upperBound..<close])))
+                rest = rest[rest.index(after: close)...]
+            }
+        }
+        return out
+    }
+
+    static func exampleOneLiner(_ title: String) throws -> String {
+        guard let code = try exampleOneLiners().first(where: { $0.title.hasPrefix(title) })?.code else {
+            throw SupportFailure("Examples/one-liners.md has no one-liner titled \(title)")
+        }
+        return code
+    }
+
+    /// Every one-liner of Examples/one-liners.md compiles as `run -e` compiles it.
+    func testEveryExampleOneLinerCompiles() throws {
+        let all = try Self.exampleOneLiners()
+        XCTAssertEqual(all.count, 14, "one-liners in Examples/one-liners.md (update with the file)")
+        for (title, code) in all {
+            do { _ = try Compiler.compile(source: code, path: "-e") } catch { XCTFail("\(title): \(error)") }
+        }
+    }
+
+    /// "System calls of one process, by syscall number", on this process: its getppid calls, exactly.
+    func testSyscallsByNumberOneLiner() throws {
+        #if arch(x86_64)
+        let getppidNumber = 110
+        #elseif arch(arm64)
+        let getppidNumber = 173
+        #endif
+        let code = try Self.exampleOneLiner("System calls of one process")
+        let out = try runCountingGetppid(["run", "-e", code], calls: 77)
+        XCTAssertTrue(out.split(separator: "\n").contains("n[\(getppidNumber)]: 77"), out)
+    }
+
+    /// "New processes per parent": 9 execs of children of this process.
+    func testExecsPerParentOneLiner() throws {
+        let code = try Self.exampleOneLiner("New processes per parent")
+        let tool = ToolProcess(try LoaderSupport.infrared(), ["run", "-e", code, "--duration", "2"], cwd: dir)
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        try LoaderSupport.spawnTrue(9)
+        XCTAssertEqual(tool.wait(timeout: 60), 0, tool.stderr)
+        XCTAssertTrue(tool.stdout.split(separator: "\n").contains("execs[\(getpid())]: 9"), tool.stdout)
     }
 }

@@ -77,6 +77,18 @@ enum LoaderSupport {
         return tool
     }
 
+    /// A cgroup v2 directory (where cgroup2 is mounted: /sys/fs/cgroup, or
+    /// /sys/fs/cgroup/unified on a hybrid hierarchy); loaders refuse others.
+    static func cgroup2Root() throws -> String {
+        let mounts = try run("/bin/cat", ["/proc/self/mounts"]).stdout
+        let roots = mounts.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(separator: " ")
+            return f.count > 2 && f[2] == "cgroup2" ? String(f[1]) : nil
+        }
+        guard let root = roots.first else { throw SupportFailure("no cgroup2 file system is mounted; run Scripts/setup.sh") }
+        return root
+    }
+
     // MARK: the kernel's view
 
     struct BPFProgram { var id: UInt32; var name: String }

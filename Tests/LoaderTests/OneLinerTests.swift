@@ -144,7 +144,7 @@ final class OneLinerTests: LoaderDirectoryTestCase {
     /// Every one-liner of Examples/one-liners.md compiles as `run -e` compiles it.
     func testEveryExampleOneLinerCompiles() throws {
         let all = try Self.exampleOneLiners()
-        XCTAssertEqual(all.count, 14, "one-liners in Examples/one-liners.md (update with the file)")
+        XCTAssertEqual(all.count, 15, "one-liners in Examples/one-liners.md (update with the file)")
         for (title, code) in all {
             do { _ = try Compiler.compile(source: code, path: "-e") } catch { XCTFail("\(title): \(error)") }
         }
@@ -171,5 +171,34 @@ final class OneLinerTests: LoaderDirectoryTestCase {
         try LoaderSupport.spawnTrue(9)
         XCTAssertEqual(tool.wait(timeout: 60), 0, tool.stderr)
         XCTAssertTrue(tool.stdout.split(separator: "\n").contains("execs[\(getpid())]: 9"), tool.stdout)
+    }
+
+    /// "System calls per process name" against bpftrace's lesson 4 one-liner
+    /// on the same workload: a copy of /bin/true under a name of its own, run
+    /// 5 times while both are attached; both must count the same syscalls.
+    func testSyscallsPerProcessNameAgreesWithBpftrace() throws {
+        let name = "irsc\(getpid() % 100000)"
+        let binary = dir.appendingPathComponent(name)
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: binary.path)
+        let ours = ToolProcess(try LoaderSupport.infrared(), ["run", "-e", try Self.exampleOneLiner("System calls per process name")], cwd: dir)
+        let theirs = ToolProcess("/usr/bin/bpftrace", ["-e", "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }"], cwd: dir)
+        try ours.start()
+        try theirs.start()
+        XCTAssertTrue(ours.waitForStderr("attached", timeout: 60), ours.stderr)
+        XCTAssertTrue(theirs.waitForStdout("Attaching 1 probe", timeout: 60), theirs.stdout + theirs.stderr)
+        sleep(1)     // bpftrace prints "Attaching" before it attaches
+        for _ in 0..<5 { XCTAssertEqual(try LoaderSupport.run(binary.path, []).status, 0) }
+        usleep(300_000)
+        ours.signal(SIGINT)
+        theirs.signal(SIGINT)
+        XCTAssertEqual(ours.wait(timeout: 60), 0, ours.stderr)
+        XCTAssertEqual(theirs.wait(timeout: 60), 0, theirs.stderr)
+        func count(_ out: String, _ prefix: String) -> Int? {
+            out.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.split(separator: " ").last!) }
+        }
+        let bpftrace = count(theirs.stdout, "@[\(name)]: ")
+        XCTAssertNotNil(bpftrace, theirs.stdout.suffix(2000).description)
+        XCTAssertGreaterThan(bpftrace ?? 0, 5 * 10, "5 runs of true make dozens of syscalls each")
+        XCTAssertEqual(count(ours.stdout, "n[comm=\(name)]: "), bpftrace, ours.stdout.suffix(2000).description)
     }
 }

@@ -144,7 +144,7 @@ final class OneLinerTests: LoaderDirectoryTestCase {
     /// Every one-liner of Examples/one-liners.md compiles as `run -e` compiles it.
     func testEveryExampleOneLinerCompiles() throws {
         let all = try Self.exampleOneLiners()
-        XCTAssertEqual(all.count, 15, "one-liners in Examples/one-liners.md (update with the file)")
+        XCTAssertEqual(all.count, 16, "one-liners in Examples/one-liners.md (update with the file)")
         for (title, code) in all {
             do { _ = try Compiler.compile(source: code, path: "-e") } catch { XCTFail("\(title): \(error)") }
         }
@@ -200,5 +200,47 @@ final class OneLinerTests: LoaderDirectoryTestCase {
         XCTAssertNotNil(bpftrace, theirs.stdout.suffix(2000).description)
         XCTAssertGreaterThan(bpftrace ?? 0, 5 * 10, "5 runs of true make dozens of syscalls each")
         XCTAssertEqual(count(ours.stdout, "n[comm=\(name)]: "), bpftrace, ours.stdout.suffix(2000).description)
+    }
+
+    /// "Distribution of read() sizes of one process" against bpftrace's
+    /// lesson 5 on one process: a shell that waits on its standard input
+    /// (so its pid is known before it reads), then execs dd to read 20
+    /// blocks of 100 bytes. Every bucket from [1] up must be the same line;
+    /// our first bucket (≤ 0) is bpftrace's (..., 0) and [0] together.
+    func testReadSizeHistogramAgreesWithBpftrace() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sh")
+        child.arguments = ["-c", "read x; exec /bin/dd if=/dev/zero of=/dev/null bs=100 count=20 status=none"]
+        let input = Pipe()
+        child.standardInput = input
+        try child.run()
+        defer { if child.isRunning { kill(child.processIdentifier, SIGKILL) } }
+        let target = String(child.processIdentifier)
+        let ours = ToolProcess(try LoaderSupport.infrared(),
+                               ["run", "-e", try Self.exampleOneLiner("Distribution of read() sizes of one process"), "--target-pid", target], cwd: dir)
+        let theirs = ToolProcess("/usr/bin/bpftrace", ["-e", "tracepoint:syscalls:sys_exit_read /pid == \(target)/ { @bytes = hist(args->ret); }"], cwd: dir)
+        try ours.start()
+        try theirs.start()
+        XCTAssertTrue(ours.waitForStderr("attached", timeout: 60), ours.stderr)
+        XCTAssertTrue(theirs.waitForStdout("Attaching 1 probe", timeout: 60), theirs.stdout + theirs.stderr)
+        sleep(1)     // bpftrace prints "Attaching" before it attaches
+        input.fileHandleForWriting.write(Data("go\n".utf8))
+        try input.fileHandleForWriting.close()
+        child.waitUntilExit()
+        XCTAssertEqual(child.terminationStatus, 0)
+        usleep(300_000)
+        ours.signal(SIGINT)
+        theirs.signal(SIGINT)
+        XCTAssertEqual(ours.wait(timeout: 60), 0, ours.stderr)
+        XCTAssertEqual(theirs.wait(timeout: 60), 0, theirs.stderr)
+        func buckets(_ out: String) -> [String] {
+            out.split(separator: "\n").map(String.init).filter { $0.hasPrefix("[") || $0.hasPrefix("(") }
+        }
+        func count(_ line: String) -> Int { Int(line.split(separator: "|")[0].split(separator: " ").last!)! }
+        let mine = buckets(ours.stdout), bpftrace = buckets(theirs.stdout)
+        XCTAssertTrue(mine.first?.hasPrefix("(..., 0]") == true, ours.stdout)
+        XCTAssertEqual(Array(mine.dropFirst()), bpftrace.filter { !$0.hasPrefix("(..., 0)") && !$0.hasPrefix("[0]") }, "ours:\n\(ours.stdout)\nbpftrace:\n\(theirs.stdout)")
+        XCTAssertEqual(mine.first.map(count), bpftrace.filter { $0.hasPrefix("(..., 0)") || $0.hasPrefix("[0]") }.map(count).reduce(0, +))
+        XCTAssertTrue(mine.contains { $0.hasPrefix("[64, 128)") && count($0) == 20 }, "dd's 20 reads of 100 bytes: \(ours.stdout)")
     }
 }

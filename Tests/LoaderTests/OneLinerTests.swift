@@ -243,4 +243,24 @@ final class OneLinerTests: LoaderDirectoryTestCase {
         XCTAssertEqual(mine.first.map(count), bpftrace.filter { $0.hasPrefix("(..., 0)") || $0.hasPrefix("[0]") }.map(count).reduce(0, +))
         XCTAssertTrue(mine.contains { $0.hasPrefix("[64, 128)") && count($0) == 20 }, "dd's 20 reads of 100 bytes: \(ours.stdout)")
     }
+
+    /// A syscall tracepoint (described by tracefs only, not by BTF) built by
+    /// a user who may not read tracefs: the error says so, instead of "no
+    /// tracepoint". Where tracefs is readable by everyone, the build works.
+    func testSyscallTracepointAsNonRootBlamesTracefsPermissions() throws {
+        let probe = dir.appendingPathComponent("np.rb")
+        try "tracepoint \"syscalls/sys_enter_openat\" do |ctx|\n  ctx.flags\n  0\nend\n".write(to: probe, atomically: true, encoding: .utf8)
+        chmod(probe.path, 0o644)
+        let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+        let format = "/sys/kernel/tracing/events/syscalls/sys_enter_openat/format"
+        let readable = try LoaderSupport.run("/usr/bin/setpriv", nobody + ["/bin/cat", format]).status == 0
+        let r = try LoaderSupport.run("/usr/bin/setpriv", nobody + [try LoaderSupport.infrared(), "build", probe.path, "-o", "/dev/null"])
+        if readable {
+            XCTAssertEqual(r.status, 0, r.stderr)
+        } else {
+            XCTAssertEqual(r.status, 1)
+            XCTAssertEqual(r.stderr.split(separator: "\n").first.map(String.init),
+                           "\(probe.path):1:1: error: cannot read tracepoint syscalls/sys_enter_openat's format: \(format): Permission denied", r.stderr)
+        }
+    }
 }

@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import BPF
 import InfraredBTF
 import InfraredObject
@@ -59,8 +62,25 @@ enum ContextLayouts {
                              hint: "e.g. tracepoint \"sched/sched_process_exec\"")
         }
         if let layout = try tracepoint(category: parts[0], event: parts[1], kernel: try btf()) { return layout }
+        if let denied = tracefsDenied(category: parts[0], event: parts[1]) {
+            throw Diagnostic(file: path, line: line, column: column,
+                             message: "cannot read tracepoint \(target)'s format: \(denied.path): \(denied.reason)",
+                             hint: "the kernel's BTF does not describe this tracepoint and tracefs is not readable by this user: build as root")
+        }
         throw Diagnostic(file: path, line: line, column: column, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
                          hint: "list them with `infrared list 'tracepoint:\(parts[0]):*'`; mount tracefs if it is missing")
+    }
+
+    /// The first tracefs `format` file of `category/event` that exists but
+    /// this user may not read (tracefs is often root's alone), and why.
+    static func tracefsDenied(category: String, event: String) -> (path: String, reason: String)? {
+        for root in tracefsRoots {
+            let path = "\(root)/\(category)/\(event)/format"
+            if access(path, R_OK) != 0, errno == EACCES || errno == EPERM {
+                return (path, String(cString: strerror(errno)))
+            }
+        }
+        return nil
     }
 
     /// The record of tracepoint `category/event` (nil when neither the BTF

@@ -86,7 +86,8 @@ enum ContextLayouts {
     /// The record of tracepoint `category/event` (nil when neither the BTF
     /// nor tracefs describe it): what `ctx.FIELD` reads, and what
     /// `infrared list -v` prints (`Tracepoints.fields`).
-    static func tracepoint(category: String, event: String, kernel k: KernelBTF) throws -> ContextLayout? {
+    static func tracepoint(category: String, event: String, kernel k: KernelBTF,
+                           tracefsRoots: [String] = ContextLayouts.tracefsRoots) throws -> ContextLayout? {
         let parts = [category, event]
         let userStrings = parts[0] == "syscalls"
         if let s = try k.structLayout(named: "trace_event_raw_\(parts[1])") {

@@ -39,10 +39,8 @@ public enum Tracepoints {
     /// mount points); nil when neither describes the tracepoint.
     public static func fields(category: String, event: String, kernel: KernelBTF,
                               tracefsEvents: [String]? = nil) throws -> [TracepointField]? {
-        let saved = ContextLayouts.tracefsRoots
-        if let tracefsEvents { ContextLayouts.tracefsRoots = tracefsEvents }
-        defer { ContextLayouts.tracefsRoots = saved }
-        guard let layout = try ContextLayouts.tracepoint(category: category, event: event, kernel: kernel) else { return nil }
+        guard let layout = try ContextLayouts.tracepoint(category: category, event: event, kernel: kernel,
+                                                         tracefsRoots: tracefsEvents ?? ContextLayouts.tracefsRoots) else { return nil }
         return layout.fields.map { f in
             let kind: TracepointField.Kind
             switch f.use {

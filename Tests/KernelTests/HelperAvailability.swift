@@ -9,10 +9,10 @@ import CLibBPF
 /// - `bpftool -j feature probe kernel`: per program type, the helpers bpftool
 ///   finds supported. Its probe loads `call <helper>; exit` and calls a helper
 ///   unsupported only when the verifier says "invalid func" or "unknown func".
-///   Kernels since 6.x say "program of this type cannot use helper" instead, so an
-///   older bpftool (Debian 12's v7.1.0, libbpf 1.1) lists every helper it knows
-///   for every type it probes (206 for each on 6.18): on such a kernel its lists
-///   are an upper bound, not the answer.
+///   This kernel (6.18) says "program of this type cannot use helper" instead,
+///   which Debian 12's bpftool (v7.1.0, libbpf 1.1) takes for support: it lists
+///   every helper it knows (206) for every type it probes, `bpf_xdp_adjust_head`
+///   for `socket_filter` too. Its lists are then an upper bound, not the answer.
 /// - the same probe, done here (`bpf_prog_load` of `call <id>; r0 = 0; exit`),
 ///   reading the verifier's first word on the call with this kernel's message
 ///   too: "invalid func" (the kernel does not know the helper), "unknown func" or
@@ -25,7 +25,9 @@ import CLibBPF
 /// is in bpftool's list for that type (when bpftool knows the helper's name).
 struct HelperAvailability {
     /// A program type probed, by bpftool's name (`sched_cls`).
-    struct ProbedType { var name: String; var type: ProgramType; var expectedAttachType: UInt32; var attachBTFID: UInt32 }
+    struct ProbedType {
+        var name: String; var type: ProgramType; var expectedAttachType: UInt32; var attachBTFID: UInt32 = 0; var flags: UInt32 = 0
+    }
 
     var bpftoolVersion: String
     /// bpftool's lists: type name → helper names (with `bpf_`); only the types it probed.
@@ -84,23 +86,32 @@ struct HelperAvailability {
             "cgroup_sock_addr": BPF_CGROUP_INET4_CONNECT.rawValue, "cgroup_sockopt": BPF_CGROUP_GETSOCKOPT.rawValue,
             "sk_lookup": BPF_SK_LOOKUP.rawValue, "lirc_mode2": BPF_LIRC_MODE2.rawValue,
         ]
-        let fentryTarget = "do_sys_openat2"
+        // Types loaded against a kernel function: (attach type, target) for libbpf_find_vmlinux_btf_id.
+        let btfTargets: [String: (bpf_attach_type, String)] = ["tracing": (BPF_TRACE_FENTRY, "do_sys_openat2"), "lsm": (BPF_LSM_MAC, "file_open")]
         for raw in UInt32(1)...UInt32(64) {
             let type = ProgramType(rawValue: raw)
             guard let name = name(of: type) else { continue }
-            var p = ProbedType(name: name, type: type, expectedAttachType: languageAttach[type] ?? otherAttach[name] ?? 0, attachBTFID: 0)
-            if name == "tracing" {
-                let id = libbpf_find_vmlinux_btf_id(fentryTarget, BPF_TRACE_FENTRY)
-                guard id > 0 else { notProbed[name] = "no BTF id for fentry/\(fentryTarget)"; continue }
-                p.expectedAttachType = BPF_TRACE_FENTRY.rawValue; p.attachBTFID = UInt32(id)
+            var p = ProbedType(name: name, type: type, expectedAttachType: languageAttach[type] ?? otherAttach[name] ?? 0)
+            var what = "an empty program"
+            if let (attach, target) = btfTargets[name] {
+                what = "an empty \(name) program on \(target)"
+                let id = libbpf_find_vmlinux_btf_id(target, attach)
+                guard id > 0 else { notProbed[name] = "no BTF id for \(target)"; continue }
+                p.expectedAttachType = attach.rawValue; p.attachBTFID = UInt32(id)
+            } else if name == "syscall" {
+                p.flags = BPF_F_SLEEPABLE_FLAG                                  // "Syscall programs can only be sleepable"
             } else if !present.contains(name) {
-                if types[name] == false { notProbed[name] = ["lsm", "ext", "struct_ops"].contains(name)
-                    ? "needs an attach target (BTF id of a hook, a program, a struct_ops map)" : "bpftool: not available" }
+                notProbed[name] = types["have_\(name)_prog_type"] == false ? "bpftool: not available on this kernel" : "unknown to bpftool"
+                if ["ext", "struct_ops"].contains(name) { notProbed[name] = "needs an attach target (a program, a struct_ops map)" }
                 continue
             }
             // The type must load an empty program, else its answers mean nothing.
             let empty = load(p, helper: nil)
-            guard empty.fd >= 0 else { notProbed[name] = "an empty program does not load (errno \(-empty.fd)): \(empty.log.prefix(120))"; continue }
+            guard empty.fd >= 0 else {
+                let first = empty.log.split(separator: "\n").first.map(String.init) ?? "no verifier log"
+                notProbed[name] = "\(what) does not load (errno \(-empty.fd)): \(first)"
+                continue
+            }
             close(empty.fd)
             probed.append(p)
         }
@@ -141,6 +152,7 @@ struct HelperAvailability {
                 opts.sz = MemoryLayout<bpf_prog_load_opts>.size
                 opts.expected_attach_type = bpf_attach_type(p.expectedAttachType)
                 opts.attach_btf_id = p.attachBTFID
+                opts.prog_flags = p.flags
                 opts.log_level = 1
                 opts.log_size = UInt32(buf.count)
                 opts.log_buf = buf.baseAddress
@@ -150,6 +162,9 @@ struct HelperAvailability {
         }
         return (fd, String(cString: log))
     }
+
+    /// `BPF_F_SLEEPABLE` (a #define, not imported).
+    static let BPF_F_SLEEPABLE_FLAG: UInt32 = 1 << 4
 
     struct ProbeError: Error, CustomStringConvertible {
         var description: String

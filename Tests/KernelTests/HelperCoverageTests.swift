@@ -134,7 +134,7 @@ final class HelperCoverageTests: KernelTestCase {
             if !HelperCoverage.declarations.contains(where: { oracle.mayCall(proto, from: $0.programType) }) {
                 XCTFail("\(name) is in expectedRefusals but no program kind of the language may call it: remove the entry")
             }
-            if let broken = refusal.fact.check(proto) { XCTFail("\(name): the reason \"\(refusal.why)\" no longer holds: \(broken)") }
+            if let broken = refusal.fact.check(proto, fragment: refusal.fragment) { XCTFail("\(name): the reason \"\(refusal.why)\" no longer holds: \(broken)") }
         }
 
         for (name, detail) in compileFailures {
@@ -207,7 +207,7 @@ enum HelperCoverage {
             switch kind {
             case .accepted: return ""
             case .reviewed(let r): return r.why
-            case .noKind(let types): return "no program kind of the language may call it (types: \(types.isEmpty ? "none probed" : types.joined(separator: ", ")))"
+            case .noKind(let types): return "no program kind of the language may call it (types: \(types.isEmpty ? "none of those probed" : types.joined(separator: ", ")))"
             case .unknownHelper: return "unknown on this kernel"
             }
         }
@@ -229,7 +229,8 @@ enum HelperCoverage {
     enum Fact {
         /// The helper needs a map of this type; checked: no `MapKind` of the language declares one.
         case mapType(MapType, String)
-        /// A parameter takes a callback; checked: the prototype has `callback_fn` (the language has no function values).
+        /// A parameter takes a callback (the language has no function values: the generator passes `nil`);
+        /// checked: the register the verifier names holds the prototype's `callback_fn`.
         case callback
         /// The map value must hold a kernel struct (`bpf_timer`, `bpf_spin_lock`); checked: the compiler refuses such a field.
         case mapValueField(String)
@@ -240,15 +241,23 @@ enum HelperCoverage {
         case kernelPointer
 
         /// nil when the fact holds, else what broke it.
-        func check(_ proto: HelperPrototype) -> String? {
+        func check(_ proto: HelperPrototype, fragment: String) -> String? {
             switch self {
             case .mapType(let t, let name):
                 return MapKind.allCases.contains { $0.mapType == t } ? "the language declares a \(name) map now" : nil
             case .callback:
-                return proto.parameters.contains { $0.name == "callback_fn" } ? nil : "\(proto.name) takes no callback_fn"
+                guard let i = proto.parameters.firstIndex(where: { $0.name == "callback_fn" }) else { return "\(proto.name) takes no callback_fn" }
+                return fragment.hasPrefix("R\(i + 1) ") ? nil : "callback_fn is R\(i + 1), the verifier's fragment names another register: \(fragment)"
             case .mapValueField(let type):
-                let src = "license \"GPL\"\nstruct :V do\n  \(type) :f\nend\nmap :m, :array, value: :V, max_entries: 1\n"
-                return (try? Compiler.compile(source: src, path: "field.rb")) == nil ? nil : "a struct field of type \(type) compiles"
+                // The same map value with a u64 field compiles; with the kernel struct the compiler refuses the field.
+                func compile(_ t: String) -> String? {
+                    let src = "license \"GPL\"\nstruct :V do\n  \(t) :f\nend\nmap :m, :array, value: :V, max_entries: 1\n"
+                        + "kprobe \"do_sys_openat2\" do |ctx|\n  0\nend\n"
+                    do { _ = try Compiler.compile(source: src, path: "field.rb"); return nil } catch { return "\(error)" }
+                }
+                if let e = compile("u64") { return "the check's own probe file does not compile: \(e)" }
+                guard let e = compile(type) else { return "a struct field of type \(type) compiles" }
+                return e.contains(type) ? nil : "a struct field of type \(type) is refused for another reason: \(e)"
             case .sleepable:
                 let s = programKinds.filter { $0.section.contains(".s/") || $0.section.hasSuffix(".s") }
                 return s.isEmpty ? nil : "sleepable kinds: \(s.map(\.declaration))"

@@ -366,11 +366,15 @@ enum HelperCoverage {
     /// whose pattern's type may not call it looks for another.
     static let declarations = [kprobe, tracepoint, rawTracepoint, perfEvent, tc, socketFilter, xdp, cgroupDevice]
 
-    /// Name patterns (without `bpf_`) → the declaration to call the helper
-    /// from; first match wins, the default is a kprobe (the tracing helpers).
-    /// Helpers only the language's missing program types may call (sock_ops,
-    /// sk_msg, sysctl, lirc, LSM, iterators, struct_ops…) go to the closest
-    /// one the language has; the kernel's refusal is then the expected answer.
+    /// Name patterns (without `bpf_`) → the declaration a helper prefers to be
+    /// called from (first match wins, the default is a kprobe): the kind whose
+    /// context its arguments are written for, and a spread over the language's
+    /// kinds (socket_filter, tracepoint, raw_tracepoint, perf_event, …). Only a
+    /// preference: `plan` uses it when the kernel lets its program type call the
+    /// helper, else the first of `declarations` that may. Helpers only the
+    /// language's missing program types may call (sock_ops, sk_msg, sysctl, lirc,
+    /// LSM, iterators, struct_ops…) stay on it; the kernel's refusal is then
+    /// the expected answer.
     static let declarationPatterns: [(String, Declaration)] = [
         ("^get_stackid$", tracepoint),
         ("^get_stack$", rawTracepoint),

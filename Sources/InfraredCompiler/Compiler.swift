@@ -176,6 +176,11 @@ public enum Compiler {
             language.maps[Lowering.usdtIPMap] = MapDecl(name: Lowering.usdtIPMap, kind: .hash, key: s64, value: u32, maxEntries: 1024, flags: nil, line: 1)
             language.mapOrder += [Lowering.usdtSpecsMap, Lowering.usdtIPMap]
         }
+        if records.output.used {
+            // The implicit ring buffer of `puts`/`printf`/`exit` (Print.swift).
+            language.maps[PrintOutput.mapName] = MapDecl(name: PrintOutput.mapName, kind: .ringbuf, key: nil, value: nil, maxEntries: 256 * 1024, flags: nil, line: 1)
+            language.mapOrder.append(PrintOutput.mapName)
+        }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
@@ -186,7 +191,9 @@ public enum Compiler {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         timer.start("manifest")
-        let manifest = try Manifest(declarations: declarations, language: language, records: records.byMap, placements: written.placements)
+        let manifest = try Manifest(declarations: declarations, language: language, records: records.byMap,
+                                    output: records.output.used ? PrintOutput(map: PrintOutput.mapName, formats: records.output.formats) : nil,
+                                    placements: written.placements)
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 

@@ -270,6 +270,10 @@ final class LoaderSession {
     }
 
     func openReaders(_ object: LoadedObject) throws {
+        if let output = probe.manifest.output, let map = probe.manifest.mapNamed(output.map) {
+            let sink = PrintSink(output: output, session: self)
+            ringReaders.append((map, try RingBufferReader(object: object, map: map.name, rawHandler: { sink.consume($0) })))
+        }
         let many = probe.manifest.recordMaps.count > 1
         for m in probe.manifest.recordMaps {
             let sink = Sink(map: m, session: self, hooked: hooks?.eventMaps.contains(m.name) == true, many: many)

@@ -433,7 +433,7 @@ final class LoaderSession {
             }
         }
         guard !blocks.isEmpty else { return }
-        if options.format == .text && probe.manifest.recordMaps.isEmpty == false { out.write("\n") }
+        if options.format == .text && (probe.manifest.recordMaps.isEmpty == false || probe.manifest.output != nil) { out.write("\n") }
         out.write(blocks.joined(separator: options.format == .text ? "\n" : ""))
     }
 

@@ -57,6 +57,8 @@ final class PrintSink {
                 switch a.type {
                 case .integer:
                     s += c.render(p.loadUnaligned(fromByteOffset: a.offset, as: Int64.self))
+                case .boolean:
+                    s += c.render(p.loadUnaligned(fromByteOffset: a.offset, as: Int64.self) != 0 ? "true" : "false")
                 case .string:
                     let slot = UnsafeRawBufferPointer(rebasing: p[a.offset..<a.offset + a.size])
                     let n = slot.firstIndex(of: 0) ?? slot.count

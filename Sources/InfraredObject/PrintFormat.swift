@@ -43,6 +43,8 @@ public struct PrintFormat: Sendable, Codable, Equatable {
         case integer
         /// A NUL-terminated string in a slot of `size` bytes.
         case string
+        /// true/false, 8 bytes (1/0), printed as Ruby prints it (`%s`).
+        case boolean
     }
     public struct Argument: Sendable, Codable, Equatable {
         public var type: ArgumentType

@@ -49,9 +49,9 @@ final class PrintTests: LoaderDirectoryTestCase {
         XCTAssertEqual(out, (1...7).map { "ppid call \($0) \(me)\n" }.joined() + "\nn: 7\n")
     }
 
-    func testPutsOfALiteralAndAPercentSign() throws {
-        let (out, _) = try run("lit", ppidSource(#"    puts "100% literal""#)) { getppids(2) }
-        XCTAssertEqual(out, "100% literal\n100% literal\n\nn: 2\n")
+    func testPutsOfLiteralsAPercentSignAndABoolean() throws {
+        let (out, _) = try run("lit", ppidSource(#"    puts "100% literal", "second #{n > 1}""#)) { getppids(2) }
+        XCTAssertEqual(out, "100% literal\nsecond false\n100% literal\nsecond true\n\nn: 2\n")
     }
 
     func testPrintfMatchesStringFormat() throws {

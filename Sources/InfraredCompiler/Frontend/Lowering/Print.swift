@@ -114,7 +114,7 @@ extension Lowering {
     /// The conversion `puts` prints a value with.
     static func conversion(for k: Kind) -> String {
         switch k {
-        case .comm, .cString: return "%s"
+        case .comm, .cString, .bool: return "%s"
         case .int(unsigned64: true, _): return "%u"
         default: return "%d"
         }
@@ -149,8 +149,10 @@ extension Lowering {
                 i += 1
                 let (r, k) = args[i]
                 switch (c.takesString, k) {
-                case (true, .comm), (true, .cString), (false, .int), (false, .bool):
+                case (true, .comm), (true, .cString), (false, .int):
                     format += c.spelled; values.append((r, k))
+                case (false, .bool):
+                    format += c.spelled; values.append((r, .signedInt))   // 1/0, as C prints it
                 case (true, .string(let s)):
                     format += PrintFormat.escaped(c.render(s))
                 case (true, .text(let p)) where c.width == 0:
@@ -180,6 +182,7 @@ extension Lowering {
             switch k {
             case .comm: a = .init(type: .string, offset: offset, size: PrintOutput.commSlot)
             case .cString: a = .init(type: .string, offset: offset, size: PrintOutput.stringSlot)
+            case .bool: a = .init(type: .boolean, offset: offset, size: 8)
             default: a = .init(type: .integer, offset: offset, size: 8)
             }
             arguments.append(a)

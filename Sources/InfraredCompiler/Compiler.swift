@@ -141,6 +141,10 @@ public enum Compiler {
                 timer.start(nil)
                 if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
             }
+            let printk = HelperPrototype.named("trace_printk")!.id
+            if ir.blocks.contains(where: { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }) {
+                records.output.printk = true
+            }
             timer.start("checks")
             try Checks.run(ir, kind: decl.kind, path: path, lines: lines)
             timer.start("selection")
@@ -191,9 +195,10 @@ public enum Compiler {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         timer.start("manifest")
-        let manifest = try Manifest(declarations: declarations, language: language, records: records.byMap,
+        var manifest = try Manifest(declarations: declarations, language: language, records: records.byMap,
                                     output: records.output.used ? PrintOutput(map: PrintOutput.mapName, formats: records.output.formats) : nil,
                                     placements: written.placements)
+        if records.output.printk { manifest.printk = true }
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 

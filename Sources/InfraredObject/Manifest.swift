@@ -160,6 +160,9 @@ public struct Manifest: Sendable, Codable, Equatable {
     /// What the bodies' `puts`/`printf`/`exit` write to the implicit ring
     /// buffer (PrintFormat.swift); absent when no body prints.
     public var output: PrintOutput?
+    /// True when a body calls `bpf_trace_printk` (`printk`): loaders show
+    /// its lines from the trace pipe. Absent otherwise.
+    public var printk: Bool?
 
     public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable],
                 options: [Option] = [], hooks: [String] = [], output: PrintOutput? = nil) {

@@ -105,4 +105,20 @@ final class PrintTests: LoaderDirectoryTestCase {
         let second = path.withCString { String(format: "%s|%-4d", $0, Int(me) % 10000) }
         XCTAssertEqual(mine.map(String.init), ["open \(path) by \(comm)", second, "open \(path) by \(comm)", second], out)
     }
+
+    /// `printk` lines from the trace pipe, prefixed. The trace buffer is the
+    /// system's: only the lines with this test's pid are counted.
+    func testPrintkLinesShow() throws {
+        let src = """
+        license "GPL"
+        tracepoint "syscalls/sys_enter_getppid" do |ctx|
+          printk("pk call %d\\n", pid) if pid == \(me)
+        end
+
+        """
+        let (out, _) = try run("pk", src) { getppids(3) }
+        let mine = out.split(separator: "\n").filter { $0.hasSuffix(": pk call \(me)") }
+        XCTAssertEqual(mine.count, 3, out)
+        XCTAssertTrue(mine.allSatisfy { $0.hasPrefix("printk: ") }, out)
+    }
 }

@@ -22,6 +22,8 @@ enum TextPiece: Equatable {
 struct OutputFormats {
     var formats: [PrintFormat] = []
     var exits = false
+    /// A body calls `bpf_trace_printk`: the loader shows the trace pipe's lines.
+    var printk = false
     var used: Bool { !formats.isEmpty || exits }
 }
 

@@ -113,6 +113,7 @@ final class PrintTests: LoaderDirectoryTestCase {
         license "GPL"
         tracepoint "syscalls/sys_enter_getppid" do |ctx|
           printk("pk call %d\\n", pid) if pid == \(me)
+          0
         end
 
         """

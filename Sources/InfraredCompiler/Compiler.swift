@@ -141,6 +141,10 @@ public enum Compiler {
                 timer.start(nil)
                 if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
             }
+            let printk = HelperPrototype.named("trace_printk")!.id
+            if ir.blocks.contains(where: { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }) {
+                records.output.printk = true
+            }
             timer.start("checks")
             try Checks.run(ir, kind: decl.kind, path: path, lines: lines)
             timer.start("selection")
@@ -176,6 +180,11 @@ public enum Compiler {
             language.maps[Lowering.usdtIPMap] = MapDecl(name: Lowering.usdtIPMap, kind: .hash, key: s64, value: u32, maxEntries: 1024, flags: nil, line: 1)
             language.mapOrder += [Lowering.usdtSpecsMap, Lowering.usdtIPMap]
         }
+        if records.output.used {
+            // The implicit ring buffer of `puts`/`printf`/`exit` (Print.swift).
+            language.maps[PrintOutput.mapName] = MapDecl(name: PrintOutput.mapName, kind: .ringbuf, key: nil, value: nil, maxEntries: 256 * 1024, flags: nil, line: 1)
+            language.mapOrder.append(PrintOutput.mapName)
+        }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
@@ -186,7 +195,10 @@ public enum Compiler {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         timer.start("manifest")
-        let manifest = try Manifest(declarations: declarations, language: language, records: records.byMap, placements: written.placements)
+        var manifest = try Manifest(declarations: declarations, language: language, records: records.byMap,
+                                    output: records.output.used ? PrintOutput(map: PrintOutput.mapName, formats: records.output.formats) : nil,
+                                    placements: written.placements)
+        if records.output.printk { manifest.printk = true }
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 

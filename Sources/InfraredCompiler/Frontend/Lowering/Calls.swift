@@ -130,6 +130,7 @@ extension Lowering {
     func selfCallLowering(_ name: String, args: [(VReg, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
         if let k = try convenience(name, args: args, dst: dst, irep, insn, loc) { return k }
         if name == "printk" { return try printk(args: args, dst: dst, irep, insn, loc) }
+        if let k = try output(name, args: args, dst: dst, irep, insn, loc) { return k }
         guard let proto = HelperPrototype.named(name) else {
             return try unsettled(.signedInt, error(irep, insn, "undefined method `\(name)` in a BPF program body",
                                                    hint: "helpers are called by their name with or without `bpf_` (e.g. ktime_get_ns); conveniences: pid tid uid gid cpu ktime_ns printk",

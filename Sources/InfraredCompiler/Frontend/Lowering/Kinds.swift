@@ -46,6 +46,8 @@ enum Kind: Equatable {
     case cString(user: Bool)
     /// A ring buffer record after `submit`/`discard`.
     case released
+    /// An interpolated string (`"pid #{pid}"`, STRCAT), for `puts` (Print.swift).
+    case text([TextPiece])
 
     static let signedInt = Kind.int(unsigned64: false, nonNegative: false)
 
@@ -81,6 +83,7 @@ enum Kind: Equatable {
         case .comm: return "`comm`"
         case .cString: return "a C string"
         case .released: return "a record already submitted or discarded"
+        case .text: return "an interpolated String"
         }
     }
 }

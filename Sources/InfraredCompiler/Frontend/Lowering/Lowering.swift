@@ -169,6 +169,8 @@ final class Lowering {
             _ = try mapIndex(frame, insn, receiver: insn.a, args: [insn.a + 1, insn.a + 2], set: true, kinds: &kinds, loc: loc)
         case .block, .lambda:
             try assign(insn.a, .block(insn.b), &kinds)
+        case .strcat:
+            try lowerInterpolation(insn, frame, kinds: &kinds, loc)
         default:
             throw error(frame.irep, insn, "`\(describe(insn.op))` is not available in a BPF program body",
                         hint: "program bodies use integers, locals, conditionals, loops, helpers and the context")

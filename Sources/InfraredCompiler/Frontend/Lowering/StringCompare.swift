@@ -50,6 +50,14 @@ struct StringOperand {
     var isLiteral: Bool { if case .literal = source { return true }; return false }
 }
 
+/// The stack a string compare copies its operands to: dead once the
+/// compare's result is computed, so every compare of a program reuses it
+/// (the BPF stack is 512 bytes; a program may compare many times).
+struct StringScratch {
+    var offset = 0
+    var size = 0
+}
+
 /// Two string values of unknown length compare at most this many
 /// characters (bpftrace's default string size is 64 bytes too).
 let stringCompareLimit = 63
@@ -117,7 +125,8 @@ extension Lowering {
         // One byte more than compared, or the whole value when that is less.
         var copied = compared + 1
         if let c = a.capacity, c + 1 < copied { copied = c + 1 }
-        let buf = try stringBuffer(a, size: roundUp8(copied), irep, insn, loc)
+        let buf = try scratch(roundUp8(copied), irep, insn)
+        try fillString(a, at: buf, size: roundUp8(copied), loc)
         var words: [(VReg, Operand)] = []
         for i in stride(from: 0, to: compared, by: 8) {
             let take = min(8, compared - i)
@@ -143,7 +152,9 @@ extension Lowering {
         // copying one more so neither copy is cut within them.
         let chars = min(max(a.capacity ?? stringCompareLimit, b.capacity ?? stringCompareLimit), stringCompareLimit)
         let size = roundUp8(chars + 2)
-        let ba = try stringBuffer(a, size: size, irep, insn, loc), bb = try stringBuffer(b, size: size, irep, insn, loc)
+        let ba = try scratch(2 * size, irep, insn), bb = ba + size
+        try fillString(a, at: ba, size: size, loc)
+        try fillString(b, at: bb, size: size, loc)
         if !prefix {
             var words: [(VReg, Operand)] = []
             for i in stride(from: 0, to: roundUp8(chars + 1), by: 8) {
@@ -191,12 +202,13 @@ extension Lowering {
 
     func roundUp8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
 
-    /// A zeroed stack buffer of `size` bytes (a multiple of 8) holding the
-    /// string: at most size - 1 characters and a NUL. Returns its frame offset.
-    func stringBuffer(_ s: StringOperand, size: Int, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Int {
-        let off = try allocateStack(size: size, alignment: 8, irep, insn)
-        try fillString(s, at: off, size: size, loc)
-        return off
+    /// `size` bytes of the compares' shared stack (8-aligned): its frame
+    /// offset. A larger need takes a new, larger area.
+    func scratch(_ size: Int, _ irep: Irep, _ insn: MInstruction) throws -> Int {
+        if size > stringScratch.size {
+            stringScratch = StringScratch(offset: try allocateStack(size: size, alignment: 8, irep, insn), size: size)
+        }
+        return stringScratch.offset
     }
 
     /// Writes the string into `size` zeroed bytes at R10+off (8-aligned, a

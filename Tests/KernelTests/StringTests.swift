@@ -255,7 +255,7 @@ final class StringTests: XCTestCase {
             }
         }
         XCTAssertTrue(message(#"counts[0] += 1 if comm == "0123456789abcdef""#).hasPrefix(
-            #"e.rb:10:25: error: "0123456789abcdef" has 16 characters: longer than `comm` (char[16], at most 15 characters), so `==` is always false"#))
+            #"e.rb:10:26: error: "0123456789abcdef" has 16 characters: longer than `comm` (char[16], at most 15 characters), so `==` is always false"#))
         XCTAssertEqual(message(#"counts[0] += 1 if comm == "0123456789abcde""#), "compiled")    // 15: fits
         XCTAssertTrue(message(#"counts[0] += 1 if r.name != "12345678""#).contains("longer than a char[8] (at most 7 characters), so `!=` is always true"))
         XCTAssertTrue(message("counts[0] += 1 if comm.start_with?(5)").contains("error: `start_with?` takes a string, not Integer"))

@@ -21,28 +21,30 @@ extension Lowering {
         } else {
             return
         }
-        // A constant compared with 0 is no value's type: leave it to folding.
-        guard case .int(let u, let nonNegative) = value.1, nonNegative || u, constantOf(value.0) == nil else { return }
-        let type = unsignedTypeName(value.0, u)
+        // Only a value of an unsigned type: arithmetic that happens to be
+        // non-negative (`(x & 255) < 0`) is well-defined Ruby, left alone.
+        guard case .int(let u, let nonNegative) = value.1, nonNegative || u, constantOf(value.0) == nil,
+              let type = unsignedType(value.0, u) else { return }
         _ = try unsettled((), error(irep, insn, "this comparison is always \(always): the value compared with 0 is \(type), never below 0",
                                     hint: "compare with a signed value (a :s32/:s64 field or param, ctx.ret of a return probe), or test `== 0` / `!= 0`",
                                     symbol: op))
     }
 
-    /// How a never-negative value came to be, for the message: `unsigned
-    /// (u32)` for a load of an unsigned field, else `unsigned (u64)` or
-    /// `never negative`.
-    func unsignedTypeName(_ r: VReg, _ unsigned64: Bool) -> String {
+    /// The unsigned type of a value, for the message, when it has one: a
+    /// u64 (`unsigned (u64)`), or, defined in this block, a zero-extended
+    /// load of a field, param or global (`unsigned (u32)`) or a helper's
+    /// unsigned result. Nil for other values.
+    func unsignedType(_ r: VReg, _ unsigned64: Bool) -> String? {
+        if unsigned64 { return "unsigned (u64)" }
         var target = r
         for (i, _) in ir.function.blocks[ir.current].instructions.reversed() where i.definition == target {
             switch i {
             case .move(_, .reg(let s)): target = s; continue
             case .load(_, _, _, let size, false), .loadFrame(_, _, let size, false): return "unsigned (u\(size * 8))"
-            case .call: return "an unsigned helper result" + (unsigned64 ? " (u64)" : "")
-            default: break
+            case .call: return "an unsigned helper result"
+            default: return nil
             }
-            break
         }
-        return unsigned64 ? "unsigned (u64)" : "unsigned"
+        return nil
     }
 }

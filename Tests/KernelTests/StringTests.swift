@@ -104,8 +104,23 @@ final class StringTests: XCTestCase {
         let source = """
         license "GPL"
         param :target_pid, :u32, default: 0
+        struct :Rec do
+          u32 :n
+          char :path, 64
+        end
         map :counts, :array, value: :u64, max_entries: 4
         map :by_file, :hash, key: [:char, 64], value: :u64, max_entries: 64
+        map :by_path, :hash, key: [:char, 64], value: :u64, max_entries: 64
+        # A second program on the same tracepoint: each has its own 512-byte stack.
+        tracepoint "syscalls/sys_enter_openat", name: "openat_record" do |ctx|
+          if pid == target_pid
+            r = Rec.new
+            r.path = ctx.filename                       # a user string into a char array field
+            by_path[r.path] += 1 if r.path.start_with?("\(d)/")
+            counts[3] += 1 if r.path == "\(d)/bc" && r.path == ctx.filename
+          end
+          0
+        end
         tracepoint "syscalls/sys_enter_openat" do |ctx|
           if pid == target_pid
             counts[0] += 1 if ctx.filename.start_with?("\(d)/")
@@ -124,6 +139,7 @@ final class StringTests: XCTestCase {
         try object.setInitialBytes(map: ".rodata", offset: 0, bytes: u32(UInt32(getpid())))
         try object.load()
         try object.attach(program: "sys_enter_openat")
+        try object.attach(program: "openat_record")
         func open(_ path: String, _ times: Int) {
             for _ in 0..<times {
                 let fd = Glibc.open(path, O_RDONLY)
@@ -132,9 +148,10 @@ final class StringTests: XCTestCase {
             }
         }
         open("\(d)/a", 4); open("\(d)/b", 3); open("\(d)/bc", 2); open("/dev/null", 5)
-        XCTAssertEqual(try counts(object, 3), [9, 4, 2])
+        XCTAssertEqual(try counts(object, 4), [9, 4, 2, 2])
         for (f, n) in [("a", 4), ("b", 3), ("bc", 2)] {
             XCTAssertEqual(try object.lookup(map: "by_file", key: chars("\(d)/\(f)", 64)).map(u64), UInt64(n), f)
+            XCTAssertEqual(try object.lookup(map: "by_path", key: chars("\(d)/\(f)", 64)).map(u64), UInt64(n), f)
         }
     }
 
@@ -151,7 +168,7 @@ final class StringTests: XCTestCase {
           if current_task.real_parent.tgid == target_pid
             counts[0] += 1 if ctx.filename == "/bin/true"
             counts[1] += 1 if ctx.filename.start_with?("/bin/")
-            counts[2] += 1 if current_task.mm.exe_file.f_path.dentry.d_name.name == "true"
+            counts[2] += 1 if kernel_string(current_task.mm.exe_file.f_path.dentry.d_name.name) == "true"
             counts[3] += 1 if comm == current_task.comm && current_task.comm != "false"
           end
           0
@@ -196,10 +213,18 @@ final class StringTests: XCTestCase {
         XCTAssertEqual(cc.status, 0, cc.stderr)
         let source = """
         license "GPL"
+        struct :Word do
+          char :s, 8
+        end
         map :counts, :array, value: :u64, max_entries: 8
         map :by_word, :hash, key: [:char, 8], value: :u64, max_entries: 16
+        map :by_field, :hash, key: :Word, value: :u64, max_entries: 16
         uprobe "\(exe.path)", "infrared_check" do |ctx|
+          w = Word.new
           s = user_string(ctx.arg(0))
+          w.s = s
+          by_field[w.s] += 1 if w.s != "ok"
+          counts[7] += 1 if w.s == "worse"
           counts[4] += 1 if s == "bad"
           counts[5] += 1 if s.start_with?("wor")
           counts[6] += 1 if s != "ok"
@@ -221,10 +246,13 @@ final class StringTests: XCTestCase {
         let rounds = 7
         XCTAssertEqual(try Support.run(exe.path, [String(rounds)]).status, 0)
         let n = UInt64(rounds)
-        XCTAssertEqual(try counts(object, 7), [4 * n, 3 * n, 2 * n, 5 * n, 3 * n, n, 4 * n])
+        XCTAssertEqual(try counts(object, 8), [4 * n, 3 * n, 2 * n, 5 * n, 3 * n, n, 4 * n, n])
         for (w, k) in [("ok", 2 * n), ("bad", 3 * n), ("worse", n)] {
             XCTAssertEqual(try object.lookup(map: "by_word", key: chars(w, 8)).map(u64), k, w)
         }
+        XCTAssertNil(try object.lookup(map: "by_field", key: chars("ok", 8)))
+        XCTAssertEqual(try object.lookup(map: "by_field", key: chars("bad", 8)).map(u64), 3 * n)
+        XCTAssertEqual(try object.lookup(map: "by_field", key: chars("worse", 8)).map(u64), n)
     }
 
     /// The compile errors: a literal longer than the value, an unsigned

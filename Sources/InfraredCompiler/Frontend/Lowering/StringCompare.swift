@@ -203,11 +203,14 @@ extension Lowering {
     func roundUp8(_ n: Int) -> Int { (n + 7) / 8 * 8 }
 
     /// `size` bytes of the compares' shared stack (8-aligned): its frame
-    /// offset. A larger need takes a new, larger area.
+    /// offset. A larger need grows the area when it is the stack's last
+    /// allocation (the stack grows down: the new bytes go below it), else
+    /// takes a new one.
     func scratch(_ size: Int, _ irep: Irep, _ insn: MInstruction) throws -> Int {
-        if size > stringScratch.size {
-            stringScratch = StringScratch(offset: try allocateStack(size: size, alignment: 8, irep, insn), size: size)
-        }
+        guard size > stringScratch.size else { return stringScratch.offset }
+        let onTop = stringScratch.size > 0 && ir.function.stackSize == -stringScratch.offset
+        let extra = onTop ? size - stringScratch.size : size
+        stringScratch = StringScratch(offset: try allocateStack(size: extra, alignment: 8, irep, insn), size: size)
         return stringScratch.offset
     }
 

@@ -71,6 +71,8 @@ let package = Package(
         .target(name: "InfraredFuzz", dependencies: ["CLibBPF", "InfraredBTF", "InfraredObject", "InfraredSkeleton"]),
         .testTarget(name: "RegressionTests", dependencies: ["InfraredFuzz", "InfraredCompiler"]),
         .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject", "BPF"]),
+        // One pass at a time: IR text in, the pass, IR text out (as LLVM's and QBE's pass tests).
+        .testTarget(name: "PassTests", dependencies: ["InfraredCompiler"]),
         .testTarget(name: "ObjectTests", dependencies: ["InfraredObject", "InfraredBTF", "BPF"]),
         .testTarget(name: "BTFTests", dependencies: ["InfraredBTF", "InfraredObject", "BPF"]),
         .testTarget(

@@ -126,7 +126,7 @@ public enum Compiler {
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
             timer.start("context layout")
-            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
+            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                     language: declarations.language, functions: declarations.functions, core: core, records: records,
@@ -192,6 +192,13 @@ public enum Compiler {
 
     /// Compiles the file at `path`.
     public static func compile(path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
+        try compile(source: try source(path: path), path: path, options: options)
+    }
+
+    /// The text of the probe file at `path`; a file that cannot be read or
+    /// is not UTF-8 is a diagnostic at `path:1:1` (what `build`, `run` and
+    /// `gen loader` say alike).
+    public static func source(path: String) throws -> String {
         let bytes: [UInt8]
         do { bytes = try readFile(path) } catch {
             throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read \(path): \((error as? BTFFormatError)?.message ?? "\(error)")",
@@ -200,6 +207,6 @@ public enum Compiler {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Diagnostic(file: path, line: 1, column: 1, message: "\(path) is not UTF-8 text", hint: "save the probe file as UTF-8")
         }
-        return try compile(source: text, path: path, options: options)
+        return text
     }
 }

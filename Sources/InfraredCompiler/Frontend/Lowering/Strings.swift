@@ -41,10 +41,11 @@ extension Lowering {
         switch (name, args.count) {
         case ("comm", 0): return .comm
         case ("user_string", 1), ("kernel_string", 1):
-            // An address (e.g. a USDT or uprobe argument) as a C string to copy into a char array.
-            // An Integer address, or a `char *` already typed (a CO-RE read): its origin as named.
-            switch args[0].1 { case .int, .cString: break; default:
-                throw error(irep, insn, "`\(name)` takes an address (an Integer)", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
+            // An address (e.g. a USDT or uprobe argument), or a `char *` read from a
+            // kernel struct, as a C string to copy into a char array.
+            switch args[0].1 {
+            case .int, .cString: break
+            default: throw error(irep, insn, "`\(name)` takes an address (an Integer) or a `char *`", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
             }
             emit(.move(dst, .reg(args[0].0)), loc)
             return .cString(user: name == "user_string")

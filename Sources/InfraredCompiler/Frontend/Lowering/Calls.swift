@@ -203,7 +203,7 @@ extension Lowering {
             emit(.stringAddress(t, offset: ir.strings.offset(of: s)), loc)
             lastString = s
             return .reg(t)
-        case (.pointer, .context), (.pointer, .kernel), (.pointer, .cString), (.pointer, .pointer(_, false, _)):
+        case (.pointer, .context), (.pointer, .kernel), (.pointer, .cString), (.pointer, .charArray), (.pointer, .pointer(_, false, _)):
             return op
         case (.pointer, .nil):
             return .imm(0)
@@ -218,7 +218,7 @@ extension Lowering {
         case (.pointer, .int) where ["unsafe_ptr", "user_ptr", "unsafe_addr"].contains(param.name):
             // The kernel takes any address here (ARG_ANYTHING): probe reads of raw addresses.
             return op
-        case (.scalar, .pointer(_, false, _)), (.scalar, .kernel), (.scalar, .cString):
+        case (.scalar, .pointer(_, false, _)), (.scalar, .kernel), (.scalar, .cString), (.scalar, .charArray):
             // An address passed where the prototype says integer (e.g. unsafe_ptr as u64).
             return op
         case (.scalar, .formatSize):

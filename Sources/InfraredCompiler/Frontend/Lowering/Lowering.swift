@@ -43,6 +43,8 @@ final class Lowering {
     var pointers = PointerIdentities()
     /// The `def`s and blocks being inlined.
     var scope = InlineScope()
+    /// Stack the string compares share (StringCompare.swift).
+    var stringScratch = StringScratch()
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
@@ -64,7 +66,7 @@ final class Lowering {
         language = l.language; kernelBTF = l.kernelBTF; functions = l.functions
         core = l.core; records = l.records
         kindsSettled = false
-        ir = l.ir; pointers = l.pointers; scope = l.scope
+        ir = l.ir; pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
     }
 
     func lower() throws -> (IRFunction, StringPool) {

@@ -47,7 +47,7 @@ extension Lowering {
         case .text(let p): pieces += p
         case .nil: break                                    // "#{nil}" is ""
         case .comm: pieces.append(.value(R[b], .comm))      // nothing to hold: read when the record is written
-        case .int, .bool, .cString:
+        case .int, .bool, .cString, .charArray:
             let t = newVReg()
             emit(.move(t, .reg(R[b])), loc)
             pieces.append(.value(t, value))
@@ -77,7 +77,7 @@ extension Lowering {
                 switch a.1 {
                 case .string(let s): pieces = [.literal(s)]
                 case .text(let p): pieces = p
-                case .int, .bool, .comm, .cString: pieces = [.value(a.0, a.1)]
+                case .int, .bool, .comm, .cString, .charArray: pieces = [.value(a.0, a.1)]
                 case .nil: pieces = []
                 default:
                     return try unsettled(.nil, argumentError(irep, insn, call: name, index: i,
@@ -116,7 +116,7 @@ extension Lowering {
     /// The conversion `puts` prints a value with.
     static func conversion(for k: Kind) -> String {
         switch k {
-        case .comm, .cString, .bool: return "%s"
+        case .comm, .cString, .charArray, .bool: return "%s"
         case .int(unsigned64: true, _): return "%u"
         default: return "%d"
         }
@@ -151,7 +151,7 @@ extension Lowering {
                 i += 1
                 let (r, k) = args[i]
                 switch (c.takesString, k) {
-                case (true, .comm), (true, .cString), (false, .int):
+                case (true, .comm), (true, .cString), (true, .charArray), (false, .int):
                     format += c.spelled; values.append((r, k))
                 case (false, .bool):
                     format += c.spelled; values.append((r, .signedInt))   // 1/0, as C prints it
@@ -184,6 +184,8 @@ extension Lowering {
             switch k {
             case .comm: a = .init(type: .string, offset: offset, size: PrintOutput.commSlot)
             case .cString: a = .init(type: .string, offset: offset, size: PrintOutput.stringSlot)
+            // A char[N] field (stack struct, map value, record): its N bytes, NUL-bounded.
+            case .charArray(let n): a = .init(type: .string, offset: offset, size: n)
             case .bool: a = .init(type: .boolean, offset: offset, size: 8)
             default: a = .init(type: .integer, offset: offset, size: 8)
             }
@@ -196,11 +198,14 @@ extension Lowering {
         emit(.store(base: p.record, offset: 0, value: .imm(Int64(id)), size: 8), loc)
         for ((r, k), a) in zip(values, arguments) {
             switch k {
-            case .comm, .cString(_):
+            case .comm, .cString(_), .charArray:
                 let at = newVReg()
                 emit(.move(at, .reg(p.record)), loc); emit(.binary(.add, at, .reg(at), .imm(Int64(a.offset))), loc)
                 if case .cString(let user) = k {
                     emit(.call(nil, helper: helperID(user ? "probe_read_user_str" : "probe_read_kernel_str"), args: [.reg(at), .imm(Int64(a.size)), .reg(r)]), loc)
+                } else if case .charArray = k {
+                    // BPF memory (stack, map value, record) read by address, like a kernel string.
+                    emit(.call(nil, helper: helperID("probe_read_kernel_str"), args: [.reg(at), .imm(Int64(a.size)), .reg(r)]), loc)
                 } else {
                     emit(.call(nil, helper: helperID("get_current_comm"), args: [.reg(at), .imm(Int64(a.size))]), loc)
                 }

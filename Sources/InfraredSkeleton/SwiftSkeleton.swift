@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import InfraredLoader
 
 /// A Swift skeleton: the counterpart of the C one for Swift programs, over
 /// InfraredRuntime. One `public final class` named after the probe holds

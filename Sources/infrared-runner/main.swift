@@ -3,6 +3,7 @@
 // reads the payload from its own file, checks its SHA-256, and runs the
 // loader with its command line.
 import InfraredLoader
+import InfraredPayload
 #if canImport(Glibc)
 import Glibc
 #endif

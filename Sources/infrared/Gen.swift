@@ -10,7 +10,9 @@ import Glibc
 import InfraredBTF
 import InfraredCompiler
 import InfraredLoader
+import InfraredPayload
 import InfraredSkeleton
+import InfraredSupport
 
 /// `infrared gen …`: programs generated from a probe file.
 struct Gen: ParsableCommand {

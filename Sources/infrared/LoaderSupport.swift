@@ -5,6 +5,7 @@ import Foundation
 #endif
 import InfraredCompiler
 import InfraredLoader
+import InfraredPayload
 
 /// Compiles a probe file into what a loader runs (`infrared run`, `gen loader`).
 enum ProbeBuilder {

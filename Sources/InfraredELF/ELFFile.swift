@@ -1,4 +1,5 @@
 import CLibBPF
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ import Glibc
 /// that is not `EM_BPF`/`ET_REL`); this is the small general reader the BTF
 /// tools need for kernels and user-space binaries. As there, the header and
 /// every section's file range are checked against the data before libelf
-/// sees it, so a truncated or corrupt file is a `BTFFormatError`, not a trap.
+/// sees it, so a truncated or corrupt file is a `FormatError`, not a trap.
 public struct ELFFile: Sendable {
     /// One section header.
     public struct Section: Sendable, Hashable {
@@ -46,7 +47,7 @@ public struct ELFFile: Sendable {
     public init(bytes: [UInt8], source: String) throws {
         self.source = source
         self.bytes = bytes
-        func fail(_ m: String) -> BTFFormatError { BTFFormatError(source, m) }
+        func fail(_ m: String) -> FormatError { FormatError(source, m) }
         guard bytes.starts(with: Self.magic) else { throw fail("not an ELF file (no \\x7fELF magic)") }
         guard bytes.count >= 52 else { throw fail("truncated ELF header (\(bytes.count) bytes)") }
         guard bytes[4] == 1 || bytes[4] == 2 else { throw fail("corrupt ELF header: class \(bytes[4])") }
@@ -111,7 +112,7 @@ public struct ELFFile: Sendable {
         guard let symtab = sections.first(where: { $0.type == UInt32(SHT_SYMTAB) }) else { return nil }
         let entry = is64Bit ? 24 : 16
         guard Int(symtab.link) < sections.count, sections[Int(symtab.link)].type == UInt32(SHT_STRTAB) else {
-            throw BTFFormatError(source, "corrupt ELF file: .symtab's string table index \(symtab.link) is not a string table")
+            throw FormatError(source, "corrupt ELF file: .symtab's string table index \(symtab.link) is not a string table")
         }
         let strings = contents(of: sections[Int(symtab.link)])
         let table = contents(of: symtab)
@@ -132,7 +133,7 @@ public struct ELFFile: Sendable {
     /// Section names and headers through libelf (which has checked nothing
     /// we have not: the ranges above keep it inside the buffer).
     private static func readSections(_ bytes: [UInt8], count: Int, strndx: Int,
-                                     fail: (String) -> BTFFormatError) throws -> [Section] {
+                                     fail: (String) -> FormatError) throws -> [Section] {
         guard libelfReady else { throw fail("libelf: \(String(cString: elf_errmsg(-1)))") }
         let image = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
         defer { image.deallocate() }
@@ -164,11 +165,4 @@ public struct ELFFile: Sendable {
         }
         return out
     }
-}
-
-extension Array where Element == UInt8 {
-    // Callers check bounds first.
-    func le16(_ o: Int) -> UInt16 { UInt16(self[o]) | UInt16(self[o + 1]) << 8 }
-    func le32(_ o: Int) -> UInt32 { UInt32(le16(o)) | UInt32(le16(o + 2)) << 16 }
-    func le64(_ o: Int) -> UInt64 { UInt64(le32(o)) | UInt64(le32(o + 4)) << 32 }
 }

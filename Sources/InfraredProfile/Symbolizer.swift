@@ -24,7 +24,7 @@ import Glibc
 /// Everything read is cached: kallsyms once, each pid's mappings on first
 /// use, each file's symbols once (by device and inode, as `/proc/PID/maps`
 /// names them), so a stack seen in thousands of samples costs lookups only.
-final class Symbolizer {
+public final class Symbolizer {
     static let unknown = "[unknown]"
 
     private var kernel: SymbolTable?
@@ -32,7 +32,7 @@ final class Symbolizer {
     private var files: [String: ELFSymbols?] = [:]
     private var vdso: ELFSymbols??
 
-    init() {}
+    public init() {}
 
     /// The kernel function containing `address`, or `[unknown]`.
     func kernelSymbol(_ address: UInt64) -> String {
@@ -64,7 +64,7 @@ final class Symbolizer {
     /// address, which points past its call instruction (possibly past the end
     /// of a function ending in a call), so those are looked up at `ip - 1`,
     /// as perf and gdb do.
-    func symbols(_ ips: [UInt64], pid: Int32?) -> [String] {
+    public func symbols(_ ips: [UInt64], pid: Int32?) -> [String] {
         ips.enumerated().map { i, ip in
             let at = i == 0 ? ip : ip &- 1
             return pid.map { userSymbol(pid: $0, at) } ?? kernelSymbol(at)
@@ -73,10 +73,10 @@ final class Symbolizer {
 
     /// Reads the memory map of `pid` now, if not yet: its user addresses can
     /// then be named after it exits, as long as its files are still there.
-    func remember(pid: Int32) { _ = mappings(pid) }
+    public func remember(pid: Int32) { _ = mappings(pid) }
 
     /// Forgets what it knows of `pid` (a new process may reuse the number).
-    func forget(pid: Int32) { processes[pid] = nil }
+    public func forget(pid: Int32) { processes[pid] = nil }
 
     private func mappings(_ pid: Int32) -> [Mapping] {
         if let m = processes[pid] { return m.maps }

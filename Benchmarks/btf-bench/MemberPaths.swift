@@ -1,3 +1,5 @@
+import InfraredBTF
+
 /// Workloads for timing the BTF model (`infrared btf bench`,
 /// Benchmarks/btf-bench.sh).
 public enum BTFBenchmark {

@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "InfraredBTF", dependencies: ["CLibBPF", "InfraredSupport", "InfraredELF", "InfraredCompression"]),
         .target(name: "InfraredDWARF", dependencies: ["CLibBPF", "CLibDW", "InfraredSupport", "InfraredELF", "InfraredBTF"]),
         .target(name: "InfraredKernelImage", dependencies: ["InfraredSupport", "InfraredELF", "InfraredCompression", "InfraredBTF"]),
-        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredBTF"]),
+        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredELF", "InfraredBTF"]),
         .target(name: "InfraredCompiler", dependencies: ["CMRuby", "BPF", "InfraredSupport", "InfraredBTF", "InfraredObject"]),
         .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF"]),
         // Loaders: the payload a loader carries, the `--metrics` server, stack
@@ -58,7 +58,7 @@ let package = Package(
         // loop, record printing, and the user-space hooks run in mruby: CInfraredHooks).
         .target(name: "InfraredPayload"),
         .target(name: "InfraredMetrics"),
-        .target(name: "InfraredProfile", dependencies: ["CLibBPF", "InfraredSupport"]),
+        .target(name: "InfraredProfile", dependencies: ["CLibBPF", "InfraredSupport", "InfraredELF"]),
         .target(
             name: "CInfraredHooks",
             cSettings: [.define("MRB_USE_RATIONAL"), .define("MRB_USE_COMPLEX")],
@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "infrared",
             dependencies: [
-                "InfraredCompiler", "InfraredObject", "InfraredSupport", "InfraredBTF", "InfraredDWARF",
+                "InfraredCompiler", "InfraredObject", "InfraredSupport", "InfraredELF", "InfraredBTF", "InfraredDWARF",
                 "InfraredKernelImage", "InfraredPayload", "InfraredLoader", "InfraredSkeleton", "CLinkedLibraries",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -128,37 +128,26 @@ public struct ELFFile: Sendable {
         return names
     }
 
-    private static let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
-
-    /// Section names and headers through libelf (which has checked nothing
-    /// we have not: the ranges above keep it inside the buffer).
+    /// Section names and headers through libelf (`ELFHandle`, which has
+    /// checked nothing we have not: the ranges above keep it inside the buffer).
     private static func readSections(_ bytes: [UInt8], count: Int, strndx: Int,
                                      fail: (String) -> FormatError) throws -> [Section] {
-        guard libelfReady else { throw fail("libelf: \(String(cString: elf_errmsg(-1)))") }
-        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
-        defer { image.deallocate() }
-        image.copyBytes(from: bytes)
-        guard let elf = elf_memory(image.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count) else {
-            throw fail("libelf: \(String(cString: elf_errmsg(-1)))")
-        }
-        defer { elf_end(elf) }
-        var n = 0, s = 0
-        guard elf_kind(elf) == ELF_K_ELF, elf_getshdrnum(elf, &n) == 0, elf_getshdrstrndx(elf, &s) == 0, n == count, s == strndx else {
+        guard ELFHandle.libelfReady, let elf = ELFHandle(bytes: bytes) else { throw fail("libelf: \(String(cString: elf_errmsg(-1)))") }
+        guard elf.isELF, let counts = elf.sectionCounts(), counts.count == count, counts.stringTableIndex == strndx else {
             throw fail("corrupt ELF section headers: \(String(cString: elf_errmsg(-1)))")
         }
         var out: [Section] = []
-        out.reserveCapacity(n)
-        for i in 0..<n {
-            var sh = GElf_Shdr()
-            guard let scn = elf_getscn(elf, i), gelf_getshdr(scn, &sh) != nil else {
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            guard let sh = elf.section(i)?.header else {
                 throw fail("corrupt ELF section header \(i): \(String(cString: elf_errmsg(-1)))")
             }
             var name = ""
             if i > 0 {
-                guard let p = elf_strptr(elf, strndx, Int(sh.sh_name)) else {
+                guard let n = elf.string(section: strndx, offset: Int(sh.sh_name)) else {
                     throw fail("corrupt ELF file: section \(i)'s name offset \(sh.sh_name) is outside the name table")
                 }
-                name = String(cString: p)
+                name = n
             }
             out.append(Section(index: i, name: name, type: sh.sh_type, offset: sh.sh_offset, size: sh.sh_size,
                                link: sh.sh_link, entrySize: sh.sh_entsize))

@@ -91,7 +91,7 @@ let package = Package(
         // crashers of Tests/Regressions/ are fed to (RegressionTests).
         .target(name: "InfraredFuzz", dependencies: ["CLibBPF", "InfraredBTF", "InfraredKernelImage", "InfraredObject", "InfraredSkeleton"]),
         .testTarget(name: "RegressionTests", dependencies: ["InfraredFuzz", "InfraredCompiler"]),
-        .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject", "BPF"]),
+        .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject"]),
         .testTarget(name: "ObjectTests", dependencies: ["InfraredObject", "InfraredBTF", "BPF"]),
         // The kernel BTF fixtures of BTF/ (Scripts/update-btf.sh), for the BTF tests.
         .target(name: "BTFTestSupport", dependencies: ["InfraredSupport", "InfraredCompression", "InfraredBTF"], path: "Tests/BTFTestSupport"),
@@ -105,8 +105,7 @@ let package = Package(
             dependencies: ["InfraredCompiler", "InfraredRuntime", "InfraredObject", "BPF"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredPayload", "InfraredProfile", "InfraredSupport",
-                                                        "InfraredSkeleton", "InfraredCompiler", "InfraredRuntime", "BPF"]),
+        .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredPayload", "InfraredProfile", "InfraredRuntime", "InfraredObject"]),
     ]
 )
 

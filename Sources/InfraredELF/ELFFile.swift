@@ -10,9 +10,10 @@ import Glibc
 ///
 /// `InfraredObject.ObjectReader` reads BPF objects (and refuses anything
 /// that is not `EM_BPF`/`ET_REL`); this is the small general reader the BTF
-/// tools need for kernels and user-space binaries. As there, the header and
-/// every section's file range are checked against the data before libelf
-/// sees it, so a truncated or corrupt file is a `FormatError`, not a trap.
+/// tools need for kernels and user-space binaries. Both open the file with
+/// `ELFHandle`; as there, the header and every section's file range are
+/// checked against the data before libelf sees it, so a truncated or
+/// corrupt file is a `FormatError` (`BTFFormatError`), not a trap.
 public struct ELFFile: Sendable {
     /// One section header.
     public struct Section: Sendable, Hashable {

@@ -8,12 +8,14 @@ public enum OpenedObject {
     public struct OpenError: Error { public var errno: Errno }
 
     public static func inspect<T>(_ bytes: [UInt8], name: String, _ body: (OpaquePointer) throws -> T) throws -> T {
-        let opened = bytes.withUnsafeBytes { Sys.openObjectToInspect($0, name: name) }
-        switch opened {
-        case .failure(let e): throw OpenError(errno: e)
-        case .success(let object):
-            defer { Sys.closeObject(object) }
-            return try body(object)
+        // libbpf keeps reading `bytes` (it does not copy them) until the object is closed.
+        try bytes.withUnsafeBytes { raw in
+            switch Sys.openObjectToInspect(raw, name: name) {
+            case .failure(let e): throw OpenError(errno: e)
+            case .success(let object):
+                defer { Sys.closeObject(object) }
+                return try body(object)
+            }
         }
     }
 }

@@ -1,3 +1,5 @@
+import InfraredSupport
+
 /// The minimal BTF a set of objects' CO-RE relocations need from a target
 /// kernel's BTF — what `bpftool gen min_core_btf` ("BTFGen") computes, so
 /// a loader can ship a few kilobytes per kernel instead of the whole BTF.

@@ -6,6 +6,7 @@ import Foundation
 import BPF
 import InfraredBTF
 import InfraredObject
+import InfraredSupport
 
 /// Options of one compilation.
 public struct CompileOptions: Sendable {

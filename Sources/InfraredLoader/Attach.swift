@@ -1,4 +1,5 @@
 import BPF
+import InfraredSupport
 import InfraredRuntime
 import CLoaderSupport
 #if canImport(Glibc)
@@ -29,7 +30,8 @@ enum AttachPlan {
 
     /// Where cgroup2 is mounted (/proc/self/mounts), for the hint.
     static func cgroup2Mounts() -> [String] {
-        guard let text = readText("/proc/self/mounts") else { return [] }
+        guard let bytes = try? readFile("/proc/self/mounts") else { return [] }   // no hint without it
+        let text = String(decoding: bytes, as: UTF8.self)
         return text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
             return f.count > 2 && f[2] == "cgroup2" ? String(f[1]) : nil

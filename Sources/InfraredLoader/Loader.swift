@@ -7,6 +7,9 @@ import Foundation
 import Glibc
 #endif
 import BPF
+import InfraredMetrics
+import InfraredPayload
+import InfraredProfile
 import InfraredRuntime
 import CLoaderSupport
 
@@ -135,7 +138,7 @@ final class LoaderSession {
             return 0
         }
         try AttachPlan.check(manifest, options)
-        if let address = options.metrics { metrics = try MetricsServer(address: address) }
+        if let address = options.metrics { metrics = try MetricsServer(host: address.host, port: address.port) }
         if interrupted() { return 0 }
 
         // The hooks' top level runs before anything is loaded: its errors cost nothing.
@@ -174,7 +177,10 @@ final class LoaderSession {
             if interrupted() { teardown(); return 0 }
         }
         try openReaders(object)
-        metrics?.start(MetricsSource(access: access, stats: stats, prefix: Self.metricPrefix(probe.name)))
+        if let metrics {
+            let source = MetricsSource(access: access, stats: stats, prefix: Self.metricPrefix(probe.name))
+            metrics.start { source.render() }
+        }
         if !options.quiet {
             let names = manifest.programs.map(\.name).joined(separator: ", ")
             var message = "\(tool): attached \(manifest.programs.count) program\(manifest.programs.count == 1 ? "" : "s") (\(names))"

@@ -4,7 +4,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import BPF
-import InfraredLoader
 
 /// A Swift skeleton: the counterpart of the C one for Swift programs, over
 /// InfraredRuntime. One `public final class` named after the probe holds

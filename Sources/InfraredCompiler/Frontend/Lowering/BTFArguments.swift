@@ -25,7 +25,7 @@ extension Lowering {
             return error(irep, insn, "\(kind) programs read their arguments by name, not by number", hint: listed, symbol: "arg")
         }
         if case .function(_, true)? = declaration.kind.btfArguments {
-            return error(irep, insn, "`ctx.ret`: \(context?.argumentsOf ?? "the function") returns void", hint: listed, symbol: "ret")
+            return error(irep, insn, "\(context?.argumentsOf ?? "the function") returns void: there is no `ctx.ret`", hint: listed, symbol: "ret")
         }
         return error(irep, insn, "`ctx.ret` is only available in fexit programs, not \(kind)",
                      hint: "use `fexit \"\(context?.argumentsOf ?? "…")\" do |ctx| … ctx.ret … end` for the return value", symbol: "ret")

@@ -202,6 +202,45 @@ final class BTFProgramTests: XCTestCase {
         let enoent = withUnsafeBytes(of: Int64(-ENOENT).littleEndian, Array.init)
         XCTAssertEqual(try object.lookup(map: "failed", key: enoent).map(u64), 1)
     }
+
+    /// Examples/unlinksnoop.rb: where the kernel refuses trampolines its load
+    /// names them; elsewhere fentry counts this process's four unlinks and
+    /// fexit reports each with its typed arguments and result (-ENOENT for
+    /// the missing file).
+    func testUnlinksnoopExample() throws {
+        let path = OracleTests.root.appendingPathComponent("Examples/unlinksnoop.rb").path
+        let compiled = try Compiler.compile(path: path)
+        XCTAssertEqual(compiled.object.programs.map(\.section), ["fentry/do_unlinkat", "fexit/do_unlinkat"])
+        if try Support.trampolineLoadRefused(compiled.bytes, programs: compiled.manifest.programs.map(\.kind), "unlinksnoop") { return }
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        let me = UInt32(getpid())
+        let param = try XCTUnwrap(compiled.manifest.params.first { $0.name == "target_pid" })
+        try object.setInitialBytes(map: ".rodata", offset: param.offset, bytes: u32(me))
+        try object.load()
+        for p in compiled.object.programs { try object.attach(program: p.name) }
+        var records: [[UInt8]] = []
+        let rb = try RingBufferReader(object: object, map: "events") { records.append($0) }
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var names: [String] = []
+        for i in 0..<3 {
+            let file = dir.appendingPathComponent("gone-\(i)").path
+            XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: nil))
+            names.append(file)
+        }
+        names.append(dir.appendingPathComponent("never-there").path)
+        for f in names { _ = unlink(f) }
+        for _ in 0..<5 { try rb.poll(timeoutMs: 20) }
+        XCTAssertEqual(try object.lookup(map: "attempts", key: u32(me)).map(u64), 4)
+        // struct Event { u32 pid; s32 dfd; s32 ret; char comm[16]; char filename[128] }
+        func s32(_ b: [UInt8], _ o: Int) -> Int32 { b[o..<o + 4].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) } }
+        func str(_ b: [UInt8], _ r: Range<Int>) -> String { String(decoding: b[r].prefix { $0 != 0 }, as: UTF8.self) }
+        XCTAssertEqual(records.map { UInt32(bitPattern: s32($0, 0)) }, Array(repeating: me, count: 4))
+        XCTAssertEqual(records.map { s32($0, 4) }, Array(repeating: -100, count: 4), "dfd: AT_FDCWD")
+        XCTAssertEqual(records.map { s32($0, 8) }, [0, 0, 0, -ENOENT])
+        XCTAssertEqual(records.map { str($0, 28..<156) }, names)
+    }
 }
 
 extension Support {

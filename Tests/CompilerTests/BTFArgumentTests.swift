@@ -58,4 +58,25 @@ final class BTFArgumentTests: XCTestCase {
         XCTAssertEqual(loads.map { $0.replacingOccurrences(of: #"%[0-9]+"#, with: "%", options: .regularExpression) },
                        ["load.s32 [% + 0]", "load.s32 [% + 16]"])
     }
+
+    /// A struct passed by value takes one slot per 8 bytes (the kernel's
+    /// get_ctx_arg_idx): __sys_bpf(enum bpf_cmd cmd, bpfptr_t uattr /* 16
+    /// bytes */, unsigned int size) has `size` in slot 3, at 24.
+    func testStructsByValueTakeTheirSlots() throws {
+        var options = CompileOptions()
+        options.dumpAfter = ["lower"]
+        let source = """
+        map :r, :hash, key: :u32, value: :u64, max_entries: 16
+        fentry "__sys_bpf" do |ctx|
+          r[0] = ctx.size
+          r[1] = ctx.cmd
+          0
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "a.rb", options: options)
+        let loads = compiled.dumps[0].split(separator: "\n").filter { $0.contains("= load") }
+            .map { $0.split(separator: "=", maxSplits: 1)[1].split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(loads.map { $0.replacingOccurrences(of: #"%[0-9]+"#, with: "%", options: .regularExpression) },
+                       ["load.u32 [% + 24]", "load.u32 [% + 0]"])
+    }
 }

@@ -114,8 +114,9 @@ enum AttachPlan {
         case _ where isCgroup(p):
             try object.attachCgroup(program: p.name, cgroupPath: options.cgroup ?? "")
         default:
-            // tracepoint, raw_tracepoint, k(ret)probe, u(ret)probe, usdt: the
-            // section names the attach point; libbpf's auto-attach reads it.
+            // tracepoint, raw_tracepoint, k(ret)probe, u(ret)probe, usdt,
+            // tp_btf, fentry/fexit, lsm: the section names the attach point;
+            // libbpf's auto-attach reads it.
             try object.attach(program: p.name)
         }
     }

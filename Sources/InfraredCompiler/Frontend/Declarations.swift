@@ -118,6 +118,9 @@ struct ContextLayout {
     var structName: String
     var fields: [ContextField]
     var size: Int
+    /// For BTF-typed programs (fentry, fexit, tp_btf, lsm): the function or
+    /// tracepoint whose arguments the fields are, for diagnostics.
+    var argumentsOf: String? = nil
 }
 
 /// A program declared by the file.

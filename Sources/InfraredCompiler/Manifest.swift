@@ -5,7 +5,7 @@ extension Manifest {
     /// The manifest of a compiled file, from its declarations, the record
     /// structs the bodies put in each map, and where the object writer
     /// placed its params and globals.
-    init(declarations: Declarations, language: Language, records: [String: String] = [:], implicit: [String: Aggregation] = [:], placements: [String: DataPlacement]) throws {
+    init(declarations: Declarations, language: Language, records: [String: String] = [:], implicit: [String: Implicit] = [:], placements: [String: DataPlacement]) throws {
         let programs = declarations.programs.map {
             Program(name: $0.name, kind: $0.kind, section: $0.section, arguments: $0.arguments, options: $0.options, line: $0.line)
         }

@@ -420,7 +420,12 @@ final class LoaderSession {
             guard let v = try? access.global(g.name), !v.isZero else { continue }
             blocks.append(options.format == .json ? "{\"global\":\(JSON.quoted(g.name)),\"value\":\(v.json)}\n" : "\(g.name): \(v.text)\n")
         }
-        for m in access.reportedMaps {
+        // Implicit maps (`@name`) first, as bpftrace prints them (ImplicitMaps.swift).
+        switch options.format {
+        case .text: if let text = try? access.implicitText(), !text.isEmpty { blocks.append(text) }
+        case .json: blocks += ((try? access.implicitJSON()) ?? []).map { $0 + "\n" }
+        }
+        for m in access.reportedMaps where m.implicit == nil {
             switch options.format {
             case .text:
                 if let text = try? access.formatText(m.name), !text.isEmpty { blocks.append(text) }

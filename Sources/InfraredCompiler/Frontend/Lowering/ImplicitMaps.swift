@@ -82,7 +82,7 @@ final class ImplicitMaps {
         }
         switch write {
         case .min, .max: return (.structure("infrared_minmax"), pair("infrared_minmax", "value", "set"))
-        case .avg: return (.structure("infrared_avg"), pair("infrared_avg", "total", "count"))
+        case .avg, .stats: return (.structure("infrared_avg"), pair("infrared_avg", "total", "count"))
         default: return (.scalar(.u64), nil)
         }
     }
@@ -90,8 +90,8 @@ final class ImplicitMaps {
     /// Declares the maps (and their key and value structs) in `language`,
     /// after every program was lowered; uses that cannot go together are
     /// an error here.
-    func declare(in language: inout Language, path: String) throws -> [String: ImplicitWrite] {
-        var out: [String: ImplicitWrite] = [:]
+    func declare(in language: inout Language, path: String) throws -> [String: Manifest.Implicit] {
+        var out: [String: Manifest.Implicit] = [:]
         for n in order {
             let e = entries[n]!
             let histogram: Bool
@@ -118,7 +118,7 @@ final class ImplicitMaps {
             language.maps[n] = MapDecl(name: n, kind: aggregated ? .percpuHash : .hash, key: key.type, value: value.type,
                                        maxEntries: Self.maxEntries, flags: nil, line: e.keyLine)
             language.mapOrder.append(n)
-            out[n] = e.write ?? .store
+            out[n] = Manifest.Implicit(aggregation: e.write ?? .store, keys: e.keyParts?.count ?? 0)
         }
         return out
     }
@@ -133,6 +133,7 @@ extension Manifest.Aggregation {
         case .min: return "min"
         case .max: return "max"
         case .avg: return "avg"
+        case .stats: return "stats"
         case .hist: return "hist"
         case .lhist: return "lhist"
         }
@@ -249,7 +250,7 @@ extension Lowering {
     }
 
     /// The aggregation methods and their argument counts.
-    static let aggregations: [String: Int] = ["count": 0, "sum": 1, "min": 1, "max": 1, "avg": 1, "hist": 1, "lhist": 4]
+    static let aggregations: [String: Int] = ["count": 0, "sum": 1, "min": 1, "max": 1, "avg": 1, "stats": 1, "hist": 1, "lhist": 4]
 
     // MARK: Registry
 
@@ -463,12 +464,12 @@ extension Lowering {
         case "min", "max":
             try noteWrite(map, method == "min" ? .min : .max, irep, insn, loc)
             try aggregateExtreme(map, key: key.offset, value: v, below: method == "min", loc, irep, insn)
-        case "avg":
-            try noteWrite(map, .avg, irep, insn, loc)
+        case "avg", "stats":
+            try noteWrite(map, method == "avg" ? .avg : .stats, irep, insn, loc)
             try aggregateAverage(map, key: key.offset, value: v, loc, irep, insn)
         case "hist":
             try noteWrite(map, .hist, irep, insn, loc)
-            emit(.storeFrame(offset: key.bucketOffset, value: .reg(log2Bucket(v, loc)), size: 8), loc)
+            emit(.storeFrame(offset: key.bucketOffset, value: .reg(signedLog2Bucket(v, loc)), size: 8), loc)
             try aggregate(map, key: key.offset, sum: .imm(1), loc, irep, insn)
         default:   // lhist
             let bounds = try argRegs.dropFirst().map { r -> Int64 in
@@ -606,6 +607,19 @@ extension Lowering {
             emit(.storeFrame(offset: slot, value: .reg(v), size: 8), loc)
             emit(.storeFrame(offset: slot + 8, value: .imm(1), size: 8), loc)
         })
+    }
+
+    /// bpftrace 0.17's hist() bucket: 0 for v < 0, 1 for 0, 2 + ⌊log2 v⌋
+    /// above (`log2Bucket` + 1, which puts 0 and negatives in its bucket 0).
+    func signedLog2Bucket(_ value: Operand, _ loc: SourceLocation) -> VReg {
+        let b = log2Bucket(value, loc)
+        let out = newVReg()
+        let negative = newBlock(), other = newBlock(), join = newBlock()
+        terminate(.branch(.slt, value, .imm(0), then: negative, else: other), loc)
+        ir.current = negative; emit(.move(out, .imm(0)), loc); terminate(.jump(join), loc)
+        ir.current = other; emit(.binary(.add, out, .reg(b), .imm(1)), loc); terminate(.jump(join), loc)
+        ir.current = join
+        return out
     }
 
     /// bpftrace's lhist() bucket: 0 below `lo`, 1 + (v - lo) / step inside,

@@ -170,7 +170,7 @@ extension MapAccess {
             switch im.aggregation {
             case .hist, .lhist:
                 let items = implicitHistograms(entries).map { h -> (key: [Value], json: String) in
-                    let buckets = Self.implicitBuckets(h.counts, im.aggregation).filter { $0.count > 0 }.map { b -> String in
+                    let buckets = Self.implicitBuckets(h.counts, im.aggregation).map { b -> String in
                         var f: [String] = []
                         if let lo = b.min { f.append("\"min\": \(lo)") }
                         if let hi = b.max { f.append("\"max\": \(hi)") }

@@ -1,0 +1,130 @@
+import Foundation
+import XCTest
+
+/// Implicit maps as `infrared run` prints them at exit, compared line by
+/// line with bpftrace 0.17 running the same program on the same workload
+/// (tracepoints: the program type both run here). The workload writes known
+/// sizes on fd 987, which both programs filter on.
+final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
+    static let infraredProgram = """
+    license "GPL"
+
+    tracepoint "syscalls/sys_enter_write" do |ctx|
+      if ctx.fd == 987
+        @n[comm].count
+        @s[comm].sum(ctx.count)
+        @t[comm, ctx.fd] += 1
+        @total += 1
+        @mn.min(ctx.count)
+        @mx[comm].max(ctx.count)
+        @av.avg(ctx.count)
+        @st.stats(ctx.count)
+        @h.hist(ctx.count)
+        @hk[comm].hist(ctx.count)
+        @l.lhist(ctx.count, 0, 1000, 100)
+        @last[comm] = ctx.count
+      end
+      0
+    end
+    """
+
+    static let bpftraceProgram = """
+    tracepoint:syscalls:sys_enter_write /args->fd == 987/ {
+      @n[comm] = count(); @s[comm] = sum(args->count); @t[comm, args->fd] = count(); @total = count();
+      @mn = min(args->count); @mx[comm] = max(args->count); @av = avg(args->count); @st = stats(args->count);
+      @h = hist(args->count); @hk[comm] = hist(args->count); @l = lhist(args->count, 0, 1000, 100);
+      @last[comm] = args->count;
+    }
+    """
+
+    static let writer = """
+    #include <fcntl.h>
+    #include <stdlib.h>
+    #include <unistd.h>
+    static char buffer[4096];
+    int main(int argc, char **argv) {
+        if (dup2(open("/dev/null", O_WRONLY), 987) != 987) return 3;
+        for (int i = 1; i < argc; i++) if (write(987, buffer, atoi(argv[i])) != atoi(argv[i])) return 4;
+        return 0;
+    }
+    """
+
+    func workload() throws {
+        let binary = dir.appendingPathComponent("irwriter")
+        if !FileManager.default.fileExists(atPath: binary.path) {
+            let source = dir.appendingPathComponent("irwriter.c")
+            try Self.writer.write(to: source, atomically: true, encoding: .utf8)
+            let cc = try LoaderSupport.run("/usr/bin/cc", ["-O2", "-o", binary.path, source.path])
+            XCTAssertEqual(cc.status, 0, cc.stderr)
+        }
+        XCTAssertEqual(try LoaderSupport.run(binary.path, ["1", "5", "100", "3000", "64", "0"]).status, 0)
+        XCTAssertEqual(try LoaderSupport.run(binary.path, ["7", "7", "700", "1500"]).status, 0)
+    }
+
+    /// stdout of `infrared run` over the workload, from its first map line.
+    func infrared(_ options: [String]) throws -> [String] {
+        let file = dir.appendingPathComponent("writes.rb")
+        try Self.infraredProgram.write(to: file, atomically: true, encoding: .utf8)
+        let tool = ToolProcess(try LoaderSupport.infrared(), ["run", file.path, "--duration", "3"] + options)
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        try workload()
+        XCTAssertEqual(tool.wait(timeout: 40), 0, tool.stderr)
+        return Self.mapLines(tool.stdout)
+    }
+
+    /// stdout of bpftrace over the workload, ended with SIGINT as Ctrl-C does.
+    func bpftrace(_ options: [String]) throws -> [String] {
+        let tool = ToolProcess("/usr/bin/bpftrace", options + ["-e", Self.bpftraceProgram])
+        try tool.start()
+        // bpftrace's stdout is a pipe here, so "Attaching…" arrives at exit:
+        // it has attached once it holds the tracepoint's perf event.
+        XCTAssertTrue(Self.holdsPerfEvent(tool.process.processIdentifier, timeout: 60), "bpftrace did not attach: \(tool.stderr)")
+        try workload()
+        tool.signal(SIGINT)
+        XCTAssertEqual(tool.wait(timeout: 40), 0, tool.stderr)
+        return Self.mapLines(tool.stdout)
+    }
+
+    /// Whether process `pid` has a perf event open (a tracepoint attached), within `timeout` seconds.
+    static func holdsPerfEvent(_ pid: Int32, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout), fds = "/proc/\(pid)/fd"
+        while Date() < deadline {
+            let links = (try? FileManager.default.contentsOfDirectory(atPath: fds)) ?? []
+            if links.contains(where: { (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fds)/\($0)")) == "anon_inode:[perf_event]" }) {
+                usleep(200_000)   // the ioctl that attaches follows the open
+                return true
+            }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// The exit report: from the first map line (bpftrace first prints
+    /// "Attaching 1 probe..." or an attached_probes object, and blank lines).
+    static func mapLines(_ out: String) -> [String] {
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let first = lines.firstIndex(where: { $0.hasPrefix("@") || $0.hasPrefix("{\"type\": \"map") || $0.hasPrefix("{\"type\": \"stats") || $0.hasPrefix("{\"type\": \"hist") }) else { return [] }
+        var report = Array(lines[first...])
+        while report.last == "" { report.removeLast() }
+        return report
+    }
+
+    func testTextReportIsBpftraces() throws {
+        let ours = try infrared([]), theirs = try bpftrace([])
+        XCTAssertEqual(ours.count, theirs.count, "ours:\n\(ours.joined(separator: "\n"))\nbpftrace:\n\(theirs.joined(separator: "\n"))")
+        for (a, b) in zip(ours, theirs) { XCTAssertEqual(a, b) }
+        // The workload's known numbers, in both.
+        XCTAssertTrue(ours.contains("@n[irwriter]: 10"), ours.joined(separator: "\n"))
+        XCTAssertTrue(ours.contains("@s[irwriter]: 5384"))
+        XCTAssertTrue(ours.contains("@t[irwriter, 987]: 10"))
+        XCTAssertTrue(ours.contains("@st: count 10, average 538, total 5384"))
+        XCTAssertTrue(ours.contains("@last[irwriter]: 1500"))
+    }
+
+    func testJSONReportIsBpftraces() throws {
+        let ours = try infrared(["--format", "json"]), theirs = try bpftrace(["-f", "json"])
+        XCTAssertEqual(ours.filter { !$0.isEmpty }, theirs.filter { !$0.isEmpty },
+                       "ours:\n\(ours.joined(separator: "\n"))\nbpftrace:\n\(theirs.joined(separator: "\n"))")
+    }
+}

@@ -57,6 +57,8 @@ final class ImplicitMapTests: XCTestCase {
         @seen[tid] = @seen[tid] + 2
         @gone[tid] = 1
         @gone.delete(tid)
+        p = @last.lookup(tid)
+        @got[tid] = p.value + 1 if p
       end
       0
     end
@@ -76,13 +78,14 @@ final class ImplicitMapTests: XCTestCase {
         XCTAssertEqual(try object.lookup(map: "last", key: u64(UInt64(tid))).map { word($0, 0) }, 7)
         XCTAssertEqual(try object.lookup(map: "seen", key: u64(UInt64(tid))).map { word($0, 0) }, Int64(2 * n))
         XCTAssertNil(try object.lookup(map: "gone", key: u64(UInt64(tid))))
+        XCTAssertEqual(try object.lookup(map: "got", key: u64(UInt64(tid))).map { word($0, 0) }, 8)
         // Storage: aggregated maps per CPU, stored ones plain hashes; all 10240 entries.
         let kinds = Dictionary(uniqueKeysWithValues: compiled.manifest.maps.map { ($0.name, $0) })
         for name in ["calls", "names", "total", "pairs"] {
             XCTAssertEqual(kinds[name]?.kind, .percpuHash, name)
             XCTAssertEqual(kinds[name]?.implicit?.aggregation, .sum, name)
         }
-        for name in ["last", "seen", "gone"] {
+        for name in ["last", "seen", "gone", "got"] {
             XCTAssertEqual(kinds[name]?.kind, .hash, name)
             XCTAssertEqual(kinds[name]?.implicit?.aggregation, .store, name)
         }

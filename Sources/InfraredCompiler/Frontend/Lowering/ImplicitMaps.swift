@@ -392,6 +392,7 @@ extension Lowering {
     func implicitIndex(_ frame: Frame, _ insn: MInstruction, at i: Int, name: String, args argRegs: [Int], set: Bool,
                        kinds: inout [Kind], loc: SourceLocation) throws -> Kind {
         let irep = frame.irep, R = frame.regs
+        if set && argRegs.isEmpty { throw error(irep, insn, "`@\(name)[k] = v` needs a value", hint: nil) }
         let keyRegs = set ? Array(argRegs.dropLast()) : argRegs
         let parts = keyRegs.map { (R[$0], kinds[$0]) }
         let dst = R[insn.a]
@@ -429,7 +430,7 @@ extension Lowering {
         let args = argRegs.map { (R[$0], kinds[$0]) }
         func noMethod(_ map: String) -> Diagnostic {
             error(irep, insn, "implicit map `@\(map)` has no method `\(method)`",
-                  hint: "@m[k] += n, @m[k] = v, @m[k], @m.delete(k), and count, sum(v), min(v), max(v), avg(v), hist(v), lhist(v, min, max, step)",
+                  hint: "@m[k] += n, @m[k] = v, @m[k], @m.lookup(k), @m.delete(k), and count, sum(v), min(v), max(v), avg(v), hist(v), lhist(v, min, max, step)",
                   symbol: method)
         }
         let map: String, key: (offset: Int, bucketOffset: Int)
@@ -438,6 +439,13 @@ extension Lowering {
             map = n
             if method == "[]" || method == "[]=" {
                 return try implicitIndex(frame, insn, at: frame.index[insn.pc]!, name: n, args: argRegs, set: method == "[]=", kinds: &kinds, loc: loc)
+            }
+            if method == "lookup" {
+                // A pointer to the value, or nil (`p.value` reads it).
+                noteRead(n, delete: false, loc)
+                let k = try implicitKey(n, args, bucket: false, irep, insn, loc)
+                emit(.call(R[insn.a], helper: helperID("map_lookup_elem"), args: [.reg(implicitMapRef(n, loc)), .reg(frameAddress(k.offset, loc))]), loc)
+                return .pointer(.scalar(.u64), nullable: true, id: pointers.fresh())
             }
             if method == "delete" {
                 noteRead(n, delete: true, loc)

@@ -127,4 +127,35 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
         XCTAssertEqual(ours.filter { !$0.isEmpty }, theirs.filter { !$0.isEmpty },
                        "ours:\n\(ours.joined(separator: "\n"))\nbpftrace:\n\(theirs.joined(separator: "\n"))")
     }
+
+    /// `--metrics`: the implicit maps as gauges by key and Prometheus
+    /// histograms per key, with the workload's exact numbers.
+    func testMetricsExportImplicitMaps() throws {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        close(probe)
+
+        let file = dir.appendingPathComponent("writes.rb")
+        try Self.infraredProgram.write(to: file, atomically: true, encoding: .utf8)
+        let tool = ToolProcess(try LoaderSupport.infrared(), ["run", file.path, "--duration", "4", "--metrics", "127.0.0.1:\(port)"])
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        try workload()
+        let page = try LoaderTests.httpGet(port: port, path: "/metrics")
+        XCTAssertEqual(tool.wait(timeout: 40), 0, tool.stderr)
+        for line in ["writes_n{key=\"irwriter\"} 10", "writes_s{key=\"irwriter\"} 5384", "writes_t{key1=\"irwriter\",key2=\"987\"} 10",
+                     "writes_total 10", "writes_mn 0", "writes_mx{key=\"irwriter\"} 3000", "writes_av 538",
+                     "writes_st_count 10", "writes_st_sum 5384", "writes_last{key=\"irwriter\"} 1500",
+                     "# TYPE writes_h histogram", "writes_h_bucket{le=\"0\"} 1", "writes_h_bucket{le=\"7\"} 5", "writes_h_bucket{le=\"4095\"} 10",
+                     "writes_h_bucket{le=\"+Inf\"} 10", "writes_h_count 10",
+                     "writes_hk_bucket{key=\"irwriter\",le=\"127\"} 7", "writes_l_bucket{le=\"99\"} 6", "writes_l_bucket{le=\"+Inf\"} 10"] {
+            XCTAssertTrue(page.split(separator: "\n").contains(Substring(line)), "\(line) not in:\n\(page)")
+        }
+    }
 }

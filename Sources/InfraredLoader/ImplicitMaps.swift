@@ -119,16 +119,18 @@ extension MapAccess {
         }.map(\.value)
     }
 
-    /// The exit report of every non-empty implicit map, in bpftrace's text layout.
-    func implicitText() throws -> String {
+    /// The exit report of every non-empty implicit map (or the one named
+    /// `only`; its `top` largest entries or histograms), in bpftrace's text layout.
+    func implicitText(only: String? = nil, top: Int? = nil) throws -> String {
         var out = ""
-        for (m, im) in implicitMaps {
+        for (m, im) in implicitMaps where only == nil || m.name == only {
             let entries = try implicitEntries(m, im)
             guard !entries.isEmpty else { continue }
             let name = "@" + m.name
             switch im.aggregation {
             case .hist, .lhist:
-                for h in implicitHistograms(entries) {
+                let histograms = implicitHistograms(entries)
+                for h in top.map({ Array(histograms.suffix(max($0, 0))) }) ?? histograms {
                     out += "\(name)\(Self.implicitKeyText(h.key)): \n"
                     let buckets = Self.implicitBuckets(h.counts, im.aggregation)
                     let top = buckets.map(\.count).max() ?? 1
@@ -145,7 +147,7 @@ extension MapAccess {
                     let (x, y) = (Self.implicitValue($0, im.aggregation), Self.implicitValue($1, im.aggregation))
                     return x != y ? x < y : Self.implicitKeyText($0.key) < Self.implicitKeyText($1.key)
                 }
-                for e in sorted {
+                for e in top.map({ Array(sorted.suffix(max($0, 0))) }) ?? sorted {
                     let v = Self.implicitValue(e, im.aggregation)
                     let text = im.aggregation == .stats ? "count \(e.b), average \(v), total \(e.a)" : String(v)
                     out += "\(name)\(Self.implicitKeyText(e.key)): \(text)\n"
@@ -157,9 +159,9 @@ extension MapAccess {
     }
 
     /// The implicit maps as bpftrace's `-f json` lines, one per non-empty map.
-    func implicitJSON() throws -> [String] {
+    func implicitJSON(only: String? = nil) throws -> [String] {
         var lines: [String] = []
-        for (m, im) in implicitMaps {
+        for (m, im) in implicitMaps where only == nil || m.name == only {
             let entries = try implicitEntries(m, im)
             guard !entries.isEmpty else { continue }
             let name = JSON.quoted("@" + m.name)

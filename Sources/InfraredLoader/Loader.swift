@@ -146,7 +146,8 @@ final class LoaderSession {
             }
             var values: [String: HostValue] = [:]
             for o in manifest.declaredOptions { values[o.name] = LoaderCLI.optionValue(o, in: options).map(HookRuntime.host) ?? .nil }
-            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params, options: values) } catch {
+            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params, options: values,
+                                                implicitMaps: probe.manifest.maps.filter { $0.implicit != nil }.map(\.name)) } catch {
                 throw LoaderFailure("the probe file's top level raised in the loader: \(error)")
             }
             self.hooks = hooks
@@ -465,7 +466,7 @@ final class LoaderSession {
             if options.format == .json {
                 if let line = try access.formatJSON(map) { out.line(line) }
             } else {
-                out.write(try access.formatText(map))
+                out.write(try access.formatText(map, top: { if case .int(let n) = arg(1) { return Int(n) }; return nil }()))
             }
             out.flush()
             return .nil

@@ -183,15 +183,18 @@ final class MapAccess: @unchecked Sendable {
         manifest.maps.filter { !$0.isInternal && ![MapKind.ringbuf, .perfEventArray, .stackTrace].contains($0.kind) }
     }
 
-    /// `name[key]: value` lines sorted by value (bpftrace's `print(@map)`), or a histogram.
-    func formatText(_ name: String) throws -> String {
+    /// `name[key]: value` lines sorted by value (bpftrace's `print(@map)`), or a
+    /// histogram; with `top`, the `top` largest entries only (bpftrace's `print(@map, top)`).
+    func formatText(_ name: String, top: Int? = nil) throws -> String {
         let m = try map(name)
+        if m.implicit != nil { return try implicitText(only: name, top: top) }
         if m.kind == .hist {
             let h = Histogram.format(try histogram(name))
             return h.isEmpty ? "" : "\(name):\n" + h
         }
         if m.kind == .stackTrace || m.kind == .ringbuf || m.kind == .perfEventArray { return "" }
-        let sorted = try entries(name).sorted { Self.order($0.value, $1.value) }
+        let all = try entries(name).sorted { Self.order($0.value, $1.value) }
+        let sorted = top.map { Array(all.suffix(max($0, 0))) } ?? all
         return sorted.map { "\(name)[\(Self.keyText($0.key))]: \($0.value.text)\n" }.joined()
     }
 
@@ -211,6 +214,7 @@ final class MapAccess: @unchecked Sendable {
     /// or, for hist maps, `{"map":…,"hist":[{"bucket":"[2, 4)","min":2,"max":3,"count":…}]}`.
     func formatJSON(_ name: String) throws -> String? {
         let m = try map(name)
+        if m.implicit != nil { return try implicitJSON(only: name).first }
         if m.kind == .hist {
             let counts = try histogram(name)
             guard counts.contains(where: { $0 > 0 }) else { return nil }

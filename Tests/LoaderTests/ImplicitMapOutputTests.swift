@@ -158,4 +158,34 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
             XCTAssertTrue(page.split(separator: "\n").contains(Substring(line)), "\(line) not in:\n\(page)")
         }
     }
+
+    /// In hooks, `@name` is the implicit map's handle: `print(top:)`, `to_h`, `clear`.
+    func testHooksSeeImplicitMapsAsHandles() throws {
+        let file = dir.appendingPathComponent("sizes.rb")
+        try """
+        license "GPL"
+        tracepoint "syscalls/sys_enter_write" do |ctx|
+          @sizes[ctx.count] += 1 if ctx.fd == 987
+          0
+        end
+        at_exit do
+          puts "top 2:"
+          @sizes.print(top: 2)
+          puts "entries: #{@sizes.to_h.size}, 7 bytes: #{@sizes.to_h[7]}"
+          @sizes.clear
+          puts "after clear: #{@sizes.to_h.size}"
+        end
+        """.write(to: file, atomically: true, encoding: .utf8)
+        let tool = ToolProcess(try LoaderSupport.infrared(), ["run", file.path, "--duration", "3"])
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        try workload()   // sizes 1 5 100 3000 64 0, then 7 7 700 1500
+        XCTAssertEqual(tool.wait(timeout: 40), 0, tool.stderr)
+        let lines = tool.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "top 2:", tool.stdout)
+        XCTAssertEqual(lines.count, 5, tool.stdout)
+        XCTAssertEqual(lines.last, "after clear: 0")
+        XCTAssertEqual(lines.dropFirst(1).first { $0.hasPrefix("@sizes[7]") }, "@sizes[7]: 2", tool.stdout)
+        XCTAssertEqual(lines[3], "entries: 9, 7 bytes: 2")
+    }
 }

@@ -188,4 +188,27 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
         XCTAssertEqual(lines.dropFirst(1).first { $0.hasPrefix("@sizes[7]") }, "@sizes[7]: 2", tool.stdout)
         XCTAssertEqual(lines[3], "entries: 9, 7 bytes: 2")
     }
+
+    /// Examples/opens_by_comm.rb as users run it: a process that opens
+    /// /dev/null 25 times is printed with exactly 25.
+    func testOpensByCommExampleCountsExactly() throws {
+        let source = dir.appendingPathComponent("iropener.c"), binary = dir.appendingPathComponent("iropener")
+        try """
+        #include <fcntl.h>
+        #include <unistd.h>
+        int main(void) { for (int i = 0; i < 25; i++) { int fd = open("/dev/null", O_RDONLY); if (fd < 0) return 1; close(fd); } return 0; }
+        """.write(to: source, atomically: true, encoding: .utf8)
+        // Static: the dynamic loader's own opens (ld.so.cache, libc) would count too.
+        let cc = try LoaderSupport.run("/usr/bin/cc", ["-O2", "-static", "-o", binary.path, source.path])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let example = LoaderSupport.packageRoot.appendingPathComponent("Examples/opens_by_comm.rb")
+        let tool = ToolProcess(try LoaderSupport.infrared(), ["run", example.path, "--duration", "3"])
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        XCTAssertEqual(try LoaderSupport.run(binary.path, []).status, 0)
+        XCTAssertEqual(tool.wait(timeout: 40), 0, tool.stderr)
+        let lines = tool.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("@opens[iropener]: ") }, ["@opens[iropener]: 25"], tool.stdout)
+        XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("@opens[") }, tool.stdout)
+    }
 }

@@ -43,8 +43,8 @@ final class ImplicitMaps {
         var write: ImplicitWrite? = nil
         var writeLine = 0
         /// The first plain read (`@x[k]`, `@x`) and `delete`, checked against the writes at the end.
-        var readLine: Int? = nil
-        var deleteLine: Int? = nil
+        var readAt: SourceLocation? = nil
+        var deleteAt: SourceLocation? = nil
     }
     var entries: [String: Entry] = [:]
     var order: [String] = []
@@ -96,13 +96,13 @@ final class ImplicitMaps {
             let e = entries[n]!
             let histogram: Bool
             switch e.write { case .hist, .lhist: histogram = true; default: histogram = false }
-            if let w = e.write, w != .store, let r = e.readLine {
-                throw Diagnostic(file: path, line: r, column: 1,
+            if let w = e.write, w != .store, let r = e.readAt {
+                throw Diagnostic(file: path, line: r.line, column: r.column,
                                  message: "`@\(n)` is read here but aggregated (\(w.methodName)) at line \(e.writeLine): a body sees only one CPU's share",
                                  hint: "store it with `@\(n)[k] = v` to read it back in bodies; aggregated maps are printed at exit")
             }
-            if histogram, let d = e.deleteLine {
-                throw Diagnostic(file: path, line: d, column: 1, message: "`@\(n).delete` on a histogram (\(e.write!.methodName) at line \(e.writeLine))",
+            if histogram, let d = e.deleteAt {
+                throw Diagnostic(file: path, line: d.line, column: d.column, message: "`@\(n).delete` on a histogram (\(e.write!.methodName) at line \(e.writeLine))",
                                  hint: "a histogram's buckets are printed at exit; keep it")
             }
             let key = Self.keyLayout(n, parts: e.keyParts ?? [], bucket: histogram, language)
@@ -299,7 +299,7 @@ extension Lowering {
     func noteRead(_ name: String, delete: Bool, _ loc: SourceLocation) {
         guard kindsSettled else { return }
         var e = implicitMaps.entry(name)
-        if delete { e.deleteLine = e.deleteLine ?? loc.line } else { e.readLine = e.readLine ?? loc.line }
+        if delete { e.deleteAt = e.deleteAt ?? loc } else { e.readAt = e.readAt ?? loc }
         implicitMaps.entries[name] = e
     }
 
@@ -312,7 +312,8 @@ extension Lowering {
         case .comm: return .chars(16)
         case .cString: return .chars(ImplicitMaps.stringKeySize)
         default:
-            return try unsettled(.scalar(.u64), error(irep, insn, "an implicit map's key must be an Integer, `comm` or a string, not \(k.rubyName)", hint: nil))
+            return try unsettled(.scalar(.u64), error(irep, insn, "an implicit map's key must be an Integer, `comm` or a C string, not \(k.rubyName)",
+                                                   hint: "keys: integers (pid, ctx.fd), comm, strings the program points at (ctx.filename)"))
         }
     }
 

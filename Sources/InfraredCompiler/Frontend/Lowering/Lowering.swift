@@ -13,7 +13,8 @@ import InfraredBTF
 /// `def`s and `times` loops, stack slots), Values (literals, constants,
 /// params and globals), Operators (arithmetic, comparisons), Branches (jumps,
 /// returns), Calls (method calls, helpers, conveniences), Structs, Maps,
-/// KernelPointers (CO-RE), ContextFields, Strings, Diagnostics.
+/// KernelPointers (CO-RE), ContextFields, Strings, Diagnostics, ImplicitMaps
+/// (`@name`).
 final class Lowering {
     // The inputs, read-only.
     let session: MRubySession

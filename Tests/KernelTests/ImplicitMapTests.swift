@@ -57,6 +57,8 @@ final class ImplicitMapTests: XCTestCase {
         @seen[tid] = @seen[tid] + 2
         @gone[tid] = 1
         @gone.delete(tid)
+        @flag = 42
+        @copy[tid] = @flag + 1
         p = @last.lookup(tid)
         @got[tid] = p.value + 1 if p
       end
@@ -79,19 +81,22 @@ final class ImplicitMapTests: XCTestCase {
         XCTAssertEqual(try object.lookup(map: "seen", key: u64(UInt64(tid))).map { word($0, 0) }, Int64(2 * n))
         XCTAssertNil(try object.lookup(map: "gone", key: u64(UInt64(tid))))
         XCTAssertEqual(try object.lookup(map: "got", key: u64(UInt64(tid))).map { word($0, 0) }, 8)
+        XCTAssertEqual(try object.lookup(map: "flag", key: u64(0)).map { word($0, 0) }, 42, "no key: one entry, key 0")
+        XCTAssertEqual(try object.lookup(map: "copy", key: u64(UInt64(tid))).map { word($0, 0) }, 43)
         // Storage: aggregated maps per CPU, stored ones plain hashes; all 10240 entries.
         let kinds = Dictionary(uniqueKeysWithValues: compiled.manifest.maps.map { ($0.name, $0) })
         for name in ["calls", "names", "total", "pairs"] {
             XCTAssertEqual(kinds[name]?.kind, .percpuHash, name)
             XCTAssertEqual(kinds[name]?.implicit?.aggregation, .sum, name)
         }
-        for name in ["last", "seen", "gone", "got"] {
+        for name in ["last", "seen", "gone", "got", "flag", "copy"] {
             XCTAssertEqual(kinds[name]?.kind, .hash, name)
             XCTAssertEqual(kinds[name]?.implicit?.aggregation, .store, name)
         }
         XCTAssertEqual(kinds["pairs"]?.keySize, 24)
         XCTAssertEqual(kinds["pairs"]?.implicit?.keys, 2)
         XCTAssertEqual(kinds["total"]?.implicit?.keys, 0)
+        XCTAssertEqual(kinds["flag"]?.implicit?.keys, 0)
         XCTAssertEqual(kinds["calls"]?.maxEntries, 10240)
     }
 

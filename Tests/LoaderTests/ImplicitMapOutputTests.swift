@@ -211,4 +211,18 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
         XCTAssertEqual(lines.filter { $0.hasPrefix("@opens[iropener]: ") }, ["@opens[iropener]: 25"], tool.stdout)
         XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("@opens[") }, tool.stdout)
     }
+
+    /// A generated loader (`infrared gen loader`, the static runner) prints
+    /// implicit maps as `infrared run` does: the same report, line for line.
+    func testGeneratedLoaderPrintsTheSameReport() throws {
+        let tool = try LoaderSupport.buildLoader(source: Self.infraredProgram, name: "writes", in: dir)
+        let loader = ToolProcess(tool, ["--duration", "3"])
+        try loader.start()
+        XCTAssertTrue(loader.waitForStderr("attached", timeout: 60), loader.stderr)
+        try workload()
+        XCTAssertEqual(loader.wait(timeout: 40), 0, loader.stderr)
+        let generated = Self.mapLines(loader.stdout), ours = try infrared([])
+        XCTAssertEqual(generated, ours)
+        XCTAssertTrue(generated.contains("@s[irwriter]: 5384"), loader.stdout)
+    }
 }

@@ -60,6 +60,22 @@ extension MapAccess {
         return out
     }
 
+    /// The entries hooks see (`@m.to_h`, `each`): merged as printed, a key
+    /// of several parts as a record of them (k0, k1, …), avg as the
+    /// average, stats as {count, average, total}; no key: key 0. nil for histograms, whose
+    /// entries stay one per bucket.
+    func implicitHostEntries(_ m: LoaderManifest.Map, _ im: Manifest.Implicit) throws -> [(key: Value, value: Value)]? {
+        switch im.aggregation { case .hist, .lhist: return nil; default: break }
+        return try implicitEntries(m, im).map { e in
+            let key: Value = e.key.isEmpty ? .unsigned(0) : e.key.count == 1 ? e.key[0]
+                : .record("", e.key.enumerated().map { ("k\($0.offset)", $0.element) })
+            let v = Self.implicitValue(e, im.aggregation)
+            let value: Value = im.aggregation == .stats
+                ? .record("", [("count", .signed(e.b)), ("average", .signed(v)), ("total", .signed(e.a))]) : .signed(v)
+            return (key, value)
+        }
+    }
+
     /// A key part as bpftrace prints it: strings bare, integers signed.
     static func implicitKeyPart(_ v: Value) -> String {
         switch v {

@@ -119,6 +119,7 @@ final class MapAccess: @unchecked Sendable {
     /// Every entry: all keys of hash maps; the non-zero slots of array maps.
     func entries(_ name: String) throws -> [(key: Value, value: Value)] {
         let m = try map(name)
+        if let im = m.implicit, let merged = try implicitHostEntries(m, im) { return merged }
         var out: [(key: Value, value: Value)] = []
         for k in try object.keys(map: name) {
             guard let raw = try object.lookup(map: name, key: k) else { continue }

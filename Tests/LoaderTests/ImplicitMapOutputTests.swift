@@ -165,13 +165,18 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
         try """
         license "GPL"
         tracepoint "syscalls/sys_enter_write" do |ctx|
-          @sizes[ctx.count] += 1 if ctx.fd == 987
+          if ctx.fd == 987
+            @sizes[ctx.count] += 1
+            @big[comm].max(ctx.count)
+            @small.min(ctx.count)
+          end
           0
         end
         at_exit do
           puts "top 2:"
           @sizes.print(top: 2)
           puts "entries: #{@sizes.to_h.size}, 7 bytes: #{@sizes.to_h[7]}"
+          puts "max: #{@big.to_h["irwriter"]}, min: #{@small.to_h[0]}"
           @sizes.clear
           puts "after clear: #{@sizes.to_h.size}"
         end
@@ -183,7 +188,8 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
         XCTAssertEqual(tool.wait(timeout: 40), 0, tool.stderr)
         let lines = tool.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.first, "top 2:", tool.stdout)
-        XCTAssertEqual(lines.count, 5, tool.stdout)
+        XCTAssertEqual(lines.count, 6, tool.stdout)
+        XCTAssertEqual(lines[4], "max: 3000, min: 0", "merged across CPUs as printed")
         XCTAssertEqual(lines.last, "after clear: 0")
         XCTAssertEqual(lines.dropFirst(1).first { $0.hasPrefix("@sizes[7]") }, "@sizes[7]: 2", tool.stdout)
         XCTAssertEqual(lines[3], "entries: 9, 7 bytes: 2")

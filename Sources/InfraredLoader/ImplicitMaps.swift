@@ -30,23 +30,7 @@ extension MapAccess {
         let histogram: Bool
         switch im.aggregation { case .hist, .lhist: histogram = true; default: histogram = false }
         for k in try object.keys(map: m.name) {
-            guard let raw = try object.lookup(map: m.name, key: k) else { continue }
-            let width = Self.isPerCPU(m) ? (m.valueSize + 7) & ~7 : raw.count
-            guard width >= 8 else { continue }
-            func word(_ at: Int) -> Int64 { raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int64.self) } }
-            var a: Int64 = 0, b: Int64 = 0, any = false
-            for slot in stride(from: 0, to: raw.count - width + 1, by: width) {
-                let x = word(slot), y = m.valueSize >= 16 ? word(slot + 8) : 0
-                switch im.aggregation {
-                case .store: if !any { a = x }; any = true
-                case .sum, .hist, .lhist: a &+= x; any = true
-                case .avg, .stats: a &+= x; b &+= y; any = true
-                case .min, .max:
-                    guard y != 0 else { continue }
-                    a = !any ? x : (im.aggregation == .min ? Swift.min(a, x) : Swift.max(a, x)); b = 1; any = true
-                }
-            }
-            guard any else { continue }
+            guard let raw = try object.lookup(map: m.name, key: k), let (a, b) = Self.merged(raw, m, im) else { continue }
             var parts: [Value]
             switch codec.decode(k, type: m.key, size: m.keySize) {
             case .record(_, let fields): parts = fields.map(\.1)
@@ -74,6 +58,34 @@ extension MapAccess {
                 ? .record("", [("count", .signed(e.b)), ("average", .signed(v)), ("total", .signed(e.a))]) : .signed(v)
             return (key, value)
         }
+    }
+
+    /// An entry's value merged over its per-CPU slots; nil when no CPU set it.
+    static func merged(_ raw: [UInt8], _ m: LoaderManifest.Map, _ im: Manifest.Implicit) -> (Int64, Int64)? {
+        let width = isPerCPU(m) ? (m.valueSize + 7) & ~7 : raw.count
+        guard width >= 8 else { return nil }
+        func word(_ at: Int) -> Int64 { raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int64.self) } }
+        var a: Int64 = 0, b: Int64 = 0, any = false
+        for slot in stride(from: 0, to: raw.count - width + 1, by: width) {
+            let x = word(slot), y = m.valueSize >= 16 ? word(slot + 8) : 0
+            switch im.aggregation {
+            case .store: if !any { a = x }; any = true
+            case .sum, .hist, .lhist: a &+= x; any = true
+            case .avg, .stats: a &+= x; b &+= y; any = true
+            case .min, .max:
+                guard y != 0 else { continue }
+                a = !any ? x : (im.aggregation == .min ? Swift.min(a, x) : Swift.max(a, x)); b = 1; any = true
+            }
+        }
+        return any ? (a, b) : nil
+    }
+
+    /// `@m[k]` in a hook: the value as `to_h` gives it (no key: k is 0), or nil.
+    func implicitHostValue(_ m: LoaderManifest.Map, _ im: Manifest.Implicit, key: HostValue) throws -> Value? {
+        let k = im.keys == 0 ? [UInt8](repeating: 0, count: 8) : try keyBytes(key, map: m)
+        guard let raw = try object.lookup(map: m.name, key: k), let (a, b) = Self.merged(raw, m, im) else { return nil }
+        let e = ImplicitEntry(key: [], bucket: 0, a: a, b: b), v = Self.implicitValue(e, im.aggregation)
+        return im.aggregation == .stats ? .record("", [("count", .signed(b)), ("average", .signed(v)), ("total", .signed(a))]) : .signed(v)
     }
 
     /// A key part as bpftrace prints it: strings bare, integers signed.
@@ -209,5 +221,12 @@ extension MapAccess {
             }
         }
         return lines
+    }
+}
+
+extension Manifest.Aggregation {
+    /// hist and lhist: one entry per key and bucket.
+    var isHistogram: Bool {
+        switch self { case .hist, .lhist: return true; default: return false }
     }
 }

@@ -71,6 +71,9 @@ final class MapAccess: @unchecked Sendable {
     /// The value under `key`, or nil when absent.
     func get(_ name: String, key: HostValue) throws -> Value? {
         let m = try map(name)
+        if let im = m.implicit, !im.aggregation.isHistogram {
+            return try implicitHostValue(m, im, key: key)
+        }
         let k = try keyBytes(key, map: m)
         return try object.lookup(map: name, key: k).map { decodeValue($0, map: m) }
     }

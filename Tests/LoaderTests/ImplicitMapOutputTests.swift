@@ -176,7 +176,7 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
           puts "top 2:"
           @sizes.print(top: 2)
           puts "entries: #{@sizes.to_h.size}, 7 bytes: #{@sizes.to_h[7]}"
-          puts "max: #{@big.to_h["irwriter"]}, min: #{@small.to_h[0]}"
+          puts "max: #{@big.to_h["irwriter"]}, min: #{@small.to_h[0]}, [] gives #{@big["irwriter"]} #{@small[0]} #{@sizes[7]} #{@sizes[8].inspect}"
           @sizes.clear
           puts "after clear: #{@sizes.to_h.size}"
         end
@@ -189,7 +189,7 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
         let lines = tool.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.first, "top 2:", tool.stdout)
         XCTAssertEqual(lines.count, 6, tool.stdout)
-        XCTAssertEqual(lines[4], "max: 3000, min: 0", "merged across CPUs as printed")
+        XCTAssertEqual(lines[4], "max: 3000, min: 0, [] gives 3000 0 2 nil", "merged across CPUs as printed")
         XCTAssertEqual(lines.last, "after clear: 0")
         XCTAssertEqual(lines.dropFirst(1).first { $0.hasPrefix("@sizes[7]") }, "@sizes[7]: 2", tool.stdout)
         XCTAssertEqual(lines[3], "entries: 9, 7 bytes: 2")

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <time.h>
 #include <errno.h>
+#include <sys/vfs.h>
 
 static void termination_set(sigset_t *s) {
   sigemptyset(s);
@@ -53,4 +54,10 @@ uint64_t irl_monotonic_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int64_t irl_fs_type(const char *path) {
+  struct statfs fs;
+  if (statfs(path, &fs) != 0) return -1;
+  return (int64_t)(uint64_t)fs.f_type;
 }

@@ -6,6 +6,7 @@ import Foundation
 import BPF
 import InfraredBTF
 import InfraredObject
+import InfraredSupport
 
 /// Options of one compilation.
 public struct CompileOptions: Sendable {
@@ -127,7 +128,7 @@ public enum Compiler {
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
             timer.start("context layout")
-            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path)
+            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                     language: declarations.language, functions: declarations.functions, core: core, records: records, implicitMaps: implicitMaps,
@@ -141,6 +142,10 @@ public enum Compiler {
                 pass.run(&ir)
                 timer.start(nil)
                 if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
+            }
+            let printk = HelperPrototype.named("trace_printk")!.id
+            if ir.blocks.contains(where: { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }) {
+                records.output.printk = true
             }
             timer.start("checks")
             try Checks.run(ir, kind: decl.kind, path: path, lines: lines)
@@ -178,6 +183,11 @@ public enum Compiler {
             language.maps[Lowering.usdtIPMap] = MapDecl(name: Lowering.usdtIPMap, kind: .hash, key: s64, value: u32, maxEntries: 1024, flags: nil, line: 1)
             language.mapOrder += [Lowering.usdtSpecsMap, Lowering.usdtIPMap]
         }
+        if records.output.used {
+            // The implicit ring buffer of `puts`/`printf`/`exit` (Print.swift).
+            language.maps[PrintOutput.mapName] = MapDecl(name: PrintOutput.mapName, kind: .ringbuf, key: nil, value: nil, maxEntries: 256 * 1024, flags: nil, line: 1)
+            language.mapOrder.append(PrintOutput.mapName)
+        }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
@@ -188,12 +198,23 @@ public enum Compiler {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         timer.start("manifest")
-        let manifest = try Manifest(declarations: declarations, language: language, records: records.byMap, implicit: aggregations, placements: written.placements)
+        var manifest = try Manifest(declarations: declarations, language: language, records: records.byMap,
+                                    output: records.output.used ? PrintOutput(map: PrintOutput.mapName, formats: records.output.formats) : nil,
+                                    implicit: aggregations,
+                                    placements: written.placements)
+        if records.output.printk { manifest.printk = true }
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 
     /// Compiles the file at `path`.
     public static func compile(path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
+        try compile(source: try source(path: path), path: path, options: options)
+    }
+
+    /// The text of the probe file at `path`; a file that cannot be read or
+    /// is not UTF-8 is a diagnostic at `path:1:1` (what `build`, `run` and
+    /// `gen loader` say alike).
+    public static func source(path: String) throws -> String {
         let bytes: [UInt8]
         do { bytes = try readFile(path) } catch {
             throw Diagnostic(file: path, line: 1, column: 1, message: "cannot read \(path): \((error as? BTFFormatError)?.message ?? "\(error)")",
@@ -202,6 +223,6 @@ public enum Compiler {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Diagnostic(file: path, line: 1, column: 1, message: "\(path) is not UTF-8 text", hint: "save the probe file as UTF-8")
         }
-        return try compile(source: text, path: path, options: options)
+        return text
     }
 }

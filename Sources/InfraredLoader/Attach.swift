@@ -1,5 +1,7 @@
 import BPF
+import InfraredSupport
 import InfraredRuntime
+import CLoaderSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,6 +24,19 @@ enum AttachPlan {
         "alignment_faults": .softwareAlignmentFaults, "emulation_faults": .softwareEmulationFaults,
     ]
     static let defaultFrequency: UInt64 = 99
+
+    /// `CGROUP2_SUPER_MAGIC` (<linux/magic.h>): statfs(2)'s `f_type` in a cgroup v2 directory.
+    static let cgroup2SuperMagic: Int64 = 0x6367_7270
+
+    /// Where cgroup2 is mounted (/proc/self/mounts), for the hint.
+    static func cgroup2Mounts() -> [String] {
+        guard let bytes = try? readFile("/proc/self/mounts") else { return [] }   // no hint without it
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            return f.count > 2 && f[2] == "cgroup2" ? String(f[1]) : nil
+        }
+    }
 
     static func isCgroup(_ p: LoaderManifest.Program) -> Bool { p.kind.programType == .cgroupDevice || p.section.hasPrefix("cgroup") }
 
@@ -53,6 +68,14 @@ enum AttachPlan {
                 var st = stat()
                 guard stat(cgroup, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
                     throw LoaderFailure("program '\(p.name)': --cgroup \(cgroup) is not a directory")
+                }
+                // BPF attaches to cgroup v2 only; any other directory would fail
+                // later as EBADF from bpf(BPF_LINK_CREATE), which says nothing.
+                guard irl_fs_type(cgroup) == cgroup2SuperMagic else {
+                    let mounts = cgroup2Mounts()
+                    throw LoaderFailure("program '\(p.name)': --cgroup \(cgroup) is not a cgroup v2 directory; give one"
+                        + (mounts.isEmpty ? " (no cgroup2 file system is mounted: mount -t cgroup2 none /sys/fs/cgroup)"
+                                          : " under \(mounts.joined(separator: " or ")), e.g. a new one made with mkdir"))
                 }
             }
             switch p.kind.programType {

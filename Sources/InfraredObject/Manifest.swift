@@ -186,11 +186,18 @@ public struct Manifest: Sendable, Codable, Equatable {
     /// `every`, `at_exit`): a loader runs the file's bytecode when there is
     /// one. Absent in manifests written before it was recorded.
     public var hooks: [String]?
+    /// What the bodies' `puts`/`printf`/`exit` write to the implicit ring
+    /// buffer (PrintFormat.swift); absent when no body prints.
+    public var output: PrintOutput?
+    /// True when a body calls `bpf_trace_printk` (`printk`): loaders show
+    /// its lines from the trace pipe. Absent otherwise.
+    public var printk: Bool?
 
     public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable],
-                options: [Option] = [], hooks: [String] = []) {
+                options: [Option] = [], hooks: [String] = [], output: PrintOutput? = nil) {
         self.license = license; self.programs = programs; self.structs = structs
         self.maps = maps; self.params = params; self.globals = globals; self.options = options; self.hooks = hooks
+        self.output = output
     }
 
     /// The declared hooks (none when the manifest predates them).
@@ -202,8 +209,9 @@ public struct Manifest: Sendable, Codable, Equatable {
     public func structNamed(_ name: String) -> Struct? { structs.first { $0.name == name } }
     public func mapNamed(_ name: String) -> Map? { maps.first { $0.name == name } }
 
-    /// Maps whose records stream to user space.
-    public var recordMaps: [Map] { maps.filter { $0.kind.isRecordStream } }
+    /// Maps whose records stream to user space as records (not the
+    /// implicit map of `puts`/`printf`, which `output` describes).
+    public var recordMaps: [Map] { maps.filter { $0.kind.isRecordStream && $0.name != output?.map } }
 
     /// The struct a ring buffer or perf buffer of this file carries, found by
     /// size: a record of `size` bytes is the declared struct of that size

@@ -10,13 +10,16 @@ import Glibc
 import InfraredBTF
 import InfraredCompiler
 import InfraredLoader
+import InfraredSupport
 
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "build", abstract: "Compile a probe file to a relocatable BPF ELF object.")
     @Argument(help: "The probe file (.rb).") var input: String
     @Option(name: .shortAndLong, help: "Output object (default: PROG.bpf.o beside the source).") var output: String?
     @Option(help: "Kernel BTF for context layouts (raw BTF or ELF with .BTF).") var btf: String = KernelBTF.defaultPath
-    @Option(name: .customLong("dump-after"), help: "Print the IR after this pass (lower, simplify-cfg, const-prop, copy-prop, fuse-compare, dce); repeatable.")
+    @Option(name: .customLong("dump-after"),
+            help: ArgumentHelp("Print the IR to stderr after this pass (\(CompileOptions.dumpAfterNames.joined(separator: ", "))); repeatable.",
+                               valueName: "pass"))
     var dumpAfter: [String] = []
     @Flag(name: .customLong("time-report"), help: "Print the wall time of each compiler stage to stderr.")
     var timeReport = false
@@ -26,6 +29,7 @@ struct Build: ParsableCommand {
     }
 
     static func run(input: String, output: String?, btf: String, dumpAfter: [String], timeReport: Bool) throws {
+        try reportingErrors { try checkDumpAfter(dumpAfter) }
         var options = CompileOptions()
         options.btfPath = btf
         options.dumpAfter = Set(dumpAfter)
@@ -79,6 +83,14 @@ struct Build: ParsableCommand {
         guard let input else { return nil }
         return { [output, btf, dumpAfter, timeReport] in
             try run(input: input, output: output, btf: btf ?? KernelBTF.defaultPath, dumpAfter: dumpAfter, timeReport: timeReport)
+        }
+    }
+
+    /// Refuses a `--dump-after` name that is no pass (the compiler would print nothing for it).
+    static func checkDumpAfter(_ names: [String]) throws {
+        let known = CompileOptions.dumpAfterNames
+        if let unknown = names.first(where: { !known.contains($0) }) {
+            throw CLIError("unknown pass '\(unknown)' for --dump-after (passes: \(known.joined(separator: ", ")))")
         }
     }
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CLinkedLibraries
-import InfraredBTF
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +11,7 @@ struct Infrared: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infrared",
         abstract: "Write Linux BPF programs in Ruby.",
-        subcommands: [Build.self, Disasm.self, BTFCommand.self, Run.self, Gen.self]
+        subcommands: [Build.self, Disasm.self, BTFCommand.self, Run.self, List.self, Gen.self]
     )
 
     /// `infrared build` in its usual forms skips the argument parser (see

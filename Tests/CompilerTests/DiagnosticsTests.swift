@@ -111,6 +111,53 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["ok.rb", "out.fifo"], "no temporary file left")
     }
 
+    /// `--dump-after` takes `lower` or the name of a pass of the pipeline,
+    /// all listed in `build --help`; any other name is refused with exit 1
+    /// and nothing written, whichever parser reads the command line (the
+    /// quick one, or swift-argument-parser's for a line it does not take).
+    func testDumpAfterListsEveryPassAndRefusesAnUnknownOne() throws {
+        let names = CompileOptions.dumpAfterNames
+        XCTAssertEqual(names.count, 20)   // `lower` and the pipeline's 19 distinct passes
+        XCTAssertEqual(names.first, "lower")
+        for n in ["reuse-invariant-calls", "unroll-loops", "narrow-divisions", "hoist-params", "narrow-stores", "unsigned-loads", "forward-probe-reads"] {
+            XCTAssertTrue(names.contains(n), n)
+        }
+        func run(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+            let p = Process()
+            p.executableURL = Self.infrared
+            p.arguments = arguments
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out; p.standardError = err
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        }
+        let help = try run(["build", "--help"])
+        XCTAssertEqual(help.status, 0)
+        let words = help.out.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "," || $0 == "(" || $0 == ")" || $0 == ";" })
+        for n in names { XCTAssertTrue(words.contains(Substring(n)), "`build --help` does not list \(n):\n\(help.out)") }
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infrared-dump-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let src = dir.appendingPathComponent("ok.rb"), out = dir.appendingPathComponent("ok.bpf.o")
+        try "license \"GPL\"\nxdp do |ctx|\n  2\nend\n".write(to: src, atomically: true, encoding: .utf8)
+        let expected = "infrared: error: unknown pass 'const-propagation' for --dump-after (passes: \(names.joined(separator: ", ")))\n"
+        for arguments in [["build", src.path, "--dump-after", "dce", "--dump-after", "const-propagation"],   // Build.quickParse
+                          ["build", "--dump-after=const-propagation", "--", src.path]] {                    // swift-argument-parser
+            let r = try run(arguments)
+            XCTAssertEqual(r.status, 1, "\(arguments)")
+            XCTAssertEqual(r.err, expected, "\(arguments)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["ok.rb"], "\(arguments)")
+        }
+        // A known name prints the IR after each run of that pass (rotate-loops runs twice).
+        let r = try run(["build", src.path, "--dump-after", "rotate-loops", "-o", out.path])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(r.err.components(separatedBy: "; after rotate-loops\nfunction ").count - 1, 2, r.err)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.path))
+    }
+
     /// The built `infrared` beside the test bundle.
     static var infrared: URL {
         let b = Bundle(for: DiagnosticsTests.self).bundleURL

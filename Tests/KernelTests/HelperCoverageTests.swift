@@ -23,18 +23,30 @@ import InfraredRuntime
 /// - other kernel objects (`struct file *`, …): `cast(:file, 0)`;
 /// - callbacks: `nil` (the language has no function values).
 ///
+/// Which program types may call a helper comes from the kernel
+/// (`HelperAvailability`: bpftool's feature probe, and the same probe done
+/// here, which reads this kernel's verifier message); the generator calls each
+/// helper from a program kind whose type may call it. Every helper's outcome is
+/// then determined and asserted: accepted; or refused for a reason of the
+/// reviewed table `expectedRefusals` (helper, verifier fragment, why, and the
+/// fact checked); or, when no program kind of the language may call it,
+/// "program of this type cannot use helper". Any other outcome fails.
+///
 /// `HELPER_COVERAGE_DUMP=DIR` writes each generated probe file to DIR/<helper>.rb.
 final class HelperCoverageTests: KernelTestCase {
     func testEveryHelperCompilesAndTheKernelJudgesEach() throws {
         let start = Date()
+        let oracle = try HelperAvailability.measure(helpers: helperTable)
         var rows: [HelperCoverage.Row] = []
         var compileFailures: [(String, String)] = []
+        var wrong: [String] = []
         for proto in helperTable {
-            let c = HelperCoverage.generate(proto)
+            let (decl, expected) = HelperCoverage.plan(proto, oracle)
+            let c = HelperCoverage.generate(proto, from: decl)
             if let dir = ProcessInfo.processInfo.environment["HELPER_COVERAGE_DUMP"] {
                 try? c.source.write(toFile: "\(dir)/\(c.short).rb", atomically: true, encoding: .utf8)
             }
-            var row = HelperCoverage.Row(helper: c.short, declaration: c.declarationName, result: .accepted, detail: "")
+            var row = HelperCoverage.Row(helper: c.short, declaration: c.declarationName, result: .accepted, detail: "", expected: expected)
             let compiled: CompiledObject
             do {
                 compiled = try Compiler.compile(source: c.source, path: "\(c.short).rb")
@@ -61,6 +73,10 @@ final class HelperCoverageTests: KernelTestCase {
                 row.result = .refused
                 row.detail = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
             }
+            if !expected.matches(row) {
+                wrong.append("\(c.short) from \(decl.name): expected \(expected.summary), got \(row.result.rawValue)"
+                             + (row.detail.isEmpty ? "" : ": \(row.detail)") + "\n--- source ---\n\(c.source)")
+            }
             rows.append(row)
         }
         let elapsed = Date().timeIntervalSince(start)
@@ -68,14 +84,23 @@ final class HelperCoverageTests: KernelTestCase {
         // The table, then the refusals grouped by reason.
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         var out = "\nhelper coverage: \(helperTable.count) helpers\n"
-        out += pad("helper", 34) + pad("program", 34) + pad("result", 16) + "first verifier error / diagnostic\n"
+        out += "oracle: \(oracle.bpftoolVersion), `bpftool -j feature probe kernel` \(String(format: "%.2f", oracle.bpftoolSeconds)) s, "
+        out += oracle.bpftoolDiscriminates ? "its lists tell program types apart"
+            : "its lists do not tell program types apart (\(Set(oracle.bpftoolLists.values.map(\.count)).sorted()) helpers per type): an upper bound only"
+        out += String(format: "; direct probe of %d types × %d helpers %.2f s\n", oracle.probed.count, helperTable.count, oracle.probeSeconds)
+        out += "  probed: " + oracle.probed.map(\.name).joined(separator: " ") + "\n"
+        for (t, why) in oracle.notProbed.sorted(by: { $0.key < $1.key }) { out += "  not probed: \(t): \(why)\n" }
+        out += pad("helper", 32) + pad("program", 32) + pad("result", 10) + "first verifier error / diagnostic — why\n"
         for r in rows {
-            out += pad(r.helper, 34) + pad(r.declaration, 34) + pad(r.result.rawValue, 16) + r.detail + "\n"
+            let why = r.expected.note.isEmpty ? "" : (r.detail.isEmpty ? "" : " — ") + r.expected.note
+            out += pad(r.helper, 32) + pad(r.declaration, 32) + pad(r.result.rawValue, 10) + r.detail + why + "\n"
         }
         let count = { (k: HelperCoverage.Result) in rows.filter { $0.result == k }.count }
         let compiled = rows.count - count(.compileError) - count(.notExpressible)
         out += "\ncompiled \(compiled) / accepted \(count(.accepted)) / refused \(count(.refused)) / not expressible \(count(.notExpressible)) / compile errors \(count(.compileError))"
         out += String(format: " (%.1f s)\n", elapsed)
+        out += "expected: " + Dictionary(grouping: rows, by: { $0.expected.category }).sorted { $0.key < $1.key }
+            .map { "\($0.key) \($0.value.count)" }.joined(separator: ", ") + "\n"
         out += "\nrefused, by reason:\n"
         let byReason = Dictionary(grouping: rows.filter { $0.result == .refused }, by: { HelperCoverage.normalized($0.detail) })
         for (reason, rs) in byReason.sorted(by: { ($0.value.count, $1.key) > ($1.value.count, $0.key) }) {
@@ -85,9 +110,37 @@ final class HelperCoverageTests: KernelTestCase {
         for r in rows where r.result == .notExpressible { out += "  \(r.helper): \(r.detail)\n" }
         print(out)
 
+        // The oracle itself: no unanswered probe of a type the language has, and
+        // bpftool does not contradict it (it may only list more).
+        for (t, h, errno) in oracle.inconclusive {
+            XCTFail("direct probe of \(h) from \(t): load failed (errno \(errno)) with no verifier message")
+        }
+        for p in HelperCoverage.declarations where !oracle.probed.contains(where: { $0.type == p.programType }) {
+            XCTFail("program type of `\(p.name)` was not probed: \(oracle.notProbed)")
+        }
+        for p in oracle.probed {
+            guard let listed = oracle.bpftoolLists[p.name], !listed.isEmpty else { continue }
+            let known = Set(oracle.bpftoolLists.values.flatMap { $0 })
+            for h in helperTable where known.contains(h.name) && oracle.mayCall(h, from: p.type) && !listed.contains(h.name) {
+                XCTFail("\(h.name): callable from \(p.name) by the direct probe, but bpftool does not list it")
+            }
+        }
+        // Every program type of the language has a declaration the generator can use.
+        XCTAssertEqual(Set(programKinds.map(\.programType).map(\.rawValue)), Set(HelperCoverage.declarations.map(\.programType.rawValue)),
+                       "the generator must declare every program type of the language (Sources/BPF/ProgramKinds.swift)")
+        // The reviewed refusals: each still needed, each fact still true.
+        for (name, refusal) in HelperCoverage.expectedRefusals.sorted(by: { $0.key < $1.key }) {
+            guard let proto = HelperPrototype.named(name) else { XCTFail("expected refusal for unknown helper \(name)"); continue }
+            if !HelperCoverage.declarations.contains(where: { oracle.mayCall(proto, from: $0.programType) }) {
+                XCTFail("\(name) is in expectedRefusals but no program kind of the language may call it: remove the entry")
+            }
+            if let broken = refusal.fact.check(proto, fragment: refusal.fragment) { XCTFail("\(name): the reason \"\(refusal.why)\" no longer holds: \(broken)") }
+        }
+
         for (name, detail) in compileFailures {
             XCTFail("helper \(name) does not compile: \(detail)")
         }
+        for w in wrong { XCTFail(w) }
         for name in HelperCoverage.mustLoad {
             let r = rows.first { $0.helper == name }
             XCTAssertEqual(r?.result, .accepted, "\(name) must load: \(r?.detail ?? "no such helper")")
@@ -101,15 +154,13 @@ final class HelperCoverageTests: KernelTestCase {
                 XCTFail("\(r.helper): refused for \"\(bad)\": \(r.detail)")
             }
         }
-        XCTAssertGreaterThanOrEqual(count(.accepted), HelperCoverage.acceptedFloor,
-                                    "fewer helpers load than before: see the table above")
         XCTAssertLessThan(elapsed, 60, "the helper coverage test should take under a minute")
     }
 }
 
 enum HelperCoverage {
     enum Result: String { case accepted, refused, compileError = "COMPILE ERROR", notExpressible = "not expressible" }
-    struct Row { var helper: String; var declaration: String; var result: Result; var detail: String }
+    struct Row { var helper: String; var declaration: String; var result: Result; var detail: String; var expected: Expectation }
 
     /// Helpers every Infrared user relies on: each must load.
     static let mustLoad = [
@@ -119,10 +170,6 @@ enum HelperCoverage {
         "ringbuf_output", "ringbuf_reserve", "ringbuf_submit", "ringbuf_discard", "skb_load_bytes", "redirect",
         "xdp_adjust_head",
     ]
-
-    /// How many helpers this kernel (6.18) accepted when the test was written;
-    /// fewer means a regression in the compiler or the generator.
-    static let acceptedFloor = 128
 
     /// Verifier reasons that mean a generated call is malformed.
     static let generatorFaults = [
@@ -134,9 +181,179 @@ enum HelperCoverage {
     /// Helpers the language cannot express, with the compiler's reason. Keep small.
     static let notExpressible: [String: String] = [:]
 
+    // MARK: expected outcomes
+
+    /// What the kernel must answer for one helper.
+    struct Expectation {
+        enum Kind { case accepted, reviewed(Refusal), noKind([String]), unknownHelper }
+        var kind: Kind
+        var category: String {
+            switch kind {
+            case .accepted: return "accepted"
+            case .reviewed: return "refused (reviewed)"
+            case .noKind: return "refused (no program kind of the language may call it)"
+            case .unknownHelper: return "refused (unknown on this kernel)"
+            }
+        }
+        var summary: String {
+            switch kind {
+            case .accepted: return "accepted"
+            case .reviewed(let r): return "refused with \"\(r.fragment)\" (\(r.why))"
+            case .noKind: return "refused with \"program of this type cannot use helper\" or \"unknown func\" (\(note))"
+            case .unknownHelper: return "refused with \"invalid func\" or \"unknown func\" (unknown on this kernel)"
+            }
+        }
+        var note: String {
+            switch kind {
+            case .accepted: return ""
+            case .reviewed(let r): return r.why
+            case .noKind(let types): return "no program kind of the language may call it (types: \(types.isEmpty ? "none of those probed" : types.joined(separator: ", ")))"
+            case .unknownHelper: return "unknown on this kernel"
+            }
+        }
+        func matches(_ row: Row) -> Bool {
+            switch kind {
+            case .accepted: return row.result == .accepted
+            case .reviewed(let r): return row.result == .refused && row.detail.contains(r.fragment)
+            case .noKind: return row.result == .refused
+                && (row.detail.contains("program of this type cannot use helper") || row.detail.contains("unknown func"))
+            case .unknownHelper: return row.result == .refused && (row.detail.contains("invalid func") || row.detail.contains("unknown func"))
+            }
+        }
+    }
+
+    /// A refusal the language cannot avoid, reviewed: the verifier's fragment, why, and the fact checked.
+    struct Refusal { var fragment: String; var why: String; var fact: Fact }
+
+    /// The fact of the language or the kernel a refusal follows from, checked each run.
+    enum Fact {
+        /// The helper needs a map of this type; checked: no `MapKind` of the language declares one.
+        case mapType(MapType, String)
+        /// A parameter takes a callback (the language has no function values: the generator passes `nil`);
+        /// checked: the register the verifier names holds the prototype's `callback_fn`.
+        case callback
+        /// The map value must hold a kernel struct (`bpf_timer`, `bpf_spin_lock`); checked: the compiler refuses such a field.
+        case mapValueField(String)
+        /// The helper may sleep; checked: no program kind of the language is sleepable (a `.s` section).
+        case sleepable
+        /// The argument is a kind of kernel pointer the language has no way to make (per-CPU, kptr); the
+        /// verifier's message names the type it wanted.
+        case kernelPointer
+
+        /// nil when the fact holds, else what broke it.
+        func check(_ proto: HelperPrototype, fragment: String) -> String? {
+            switch self {
+            case .mapType(let t, let name):
+                return MapKind.allCases.contains { $0.mapType == t } ? "the language declares a \(name) map now" : nil
+            case .callback:
+                guard let i = proto.parameters.firstIndex(where: { $0.name == "callback_fn" }) else { return "\(proto.name) takes no callback_fn" }
+                return fragment.hasPrefix("R\(i + 1) ") ? nil : "callback_fn is R\(i + 1), the verifier's fragment names another register: \(fragment)"
+            case .mapValueField(let type):
+                // The same map value with a u64 field compiles; with the kernel struct the compiler refuses the field.
+                func compile(_ t: String) -> String? {
+                    let src = "license \"GPL\"\nstruct :V do\n  \(t) :f\nend\nmap :m, :array, value: :V, max_entries: 1\n"
+                        + "kprobe \"do_sys_openat2\" do |ctx|\n  0\nend\n"
+                    do { _ = try Compiler.compile(source: src, path: "field.rb"); return nil } catch { return "\(error)" }
+                }
+                if let e = compile("u64") { return "the check's own probe file does not compile: \(e)" }
+                guard let e = compile(type) else { return "a struct field of type \(type) compiles" }
+                return e.contains(type) ? nil : "a struct field of type \(type) is refused for another reason: \(e)"
+            case .sleepable:
+                let s = programKinds.filter { $0.section.contains(".s/") || $0.section.hasSuffix(".s") }
+                return s.isEmpty ? nil : "sleepable kinds: \(s.map(\.declaration))"
+            case .kernelPointer:
+                return nil
+            }
+        }
+    }
+
+    /// Refusals of helpers some program kind of the language may call, each
+    /// for a reason the language cannot avoid. Any other refusal fails the test.
+    static let expectedRefusals: [String: Refusal] = [
+        "tail_call": Refusal(fragment: "expected prog array map for tail call",
+                             why: "needs a map of type prog_array, which the language cannot declare", fact: .mapType(.progArray, "prog_array")),
+        "skb_under_cgroup": Refusal(fragment: "cannot pass map_type 2 into func bpf_skb_under_cgroup",
+                                    why: "needs a map of type cgroup_array, which the language cannot declare", fact: .mapType(.cgroupArray, "cgroup_array")),
+        "current_task_under_cgroup": Refusal(fragment: "cannot pass map_type 2 into func bpf_current_task_under_cgroup",
+                                             why: "needs a map of type cgroup_array, which the language cannot declare", fact: .mapType(.cgroupArray, "cgroup_array")),
+        "redirect_map": Refusal(fragment: "cannot pass map_type 2 into func bpf_redirect_map",
+                                why: "needs a map of type devmap/cpumap/xskmap, which the language cannot declare", fact: .mapType(.devmap, "devmap")),
+        "get_local_storage": Refusal(fragment: "cannot pass map_type 2 into func bpf_get_local_storage",
+                                     why: "needs a map of type cgroup_storage, which the language cannot declare", fact: .mapType(.cgroupStorage, "cgroup_storage")),
+        "map_push_elem": Refusal(fragment: "cannot pass map_type 1 into func bpf_map_push_elem",
+                                 why: "needs a map of type queue/stack, which the language cannot declare", fact: .mapType(.queue, "queue")),
+        "map_pop_elem": Refusal(fragment: "cannot pass map_type 1 into func bpf_map_pop_elem",
+                                why: "needs a map of type queue/stack, which the language cannot declare", fact: .mapType(.queue, "queue")),
+        "map_peek_elem": Refusal(fragment: "cannot pass map_type 1 into func bpf_map_peek_elem",
+                                 why: "needs a map of type queue/stack/bloom_filter, which the language cannot declare", fact: .mapType(.queue, "queue")),
+        "sk_storage_get": Refusal(fragment: "cannot pass map_type 1 into func bpf_sk_storage_get",
+                                  why: "needs a map of type sk_storage, which the language cannot declare", fact: .mapType(.skStorage, "sk_storage")),
+        "sk_storage_delete": Refusal(fragment: "cannot pass map_type 1 into func bpf_sk_storage_delete",
+                                     why: "needs a map of type sk_storage, which the language cannot declare", fact: .mapType(.skStorage, "sk_storage")),
+        "task_storage_get": Refusal(fragment: "cannot pass map_type 1 into func bpf_task_storage_get",
+                                    why: "needs a map of type task_storage, which the language cannot declare", fact: .mapType(.taskStorage, "task_storage")),
+        "task_storage_delete": Refusal(fragment: "cannot pass map_type 1 into func bpf_task_storage_delete",
+                                       why: "needs a map of type task_storage, which the language cannot declare", fact: .mapType(.taskStorage, "task_storage")),
+        // BPF_MAP_TYPE_CGRP_STORAGE (32) is newer than the generated headers.
+        "cgrp_storage_get": Refusal(fragment: "cannot pass map_type 1 into func bpf_cgrp_storage_get",
+                                    why: "needs a map of type cgrp_storage, which the language cannot declare", fact: .mapType(MapType(rawValue: 32), "cgrp_storage")),
+        "cgrp_storage_delete": Refusal(fragment: "cannot pass map_type 1 into func bpf_cgrp_storage_delete",
+                                       why: "needs a map of type cgrp_storage, which the language cannot declare", fact: .mapType(MapType(rawValue: 32), "cgrp_storage")),
+        "spin_lock": Refusal(fragment: "has no valid bpf_spin_lock",
+                             why: "needs a bpf_spin_lock in a map value: the language's struct fields are scalars", fact: .mapValueField("bpf_spin_lock")),
+        "spin_unlock": Refusal(fragment: "has no valid bpf_spin_lock",
+                               why: "needs a bpf_spin_lock in a map value: the language's struct fields are scalars", fact: .mapValueField("bpf_spin_lock")),
+        "timer_init": Refusal(fragment: "has no valid bpf_timer",
+                              why: "needs a bpf_timer in a map value: the language's struct fields are scalars", fact: .mapValueField("bpf_timer")),
+        "timer_start": Refusal(fragment: "has no valid bpf_timer",
+                               why: "needs a bpf_timer in a map value: the language's struct fields are scalars", fact: .mapValueField("bpf_timer")),
+        "timer_cancel": Refusal(fragment: "has no valid bpf_timer",
+                                why: "needs a bpf_timer in a map value: the language's struct fields are scalars", fact: .mapValueField("bpf_timer")),
+        "timer_set_callback": Refusal(fragment: "has no valid bpf_timer",
+                                      why: "needs a bpf_timer in a map value (and takes a callback): the language has neither", fact: .mapValueField("bpf_timer")),
+        "for_each_map_elem": Refusal(fragment: "R2 type=scalar expected=func", why: "takes a callback: the language has no function values", fact: .callback),
+        "find_vma": Refusal(fragment: "R3 type=scalar expected=func", why: "takes a callback: the language has no function values", fact: .callback),
+        "loop": Refusal(fragment: "R2 type=scalar expected=func", why: "takes a callback: the language has no function values", fact: .callback),
+        "user_ringbuf_drain": Refusal(fragment: "R2 type=scalar expected=func",
+                                      why: "takes a callback (and a user_ringbuf map): the language has no function values", fact: .callback),
+        "copy_from_user": Refusal(fragment: "helper call might sleep in a non-sleepable prog",
+                                  why: "may sleep: no program kind of the language is sleepable", fact: .sleepable),
+        "copy_from_user_task": Refusal(fragment: "helper call might sleep in a non-sleepable prog",
+                                       why: "may sleep: no program kind of the language is sleepable", fact: .sleepable),
+        "per_cpu_ptr": Refusal(fragment: "expected=percpu_ptr_",
+                               why: "needs a per-CPU kernel pointer (a __percpu ksym): the language has no ksyms", fact: .kernelPointer),
+        "this_cpu_ptr": Refusal(fragment: "expected=percpu_ptr_",
+                                why: "needs a per-CPU kernel pointer (a __percpu ksym): the language has no ksyms", fact: .kernelPointer),
+        "kptr_xchg": Refusal(fragment: "has no valid kptr",
+                             why: "needs a __kptr field in a map value: the language cannot tag a field", fact: .kernelPointer),
+    ]
+
+    /// The declaration to call a helper from and what the kernel must answer:
+    /// the pattern's declaration when its program type may call the helper, else
+    /// the first declaration whose type may, else (no kind may) the pattern's.
+    static func plan(_ proto: HelperPrototype, _ oracle: HelperAvailability) -> (Declaration, Expectation) {
+        let short = proto.name.hasPrefix("bpf_") ? String(proto.name.dropFirst(4)) : proto.name
+        let preferred = declaration(for: short)
+        if oracle.unknown.contains(proto.id) { return (preferred, Expectation(kind: .unknownHelper)) }
+        let chosen = oracle.mayCall(proto, from: preferred.programType) ? preferred
+            : declarations.first { oracle.mayCall(proto, from: $0.programType) }
+        guard let chosen else { return (preferred, Expectation(kind: .noKind(oracle.callers[proto.id] ?? []))) }
+        if let r = expectedRefusals[short] { return (chosen, Expectation(kind: .reviewed(r))) }
+        return (chosen, Expectation(kind: .accepted))
+    }
+
     // MARK: program types
 
-    struct Declaration { var name: String; var header: String; var returns: String }
+    /// A program declaration of the language; its program type from `programKinds`.
+    struct Declaration {
+        var name: String; var header: String; var returns: String
+        var programType: ProgramType
+        init(name: String, header: String, returns: String) {
+            let kind = String(name.prefix { $0 != " " })
+            self.name = name; self.header = header; self.returns = returns
+            self.programType = ProgramKind.declared(kind)!.programType
+        }
+    }
     static let kprobe = Declaration(name: "kprobe do_sys_openat2", header: "kprobe \"do_sys_openat2\" do |ctx|", returns: "0")
     static let tracepoint = Declaration(name: "tracepoint sched/sched_switch", header: "tracepoint \"sched/sched_switch\" do |ctx|", returns: "0")
     static let rawTracepoint = Declaration(name: "raw_tracepoint sched_switch", header: "raw_tracepoint \"sched_switch\" do |ctx|", returns: "0")
@@ -145,12 +362,19 @@ enum HelperCoverage {
     static let socketFilter = Declaration(name: "socket_filter", header: "socket_filter do |ctx|", returns: "0")
     static let xdp = Declaration(name: "xdp", header: "xdp do |ctx|", returns: "2")
     static let cgroupDevice = Declaration(name: "cgroup_device", header: "cgroup_device do |ctx|", returns: "1")
+    /// One declaration per program type of the language, in the order a helper
+    /// whose pattern's type may not call it looks for another.
+    static let declarations = [kprobe, tracepoint, rawTracepoint, perfEvent, tc, socketFilter, xdp, cgroupDevice]
 
-    /// Name patterns (without `bpf_`) → the declaration to call the helper
-    /// from; first match wins, the default is a kprobe (the tracing helpers).
-    /// Helpers only the language's missing program types may call (sock_ops,
-    /// sk_msg, sysctl, lirc, LSM, iterators, struct_ops…) go to the closest
-    /// one the language has; the kernel's refusal is then the expected answer.
+    /// Name patterns (without `bpf_`) → the declaration a helper prefers to be
+    /// called from (first match wins, the default is a kprobe): the kind whose
+    /// context its arguments are written for, and a spread over the language's
+    /// kinds (socket_filter, tracepoint, raw_tracepoint, perf_event, …). Only a
+    /// preference: `plan` uses it when the kernel lets its program type call the
+    /// helper, else the first of `declarations` that may. Helpers only the
+    /// language's missing program types may call (sock_ops, sk_msg, sysctl, lirc,
+    /// LSM, iterators, struct_ops…) stay on it; the kernel's refusal is then
+    /// the expected answer.
     static let declarationPatterns: [(String, Declaration)] = [
         ("^get_stackid$", tracepoint),
         ("^get_stack$", rawTracepoint),
@@ -224,9 +448,8 @@ enum HelperCoverage {
     }
 
     /// The probe file for one helper.
-    static func generate(_ proto: HelperPrototype) -> Generated {
+    static func generate(_ proto: HelperPrototype, from decl: Declaration) -> Generated {
         let short = proto.name.hasPrefix("bpf_") ? String(proto.name.dropFirst(4)) : proto.name
-        let decl = declaration(for: short)
         var maps: [String] = []
         var prelude: [String] = [], epilogue: [String] = []
         var buffers = 0

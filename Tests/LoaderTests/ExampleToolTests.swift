@@ -21,13 +21,29 @@ final class ExampleToolTests: LoaderKernelTestCase {
 
     func sh(_ script: String) throws { _ = try LoaderSupport.run("/bin/sh", ["-c", script]) }
 
-    func rubyWithRetry(_ script: String) throws {
+    /// Runs a Ruby example under `infrared run` with `script` as its workload
+    /// and returns the tool's stdout. Ruby 3.1.2 sometimes crashes while its
+    /// USDT probes are on ("[BUG] Segmentation fault", bpftrace sees it too):
+    /// only that crash is retried, with a fresh tool (so no count from a
+    /// half-run survives), and every retry is printed. Any other failure of
+    /// the workload, and the final attempt's exit status, fail the test.
+    func runRuby(_ name: String, seconds: Int = 4, script: String) throws -> String {
         let dir = try LoaderSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let f = dir.appendingPathComponent("w.rb")
         try script.write(to: f, atomically: true, encoding: .utf8)
-        // Ruby 3.1.2 can crash while its USDT probes are on (see KernelTests' RubyWorkload.swift).
-        for _ in 0..<3 where try LoaderSupport.run("/usr/bin/ruby", [f.path]).status != 0 {}
+        for attempt in 1...5 {
+            var ruby: LoaderSupport.Result?
+            let out = try run(name, seconds: seconds) { ruby = try LoaderSupport.run("/usr/bin/ruby", [f.path]) }
+            guard let r = ruby else { XCTFail("\(name): the workload did not run"); return out }
+            if r.status != 0 && r.stderr.contains("[BUG]") && attempt < 5 {
+                print("ruby crashed with its USDT probes enabled (attempt \(attempt), a Ruby 3.1 bug also seen under bpftrace); running \(name) again: \(r.stderr.prefix(100))")
+                continue
+            }
+            XCTAssertEqual(r.status, 0, "the Ruby workload failed: \(r.stderr)")
+            return out
+        }
+        return ""
     }
 
     func testExecsnoopPrintsEachExec() throws {
@@ -62,10 +78,10 @@ final class ExampleToolTests: LoaderKernelTestCase {
 
     func testRubyCallsPrintsTheTopMethods() throws {
         guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1") else { throw XCTSkip("libruby-3.1 not installed") }
-        let out = try run("ruby_calls", seconds: 4) { try rubyWithRetry("a = []\n1000.times { |i| a.push(i) }\n") }
+        let out = try runRuby("ruby_calls", script: "a = []\n1000.times { |i| a.push(i) }\n")
         let line = out.split(separator: "\n").first { $0.hasPrefix("Array#push ") }
         XCTAssertNotNil(line, out)
-        XCTAssertTrue(line.map { Int($0.split(separator: " ").last!)! >= 1000 } ?? false, "\(line ?? "")")
+        XCTAssertEqual(line.flatMap { Int($0.split(separator: " ").last!) }, 1000, "\(line ?? "")")
     }
 
     /// xdp_count on a veth pair whose other end lives in a network namespace

@@ -263,7 +263,7 @@ final class LoaderTests: LoaderDirectoryTestCase {
         let missing = try LoaderSupport.run(tool, [])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.hasPrefix("reject: error: program '\(prog)' (cgroup_device) attaches to a cgroup: give --cgroup PATH"), missing.stderr)
-        let r = try LoaderSupport.run(tool, ["--cgroup", "/sys/fs/cgroup"])
+        let r = try LoaderSupport.run(tool, ["--cgroup", try LoaderSupport.cgroup2Root()])
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.hasPrefix("reject: error: program '\(prog)' rejected by the verifier"), r.stderr)
         XCTAssertTrue(r.stderr.contains("invalid bpf_context access"), r.stderr)

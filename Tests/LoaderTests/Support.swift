@@ -60,8 +60,8 @@ enum LoaderSupport {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], cwd: URL? = nil) throws -> Result {
-        let p = ToolProcess(executable, arguments, cwd: cwd)
+    static func run(_ executable: String, _ arguments: [String], cwd: URL? = nil, input: String? = nil) throws -> Result {
+        let p = ToolProcess(executable, arguments, cwd: cwd, input: input)
         try p.start()
         let status = p.wait(timeout: 120)
         return Result(status: status ?? -1, stdout: p.stdout, stderr: p.stderr)
@@ -75,6 +75,18 @@ enum LoaderSupport {
         let r = try run(try infrared(), ["gen", "loader", rb.path, "-o", tool, "--runner", try runner()])
         guard r.status == 0 else { throw SupportFailure("gen loader failed (\(r.status)): \(r.stderr)") }
         return tool
+    }
+
+    /// A cgroup v2 directory (where cgroup2 is mounted: /sys/fs/cgroup, or
+    /// /sys/fs/cgroup/unified on a hybrid hierarchy); loaders refuse others.
+    static func cgroup2Root() throws -> String {
+        let mounts = try run("/bin/cat", ["/proc/self/mounts"]).stdout
+        let roots = mounts.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(separator: " ")
+            return f.count > 2 && f[2] == "cgroup2" ? String(f[1]) : nil
+        }
+        guard let root = roots.first else { throw SupportFailure("no cgroup2 file system is mounted; run Scripts/setup.sh") }
+        return root
     }
 
     // MARK: the kernel's view
@@ -140,16 +152,28 @@ final class ToolProcess: @unchecked Sendable {
     private let outPipe = Pipe(), errPipe = Pipe()
     private let done = DispatchGroup()
 
-    init(_ executable: String, _ arguments: [String], cwd: URL? = nil) {
+    /// What the process reads on standard input (nil: /dev/null).
+    private let input: Data?
+    private let inPipe = Pipe()
+
+    init(_ executable: String, _ arguments: [String], cwd: URL? = nil, input: String? = nil) {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let cwd { process.currentDirectoryURL = cwd }
         process.standardOutput = outPipe
         process.standardError = errPipe
-        process.standardInput = FileHandle.nullDevice
+        self.input = input.map { Data($0.utf8) }
+        process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
     }
 
     func start() throws {
+        defer {
+            if let input {
+                // Written after the process starts, then closed: the reader sees end of file.
+                inPipe.fileHandleForWriting.write(input)
+                try? inPipe.fileHandleForWriting.close()
+            }
+        }
         for (pipe, isOut) in [(outPipe, true), (errPipe, false)] {
             done.enter()
             let handle = pipe.fileHandleForReading

@@ -16,12 +16,15 @@ final class ReaderRegressionTests: XCTestCase {
         var checked = 0
         for reader in FuzzReader.allCases {
             let dir = Self.root.appendingPathComponent(reader.rawValue)
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".bin") }.sorted()
+            // Every reader has saved inputs: a missing or emptied folder fails, never passes as zero cases.
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".bin") }.sorted()
+            XCTAssertFalse(files.isEmpty, "no saved inputs in \(dir.path)")
             for file in files {
                 let url = dir.appendingPathComponent(file)
                 let bytes = [UInt8](try Data(contentsOf: url))
                 let expectedURL = url.deletingPathExtension().appendingPathExtension("expected")
-                let expected = (try? String(contentsOf: expectedURL, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                let expected = FileManager.default.fileExists(atPath: expectedURL.path)
+                    ? try String(contentsOf: expectedURL, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) : nil
                 do {
                     let size = try reader.read(bytes)
                     XCTAssertNil(expected, "\(reader.rawValue)/\(file): expected an error containing \(expected ?? ""), got \(size) bytes of output")
@@ -33,6 +36,9 @@ final class ReaderRegressionTests: XCTestCase {
                 checked += 1
             }
         }
+        // Every .bin under Regressions/ belongs to a reader and was fed to it.
+        let all = FileManager.default.enumerator(atPath: Self.root.path)!.compactMap { $0 as? String }.filter { $0.hasSuffix(".bin") }
+        XCTAssertEqual(checked, all.count, "saved inputs outside a reader's folder: \(all)")
         print("reader regressions: \(checked) saved inputs")
     }
 }

@@ -24,4 +24,7 @@ int irl_epoll_wait(int epfd, uint64_t *tags, int max, int timeout_ms);
 
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t irl_monotonic_ns(void);
+/* statfs(2)'s f_type of the file system holding path (Swift's Glibc module has no
+   statfs), or -1 with errno set. */
+int64_t irl_fs_type(const char *path);
 #endif

@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import BPF
 import InfraredBTF
 import InfraredObject
@@ -14,10 +17,11 @@ enum ContextLayouts {
     /// `trace_event_raw_<event>` struct (syscall tracepoints).
     static var tracefsRoots = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
 
-    static func layout(for decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String) throws -> (ContextLayout?, ProgramBTFSpec.CType) {
+    static func layout(for decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String,
+                       sourceLines: [String] = []) throws -> (ContextLayout?, ProgramBTFSpec.CType) {
         if let seed = decl.seedContext { return (seed, scalarStruct(seed)) }
         if decl.kind.declaration == "tracepoint" {
-            return (try tracepoint(decl, btf: btf, path: path), .pointer(.void))
+            return (try tracepoint(decl, btf: btf, path: path, sourceLines: sourceLines), .pointer(.void))
         }
         guard let name = decl.kind.contextStruct else { return (nil, .pointer(.void)) }
         if let uapi = ContextStruct.named(name) {
@@ -46,15 +50,46 @@ enum ContextLayouts {
 
     /// A tracepoint's record: from BTF (`struct trace_event_raw_<event>`), else
     /// from tracefs's format file.
-    static func tracepoint(_ decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String) throws -> ContextLayout {
+    /// Errors point at the `tracepoint` declaration's line, not its body's.
+    static func tracepoint(_ decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String,
+                           sourceLines: [String]) throws -> ContextLayout {
         let target = String(decl.section.dropFirst("tracepoint/".count))
         let parts = target.split(separator: "/").map(String.init)
+        let line = decl.declarationLine
+        let column = Declarations.column(of: "tracepoint", line: line, in: sourceLines)
         guard parts.count == 2 else {
-            throw Diagnostic(file: path, line: decl.line, column: 1, message: "tracepoint \"\(target)\" must be CATEGORY/EVENT",
+            throw Diagnostic(file: path, line: line, column: column, message: "tracepoint \"\(target)\" must be CATEGORY/EVENT",
                              hint: "e.g. tracepoint \"sched/sched_process_exec\"")
         }
+        if let layout = try tracepoint(category: parts[0], event: parts[1], kernel: try btf()) { return layout }
+        if let denied = tracefsDenied(category: parts[0], event: parts[1]) {
+            throw Diagnostic(file: path, line: line, column: column,
+                             message: "cannot read tracepoint \(target)'s format: \(denied.path): \(denied.reason)",
+                             hint: "the kernel's BTF does not describe this tracepoint and tracefs is not readable by this user: build as root")
+        }
+        throw Diagnostic(file: path, line: line, column: column, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
+                         hint: "list them with `infrared list 'tracepoint:\(parts[0]):*'`; mount tracefs if it is missing")
+    }
+
+    /// The first tracefs `format` file of `category/event` that exists but
+    /// this user may not read (tracefs is often root's alone), and why.
+    static func tracefsDenied(category: String, event: String) -> (path: String, reason: String)? {
+        for root in tracefsRoots {
+            let path = "\(root)/\(category)/\(event)/format"
+            if access(path, R_OK) != 0, errno == EACCES || errno == EPERM {
+                return (path, String(cString: strerror(errno)))
+            }
+        }
+        return nil
+    }
+
+    /// The record of tracepoint `category/event` (nil when neither the BTF
+    /// nor tracefs describe it): what `ctx.FIELD` reads, and what
+    /// `infrared list -v` prints (`Tracepoints.fields`).
+    static func tracepoint(category: String, event: String, kernel k: KernelBTF,
+                           tracefsRoots: [String] = ContextLayouts.tracefsRoots) throws -> ContextLayout? {
+        let parts = [category, event]
         let userStrings = parts[0] == "syscalls"
-        let k = try btf()
         if let s = try k.structLayout(named: "trace_event_raw_\(parts[1])") {
             var fields: [ContextField] = []
             for m in s.members where !m.isBitfield {
@@ -78,8 +113,7 @@ enum ContextLayouts {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
             return ContextLayout(structName: "\(parts[0])_\(parts[1])", fields: parseFormat(text, userStrings: userStrings), size: 0)
         }
-        throw Diagnostic(file: path, line: decl.line, column: 1, message: "no tracepoint \(target): neither the BTF (trace_event_raw_\(parts[1])) nor tracefs describe it",
-                         hint: "list tracepoints with `ls /sys/kernel/tracing/events/\(parts[0])`; mount tracefs if it is missing")
+        return nil
     }
 
     /// Parses tracefs's `format` file (`field:const char * filename; offset:24; size:8; signed:0;`).

@@ -39,7 +39,9 @@ enum Prelude {
           def param(name, type, default: 0); $__ir[:params] << [name.to_s, type.to_s, default, __ir_line]; nil; end
           def global(name, type, init = nil); $__ir[:globals] << [name.to_s, type.to_s, init, __ir_line]; nil; end
           def map(name, type, key: nil, value: nil, max_entries: nil, flags: nil)
-            $__ir[:maps] << { name: name.to_s, type: type.to_s, key: key && key.to_s, value: value && value.to_s,
+            # A char array type is spelled [:char, N].
+            ty = ->(t) { t.is_a?(Array) ? t.map { |x| x.is_a?(Integer) ? x : x.to_s } : t && t.to_s }
+            $__ir[:maps] << { name: name.to_s, type: type.to_s, key: ty.(key), value: ty.(value),
                               max_entries: max_entries, flags: flags, line: __ir_line }
             nil
           end
@@ -127,6 +129,11 @@ struct ProgramDeclaration {
     /// The Proc value (block form), for reading top-level locals it captures.
     var procHandle: ir_value?
     var line: Int
+    /// The line of the declaration itself (`tracepoint "…" do |ctx|`), for
+    /// diagnostics about what it declares; `line` is its body's, which
+    /// mruby gives as the block's `end` for a body that starts with an
+    /// argument list, and which line info keeps.
+    var declarationLine: Int
     /// Seed form: layout from a `class … attr … end`.
     var seedContext: ContextLayout?
     /// The declaration's positional arguments (`:cpu_clock`, a path…) and
@@ -152,6 +159,44 @@ struct Declarations {
 import CMRuby
 
 extension Declarations {
+    /// The line of a block-form declaration such as `tracepoint "…" do |ctx|`.
+    /// mruby gives the call and the block's first instruction the line of the
+    /// block's `end`, so it is found in the text: the nearest line at or
+    /// before the body's first statement that names the declaration and is
+    /// not a comment. Nil when there is none (a declaration made by a helper
+    /// method, say); callers then use the body's line.
+    static func declarationLine(kind: String, body: Irep, sourceLines: [String]) -> Int? {
+        guard let code = try? decode(body.code) else { return nil }
+        let first = code.map { body.line(at: $0.pc) }.filter { $0 > 0 }.min()
+        guard var line = first, line <= sourceLines.count else { return nil }
+        while line >= 1 {
+            let text = sourceLines[line - 1].drop(while: { $0 == " " || $0 == "\t" })
+            if !text.hasPrefix("#"), wordColumn(of: kind, line: line, in: sourceLines) != nil { return line }
+            line -= 1
+        }
+        return nil
+    }
+
+    /// The 1-based column where `word` starts on line `line` as a word of its
+    /// own (not part of `raw_tracepoint`), or nil when it is not there.
+    static func wordColumn(of word: String, line: Int, in lines: [String]) -> Int? {
+        guard line >= 1, line <= lines.count else { return nil }
+        let text = Array(lines[line - 1].utf8), w = Array(word.utf8)
+        guard !w.isEmpty, text.count >= w.count else { return nil }
+        func isWordByte(_ b: UInt8) -> Bool { b == UInt8(ascii: "_") || (b >= 48 && b <= 57) || (b | 0x20 >= 97 && b | 0x20 <= 122) }
+        for i in 0...(text.count - w.count) where text[i..<i + w.count].elementsEqual(w) {
+            if i > 0 && isWordByte(text[i - 1]) { continue }
+            if i + w.count < text.count && isWordByte(text[i + w.count]) { continue }
+            return i + 1
+        }
+        return nil
+    }
+
+    /// The 1-based column where `word` starts on line `line` (1 when it is not there).
+    static func column(of word: String, line: Int, in lines: [String]) -> Int {
+        wordColumn(of: word, line: line, in: lines) ?? 1
+    }
+
     /// Reads `$__ir` after the file's top level has run.
     init(session: MRubySession, path: String, sourceLines: [String]) throws {
         let ir = session.global("$__ir")
@@ -175,10 +220,12 @@ extension Declarations {
                   case .proc(let irep, let handle)? = p["block"] else { continue }
             let args = (p["args"]?.arrayValue ?? []).compactMap(\.stringValue)
             let line = irep.line(at: 0)
+            let declarationLine = Self.declarationLine(kind: kindName, body: irep, sourceLines: sourceLines) ?? line
             var target: String? = nil
             if kind.takesTarget {
                 guard !args.isEmpty else {
-                    throw Diagnostic(file: path, line: line, column: 1, message: "`\(kindName)` needs an attach target",
+                    throw Diagnostic(file: path, line: declarationLine, column: Self.column(of: kindName, line: declarationLine, in: sourceLines),
+                                     message: "`\(kindName)` needs an attach target",
                                      hint: "e.g. \(kindName) \"…\" do |ctx| … end")
                 }
                 // tracepoint "sched", "sched_process_exec" → sched/sched_process_exec; uprobe/usdt parts join with ':'.
@@ -192,7 +239,7 @@ extension Declarations {
                 if kv.count == 2, let k = kv[0].stringValue { options[k] = kv[1].stringValue ?? kv[1].intValue.map(String.init) ?? kv[1].description }
             }
             programs.append(ProgramDeclaration(kind: kind, name: uniqueName(base), section: kind.sectionName(target: target),
-                                               body: irep, procHandle: handle, line: line, seedContext: nil,
+                                               body: irep, procHandle: handle, line: line, declarationLine: declarationLine, seedContext: nil,
                                                arguments: args, options: options))
         }
 
@@ -231,7 +278,7 @@ extension Declarations {
                 layout = ContextLayout(structName: cname, fields: fields, size: (offset + align - 1) / align * align)
             }
             programs.append(ProgramDeclaration(kind: kind, name: uniqueName(method), section: section, body: irep,
-                                               procHandle: nil, line: line, seedContext: layout))
+                                               procHandle: nil, line: line, declarationLine: line, seedContext: layout))
         }
     }
 }

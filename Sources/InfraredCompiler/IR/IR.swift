@@ -304,6 +304,7 @@ extension IRFunction: CustomStringConvertible {
     /// A readable listing (`--dump-after`).
     var description: String {
         var s = "function \(name)(ctx: \(context)):\n"
+        if !readOnlyVariables.isEmpty { s += "readonly: \(readOnlyVariables.sorted().joined(separator: ", "))\n" }
         for (i, b) in blocks.enumerated() {
             s += "b\(i):\n"
             for (insn, loc) in b.instructions { s += "    \(format(insn))\(loc.line > 0 ? "    ; line \(loc.line)" : "")\n" }

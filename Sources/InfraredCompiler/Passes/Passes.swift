@@ -37,6 +37,16 @@ struct Pass {
     ]
 }
 
+extension CompileOptions {
+    /// The names `dumpAfter` (`--dump-after`) accepts, in the order the
+    /// compiler reaches them: `lower` (the IR as lowered, before any pass)
+    /// and each pass of `Pass.pipeline` once. A pass that runs several times
+    /// is printed after each run.
+    public static let dumpAfterNames: [String] = Pass.pipeline.reduce(into: ["lower"]) { names, pass in
+        if !names.contains(pass.name) { names.append(pass.name) }
+    }
+}
+
 // MARK: Constant propagation and folding
 
 /// Forward dataflow of "this register holds constant c" (a register assigned

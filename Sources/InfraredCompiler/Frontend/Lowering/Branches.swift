@@ -49,7 +49,7 @@ extension Lowering {
         case .bool: return .test
         case .nil, .unset: return .always(false)
         case .context, .string, .symbol, .selfObject, .block, .map, .implicitMap, .implicitEntry, .structType, .frameObject, .kernel, .kernelPath, .comm,
-             .cString, .pointer(_, false, _): return .always(true)
+             .cString, .charArray, .text, .pointer(_, false, _): return .always(true)
         case .pointer(_, true, _): return .test
         case .released:
             return try unsettled(.test, error(irep, insn, "this record was already submitted or discarded", hint: "use a record before `submit`/`discard`"))

@@ -79,7 +79,8 @@ extension Lowering {
                 throw error(irep, insn, "the kernel BTF has no pt_regs.\(field)", hint: nil)
             }
             emit(.load(dst, base: base, offset: f.byteOffset, size: 8, signed: false), loc)
-            return .int(unsigned64: true, nonNegative: true)
+            // `ctx.ret` is the register as `long` (negative for errors); arguments stay unsigned.
+            return n < 0 ? .signedInt : .int(unsigned64: true, nonNegative: true)
         case "usdt" where n >= 0:
             return try usdtArgument(n, ctx: base, dst: dst, irep: irep, insn: insn, loc: loc)
         default:

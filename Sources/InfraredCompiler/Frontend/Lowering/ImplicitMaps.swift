@@ -311,6 +311,7 @@ extension Lowering {
         case .int, .bool, .nil: return .scalar(.u64)
         case .comm: return .chars(16)
         case .cString: return .chars(ImplicitMaps.stringKeySize)
+        case .charArray(let n): return .chars(n)
         default:
             return try unsettled(.scalar(.u64), error(irep, insn, "an implicit map's key must be an Integer, `comm` or a C string, not \(k.rubyName)",
                                                    hint: "keys: integers (pid, ctx.fd), comm, strings the program points at (ctx.filename)"))

@@ -49,8 +49,14 @@ enum Kind: Equatable {
     case comm
     /// A C string (`char *`) in kernel or user memory, held in the register.
     case cString(user: Bool)
+    /// A `char[N]` the program may read (a field of a stack struct, map
+    /// value or record): the register holds its address. A string of at
+    /// most N - 1 characters and its NUL (StringCompare.swift).
+    case charArray(Int)
     /// A ring buffer record after `submit`/`discard`.
     case released
+    /// An interpolated string (`"pid #{pid}"`, STRCAT), for `puts` (Print.swift).
+    case text([TextPiece])
 
     static let signedInt = Kind.int(unsigned64: false, nonNegative: false)
 
@@ -87,7 +93,9 @@ enum Kind: Equatable {
         case .kernelPath(let r, let p, _): return "\(r).\(p.joined(separator: "."))"
         case .comm: return "`comm`"
         case .cString: return "a C string"
+        case .charArray(let n): return "a char[\(n)]"
         case .released: return "a record already submitted or discarded"
+        case .text: return "an interpolated String"
         }
     }
 }

@@ -46,6 +46,8 @@ final class Lowering {
     var pointers = PointerIdentities()
     /// The `def`s and blocks being inlined.
     var scope = InlineScope()
+    /// Stack the string compares share (StringCompare.swift).
+    var stringScratch = StringScratch()
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
@@ -67,7 +69,7 @@ final class Lowering {
         language = l.language; kernelBTF = l.kernelBTF; functions = l.functions
         core = l.core; records = l.records; implicitMaps = l.implicitMaps
         kindsSettled = false
-        ir = l.ir; pointers = l.pointers; scope = l.scope
+        ir = l.ir; pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
     }
 
     func lower() throws -> (IRFunction, StringPool) {
@@ -184,6 +186,8 @@ final class Lowering {
             try lowerSetIV(insn, at: i, frame, kinds: kinds, loc)
         case .block, .lambda:
             try assign(insn.a, .block(insn.b), &kinds)
+        case .strcat:
+            try lowerInterpolation(insn, frame, kinds: &kinds, loc)
         default:
             throw error(frame.irep, insn, "`\(describe(insn.op))` is not available in a BPF program body",
                         hint: "program bodies use integers, locals, conditionals, loops, helpers and the context")

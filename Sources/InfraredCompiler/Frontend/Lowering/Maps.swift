@@ -8,6 +8,8 @@ import BPF
 /// show it (`reserve(Event)`, `output(e)`): loaders decode records with it.
 final class RecordTypes {
     var byMap: [String: String] = [:]
+    /// The formats of `puts`/`printf`, and whether a body calls `exit` (Print.swift).
+    var output = OutputFormats()
 }
 
 /// One call of a map's method: the map, the method, its arguments, and

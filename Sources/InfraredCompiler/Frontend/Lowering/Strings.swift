@@ -41,9 +41,11 @@ extension Lowering {
         switch (name, args.count) {
         case ("comm", 0): return .comm
         case ("user_string", 1), ("kernel_string", 1):
-            // An address (e.g. a USDT or uprobe argument) as a C string to copy into a char array.
-            guard case .int = args[0].1 else {
-                throw error(irep, insn, "`\(name)` takes an address (an Integer)", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
+            // An address (e.g. a USDT or uprobe argument), or a `char *` read from a
+            // kernel struct, as a C string to copy into a char array.
+            switch args[0].1 {
+            case .int, .cString: break
+            default: throw error(irep, insn, "`\(name)` takes an address (an Integer) or a `char *`", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
             }
             emit(.move(dst, .reg(args[0].0)), loc)
             return .cString(user: name == "user_string")
@@ -59,6 +61,9 @@ extension Lowering {
         if case .cString(let user) = value.1 {
             let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
             emit(.call(nil, helper: helperID(helper), args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
+        } else if case .charArray(let have) = value.1 {
+            // Another char array: at most its own bytes (it may lack a NUL).
+            emit(.call(nil, helper: helperID("probe_read_kernel_str"), args: [.reg(a), .imm(Int64(min(n, have))), .reg(value.0)]), loc)
         } else {
             emit(.call(nil, helper: helperID("get_current_comm"), args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
         }

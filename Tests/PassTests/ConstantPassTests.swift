@@ -1,0 +1,165 @@
+import XCTest
+@testable import InfraredCompiler
+
+/// const-prop, hoist-params, narrow-divisions (the range analysis).
+final class ConstantPassTests: XCTestCase {
+    /// Constants fold, `x + 0` is `x`, a branch on constants is a jump, and
+    /// the constant reaches the block the jump goes to.
+    func testConstPropFoldsAndDecidesBranches() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 6
+            %2 = mul %1, 7
+            %3 = add %0, 0
+            br.eq %2, 42 ? b2 : b1
+        b1:
+            ret 0
+        b2:
+            %4 = load.u32 [%3 + 0]
+            %5 = sub %4, %2
+            ret %2
+
+        """, pass: "const-prop", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = 6
+            %2 = 42
+            %3 = %0
+            jump b2
+        b1:
+            ret 0
+        b2:
+            %4 = load.u32 [%3 + 0]
+            %5 = sub %4, 42
+            ret 42
+
+        """)
+    }
+
+    /// `%1` is 1 on one path and 2 on the other: not a constant at the join.
+    func testConstPropLeavesAValueThatDiffersByPath() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            br.eq %0, 0 ? b2 : b1
+        b1:
+            %1 = 1
+            jump b3
+        b2:
+            %1 = 2
+            jump b3
+        b3:
+            %2 = add %1, 1
+            ret %2
+
+        """, pass: "const-prop")
+    }
+
+    /// A param (read-only global) read twice is loaded once, at entry.
+    func testHoistParamsLoadsAParamOnce() {
+        assertPass(input: """
+        function f(ctx: %0):
+        readonly: target
+        b0:
+            %1 = &var target    ; line 4
+            %2 = load.u32 [%1 + 0]    ; line 4
+            br.eq %2, 0 ? b2 : b1
+        b1:
+            %3 = &var target    ; line 5
+            %4 = load.u32 [%3 + 0]    ; line 5
+            ret %4
+        b2:
+            ret 0
+
+        """, pass: "hoist-params", expected: """
+        function f(ctx: %0):
+        readonly: target
+        b0:
+            %5 = &var target    ; line 4
+            %6 = load.u32 [%5 + 0]    ; line 4
+            %1 = &var target    ; line 4
+            %2 = %6    ; line 4
+            br.eq %2, 0 ? b2 : b1
+        b1:
+            %3 = &var target    ; line 5
+            %4 = %6    ; line 5
+            ret %4
+        b2:
+            ret 0
+
+        """)
+    }
+
+    /// A global programs may write (no `readonly:`), or a param read once
+    /// or at two widths, is read where it was.
+    func testHoistParamsLeavesGlobalsAndSingleReads() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = &var counter
+            %2 = load.u32 [%1 + 0]
+            %3 = &var counter
+            %4 = load.u32 [%3 + 0]
+            %5 = add %2, %4
+            ret %5
+
+        """, pass: "hoist-params")
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        readonly: limit, target
+        b0:
+            %1 = &var target
+            %2 = load.u32 [%1 + 0]
+            %3 = &var limit
+            %4 = load.u16 [%3 + 0]
+            %5 = &var limit
+            %6 = load.u32 [%5 + 0]
+            %7 = add %2, %4
+            ret %7
+
+        """, pass: "hoist-params")
+    }
+
+    /// A u32 field is never negative: `/` and `%` by 10 need no floor fix-up.
+    func testNarrowDivisionsOfAnUnsignedField() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            %2 = sdiv %1, 10
+            %3 = smod %1, 10
+            %4 = add %2, %3
+            ret %4
+
+        """, pass: "narrow-divisions", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            %2 = udiv %1, 10
+            %3 = umod %1, 10
+            %4 = add %2, %3
+            ret %4
+
+        """)
+    }
+
+    /// A dividend that may be negative, or a divisor that may be zero or
+    /// negative, keeps Ruby's floored division.
+    func testNarrowDivisionsLeavesSignedValues() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.s32 [%0 + 0]
+            %2 = sdiv %1, 10
+            %3 = load.u32 [%0 + 4]
+            %4 = smod %3, %1
+            %5 = load.u8 [%0 + 8]
+            %6 = sdiv %3, %5
+            %7 = add %2, %4
+            %8 = add %7, %6
+            ret %8
+
+        """, pass: "narrow-divisions")
+    }
+}

@@ -1,0 +1,170 @@
+import XCTest
+@testable import InfraredCompiler
+
+/// simplify-cfg, rotate-loops, fuse-compare.
+final class ControlFlowPassTests: XCTestCase {
+    /// A jump through an empty block is threaded, the straight line merges
+    /// into one block and the unreachable block goes.
+    func testSimplifyCFGThreadsAndMerges() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 1
+            jump b1
+        b1:
+            jump b2
+        b2:
+            %2 = add %1, 2
+            ret %2
+
+        """, pass: "simplify-cfg", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = 1
+            %2 = add %1, 2
+            ret %2
+
+        """)
+    }
+
+    /// `a || b` tests `a` again in an empty block on the edge where it is
+    /// already known: that edge goes straight to the known successor.
+    func testSimplifyCFGThreadsAKnownTest() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            br.ne %1, 0 ? b1 : b2
+        b1:
+            br.ne %1, 0 ? b4 : b3
+        b2:
+            %1 = load.u32 [%0 + 4]
+            jump b1
+        b3:
+            ret 0
+        b4:
+            ret 1
+
+        """, pass: "simplify-cfg", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            br.ne %1, 0 ? b3 : b1
+        b1:
+            %1 = load.u32 [%0 + 4]
+            br.ne %1, 0 ? b3 : b2
+        b2:
+            ret 0
+        b3:
+            ret 1
+
+        """)
+    }
+
+    /// A diamond already in reverse post-order has nothing to simplify.
+    func testSimplifyCFGLeavesADiamond() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            br.eq %0, 0 ? b2 : b1
+        b1:
+            ret 2
+        b2:
+            ret 1
+
+        """, pass: "simplify-cfg")
+    }
+
+    /// Jumps to a block that only tests take the test: the latch branches
+    /// back to the body itself.
+    func testRotateLoopsCopiesTheTestIntoTheLatch() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            jump b1
+        b1:
+            br.slt %1, 10 ? b2 : b3
+        b2:
+            %1 = add %1, 1
+            jump b1
+        b3:
+            ret %1
+
+        """, pass: "rotate-loops", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            br.slt %1, 10 ? b2 : b3
+        b1:
+            br.slt %1, 10 ? b2 : b3
+        b2:
+            %1 = add %1, 1
+            br.slt %1, 10 ? b2 : b3
+        b3:
+            ret %1
+
+        """)
+    }
+
+    /// A test block that computes before it tests is not copied.
+    func testRotateLoopsLeavesATestWithInstructions() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            jump b1
+        b1:
+            %1 = add %1, 1
+            br.slt %1, 10 ? b1 : b2
+        b2:
+            ret %1
+
+        """, pass: "rotate-loops")
+    }
+
+    /// `t = set.cc a, b; br.ne t, 0` is one compare-and-branch; with
+    /// `br.eq` the condition is negated, and a constant left operand swaps.
+    func testFuseCompareMergesSetAndBranch() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = set.ult %0, 5
+            br.ne %1, 0 ? b2 : b1
+        b1:
+            %2 = set.ult 5, %0
+            br.eq %2, 0 ? b3 : b2
+        b2:
+            ret 0
+        b3:
+            ret 1
+
+        """, pass: "fuse-compare", expected: """
+        function f(ctx: %0):
+        b0:
+            br.ult %0, 5 ? b2 : b1
+        b1:
+            br.ule %0, 5 ? b3 : b2
+        b2:
+            ret 0
+        b3:
+            ret 1
+
+        """)
+    }
+
+    /// The 0/1 value is also read after the branch: it stays.
+    func testFuseCompareLeavesAValueReadElsewhere() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = set.ult %0, 5
+            br.ne %1, 0 ? b2 : b1
+        b1:
+            ret %1
+        b2:
+            ret 1
+
+        """, pass: "fuse-compare")
+    }
+}

@@ -1,0 +1,139 @@
+import XCTest
+@testable import InfraredCompiler
+
+/// The passes of Forwarding.swift: reuse-invariant-calls, forward-probe-reads.
+/// Helpers by id: 1 map_lookup_elem, 5 ktime_get_ns, 14 get_current_pid_tgid,
+/// 113 probe_read_kernel.
+final class ForwardingPassTests: XCTestCase {
+    /// `get_current_pid_tgid` again where the first call dominates: its result.
+    func testReuseInvariantCallsWhereTheFirstDominates() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = call 14()
+            br.eq %0, 0 ? b2 : b1
+        b1:
+            %2 = call 14()
+            %3 = call 14()
+            %4 = add %2, %3
+            ret %4
+        b2:
+            ret %1
+
+        """, pass: "reuse-invariant-calls", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = call 14()
+            br.eq %0, 0 ? b2 : b1
+        b1:
+            %2 = %1
+            %3 = %1
+            %4 = add %2, %3
+            ret %4
+        b2:
+            ret %1
+
+        """)
+    }
+
+    /// A call on one branch does not dominate the one after the join; a
+    /// clock (`ktime_get_ns`) changes between calls; a result register
+    /// written again does not hold the result everywhere.
+    func testReuseInvariantCallsLeavesCallsNotDominatedOrNotInvariant() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %5 = call 5()
+            br.eq %0, 0 ? b2 : b1
+        b1:
+            %1 = call 14()
+            jump b2
+        b2:
+            %2 = call 14()
+            %6 = call 5()
+            %7 = sub %6, %5
+            %4 = add %2, %7
+            ret %4
+
+        """, pass: "reuse-invariant-calls")
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = call 14()
+            %1 = add %1, 1
+            %2 = call 14()
+            %3 = add %1, %2
+            ret %3
+
+        """, pass: "reuse-invariant-calls")
+    }
+
+    /// A value probe-read into a scratch slot and only copied into the map
+    /// key's slot is read into the key's slot.
+    func testForwardProbeReadsIntoTheKeySlot() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = fp-16
+            call 113(%2, 4, %1)
+            %3 = load.u32 [fp-16]
+            store.32 [fp-24] = %3
+            %4 = fp-24
+            %5 = &map counts
+            %6 = call 1(%5, %4)
+            ret 0
+
+        """, pass: "forward-probe-reads", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = fp-24
+            call 113(%2, 4, %1)
+            %4 = fp-24
+            %5 = &map counts
+            %6 = call 1(%5, %4)
+            ret 0
+
+        """)
+    }
+
+    /// The scratch slot is read again, the value read is used twice, or the
+    /// copy is wider than the read: the copy stays.
+    func testForwardProbeReadsLeavesAScratchSlotStillUsed() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = fp-16
+            call 113(%2, 4, %1)
+            %3 = load.u32 [fp-16]
+            store.32 [fp-24] = %3
+            %7 = load.u32 [fp-16]
+            ret %7
+
+        """, pass: "forward-probe-reads")
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = fp-16
+            call 113(%2, 4, %1)
+            %3 = load.u32 [fp-16]
+            store.32 [fp-24] = %3
+            ret %3
+
+        """, pass: "forward-probe-reads")
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = fp-16
+            call 113(%2, 4, %1)
+            %3 = load.u32 [fp-16]
+            store.64 [fp-24] = %3
+            ret 0
+
+        """, pass: "forward-probe-reads")
+    }
+}

@@ -1,0 +1,152 @@
+import XCTest
+@testable import InfraredCompiler
+
+/// unroll-loops, hoist-loop-constants.
+final class LoopPassTests: XCTestCase {
+    /// `i = 0; s = 0; while i < 4; s += i; i += 1; end; s`: four trips known
+    /// at compile time, peeled and folded to the sum.
+    func testUnrollLoopsFoldsAConstantLoop() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            %2 = 0
+            jump b1
+        b1:
+            br.slt %1, 4 ? b2 : b3
+        b2:
+            %2 = add %2, %1
+            %1 = add %1, 1
+            jump b1
+        b3:
+            ret %2
+
+        """, pass: "unroll-loops", expected: """
+        function f(ctx: %0):
+        b0:
+            ret 6
+
+        """)
+    }
+
+    /// `while i < 16; s += i * x` is `x * 120` (the README's example).
+    func testUnrollLoopsFoldsALinearSum() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            %2 = 0
+            %3 = load.u32 [%0 + 0]
+            jump b1
+        b1:
+            br.slt %1, 16 ? b2 : b3
+        b2:
+            %4 = mul %1, %3
+            %2 = add %2, %4
+            %1 = add %1, 1
+            jump b1
+        b3:
+            ret %2
+
+        """, pass: "unroll-loops", expected: """
+        function f(ctx: %0):
+        b0:
+            %3 = load.u32 [%0 + 0]
+            %2 = mul %3, 120
+            ret %2
+
+        """)
+    }
+
+    /// The trip count depends on the context: the loop stays.
+    func testUnrollLoopsLeavesAnUnknownTripCount() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            %2 = load.u32 [%0 + 0]
+            jump b1
+        b1:
+            br.slt %1, %2 ? b2 : b3
+        b2:
+            %1 = add %1, 1
+            jump b1
+        b3:
+            ret %1
+
+        """, pass: "unroll-loops")
+    }
+
+    /// Twenty helper calls unrolled are larger than the loop: it stays.
+    func testUnrollLoopsLeavesALoopThatWouldGrow() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            jump b1
+        b1:
+            br.slt %1, 20 ? b2 : b3
+        b2:
+            %2 = call 5()
+            store.64 [fp-8] = %2
+            %3 = fp-8
+            %4 = &map samples
+            %5 = call 2(%4, %3, %3, 0)
+            %1 = add %1, 1
+            jump b1
+        b3:
+            ret 0
+
+        """, pass: "unroll-loops")
+    }
+
+    /// A constant that needs `ld_imm64` is loaded once before the loop.
+    func testHoistLoopConstantsLoadsA64BitConstantBeforeTheLoop() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            %2 = load.u64 [%0 + 0]
+            jump b1
+        b1:
+            %1 = add %1, 4294967296
+            br.ult %1, %2 ? b1 : b2
+        b2:
+            ret %1
+
+        """, pass: "hoist-loop-constants", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            %2 = load.u64 [%0 + 0]
+            %3 = 4294967296
+            jump b1
+        b1:
+            %1 = add %1, %3
+            br.ult %1, %2 ? b1 : b2
+        b2:
+            ret %1
+
+        """)
+    }
+
+    /// A 32-bit constant fits the instruction, a move of a constant is the
+    /// load itself, and outside a loop a constant is used once.
+    func testHoistLoopConstantsLeavesSmallAndOutsideConstants() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            %2 = load.u64 [%0 + 0]
+            jump b1
+        b1:
+            %1 = add %1, 4096
+            %3 = -4294967296
+            br.ult %1, %2 ? b1 : b2
+        b2:
+            %4 = add %1, 4294967296
+            ret %4
+
+        """, pass: "hoist-loop-constants")
+    }
+}

@@ -231,4 +231,16 @@ final class ImplicitMapOutputTests: LoaderDirectoryTestCase {
         XCTAssertEqual(generated, ours)
         XCTAssertTrue(generated.contains("@s[irwriter]: 5384"), loader.stdout)
     }
+
+    /// `infrared run -e` with bpftrace's habit: `@x[k] += 1 if cond` as the
+    /// body's last expression (its value is nil, as the `if`'s other path).
+    func testOneLinerCountsWithAConditionalIncrement() throws {
+        let program = "tracepoint \"syscalls/sys_enter_write\" do |ctx| @n[comm] += 1 if ctx.fd == 987; @t += 1 if ctx.fd == 987 end"
+        let tool = ToolProcess(try LoaderSupport.infrared(), ["run", "-e", program, "--duration", "3"])
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        try workload()
+        XCTAssertEqual(tool.wait(timeout: 40), 0, tool.stderr)
+        XCTAssertEqual(Self.mapLines(tool.stdout), ["@n[irwriter]: 10", "@t: 10"])
+    }
 }

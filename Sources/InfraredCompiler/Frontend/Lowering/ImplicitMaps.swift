@@ -375,7 +375,9 @@ extension Lowering {
     }
 
     /// `SETIV @x r`: `@x = v`, or the end of `@x += n`.
-    func lowerSetIV(_ insn: MInstruction, at i: Int, _ frame: Frame, kinds: [Kind], _ loc: SourceLocation) throws {
+    /// The value of `@x += n` is nil: a per-CPU map's total is not known in
+    /// the body (so `@x += 1 if cond` ends a body as bpftrace one-liners do).
+    func lowerSetIV(_ insn: MInstruction, at i: Int, _ frame: Frame, kinds: inout [Kind], _ loc: SourceLocation) throws {
         let name = try implicitName(frame, insn)
         let value = (frame.regs[insn.a], kinds[insn.a])
         let key = try implicitKey(name, [], bucket: false, frame.irep, insn, loc)
@@ -383,6 +385,7 @@ extension Lowering {
             try noteWrite(name, .sum, frame.irep, insn, loc)
             let inc = try integerOperand(value, frame.irep, insn, what: "the increment of `@\(name)`")
             try aggregate(name, key: key.offset, sum: inc, loc, frame.irep, insn)
+            try assign(insn.a, .nil, &kinds)
         } else {
             try noteWrite(name, .store, frame.irep, insn, loc)
             try storeValue(name, key: key.offset, value: value, frame.irep, insn, loc)
@@ -406,7 +409,7 @@ extension Lowering {
             let amount: Operand
             switch inc { case .immediate(let v): amount = .imm(v); case .register(let r): amount = .reg(R[r]) }
             try aggregate(name, key: key.offset, sum: amount, loc, irep, insn)
-            return kinds[argRegs.last!]
+            return .nil   // the per-CPU total is not known here (see lowerSetIV)
         }
         if set {
             try noteWrite(name, .store, irep, insn, loc)

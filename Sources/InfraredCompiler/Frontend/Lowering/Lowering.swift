@@ -183,7 +183,7 @@ final class Lowering {
         case .getiv:
             try lowerGetIV(insn, at: i, frame, kinds: &kinds, loc)
         case .setiv:
-            try lowerSetIV(insn, at: i, frame, kinds: kinds, loc)
+            try lowerSetIV(insn, at: i, frame, kinds: &kinds, loc)
         case .block, .lambda:
             try assign(insn.a, .block(insn.b), &kinds)
         case .strcat:

@@ -124,13 +124,14 @@ public enum Compiler {
         var dumps: [String] = []
         let core = CoreTypes()
         let records = RecordTypes()
+        let implicitMaps = ImplicitMaps()
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
             timer.start("context layout")
             let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
-                                    language: declarations.language, functions: declarations.functions, core: core, records: records,
+                                    language: declarations.language, functions: declarations.functions, core: core, records: records, implicitMaps: implicitMaps,
                                     kernelBTF: kernelBTF)
             var (ir, pool) = try lowering.lower()
             strings = pool
@@ -174,6 +175,7 @@ public enum Compiler {
                                            coreRelocations: coreRelocations))
         }
         var language = declarations.language
+        let aggregations = try implicitMaps.declare(in: &language, path: path)
         if declarations.programs.contains(where: { $0.kind.declaration == "usdt" }) {
             // libbpf's USDT attach fills these (see <bpf/usdt.bpf.h>).
             let u32 = ValueType.scalar(.u32), s64 = ValueType.scalar(.s64)
@@ -198,6 +200,7 @@ public enum Compiler {
         timer.start("manifest")
         var manifest = try Manifest(declarations: declarations, language: language, records: records.byMap,
                                     output: records.output.used ? PrintOutput(map: PrintOutput.mapName, formats: records.output.formats) : nil,
+                                    implicit: aggregations,
                                     placements: written.placements)
         if records.output.printk { manifest.printk = true }
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())

@@ -151,7 +151,8 @@ final class LoaderSession {
             }
             var values: [String: HostValue] = [:]
             for o in manifest.declaredOptions { values[o.name] = LoaderCLI.optionValue(o, in: options).map(HookRuntime.host) ?? .nil }
-            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params, options: values) } catch {
+            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params, options: values,
+                                                implicitMaps: probe.manifest.maps.filter { $0.implicit != nil }.map(\.name)) } catch {
                 throw LoaderFailure("the probe file's top level raised in the loader: \(error)")
             }
             self.hooks = hooks
@@ -439,7 +440,12 @@ final class LoaderSession {
             guard let v = try? access.global(g.name), !v.isZero else { continue }
             blocks.append(options.format == .json ? "{\"global\":\(JSON.quoted(g.name)),\"value\":\(v.json)}\n" : "\(g.name): \(v.text)\n")
         }
-        for m in access.reportedMaps {
+        // Implicit maps (`@name`) first, as bpftrace prints them (ImplicitMaps.swift).
+        switch options.format {
+        case .text: if let text = try? access.implicitText(), !text.isEmpty { blocks.append(text) }
+        case .json: blocks += ((try? access.implicitJSON()) ?? []).map { $0 + "\n" }
+        }
+        for m in access.reportedMaps where m.implicit == nil {
             switch options.format {
             case .text:
                 if let text = try? access.formatText(m.name), !text.isEmpty { blocks.append(text) }
@@ -479,7 +485,7 @@ final class LoaderSession {
             if options.format == .json {
                 if let line = try access.formatJSON(map) { out.line(line) }
             } else {
-                out.write(try access.formatText(map))
+                out.write(try access.formatText(map, top: { if case .int(let n) = arg(1) { return Int(n) }; return nil }()))
             }
             out.flush()
             return .nil

@@ -60,7 +60,8 @@ struct MetricsSource: @unchecked Sendable {
             out += "# HELP \(name) global \(g.name) (\(g.type))\n# TYPE \(name) gauge\n"
             for s in Self.samples(v) { out += "\(name)\(s.suffix) \(s.value)\n" }
         }
-        for m in access.reportedMaps {
+        out += implicitMetrics()   // ImplicitMapMetrics.swift
+        for m in access.reportedMaps where m.implicit == nil {
             let name = "\(prefix)_\(Self.metricName(m.name))"
             if m.kind == .hist {
                 guard let counts = try? access.histogram(m.name) else { continue }

@@ -95,11 +95,40 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// For ringbuf and perf_event_array maps: the struct of their records
         /// (from `reserve(Event)` / `output(e)` in the bodies), if one.
         public var record: String?
+        /// For an implicit map (`@name` in bodies): how it is written, so
+        /// loaders merge its per-CPU values and print it as bpftrace does.
+        public var implicit: Implicit?
         public init(name: String, kind: MapKind, key: DataType?, value: DataType?, keySize: Int, valueSize: Int, maxEntries: Int?,
-                    isInternal: Bool, record: String? = nil) {
+                    isInternal: Bool, record: String? = nil, implicit: Implicit? = nil) {
             self.name = name; self.kind = kind; self.key = key; self.value = value; self.keySize = keySize
             self.valueSize = valueSize; self.maxEntries = maxEntries; self.isInternal = isInternal; self.record = record
+            self.implicit = implicit
         }
+    }
+    /// An implicit map (`@name` in bodies): how it is written and how many
+    /// key expressions its uses have (0: `@total`, whose one entry has key 0).
+    public struct Implicit: Sendable, Codable, Equatable {
+        public var aggregation: Aggregation
+        public var keys: Int
+        public init(aggregation: Aggregation, keys: Int) { self.aggregation = aggregation; self.keys = keys }
+    }
+    /// How an implicit map is written (bpftrace's map functions). Its value:
+    /// a u64 for `store`, `sum` and the histograms' bucket counts (their
+    /// key ends with the u64 bucket; `hist`: 0 for v < 0, 1 for 0, 2 + ⌊log2 v⌋
+    /// above, as bpftrace 0.17; lhist: 0 below min, 1 + (v - min) / step,
+    /// 1 + (max - min) / step from max); `{s64 value; u64 set}` for min and
+    /// max; `{s64 total; u64 count}` for avg and stats.
+    public enum Aggregation: Sendable, Codable, Equatable, Hashable {
+        /// `@m[k] = v`: a plain hash map.
+        case store
+        /// `@m[k] += n`, `.count`, `.sum(v)`; per CPU, summed.
+        case sum
+        case min
+        case max
+        case avg
+        case stats
+        case hist
+        case lhist(min: Int64, max: Int64, step: Int64)
     }
     public struct Variable: Sendable, Codable, Equatable {
         public var name: String

@@ -87,6 +87,9 @@ extension Lowering {
         case .map(let m):
             try noBlock()
             return try mapMethod(frame, insn, map: language.maps[m]!, name: name, args: argRegs, kinds: &kinds, loc: loc)
+        case .implicitMap, .implicitEntry:
+            try noBlock()
+            return try implicitMethod(frame, insn, receiver: receiver, name: name, args: argRegs, kinds: &kinds, loc: loc)
         case .pointer, .frameObject:
             try noBlock()
             return try memberAccess(frame, insn, name: name, receiverReg: insn.a, args: args, kinds: &kinds, loc: loc)

@@ -27,6 +27,11 @@ enum Kind: Equatable {
     case mixed
     /// A declared map (`counts`), usable as a receiver.
     case map(String)
+    /// An implicit map (`@opens`) as a receiver (ImplicitMaps.swift).
+    case implicitMap(String)
+    /// `@lat[k]` as the receiver of an aggregation (`.hist(v)`): its key,
+    /// built on the stack at `keyOffset` (a histogram's bucket at `bucketOffset`).
+    case implicitEntry(String, keyOffset: Int, bucketOffset: Int)
     /// A declared struct's name (`Event`), for `Event.new` and `reserve(Event)`.
     case structType(String)
     /// A pointer (in the register) to memory of a known layout: a map value,
@@ -79,6 +84,8 @@ enum Kind: Equatable {
         case .formatSize: return "`size`"
         case .mixed: return "a value of different types on different paths"
         case .map(let n): return "map `\(n)`"
+        case .implicitMap(let n): return "map `@\(n)`"
+        case .implicitEntry(let n, _, _): return "an entry of map `@\(n)`"
         case .structType(let n): return "struct \(n)"
         case .pointer(let t, let n, _): return "\(n ? "a possibly-nil " : "a ")pointer to \(t)"
         case .frameObject(let t, _): return "a \(t) on the stack"

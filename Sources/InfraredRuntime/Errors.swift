@@ -85,6 +85,9 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case noSuchMap(String, available: [String])
     /// The thing to attach to does not exist (a tracepoint, function, cgroup, …).
     case attachPointMissing(program: String, target: String, errno: Errno, messages: [String])
+    /// The kernel lacks what the program kind needs (`KernelFeatures`): no
+    /// kprobe PMU, no BPF trampolines, …; `feature` says which.
+    case kernelLacks(program: String, target: String, feature: String, errno: Errno, messages: [String])
     /// libbpf knows no automatic attach point for the section (`cgroup/dev`,
     /// `socket`, `xdp`, …): attach it explicitly (`attachCgroup`, …).
     case cannotAutoAttach(program: String, section: String)
@@ -99,6 +102,7 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
         case .closed, .notLoaded, .noSuchMap: return nil
         case .noSuchProgram(let name, _): return name
         case .attachPointMissing(let program, _, _, _), .cannotAutoAttach(let program, _): return program
+        case .kernelLacks(let program, _, _, _, _): return program
         case .permissionDenied(let program, _, _), .failed(let program, _, _, _): return program
         }
     }
@@ -113,6 +117,8 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
             return "no map '\(name)' in the object (maps: \(available.joined(separator: ", ")))"
         case .attachPointMissing(let program, let target, let e, let messages):
             return "program '\(program)': attach point '\(target)' does not exist: \(e)" + LoadError.indented(messages.suffix(LoadError.summaryLines))
+        case .kernelLacks(let program, let target, let feature, let e, let messages):
+            return "program '\(program)': cannot attach '\(target)': \(feature) (\(e))" + LoadError.indented(messages.suffix(LoadError.summaryLines))
         case .cannotAutoAttach(let program, let section):
             let how = section.hasPrefix("cgroup") ? "attach it to a cgroup (attachCgroup(program:cgroupPath:))" : "attach it explicitly"
             return "program '\(program)': libbpf cannot attach section '\(section)' by itself; \(how)"

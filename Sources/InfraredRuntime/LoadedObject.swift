@@ -233,6 +233,9 @@ public final class LoadedObject: @unchecked Sendable {
             let section = Sys.programSection(program)
             let (result, messages) = LibbpfLog.capture { Sys.attach(program) }
             let texts = messages.filter { $0.level == .warning }.map(\.text)
+            if case .failure(let e) = result, let feature = KernelFeatures().missingFeature(section: section, errno: e) {
+                throw RuntimeError.kernelLacks(program: name, target: section, feature: feature, errno: e, messages: texts)
+            }
             switch result {
             case .success(let h):
                 return keep(Link(handle: h, program: name, target: section))

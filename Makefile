@@ -4,6 +4,7 @@
 #   make runner  the static loader runner `infrared gen loader` builds tools on (.build-runner/release/infrared-runner)
 #   make test    debug build, then every test (kernel tests need root), then the static release CLI's smoke check
 #   make tables  regenerate Sources/BPF/Generated from the system headers, and the prelude's bytecode (mrbc)
+#   make vmtest  the kernel matrix: the static tools in Debian's 6.1 and 6.12 kernels under QEMU (Scripts/vmtest.sh)
 #   make demo    the live demo: the seed device filter attached to a fresh cgroup for a few seconds
 #   make fuzz    libFuzzer + AddressSanitizer on the readers (disasm, btf dump/extract, gen skel), FUZZ_SECONDS each
 SWIFT ?= swift
@@ -18,7 +19,7 @@ PYTHON ?= python3
 RUNNER_SCRATCH ?= .build-runner
 RUNNER := $(RUNNER_SCRATCH)/release/infrared-runner
 
-.PHONY: setup build test tables demo runner fuzz
+.PHONY: setup build test tables demo runner fuzz vmtest
 
 setup:
 	bash Scripts/setup.sh
@@ -47,6 +48,11 @@ test: runner
 tables:
 	$(PYTHON) Scripts/gen-tables.py
 	INFRARED_UPDATE_PRELUDE=1 $(SWIFT) test $(SWIFT_FLAGS) --filter PreludeTests/testCompiledPreludeIsCurrent
+
+# The static loaders built by the release CLI, run in each kernel of
+# BTF/VERSIONS booted under QEMU (TCG); prints kernels x tools.
+vmtest: build
+	INFRARED=.build/release/infrared bash Scripts/vmtest.sh
 
 demo: build
 	INFRARED=.build/release/infrared bash Scripts/demo.sh

@@ -1,0 +1,142 @@
+#!/bin/sh
+# The checks run in each kernel of `make vmtest` (Scripts/vmtest.sh), by the
+# guest's /init. Each prints exactly one line
+#   RESULT <tool> PASS|FAIL <what was checked>
+# and on FAIL the tool's output as LOG lines. Tools are the static loaders in
+# /bin (built by `infrared gen loader` on the host); the workload is
+# /bin/vmwork (Tests/VM/vmwork.c), so the counts below are exact.
+
+result() {  # TOOL PASS|FAIL WHAT
+  echo "RESULT $1 $2 $3"
+  if [ "$2" = FAIL ]; then
+    for f in /tmp/$1.out /tmp/$1.err; do [ -f "$f" ] && tail -n 25 "$f" | sed "s|^|LOG $1 ${f##*.}: |"; done
+  fi
+}
+
+# start TOOL ARGS...: runs the tool in the background, waits (up to 60 s)
+# until it says it attached; returns non-zero if it exited or never did.
+start() {
+  tool=$1; shift
+  "/bin/$tool" "$@" >/tmp/$tool.out 2>/tmp/$tool.err &
+  tool_pid=$!
+  i=0
+  while ! grep -q attached /tmp/$tool.err; do
+    kill -0 $tool_pid 2>/dev/null || return 1
+    i=$((i + 1)); [ $i -gt 600 ] && return 1
+    usleep 100000
+  done
+}
+
+# stop: SIGINT to the tool (it drains its buffers and prints its maps); its exit status.
+stop() {
+  usleep 200000
+  kill -INT $tool_pid
+  wait $tool_pid
+}
+
+# wait_ready FILE: until the workload created FILE (it blocked SIGUSR1 first).
+wait_ready() {
+  i=0
+  while [ ! -e "$1" ]; do i=$((i + 1)); [ $i -gt 300 ] && return 1; usleep 20000; done
+}
+
+check_opencount() {  # kprobe + kretprobe on do_sys_openat2
+  w="do_sys_openat2 by one process opening a file 5 times and a missing one 3 times: 8 calls (kprobe), 3 returns of -ENOENT (kretprobe)"
+  rm -f /tmp/ready; vmwork opens /tmp/ready /etc/vmtest-present 5 /nonexistent-vmtest 3 & wp=$!
+  wait_ready /tmp/ready || { result opencount FAIL "$w (workload not ready)"; return; }
+  start opencount --target-pid $wp || { kill $wp; result opencount FAIL "$w (did not attach)"; return; }
+  kill -USR1 $wp; wait $wp; ws=$?
+  stop; ts=$?
+  calls=$(sed -n 's/^calls\[0\]: //p' /tmp/opencount.out)
+  enoent=$(sed -n 's/^enoent\[0\]: //p' /tmp/opencount.out)
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$calls" = 8 ] && [ "$enoent" = 3 ]; then result opencount PASS "$w"
+  else result opencount FAIL "$w (calls=$calls enoent=$enoent workload=$ws tool=$ts)"; fi
+}
+
+check_execsnoop() {
+  w="3 exec lines of /bin/vmwork, each with the child's pid, the shell's ppid, uid 0, comm vmwork"
+  start execsnoop || { result execsnoop FAIL "$w (did not attach)"; return; }
+  sh -c 'for i in 1 2 3; do /bin/vmwork exit 0 & echo "$! $$" >>/tmp/exec.ids; wait; done'
+  stop; ts=$?
+  n=$(awk '$5 == "/bin/vmwork"' /tmp/execsnoop.out | wc -l)
+  ok=0
+  while read p pp; do
+    awk -v p=$p -v pp=$pp '$1 == p && $2 == pp && $3 == 0 && $4 == "vmwork" && $5 == "/bin/vmwork" { f = 1 } END { exit !f }' /tmp/execsnoop.out && ok=$((ok + 1))
+  done </tmp/exec.ids
+  if [ $ts = 0 ] && [ $n = 3 ] && [ $ok = 3 ]; then result execsnoop PASS "$w"
+  else result execsnoop FAIL "$w (lines=$n matching=$ok tool=$ts)"; fi
+}
+
+check_opensnoop() {
+  w="2 opens of a present file (fd >= 3) and 3 of a missing one with ret -2, pid and comm of the workload"
+  rm -f /tmp/ready; vmwork opens /tmp/ready /etc/vmtest-present 2 /nonexistent-vmtest 3 & wp=$!
+  wait_ready /tmp/ready || { result opensnoop FAIL "$w (workload not ready)"; return; }
+  start opensnoop --target-pid $wp || { kill $wp; result opensnoop FAIL "$w (did not attach)"; return; }
+  kill -USR1 $wp; wait $wp; ws=$?
+  stop; ts=$?
+  present=$(awk -v p=$wp '$1 == p && $2 == "vmwork" && $3 >= 3 && $5 == "/etc/vmtest-present"' /tmp/opensnoop.out | wc -l)
+  missing=$(awk -v p=$wp '$1 == p && $2 == "vmwork" && $3 == -2 && $5 == "/nonexistent-vmtest"' /tmp/opensnoop.out | wc -l)
+  all=$(wc -l </tmp/opensnoop.out)
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ $present = 2 ] && [ $missing = 3 ] && [ $all = 5 ]; then result opensnoop PASS "$w"
+  else result opensnoop FAIL "$w (present=$present missing=$missing lines=$all tool=$ts)"; fi
+}
+
+check_exitsnoop() {
+  w="exit code 7 of /bin/vmwork with its pid and the shell's ppid"
+  start exitsnoop || { result exitsnoop FAIL "$w (did not attach)"; return; }
+  sh -c '/bin/vmwork exit 7 & echo "$! $$" >/tmp/exit.ids; wait'
+  stop; ts=$?
+  read p pp </tmp/exit.ids
+  n=$(awk -v p=$p -v pp=$pp '$1 == "vmwork" && $2 == p && $3 == pp && $4 == 7' /tmp/exitsnoop.out | wc -l)
+  if [ $ts = 0 ] && [ $n = 1 ]; then result exitsnoop PASS "$w"
+  else result exitsnoop FAIL "$w (matching=$n tool=$ts)"; fi
+}
+
+check_syscount() {
+  w="the workload's syscalls summed over the per-second tables and the final map: 2000 getppid + exit_group = 2001"
+  rm -f /tmp/ready; vmwork syscalls /tmp/ready 2000 & wp=$!
+  wait_ready /tmp/ready || { result syscount FAIL "$w (workload not ready)"; return; }
+  start syscount || { kill $wp; result syscount FAIL "$w (did not attach)"; return; }
+  kill -USR1 $wp; wait $wp; ws=$?
+  stop; ts=$?
+  sum=$(awk -v p=$wp '$1 == p && NF == 2 { s += $2 } $1 == "counts[" p "]:" { s += $2 } END { print s + 0 }' /tmp/syscount.out)
+  tables=$(grep -c '^PID      SYSCALLS' /tmp/syscount.out)
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$sum" = 2001 ]; then result syscount PASS "$w ($tables tables)"
+  else result syscount FAIL "$w (sum=$sum tables=$tables tool=$ts)"; fi
+}
+
+check_runqlat() {
+  w="a usecs histogram holding at least the workload's 20 wakeups (every task counts)"
+  start runqlat || { result runqlat FAIL "$w (did not attach)"; return; }
+  vmwork sleeps 20 2000; ws=$?
+  stop; ts=$?
+  total=$(awk '/^\[.*\|/ { sub(/\|.*/, ""); s += $NF } END { print s + 0 }' /tmp/runqlat.out)
+  if [ $ws = 0 ] && [ $ts = 0 ] && grep -q '|@' /tmp/runqlat.out && [ "$total" -ge 20 ]; then result runqlat PASS "$w (total $total)"
+  else result runqlat FAIL "$w (total=$total tool=$ts)"; fi
+}
+
+check_device_filter() {
+  w="in a fresh cgroup2 dir: /dev/urandom denied (EPERM), /dev/null allowed; outside it /dev/urandom opens"
+  mkdir -p /sys/fs/cgroup/vmtest
+  start device_filter --cgroup /sys/fs/cgroup/vmtest || { result device_filter FAIL "$w (did not attach)"; return; }
+  sh -c 'echo $$ >/sys/fs/cgroup/vmtest/cgroup.procs; exec /bin/vmwork devopen /dev/urandom'; u=$?
+  sh -c 'echo $$ >/sys/fs/cgroup/vmtest/cgroup.procs; exec /bin/vmwork devopen /dev/null'; n=$?
+  vmwork devopen /dev/urandom; o=$?
+  stop; ts=$?
+  if [ $ts = 0 ] && [ $u = 1 ] && [ $n = 0 ] && [ $o = 0 ]; then result device_filter PASS "$w"
+  else result device_filter FAIL "$w (urandom=$u null=$n outside=$o tool=$ts)"; fi
+}
+
+check_xdp_count() {
+  w="XDP on lo: exactly 5 UDP datagrams counted as packets[17]"
+  start xdp_count --ifname lo || { result xdp_count FAIL "$w (did not attach)"; return; }
+  vmwork udp 5; ws=$?
+  stop; ts=$?
+  if [ $ws = 0 ] && [ $ts = 0 ] && grep -qx 'packets\[17\]: 5' /tmp/xdp_count.out; then result xdp_count PASS "$w"
+  else result xdp_count FAIL "$w (workload=$ws tool=$ts)"; fi
+}
+
+echo vmtest >/etc/vmtest-present
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count}; do
+  check_$c
+done

@@ -7,7 +7,8 @@
 #
 # Env: INFRARED (default .build/release/infrared), VMTEST_CHECKS (a subset,
 # e.g. "opencount execsnoop"), VMTEST_BOOTS (boot attempts per kernel, 3),
-# VMTEST_TIMEOUT (seconds per boot, 240), VMTEST_KEEP=1 keeps the work dir.
+# VMTEST_TIMEOUT (seconds per boot, 240), VMTEST_INIT_TIMEOUT (seconds until
+# /init must have started, 90), VMTEST_KEEP=1 keeps the work dir.
 #
 # Each kernel boots with a busybox initramfs whose /init (Tests/VM/init.sh)
 # prints "RESULT <tool> PASS|FAIL <what>" per check on the serial console.
@@ -33,6 +34,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
+init_timeout=${VMTEST_INIT_TIMEOUT:-90}
 start_all=$(now)
 
 work=$(mktemp -d /tmp/infrared-vmtest.XXXXXX)
@@ -63,16 +65,31 @@ say "initramfs: $(du -h "$work/initramfs.gz" | cut -f1) ($(ls "$rootfs/bin" | wc
 mapfile -t kernels < <(Scripts/fetch-kernel-images.sh)
 [ ${#kernels[@]} -gt 0 ] || die "no kernels (BTF/VERSIONS)"
 
-# boot INDEX VMLINUZ: boots until /init ran (at most $boots times); the log is $work/log.INDEX.
+# boot INDEX VMLINUZ: boots until /init ran (at most $boots times); the log is
+# $work/log.INDEX. A boot that has not printed "VMTEST BOOTED" within
+# $init_timeout s, or whose QEMU exited before it (oops=panic, panic=-1 and
+# -no-reboot turn an early oops into an exit), is killed and booted again.
 boot() {
-  local i=$1 vmlinuz=$2 attempt t0
+  local i=$1 vmlinuz=$2 attempt t0 q waited
   for attempt in $(seq 1 "$boots"); do
     t0=$(now)
     timeout "$boot_timeout" qemu-system-x86_64 -accel tcg -cpu max -m 1G -smp 1 -nographic -no-reboot \
       -kernel "$vmlinuz" -initrd "$work/initramfs.gz" \
-      -append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init" </dev/null >"$work/log.$i" 2>&1 || true
+      -append "console=ttyS0 panic=-1 oops=panic quiet loglevel=4 rdinit=/init" </dev/null >"$work/log.$i" 2>&1 &
+    q=$!
+    waited=0
+    until grep -aq 'VMTEST BOOTED' "$work/log.$i"; do
+      if ! kill -0 "$q" 2>/dev/null || [ "$waited" -ge $((init_timeout * 2)) ]; then break; fi
+      sleep 0.5; waited=$((waited + 1))
+    done
+    if grep -aq 'VMTEST BOOTED' "$work/log.$i"; then
+      wait "$q" || true
+      echo "$attempt $(since "$t0")" >>"$work/boots.$i"
+      return 0
+    fi
+    kill "$q" 2>/dev/null || true
+    wait "$q" || true
     echo "$attempt $(since "$t0")" >>"$work/boots.$i"
-    grep -aq 'VMTEST BOOTED' "$work/log.$i" && return 0
     cp "$work/log.$i" "$work/log.$i.dead$attempt"
   done
   return 1
@@ -99,7 +116,7 @@ for i in "${!kernels[@]}"; do
     if grep -aq 'VMTEST BOOTED' "$log.txt" && [ "$attempt" = "$(wc -l <"$work/boots.$i")" ]; then
       say "$release: boot $attempt ran /init, ${secs} s"
     else
-      say "$release: boot $attempt died before /init after ${secs} s (retried): $(grep -a -m1 -E 'Oops|BUG|panic|Kernel panic' "$log.txt.dead$attempt" 2>/dev/null || tr -d '\r' <"$work/log.$i.dead$attempt" | tail -1)"
+      say "$release: boot $attempt died before /init after ${secs} s: $(tr -d '\r' <"$work/log.$i.dead$attempt" | grep -a -m1 -E 'Oops|BUG:|Kernel panic' || tr -d '\r' <"$work/log.$i.dead$attempt" | grep -av '^ *$' | tail -1 | tr -cd '[:print:]' | cut -c1-160)"
     fi
   done <"$work/boots.$i"
   grep -aq 'VMTEST BOOTED' "$log.txt" || { say "$release: never reached /init in $boots boots"; status=1; }

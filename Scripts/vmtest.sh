@@ -31,7 +31,7 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count}
+checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count killed}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
 init_timeout=${VMTEST_INIT_TIMEOUT:-90}
@@ -49,7 +49,10 @@ source_of() {
     *) echo "Examples/$1.rb" ;;
   esac
 }
-for c in $checks; do
+tools=$(for c in $checks; do
+  case "$c" in killed) echo opencount xdp_count device_filter ;; *) echo "$c" ;; esac   # killed: loaders of other checks
+done | tr ' ' '\n' | sort -u)
+for c in $tools; do
   "$infrared" gen loader "$(source_of "$c")" -o "$rootfs/bin/$c" || die "gen loader $(source_of "$c") failed"
 done
 cc -static -O2 -Wall -o "$rootfs/bin/vmwork" Tests/VM/vmwork.c || die "cc -static Tests/VM/vmwork.c failed"

@@ -136,7 +136,42 @@ check_xdp_count() {
   else result xdp_count FAIL "$w (workload=$ws tool=$ts)"; fi
 }
 
+# killed: 6 rounds each of opencount (kprobes), xdp_count (lo) and
+# device_filter (a cgroup), SIGINT and SIGKILL alternating, each after a
+# random 0-99 ms or 0-990 ms (before, during or after attaching); after each: the kernel
+# holds as many BPF programs as before the first round (a program still
+# attached anywhere stays loaded; freeing is deferred, so up to 3 s are
+# allowed), no kprobe event is left in tracefs, /dev/urandom opens in the cgroup.
+check_killed() {
+  w="opencount, xdp_count, device_filter killed (SIGINT/SIGKILL alternating) at random moments, 6 rounds each: no BPF program left loaded, no kprobe event, no device filter"
+  mkdir -p /sys/fs/cgroup/vmkill
+  bad="" attached=0 rounds=0
+  base=$(vmwork bpfprogs) || { result killed FAIL "$w (cannot count BPF programs)"; return; }
+  for r in 1 2 3 4 5 6; do
+    sig=INT; [ $((r % 2)) = 0 ] && sig=KILL
+    for t in opencount xdp_count device_filter; do
+      case $t in
+        opencount) args="--target-pid 1" ;;
+        xdp_count) args="--ifname lo" ;;
+        device_filter) args="--cgroup /sys/fs/cgroup/vmkill" ;;
+      esac
+      /bin/$t $args >/tmp/killed.out 2>/tmp/killed.err & tp=$!
+      usleep $(( (RANDOM % 100) * (RANDOM % 2 ? 1000 : 10000) ))   # 0-99 ms or 0-990 ms
+      kill -$sig $tp 2>/dev/null; wait $tp
+      rounds=$((rounds + 1))
+      grep -q attached /tmp/killed.err && attached=$((attached + 1))
+      i=0; n=$(vmwork bpfprogs)
+      while [ "$n" != "$base" ] && [ $i -lt 30 ]; do usleep 100000; i=$((i + 1)); n=$(vmwork bpfprogs); done
+      [ "$n" = "$base" ] || bad="$bad $t/$sig:$n-programs-loaded(before:$base)"
+      [ -s /sys/kernel/tracing/kprobe_events ] && bad="$bad $t/$sig:kprobe_events($(tr '\n' ' ' </sys/kernel/tracing/kprobe_events))"
+      sh -c 'echo $$ >/sys/fs/cgroup/vmkill/cgroup.procs; exec /bin/vmwork devopen /dev/urandom' || bad="$bad $t/$sig:urandom-denied"
+    done
+  done
+  if [ -z "$bad" ]; then result killed PASS "$w ($attached of $rounds killed after attaching; $base programs before and after)"
+  else result killed FAIL "$w:$bad"; fi
+}
+
 echo vmtest >/etc/vmtest-present
-for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count}; do
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count killed}; do
   check_$c
 done

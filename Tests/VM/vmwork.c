@@ -7,6 +7,7 @@
  *   vmwork sleeps N USEC                  N sleeps of USEC microseconds
  *   vmwork syscalls READY N               waits like `opens`, then N getppid(2)
  *   vmwork devopen PATH                   exit 0 if PATH opens, 1 if EPERM, 2 otherwise
+ *   vmwork bpfprogs                       prints how many BPF programs the kernel holds
  *   vmwork udp N                          N UDP datagrams to itself on 127.0.0.1 (a bound
  *                                         receiver reads them: no ICMP port-unreachable)
  */
@@ -21,6 +22,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <linux/bpf.h>
 
 static void wait_for_go(const char *ready) {
     sigset_t set;
@@ -77,6 +79,21 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
-    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | udp N\n");
+    if (argc == 2 && strcmp(argv[1], "bpfprogs") == 0) {
+        union bpf_attr attr;
+        int n = 0;
+        __u32 id = 0;
+        for (;;) {
+            memset(&attr, 0, sizeof attr);
+            attr.start_id = id;
+            if (syscall(SYS_bpf, BPF_PROG_GET_NEXT_ID, &attr, sizeof attr) < 0) break;
+            id = attr.next_id;
+            n++;
+        }
+        if (errno != ENOENT) { perror("BPF_PROG_GET_NEXT_ID"); return 7; }
+        printf("%d\n", n);
+        return 0;
+    }
+    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | bpfprogs | udp N\n");
     return 64;
 }

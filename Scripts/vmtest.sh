@@ -31,7 +31,7 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count killed}
+checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile killed}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
 init_timeout=${VMTEST_INIT_TIMEOUT:-90}
@@ -55,7 +55,7 @@ done | tr ' ' '\n' | sort -u)
 for c in $tools; do
   "$infrared" gen loader "$(source_of "$c")" -o "$rootfs/bin/$c" || die "gen loader $(source_of "$c") failed"
 done
-cc -static -O2 -Wall -o "$rootfs/bin/vmwork" Tests/VM/vmwork.c || die "cc -static Tests/VM/vmwork.c failed"
+cc -static -O2 -fno-omit-frame-pointer -Wall -o "$rootfs/bin/vmwork" Tests/VM/vmwork.c || die "cc -static Tests/VM/vmwork.c failed"
 cp /bin/busybox "$rootfs/bin/busybox"
 cp Tests/VM/init.sh "$rootfs/init"
 cp Tests/VM/checks.sh "$rootfs/checks.sh"

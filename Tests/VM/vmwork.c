@@ -7,6 +7,7 @@
  *   vmwork sleeps N USEC                  N sleeps of USEC microseconds
  *   vmwork syscalls READY N               waits like `opens`, then N getppid(2)
  *   vmwork devopen PATH                   exit 0 if PATH opens, 1 if EPERM, 2 otherwise
+ *   vmwork burn MS                        spins MS milliseconds of CPU in burn_cpu_here
  *   vmwork bpfprogs                       prints how many BPF programs the kernel holds
  *   vmwork udp N                          N UDP datagrams to itself on 127.0.0.1 (a bound
  *                                         receiver reads them: no ICMP port-unreachable)
@@ -23,6 +24,18 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <linux/bpf.h>
+#include <time.h>
+
+/* Named in profile's folded stacks (vmwork is built with frame pointers). */
+__attribute__((noinline)) static void burn_cpu_here(int ms) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    volatile unsigned long x = 0;
+    do {
+        for (int i = 0; i < 100000; i++) x += i;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
 
 static void wait_for_go(const char *ready) {
     sigset_t set;
@@ -79,6 +92,7 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "burn") == 0) { burn_cpu_here(atoi(argv[2])); return 0; }
     if (argc == 2 && strcmp(argv[1], "bpfprogs") == 0) {
         union bpf_attr attr;
         int n = 0;
@@ -94,6 +108,6 @@ int main(int argc, char **argv) {
         printf("%d\n", n);
         return 0;
     }
-    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | bpfprogs | udp N\n");
+    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | burn MS | bpfprogs | udp N\n");
     return 64;
 }

@@ -31,7 +31,7 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile killed}
+checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton killed}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
 init_timeout=${VMTEST_INIT_TIMEOUT:-90}
@@ -50,11 +50,16 @@ source_of() {
   esac
 }
 tools=$(for c in $checks; do
-  case "$c" in killed) echo opencount xdp_count device_filter ;; *) echo "$c" ;; esac   # killed: loaders of other checks
+  case "$c" in killed) echo opencount xdp_count device_filter ;; skeleton) ;; *) echo "$c" ;; esac   # killed: loaders of other checks
 done | tr ' ' '\n' | sort -u)
 for c in $tools; do
   "$infrared" gen loader "$(source_of "$c")" -o "$rootfs/bin/$c" || die "gen loader $(source_of "$c") failed"
 done
+if [[ " $checks " == *" skeleton "* ]]; then   # opencount's C skeleton, static against libbpf
+  "$infrared" gen skel Tests/VM/opencount.rb -o "$work/opencount.skel.h" || die "gen skel Tests/VM/opencount.rb failed"
+  cc -static -O2 -Wall -Werror -I "$work" Tests/VM/skelmain.c -o "$rootfs/bin/skelmain" -lbpf -lelf -lz -lzstd \
+    || die "cc -static Tests/VM/skelmain.c failed (libbpf-dev's libbpf.a, libelf-dev, zlib1g-dev, libzstd-dev)"
+fi
 cc -static -O2 -fno-omit-frame-pointer -Wall -o "$rootfs/bin/vmwork" Tests/VM/vmwork.c || die "cc -static Tests/VM/vmwork.c failed"
 cp /bin/busybox "$rootfs/bin/busybox"
 cp Tests/VM/init.sh "$rootfs/init"

@@ -164,6 +164,14 @@ check_profile() {
   else result profile FAIL "$w (samples=$n tool=$ts)"; fi
 }
 
+check_skeleton() {  # the C skeleton of opencount.rb (gen skel), statically linked with libbpf
+  w="opencount's C skeleton (gen skel + libbpf, static): 8 do_sys_openat2 calls and 3 -ENOENT returns of its child"
+  out=$(skelmain 2>/tmp/skeleton.err); ts=$?
+  echo "$out" >/tmp/skeleton.out
+  if [ $ts = 0 ] && [ "$out" = "calls=8 enoent=3 workload=0" ]; then result skeleton PASS "$w"
+  else result skeleton FAIL "$w ($out status=$ts)"; fi
+}
+
 # killed: 6 rounds each of opencount (kprobes), xdp_count (lo) and
 # device_filter (a cgroup), SIGTERM and SIGKILL alternating, each after a
 # random 0-99 ms or 0-990 ms (before, during or after attaching); after each: the kernel
@@ -205,6 +213,6 @@ check_killed() {
 }
 
 echo vmtest >/etc/vmtest-present
-for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile killed}; do
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton killed}; do
   check_$c
 done

@@ -1,14 +1,25 @@
 // swift-tools-version:5.9
 // Infrared: Ruby → mruby bytecode → IR → BPF → ELF (+ BTF, BTF.ext).
 //
-// The pipeline is visible in the module list:
-//   CMRuby           libmruby (compile the probe file, run its top level, expose ireps)
-//   BPF              instructions, opcodes, helpers, program types (pure tables)
-//   InfraredBTF      BTF model, reading kernel BTF and building program BTF (libbpf's btf API)
-//   InfraredObject   relocatable BPF ELF writer/reader (libelf) and .BTF.ext
-//   InfraredCompiler front end → IR → passes → codegen (pure: never calls bpf(2))
-//   InfraredRuntime  the one module that talks to the kernel (libbpf open/load/attach/test-run)
-//   infrared         the command line
+// The pipeline is visible in the module list (each depends only on those above it):
+//   InfraredSupport     whole-file reads, atomic writes, FormatError, libraries linked in or dlopen'd
+//   InfraredELF         the one ELF reader (libelf): objects, kernels, executables, shared libraries
+//   InfraredCompression gzip/zstd/lz4/xz decompression (kernel images, compressed BTF files)
+//   CMRuby              libmruby (compile the probe file, run its top level, expose ireps)
+//   BPF                 instructions, opcodes, helpers, program types (pure tables)
+//   InfraredBTF         the BTF model: reading, writing, dumping, CO-RE (kernel BTF, program BTF)
+//   InfraredDWARF       DWARF → BTF (libdw; `btf from-dwarf`)
+//   InfraredKernelImage vmlinux out of a bzImage/vmlinuz, and its .BTF (`btf extract`)
+//   InfraredObject      relocatable BPF ELF writer/reader and .BTF.ext
+//   InfraredCompiler    front end → IR → passes → codegen (pure: never calls bpf(2))
+//   InfraredRuntime     the one module that talks to the kernel (libbpf open/load/attach/test-run)
+//   InfraredPayload     the probe a loader carries (object, manifest, bytecode) and SHA-256
+//   InfraredMetrics     the `--metrics` HTTP server
+//   InfraredProfile     stack symbolization (/proc maps, ELF symbols, kallsyms) and flame graphs
+//   InfraredLoader      the loader's event loop, options, record printing, hooks (mruby)
+//   InfraredSkeleton    `gen skel`: C and Swift skeletons
+//   infrared            the command line; infrared-runner, the prebuilt loader
+// Tests/BTFTestSupport holds the kernel BTF fixtures' reader; Benchmarks/btf-bench the BTF workload.
 import PackageDescription
 
 let package = Package(
@@ -33,54 +44,70 @@ let package = Package(
         .systemLibrary(name: "CLibDW"),
         .systemLibrary(name: "CCompression"),
         .target(name: "BPF"),
-        .target(name: "InfraredBTF", dependencies: ["CLibBPF", "CLibDW", "CCompression", "BPF"]),
-        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredBTF"]),
-        .target(name: "InfraredCompiler", dependencies: ["CMRuby", "BPF", "InfraredBTF", "InfraredObject"]),
-        .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF", "InfraredObject"]),
-        // Loaders: the payload format, the loader's CLI, record printing, metrics,
-        // and the user-space hooks run in mruby (CInfraredHooks).
+        .target(name: "InfraredSupport"),
+        .target(name: "InfraredELF", dependencies: ["CLibBPF", "InfraredSupport"]),
+        .target(name: "InfraredCompression", dependencies: ["CCompression", "InfraredSupport"]),
+        .target(name: "InfraredBTF", dependencies: ["CLibBPF", "BPF", "InfraredSupport", "InfraredELF", "InfraredCompression"]),
+        .target(name: "InfraredDWARF", dependencies: ["CLibBPF", "CLibDW", "InfraredSupport", "InfraredELF", "InfraredBTF"]),
+        .target(name: "InfraredKernelImage", dependencies: ["InfraredSupport", "InfraredELF", "InfraredCompression", "InfraredBTF"]),
+        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredELF", "InfraredBTF"]),
+        .target(name: "InfraredCompiler", dependencies: ["CMRuby", "BPF", "InfraredSupport", "InfraredBTF", "InfraredObject"]),
+        .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF"]),
+        // Loaders: the payload a loader carries, the `--metrics` server, stack
+        // symbolization and flame graphs, and the loader itself (its CLI, event
+        // loop, record printing, and the user-space hooks run in mruby: CInfraredHooks).
+        .target(name: "InfraredPayload"),
+        .target(name: "InfraredMetrics"),
+        .target(name: "InfraredProfile", dependencies: ["CLibBPF", "InfraredSupport", "InfraredELF"]),
         .target(
             name: "CInfraredHooks",
             cSettings: [.define("MRB_USE_RATIONAL"), .define("MRB_USE_COMPLEX")],
             linkerSettings: [.linkedLibrary("mruby"), .linkedLibrary("m")]
         ),
         .target(name: "CLoaderSupport"),
-        .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "InfraredObject", "CInfraredHooks", "CLoaderSupport", "CLibBPF", "BPF"],
+        .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "InfraredObject", "InfraredPayload", "InfraredMetrics",
+                                                       "InfraredProfile", "CInfraredHooks", "CLoaderSupport", "BPF"],
                 linkerSettings: [.linkedLibrary("zstd")]),
-        .executableTarget(name: "infrared-runner", dependencies: ["InfraredLoader"],
+        .executableTarget(name: "infrared-runner", dependencies: ["InfraredLoader", "InfraredPayload"],
                           // What libdw.a and libelf.a need when the runner is linked statically.
                           linkerSettings: [.linkedLibrary("bz2"), .linkedLibrary("lzma"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
         // Skeletons (`infrared gen skel`): C in bpftool's layout, and Swift.
-        .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredBTF", "InfraredObject", "InfraredLoader"]),
+        .target(name: "InfraredSkeleton", dependencies: ["CLibBPF", "BPF", "InfraredBTF", "InfraredObject", "InfraredRuntime"]),
         // libdw, liblz4 and liblzma linked into the CLI, their functions handed to
-        // InfraredBTF by name (the release CLI is a static executable: no dlopen).
+        // InfraredSupport's LinkedSymbols by name (the release CLI is a static executable: no dlopen).
         .target(name: "CLinkedLibraries",
                 linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("lz4"), .linkedLibrary("lzma"),
                                  .linkedLibrary("bz2"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
         .executableTarget(
             name: "infrared",
             dependencies: [
-                "InfraredCompiler", "InfraredObject", "InfraredRuntime", "InfraredBTF",
-                "InfraredLoader", "InfraredSkeleton", "CLinkedLibraries",
+                "InfraredCompiler", "InfraredObject", "InfraredSupport", "InfraredELF", "InfraredBTF", "InfraredDWARF",
+                "InfraredKernelImage", "InfraredPayload", "InfraredLoader", "InfraredSkeleton", "CLinkedLibraries",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The readers behind `disasm`, `btf dump`, `btf extract` and `gen skel`, one call per
         // input: what the libFuzzer target (Fuzz/, Scripts/fuzz.sh) runs and the saved
         // crashers of Tests/Regressions/ are fed to (RegressionTests).
-        .target(name: "InfraredFuzz", dependencies: ["CLibBPF", "InfraredBTF", "InfraredObject", "InfraredSkeleton"]),
+        .target(name: "InfraredFuzz", dependencies: ["CLibBPF", "InfraredBTF", "InfraredKernelImage", "InfraredObject", "InfraredSkeleton"]),
         .testTarget(name: "RegressionTests", dependencies: ["InfraredFuzz", "InfraredCompiler"]),
-        .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject", "BPF"]),
+        .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject"]),
         // One pass at a time: IR text in, the pass, IR text out (as LLVM's and QBE's pass tests).
         .testTarget(name: "PassTests", dependencies: ["InfraredCompiler"]),
         .testTarget(name: "ObjectTests", dependencies: ["InfraredObject", "InfraredBTF", "BPF"]),
-        .testTarget(name: "BTFTests", dependencies: ["InfraredBTF", "InfraredObject", "BPF"]),
+        // The kernel BTF fixtures of BTF/ (Scripts/update-btf.sh), for the BTF tests.
+        .target(name: "BTFTestSupport", dependencies: ["InfraredSupport", "InfraredCompression", "InfraredBTF"], path: "Tests/BTFTestSupport"),
+        // `btf-bench`: load BTF and resolve member paths, timed (Benchmarks/btf-bench.sh).
+        .executableTarget(name: "btf-bench", dependencies: ["InfraredBTF", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Benchmarks/btf-bench"),
+        .testTarget(name: "BTFTests", dependencies: ["InfraredBTF", "InfraredDWARF", "InfraredKernelImage", "InfraredELF", "InfraredObject",
+                                                     "BPF", "BTFTestSupport", "btf-bench"]),
         .testTarget(
             name: "KernelTests",
             dependencies: ["InfraredCompiler", "InfraredRuntime", "InfraredObject", "BPF"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredSkeleton", "InfraredCompiler", "InfraredRuntime", "BPF"]),
+        .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredPayload", "InfraredProfile", "InfraredRuntime", "InfraredObject", "InfraredCompiler"]),
     ]
 )
 

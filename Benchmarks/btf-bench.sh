@@ -6,8 +6,9 @@
 #
 #   Benchmarks/btf-bench.sh [BTF-FILE]      # default /sys/kernel/btf/vmlinux
 #
-# Uses a release build: $INFRARED if set, else builds one with
-# `swift build -c release --scratch-path .build-btf-release`.
+# Uses release builds: $INFRARED (the CLI, for whole commands) and
+# $BTF_BENCH (Benchmarks/btf-bench, the in-process workload) if set, else
+# builds them with `swift build -c release --scratch-path .build-btf-release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file=${1:-/sys/kernel/btf/vmlinux}
@@ -21,6 +22,11 @@ infrared=${INFRARED:-}
 if [ -z "$infrared" ]; then
   swift build -c release --scratch-path .build-btf-release --product infrared >/dev/null
   infrared=.build-btf-release/release/infrared
+fi
+btfbench=${BTF_BENCH:-}
+if [ -z "$btfbench" ]; then
+  swift build -c release --scratch-path .build-btf-release --product btf-bench >/dev/null
+  btfbench=.build-btf-release/release/btf-bench
 fi
 
 # best wall-clock milliseconds of $runs runs of a command (output discarded)
@@ -39,18 +45,18 @@ peak_mib() {
   /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}'
 }
 
-bench=$("$infrared" btf bench "$file" --paths 1000 --rounds "$runs")
+bench=$("$btfbench" "$file" --paths 1000 --rounds "$runs")
 load_ms=$(sed -E 's/.*load_ms=([0-9.]+).*/\1/' <<<"$bench")
 resolve_ms=$(sed -E 's/.*resolve_ms=([0-9.]+).*/\1/' <<<"$bench")
 resolved=$(sed -E 's/.*resolved=([0-9]+).*/\1/' <<<"$bench")
-types=$("$infrared" btf bench "$file" --load-only | sed 's/types=//')
+types=$("$btfbench" "$file" --load-only | sed 's/types=//')
 
 echo "BTF: \`$file\` ($(stat -L -c %s "$file" 2>/dev/null || wc -c <"$file") bytes, $types types); $(nproc) cores; best of $runs"
 echo
 echo "| what | tool | time | peak RSS |"
 echo "|---|---|---:|---:|"
-echo "| load + decode BTF (in process) | infrared btf bench | ${load_ms} ms | $(peak_mib "$infrared" btf bench "$file" --load-only) MiB |"
-echo "| resolve 1,000 member paths ($resolved resolved) | infrared btf bench | ${resolve_ms} ms | |"
+echo "| load + decode BTF (in process) | btf-bench | ${load_ms} ms | $(peak_mib "$btfbench" "$file" --load-only) MiB |"
+echo "| resolve 1,000 member paths ($resolved resolved) | btf-bench | ${resolve_ms} ms | |"
 echo "| whole command: dump raw | infrared btf dump | $(best_ms "$infrared" btf dump "$file") ms | $(peak_mib "$infrared" btf dump "$file") MiB |"
 echo "| whole command: dump raw | bpftool btf dump file | $(best_ms bpftool btf dump file "$file") ms | $(peak_mib bpftool btf dump file "$file") MiB |"
 echo "| whole command: dump C | infrared btf dump --format c | $(best_ms "$infrared" btf dump "$file" --format c) ms | $(peak_mib "$infrared" btf dump "$file" --format c) MiB |"

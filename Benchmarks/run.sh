@@ -89,11 +89,13 @@ done
 # Sizes are for a full run; --quick/--scale divide them.
 PROBES=(
   "count_pid|getpid 1000000|"
+  "count_implicit|getpid 1000000|"
   "filter_param|getpid 1000000|0 39"
   "core_chain|exec 2000|"
   "ringbuf|exec 2000|"
   "strings|open 300000|"
   "hist|getpid 1000000|"
+  "hist_implicit|getpid 1000000|"
   "loop_times|getpid 1000000|"
   "loop_while|getpid 1000000|"
   "tpfields|pingpong 100000|"

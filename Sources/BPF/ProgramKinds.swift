@@ -14,12 +14,27 @@ public struct ProgramKind: Sendable, Hashable {
     public var expectedAttachType: AttachType?
     /// The kernel struct the context pointer points at (`nil`: `void *` / per-target).
     public var contextStruct: String?
+    /// For BTF-typed programs (fentry, fexit, tp_btf, lsm): where their
+    /// arguments' prototype is in the kernel's BTF. Their context is then an
+    /// array of u64 slots, one per argument (`ctx[i]`).
+    public var btfArguments: BTFArguments? = nil
 
     /// The section for a declaration with the given attach target (`sched/sched_process_exec`).
     public func sectionName(target: String?) -> String {
         guard takesTarget, let target else { return section }
         return section + target
     }
+}
+
+/// Where a BTF-typed program's arguments are described in the kernel's BTF,
+/// as the kernel's bpf_check_attach_target finds them.
+public enum BTFArguments: Sendable, Hashable {
+    /// The `BTF_KIND_FUNC` named `prefix` + the target (`do_unlinkat`,
+    /// `bpf_lsm_file_open`); `returnValue`: the return value follows the
+    /// arguments (fexit's `ctx.ret`).
+    case function(prefix: String, returnValue: Bool)
+    /// The `btf_trace_<target>` typedef of a BTF tracepoint.
+    case tracepoint
 }
 
 public let programKinds: [ProgramKind] = [
@@ -35,6 +50,14 @@ public let programKinds: [ProgramKind] = [
     ProgramKind(declaration: "uretprobe", section: "uretprobe/", takesTarget: true, programType: .kprobe, expectedAttachType: nil, contextStruct: "pt_regs"),
     ProgramKind(declaration: "usdt", section: "usdt/", takesTarget: true, programType: .kprobe, expectedAttachType: nil, contextStruct: "pt_regs"),
     ProgramKind(declaration: "perf_event", section: "perf_event", takesTarget: false, programType: .perfEvent, expectedAttachType: nil, contextStruct: "bpf_perf_event_data"),
+    ProgramKind(declaration: "fentry", section: "fentry/", takesTarget: true, programType: .tracing, expectedAttachType: .traceFentry, contextStruct: nil,
+                btfArguments: .function(prefix: "", returnValue: false)),
+    ProgramKind(declaration: "fexit", section: "fexit/", takesTarget: true, programType: .tracing, expectedAttachType: .traceFexit, contextStruct: nil,
+                btfArguments: .function(prefix: "", returnValue: true)),
+    ProgramKind(declaration: "tp_btf", section: "tp_btf/", takesTarget: true, programType: .tracing, expectedAttachType: .traceRawTp, contextStruct: nil,
+                btfArguments: .tracepoint),
+    ProgramKind(declaration: "lsm", section: "lsm/", takesTarget: true, programType: .lsm, expectedAttachType: .lsmMac, contextStruct: nil,
+                btfArguments: .function(prefix: "bpf_lsm_", returnValue: false)),
 ]
 
 public extension ProgramKind {

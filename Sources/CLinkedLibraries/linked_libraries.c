@@ -1,7 +1,7 @@
 // The `infrared` CLI links libdw, liblz4 and liblzma (statically in the
 // release build: a static executable cannot dlopen them) and hands
-// InfraredBTF their functions through this table. The names are those
-// InfraredBTF/DynamicLibraries.swift looks up.
+// InfraredSupport's LinkedSymbols their functions through this table. The names are those
+// InfraredSupport/DynamicLibraries.swift looks up.
 #include <string.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>

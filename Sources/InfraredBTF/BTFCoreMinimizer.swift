@@ -1,4 +1,5 @@
 import BPF
+import InfraredSupport
 
 /// The minimal BTF a set of objects' CO-RE relocations need from a target
 /// kernel's BTF — what `bpftool gen min_core_btf` ("BTFGen") computes, so

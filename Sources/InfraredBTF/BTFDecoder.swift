@@ -20,13 +20,13 @@ import Glibc
 /// naming the empty string), a type id that does not exist, and a chain of
 /// typedefs/qualifiers/arrays/members that loops back on itself without
 /// going through a pointer (the kernel's BTF verifier rejects all of these).
-enum BTFDecoder {
+public enum BTFDecoder {
     static let magic: UInt16 = 0xeB9F
     static let headerSize = 24
     /// `BTF_MAX_STR_OFFSET`
     static let maxStringOffset = 0x7fff_ffff
 
-    static func decode(_ bytes: [UInt8], source: String) throws -> [BTFType] {
+    public static func decode(_ bytes: [UInt8], source: String) throws -> [BTFType] {
         try bytes.withUnsafeBytes { raw in
             var d = Decoder(raw: raw, source: source)
             return try d.decode()

@@ -7,6 +7,9 @@ import Foundation
 import Glibc
 #endif
 import Synchronization
+import InfraredCompression
+import InfraredELF
+import InfraredSupport
 
 /// A whole BTF blob as values: every type by id, with the look-ups that
 /// CO-RE needs (by name and kind, through modifiers, member paths).
@@ -178,35 +181,7 @@ public struct BTFSpec: Sendable {
     }
 }
 
-/// Bad BTF, ELF or kernel-image bytes: what is wrong and where.
-public struct BTFFormatError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The input (a path, or a description such as "BTF").
-    public var source: String
-    public var message: String
-    public init(_ source: String, _ message: String) { self.source = source; self.message = message }
-    public var description: String { "\(source): \(message)" }
-}
-
-/// The whole file at `path` (read to its end: sysfs and procfs sizes are not
-/// lengths), or a `BTFFormatError` saying why not.
-public func readFile(_ path: String) throws -> [UInt8] {
-    var info = stat()
-    guard stat(path, &info) == 0 else { throw BTFFormatError(path, "no such file") }
-    guard info.st_mode & S_IFMT != S_IFDIR else { throw BTFFormatError(path, "is a directory") }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw BTFFormatError(path, "cannot open the file") }
-    defer { close(fd) }
-    // sysfs files report size 4096 whatever their length, so read to the end.
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(max(Int(info.st_size), 0))
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n == 0 { return bytes }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw BTFFormatError(path, "cannot read the file: \(String(cString: strerror(errno)))")
-        }
-        bytes += chunk[0..<n]
-    }
-}
+/// Bad BTF, ELF or kernel-image bytes: what is wrong and where
+/// (`InfraredSupport.FormatError`, which the ELF reader, the decompressors
+/// and `readFile` throw too).
+public typealias BTFFormatError = FormatError

@@ -6,6 +6,7 @@ import Foundation
 import BPF
 import InfraredBTF
 import InfraredObject
+import InfraredSupport
 
 /// Options of one compilation.
 public struct CompileOptions: Sendable {
@@ -123,13 +124,14 @@ public enum Compiler {
         var dumps: [String] = []
         let core = CoreTypes()
         let records = RecordTypes()
+        let implicitMaps = ImplicitMaps()
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
             timer.start("context layout")
             let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
-                                    language: declarations.language, functions: declarations.functions, core: core, records: records,
+                                    language: declarations.language, functions: declarations.functions, core: core, records: records, implicitMaps: implicitMaps,
                                     kernelBTF: kernelBTF)
             var (ir, pool) = try lowering.lower()
             strings = pool
@@ -140,6 +142,10 @@ public enum Compiler {
                 pass.run(&ir)
                 timer.start(nil)
                 if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
+            }
+            let printk = HelperPrototype.named("trace_printk")!.id
+            if ir.blocks.contains(where: { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }) {
+                records.output.printk = true
             }
             timer.start("checks")
             try Checks.run(ir, kind: decl.kind, path: path, lines: lines)
@@ -169,12 +175,18 @@ public enum Compiler {
                                            coreRelocations: coreRelocations))
         }
         var language = declarations.language
+        let aggregations = try implicitMaps.declare(in: &language, path: path)
         if declarations.programs.contains(where: { $0.kind.declaration == "usdt" }) {
             // libbpf's USDT attach fills these (see <bpf/usdt.bpf.h>).
             let u32 = ValueType.scalar(.u32), s64 = ValueType.scalar(.s64)
             language.maps[Lowering.usdtSpecsMap] = MapDecl(name: Lowering.usdtSpecsMap, kind: .array, key: u32, value: .chars(Lowering.usdtSpecSize), maxEntries: 256, flags: nil, line: 1)
             language.maps[Lowering.usdtIPMap] = MapDecl(name: Lowering.usdtIPMap, kind: .hash, key: s64, value: u32, maxEntries: 1024, flags: nil, line: 1)
             language.mapOrder += [Lowering.usdtSpecsMap, Lowering.usdtIPMap]
+        }
+        if records.output.used {
+            // The implicit ring buffer of `puts`/`printf`/`exit` (Print.swift).
+            language.maps[PrintOutput.mapName] = MapDecl(name: PrintOutput.mapName, kind: .ringbuf, key: nil, value: nil, maxEntries: 256 * 1024, flags: nil, line: 1)
+            language.mapOrder.append(PrintOutput.mapName)
         }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
@@ -186,7 +198,11 @@ public enum Compiler {
             throw CompileFailure.internalError("writing the object: \(error)")
         }
         timer.start("manifest")
-        let manifest = try Manifest(declarations: declarations, language: language, records: records.byMap, placements: written.placements)
+        var manifest = try Manifest(declarations: declarations, language: language, records: records.byMap,
+                                    output: records.output.used ? PrintOutput(map: PrintOutput.mapName, formats: records.output.formats) : nil,
+                                    implicit: aggregations,
+                                    placements: written.placements)
+        if records.output.printk { manifest.printk = true }
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 

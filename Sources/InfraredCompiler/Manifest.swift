@@ -5,7 +5,7 @@ extension Manifest {
     /// The manifest of a compiled file, from its declarations, the record
     /// structs the bodies put in each map, and where the object writer
     /// placed its params and globals.
-    init(declarations: Declarations, language: Language, records: [String: String] = [:], placements: [String: DataPlacement]) throws {
+    init(declarations: Declarations, language: Language, records: [String: String] = [:], output: PrintOutput? = nil, implicit: [String: Implicit] = [:], placements: [String: DataPlacement]) throws {
         let programs = declarations.programs.map {
             Program(name: $0.name, kind: $0.kind, section: $0.section, arguments: $0.arguments, options: $0.options, line: $0.line)
         }
@@ -23,7 +23,7 @@ extension Manifest {
             let m = language.maps[n]!
             return Map(name: n, kind: m.kind, key: m.key.map(dataType), value: m.value.map(dataType),
                        keySize: language.keySize(of: m), valueSize: language.valueSize(of: m),
-                       maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt"), record: records[n])
+                       maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt") || n == output?.map, record: records[n], implicit: implicit[n])
         }
         func placement(_ name: String) throws -> (offset: Int, section: DataVariable.Section) {
             guard let p = placements[name], let section = DataVariable.Section(rawValue: p.section) else {
@@ -40,6 +40,6 @@ extension Manifest {
             return Variable(name: n, type: g.type, offset: at.offset, section: at.section, defaultValue: g.initialValue ?? 0)
         }
         self.init(license: declarations.license, programs: programs, structs: structs, maps: maps, params: params, globals: globals,
-                  options: declarations.options, hooks: declarations.hooks)
+                  options: declarations.options, hooks: declarations.hooks, output: output)
     }
 }

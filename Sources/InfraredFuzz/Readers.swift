@@ -1,6 +1,7 @@
 import CLibBPF
 import Foundation
 import InfraredBTF
+import InfraredKernelImage
 import InfraredObject
 import InfraredSkeleton
 

@@ -1,4 +1,5 @@
 import BPF
+import InfraredSupport
 import InfraredRuntime
 import CLoaderSupport
 #if canImport(Glibc)
@@ -29,7 +30,8 @@ enum AttachPlan {
 
     /// Where cgroup2 is mounted (/proc/self/mounts), for the hint.
     static func cgroup2Mounts() -> [String] {
-        guard let text = readText("/proc/self/mounts") else { return [] }
+        guard let bytes = try? readFile("/proc/self/mounts") else { return [] }   // no hint without it
+        let text = String(decoding: bytes, as: UTF8.self)
         return text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: " ")
             return f.count > 2 && f[2] == "cgroup2" ? String(f[1]) : nil
@@ -112,8 +114,9 @@ enum AttachPlan {
         case _ where isCgroup(p):
             try object.attachCgroup(program: p.name, cgroupPath: options.cgroup ?? "")
         default:
-            // tracepoint, raw_tracepoint, k(ret)probe, u(ret)probe, usdt: the
-            // section names the attach point; libbpf's auto-attach reads it.
+            // tracepoint, raw_tracepoint, k(ret)probe, u(ret)probe, usdt,
+            // tp_btf, fentry/fexit, lsm: the section names the attach point;
+            // libbpf's auto-attach reads it.
             try object.attach(program: p.name)
         }
     }

@@ -57,8 +57,11 @@ final class HookRuntime {
 
     /// Runs the prelude, then the file's top level, with `params` and the
     /// `option`s' values readable by name.
-    func runTopLevel(bytecode: [UInt8], params: [String: HostValue], options: [String: HostValue] = [:]) throws {
+    /// `implicitMaps`: the implicit maps (`@name` in bodies), handles in the
+    /// hooks as `@name` (instance variables of the top level's self).
+    func runTopLevel(bytecode: [UInt8], params: [String: HostValue], options: [String: HostValue] = [:], implicitMaps: [String] = []) throws {
         let ai = irh_arena_save(vm)
+        irh_set_global(vm, "$__irl_implicit", make(.array(implicitMaps.map { .string($0) })))
         for (global, values) in [("$__irl_params", params), ("$__irl_options", options)] {
             let hash = irh_hash(vm)
             for (k, v) in values { irh_hash_set(vm, hash, make(.string(k)), make(v)) }
@@ -261,7 +264,8 @@ enum RuntimePrelude {
           def include?(k); key?(k); end
           def clear; __infrared_host("map_clear", @name); self; end
           # Prints the map as the loader does at exit (hist maps as histograms).
-          def print; __infrared_host("map_print", @name); nil; end
+          # `print(top: 10)`: the 10 largest entries only (bpftrace's `print(@m, 10)`).
+          def print(top: nil); __infrared_host("map_print", @name, top); nil; end
           def to_s; __infrared_host("map_format", @name); end
           # Stack maps: the frames of stack `id` leaf first, as function names
           # (kernel stacks; with `pid`, user stacks of that process), "[unknown]"
@@ -357,6 +361,8 @@ enum RuntimePrelude {
         def __irl_every(i); $__irl_hooks[:every][i][1].call; nil; end
         # Ruby runs at_exit blocks in reverse order of registration.
         def __irl_at_exit; $__irl_hooks[:at_exit].reverse_each { |b| b.call }; nil; end
+        # Implicit maps (`@opens` in bodies): `@opens` in the hooks too.
+        ($__irl_implicit || []).each { |n| instance_variable_set(:"@#{n}", InfraredMap.new(n, "implicit", nil, nil)) }
 
         """
         return s

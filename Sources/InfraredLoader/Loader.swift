@@ -7,6 +7,9 @@ import Foundation
 import Glibc
 #endif
 import BPF
+import InfraredMetrics
+import InfraredPayload
+import InfraredProfile
 import InfraredRuntime
 import CLoaderSupport
 
@@ -98,6 +101,8 @@ final class LoaderSession {
     var ringReaders: [(map: LoaderManifest.Map, reader: RingBufferReader)] = []
     var perfReaders: [(map: LoaderManifest.Map, reader: PerfBufferReader)] = []
     var stopping = false
+    /// `printk` lines (TracePipe.swift), when a body calls bpf_trace_printk.
+    var tracePipe: TracePipe?
     var hookError: Error?
     /// Names for stack addresses (hooks' `stacks.symbols`), caching what it reads.
     let symbolizer = Symbolizer()
@@ -133,7 +138,7 @@ final class LoaderSession {
             return 0
         }
         try AttachPlan.check(manifest, options)
-        if let address = options.metrics { metrics = try MetricsServer(address: address) }
+        if let address = options.metrics { metrics = try MetricsServer(host: address.host, port: address.port) }
         if interrupted() { return 0 }
 
         // The hooks' top level runs before anything is loaded: its errors cost nothing.
@@ -146,7 +151,8 @@ final class LoaderSession {
             }
             var values: [String: HostValue] = [:]
             for o in manifest.declaredOptions { values[o.name] = LoaderCLI.optionValue(o, in: options).map(HookRuntime.host) ?? .nil }
-            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params, options: values) } catch {
+            do { try hooks.runTopLevel(bytecode: probe.bytecode, params: params, options: values,
+                                                implicitMaps: probe.manifest.maps.filter { $0.implicit != nil }.map(\.name)) } catch {
                 throw LoaderFailure("the probe file's top level raised in the loader: \(error)")
             }
             self.hooks = hooks
@@ -172,7 +178,10 @@ final class LoaderSession {
             if interrupted() { teardown(); return 0 }
         }
         try openReaders(object)
-        metrics?.start(MetricsSource(access: access, stats: stats, prefix: Self.metricPrefix(probe.name)))
+        if let metrics {
+            let source = MetricsSource(access: access, stats: stats, prefix: Self.metricPrefix(probe.name))
+            metrics.start { source.render() }
+        }
         if !options.quiet {
             let names = manifest.programs.map(\.name).joined(separator: ", ")
             var message = "\(tool): attached \(manifest.programs.count) program\(manifest.programs.count == 1 ? "" : "s") (\(names))"
@@ -270,6 +279,14 @@ final class LoaderSession {
     }
 
     func openReaders(_ object: LoadedObject) throws {
+        if probe.manifest.printk == true {
+            tracePipe = TracePipe()
+            if tracePipe == nil { writeStandardError("\(tool): printk output will not show: cannot open \(TracePipe.path)") }
+        }
+        if let output = probe.manifest.output, let map = probe.manifest.mapNamed(output.map) {
+            let sink = PrintSink(output: output, session: self)
+            ringReaders.append((map, try RingBufferReader(object: object, map: map.name, rawHandler: { sink.consume($0) })))
+        }
         let many = probe.manifest.recordMaps.count > 1
         for m in probe.manifest.recordMaps {
             let sink = Sink(map: m, session: self, hooked: hooks?.eventMaps.contains(m.name) == true, many: many)
@@ -335,6 +352,7 @@ final class LoaderSession {
         _ = irl_epoll_add(ep, signals, 0)
         for (i, r) in ringReaders.enumerated() { _ = irl_epoll_add(ep, r.reader.epollFD, UInt64(1 + i)) }
         for (i, r) in perfReaders.enumerated() { _ = irl_epoll_add(ep, r.reader.epollFD, UInt64(1 + ringReaders.count + i)) }
+        if let tracePipe { _ = irl_epoll_add(ep, tracePipe.fd, UInt64.max) }
         let start = irl_monotonic_ns()
         let periods = hooks?.periods ?? []
         var due = periods.map { start + UInt64($0 * 1e9) }
@@ -349,7 +367,9 @@ final class LoaderSession {
             if n < 0 && errno != EINTR { throw LoaderFailure("epoll_wait: \(String(cString: strerror(errno)))") }
             if n > 0 {
                 for t in tags.prefix(Int(n)) {
-                    if t == 0 {
+                    if t == UInt64.max {
+                        tracePipe?.drain(to: out, json: options.format == .json)
+                    } else if t == 0 {
                         if interrupted() { stopping = true }
                     } else if Int(t) <= ringReaders.count {
                         try ringReaders[Int(t) - 1].reader.consume()
@@ -387,7 +407,7 @@ final class LoaderSession {
     func finish() throws -> Int32 {
         guard let object, let access else { return 0 }
         object.detachAll()
-        if hookError == nil { try? consumeAll() }
+        if hookError == nil { try? consumeAll(); tracePipe?.drain(to: out, json: options.format == .json) }
         flushCounts()
         if let hookError {
             out.flush()
@@ -420,7 +440,12 @@ final class LoaderSession {
             guard let v = try? access.global(g.name), !v.isZero else { continue }
             blocks.append(options.format == .json ? "{\"global\":\(JSON.quoted(g.name)),\"value\":\(v.json)}\n" : "\(g.name): \(v.text)\n")
         }
-        for m in access.reportedMaps {
+        // Implicit maps (`@name`) first, as bpftrace prints them (ImplicitMaps.swift).
+        switch options.format {
+        case .text: if let text = try? access.implicitText(), !text.isEmpty { blocks.append(text) }
+        case .json: blocks += ((try? access.implicitJSON()) ?? []).map { $0 + "\n" }
+        }
+        for m in access.reportedMaps where m.implicit == nil {
             switch options.format {
             case .text:
                 if let text = try? access.formatText(m.name), !text.isEmpty { blocks.append(text) }
@@ -429,7 +454,7 @@ final class LoaderSession {
             }
         }
         guard !blocks.isEmpty else { return }
-        if options.format == .text && probe.manifest.recordMaps.isEmpty == false { out.write("\n") }
+        if options.format == .text && (probe.manifest.recordMaps.isEmpty == false || probe.manifest.output != nil) { out.write("\n") }
         out.write(blocks.joined(separator: options.format == .text ? "\n" : ""))
     }
 
@@ -460,7 +485,7 @@ final class LoaderSession {
             if options.format == .json {
                 if let line = try access.formatJSON(map) { out.line(line) }
             } else {
-                out.write(try access.formatText(map))
+                out.write(try access.formatText(map, top: { if case .int(let n) = arg(1) { return Int(n) }; return nil }()))
             }
             out.flush()
             return .nil

@@ -71,6 +71,9 @@ final class MapAccess: @unchecked Sendable {
     /// The value under `key`, or nil when absent.
     func get(_ name: String, key: HostValue) throws -> Value? {
         let m = try map(name)
+        if let im = m.implicit, !im.aggregation.isHistogram {
+            return try implicitHostValue(m, im, key: key)
+        }
         let k = try keyBytes(key, map: m)
         return try object.lookup(map: name, key: k).map { decodeValue($0, map: m) }
     }
@@ -119,6 +122,7 @@ final class MapAccess: @unchecked Sendable {
     /// Every entry: all keys of hash maps; the non-zero slots of array maps.
     func entries(_ name: String) throws -> [(key: Value, value: Value)] {
         let m = try map(name)
+        if let im = m.implicit, let merged = try implicitHostEntries(m, im) { return merged }
         var out: [(key: Value, value: Value)] = []
         for k in try object.keys(map: name) {
             guard let raw = try object.lookup(map: name, key: k) else { continue }
@@ -183,15 +187,18 @@ final class MapAccess: @unchecked Sendable {
         manifest.maps.filter { !$0.isInternal && ![MapKind.ringbuf, .perfEventArray, .stackTrace].contains($0.kind) }
     }
 
-    /// `name[key]: value` lines sorted by value (bpftrace's `print(@map)`), or a histogram.
-    func formatText(_ name: String) throws -> String {
+    /// `name[key]: value` lines sorted by value (bpftrace's `print(@map)`), or a
+    /// histogram; with `top`, the `top` largest entries only (bpftrace's `print(@map, top)`).
+    func formatText(_ name: String, top: Int? = nil) throws -> String {
         let m = try map(name)
+        if m.implicit != nil { return try implicitText(only: name, top: top) }
         if m.kind == .hist {
             let h = Histogram.format(try histogram(name))
             return h.isEmpty ? "" : "\(name):\n" + h
         }
         if m.kind == .stackTrace || m.kind == .ringbuf || m.kind == .perfEventArray { return "" }
-        let sorted = try entries(name).sorted { Self.order($0.value, $1.value) }
+        let all = try entries(name).sorted { Self.order($0.value, $1.value) }
+        let sorted = top.map { Array(all.suffix(max($0, 0))) } ?? all
         return sorted.map { "\(name)[\(Self.keyText($0.key))]: \($0.value.text)\n" }.joined()
     }
 
@@ -211,6 +218,7 @@ final class MapAccess: @unchecked Sendable {
     /// or, for hist maps, `{"map":…,"hist":[{"bucket":"[2, 4)","min":2,"max":3,"count":…}]}`.
     func formatJSON(_ name: String) throws -> String? {
         let m = try map(name)
+        if m.implicit != nil { return try implicitJSON(only: name).first }
         if m.kind == .hist {
             let counts = try histogram(name)
             guard counts.contains(where: { $0 > 0 }) else { return nil }

@@ -1,3 +1,5 @@
+import InfraredProfile
+
 /// The hooks' calls for profiles: stack maps read and symbolized
 /// (`stacks.addresses(id)`, `stacks.symbols(id[, pid])`) and flame graphs
 /// (`FlameGraph.write(path, folded)`, `FlameGraph.svg(folded)`).

@@ -95,11 +95,40 @@ public struct Manifest: Sendable, Codable, Equatable {
         /// For ringbuf and perf_event_array maps: the struct of their records
         /// (from `reserve(Event)` / `output(e)` in the bodies), if one.
         public var record: String?
+        /// For an implicit map (`@name` in bodies): how it is written, so
+        /// loaders merge its per-CPU values and print it as bpftrace does.
+        public var implicit: Implicit?
         public init(name: String, kind: MapKind, key: DataType?, value: DataType?, keySize: Int, valueSize: Int, maxEntries: Int?,
-                    isInternal: Bool, record: String? = nil) {
+                    isInternal: Bool, record: String? = nil, implicit: Implicit? = nil) {
             self.name = name; self.kind = kind; self.key = key; self.value = value; self.keySize = keySize
             self.valueSize = valueSize; self.maxEntries = maxEntries; self.isInternal = isInternal; self.record = record
+            self.implicit = implicit
         }
+    }
+    /// An implicit map (`@name` in bodies): how it is written and how many
+    /// key expressions its uses have (0: `@total`, whose one entry has key 0).
+    public struct Implicit: Sendable, Codable, Equatable {
+        public var aggregation: Aggregation
+        public var keys: Int
+        public init(aggregation: Aggregation, keys: Int) { self.aggregation = aggregation; self.keys = keys }
+    }
+    /// How an implicit map is written (bpftrace's map functions). Its value:
+    /// a u64 for `store`, `sum` and the histograms' bucket counts (their
+    /// key ends with the u64 bucket; `hist`: 0 for v < 0, 1 for 0, 2 + ⌊log2 v⌋
+    /// above, as bpftrace 0.17; lhist: 0 below min, 1 + (v - min) / step,
+    /// 1 + (max - min) / step from max); `{s64 value; u64 set}` for min and
+    /// max; `{s64 total; u64 count}` for avg and stats.
+    public enum Aggregation: Sendable, Codable, Equatable, Hashable {
+        /// `@m[k] = v`: a plain hash map.
+        case store
+        /// `@m[k] += n`, `.count`, `.sum(v)`; per CPU, summed.
+        case sum
+        case min
+        case max
+        case avg
+        case stats
+        case hist
+        case lhist(min: Int64, max: Int64, step: Int64)
     }
     public struct Variable: Sendable, Codable, Equatable {
         public var name: String
@@ -157,11 +186,18 @@ public struct Manifest: Sendable, Codable, Equatable {
     /// `every`, `at_exit`): a loader runs the file's bytecode when there is
     /// one. Absent in manifests written before it was recorded.
     public var hooks: [String]?
+    /// What the bodies' `puts`/`printf`/`exit` write to the implicit ring
+    /// buffer (PrintFormat.swift); absent when no body prints.
+    public var output: PrintOutput?
+    /// True when a body calls `bpf_trace_printk` (`printk`): loaders show
+    /// its lines from the trace pipe. Absent otherwise.
+    public var printk: Bool?
 
     public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable],
-                options: [Option] = [], hooks: [String] = []) {
+                options: [Option] = [], hooks: [String] = [], output: PrintOutput? = nil) {
         self.license = license; self.programs = programs; self.structs = structs
         self.maps = maps; self.params = params; self.globals = globals; self.options = options; self.hooks = hooks
+        self.output = output
     }
 
     /// The declared hooks (none when the manifest predates them).
@@ -173,8 +209,9 @@ public struct Manifest: Sendable, Codable, Equatable {
     public func structNamed(_ name: String) -> Struct? { structs.first { $0.name == name } }
     public func mapNamed(_ name: String) -> Map? { maps.first { $0.name == name } }
 
-    /// Maps whose records stream to user space.
-    public var recordMaps: [Map] { maps.filter { $0.kind.isRecordStream } }
+    /// Maps whose records stream to user space as records (not the
+    /// implicit map of `puts`/`printf`, which `output` describes).
+    public var recordMaps: [Map] { maps.filter { $0.kind.isRecordStream && $0.name != output?.map } }
 
     /// The struct a ring buffer or perf buffer of this file carries, found by
     /// size: a record of `size` bytes is the declared struct of that size

@@ -1,5 +1,6 @@
 import BPF
 import CLibBPF
+import InfraredELF
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -223,27 +224,19 @@ private extension Array where Element == UInt8 {
 // MARK: - libelf
 
 extension ObjectReader {
-    private static let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
-
-    private static func elfMessage() -> String {
-        String(cString: elf_errmsg(-1) ?? elf_errmsg(0))
-    }
+    private static func elfMessage() -> String { ELFHandle.errorMessage() }
 
     private static func readWithLibelf(_ bytes: [UInt8], header: ELFHeader, name: String) throws
         -> ([Section], [Symbol], [Int: [RelocationEntry]])
     {
         func fail(_ what: String) -> ObjectError { ObjectError("\(name): \(what)") }
-        guard libelfReady else { throw fail("libelf: \(elfMessage())") }
-
-        // libelf reads from this copy; it must outlive the Elf handle.
-        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(bytes.count, 1), alignment: 8)
-        defer { image.deallocate() }
-        image.copyBytes(from: bytes)
-        guard let elf = elf_memory(image.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count) else {
-            throw fail("libelf: \(elfMessage())")
-        }
-        defer { elf_end(elf) }
-        guard elf_kind(elf) == ELF_K_ELF else { throw fail("not an ELF file") }
+        // The shared libelf handle (InfraredELF) over a copy of the bytes;
+        // the walk below is the BPF object's own, strict at every entry.
+        guard ELFHandle.libelfReady, let handle = ELFHandle(bytes: bytes) else { throw fail("libelf: \(elfMessage())") }
+        // `elf` is borrowed from `handle`, which must outlive every use of it.
+        defer { withExtendedLifetime(handle) {} }
+        let elf = handle.elf
+        guard handle.isELF else { throw fail("not an ELF file") }
 
         var count = 0, strndx = 0
         guard elf_getshdrnum(elf, &count) == 0, elf_getshdrstrndx(elf, &strndx) == 0 else {

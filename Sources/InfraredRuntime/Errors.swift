@@ -16,6 +16,10 @@ public enum LoadError: Error, CustomStringConvertible, Sendable {
     /// Any other failure of `operation` (map creation, BTF, CO-RE relocation, …),
     /// with what libbpf printed meanwhile.
     case libbpf(program: String?, operation: String, errno: Errno, messages: [String])
+    /// The kernel lacks (or refuses) what `program` needs: `requirement` says
+    /// what (`fentry/fexit/lsm programs need BPF trampolines, …`), `detail`
+    /// how that was told apart from a privilege error (Trampolines.swift).
+    case kernelFeatureMissing(program: String, requirement: String, operation: String, errno: Errno, detail: String)
 
     /// The program the error is about, when one is known.
     public var program: String? {
@@ -23,6 +27,7 @@ public enum LoadError: Error, CustomStringConvertible, Sendable {
         case .invalidObject: return nil
         case .verifierRejected(let program, _, _): return program
         case .permissionDenied(let program, _, _), .libbpf(let program, _, _, _): return program
+        case .kernelFeatureMissing(let program, _, _, _, _): return program
         }
     }
 
@@ -30,7 +35,7 @@ public enum LoadError: Error, CustomStringConvertible, Sendable {
     public var errno: Errno {
         switch self {
         case .invalidObject(_, let e, _), .verifierRejected(_, let e, _),
-             .permissionDenied(_, _, let e), .libbpf(_, _, let e, _): return e
+             .permissionDenied(_, _, let e), .libbpf(_, _, let e, _), .kernelFeatureMissing(_, _, _, let e, _): return e
         }
     }
 
@@ -58,6 +63,8 @@ public enum LoadError: Error, CustomStringConvertible, Sendable {
         case .libbpf(let program, let operation, let e, let messages):
             let subject = program.map { "program '\($0)': " } ?? ""
             return "\(subject)\(operation) failed: \(e)" + Self.indented(messages.suffix(Self.summaryLines))
+        case .kernelFeatureMissing(let program, let requirement, let operation, let e, let detail):
+            return "program '\(program)': \(requirement) (\(operation) failed: \(e.name))" + Self.indented([detail])
         }
     }
 

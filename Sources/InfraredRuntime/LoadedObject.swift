@@ -137,6 +137,10 @@ public final class LoadedObject: @unchecked Sendable {
         if let program, let log = logText(program), !log.isEmpty {
             return .verifierRejected(program: program, errno: e, log: log)
         }
+        if let program, let handle, let p = Sys.findProgram(handle, name: program),
+           let refused = LoadError.trampolineRefused(program: program, section: Sys.programSection(p), errno: e) {
+            return refused
+        }
         if e.isPrivilegeError {
             return .permissionDenied(program: program, operation: "bpf_object__load", errno: e)
         }

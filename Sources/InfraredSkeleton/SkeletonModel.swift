@@ -6,7 +6,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import InfraredBTF
-import InfraredLoader
+import InfraredRuntime
 import InfraredObject
 #if canImport(Glibc)
 import Glibc
@@ -64,7 +64,7 @@ public struct SkeletonModel {
     /// Named structs of the object's BTF, for typed keys, values and records.
     public var structs: [String: BTFShape]
     /// The probe file's manifest, when the input was a probe file.
-    public var manifest: LoaderManifest?
+    public var manifest: Manifest?
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -76,57 +76,59 @@ public struct SkeletonModel {
     }
 
     /// `source` names the object in errors (default: `name`).
-    public init(object: [UInt8], name: String, manifest: LoaderManifest? = nil, source: String? = nil) throws {
+    public init(object: [UInt8], name: String, manifest: Manifest? = nil, source: String? = nil) throws {
         self.name = Self.identifier(name)
         self.object = object
         self.manifest = manifest
         try Self.check(object, name: source ?? self.name)
-        var opts = bpf_object_open_opts()
-        opts.sz = MemoryLayout<bpf_object_open_opts>.size
-        let handle: OpaquePointer? = self.name.withCString { cName in
-            opts.object_name = cName
-            return object.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, &opts) }
-        }
-        guard let obj = handle else { throw Failure(description: "libbpf cannot open the object: \(String(cString: strerror(errno)))") }
-        defer { bpf_object__close(obj) }
-        let btf = bpf_object__btf(obj)
-        let reader = btf.map { BTFReader(btf: $0) }
+        // libbpf's view of the object (opened through the runtime's seam, never loaded).
+        let view: (maps: [MapInfo], programs: [ProgramInfo], datasecs: [Datasec], structs: [String: BTFShape])
+        do {
+            view = try OpenedObject.inspect(object, name: self.name) { obj in
+                let btf = bpf_object__btf(obj)
+                let reader = btf.map { BTFReader(btf: $0) }
 
-        maps = []
-        var map = bpf_object__next_map(obj, nil)
-        while let m = map {
-            let name = String(cString: bpf_map__name(m))
-            let isInternal = bpf_map__is_internal(m)
-            // bpftool 7.1 (its libbpf) mmaps every internal map but .kconfig, string
-            // sections included; the system's libbpf 1.1.2 flags only those with
-            // variables. Follow bpftool, so the skeletons match it; libbpf leaves
-            // the pointer NULL for a map it did not mmap.
-            let mmapable = (bpf_map__map_flags(m) & UInt32(BPF_F_MMAPABLE)) != 0 || (isInternal && !name.contains(".kconfig"))
-            if let ident = Self.mapIdent(name: name, isInternal: isInternal) {
-                maps.append(MapInfo(name: name, ident: ident, isInternal: isInternal, isMmapable: mmapable, type: MapType(rawValue: bpf_map__type(m).rawValue),
-                                    keySize: Int(bpf_map__key_size(m)), valueSize: Int(bpf_map__value_size(m)), maxEntries: Int(bpf_map__max_entries(m)),
-                                    keyType: reader.flatMap { r in bpf_map__btf_key_type_id(m) == 0 ? nil : r.shape(bpf_map__btf_key_type_id(m)) },
-                                    valueType: reader.flatMap { r in bpf_map__btf_value_type_id(m) == 0 ? nil : r.shape(bpf_map__btf_value_type_id(m)) },
-                                    initialValue: Self.initialValue(m)))
+                var maps: [MapInfo] = []
+                var map = bpf_object__next_map(obj, nil)
+                while let m = map {
+                    let name = String(cString: bpf_map__name(m))
+                    let isInternal = bpf_map__is_internal(m)
+                    // bpftool 7.1 (its libbpf) mmaps every internal map but .kconfig, string
+                    // sections included; the system's libbpf 1.1.2 flags only those with
+                    // variables. Follow bpftool, so the skeletons match it; libbpf leaves
+                    // the pointer NULL for a map it did not mmap.
+                    let mmapable = (bpf_map__map_flags(m) & UInt32(BPF_F_MMAPABLE)) != 0 || (isInternal && !name.contains(".kconfig"))
+                    if let ident = Self.mapIdent(name: name, isInternal: isInternal) {
+                        maps.append(MapInfo(name: name, ident: ident, isInternal: isInternal, isMmapable: mmapable, type: MapType(rawValue: bpf_map__type(m).rawValue),
+                                            keySize: Int(bpf_map__key_size(m)), valueSize: Int(bpf_map__value_size(m)), maxEntries: Int(bpf_map__max_entries(m)),
+                                            keyType: reader.flatMap { r in bpf_map__btf_key_type_id(m) == 0 ? nil : r.shape(bpf_map__btf_key_type_id(m)) },
+                                            valueType: reader.flatMap { r in bpf_map__btf_value_type_id(m) == 0 ? nil : r.shape(bpf_map__btf_value_type_id(m)) },
+                                            initialValue: Self.initialValue(m)))
+                    }
+                    map = bpf_object__next_map(obj, m)
+                }
+                var programs: [ProgramInfo] = []
+                var prog = bpf_object__next_program(obj, nil)
+                while let p = prog {
+                    programs.append(ProgramInfo(name: String(cString: bpf_program__name(p)), section: String(cString: bpf_program__section_name(p))))
+                    prog = bpf_object__next_program(obj, p)
+                }
+                var datasecs: [Datasec] = []
+                var structs: [String: BTFShape] = [:]
+                if let reader {
+                    for m in maps where m.isInternal && m.isMmapable {
+                        datasecs.append(Datasec(ident: m.ident, variables: try reader.datasec(ident: m.ident)))
+                    }
+                    structs = reader.namedStructs()
+                } else {
+                    for m in maps where m.isInternal && m.isMmapable { datasecs.append(Datasec(ident: m.ident, variables: nil)) }
+                }
+                return (maps, programs, datasecs, structs)
             }
-            map = bpf_object__next_map(obj, m)
+        } catch let e as OpenedObject.OpenError {
+            throw Failure(description: "libbpf cannot open the object: \(String(cString: strerror(e.errno.rawValue)))")
         }
-        programs = []
-        var prog = bpf_object__next_program(obj, nil)
-        while let p = prog {
-            programs.append(ProgramInfo(name: String(cString: bpf_program__name(p)), section: String(cString: bpf_program__section_name(p))))
-            prog = bpf_object__next_program(obj, p)
-        }
-        datasecs = []
-        structs = [:]
-        if let reader {
-            for m in maps where m.isInternal && m.isMmapable {
-                datasecs.append(Datasec(ident: m.ident, variables: try reader.datasec(ident: m.ident)))
-            }
-            structs = reader.namedStructs()
-        } else {
-            for m in maps where m.isInternal && m.isMmapable { datasecs.append(Datasec(ident: m.ident, variables: nil)) }
-        }
+        (maps, programs, datasecs, structs) = view
     }
 
     /// Reads the object with our own checked readers before libbpf sees it.

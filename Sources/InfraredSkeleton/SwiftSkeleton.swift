@@ -4,7 +4,6 @@ import FoundationEssentials
 import Foundation
 #endif
 import BPF
-import InfraredLoader
 
 /// A Swift skeleton: the counterpart of the C one for Swift programs, over
 /// InfraredRuntime. One `public final class` named after the probe holds
@@ -169,7 +168,8 @@ struct SwiftSkeletonWriter {
         let candidates = manifest.structs.filter { !used.contains($0.name) }
         guard candidates.count == 1, let shape = model.structs[candidates[0].name] else { return [:] }
         var out: [String: BTFShape] = [:]
-        for map in model.maps where map.type == .ringbuf || map.type == .perfEventArray { out[map.name] = shape }
+        // The implicit map of `puts`/`printf` carries print records (raw bytes here), not the struct.
+        for map in model.maps where (map.type == .ringbuf || map.type == .perfEventArray) && map.name != manifest.output?.map { out[map.name] = shape }
         return out
     }
 

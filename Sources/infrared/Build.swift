@@ -10,6 +10,7 @@ import Glibc
 import InfraredBTF
 import InfraredCompiler
 import InfraredLoader
+import InfraredSupport
 
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "build", abstract: "Compile a probe file to a relocatable BPF ELF object.")

@@ -9,8 +9,11 @@ import Glibc
 #endif
 import InfraredBTF
 import InfraredCompiler
+import InfraredELF
 import InfraredLoader
+import InfraredPayload
 import InfraredSkeleton
+import InfraredSupport
 
 /// `infrared gen …`: programs generated from a probe file.
 struct Gen: ParsableCommand {
@@ -102,38 +105,14 @@ enum ELFLinkage {
         return needed
     }
 
-    /// DT_NEEDED names, from the SHT_DYNAMIC section and the string table it links to.
+    /// DT_NEEDED names, from the SHT_DYNAMIC section and the string table it
+    /// links to (read with `ELFHandle`); none when libelf cannot read the
+    /// section headers.
     static func needed(_ b: [UInt8], path: String) throws -> [String] {
-        func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
-        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
-        func u64(_ o: Int) -> Int { u32(o) | u32(o + 4) << 32 }
-        guard b.count > 64, b[0] == 0x7f, b[1] == 0x45, b[2] == 0x4c, b[3] == 0x46, b[4] == 2 else {
+        guard b.count > 64, b.starts(with: ELFFile.magic), b[4] == 2 else {
             throw CLIError("\(path) is not a 64-bit ELF executable")
         }
-        let shoff = u64(0x28), shentsize = u16(0x3a), shnum = u16(0x3c)
-        guard shoff > 0, shoff + shnum * shentsize <= b.count else { return [] }
-        func section(_ i: Int) -> (type: Int, offset: Int, size: Int, link: Int) {
-            let o = shoff + i * shentsize
-            return (u32(o + 4), u64(o + 0x18), u64(o + 0x20), u32(o + 0x28))
-        }
-        var names: [String] = []
-        for i in 0..<shnum {
-            let s = section(i)
-            guard s.type == 6 /* SHT_DYNAMIC */, s.link < shnum else { continue }
-            let strtab = section(s.link)
-            var o = s.offset
-            while o + 16 <= s.offset + s.size {
-                let tag = u64(o), value = u64(o + 8)
-                if tag == 0 { break }
-                if tag == 1 /* DT_NEEDED */ {
-                    var e = strtab.offset + value
-                    var name: [UInt8] = []
-                    while e < b.count && b[e] != 0 { name.append(b[e]); e += 1 }
-                    names.append(String(decoding: name, as: UTF8.self))
-                }
-                o += 16
-            }
-        }
-        return names
+        guard let elf = ELFHandle(bytes: b), elf.isELF else { return [] }
+        return elf.neededLibraries()
     }
 }

@@ -8,6 +8,7 @@ import InfraredBTF
 import InfraredCompiler
 import InfraredLoader
 import InfraredSkeleton
+import InfraredSupport
 
 /// `infrared gen skel PROG.rb|OBJ [--lang c|swift] [--name NAME] [-o FILE]`
 struct GenSkel: ParsableCommand {

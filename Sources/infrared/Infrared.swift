@@ -1,6 +1,6 @@
 import ArgumentParser
 import CLinkedLibraries
-import InfraredBTF
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -8,6 +8,7 @@ import Foundation
 import Glibc
 #endif
 import InfraredBTF
+import InfraredELF
 import InfraredCompiler
 
 /// `infrared list [PATTERN] [-v]` and `infrared list usdt PATH [PATTERN]`:

@@ -8,6 +8,7 @@ import Glibc
 #endif
 import InfraredCompiler
 import InfraredLoader
+import InfraredPayload
 
 /// Where a probe's text comes from: a file, the command line (`run -e`) or
 /// standard input (`run -`).

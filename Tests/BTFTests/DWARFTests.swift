@@ -1,5 +1,6 @@
 import Foundation
 import InfraredBTF
+import InfraredDWARF
 import XCTest
 
 /// `infrared btf from-dwarf` against `pahole -J --btf_gen_floats`: the same

@@ -1,5 +1,6 @@
 import Foundation
 import InfraredBTF
+import BTFTestSupport
 import XCTest
 
 /// `infrared btf dump` against `bpftool btf dump file FILE format raw|c`,

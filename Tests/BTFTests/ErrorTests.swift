@@ -1,5 +1,7 @@
 import Foundation
 import InfraredBTF
+import InfraredELF
+import InfraredKernelImage
 import XCTest
 
 /// Truncated, corrupt and wrong inputs: one clear `infrared: error: …`,

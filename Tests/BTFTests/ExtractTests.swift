@@ -1,5 +1,6 @@
 import Foundation
 import InfraredBTF
+import InfraredKernelImage
 import XCTest
 
 /// `infrared btf extract` against `llvm-objcopy-14 -O binary --only-section=.BTF`

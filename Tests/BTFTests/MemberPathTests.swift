@@ -1,6 +1,7 @@
 import Foundation
 import InfraredBTF
 import InfraredObject
+import btf_bench
 import XCTest
 
 /// `BTFSpec.resolve(path:)` against clang: for each member path, clang-14

@@ -1,5 +1,6 @@
 import Foundation
 import InfraredBTF
+import BTFTestSupport
 import XCTest
 
 /// The real tools these tests use as oracles.

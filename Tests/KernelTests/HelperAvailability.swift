@@ -77,7 +77,7 @@ struct HelperAvailability {
         guard !present.isEmpty else { throw ProbeError("bpftool reports no program type: \(run.stdout.prefix(300))") }
 
         // The types to probe: every type bpftool found, loaded as the language
-        // loads its kinds or as bpftool's probe does, and `tracing` (fentry),
+        // loads its kinds or as bpftool's probe does, and `tracing` (tp_btf) and `lsm`,
         // which bpftool cannot probe without an attach target.
         var notProbed: [String: String] = [:]
         var probed: [ProbedType] = []
@@ -87,7 +87,9 @@ struct HelperAvailability {
             "sk_lookup": BPF_SK_LOOKUP.rawValue, "lirc_mode2": BPF_LIRC_MODE2.rawValue,
         ]
         // Types loaded against a kernel function: (attach type, target) for libbpf_find_vmlinux_btf_id.
-        let btfTargets: [String: (bpf_attach_type, String)] = ["tracing": (BPF_TRACE_FENTRY, "do_sys_openat2"), "lsm": (BPF_LSM_MAC, "file_open")]
+        // `tracing` as the language declares it in HelperCoverage (tp_btf), which
+        // loads also where the kernel refuses the trampolines fentry needs.
+        let btfTargets: [String: (bpf_attach_type, String)] = ["tracing": (BPF_TRACE_RAW_TP, "sched_switch"), "lsm": (BPF_LSM_MAC, "file_open")]
         for raw in UInt32(1)...UInt32(64) {
             let type = ProgramType(rawValue: raw)
             guard let name = name(of: type) else { continue }

@@ -116,6 +116,9 @@ final class HelperCoverageTests: KernelTestCase {
             XCTFail("direct probe of \(h) from \(t): load failed (errno \(errno)) with no verifier message")
         }
         for p in HelperCoverage.declarations where !oracle.probed.contains(where: { $0.type == p.programType }) {
+            // lsm (a trampoline kind) cannot load where the kernel refuses BPF
+            // trampolines; BTFProgramTests checks that refusal against clang's fentry.
+            if p.usesTrampoline, try Support.kernelRefusesTrampolines() { continue }
             XCTFail("program type of `\(p.name)` was not probed: \(oracle.notProbed)")
         }
         for p in oracle.probed {
@@ -324,6 +327,19 @@ enum HelperCoverage {
                                why: "needs a per-CPU kernel pointer (a __percpu ksym): the language has no ksyms", fact: .kernelPointer),
         "this_cpu_ptr": Refusal(fragment: "expected=percpu_ptr_",
                                 why: "needs a per-CPU kernel pointer (a __percpu ksym): the language has no ksyms", fact: .kernelPointer),
+        // Reached from tp_btf (the tracing declaration) since the language has it:
+        "skb_output": Refusal(fragment: "R1 type=ctx expected=ptr_",
+                              why: "needs a BTF-typed struct sk_buff pointer (a tp_btf argument of an skb tracepoint); the generator's tp_btf is sched_switch and passes ctx",
+                              fact: .kernelPointer),
+        "xdp_output": Refusal(fragment: "R1 type=ctx expected=ptr_",
+                              why: "needs a BTF-typed struct xdp_buff pointer (a tp_btf argument of an xdp tracepoint); the generator's tp_btf is sched_switch and passes ctx",
+                              fact: .kernelPointer),
+        "sock_from_file": Refusal(fragment: "R1 type=scalar expected=ptr_",
+                                  why: "needs a BTF-typed struct file pointer (an fentry/lsm argument such as file_open's ctx.file); the generator passes an Integer",
+                                  fact: .kernelPointer),
+        "d_path": Refusal(fragment: "helper call is not allowed in probe",
+                          why: "only fentry/fexit/lsm programs on functions of the kernel's d_path allowlist may call it; the generator's tracing declaration is tp_btf",
+                          fact: .kernelPointer),
         "kptr_xchg": Refusal(fragment: "has no valid kptr",
                              why: "needs a __kptr field in a map value: the language cannot tag a field", fact: .kernelPointer),
     ]
@@ -348,10 +364,13 @@ enum HelperCoverage {
     struct Declaration {
         var name: String; var header: String; var returns: String
         var programType: ProgramType
+        /// fentry/fexit/lsm: loads only where the kernel provides BPF trampolines.
+        var usesTrampoline: Bool
         init(name: String, header: String, returns: String) {
             let kind = String(name.prefix { $0 != " " })
             self.name = name; self.header = header; self.returns = returns
             self.programType = ProgramKind.declared(kind)!.programType
+            self.usesTrampoline = ProgramKind.declared(kind)!.usesTrampoline
         }
     }
     static let kprobe = Declaration(name: "kprobe do_sys_openat2", header: "kprobe \"do_sys_openat2\" do |ctx|", returns: "0")
@@ -362,9 +381,11 @@ enum HelperCoverage {
     static let socketFilter = Declaration(name: "socket_filter", header: "socket_filter do |ctx|", returns: "0")
     static let xdp = Declaration(name: "xdp", header: "xdp do |ctx|", returns: "2")
     static let cgroupDevice = Declaration(name: "cgroup_device", header: "cgroup_device do |ctx|", returns: "1")
+    static let tpBtf = Declaration(name: "tp_btf sched_switch", header: "tp_btf \"sched_switch\" do |ctx|", returns: "0")
+    static let lsm = Declaration(name: "lsm file_open", header: "lsm \"file_open\" do |ctx|", returns: "0")
     /// One declaration per program type of the language, in the order a helper
     /// whose pattern's type may not call it looks for another.
-    static let declarations = [kprobe, tracepoint, rawTracepoint, perfEvent, tc, socketFilter, xdp, cgroupDevice]
+    static let declarations = [kprobe, tracepoint, rawTracepoint, perfEvent, tc, socketFilter, xdp, cgroupDevice, tpBtf, lsm]
 
     /// Name patterns (without `bpf_`) → the declaration a helper prefers to be
     /// called from (first match wins, the default is a kprobe): the kind whose

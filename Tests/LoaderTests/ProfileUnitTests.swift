@@ -5,6 +5,7 @@ import FoundationXML
 #endif
 import InfraredObject
 @testable import InfraredLoader
+@testable import InfraredProfile
 
 /// The profile tooling's parts without BPF: the symbolizer's address lookup
 /// (load bias, kallsyms, /proc/PID/maps of real processes), the flame graph's

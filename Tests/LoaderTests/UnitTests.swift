@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import InfraredLoader
+import InfraredPayload
 
 /// The loader's pure parts: SHA-256, the payload format, the command line,
 /// value and histogram formatting, the hooks' VM. No kernel needed.

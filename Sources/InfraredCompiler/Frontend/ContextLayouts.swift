@@ -20,6 +20,10 @@ enum ContextLayouts {
     static func layout(for decl: ProgramDeclaration, btf: () throws -> KernelBTF, path: String,
                        sourceLines: [String] = []) throws -> (ContextLayout?, ProgramBTFSpec.CType) {
         if let seed = decl.seedContext { return (seed, scalarStruct(seed)) }
+        if let source = decl.kind.btfArguments {
+            let layout = try BTFArgumentLayout.layout(for: decl, source: source, btf: btf, path: path, sourceLines: sourceLines)
+            return (layout, BTFArgumentLayout.contextType)
+        }
         if decl.kind.declaration == "tracepoint" {
             return (try tracepoint(decl, btf: btf, path: path, sourceLines: sourceLines), .pointer(.void))
         }

@@ -39,7 +39,9 @@ enum Prelude {
           def param(name, type, default: 0); $__ir[:params] << [name.to_s, type.to_s, default, __ir_line]; nil; end
           def global(name, type, init = nil); $__ir[:globals] << [name.to_s, type.to_s, init, __ir_line]; nil; end
           def map(name, type, key: nil, value: nil, max_entries: nil, flags: nil)
-            $__ir[:maps] << { name: name.to_s, type: type.to_s, key: key && key.to_s, value: value && value.to_s,
+            # A char array type is spelled [:char, N].
+            ty = ->(t) { t.is_a?(Array) ? t.map { |x| x.is_a?(Integer) ? x : x.to_s } : t && t.to_s }
+            $__ir[:maps] << { name: name.to_s, type: type.to_s, key: ty.(key), value: ty.(value),
                               max_entries: max_entries, flags: flags, line: __ir_line }
             nil
           end
@@ -116,6 +118,9 @@ struct ContextLayout {
     var structName: String
     var fields: [ContextField]
     var size: Int
+    /// For BTF-typed programs (fentry, fexit, tp_btf, lsm): the function or
+    /// tracepoint whose arguments the fields are, for diagnostics.
+    var argumentsOf: String? = nil
 }
 
 /// A program declared by the file.

@@ -101,6 +101,13 @@ extension Language {
             Diagnostic(file: path, line: l, column: 1, message: message, hint: hint)
         }
         func typeNamed(_ v: RubyValue?, count: RubyValue? = nil, what: String, at l: Int) throws -> ValueType {
+            // A map's key or value spelled [:char, N].
+            if case .array(let a)? = v, count == nil {
+                guard a.count == 2, a[0].stringValue == "char", a[1].intValue != nil else {
+                    throw fail("\(what) must be a type name or [:char, N]", hint: "key: [:char, 16]", at: l)
+                }
+                return try typeNamed(a[0], count: a[1], what: what, at: l)
+            }
             guard let name = v?.stringValue else { throw fail("\(what) needs a type", hint: "e.g. :u32, :u64, or a struct declared with `struct`", at: l) }
             if name == "char", let n = count?.intValue {
                 guard n >= 1 && n <= 65535 else { throw fail("the length of char array \(what) must be 1…65535, not \(n)", at: l) }

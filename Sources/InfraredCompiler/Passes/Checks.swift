@@ -6,7 +6,7 @@ import BPF
 enum Checks {
     /// Return values the kernel accepts, per program type (the verifier's
     /// check_return_code); types not listed accept any value.
-    static let returnRanges: [String: ClosedRange<Int64>] = ["cgroup_device": 0...1]
+    static let returnRanges: [String: ClosedRange<Int64>] = ["cgroup_device": 0...1, "fentry": 0...0, "fexit": 0...0]
 
     static func run(_ f: IRFunction, kind: ProgramKind, path: String, lines: [String]) throws {
         try checkLoopsTerminate(f, path: path)
@@ -48,6 +48,12 @@ enum Checks {
             if !(range.contains(r.lowerBound) && range.contains(r.upperBound)) {
                 let loc = f.blocks[b].terminatorLocation
                 let shown = r == full ? "any Integer" : (r.lowerBound == r.upperBound ? "\(r.lowerBound)" : "values in \(r.lowerBound)…\(r.upperBound)")
+                if range.lowerBound == range.upperBound {
+                    // fentry/fexit: the kernel ignores the value but requires 0.
+                    throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
+                                     message: "\(kind.declaration) programs must return \(range.lowerBound); this returns \(shown)",
+                                     hint: "the kernel rejects other values; end the body with \(range.lowerBound)")
+                }
                 throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
                                  message: "\(kind.declaration) programs must return \(range.lowerBound) or \(range.upperBound); this returns \(shown)",
                                  hint: "the kernel rejects other values; return \(range.lowerBound) to deny, \(range.upperBound) to allow (e.g. `cond ? 1 : 0`)")

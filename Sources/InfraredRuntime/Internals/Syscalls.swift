@@ -68,6 +68,19 @@ enum Sys {
         }
     }
 
+    /// `bpf_object__open_mem` for reading what libbpf makes of an object
+    /// (`OpenedObject`): leaves libbpf's print callback as it is, so warnings
+    /// print as they would without Infrared's runtime, and `errno` as libbpf set it.
+    static func openObjectToInspect(_ bytes: UnsafeRawBufferPointer, name: String) -> Result<ObjectHandle, Errno> {
+        var opts = bpf_object_open_opts()
+        opts.sz = MemoryLayout<bpf_object_open_opts>.size
+        return name.withCString { cName in
+            opts.object_name = cName
+            guard let object = bpf_object__open_mem(bytes.baseAddress, bytes.count, &opts) else { return .failure(Errno.current) }
+            return .success(object)
+        }
+    }
+
     /// `bpf_object__load`: creates maps, relocates and loads every program.
     static func loadObject(_ object: ObjectHandle) -> Errno? {
         let rc = bpf_object__load(object)

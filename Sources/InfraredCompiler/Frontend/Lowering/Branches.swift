@@ -48,8 +48,8 @@ extension Lowering {
         switch k {
         case .bool: return .test
         case .nil, .unset: return .always(false)
-        case .context, .string, .symbol, .selfObject, .block, .map, .structType, .frameObject, .kernel, .kernelPath, .comm,
-             .cString, .pointer(_, false, _): return .always(true)
+        case .context, .string, .symbol, .selfObject, .block, .map, .implicitMap, .implicitEntry, .structType, .frameObject, .kernel, .kernelPath, .comm,
+             .cString, .charArray, .text, .pointer(_, false, _): return .always(true)
         case .pointer(_, true, _): return .test
         case .released:
             return try unsettled(.test, error(irep, insn, "this record was already submitted or discarded", hint: "use a record before `submit`/`discard`"))

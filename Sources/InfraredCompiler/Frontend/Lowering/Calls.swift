@@ -87,6 +87,9 @@ extension Lowering {
         case .map(let m):
             try noBlock()
             return try mapMethod(frame, insn, map: language.maps[m]!, name: name, args: argRegs, kinds: &kinds, loc: loc)
+        case .implicitMap, .implicitEntry:
+            try noBlock()
+            return try implicitMethod(frame, insn, receiver: receiver, name: name, args: argRegs, kinds: &kinds, loc: loc)
         case .pointer, .frameObject:
             try noBlock()
             return try memberAccess(frame, insn, name: name, receiverReg: insn.a, args: args, kinds: &kinds, loc: loc)
@@ -130,6 +133,7 @@ extension Lowering {
     func selfCallLowering(_ name: String, args: [(VReg, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation) throws -> Kind {
         if let k = try convenience(name, args: args, dst: dst, irep, insn, loc) { return k }
         if name == "printk" { return try printk(args: args, dst: dst, irep, insn, loc) }
+        if let k = try output(name, args: args, dst: dst, irep, insn, loc) { return k }
         guard let proto = HelperPrototype.named(name) else {
             return try unsettled(.signedInt, error(irep, insn, "undefined method `\(name)` in a BPF program body",
                                                    hint: "helpers are called by their name with or without `bpf_` (e.g. ktime_get_ns); conveniences: pid tid uid gid cpu ktime_ns printk",
@@ -202,7 +206,7 @@ extension Lowering {
             emit(.stringAddress(t, offset: ir.strings.offset(of: s)), loc)
             lastString = s
             return .reg(t)
-        case (.pointer, .context), (.pointer, .kernel), (.pointer, .cString), (.pointer, .pointer(_, false, _)):
+        case (.pointer, .context), (.pointer, .kernel), (.pointer, .cString), (.pointer, .charArray), (.pointer, .pointer(_, false, _)):
             return op
         case (.pointer, .nil):
             return .imm(0)
@@ -217,7 +221,7 @@ extension Lowering {
         case (.pointer, .int) where ["unsafe_ptr", "user_ptr", "unsafe_addr"].contains(param.name):
             // The kernel takes any address here (ARG_ANYTHING): probe reads of raw addresses.
             return op
-        case (.scalar, .pointer(_, false, _)), (.scalar, .kernel), (.scalar, .cString):
+        case (.scalar, .pointer(_, false, _)), (.scalar, .kernel), (.scalar, .cString), (.scalar, .charArray):
             // An address passed where the prototype says integer (e.g. unsafe_ptr as u64).
             return op
         case (.scalar, .formatSize):

@@ -2,8 +2,8 @@ import BPF
 
 // The context: fields of the program's context struct, `ctx.arg(n)` and
 // `ctx.ret` per program kind (pt_regs, raw tracepoint args, USDT specs).
-// The typed BTF arguments of fentry/fexit/tp_btf/lsm programs would be one
-// more case of `contextArgument`, giving `.kernel(type)` kinds for pointers.
+// The typed BTF arguments of fentry/fexit/tp_btf/lsm programs are context
+// fields too (BTFArgumentLayout), with their diagnostics in BTFArguments.swift.
 
 /// What a program reads from its context: the fields of its context struct
 /// (`ctx.len`), and the probed function's arguments (`ctx.arg(n)`, `ctx.ret`).
@@ -16,6 +16,7 @@ extension Lowering {
             throw error(irep, insn, "this program's context has no fields known to the compiler", hint: nil, symbol: name)
         }
         guard let f = layout.fields.first(where: { $0.name == name }) else {
+            if let function = layout.argumentsOf { throw noSuchArgument(name, of: function, layout: layout, irep: irep, insn: insn) }
             throw error(irep, insn, "struct \(layout.structName) has no field `\(name)`",
                         hint: "fields: " + layout.fields.map(\.name).joined(separator: ", "), symbol: name)
         }
@@ -79,7 +80,10 @@ extension Lowering {
                 throw error(irep, insn, "the kernel BTF has no pt_regs.\(field)", hint: nil)
             }
             emit(.load(dst, base: base, offset: f.byteOffset, size: 8, signed: false), loc)
-            return .int(unsigned64: true, nonNegative: true)
+            // `ctx.ret` is the register as `long` (negative for errors); arguments stay unsigned.
+            return n < 0 ? .signedInt : .int(unsigned64: true, nonNegative: true)
+        case _ where declaration.kind.btfArguments != nil:
+            throw btfArgumentCall(n, irep: irep, insn: insn)
         case "usdt" where n >= 0:
             return try usdtArgument(n, ctx: base, dst: dst, irep: irep, insn: insn, loc: loc)
         default:

@@ -27,6 +27,11 @@ enum Kind: Equatable {
     case mixed
     /// A declared map (`counts`), usable as a receiver.
     case map(String)
+    /// An implicit map (`@opens`) as a receiver (ImplicitMaps.swift).
+    case implicitMap(String)
+    /// `@lat[k]` as the receiver of an aggregation (`.hist(v)`): its key,
+    /// built on the stack at `keyOffset` (a histogram's bucket at `bucketOffset`).
+    case implicitEntry(String, keyOffset: Int, bucketOffset: Int)
     /// A declared struct's name (`Event`), for `Event.new` and `reserve(Event)`.
     case structType(String)
     /// A pointer (in the register) to memory of a known layout: a map value,
@@ -44,8 +49,14 @@ enum Kind: Equatable {
     case comm
     /// A C string (`char *`) in kernel or user memory, held in the register.
     case cString(user: Bool)
+    /// A `char[N]` the program may read (a field of a stack struct, map
+    /// value or record): the register holds its address. A string of at
+    /// most N - 1 characters and its NUL (StringCompare.swift).
+    case charArray(Int)
     /// A ring buffer record after `submit`/`discard`.
     case released
+    /// An interpolated string (`"pid #{pid}"`, STRCAT), for `puts` (Print.swift).
+    case text([TextPiece])
 
     static let signedInt = Kind.int(unsigned64: false, nonNegative: false)
 
@@ -73,6 +84,8 @@ enum Kind: Equatable {
         case .formatSize: return "`size`"
         case .mixed: return "a value of different types on different paths"
         case .map(let n): return "map `\(n)`"
+        case .implicitMap(let n): return "map `@\(n)`"
+        case .implicitEntry(let n, _, _): return "an entry of map `@\(n)`"
         case .structType(let n): return "struct \(n)"
         case .pointer(let t, let n, _): return "\(n ? "a possibly-nil " : "a ")pointer to \(t)"
         case .frameObject(let t, _): return "a \(t) on the stack"
@@ -80,7 +93,9 @@ enum Kind: Equatable {
         case .kernelPath(let r, let p, _): return "\(r).\(p.joined(separator: "."))"
         case .comm: return "`comm`"
         case .cString: return "a C string"
+        case .charArray(let n): return "a char[\(n)]"
         case .released: return "a record already submitted or discarded"
+        case .text: return "an interpolated String"
         }
     }
 }

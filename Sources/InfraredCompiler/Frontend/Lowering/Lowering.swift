@@ -13,7 +13,8 @@ import InfraredBTF
 /// `def`s and `times` loops, stack slots), Values (literals, constants,
 /// params and globals), Operators (arithmetic, comparisons), Branches (jumps,
 /// returns), Calls (method calls, helpers, conveniences), Structs, Maps,
-/// KernelPointers (CO-RE), ContextFields, Strings, Diagnostics.
+/// KernelPointers (CO-RE), ContextFields, Strings, Diagnostics, ImplicitMaps
+/// (`@name`).
 final class Lowering {
     // The inputs, read-only.
     let session: MRubySession
@@ -30,6 +31,8 @@ final class Lowering {
     let core: CoreTypes
     /// Record structs per ringbuf/perf map, for the manifest.
     let records: RecordTypes
+    /// The implicit maps (`@name`) the bodies use.
+    let implicitMaps: ImplicitMaps
 
     /// False in the scratch copy `analyseKinds` runs: the kinds are still
     /// growing toward their fixed point, so an error that depends on them is
@@ -43,14 +46,16 @@ final class Lowering {
     var pointers = PointerIdentities()
     /// The `def`s and blocks being inlined.
     var scope = InlineScope()
+    /// Stack the string compares share (StringCompare.swift).
+    var stringScratch = StringScratch()
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
-         core: CoreTypes = CoreTypes(), records: RecordTypes = RecordTypes(),
+         core: CoreTypes = CoreTypes(), records: RecordTypes = RecordTypes(), implicitMaps: ImplicitMaps = ImplicitMaps(),
          kernelBTF: @escaping () throws -> KernelBTF = { throw CompileFailure.internalError("no kernel BTF") }) {
         self.session = session; self.path = path; self.sourceLines = sourceLines
         self.declaration = declaration; self.context = context
-        self.language = language; self.functions = functions; self.core = core; self.records = records; self.kernelBTF = kernelBTF
+        self.language = language; self.functions = functions; self.core = core; self.records = records; self.implicitMaps = implicitMaps; self.kernelBTF = kernelBTF
         kindsSettled = true
         var function = IRFunction(name: declaration.name, context: VReg(id: 0), vregCount: 1)
         function.blocks = [IRBlock()]
@@ -62,9 +67,9 @@ final class Lowering {
     init(scratchOf l: Lowering) {
         session = l.session; path = l.path; sourceLines = l.sourceLines; declaration = l.declaration; context = l.context
         language = l.language; kernelBTF = l.kernelBTF; functions = l.functions
-        core = l.core; records = l.records
+        core = l.core; records = l.records; implicitMaps = l.implicitMaps
         kindsSettled = false
-        ir = l.ir; pointers = l.pointers; scope = l.scope
+        ir = l.ir; pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
     }
 
     func lower() throws -> (IRFunction, StringPool) {
@@ -164,11 +169,25 @@ final class Lowering {
             let k = try send(frame, insn, kinds: &kinds, loc: loc)
             kinds[insn.a] = k
         case .getidx:
+            if case .implicitMap(let m) = kinds[insn.a] {
+                kinds[insn.a] = try implicitIndex(frame, insn, at: i, name: m, args: [insn.a + 1], set: false, kinds: &kinds, loc: loc)
+                break
+            }
             kinds[insn.a] = try mapIndex(frame, insn, receiver: insn.a, args: [insn.a + 1], set: false, kinds: &kinds, loc: loc)
         case .setidx:
+            if case .implicitMap(let m) = kinds[insn.a] {
+                _ = try implicitIndex(frame, insn, at: i, name: m, args: [insn.a + 1, insn.a + 2], set: true, kinds: &kinds, loc: loc)
+                break
+            }
             _ = try mapIndex(frame, insn, receiver: insn.a, args: [insn.a + 1, insn.a + 2], set: true, kinds: &kinds, loc: loc)
+        case .getiv:
+            try lowerGetIV(insn, at: i, frame, kinds: &kinds, loc)
+        case .setiv:
+            try lowerSetIV(insn, at: i, frame, kinds: &kinds, loc)
         case .block, .lambda:
             try assign(insn.a, .block(insn.b), &kinds)
+        case .strcat:
+            try lowerInterpolation(insn, frame, kinds: &kinds, loc)
         default:
             throw error(frame.irep, insn, "`\(describe(insn.op))` is not available in a BPF program body",
                         hint: "program bodies use integers, locals, conditionals, loops, helpers and the context")
@@ -178,7 +197,7 @@ final class Lowering {
 
     /// Instructions whose operand a is no register they assign: no global
     /// standing for it is written back after them.
-    static let leavesOperandA: Set<MRubyOpcode> = [.jmp, .jmpif, .jmpnot, .jmpnil, .return, .return_blk, .break, .setidx, .setupvar,
+    static let leavesOperandA: Set<MRubyOpcode> = [.jmp, .jmpif, .jmpnot, .jmpnil, .return, .return_blk, .break, .setidx, .setupvar, .setiv,
                                                    .enter, .nop, .stop, .debug]
 
     /// Register `reg` now holds a `k`.

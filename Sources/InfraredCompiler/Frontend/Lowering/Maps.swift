@@ -2,12 +2,14 @@ import BPF
 
 // Maps: `m[k]`, `m[k] = v`, `m[k] += n` (one atomic add), lookup/update/delete,
 // hist buckets, ring and perf buffers, stack traces. Implicit maps (`@name`:
-// mruby's GETIV/SETIV) would be lowered here, dispatched from `lowerInstruction`.
+// mruby's GETIV/SETIV) are lowered in ImplicitMaps.swift.
 
 /// Which struct each ring buffer / perf buffer map carries, as the bodies
 /// show it (`reserve(Event)`, `output(e)`): loaders decode records with it.
 final class RecordTypes {
     var byMap: [String: String] = [:]
+    /// The formats of `puts`/`printf`, and whether a body calls `exit` (Print.swift).
+    var output = OutputFormats()
 }
 
 /// One call of a map's method: the map, the method, its arguments, and

@@ -24,6 +24,7 @@ extension Lowering {
     /// Lowers `lhs <op> rhs` into `dst`; returns the result's kind.
     func binary(_ op: String, dst: VReg, lhs: (VReg, Kind), rhs: (Operand, Kind), _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
         let (l, lk) = lhs, (r, rk) = rhs
+        if let k = try stringCompare(op, dst: dst, lhs: lhs, rhs: rhs, irep, insn, loc) { return k }
         if case .bool = lk, case .bool = rk, ["==", "!=", "&", "|", "^"].contains(op) {
             switch op {
             case "==": emit(.setcc(.eq, dst, .reg(l), r), loc)
@@ -39,6 +40,7 @@ extension Lowering {
             return try unsettled(.signedInt, error(irep, insn, "`\(op)` needs Integer operands, not \(which.rubyName)",
                                                    hint: which == .bool ? "true/false are not numbers; use a conditional (`c ? 1 : 0`)" : nil))
         }
+        try checkSignedness(op, lhs: (l, lk), rhs: (r, rk), irep, insn)
         // Comparisons are unsigned when a u64 meets a u64 or a non-negative value.
         let unsignedCompare = (lu && (ru || rn)) || (ru && (lu || ln))
         func cmp(_ s: Condition, _ u: Condition) -> Kind {

@@ -61,6 +61,9 @@ extension Lowering {
         if case .cString(let user) = value.1 {
             let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
             emit(.call(nil, helper: helperID(helper), args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
+        } else if case .charArray(let have) = value.1 {
+            // Another char array: at most its own bytes (it may lack a NUL).
+            emit(.call(nil, helper: helperID("probe_read_kernel_str"), args: [.reg(a), .imm(Int64(min(n, have))), .reg(value.0)]), loc)
         } else {
             emit(.call(nil, helper: helperID("get_current_comm"), args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
         }

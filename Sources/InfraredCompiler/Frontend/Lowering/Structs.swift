@@ -31,6 +31,7 @@ extension Lowering {
     /// Puts a value into stack memory of type `t` (for map keys and values);
     /// returns its address. Struct values already in memory are used in place.
     func materialize(_ v: (VReg, Kind), as t: ValueType, _ irep: Irep, _ insn: MInstruction, what: String, _ loc: SourceLocation) throws -> VReg {
+        if let a = try stringKey(v, as: t, irep, insn, loc) { return a }
         switch (t, v.1) {
         case (.scalar(let s), .int), (.scalar(let s), .bool), (.scalar(let s), .nil):
             let off = try allocateStack(size: max(s.size, 1), alignment: 8, irep, insn)
@@ -84,10 +85,10 @@ extension Lowering {
         case .scalar(let st):
             emit(.load(dst, base: base, offset: off, size: st.size, signed: st.signed), loc)
             return intKind(st)
-        case .chars:
-            // The array's address, to copy it as a string into another char array.
+        case .chars(let n):
+            // The array's address, to copy it as a string or compare it.
             emit(.binary(.add, dst, .reg(base), .imm(Int64(off))), loc)
-            return .cString(user: false)
+            return .charArray(n)
         default:
             return try unsettled(.signedInt, error(irep, insn, "reading field `\(fname)` (\(f.type)) is not supported in bodies yet", hint: nil, symbol: fname))
         }
@@ -99,7 +100,7 @@ extension Lowering {
         switch (f.type, value.1) {
         case (.scalar(let st), .int), (.scalar(let st), .bool), (.scalar(let st), .nil):
             emit(.store(base: base, offset: off, value: value.1 == .nil ? .imm(0) : .reg(value.0), size: st.size), loc)
-        case (.chars(let n), .comm), (.chars(let n), .cString):
+        case (.chars(let n), .comm), (.chars(let n), .cString), (.chars(let n), .charArray):
             copyString(value, into: base, offset: off, size: n, loc)
         default:
             return try unsettled(.signedInt, error(irep, insn, "field `\(fname)` (\(f.type)) cannot be set from \(value.1.rubyName)",

@@ -1,4 +1,6 @@
-/// Workloads for timing the BTF model (`infrared btf bench`,
+import InfraredBTF
+
+/// Workloads for timing the BTF model (`btf-bench`,
 /// Benchmarks/btf-bench.sh).
 public enum BTFBenchmark {
     /// Up to `count` member paths that exist in `spec`, chosen

@@ -1,50 +1,5 @@
-import CCompression
 import CLibDW
-#if canImport(Glibc)
-import Glibc
-#endif
-
-// libdw (DWARF), liblz4 and liblzma are opened with dlopen the first time
-// `from-dwarf` or an lz4/xz input needs them, instead of being linked.
-// Everything that links InfraredBTF — including the static loader runner,
-// which must need no shared library but libc — then links only libbpf,
-// libelf, zlib and libzstd. The CLibDW and CCompression modules give the
-// declarations (types, constants); the functions come from here.
-
-/// A shared library opened with `dlopen`, and typed look-ups of its symbols —
-/// or, in an executable that links the library itself and registered its
-/// symbols (`LinkedSymbols`), those: a static executable cannot dlopen.
-final class DynamicLibrary: @unchecked Sendable {
-    private let handle: UnsafeMutableRawPointer?
-    let name: String
-
-    /// Opens the first of `names` that loads; `purpose` says in errors what needed it.
-    init(_ names: [String], purpose: String) throws {
-        if LinkedSymbols.lookup != nil { handle = nil; name = names[0]; return }
-        for n in names {
-            if let h = dlopen(n, RTLD_NOW | RTLD_LOCAL) { handle = h; name = n; return }
-        }
-        let why = dlerror().map { String(cString: $0) } ?? "not found"
-        throw BTFFormatError(names[0], "cannot load it for \(purpose): \(why)")
-    }
-
-    /// The symbol `symbol` as a C function of type `T`.
-    func function<T>(_ symbol: String) throws -> T {
-        let p: UnsafeRawPointer?
-        if let handle { p = dlsym(handle, symbol).map { UnsafeRawPointer($0) } } else { p = LinkedSymbols.lookup?(symbol) }
-        guard let p else { throw BTFFormatError(name, "has no symbol \(symbol)") }
-        return unsafeBitCast(p, to: T.self)
-    }
-}
-
-/// The libdw, liblz4 and liblzma functions of an executable that links those
-/// libraries (the static `infrared` CLI: Sources/CLinkedLibraries), by name.
-/// Registered once at start-up, before any BTF is read; when set, nothing is
-/// opened with dlopen.
-public enum LinkedSymbols {
-    nonisolated(unsafe) static var lookup: ((String) -> UnsafeRawPointer?)?
-    public static func register(_ lookup: @escaping (String) -> UnsafeRawPointer?) { self.lookup = lookup }
-}
+import InfraredSupport
 
 /// The libdw and libdwfl functions the DWARF converter calls (elfutils
 /// 0.188 signatures, <elfutils/libdw.h>, <elfutils/libdwfl.h>).
@@ -123,32 +78,4 @@ struct LibDW {
 
     func dwarfError() -> String { dwarf_errmsg(-1).map { String(cString: $0) } ?? "unknown libdw error" }
     func dwflError() -> String { dwfl_errmsg(-1).map { String(cString: $0) } ?? "unknown libdwfl error" }
-}
-
-/// liblz4's block decoder (<lz4.h>).
-struct LibLZ4 {
-    let LZ4_decompress_safe: @convention(c) (UnsafePointer<CChar>?, UnsafeMutablePointer<CChar>?, Int32, Int32) -> Int32
-
-    private static let loaded: Result<LibLZ4, Error> = Result(catching: {
-        let l = try DynamicLibrary(["liblz4.so.1", "liblz4.so"], purpose: "decompressing lz4 (Debian: liblz4-1)")
-        return LibLZ4(LZ4_decompress_safe: try l.function("LZ4_decompress_safe"))
-    })
-    static func load() throws -> LibLZ4 { try loaded.get() }
-
-    /// `LZ4_COMPRESSBOUND`
-    static func compressBound(_ n: Int) -> Int { n + n / 255 + 16 }
-}
-
-/// liblzma's stream decoder (<lzma.h>).
-struct LibLZMA {
-    let lzma_stream_decoder: @convention(c) (UnsafeMutablePointer<lzma_stream>?, UInt64, UInt32) -> lzma_ret
-    let lzma_code: @convention(c) (UnsafeMutablePointer<lzma_stream>?, lzma_action) -> lzma_ret
-    let lzma_end: @convention(c) (UnsafeMutablePointer<lzma_stream>?) -> Void
-
-    private static let loaded: Result<LibLZMA, Error> = Result(catching: {
-        let l = try DynamicLibrary(["liblzma.so.5", "liblzma.so"], purpose: "decompressing xz (Debian: liblzma5)")
-        return LibLZMA(lzma_stream_decoder: try l.function("lzma_stream_decoder"), lzma_code: try l.function("lzma_code"),
-                       lzma_end: try l.function("lzma_end"))
-    })
-    static func load() throws -> LibLZMA { try loaded.get() }
 }

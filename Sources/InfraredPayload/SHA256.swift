@@ -81,7 +81,7 @@ public struct SHA256 {
 
 extension Array where Element == UInt8 {
     /// Lower-case hex.
-    var hexString: String {
+    public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8](); out.reserveCapacity(count * 2)
         for b in self { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }

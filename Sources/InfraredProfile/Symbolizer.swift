@@ -1,4 +1,5 @@
 import CLibBPF
+import InfraredELF
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -24,7 +25,7 @@ import Glibc
 /// Everything read is cached: kallsyms once, each pid's mappings on first
 /// use, each file's symbols once (by device and inode, as `/proc/PID/maps`
 /// names them), so a stack seen in thousands of samples costs lookups only.
-final class Symbolizer {
+public final class Symbolizer {
     static let unknown = "[unknown]"
 
     private var kernel: SymbolTable?
@@ -32,7 +33,7 @@ final class Symbolizer {
     private var files: [String: ELFSymbols?] = [:]
     private var vdso: ELFSymbols??
 
-    init() {}
+    public init() {}
 
     /// The kernel function containing `address`, or `[unknown]`.
     func kernelSymbol(_ address: UInt64) -> String {
@@ -64,7 +65,7 @@ final class Symbolizer {
     /// address, which points past its call instruction (possibly past the end
     /// of a function ending in a call), so those are looked up at `ip - 1`,
     /// as perf and gdb do.
-    func symbols(_ ips: [UInt64], pid: Int32?) -> [String] {
+    public func symbols(_ ips: [UInt64], pid: Int32?) -> [String] {
         ips.enumerated().map { i, ip in
             let at = i == 0 ? ip : ip &- 1
             return pid.map { userSymbol(pid: $0, at) } ?? kernelSymbol(at)
@@ -73,10 +74,10 @@ final class Symbolizer {
 
     /// Reads the memory map of `pid` now, if not yet: its user addresses can
     /// then be named after it exits, as long as its files are still there.
-    func remember(pid: Int32) { _ = mappings(pid) }
+    public func remember(pid: Int32) { _ = mappings(pid) }
 
     /// Forgets what it knows of `pid` (a new process may reuse the number).
-    func forget(pid: Int32) { processes[pid] = nil }
+    public func forget(pid: Int32) { processes[pid] = nil }
 
     private func mappings(_ pid: Int32) -> [Mapping] {
         if let m = processes[pid] { return m.maps }
@@ -252,8 +253,6 @@ struct ELFSymbols {
         table.lookup(fileAddress(address, mapping: mapping))
     }
 
-    private static let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
-
     /// Where separate debug files are found by build id (Debian's `*-dbg`
     /// and `*-dbgsym` packages): `DIR/.build-id/ab/cdef….debug`.
     static let debugDirectory = "/usr/lib/debug"
@@ -275,75 +274,31 @@ struct ELFSymbols {
 
     /// An ELF image in memory (the vDSO).
     init?(image: [UInt8]) {
-        var copy = image
-        guard Self.libelfReady, let file = copy.withUnsafeMutableBytes({ b -> (symbols: [Symbol], segments: [Segment], buildID: [UInt8]?)? in
-            guard let elf = elf_memory(b.baseAddress!.assumingMemoryBound(to: CChar.self), b.count) else { return nil }
-            defer { elf_end(elf) }
-            return Self.read(elf)
-        }) else { return nil }
+        guard let elf = ELFHandle(bytes: image), let file = Self.read(elf) else { return nil }
         self.init(table: SymbolTable(file.symbols), segments: file.segments)
     }
 
     /// The function symbols, `PT_LOAD` segments and GNU build id of one file.
     static func read(_ path: String) -> (symbols: [Symbol], segments: [Segment], buildID: [UInt8]?)? {
-        guard libelfReady else { return nil }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard let elf = elf_begin(fd, ELF_C_READ_MMAP, nil) else { return nil }
-        defer { elf_end(elf) }
-        return read(elf)
+        ELFHandle(path: path).flatMap(read)
     }
 
-    static func read(_ elf: OpaquePointer) -> (symbols: [Symbol], segments: [Segment], buildID: [UInt8]?)? {
-        guard elf_kind(elf) == ELF_K_ELF else { return nil }
-
-        var segments: [Segment] = []
-        var count = 0
-        if elf_getphdrnum(elf, &count) == 0 {
-            for i in 0..<count {
-                var ph = GElf_Phdr()
-                guard gelf_getphdr(elf, Int32(i), &ph) != nil, ph.p_type == UInt32(PT_LOAD) else { continue }
-                segments.append(Segment(virtualAddress: ph.p_vaddr, offset: ph.p_offset, fileSize: ph.p_filesz, executable: ph.p_flags & UInt32(PF_X) != 0))
-            }
+    static func read(_ elf: ELFHandle) -> (symbols: [Symbol], segments: [Segment], buildID: [UInt8]?)? {
+        guard elf.isELF else { return nil }
+        let segments = elf.programHeaders().filter { $0.p_type == UInt32(PT_LOAD) }.map {
+            Segment(virtualAddress: $0.p_vaddr, offset: $0.p_offset, fileSize: $0.p_filesz, executable: $0.p_flags & UInt32(PF_X) != 0)
         }
         var symbols: [Symbol] = []
-        var buildID: [UInt8]? = nil
-        var scn: OpaquePointer? = nil
-        while true {
-            scn = elf_nextscn(elf, scn)
-            guard let section = scn else { break }
-            var sh = GElf_Shdr()
-            guard gelf_getshdr(section, &sh) != nil else { continue }
-            if sh.sh_type == UInt32(SHT_NOTE), buildID == nil, let data = elf_getdata(section, nil), let base = data.pointee.d_buf {
-                // Notes: (header, name, desc)…; the build id is NT_GNU_BUILD_ID owned by "GNU".
-                var offset = 0, header = GElf_Nhdr(), nameAt = 0, descAt = 0
-                while true {
-                    let next = gelf_getnote(data, offset, &header, &nameAt, &descAt)
-                    guard next > 0 else { break }
-                    if header.n_type == UInt32(NT_GNU_BUILD_ID), header.n_namesz == 4,
-                       memcmp(base + nameAt, "GNU", 4) == 0, header.n_descsz > 0 {
-                        buildID = Array(UnsafeRawBufferPointer(start: base + descAt, count: Int(header.n_descsz)))
-                        break
-                    }
-                    offset = next
-                }
-                continue
-            }
-            guard sh.sh_type == UInt32(SHT_SYMTAB) || sh.sh_type == UInt32(SHT_DYNSYM),
-                  sh.sh_entsize > 0, let data = elf_getdata(section, nil) else { continue }
-            let n = Int(sh.sh_size / sh.sh_entsize)
-            for i in 0..<n {
-                var sym = GElf_Sym()
-                guard gelf_getsym(data, Int32(i), &sym) != nil else { continue }
+        for (scn, sh) in elf.sections() where sh.sh_type == UInt32(SHT_SYMTAB) || sh.sh_type == UInt32(SHT_DYNSYM) {
+            for (sym, name) in elf.symbols(scn, header: sh) {
                 let type = Int32(sym.st_info & 0xf), binding = Int32(sym.st_info >> 4)
                 guard type == STT_FUNC || type == STT_GNU_IFUNC, sym.st_value != 0, sym.st_shndx != UInt16(SHN_UNDEF),
-                      let name = elf_strptr(elf, Int(sh.sh_link), Int(sym.st_name)), name.pointee != 0 else { continue }
+                      let name, name.pointee != 0 else { continue }
                 symbols.append(Symbol(address: sym.st_value, size: sym.st_size, name: String(cString: name),
                                       rank: binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2))
             }
         }
-        return (symbols, segments, buildID)
+        return (symbols, segments, elf.buildID())
     }
 }
 

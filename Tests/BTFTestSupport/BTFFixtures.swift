@@ -3,6 +3,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import InfraredBTF
+import InfraredCompression
+import InfraredSupport
 
 /// The kernel BTF fixtures committed in the repository's `BTF/` folder:
 /// `BTF/RELEASE.btf.xz` (the `.BTF` of Debian's cloud kernel RELEASE, xz

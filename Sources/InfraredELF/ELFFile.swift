@@ -1,4 +1,5 @@
 import CLibBPF
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,9 +10,10 @@ import Glibc
 ///
 /// `InfraredObject.ObjectReader` reads BPF objects (and refuses anything
 /// that is not `EM_BPF`/`ET_REL`); this is the small general reader the BTF
-/// tools need for kernels and user-space binaries. As there, the header and
-/// every section's file range are checked against the data before libelf
-/// sees it, so a truncated or corrupt file is a `BTFFormatError`, not a trap.
+/// tools need for kernels and user-space binaries. Both open the file with
+/// `ELFHandle`; as there, the header and every section's file range are
+/// checked against the data before libelf sees it, so a truncated or
+/// corrupt file is a `FormatError` (`BTFFormatError`), not a trap.
 public struct ELFFile: Sendable {
     /// One section header.
     public struct Section: Sendable, Hashable {
@@ -46,7 +48,7 @@ public struct ELFFile: Sendable {
     public init(bytes: [UInt8], source: String) throws {
         self.source = source
         self.bytes = bytes
-        func fail(_ m: String) -> BTFFormatError { BTFFormatError(source, m) }
+        func fail(_ m: String) -> FormatError { FormatError(source, m) }
         guard bytes.starts(with: Self.magic) else { throw fail("not an ELF file (no \\x7fELF magic)") }
         guard bytes.count >= 52 else { throw fail("truncated ELF header (\(bytes.count) bytes)") }
         guard bytes[4] == 1 || bytes[4] == 2 else { throw fail("corrupt ELF header: class \(bytes[4])") }
@@ -111,7 +113,7 @@ public struct ELFFile: Sendable {
         guard let symtab = sections.first(where: { $0.type == UInt32(SHT_SYMTAB) }) else { return nil }
         let entry = is64Bit ? 24 : 16
         guard Int(symtab.link) < sections.count, sections[Int(symtab.link)].type == UInt32(SHT_STRTAB) else {
-            throw BTFFormatError(source, "corrupt ELF file: .symtab's string table index \(symtab.link) is not a string table")
+            throw FormatError(source, "corrupt ELF file: .symtab's string table index \(symtab.link) is not a string table")
         }
         let strings = contents(of: sections[Int(symtab.link)])
         let table = contents(of: symtab)
@@ -127,48 +129,30 @@ public struct ELFFile: Sendable {
         return names
     }
 
-    private static let libelfReady: Bool = elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE)
-
-    /// Section names and headers through libelf (which has checked nothing
-    /// we have not: the ranges above keep it inside the buffer).
+    /// Section names and headers through libelf (`ELFHandle`, which has
+    /// checked nothing we have not: the ranges above keep it inside the buffer).
     private static func readSections(_ bytes: [UInt8], count: Int, strndx: Int,
-                                     fail: (String) -> BTFFormatError) throws -> [Section] {
-        guard libelfReady else { throw fail("libelf: \(String(cString: elf_errmsg(-1)))") }
-        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
-        defer { image.deallocate() }
-        image.copyBytes(from: bytes)
-        guard let elf = elf_memory(image.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count) else {
-            throw fail("libelf: \(String(cString: elf_errmsg(-1)))")
-        }
-        defer { elf_end(elf) }
-        var n = 0, s = 0
-        guard elf_kind(elf) == ELF_K_ELF, elf_getshdrnum(elf, &n) == 0, elf_getshdrstrndx(elf, &s) == 0, n == count, s == strndx else {
+                                     fail: (String) -> FormatError) throws -> [Section] {
+        guard ELFHandle.libelfReady, let elf = ELFHandle(bytes: bytes) else { throw fail("libelf: \(String(cString: elf_errmsg(-1)))") }
+        guard elf.isELF, let counts = elf.sectionCounts(), counts.count == count, counts.stringTableIndex == strndx else {
             throw fail("corrupt ELF section headers: \(String(cString: elf_errmsg(-1)))")
         }
         var out: [Section] = []
-        out.reserveCapacity(n)
-        for i in 0..<n {
-            var sh = GElf_Shdr()
-            guard let scn = elf_getscn(elf, i), gelf_getshdr(scn, &sh) != nil else {
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            guard let sh = elf.section(i)?.header else {
                 throw fail("corrupt ELF section header \(i): \(String(cString: elf_errmsg(-1)))")
             }
             var name = ""
             if i > 0 {
-                guard let p = elf_strptr(elf, strndx, Int(sh.sh_name)) else {
+                guard let n = elf.string(section: strndx, offset: Int(sh.sh_name)) else {
                     throw fail("corrupt ELF file: section \(i)'s name offset \(sh.sh_name) is outside the name table")
                 }
-                name = String(cString: p)
+                name = n
             }
             out.append(Section(index: i, name: name, type: sh.sh_type, offset: sh.sh_offset, size: sh.sh_size,
                                link: sh.sh_link, entrySize: sh.sh_entsize))
         }
         return out
     }
-}
-
-extension Array where Element == UInt8 {
-    // Callers check bounds first.
-    func le16(_ o: Int) -> UInt16 { UInt16(self[o]) | UInt16(self[o + 1]) << 8 }
-    func le32(_ o: Int) -> UInt32 { UInt32(le16(o)) | UInt32(le16(o + 2)) << 16 }
-    func le64(_ o: Int) -> UInt64 { UInt64(le32(o)) | UInt64(le32(o + 4)) << 32 }
 }

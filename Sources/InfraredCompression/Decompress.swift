@@ -1,4 +1,5 @@
 import CCompression
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +42,7 @@ public enum Compression: String, CaseIterable, Sendable {
     /// decompressed size); a stream cut short or corrupt throws.
     public func decompress(_ input: ArraySlice<UInt8>, source: String) throws -> [UInt8] {
         let what = "\(rawValue) stream"
-        func fail(_ m: String) -> BTFFormatError { BTFFormatError(source, "\(what): \(m)") }
+        func fail(_ m: String) -> FormatError { FormatError(source, "\(what): \(m)") }
         return try input.withUnsafeBytes { raw -> [UInt8] in
             switch self {
             case .gzip: return try Self.gunzip(raw, fail)
@@ -55,7 +56,7 @@ public enum Compression: String, CaseIterable, Sendable {
     /// Output grows in chunks of this size.
     private static let chunk = 1 << 22
 
-    private static func gunzip(_ input: UnsafeRawBufferPointer, _ fail: (String) -> BTFFormatError) throws -> [UInt8] {
+    private static func gunzip(_ input: UnsafeRawBufferPointer, _ fail: (String) -> FormatError) throws -> [UInt8] {
         var s = z_stream()
         // 16 + MAX_WBITS: gzip wrapper, checked CRC32 and size.
         guard inflateInit2_(&s, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
@@ -85,7 +86,7 @@ public enum Compression: String, CaseIterable, Sendable {
         return out
     }
 
-    private static func unzstd(_ input: UnsafeRawBufferPointer, _ fail: (String) -> BTFFormatError) throws -> [UInt8] {
+    private static func unzstd(_ input: UnsafeRawBufferPointer, _ fail: (String) -> FormatError) throws -> [UInt8] {
         guard let ctx = ZSTD_createDCtx() else { throw fail("zstd: cannot allocate a context") }
         defer { ZSTD_freeDCtx(ctx) }
         var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
@@ -114,7 +115,7 @@ public enum Compression: String, CaseIterable, Sendable {
     /// most 8 MiB. It has no end marker: it ends at the end of the input, at
     /// another magic number, or at a "size" that cannot be a block (the
     /// bzImage's appended length) — as the kernel's lib/decompress_unlz4.c reads it.
-    private static func unlz4Legacy(_ input: UnsafeRawBufferPointer, _ fail: (String) -> BTFFormatError) throws -> [UInt8] {
+    private static func unlz4Legacy(_ input: UnsafeRawBufferPointer, _ fail: (String) -> FormatError) throws -> [UInt8] {
         let lz4 = try LibLZ4.load()
         let blockMax = 8 << 20
         var out = [UInt8](), at = 4, blocks = 0
@@ -144,7 +145,7 @@ public enum Compression: String, CaseIterable, Sendable {
         return out
     }
 
-    private static func unxz(_ input: UnsafeRawBufferPointer, _ fail: (String) -> BTFFormatError) throws -> [UInt8] {
+    private static func unxz(_ input: UnsafeRawBufferPointer, _ fail: (String) -> FormatError) throws -> [UInt8] {
         let xz = try LibLZMA.load()
         var s = lzma_stream()
         guard xz.lzma_stream_decoder(&s, UInt64.max, 0) == LZMA_OK else { throw fail("liblzma: cannot start the decoder") }

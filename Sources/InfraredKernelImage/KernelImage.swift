@@ -1,3 +1,8 @@
+import InfraredBTF
+import InfraredCompression
+import InfraredELF
+import InfraredSupport
+
 /// A kernel image and the vmlinux ELF inside it: a bzImage (`vmlinuz`)
 /// whose payload is compressed with gzip, zstd, lz4 or xz, any file with
 /// such a compressed vmlinux somewhere inside, or a vmlinux ELF as is.
@@ -25,7 +30,7 @@ public struct KernelImage: Sendable {
 
     public init(bytes: [UInt8], source: String) throws {
         self.source = source
-        func fail(_ m: String) -> BTFFormatError { BTFFormatError(source, m) }
+        func fail(_ m: String) -> FormatError { FormatError(source, m) }
         if bytes.starts(with: ELFFile.magic) {
             compression = nil; payloadOffset = 0; vmlinux = bytes
             return
@@ -68,10 +73,10 @@ public struct KernelImage: Sendable {
     public func btf() throws -> [UInt8] {
         let elf = try ELFFile(bytes: vmlinux, source: compression == nil ? source : "\(source) (decompressed vmlinux)")
         guard let section = elf.section(named: ".BTF") else {
-            throw BTFFormatError(elf.source, "vmlinux has no .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF)")
+            throw FormatError(elf.source, "vmlinux has no .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF)")
         }
         guard section.hasContents else {
-            throw BTFFormatError(elf.source, "the vmlinux's .BTF section (\(section.index)) has no contents (section type \(section.type))")
+            throw FormatError(elf.source, "the vmlinux's .BTF section (\(section.index)) has no contents (section type \(section.type))")
         }
         let raw = elf.contents(of: section)
         _ = try BTFDecoder.decode(raw, source: "\(elf.source) .BTF")

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import InfraredSupport
 
 /// Flame graphs from folded stacks (`comm;root;…;leaf COUNT`, what
 /// flamegraph.pl and inferno read): one self-contained SVG a browser opens.

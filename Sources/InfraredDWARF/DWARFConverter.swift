@@ -1,5 +1,8 @@
 import CLibBPF
 import CLibDW
+import InfraredBTF
+import InfraredELF
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif

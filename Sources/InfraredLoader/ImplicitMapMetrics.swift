@@ -1,0 +1,63 @@
+import InfraredObject
+
+/// Implicit maps (`@name`) on `/metrics`: gauges labelled by key (`key`, or
+/// `key1`, `key2`… for several keys), avg as a gauge of the average, stats
+/// as `_count` and `_sum` gauges, hist and lhist as Prometheus histograms
+/// per key (`_bucket{le=…}` cumulative with each bucket's largest value,
+/// `+Inf`, `_count`; no `_sum`, which the buckets cannot give).
+extension MetricsSource {
+    static func implicitLabels(_ key: [Value]) -> [String] {
+        if key.count == 1 { return ["key=\"\(labelValue(MapAccess.implicitKeyPart(key[0])))\""] }
+        return key.enumerated().map { "key\($0.offset + 1)=\"\(labelValue(MapAccess.implicitKeyPart($0.element)))\"" }
+    }
+
+    func implicitMetrics() -> String {
+        var out = ""
+        for (m, im) in access.implicitMaps {
+            guard let entries = try? access.implicitEntries(m, im) else { continue }
+            let name = "\(prefix)_\(Self.metricName(m.name))"
+            func series(_ suffix: String, _ labels: [String], _ value: Int64) -> String {
+                "\(name)\(suffix)\(labels.isEmpty ? "" : "{" + labels.joined(separator: ",") + "}") \(value)\n"
+            }
+            switch im.aggregation {
+            case .hist, .lhist:
+                out += "# HELP \(name) @\(m.name) (\(im.aggregation == .hist ? "hist" : "lhist"))\n# TYPE \(name) histogram\n"
+                for h in access.implicitHistograms(entries) {
+                    let labels = Self.implicitLabels(h.key)
+                    var cumulative: Int64 = 0
+                    for b in MapAccess.implicitBuckets(h.counts, im.aggregation) {
+                        cumulative += b.count
+                        guard let high = b.max else { continue }
+                        out += series("_bucket", labels + ["le=\"\(high)\""], cumulative)
+                    }
+                    out += series("_bucket", labels + ["le=\"+Inf\""], cumulative) + series("_count", labels, cumulative)
+                }
+            case .stats:
+                for (suffix, pick) in [("_count", { (e: MapAccess.ImplicitEntry) in e.b }), ("_sum", { (e: MapAccess.ImplicitEntry) in e.a })] {
+                    out += "# HELP \(name)\(suffix) @\(m.name) (stats)\n# TYPE \(name)\(suffix) gauge\n"
+                    for e in entries { out += series(suffix, Self.implicitLabels(e.key), pick(e)) }
+                }
+            default:
+                out += "# HELP \(name) @\(m.name) (\(im.aggregation.functionName))\n# TYPE \(name) gauge\n"
+                for e in entries { out += series("", Self.implicitLabels(e.key), MapAccess.implicitValue(e, im.aggregation)) }
+            }
+        }
+        return out
+    }
+}
+
+extension Manifest.Aggregation {
+    /// The bpftrace function that writes it.
+    var functionName: String {
+        switch self {
+        case .store: return "store"
+        case .sum: return "sum"
+        case .min: return "min"
+        case .max: return "max"
+        case .avg: return "avg"
+        case .stats: return "stats"
+        case .hist: return "hist"
+        case .lhist: return "lhist"
+        }
+    }
+}

@@ -1,0 +1,109 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import InfraredRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `/metrics` shows, rendered on each scrape (Prometheus text
+/// exposition format 0.0.4): maps as gauges labelled by key, hist maps as
+/// histograms (`_bucket{le=…}` cumulative, `_count`; no `_sum`, which the
+/// buckets cannot give), globals as gauges, and per-map record counters.
+struct MetricsSource: @unchecked Sendable {
+    let access: MapAccess
+    let stats: RecordStats
+    let prefix: String
+
+    static func metricName(_ s: String) -> String {
+        String(s.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" ? $0 : "_" })
+    }
+
+    static func labelValue(_ s: String) -> String {
+        s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n")
+    }
+
+    static func labels(for key: Value) -> String {
+        switch key {
+        case .record(_, let fields):
+            return fields.map { "\(metricName($0.0))=\"\(labelValue(plain($0.1)))\"" }.joined(separator: ",")
+        default:
+            return "key=\"\(labelValue(plain(key)))\""
+        }
+    }
+
+    static func plain(_ v: Value) -> String {
+        if case .string(let s) = v { return s }
+        return v.text
+    }
+
+    /// Integer samples of a value: the value itself, or each integer field of a struct.
+    static func samples(_ v: Value) -> [(suffix: String, value: String)] {
+        switch v {
+        case .unsigned(let u): return [("", String(u))]
+        case .signed(let i): return [("", String(i))]
+        case .bool(let b): return [("", b ? "1" : "0")]
+        case .record(_, let fields):
+            return fields.flatMap { f in samples(f.1).map { ("_" + metricName(f.0) + $0.suffix, $0.value) } }
+        default: return []
+        }
+    }
+
+    func render() -> String {
+        var out = ""
+        let manifest = access.manifest
+        for g in manifest.globals {
+            let name = "\(prefix)_\(Self.metricName(g.name))"
+            guard let v = try? access.global(g.name) else { continue }
+            out += "# HELP \(name) global \(g.name) (\(g.type))\n# TYPE \(name) gauge\n"
+            for s in Self.samples(v) { out += "\(name)\(s.suffix) \(s.value)\n" }
+        }
+        out += implicitMetrics()   // ImplicitMapMetrics.swift
+        for m in access.reportedMaps where m.implicit == nil {
+            let name = "\(prefix)_\(Self.metricName(m.name))"
+            if m.kind == .hist {
+                guard let counts = try? access.histogram(m.name) else { continue }
+                out += "# HELP \(name) log2 histogram \(m.name)\n# TYPE \(name) histogram\n"
+                let last = counts.lastIndex { $0 > 0 } ?? 0
+                var cumulative: UInt64 = 0
+                for k in 0...last {
+                    cumulative += counts[k]
+                    out += "\(name)_bucket{le=\"\(Histogram.bounds(k).high)\"} \(cumulative)\n"
+                }
+                let total = counts.reduce(0, +)
+                out += "\(name)_bucket{le=\"+Inf\"} \(total)\n\(name)_count \(total)\n"
+                continue
+            }
+            guard let entries = try? access.entries(m.name) else { continue }
+            // One metric family per integer part of the value (a struct value gives one per field).
+            var families: [String] = []
+            var lines: [String: [String]] = [:]
+            for e in entries {
+                for s in Self.samples(e.value) {
+                    if lines[s.suffix] == nil { families.append(s.suffix); lines[s.suffix] = [] }
+                    lines[s.suffix]!.append("\(name)\(s.suffix){\(Self.labels(for: e.key))} \(s.value)")
+                }
+            }
+            if families.isEmpty, m.value?.scalar != nil { families = [""]; lines[""] = [] }
+            for f in families {
+                out += "# HELP \(name)\(f) map \(m.name) (\(m.kind))\n# TYPE \(name)\(f) gauge\n"
+                for l in lines[f]! { out += l + "\n" }
+            }
+        }
+        let (records, lost) = stats.snapshot()
+        if !manifest.recordMaps.isEmpty {
+            let name = "\(prefix)_records_total"
+            out += "# HELP \(name) records read from ring and perf buffers\n# TYPE \(name) counter\n"
+            for m in manifest.recordMaps { out += "\(name){map=\"\(Self.labelValue(m.name))\"} \(records[m.name] ?? 0)\n" }
+            let perf = manifest.recordMaps.filter { $0.kind == .perfEventArray }
+            if !perf.isEmpty {
+                let lostName = "\(prefix)_lost_records_total"
+                out += "# HELP \(lostName) perf buffer records lost\n# TYPE \(lostName) counter\n"
+                for m in perf { out += "\(lostName){map=\"\(Self.labelValue(m.name))\"} \(lost[m.name] ?? 0)\n" }
+            }
+        }
+        return out
+    }
+}

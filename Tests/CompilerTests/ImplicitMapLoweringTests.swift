@@ -1,0 +1,81 @@
+import XCTest
+import BPF
+import InfraredObject
+@testable import InfraredCompiler
+
+/// Implicit maps (`@name`) through the compiler, without a kernel: what the
+/// lowering emits (no atomic where the map is per CPU), the maps and key
+/// structs the object declares, and what the manifest tells loaders.
+final class ImplicitMapLoweringTests: XCTestCase {
+    func compile(_ body: String, declarations: String = "") throws -> CompiledObject {
+        var options = CompileOptions()
+        options.dumpAfter = ["lower"]
+        let source = "license \"GPL\"\n\(declarations)\ntracepoint \"syscalls/sys_enter_openat\" do |ctx|\n\(body)\n  0\nend\n"
+        return try Compiler.compile(source: source, path: "implicit.rb", options: options)
+    }
+
+    func testPerCPUCountingHasNoAtomicAndDeclaredCountingHasOne() throws {
+        let implicit = try compile("  @opens[pid] += 1")
+        XCTAssertFalse(implicit.dumps.joined().contains("atomic.add"), implicit.dumps.joined())
+        XCTAssertEqual(implicit.object.maps.map(\.name), ["opens"])
+        XCTAssertEqual(implicit.object.maps[0].type, MapKind.percpuHash.mapType.rawValue)
+        XCTAssertEqual(implicit.object.maps[0].maxEntries, 10240)
+        XCTAssertEqual(implicit.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .sum, keys: 1))
+
+        let declared = try compile("  counts[pid] += 1", declarations: "map :counts, :hash, key: :u64, value: :u64")
+        XCTAssertTrue(declared.dumps.joined().contains("atomic.add.64"), declared.dumps.joined())
+        XCTAssertNil(declared.manifest.maps[0].implicit)
+    }
+
+    func testStoredMapIsAPlainHash() throws {
+        let c = try compile("  @start[tid] = ktime_ns\n  t = @start[tid]\n  @start.delete(tid)")
+        XCTAssertEqual(c.object.maps.map(\.type), [MapKind.hash.mapType.rawValue])
+        XCTAssertEqual(c.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .store, keys: 1))
+        XCTAssertEqual(c.manifest.maps[0].keySize, 8)
+        XCTAssertEqual(c.manifest.maps[0].valueSize, 8)
+    }
+
+    /// Several keys: an anonymous-struct key laid out as C would, in BTF as
+    /// `struct infrared_key_NAME`; a histogram's key ends with its bucket.
+    func testTupleAndHistogramKeysAreStructs() throws {
+        let c = try compile("  @bytes[pid, comm] += 5\n  @lat[comm].hist(pid)\n  @m.min(pid)\n  @a.avg(pid)")
+        let types = Dictionary(uniqueKeysWithValues: c.manifest.structs.map { ($0.name, $0) })
+        XCTAssertEqual(types["infrared_key_bytes"]?.fields.map { "\($0.name)@\($0.offset):\($0.size)" }, ["k0@0:8", "k1@8:16"])
+        XCTAssertEqual(types["infrared_key_bytes"]?.size, 24)
+        XCTAssertEqual(types["infrared_key_lat"]?.fields.map { "\($0.name)@\($0.offset):\($0.size)" }, ["k0@0:16", "bucket@16:8"])
+        XCTAssertEqual(types["infrared_minmax"]?.fields.map(\.name), ["value", "set"])
+        XCTAssertEqual(types["infrared_avg"]?.fields.map(\.name), ["total", "count"])
+        let maps = Dictionary(uniqueKeysWithValues: c.manifest.maps.map { ($0.name, $0) })
+        XCTAssertEqual(maps["bytes"]?.key, .structure("infrared_key_bytes"))
+        XCTAssertEqual(maps["lat"]?.implicit, Manifest.Implicit(aggregation: .hist, keys: 1))
+        XCTAssertEqual(maps["m"]?.implicit, Manifest.Implicit(aggregation: .min, keys: 0))
+        XCTAssertEqual(maps["m"]?.valueSize, 16)
+        XCTAssertEqual(maps["a"]?.implicit?.aggregation, .avg)
+        XCTAssertTrue(c.manifest.maps.allSatisfy { $0.kind == .percpuHash })
+    }
+
+    func testLhistKeepsItsBoundsInTheManifest() throws {
+        let c = try compile("  @sizes.lhist(pid, 0, 1000, 100)")
+        XCTAssertEqual(c.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .lhist(min: 0, max: 1000, step: 100), keys: 0))
+    }
+
+    func testUsesAcrossProgramsMustAgree() throws {
+        let source = """
+        license "GPL"
+        tracepoint "syscalls/sys_enter_openat" do |ctx|
+          @n[comm] += 1
+          0
+        end
+        tracepoint "syscalls/sys_enter_close" do |ctx|
+          @n[comm].count
+          0
+        end
+        """
+        let c = try Compiler.compile(source: source, path: "two.rb")
+        XCTAssertEqual(c.manifest.maps.map(\.name), ["n"], "one map for both programs")
+        XCTAssertThrowsError(try Compiler.compile(source: source.replacingOccurrences(of: "@n[comm].count", with: "@n[pid].count"), path: "two.rb")) { e in
+            XCTAssertEqual("\(e)".split(separator: "\n").first.map(String.init),
+                           "two.rb:7:3: error: `@n` is used with key (u64) here and with key (char[16]) at line 3")
+        }
+    }
+}

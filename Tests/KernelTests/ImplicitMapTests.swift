@@ -1,0 +1,190 @@
+import Foundation
+import XCTest
+import InfraredCompiler
+import InfraredRuntime
+
+/// Implicit maps (`@name`) against known workloads: this test thread's
+/// own syscalls, counted and aggregated exactly, per CPU where every write
+/// aggregates, merged here as the loader merges them.
+final class ImplicitMapTests: XCTestCase {
+    override func setUpWithError() throws {
+        try Support.requireBPF()
+        if !FileManager.default.fileExists(atPath: "/sys/kernel/tracing/events/syscalls") {
+            _ = try? Support.run("mount", ["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+        }
+    }
+
+    func u64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+    func word(_ b: [UInt8], _ at: Int) -> Int64 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int64.self) } }
+    func chars(_ s: String, _ n: Int) -> [UInt8] { Array((Array(s.utf8) + [UInt8](repeating: 0, count: n)).prefix(n)) }
+    /// This thread's name, as `comm` reads it in the kernel.
+    func threadComm() throws -> String {
+        try String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
+    }
+
+    /// The value's per-CPU slots (`width` bytes each) of a per-CPU map entry.
+    func slots(_ raw: [UInt8], width: Int) -> [[UInt8]] {
+        stride(from: 0, to: raw.count - width + 1, by: width).map { Array(raw[$0..<$0 + width]) }
+    }
+    func perCPUSum(_ raw: [UInt8]?) -> Int64? { raw.map { slots($0, width: 8).map { word($0, 0) }.reduce(0, +) } }
+
+    /// This thread's id (`/proc/thread-self` links to `PID/task/TID`).
+    func gettid() throws -> Int32 {
+        try XCTUnwrap(Int32(URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")).lastPathComponent))
+    }
+
+    /// Compiles and loads `source` with its param `target` set, and attaches `program`.
+    func load(_ source: String, program: String, target: Int32) throws -> (LoadedObject, CompiledObject) {
+        let compiled = try Compiler.compile(source: source, path: "implicit.rb")
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        try object.setInitialBytes(map: ".rodata", offset: 0, bytes: withUnsafeBytes(of: UInt32(target).littleEndian, Array.init))
+        try object.load()
+        try object.attach(program: program)
+        return (object, compiled)
+    }
+
+    static let counting = """
+    license "GPL"
+    param :target, :u32, default: 0
+
+    tracepoint "syscalls/sys_enter_getppid" do |ctx|
+      if tid == target
+        @calls[pid] += 1
+        @names[comm].count
+        @total += 1
+        @pairs[pid, comm] += 3
+        @last[tid] = 7
+        @seen[tid] = @seen[tid] + 2
+        @gone[tid] = 1
+        @gone.delete(tid)
+        @flag = 42
+        @copy[tid] = @flag + 1
+        p = @last.lookup(tid)
+        @got[tid] = p.value + 1 if p
+      end
+      0
+    end
+    """
+
+    func testCountsStoresReadsAndDeletes() throws {
+        let tid = try gettid()
+        let (object, compiled) = try load(Self.counting, program: "sys_enter_getppid", target: tid)
+        defer { object.close() }
+        let n = 37
+        for _ in 0..<n { _ = getppid() }
+        let comm = try threadComm(), pid = UInt64(getpid())
+        XCTAssertEqual(perCPUSum(try object.lookup(map: "calls", key: u64(pid))), Int64(n))
+        XCTAssertEqual(perCPUSum(try object.lookup(map: "names", key: chars(comm, 16))), Int64(n))
+        XCTAssertEqual(perCPUSum(try object.lookup(map: "total", key: u64(0))), Int64(n))
+        XCTAssertEqual(perCPUSum(try object.lookup(map: "pairs", key: u64(pid) + chars(comm, 16))), Int64(3 * n))
+        XCTAssertEqual(try object.lookup(map: "last", key: u64(UInt64(tid))).map { word($0, 0) }, 7)
+        XCTAssertEqual(try object.lookup(map: "seen", key: u64(UInt64(tid))).map { word($0, 0) }, Int64(2 * n))
+        XCTAssertNil(try object.lookup(map: "gone", key: u64(UInt64(tid))))
+        XCTAssertEqual(try object.lookup(map: "got", key: u64(UInt64(tid))).map { word($0, 0) }, 8)
+        XCTAssertEqual(try object.lookup(map: "flag", key: u64(0)).map { word($0, 0) }, 42, "no key: one entry, key 0")
+        XCTAssertEqual(try object.lookup(map: "copy", key: u64(UInt64(tid))).map { word($0, 0) }, 43)
+        // Storage: aggregated maps per CPU, stored ones plain hashes; all 10240 entries.
+        let kinds = Dictionary(uniqueKeysWithValues: compiled.manifest.maps.map { ($0.name, $0) })
+        for name in ["calls", "names", "total", "pairs"] {
+            XCTAssertEqual(kinds[name]?.kind, .percpuHash, name)
+            XCTAssertEqual(kinds[name]?.implicit?.aggregation, .sum, name)
+        }
+        for name in ["last", "seen", "gone", "got", "flag", "copy"] {
+            XCTAssertEqual(kinds[name]?.kind, .hash, name)
+            XCTAssertEqual(kinds[name]?.implicit?.aggregation, .store, name)
+        }
+        XCTAssertEqual(kinds["pairs"]?.keySize, 24)
+        XCTAssertEqual(kinds["pairs"]?.implicit?.keys, 2)
+        XCTAssertEqual(kinds["total"]?.implicit?.keys, 0)
+        XCTAssertEqual(kinds["flag"]?.implicit?.keys, 0)
+        XCTAssertEqual(kinds["calls"]?.maxEntries, 10240)
+    }
+
+    static let aggregations = """
+    license "GPL"
+    param :target, :u32, default: 0
+
+    tracepoint "syscalls/sys_enter_write" do |ctx|
+      if ctx.fd == target
+        @s.sum(ctx.count)
+        @lo.min(ctx.count)
+        @hi[comm].max(ctx.count)
+        @a.avg(ctx.count)
+        @st.stats(ctx.count)
+        @h.hist(ctx.count)
+        @l.lhist(ctx.count, 0, 1000, 100)
+        @hc[comm].hist(ctx.count)
+      end
+      0
+    end
+    """
+
+    /// A writer pinned to a CPU (`sched_setaffinity`), writing its
+    /// arguments' sizes to /dev/null on fd 987, the programs' filter.
+    static let writer = """
+    #define _GNU_SOURCE
+    #include <fcntl.h>
+    #include <sched.h>
+    #include <stdlib.h>
+    #include <unistd.h>
+    static char buffer[4096];
+    int main(int argc, char **argv) {
+        cpu_set_t set; CPU_ZERO(&set); CPU_SET(atoi(argv[1]), &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) return 2;
+        if (dup2(open("/dev/null", O_WRONLY), 987) != 987) return 3;
+        for (int i = 2; i < argc; i++) if (write(987, buffer, atoi(argv[i])) != atoi(argv[i])) return 4;
+        return 0;
+    }
+    """
+
+    /// Writes of 1 and 100 bytes on CPU 0, of 5 and 3000 on CPU 1: each
+    /// aggregation is exact once the CPUs' slots are merged, and the slots
+    /// show the per-CPU storage (each CPU's share in its own slot).
+    func testAggregationsMergedAcrossCPUs() throws {
+        guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { throw XCTSkip("the per-CPU merge needs 2 online CPUs; this machine has 1") }
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = dir.appendingPathComponent("irwriter.c"), binary = dir.appendingPathComponent("irwriter")
+        try Self.writer.write(to: source, atomically: true, encoding: .utf8)
+        let cc = try Support.run("cc", ["-O2", "-o", binary.path, source.path])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let (object, _) = try load(Self.aggregations, program: "sys_enter_write", target: 987)
+        defer { object.close() }
+        XCTAssertEqual(try Support.run(binary.path, ["0", "1", "100"]).status, 0)
+        XCTAssertEqual(try Support.run(binary.path, ["1", "5", "3000"]).status, 0)
+        let comm = chars("irwriter", 16)
+
+        let sum = try XCTUnwrap(object.lookup(map: "s", key: u64(0)))
+        XCTAssertEqual(slots(sum, width: 8).prefix(2).map { word($0, 0) }, [101, 3005], "each CPU's share in its own slot")
+        XCTAssertEqual(perCPUSum(sum), 3106)
+
+        // min/max: {value, set} per CPU; a CPU that never wrote has set = 0.
+        func merged(_ raw: [UInt8], _ pick: (Int64, Int64) -> Int64) -> Int64? {
+            var out: Int64? = nil
+            for s in slots(raw, width: 16) where word(s, 8) != 0 { out = out.map { pick($0, word(s, 0)) } ?? word(s, 0) }
+            return out
+        }
+        let lo = try XCTUnwrap(object.lookup(map: "lo", key: u64(0)))
+        XCTAssertEqual(slots(lo, width: 16).prefix(2).map { word($0, 0) }, [1, 5])
+        XCTAssertEqual(merged(lo, min), 1)
+        XCTAssertEqual(merged(try XCTUnwrap(object.lookup(map: "hi", key: comm)), max), 3000)
+
+        for map in ["a", "st"] {
+            let raw = try XCTUnwrap(object.lookup(map: map, key: u64(0)))
+            let total = slots(raw, width: 16).map { word($0, 0) }.reduce(0, +), count = slots(raw, width: 16).map { word($0, 8) }.reduce(0, +)
+            XCTAssertEqual(total, 3106, map); XCTAssertEqual(count, 4, map)
+        }
+
+        // hist: bpftrace's buckets, 0 for negatives, 1 for 0, 2 + ⌊log2 v⌋.
+        var hist: [Int64: Int64] = [:], keyed: [Int64: Int64] = [:], linear: [Int64: Int64] = [:]
+        for k in try object.keys(map: "h") { hist[word(k, 0)] = perCPUSum(try object.lookup(map: "h", key: k)) }
+        for k in try object.keys(map: "hc") {
+            XCTAssertEqual(Array(k.prefix(16)), comm)
+            keyed[word(k, 16)] = perCPUSum(try object.lookup(map: "hc", key: k))
+        }
+        for k in try object.keys(map: "l") { linear[word(k, 0)] = perCPUSum(try object.lookup(map: "l", key: k)) }
+        XCTAssertEqual(hist, [2: 1, 4: 1, 8: 1, 13: 1])     // 1, 5 in [4, 8), 100 in [64, 128), 3000 in [2K, 4K)
+        XCTAssertEqual(keyed, hist)
+        XCTAssertEqual(linear, [1: 2, 2: 1, 11: 1])         // [0, 100) twice, [100, 200), [1000, ...)
+    }
+}

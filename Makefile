@@ -3,7 +3,9 @@
 #   make build   release build of the `infrared` command (static), with the static loader runner beside it
 #   make runner  the static loader runner `infrared gen loader` builds tools on (.build-runner/release/infrared-runner)
 #   make test    debug build, then every test (kernel tests need root), then the static release CLI's smoke check
+#                and the kernel matrix (make vmtest)
 #   make tables  regenerate Sources/BPF/Generated from the system headers, and the prelude's bytecode (mrbc)
+#   make vmtest  the kernel matrix: the static tools in Debian's 6.1 and 6.12 kernels under QEMU (Scripts/vmtest.sh)
 #   make demo    the live demo: the seed device filter attached to a fresh cgroup for a few seconds
 #   make fuzz    libFuzzer + AddressSanitizer on the readers (disasm, btf dump/extract, gen skel), FUZZ_SECONDS each
 SWIFT ?= swift
@@ -18,7 +20,7 @@ PYTHON ?= python3
 RUNNER_SCRATCH ?= .build-runner
 RUNNER := $(RUNNER_SCRATCH)/release/infrared-runner
 
-.PHONY: setup build test tables demo runner fuzz
+.PHONY: setup build test tables demo runner fuzz vmtest
 
 setup:
 	bash Scripts/setup.sh
@@ -35,18 +37,25 @@ runner:
 	$(SWIFT) build -c release --product infrared-runner --scratch-path $(RUNNER_SCRATCH) -Xswiftc -static-executable -Xlinker -s
 
 # Tests run serially: the kernel tests share cgroups and the bpf() namespace.
-# Then the release CLI (one static executable) against the debug one.
+# Then the release CLI (one static executable) against the debug one, and
+# its loaders in the kernels of BTF/VERSIONS under QEMU (~25 s).
 test: runner
 	$(SWIFT) build $(SWIFT_FLAGS)
 	INFRARED_RUNNER="$(abspath $(RUNNER))" $(SWIFT) test $(SWIFT_FLAGS)
 	$(MAKE) build
 	REL="$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared" \
 	DBG="$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/infrared" bash Scripts/static-smoke.sh
+	INFRARED="$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared" bash Scripts/vmtest.sh
 
 # The prelude's bytecode (mrbc) follows the tables it is generated from.
 tables:
 	$(PYTHON) Scripts/gen-tables.py
 	INFRARED_UPDATE_PRELUDE=1 $(SWIFT) test $(SWIFT_FLAGS) --filter PreludeTests/testCompiledPreludeIsCurrent
+
+# The static loaders built by the release CLI, run in each kernel of
+# BTF/VERSIONS booted under QEMU (TCG); prints kernels x tools.
+vmtest: build
+	INFRARED="$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared" bash Scripts/vmtest.sh
 
 demo: build
 	INFRARED=.build/release/infrared bash Scripts/demo.sh

@@ -38,7 +38,7 @@ runner:
 
 # Tests run serially: the kernel tests share cgroups and the bpf() namespace.
 # Then the release CLI (one static executable) against the debug one, and
-# its loaders in the kernels of BTF/VERSIONS under QEMU (~25 s).
+# its loaders in the kernels of BTF/VERSIONS under QEMU (~40 s).
 test: runner
 	$(SWIFT) build $(SWIFT_FLAGS)
 	INFRARED_RUNNER="$(abspath $(RUNNER))" $(SWIFT) test $(SWIFT_FLAGS)

@@ -31,7 +31,7 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton killed}
+checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop killed}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
 init_timeout=${VMTEST_INIT_TIMEOUT:-90}

@@ -59,7 +59,7 @@ wait_ready() {
 }
 
 check_opencount() {  # kprobe + kretprobe on do_sys_openat2
-  w="do_sys_openat2 by one process opening a file 5 times and a missing one 3 times: 8 calls (kprobe), 3 returns of -ENOENT (kretprobe)"
+  w="do_sys_openat2 by one process opening a file 5 times and a missing one 3 times: 8 calls (kprobe), 3 returns of -ENOENT and 3 of ctx.ret < 0 (kretprobe)"
   rm -f /tmp/ready; vmwork opens /tmp/ready /etc/vmtest-present 5 /nonexistent-vmtest 3 & wp=$!
   wait_ready /tmp/ready || { result opencount FAIL "$w (workload not ready)"; return; }
   start opencount --target-pid $wp || { kill $wp; result opencount FAIL "$w (did not attach)"; return; }
@@ -67,8 +67,9 @@ check_opencount() {  # kprobe + kretprobe on do_sys_openat2
   stop; ts=$?
   calls=$(sed -n 's/^calls\[0\]: //p' /tmp/opencount.out)
   enoent=$(sed -n 's/^enoent\[0\]: //p' /tmp/opencount.out)
-  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$calls" = 8 ] && [ "$enoent" = 3 ]; then result opencount PASS "$w"
-  else result opencount FAIL "$w (calls=$calls enoent=$enoent workload=$ws tool=$ts)"; fi
+  errors=$(sed -n 's/^errors\[0\]: //p' /tmp/opencount.out)
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$calls" = 8 ] && [ "$enoent" = 3 ] && [ "$errors" = 3 ]; then result opencount PASS "$w"
+  else result opencount FAIL "$w (calls=$calls enoent=$enoent errors=$errors workload=$ws tool=$ts)"; fi
 }
 
 check_execsnoop() {
@@ -155,13 +156,31 @@ check_xdp_count() {
 }
 
 check_profile() {
-  w="folded stacks of a process spinning 1.5 s in burn_cpu_here: vmwork;...;burn_cpu_here stacks holding 100-160 samples (99 Hz x 1.5 s = 148; the sampling clock is inexact under TCG)"
+  w="folded stacks of a process spinning 1.5 s in burn_cpu_here: vmwork;...;burn_cpu_here stacks holding 50-160 samples (99 Hz x 1.5 s = 148; seen 130-145; a starved TCG vCPU coalesces timer expiries, hence the low bound)"
   start profile || { result profile FAIL "$w (did not attach)"; return; }
   vmwork burn 1500; ws=$?
   stop; ts=$?
   n=$(awk '$0 ~ /^vmwork;/ && $0 ~ /;burn_cpu_here/ { s += $NF } END { print s + 0 }' /tmp/profile.out)
-  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$n" -ge 100 ] && [ "$n" -le 160 ]; then result profile PASS "$w ($n samples)"
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$n" -ge 50 ] && [ "$n" -le 160 ]; then result profile PASS "$w ($n samples)"
   else result profile FAIL "$w (samples=$n tool=$ts)"; fi
+}
+
+check_unlinksnoop() {  # fentry + fexit on do_unlinkat (BPF trampolines)
+  w="fentry/fexit on do_unlinkat: 4 unlinks with ret 0 and 2 of a missing file with ret -2, pid, comm and filename (BTF-typed args), attempts 6"
+  rm -f /tmp/ready; vmwork unlinks /tmp/ready /tmp/ul 4 /tmp/ul-missing 2 & wp=$!
+  wait_ready /tmp/ready || { result unlinksnoop FAIL "$w (workload not ready)"; return; }
+  start unlinksnoop --target-pid $wp || { kill $wp; result unlinksnoop FAIL "$w (did not attach)"; return; }
+  kill -USR1 $wp; wait $wp; ws=$?
+  stop; ts=$?
+  ok=0
+  for i in 0 1 2 3; do
+    awk -v p=$wp -v f=/tmp/ul.$i '$1 == p && $2 == "vmwork" && $3 == 0 && $4 == f { n++ } END { exit n != 1 }' /tmp/unlinksnoop.out && ok=$((ok + 1))
+  done
+  missing=$(awk -v p=$wp '$1 == p && $2 == "vmwork" && $3 == -2 && $4 == "/tmp/ul-missing"' /tmp/unlinksnoop.out | wc -l)
+  lines=$(grep -c "^$wp " /tmp/unlinksnoop.out)
+  attempts=$(sed -n "s/^attempts\[$wp\]: //p" /tmp/unlinksnoop.out)
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ $ok = 4 ] && [ $missing = 2 ] && [ $lines = 6 ] && [ "$attempts" = 6 ]; then result unlinksnoop PASS "$w"
+  else result unlinksnoop FAIL "$w (ret0=$ok missing=$missing lines=$lines attempts=$attempts workload=$ws tool=$ts)"; fi
 }
 
 check_skeleton() {  # the C skeleton of opencount.rb (gen skel), statically linked with libbpf
@@ -213,6 +232,6 @@ check_killed() {
 }
 
 echo vmtest >/etc/vmtest-present
-for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton killed}; do
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop killed}; do
   check_$c
 done

@@ -7,6 +7,8 @@
  *   vmwork sleeps N USEC                  N sleeps of USEC microseconds
  *   vmwork syscalls READY N               waits like `opens`, then N getppid(2)
  *   vmwork devopen PATH                   exit 0 if PATH opens, 1 if EPERM, 2 otherwise
+ *   vmwork unlinks READY PREFIX N MISSING M  creates PREFIX.0..N-1, waits like `opens`,
+ *                                         unlinks them, then unlinks MISSING M times
  *   vmwork burn MS                        spins MS milliseconds of CPU in burn_cpu_here
  *   vmwork bpfprogs                       prints how many BPF programs the kernel holds
  *   vmwork udp N                          N UDP datagrams to itself on 127.0.0.1 (a bound
@@ -92,6 +94,24 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
+    if (argc == 7 && strcmp(argv[1], "unlinks") == 0) {
+        int n = atoi(argv[4]), m = atoi(argv[6]);
+        char path[256];
+        for (int i = 0; i < n; i++) {
+            snprintf(path, sizeof path, "%s.%d", argv[3], i);
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0) { perror(path); return 8; }
+            close(fd);
+        }
+        wait_for_go(argv[2]);
+        for (int i = 0; i < n; i++) {
+            snprintf(path, sizeof path, "%s.%d", argv[3], i);
+            if (unlink(path) != 0) { perror(path); return 8; }
+        }
+        for (int i = 0; i < m; i++)
+            if (unlink(argv[5]) == 0 || errno != ENOENT) { fprintf(stderr, "%s: expected ENOENT\n", argv[5]); return 8; }
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "burn") == 0) { burn_cpu_here(atoi(argv[2])); return 0; }
     if (argc == 2 && strcmp(argv[1], "bpfprogs") == 0) {
         union bpf_attr attr;
@@ -108,6 +128,6 @@ int main(int argc, char **argv) {
         printf("%d\n", n);
         return 0;
     }
-    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | burn MS | bpfprogs | udp N\n");
+    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | unlinks READY PREFIX N MISSING M | burn MS | bpfprogs | udp N\n");
     return 64;
 }

@@ -45,19 +45,3 @@ extension MetricsSource {
         return out
     }
 }
-
-extension Manifest.Aggregation {
-    /// The bpftrace function that writes it.
-    var functionName: String {
-        switch self {
-        case .store: return "store"
-        case .sum: return "sum"
-        case .min: return "min"
-        case .max: return "max"
-        case .avg: return "avg"
-        case .stats: return "stats"
-        case .hist: return "hist"
-        case .lhist: return "lhist"
-        }
-    }
-}

@@ -129,6 +129,20 @@ public struct Manifest: Sendable, Codable, Equatable {
         case stats
         case hist
         case lhist(min: Int64, max: Int64, step: Int64)
+
+        /// The bpftrace function that writes it (`store` for `=`).
+        public var functionName: String {
+            switch self {
+            case .store: return "store"
+            case .sum: return "sum"
+            case .min: return "min"
+            case .max: return "max"
+            case .avg: return "avg"
+            case .stats: return "stats"
+            case .hist: return "hist"
+            case .lhist: return "lhist"
+            }
+        }
     }
     public struct Variable: Sendable, Codable, Equatable {
         public var name: String

@@ -130,12 +130,7 @@ extension Manifest.Aggregation {
         switch self {
         case .store: return "`=`"
         case .sum: return "`+=`/count/sum"
-        case .min: return "min"
-        case .max: return "max"
-        case .avg: return "avg"
-        case .stats: return "stats"
-        case .hist: return "hist"
-        case .lhist: return "lhist"
+        default: return functionName
         }
     }
 }

@@ -126,24 +126,37 @@ public final class ELFHandle {
         return out
     }
 
-    /// The GNU build id (`NT_GNU_BUILD_ID` owned by "GNU") of the first
-    /// `SHT_NOTE` section that has one.
-    public func buildID() -> [UInt8]? {
+    /// Whether the file is ELFCLASS64 (words in notes and headers are 8 bytes).
+    public var is64Bit: Bool { gelf_getclass(elf) == ELFCLASS64 }
+
+    /// The descriptors of the notes owned by `owner` with type `type`, from
+    /// every `SHT_NOTE` section (or only the one named `section`), in order;
+    /// walked with libelf's `gelf_getnote`.
+    public func notes(owner: String, type: UInt32, section: String? = nil) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        let ownerBytes = Array(owner.utf8) + [0]
         for (scn, sh) in sections() where sh.sh_type == UInt32(SHT_NOTE) {
+            if let section, self.string(section: sectionCounts()?.stringTableIndex ?? 0, offset: Int(sh.sh_name)) != section { continue }
             guard let data = elf_getdata(scn, nil), let base = data.pointee.d_buf else { continue }
             // Notes: (header, name, desc)….
             var offset = 0, header = GElf_Nhdr(), nameAt = 0, descAt = 0
             while true {
                 let next = gelf_getnote(data, offset, &header, &nameAt, &descAt)
                 guard next > 0 else { break }
-                if header.n_type == UInt32(NT_GNU_BUILD_ID), header.n_namesz == 4,
-                   memcmp(base + nameAt, "GNU", 4) == 0, header.n_descsz > 0 {
-                    return Array(UnsafeRawBufferPointer(start: base + descAt, count: Int(header.n_descsz)))
+                if header.n_type == type, Int(header.n_namesz) == ownerBytes.count,
+                   memcmp(base + nameAt, ownerBytes, ownerBytes.count) == 0 {
+                    out.append(Array(UnsafeRawBufferPointer(start: base + descAt, count: Int(header.n_descsz))))
                 }
                 offset = next
             }
         }
-        return nil
+        return out
+    }
+
+    /// The GNU build id (`NT_GNU_BUILD_ID` owned by "GNU") of the first
+    /// `SHT_NOTE` section that has one.
+    public func buildID() -> [UInt8]? {
+        notes(owner: "GNU", type: UInt32(NT_GNU_BUILD_ID)).first { !$0.isEmpty }
     }
 
     /// The `DT_NEEDED` names of the `SHT_DYNAMIC` sections, in order.

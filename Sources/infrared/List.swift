@@ -156,17 +156,17 @@ struct List: ParsableCommand {
 
     /// `usdt:PATH:PROVIDER:NAME` for each probe of the binary's `.note.stapsdt`, each once.
     static func usdtProbes(path: String) throws -> [String] {
-        let elf = try ELFFile(path: path)
-        guard let section = elf.section(named: ".note.stapsdt") else { return [] }
-        let probes = try USDTNotes.parse(elf.contents(of: section), is64Bit: elf.is64Bit, source: path)
+        guard let elf = ELFHandle(path: path) else { throw CLIError("\(path): not an ELF file libelf can read") }
+        let probes = try elf.notes(owner: "stapsdt", type: USDTNotes.ntStapSDT, section: ".note.stapsdt")
+            .map { try USDTNotes.probe($0, is64Bit: elf.is64Bit, source: path) }
         return Set(probes.map { "usdt:\(path):\($0.provider):\($0.name)" }).sorted()
     }
 }
 
-/// The SystemTap SDT notes of `.note.stapsdt` (one ELF note per probe site:
-/// type `NT_STAPSDT` 3, owner `stapsdt`, then the site's address, the
-/// `.stapsdt.base` address, the semaphore address — each a word of the
-/// file's class — and the provider, name and argument strings).
+/// A SystemTap SDT note of `.note.stapsdt` (one ELF note per probe site:
+/// type `NT_STAPSDT` 3, owner `stapsdt`; its descriptor holds the site's
+/// address, the `.stapsdt.base` address, the semaphore address — each a word
+/// of the file's class — and the provider, name and argument strings).
 /// See https://sourceware.org/systemtap/wiki/UserSpaceProbeImplementation.
 enum USDTNotes {
     struct Probe: Equatable {
@@ -179,35 +179,18 @@ enum USDTNotes {
 
     static let ntStapSDT: UInt32 = 3
 
-    static func parse(_ b: [UInt8], is64Bit: Bool, source: String) throws -> [Probe] {
-        func u32(_ o: Int) -> UInt32 { UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24 }
-        func word(_ o: Int) -> UInt64 { is64Bit ? UInt64(u32(o)) | UInt64(u32(o + 4)) << 32 : UInt64(u32(o)) }
-        func aligned(_ n: Int) -> Int { (n + 3) & ~3 }
+    /// One note's descriptor, as `ELFHandle.notes` gives it.
+    static func probe(_ d: [UInt8], is64Bit: Bool, source: String) throws -> Probe {
         let wordSize = is64Bit ? 8 : 4
-        var probes: [Probe] = []
-        var at = 0
-        while at + 12 <= b.count {
-            let nameSize = Int(u32(at)), descSize = Int(u32(at + 4)), type = u32(at + 8)
-            let nameAt = at + 12, descAt = nameAt + aligned(nameSize)
-            guard nameSize <= b.count, descSize <= b.count, descAt + descSize <= b.count else {
-                throw CLIError("\(source): truncated .note.stapsdt note at offset \(at)")
-            }
-            defer { at = descAt + aligned(descSize) }
-            guard type == ntStapSDT, b[nameAt..<nameAt + nameSize].prefix(while: { $0 != 0 }).elementsEqual("stapsdt".utf8) else { continue }
-            guard descSize >= 3 * wordSize else { throw CLIError("\(source): .note.stapsdt note at offset \(at) is too short") }
-            var strings: [String] = []
-            var s = descAt + 3 * wordSize
-            let end = descAt + descSize
-            while strings.count < 3 && s < end {
-                let stop = b[s..<end].firstIndex(of: 0) ?? end
-                strings.append(String(decoding: b[s..<stop], as: UTF8.self))
-                s = stop + 1
-            }
-            guard strings.count >= 2 else { throw CLIError("\(source): .note.stapsdt note at offset \(at) has no provider and name") }
-            probes.append(Probe(provider: strings[0], name: strings[1], location: word(descAt), semaphore: word(descAt + 2 * wordSize),
-                                arguments: strings.count > 2 ? strings[2] : ""))
+        func word(_ o: Int) -> UInt64 { (0..<wordSize).reduce(UInt64(0)) { $0 | UInt64(d[o + $1]) << (8 * UInt64($1)) } }
+        guard d.count >= 3 * wordSize else { throw CLIError("\(source): a .note.stapsdt note is too short (\(d.count) bytes)") }
+        let strings = d[(3 * wordSize)...].split(separator: 0, maxSplits: 3, omittingEmptySubsequences: false)
+            .prefix(3).map { String(decoding: $0, as: UTF8.self) }
+        guard strings.count >= 2, !strings[0].isEmpty, !strings[1].isEmpty else {
+            throw CLIError("\(source): a .note.stapsdt note has no provider and name")
         }
-        return probes
+        return Probe(provider: strings[0], name: strings[1], location: word(0), semaphore: word(2 * wordSize),
+                     arguments: strings.count > 2 ? strings[2] : "")
     }
 }
 

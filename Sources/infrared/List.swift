@@ -156,7 +156,7 @@ struct List: ParsableCommand {
 
     /// `usdt:PATH:PROVIDER:NAME` for each probe of the binary's `.note.stapsdt`, each once.
     static func usdtProbes(path: String) throws -> [String] {
-        guard let elf = ELFHandle(path: path) else { throw CLIError("\(path): not an ELF file libelf can read") }
+        guard let elf = ELFHandle(path: path), elf.isELF else { throw CLIError("\(path): not an ELF file") }
         let probes = try elf.notes(owner: "stapsdt", type: USDTNotes.ntStapSDT, section: ".note.stapsdt")
             .map { try USDTNotes.probe($0, is64Bit: elf.is64Bit, source: path) }
         return Set(probes.map { "usdt:\(path):\($0.provider):\($0.name)" }).sorted()

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the running kernel offers for attaching a program kind, read from
 /// sysfs and tracefs, so that an attach failure can name the missing
@@ -18,7 +25,7 @@ public struct KernelFeatures: Sendable {
     public init(root: String = "/") { self.root = root }
 
     func exists(_ path: String) -> Bool {
-        FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent(path))
+        FileManager.default.fileExists(atPath: root.hasSuffix("/") ? root + path : root + "/" + path)
     }
 
     /// `perf_event` PMU `name` (`kprobe`, `uprobe`), or tracefs `NAME_events` (the legacy interface).

@@ -2,7 +2,6 @@ import BPF
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 // fentry, fexit and lsm programs attach through BPF trampolines, which the
 // kernel sets up when it loads the program (check_attach_btf_id →
@@ -38,7 +37,7 @@ extension Kernel {
         while fgets(&line, Int32(line.count), f) != nil {
             let text = String(cString: line)
             guard text.hasPrefix("CapEff:") else { continue }
-            guard let caps = UInt64(text.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) else { return false }
+            guard let caps = UInt64(text.dropFirst("CapEff:".count).filter { !$0.isWhitespace }, radix: 16) else { return false }
             func has(_ bit: UInt64) -> Bool { caps & (1 << bit) != 0 }
             return has(21) || (has(39) && has(38))
         }

@@ -110,6 +110,39 @@ final class LanguageTests: XCTestCase {
         }
     }
 
+    /// A struct made after a branch whose arms allocate stack (map keys) is
+    /// read back from the slot it was written to: the kind analysis visits
+    /// the arms in another order than the emission, and the stack offset
+    /// used to travel in the kind (the field was read from a map key's slot:
+    /// 2 instead of 150).
+    func testStructAfterBranchesIsReadFromItsOwnSlot() throws {
+        let source = """
+        license "GPL"
+        struct :Named do
+          u32 :name
+        end
+        map :counts, :array, value: :u64, max_entries: 16
+        socket_filter do |ctx|
+          if ctx.len == 7
+            counts[1] += 1
+          else
+            counts[2] += 1
+          end
+          f = Named.new
+          f.name = ctx.len + 100
+          if ctx.len > 3
+            return f.name
+          end
+          0
+        end
+        """
+        let object = try LoadedObject(bytes: try Compiler.compile(source: source, path: "slot.rb").bytes)
+        defer { object.close() }
+        // skb->len of a test-run socket filter excludes the 14-byte Ethernet header.
+        XCTAssertEqual(try object.testRun(program: "socket_filter", packet: [UInt8](repeating: 0, count: 64)).retval, 150)
+        XCTAssertEqual(try object.lookup(map: "counts", key: u32(2)).map(u64), 1)
+    }
+
     /// Top-level `def`s are callable from bodies (inlined), nested and with early returns.
     func testFunctionsCalledFromBodies() throws {
         let source = """

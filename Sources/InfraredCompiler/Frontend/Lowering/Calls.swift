@@ -42,7 +42,7 @@ extension Lowering {
             guard case .block(let child) = kinds[insn.a + 1] else {
                 throw error(irep, insn, "`times` needs a literal block", hint: "N.times do |i| … end", symbol: name)
             }
-            try timesLoop(frame, count: R[insn.a], child: irep.child(child), kinds: kinds, loc: loc)
+            try timesLoop(frame, callPC: insn.pc, count: R[insn.a], child: irep.child(child), kinds: kinds, loc: loc)
             return receiver
         }
         if hasBlock {
@@ -83,7 +83,7 @@ extension Lowering {
         case .structType(let s):
             guard name == "new", args.isEmpty else { return nil }
             try noBlock()
-            return try newStruct(s, irep, insn, loc)
+            return try newStruct(s, frame, irep, insn, loc)
         case .map(let m):
             try noBlock()
             return try mapMethod(frame, insn, map: language.maps[m]!, name: name, args: argRegs, kinds: &kinds, loc: loc)
@@ -214,9 +214,9 @@ extension Lowering {
             let t = newVReg()
             emit(.mapAddress(t, name: name), loc)
             return .reg(t)
-        case (.pointer, .frameObject(_, let off)):
+        case (.pointer, .frameObject(let ft, let site)):
             let t = newVReg()
-            emit(.frameAddress(t, offset: off), loc)
+            emit(.frameAddress(t, offset: try frameOffset(site: site, type: ft, irep, insn)), loc)
             return .reg(t)
         case (.pointer, .int) where ["unsafe_ptr", "user_ptr", "unsafe_addr"].contains(param.name):
             // The kernel takes any address here (ARG_ANYTHING): probe reads of raw addresses.

@@ -21,6 +21,9 @@ final class Frame {
     let locals: Locals
     /// `m[k] += n` sequences, by the pcs of their `[]` and `[]=`.
     let atomic: [Int: AtomicIncrement]
+    /// The pcs of the calls that inlined this frame, outermost first (empty
+    /// for the body): with a pc, it names a site across inlinings.
+    let site: [Int]
     /// What an inlined `def`'s `return`s give: merged over every `return`
     /// lowered, the analysis's included.
     var returnKind: Kind = .unset
@@ -48,8 +51,8 @@ final class Frame {
         }
     }
 
-    init(irep: Irep, insns: [MInstruction], regs: [VReg], parent: Frame?, exits: Exits = Exits(), locals: Locals = Locals()) {
-        self.irep = irep; self.insns = insns; self.regs = regs; self.parent = parent
+    init(irep: Irep, insns: [MInstruction], regs: [VReg], parent: Frame?, exits: Exits = Exits(), locals: Locals = Locals(), site: [Int] = []) {
+        self.irep = irep; self.insns = insns; self.regs = regs; self.parent = parent; self.site = site
         self.exits = exits; self.locals = locals
         index = Dictionary(uniqueKeysWithValues: insns.enumerated().map { ($1.pc, $0) })
         atomic = findAtomicIncrements(insns, symbol: { irep.symbol($0) })
@@ -147,7 +150,7 @@ extension Lowering {
             entry[i + 1] = kinds[r]
         }
         let join = newBlock()
-        let sub = Frame(irep: body, insns: insns, regs: regs, parent: nil, exits: .init(returnTo: (join, frame.regs[insn.a])))
+        let sub = Frame(irep: body, insns: insns, regs: regs, parent: nil, exits: .init(returnTo: (join, frame.regs[insn.a])), site: frame.site + [insn.pc])
         scope.inlining.append(name)
         defer { scope.inlining.removeLast() }
         try lowerFrame(sub, entryKinds: entry)
@@ -161,13 +164,13 @@ extension Lowering {
     }
 
     /// `count.times do |i| … end`, the block's irep inlined as a counted loop.
-    func timesLoop(_ frame: Frame, count: VReg, child: Irep, kinds: [Kind], loc: SourceLocation) throws {
+    func timesLoop(_ frame: Frame, callPC: Int, count: VReg, child: Irep, kinds: [Kind], loc: SourceLocation) throws {
         let insns = try decodeChecked(child)
         let i = newVReg()
         let regs = (0..<max(child.nregs, 2)).map { _ in newVReg() }
         emit(.move(i, .imm(0)), loc)
         let header = newBlock(), body = newBlock(), latch = newBlock(), exit = newBlock()
-        let sub = Frame(irep: child, insns: insns, regs: regs, parent: frame, exits: .init(nextBlock: latch, breakBlock: exit))
+        let sub = Frame(irep: child, insns: insns, regs: regs, parent: frame, exits: .init(nextBlock: latch, breakBlock: exit), site: frame.site + [callPC])
         terminate(.jump(header), loc)
         ir.current = header
         terminate(.branch(.slt, .reg(i), .reg(count), then: body, else: exit), loc)

@@ -39,7 +39,10 @@ enum Kind: Equatable {
     /// value across copies so a check refines every copy.
     case pointer(ValueType, nullable: Bool, id: Int)
     /// A struct on the BPF stack at R10+offset (`Event.new`).
-    case frameObject(ValueType, offset: Int)
+    /// `site` names the `Event.new` that made it (`Lowering.frameOffset` gives
+    /// its stack offset): the analysis and the emission allocate stack in
+    /// different orders, so an offset in a kind would be the analysis's.
+    case frameObject(ValueType, site: Int)
     /// A typed kernel pointer (`current_task`, `cast(:sock, x)`), read with CO-RE.
     case kernel(String)
     /// A member path inside a kernel struct not yet read (embedded structs):

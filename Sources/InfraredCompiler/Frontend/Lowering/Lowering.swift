@@ -48,6 +48,11 @@ final class Lowering {
     var scope = InlineScope()
     /// Stack the string compares share (StringCompare.swift).
     var stringScratch = StringScratch()
+    /// Ids of the `Struct.new` sites (frame path and pc), shared with the
+    /// analysis's scratch copies so a kind names the same site in both.
+    let structSites: StructSites
+    /// The stack offset of each struct site this lowering allocated.
+    var structOffsets: [Int: Int] = [:]
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
@@ -56,6 +61,7 @@ final class Lowering {
         self.session = session; self.path = path; self.sourceLines = sourceLines
         self.declaration = declaration; self.context = context
         self.language = language; self.functions = functions; self.core = core; self.records = records; self.implicitMaps = implicitMaps; self.kernelBTF = kernelBTF
+        structSites = StructSites()
         kindsSettled = true
         var function = IRFunction(name: declaration.name, context: VReg(id: 0), vregCount: 1)
         function.blocks = [IRBlock()]
@@ -70,6 +76,7 @@ final class Lowering {
         core = l.core; records = l.records; implicitMaps = l.implicitMaps
         kindsSettled = false
         ir = l.ir; pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
+        structSites = l.structSites; structOffsets = l.structOffsets
     }
 
     func lower() throws -> (IRFunction, StringPool) {

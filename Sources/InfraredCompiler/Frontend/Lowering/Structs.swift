@@ -5,24 +5,54 @@ import BPF
 
 /// Memory of a declared layout: structs on the stack (`Event.new`), ring
 /// buffer records and map values behind pointers, their fields.
+/// Ids of `Struct.new` sites: the path of call pcs that inlined the frame,
+/// then the pc of `new`. One object for a lowering and its scratch copies.
+final class StructSites {
+    private var ids: [[Int]: Int] = [:]
+    func id(_ path: [Int]) -> Int {
+        if let i = ids[path] { return i }
+        ids[path] = ids.count
+        return ids.count - 1
+    }
+}
+
 extension Lowering {
+    /// The stack offset of a struct site: allocated the first time this
+    /// lowering meets the site (its `new`, or a use the emission reaches
+    /// first), the same offset at every later use.
+    func frameOffset(site: Int, type: ValueType, _ irep: Irep?, _ insn: MInstruction?) throws -> Int {
+        if let o = structOffsets[site] { return o }
+        guard case .structure(let s) = type, let d = language.structs[s] else { throw CompileFailure.internalError("a stack object that is not a struct") }
+        let a = max(1, max(8, d.alignment))
+        let top = (ir.function.stackSize + d.size + a - 1) / a * a
+        if let irep, let insn { _ = try allocateStack(size: d.size, alignment: max(8, d.alignment), irep, insn) }
+        else {
+            guard top <= 512 - 64 else { throw CompileFailure.internalError("stack exhausted") }
+            ir.function.stackSize = top
+        }
+        structOffsets[site] = -top
+        return -top
+    }
+
     /// `Event.new`: a zeroed struct on the stack.
-    func newStruct(_ s: String, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
+    func newStruct(_ s: String, _ frame: Frame, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind {
         let d = language.structs[s]!
-        let off = try allocateStack(size: d.size, alignment: max(8, d.alignment), irep, insn)
+        let site = structSites.id(frame.site + [insn.pc])
+        let off = try frameOffset(site: site, type: .structure(s), irep, insn)
         var o = 0
         while o < d.size {
             let sz = d.size - o >= 8 ? 8 : (d.size - o >= 4 ? 4 : (d.size - o >= 2 ? 2 : 1))
             emit(.storeFrame(offset: off + o, value: .imm(0), size: sz), loc); o += sz
         }
-        return .frameObject(.structure(s), offset: off)
+        return .frameObject(.structure(s), site: site)
     }
 
     /// The address of memory a kind describes, as an operand.
     func address(of reg: VReg, _ k: Kind, _ loc: SourceLocation) -> VReg? {
         switch k {
         case .pointer(_, false, _): return reg
-        case .frameObject(_, let off):
+        case .frameObject(let t, let site):
+            guard let off = try? frameOffset(site: site, type: t, nil, nil) else { return nil }
             let a = newVReg(); emit(.frameAddress(a, offset: off), loc); return a
         default: return nil
         }
@@ -69,8 +99,8 @@ extension Lowering {
         // Base register and offset of the field.
         let base: VReg, off: Int
         switch k {
-        case .frameObject(_, let o):
-            base = newVReg(); emit(.frameAddress(base, offset: o), loc); off = f.offset
+        case .frameObject(let t, let site):
+            base = newVReg(); emit(.frameAddress(base, offset: try frameOffset(site: site, type: t, irep, insn)), loc); off = f.offset
         default:
             base = R[receiverReg]; off = f.offset
         }

@@ -34,6 +34,7 @@ enum LibbpfLog {
     /// printed (warnings and info; debug messages only when verbose).
     static func capture<T>(_ body: () throws -> T) rethrows -> (T, [Message]) {
         operation.lock(); defer { operation.unlock() }
+        Sys.installPrintHook()
         state.lock(); let outer = collected; collected = []; state.unlock()
         defer { state.lock(); collected = outer.map { $0 + (collected ?? []) }; state.unlock() }
         let value = try body()

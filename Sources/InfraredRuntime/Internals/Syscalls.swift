@@ -28,8 +28,11 @@ enum Sys {
 
     /// libbpf prints through one process-wide callback; ours formats the
     /// message and hands it to `LibbpfLog`, which files it under the
-    /// operation in progress (see `LibbpfLog.capture`).
-    static let printHookInstalled: Void = {
+    /// operation in progress (see `LibbpfLog.capture`). Set again before
+    /// every captured operation: other code in the process may have set its
+    /// own (the fuzz readers silence libbpf, some tests install theirs), and
+    /// a load error names its program from these messages.
+    static func installPrintHook() {
         _ = libbpf_set_print { level, format, arguments in
             guard let format, let arguments else { return 0 }
             // va_list can be consumed once: format into a buffer large enough
@@ -46,13 +49,13 @@ enum Sys {
             LibbpfLog.record(severity, String(cString: buffer))
             return n
         }
-    }()
+    }
 
     // MARK: objects
 
     /// `bpf_object__open_mem`; `bytes` must stay alive until the object is closed.
     static func openObject(_ bytes: UnsafeRawBufferPointer, name: String, btfCustomPath: String?) -> Result<ObjectHandle, Errno> {
-        _ = printHookInstalled
+        installPrintHook()
         var opts = bpf_object_open_opts()
         opts.sz = MemoryLayout<bpf_object_open_opts>.size
         return name.withCString { cName in

@@ -113,14 +113,22 @@ extension Lowering {
 
     /// Reserves `size` bytes below R10 (aligned); returns the (negative) offset.
     func allocateStack(size: Int, alignment: Int = 8, _ irep: Irep, _ insn: MInstruction) throws -> Int {
+        guard let off = reserveStack(size: size, alignment: alignment) else { throw stackExhausted(irep, insn) }
+        return off
+    }
+
+    /// `allocateStack` without a place to blame: nil when the stack is full.
+    func reserveStack(size: Int, alignment: Int = 8) -> Int? {
         let a = max(alignment, 1)
         let top = (ir.function.stackSize + size + a - 1) / a * a
-        guard top <= 512 - 64 else {
-            throw error(irep, insn, "this program needs more than 448 bytes of stack for its keys, values and records",
-                        hint: "BPF programs have a 512-byte stack; use a ring buffer record or a per-CPU array as scratch space")
-        }
+        guard top <= 512 - 64 else { return nil }
         ir.function.stackSize = top
         return -top
+    }
+
+    func stackExhausted(_ irep: Irep, _ insn: MInstruction) -> Diagnostic {
+        error(irep, insn, "this program needs more than 448 bytes of stack for its keys, values and records",
+              hint: "BPF programs have a 512-byte stack; use a ring buffer record or a per-CPU array as scratch space")
     }
 
     // MARK: Inlined `def`s and blocks

@@ -23,15 +23,12 @@ extension Lowering {
     func frameOffset(site: Int, type: ValueType, _ irep: Irep?, _ insn: MInstruction?) throws -> Int {
         if let o = structOffsets[site] { return o }
         guard case .structure(let s) = type, let d = language.structs[s] else { throw CompileFailure.internalError("a stack object that is not a struct") }
-        let a = max(1, max(8, d.alignment))
-        let top = (ir.function.stackSize + d.size + a - 1) / a * a
-        if let irep, let insn { _ = try allocateStack(size: d.size, alignment: max(8, d.alignment), irep, insn) }
-        else {
-            guard top <= 512 - 64 else { throw CompileFailure.internalError("stack exhausted") }
-            ir.function.stackSize = top
+        guard let off = reserveStack(size: d.size, alignment: max(8, d.alignment)) else {
+            if let irep, let insn { throw stackExhausted(irep, insn) }
+            throw CompileFailure.internalError("stack exhausted")
         }
-        structOffsets[site] = -top
-        return -top
+        structOffsets[site] = off
+        return off
     }
 
     /// `Event.new`: a zeroed struct on the stack.

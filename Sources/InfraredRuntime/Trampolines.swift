@@ -15,16 +15,12 @@ import Glibc
 extension Kernel {
     /// Whether this process may load tracing programs: loads the smallest
     /// kprobe program (`r0 = 0; exit`) with `BPF_PROG_LOAD` and unloads it.
-    /// The error is the load's, for a message when it fails.
-    public static func kprobeProgramLoad() -> Result<Void, Errno> {
-        let instructions: [Instruction] = [.mov64(.r0, imm: 0), .exit]
-        return Sys.loadRawProgram(type: ProgramType.kprobe.rawValue, name: probeProgramName, license: "GPL",
-                                  instructions: instructions.bytes).map { Sys.closeFD($0) }
-    }
-
     public static func canLoadKprobePrograms() -> Bool {
-        if case .success = kprobeProgramLoad() { return true }
-        return false
+        let instructions: [Instruction] = [.mov64(.r0, imm: 0), .exit]
+        guard case .success(let fd) = Sys.loadRawProgram(type: ProgramType.kprobe.rawValue, name: probeProgramName, license: "GPL",
+                                                          instructions: instructions.bytes) else { return false }
+        Sys.closeFD(fd)
+        return true
     }
 
     /// Whether the effective capabilities allow loading tracing programs:

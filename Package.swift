@@ -65,7 +65,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("mruby"), .linkedLibrary("m")]
         ),
         .target(name: "CLoaderSupport"),
-        .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "InfraredObject", "InfraredPayload", "InfraredMetrics",
+        .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "InfraredObject", "InfraredPayload", "InfraredMetrics", "InfraredCompression",
                                                        "InfraredProfile", "CInfraredHooks", "CLoaderSupport", "BPF"],
                 linkerSettings: [.linkedLibrary("zstd")]),
         .executableTarget(name: "infrared-runner", dependencies: ["InfraredLoader", "InfraredPayload"],

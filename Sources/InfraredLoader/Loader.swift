@@ -22,9 +22,12 @@ public struct LoaderProbe: Sendable {
     /// The probe file as mruby bytecode, for its hooks (empty: no hooks to run).
     public var bytecode: [UInt8]
     public var source: String
+    /// `EmbeddedBTF`'s compressed archive (`--embed-btf`); empty: none.
+    public var embeddedBTF: [UInt8]
 
-    public init(name: String, object: [UInt8], manifest: LoaderManifest, bytecode: [UInt8], source: String) {
+    public init(name: String, object: [UInt8], manifest: LoaderManifest, bytecode: [UInt8], source: String, embeddedBTF: [UInt8] = []) {
         self.name = name; self.object = object; self.manifest = manifest; self.bytecode = bytecode; self.source = source
+        self.embeddedBTF = embeddedBTF
     }
 
     public init(payload: LoaderPayload) throws {
@@ -32,7 +35,8 @@ public struct LoaderProbe: Sendable {
         do { manifest = try JSONDecoder().decode(LoaderManifest.self, from: Data(payload.manifestJSON)) } catch {
             throw PayloadError.corrupted("the manifest does not decode: \(error)")
         }
-        self.init(name: payload.name, object: payload.object, manifest: manifest, bytecode: payload.bytecode, source: payload.source)
+        self.init(name: payload.name, object: payload.object, manifest: manifest, bytecode: payload.bytecode, source: payload.source,
+                  embeddedBTF: payload.embeddedBTF)
     }
 
     /// Compiles the probe file's Ruby to mruby bytecode for the loader's hooks.
@@ -125,6 +129,20 @@ final class LoaderSession {
         }
     }
 
+    /// The BTF libbpf relocates against (nil: the kernel's own), chosen as
+    /// `BTFChoice` says; an embedded one is handed over in a memory file.
+    func btfPath() throws -> String? {
+        let embedded = probe.embeddedBTF.isEmpty ? nil : try EmbeddedBTF(archive: probe.embeddedBTF)
+        let release = BTFChoice.runningRelease()
+        switch try BTFChoice.choose(btfOption: options.btf, kernelHasBTF: BTFChoice.kernelHasBTF(), release: release,
+                                    embedded: embedded?.releases ?? []) {
+        case .file(let path): return path
+        case .kernel, .none: return nil
+        case .embedded(let release):
+            return try memoryFile(named: "btf-\(release)", bytes: embedded!.btf(release: release)!)
+        }
+    }
+
     /// Whether a termination signal arrived (consumes it).
     func interrupted() -> Bool { irl_read_signal(signals) != 0 }
 
@@ -160,7 +178,7 @@ final class LoaderSession {
         }
         if interrupted() { return 0 }
 
-        let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(probe.name), btfCustomPath: options.btf))
+        let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(probe.name), btfCustomPath: try btfPath()))
         self.object = object
         for p in manifest.params {
             guard let v = options.params[p.name] else { continue }

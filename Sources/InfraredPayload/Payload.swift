@@ -11,7 +11,7 @@ import Glibc
 /// 64-byte trailer (little-endian):
 ///
 ///     payload := entry*
-///     entry   := tag[4] length:u64 bytes[length]        tags: NAME OBJ_ MANI RITE SRC_
+///     entry   := tag[4] length:u64 bytes[length]        tags: NAME OBJ_ MANI RITE SRC_ KBTF
 ///     trailer := payloadLength:u64 sha256(payload)[32] version:u32 reserved:u32 magic[16]
 ///
 /// `magic` is `INFRARED-LOADER1`. The runner reads the trailer from the end
@@ -30,9 +30,14 @@ public struct LoaderPayload: Sendable, Equatable {
     public var bytecode: [UInt8]
     /// The probe file's Ruby source, for reference (`--print-source`).
     public var source: String
+    /// Minimal kernel BTFs for kernels without their own (`gen loader
+    /// --embed-btf`), as `EmbeddedBTF`'s compressed archive; empty: none.
+    /// Written only when present, so loaders without it are unchanged.
+    public var embeddedBTF: [UInt8]
 
-    public init(name: String, object: [UInt8], manifestJSON: [UInt8], bytecode: [UInt8], source: String) {
+    public init(name: String, object: [UInt8], manifestJSON: [UInt8], bytecode: [UInt8], source: String, embeddedBTF: [UInt8] = []) {
         self.name = name; self.object = object; self.manifestJSON = manifestJSON; self.bytecode = bytecode; self.source = source
+        self.embeddedBTF = embeddedBTF
     }
 
     public static let magic = Array("INFRARED-LOADER1".utf8)
@@ -52,6 +57,7 @@ public struct LoaderPayload: Sendable, Equatable {
         entry("MANI", manifestJSON)
         entry("RITE", bytecode)
         entry("SRC_", Array(source.utf8))
+        if !embeddedBTF.isEmpty { entry("KBTF", embeddedBTF) }
         var trailer = Self.le(UInt64(payload.count))
         trailer += SHA256.hash(payload)
         trailer += Self.le32(Self.version) + Self.le32(0)
@@ -82,6 +88,7 @@ public struct LoaderPayload: Sendable, Equatable {
         manifestJSON = try required("MANI")
         bytecode = fields["RITE"] ?? []
         source = String(decoding: fields["SRC_"] ?? [], as: UTF8.self)
+        embeddedBTF = fields["KBTF"] ?? []
     }
 
     /// Reads and verifies the payload at the end of the file at `path`

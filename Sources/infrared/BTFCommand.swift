@@ -96,19 +96,7 @@ struct BTFCommand: ParsableCommand {
                 let target = try BTFSpec(path: btf)
                 var minimizer = BTFCoreMinimizer(target: target)
                 for path in objects {
-                    let object = try ObjectReader(path: path)
-                    guard let btfBytes = object.btf else { throw CLIError("\(path): no .BTF section") }
-                    guard let extBytes = object.btfExt else { throw CLIError("\(path): no .BTF.ext section") }
-                    let local = try BTFSpec(bytes: btfBytes, source: "\(path) .BTF")
-                    let ext = try BTFExt.decode(bytes: extBytes)
-                    let strings = try BTFStringTable(btf: btfBytes, source: "\(path) .BTF")
-                    var relocations: [BTFCoreRelocation] = []
-                    for section in ext.coreRelo {
-                        for r in section.records {
-                            relocations.append(try BTFCoreRelocation(r, strings: strings))
-                        }
-                    }
-                    try minimizer.record(relocations, local: local)
+                    try EmbedBTF.record(object: try readFile(path), name: path, into: &minimizer, requireRelocations: true)
                 }
                 try AtomicFile.write(minimizer.minimalBTF().encoded(), to: output)
             }

@@ -40,12 +40,17 @@ struct GenLoader: ParsableCommand {
     @Option(name: .shortAndLong, help: "The executable to write.") var output: String
     @Option(help: "The runner executable to build on (default: beside infrared, or $INFRARED_RUNNER).") var runner: String?
     @Option(help: "Kernel BTF for context layouts (raw BTF or ELF with .BTF).") var btf: String = KernelBTF.defaultPath
+    @Option(name: .customLong("embed-btf"), help: ArgumentHelp(
+        "Embed the minimal BTF this probe needs from a kernel's BTF (raw, .btf.xz, vmlinux or kernel image; a DIR: each in it), for kernels without /sys/kernel/btf/vmlinux. Repeatable.",
+        valueName: "FILE|DIR"))
+    var embedBTF: [String] = []
     @Flag(name: .customLong("allow-dynamic-runner"), help: "Accept a runner linked against shared libraries besides glibc's.")
     var allowDynamicRunner = false
 
     func run() throws {
         try reportingErrors {
-            let (_, probe) = try ProbeBuilder.compile(path: input, btf: btf)
+            var (_, probe) = try ProbeBuilder.compile(path: input, btf: btf)
+            probe.embeddedBTF = try EmbedBTF.archive(object: probe.object, objectName: input, inputs: embedBTF)
             let runnerPath = try RunnerLocator.find(explicit: runner)
             let runnerBytes = try RunnerLocator.read(runnerPath, allowDynamic: allowDynamicRunner)
             let payload = try ProbeBuilder.payload(probe).encoded()

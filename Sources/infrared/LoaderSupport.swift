@@ -95,7 +95,7 @@ enum ProbeBuilder {
 
     static func payload(_ probe: LoaderProbe) throws -> LoaderPayload {
         LoaderPayload(name: probe.name, object: probe.object, manifestJSON: Array(try JSONEncoder().encode(probe.manifest)),
-                      bytecode: probe.bytecode, source: probe.source)
+                      bytecode: probe.bytecode, source: probe.source, embeddedBTF: probe.embeddedBTF)
     }
 
     /// `execsnoop.rb` → `execsnoop`.

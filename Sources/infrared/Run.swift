@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import InfraredBTF
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -51,16 +54,65 @@ struct Run: ParsableCommand {
             return
         }
         let signals = Loader.blockTerminationSignals()
-        let (input, loaderArguments) = try reportingErrors { try split() }
+        var (input, loaderArguments) = try reportingErrors { try split() }
+        // --embed-btf is the build's, not the loader's: taken out before the loader parses the rest.
+        var embedBTF: [String] = []
+        var rest: [String] = []
+        var i = 0
+        while i < loaderArguments.count {
+            let a = loaderArguments[i]
+            if a == "--embed-btf" {
+                guard i + 1 < loaderArguments.count else { return try reportingErrors { throw CLIError("--embed-btf needs a FILE or DIR") } }
+                embedBTF.append(loaderArguments[i + 1]); i += 2; continue
+            }
+            if a.hasPrefix("--embed-btf=") { embedBTF.append(String(a.dropFirst(12))); i += 1; continue }
+            rest.append(a); i += 1
+        }
+        loaderArguments = rest
         // --btf also serves the compiler (context layouts), so it is read before the rest.
         var btf = KernelBTF.defaultPath
         for (i, a) in loaderArguments.enumerated() {
             if a == "--btf", i + 1 < loaderArguments.count { btf = loaderArguments[i + 1] }
             if a.hasPrefix("--btf=") { btf = String(a.dropFirst(6)) }
         }
-        let probe = try reportingErrors { try ProbeBuilder.compile(input, btf: btf).probe }
+        let probe = try reportingErrors {
+            // On a kernel without BTF, the compiler reads context layouts from
+            // the --embed-btf input of the running release (as the loader will relocate against it).
+            var compileBTF = btf, scratch: String?
+            if btf == KernelBTF.defaultPath, !BTFChoice.kernelHasBTF(), !embedBTF.isEmpty {
+                let release = BTFChoice.runningRelease()
+                let inputs = try embedBTF.flatMap(EmbedBTF.files).map { (path: $0, btf: try EmbedBTF.kernelBTF($0)) }
+                _ = try BTFChoice.choose(btfOption: nil, kernelHasBTF: false, release: release, embedded: inputs.map(\.btf.release))
+                if let mine = inputs.first(where: { $0.btf.release == release }) {
+                    scratch = try writeScratch(mine.btf.btf.encoded(), name: "infrared-btf-\(release)")
+                    compileBTF = scratch!
+                }
+            }
+            defer { if let scratch { unlink(scratch) } }
+            var probe = try ProbeBuilder.compile(input, btf: compileBTF).probe
+            probe.embeddedBTF = try EmbedBTF.archive(object: probe.object, objectName: input.displayName, inputs: embedBTF)
+            return probe
+        }
         let status = Loader.run(probe: probe, arguments: loaderArguments, toolName: "infrared",
                                 usageName: "infrared run \(input.usageName)", signals: signals)
         if status != 0 { throw ExitCode(status) }
     }
+}
+
+/// `bytes` in a new file under $TMPDIR (or /tmp), for a reader that takes a path.
+func writeScratch(_ bytes: [UInt8], name: String) throws -> String {
+    let dir = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    var template = Array("\(dir)/\(name).XXXXXX".utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard fd >= 0 else { throw CLIError("cannot make a scratch file in \(dir): \(String(cString: strerror(errno)))") }
+    let path = String(cString: template)
+    defer { close(fd) }
+    var done = 0
+    while done < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { unlink(path); throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        done += n
+    }
+    return path
 }

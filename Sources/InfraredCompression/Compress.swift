@@ -1,0 +1,20 @@
+import CCompression
+import InfraredSupport
+
+extension Compression {
+    /// One zstd frame holding `input` (libzstd's one-shot `ZSTD_compress`),
+    /// its content size recorded so the reader can size its buffer once.
+    /// Level 19 is zstd's strongest before the "ultra" levels: what a
+    /// loader embeds is written once and read at every start.
+    public static func zstdCompress(_ input: [UInt8], level: Int32 = 19) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+        let written = out.withUnsafeMutableBytes { o in
+            input.withUnsafeBytes { i in ZSTD_compress(o.baseAddress, o.count, i.baseAddress, i.count, level) }
+        }
+        if ZSTD_isError(written) != 0 {
+            throw FormatError("zstd", "cannot compress \(input.count) bytes: \(String(cString: ZSTD_getErrorName(written)))")
+        }
+        out.removeSubrange(written...)
+        return out
+    }
+}

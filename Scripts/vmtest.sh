@@ -31,7 +31,7 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop killed}
+checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop embed_btf killed}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
 init_timeout=${VMTEST_INIT_TIMEOUT:-90}
@@ -50,11 +50,20 @@ source_of() {
   esac
 }
 tools=$(for c in $checks; do
-  case "$c" in killed) echo opencount xdp_count device_filter ;; skeleton) ;; *) echo "$c" ;; esac   # killed: loaders of other checks
+  case "$c" in killed) echo opencount xdp_count device_filter ;; skeleton|embed_btf) ;; *) echo "$c" ;; esac   # killed: loaders of other checks
 done | tr ' ' '\n' | sort -u)
 for c in $tools; do
   "$infrared" gen loader "$(source_of "$c")" -o "$rootfs/bin/$c" || die "gen loader $(source_of "$c") failed"
 done
+if [[ " $checks " == *" embed_btf "* ]]; then
+  # execsnoop embedding every fixture's BTF, and one embedding each fixture's alone
+  # (named by its release): the guest hides its kernel's BTF and runs them.
+  "$infrared" gen loader Examples/execsnoop.rb -o "$rootfs/bin/embed_all" --embed-btf BTF || die "gen loader --embed-btf BTF failed"
+  for f in BTF/*.btf.xz; do
+    r=$(basename "$f" .btf.xz)
+    "$infrared" gen loader Examples/execsnoop.rb -o "$rootfs/bin/embed_only.$r" --embed-btf "$f" || die "gen loader --embed-btf $f failed"
+  done
+fi
 if [[ " $checks " == *" skeleton "* ]]; then   # opencount's C skeleton, static against libbpf
   "$infrared" gen skel Tests/VM/opencount.rb -o "$work/opencount.skel.h" || die "gen skel Tests/VM/opencount.rb failed"
   cc -static -O2 -Wall -Werror -I "$work" Tests/VM/skelmain.c -o "$rootfs/bin/skelmain" -lbpf -lelf -lz -lzstd \

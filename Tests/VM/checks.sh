@@ -197,6 +197,48 @@ check_skeleton() {  # the C skeleton of opencount.rb (gen skel), statically link
 # holds as many BPF programs as before the first round (a program still
 # attached anywhere stays loaded; freeing is deferred, so up to 3 s are
 # allowed), no kprobe event is left in tracefs, /dev/urandom opens in the cgroup.
+# execsnoop's exec lines (3 runs of /bin/vmwork from one shell) right: pid, the
+# shell as ppid (task_struct's real_parent->tgid through CO-RE), uid, comm.
+# Uses start/stop with TOOL; returns 0 when all 3 lines match.
+exec_lines_right() {
+  tool=$1; shift
+  rm -f /tmp/exec.ids
+  start "$tool" "$@" || return 2
+  sh -c 'for i in 1 2 3; do /bin/vmwork exit 0 & echo "$! $$" >>/tmp/exec.ids; wait; done'
+  stop || return 3
+  [ "$(awk '$5 == "/bin/vmwork"' /tmp/$tool.out | wc -l)" = 3 ] || return 4
+  while read p pp; do
+    awk -v p=$p -v pp=$pp '$1 == p && $2 == pp && $3 == 0 && $4 == "vmwork" && $5 == "/bin/vmwork" { f = 1 } END { exit !f }' /tmp/$tool.out || return 5
+  done </tmp/exec.ids
+}
+
+check_embed_btf() {  # gen loader --embed-btf, with the kernel's own BTF hidden
+  release=$(uname -r)
+  w="kernel BTF hidden (empty file bound over /sys/kernel/btf/vmlinux): execsnoop embedding both kernels' BTF and the one embedding this kernel's alone print right pid/ppid/comm; the one embedding only the other kernel's exits 1 naming the running release and the embedded one"
+  : >/tmp/empty-btf
+  mount --bind /tmp/empty-btf /sys/kernel/btf/vmlinux || { result embed_btf FAIL "$w (cannot hide BTF)"; return; }
+  bad=""
+  exec_lines_right embed_all || bad="$bad embed_all:$?"
+  for t in /bin/embed_only.*; do
+    t=${t#/bin/}; r=${t#embed_only.}
+    if [ "$r" = "$release" ]; then
+      exec_lines_right "$t" || bad="$bad $t:$?"
+    else
+      "/bin/$t" --duration 5 >/tmp/$t.out 2>/tmp/$t.err; st=$?
+      [ $st = 1 ] || bad="$bad $t:exit-$st"
+      grep -q "this kernel ($release) has no BTF" /tmp/$t.err && grep -q "embedded only for $r;" /tmp/$t.err || bad="$bad $t:message"
+      grep -q attached /tmp/$t.err && bad="$bad $t:attached"
+      [ -s /tmp/$t.out ] && bad="$bad $t:output"
+    fi
+  done
+  umount /sys/kernel/btf/vmlinux
+  if [ -z "$bad" ]; then result embed_btf PASS "$w"
+  else
+    for f in /tmp/embed_*.err; do tail -n 5 "$f" | sed "s|^|LOG embed_btf ${f#/tmp/}: |"; done
+    result embed_btf FAIL "$w:$bad"
+  fi
+}
+
 # Not SIGINT: ash starts a background command with SIGINT ignored, and a
 # SIGINT that arrives before the loader blocks it (early in its start) is
 # then discarded by the kernel, so the loader runs on (seen here; a SIGINT
@@ -232,6 +274,6 @@ check_killed() {
 }
 
 echo vmtest >/etc/vmtest-present
-for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop killed}; do
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop embed_btf killed}; do
   check_$c
 done

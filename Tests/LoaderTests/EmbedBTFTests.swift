@@ -163,4 +163,77 @@ final class EmbedBTFTests: LoaderDirectoryTestCase {
         XCTAssertTrue(dup.stderr.contains("are both for kernel 6.1.0-56-cloud-amd64"), dup.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: tool))
     }
+
+    /// The C skeleton with `--embed-btf`: a program built on it finds its
+    /// BTF by `uname -r` with the kernel's hidden, and reads each exec's
+    /// parent right; embedding only other kernels' BTF, open fails with
+    /// ENOENT and the message naming the releases.
+    func testCSkeletonChoosesEmbeddedBTF() throws {
+        let fixtures = LoaderSupport.packageRoot.appendingPathComponent("BTF").path
+        let source = LoaderSupport.packageRoot.appendingPathComponent("Examples/execsnoop.rb").path
+        let program = """
+        #include <stdio.h>
+        #include <string.h>
+        #include <unistd.h>
+        #include <sys/wait.h>
+        #include <bpf/libbpf.h>
+        #include "execsnoop.skel.h"
+
+        struct event { unsigned int pid, ppid, uid; char comm[16]; char filename[128]; };
+        static int right, wrong;
+        static int on_event(void *ctx, void *data, size_t size) {
+            const struct event *e = data;
+            if (strcmp(e->filename, "/bin/true") == 0) { if (e->ppid == (unsigned)getpid()) right++; else wrong++; }
+            return 0;
+        }
+
+        int main(void) {
+            struct execsnoop *skel = execsnoop__open();
+            if (!skel) { perror("open"); return 2; }
+            if (execsnoop__load(skel)) { perror("load"); return 3; }
+            if (execsnoop__attach(skel)) { perror("attach"); return 4; }
+            struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
+            for (int i = 0; i < 3; i++) {
+                pid_t p = fork();
+                if (p == 0) { execl("/bin/true", "true", NULL); _exit(127); }
+                waitpid(p, NULL, 0);
+            }
+            ring_buffer__poll(rb, 200);
+            printf("right=%d wrong=%d\\n", right, wrong);
+            ring_buffer__free(rb);
+            execsnoop__destroy(skel);
+            return 0;
+        }
+        """
+        let c = dir.appendingPathComponent("main.c")
+        try program.write(to: c, atomically: true, encoding: .utf8)
+        let empty = dir.appendingPathComponent("empty").path
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        func build(_ inputs: [String], _ exe: String) throws -> String {
+            let gen = try LoaderSupport.run(try LoaderSupport.infrared(), ["gen", "skel", source, "-o", dir.appendingPathComponent("execsnoop.skel.h").path]
+                                                + inputs.flatMap { ["--embed-btf", $0] })
+            XCTAssertEqual(gen.status, 0, gen.stderr)
+            let path = dir.appendingPathComponent(exe).path
+            let cc = try LoaderSupport.run("/usr/bin/gcc", ["-O2", "-Wall", "-Werror", "-I", dir.path, c.path, "-o", path, "-lbpf", "-lelf", "-lz"])
+            XCTAssertEqual(cc.status, 0, cc.stderr)
+            return path
+        }
+        func hidden(_ exe: String) throws -> LoaderSupport.Result {
+            try LoaderSupport.run("/usr/bin/unshare", ["-m", "/bin/sh", "-c", "mount --bind \(empty) /sys/kernel/btf/vmlinux || exit 97; exec \(exe)"])
+        }
+        let mine = try build([fixtures, try ownBTF()], "mine")
+        let ok = try hidden(mine)
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(ok.stdout, "right=3 wrong=0\n", ok.stderr)
+        let visible = try LoaderSupport.run(mine, [])
+        XCTAssertEqual(visible.stdout, "right=3 wrong=0\n", visible.stderr)
+
+        let others = try build([fixtures], "others")
+        let refused = try hidden(others)
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("execsnoop: this kernel (\(release())) has no BTF (/sys/kernel/btf/vmlinux), and BTF is embedded only for \(Self.fixtures.joined(separator: ", "));"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("open: No such file or directory"), refused.stderr)
+        XCTAssertEqual(refused.stdout, "")
+        XCTAssertEqual(try LoaderSupport.run(others, []).stdout, "right=3 wrong=0\n", "the kernel's own BTF when visible")
+    }
 }

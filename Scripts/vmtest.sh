@@ -31,7 +31,7 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop embed_btf killed}
+checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop embed_btf ruby_calls ruby_alloc ruby_gc killed}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
 init_timeout=${VMTEST_INIT_TIMEOUT:-90}
@@ -55,6 +55,18 @@ done | tr ' ' '\n' | sort -u)
 for c in $tools; do
   "$infrared" gen loader "$(source_of "$c")" -o "$rootfs/bin/$c" || die "gen loader $(source_of "$c") failed"
 done
+if [[ " $checks " == *" ruby_"* ]]; then
+  # The Ruby USDT examples' workload: Debian's ruby and the libraries it links,
+  # at their paths (run with --disable-gems it reads no other file).
+  [ -x /usr/bin/ruby ] && [ -e /usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1 ] \
+    || die "no /usr/bin/ruby with libruby-3.1 (the Ruby USDT examples' workload): apt-get install ruby (make setup)"
+  for f in /usr/bin/ruby $(ldd /usr/bin/ruby | grep -o '/[^ ]*'); do
+    f=$(realpath -s "$f"); f=${f#/usr}
+    mkdir -p "$rootfs/usr$(dirname "$f")"
+    cp -L "/usr$f" "$rootfs/usr$f" 2>/dev/null || cp -L "$f" "$rootfs/usr$f"
+  done
+  ln -sfn usr/lib "$rootfs/lib"; ln -sfn usr/lib64 "$rootfs/lib64"   # Debian's merged /usr
+fi
 if [[ " $checks " == *" embed_btf "* ]]; then
   # execsnoop embedding every fixture's BTF, and one embedding each fixture's alone
   # (named by its release): the guest hides its kernel's BTF and runs them.

@@ -239,6 +239,47 @@ check_embed_btf() {  # gen loader --embed-btf, with the kernel's own BTF hidden
   fi
 }
 
+# ruby_with TOOL SCRIPT: starts TOOL, runs Debian's ruby on SCRIPT, stops the
+# tool; ruby's status in rs, the tool's in ts. Ruby 3.1 with its USDT probes
+# enabled now and then crashes ("[BUG]"; bpftrace sees it too): only that
+# crash is run again, with a fresh tool (its maps empty), and printed as LOG.
+ruby_with() {
+  for attempt in 1 2 3; do
+    start "$1" || return 1
+    /usr/bin/ruby --disable-gems -e "$2" >/tmp/ruby.out 2>&1; rs=$?
+    stop; ts=$?
+    grep -q '\[BUG\]' /tmp/ruby.out || return 0
+    echo "LOG $1: ruby crashed (attempt $attempt, status $rs), run again: $(grep -m1 '\[BUG\]' /tmp/ruby.out)"
+  done
+  return 1
+}
+
+check_ruby_calls() {  # USDT method__entry in libruby
+  w="1000 Array#push calls of one Ruby run (USDT in libruby, Debian's ruby 3.1 copied into the guest)"
+  ruby_with ruby_calls 'a = []; 1000.times { |i| a.push(i) }' || { result ruby_calls FAIL "$w (did not attach, or ruby crashed 3 times)"; return; }
+  n=$(awk '$1 == "Array#push" { print $2 }' /tmp/ruby_calls.out)
+  if [ $rs = 0 ] && [ $ts = 0 ] && [ "$n" = 1000 ]; then result ruby_calls PASS "$w"
+  else result ruby_calls FAIL "$w (Array#push=$n ruby=$rs tool=$ts)"; fi
+}
+
+check_ruby_alloc() {  # USDT object__create
+  w="exactly 500 allocations of the workload's own class VmtestThing (USDT object__create, class name read with user_string)"
+  ruby_with ruby_alloc 'class VmtestThing; end; 500.times { VmtestThing.new }' || { result ruby_alloc FAIL "$w (did not attach, or ruby crashed 3 times)"; return; }
+  n=$(sed -n 's/^allocs\[name=VmtestThing\]: //p' /tmp/ruby_alloc.out)
+  if [ $rs = 0 ] && [ $ts = 0 ] && [ "$n" = 500 ]; then result ruby_alloc PASS "$w"
+  else result ruby_alloc FAIL "$w (VmtestThing=$n ruby=$rs tool=$ts)"; fi
+}
+
+check_ruby_gc() {  # USDT gc__mark/sweep__begin/end
+  # Ruby may also collect on its own while it boots, so the count is a floor: the 3 GC.start of the script.
+  w="GC mark and sweep histograms after 3 GC.start: each counts at least 3 phases (Ruby may collect on its own too)"
+  ruby_with ruby_gc '3.times { GC.start }' || { result ruby_gc FAIL "$w (did not attach, or ruby crashed 3 times)"; return; }
+  m=$(awk '/^GC mark/ { s = 1; next } /^GC sweep/ { s = 0 } s && /\|/ { for (i = 2; i <= NF; i++) if ($i ~ /^\|/) { n += $(i - 1); break } } END { print n + 0 }' /tmp/ruby_gc.out)
+  sw=$(awk '/^GC sweep/ { s = 1; next } s && /\|/ { for (i = 2; i <= NF; i++) if ($i ~ /^\|/) { n += $(i - 1); break } } END { print n + 0 }' /tmp/ruby_gc.out)
+  if [ $rs = 0 ] && [ $ts = 0 ] && [ "$m" -ge 3 ] && [ "$sw" -ge 3 ]; then result ruby_gc PASS "$w"
+  else result ruby_gc FAIL "$w (mark=$m sweep=$sw ruby=$rs tool=$ts)"; fi
+}
+
 # Not SIGINT: ash starts a background command with SIGINT ignored, and a
 # SIGINT that arrives before the loader blocks it (early in its start) is
 # then discarded by the kernel, so the loader runs on (seen here; a SIGINT
@@ -274,6 +315,6 @@ check_killed() {
 }
 
 echo vmtest >/etc/vmtest-present
-for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop embed_btf killed}; do
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop embed_btf ruby_calls ruby_alloc ruby_gc killed}; do
   check_$c
 done

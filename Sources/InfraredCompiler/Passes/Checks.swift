@@ -8,10 +8,42 @@ enum Checks {
     /// check_return_code); types not listed accept any value.
     static let returnRanges: [String: ClosedRange<Int64>] = ["cgroup_device": 0...1, "fentry": 0...0, "fexit": 0...0]
 
-    static func run(_ f: IRFunction, kind: ProgramKind, path: String, lines: [String]) throws {
+    /// `lsm` hooks: what the verifier accepts by the hook's return type
+    /// (bpf_lsm_get_retval_range): 0 or a negative errno for an `int` hook,
+    /// 0 or 1 for a `bool` one; a `void` hook takes any value (nil).
+    static func lsmReturnRange(returnTypeSize: Int?) -> ClosedRange<Int64>? {
+        guard let size = returnTypeSize else { return nil }
+        return size == 1 ? 0...1 : -4095...0
+    }
+
+    static func run(_ f: IRFunction, kind: ProgramKind, path: String, lines: [String], lsmRange: ClosedRange<Int64>? = nil) throws {
         try checkLoopsTerminate(f, path: path)
         try checkLoopsProgress(f, path: path)
         if let range = returnRanges[kind.declaration] { try checkReturns(f, range: range, kind: kind, path: path) }
+        if kind.declaration == "lsm", let range = lsmRange { try checkLSMReturns(f, range: range, path: path) }
+    }
+
+    /// An `lsm` program's return values: an error only where every value it
+    /// may return is outside what the hook allows (a constant `1` from an
+    /// `int` hook, say); a value the compiler cannot bound is the kernel's to check.
+    static func checkLSMReturns(_ f: IRFunction, range: ClosedRange<Int64>, path: String) throws {
+        let ranges = Ranges(f)
+        for b in f.reversePostOrder {
+            guard case .ret(let v) = f.blocks[b].terminator, var s = ranges.entry[b] else { continue }
+            for (insn, _) in f.blocks[b].instructions { Ranges.transfer(insn, &s) }
+            let r = Ranges.value(v, s)
+            guard r.upperBound < range.lowerBound || r.lowerBound > range.upperBound else { continue }
+            let loc = f.blocks[b].terminatorLocation
+            let shown = r.lowerBound == r.upperBound ? "\(r.lowerBound)" : "values in \(r.lowerBound)…\(r.upperBound)"
+            if range == 0...1 {
+                throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
+                                 message: "this LSM hook returns bool: its programs return 0 or 1; this returns \(shown)",
+                                 hint: "the kernel rejects other values")
+            }
+            throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
+                             message: "lsm programs return 0 to allow or a negative errno (-4095…-1) to deny; this returns \(shown)",
+                             hint: "recent kernels' verifiers reject other values (a positive one is no errno); return 0 to allow, -1 (-EPERM) to deny")
+        }
     }
 
     /// A cycle no edge leaves never ends: the verifier rejects it as an infinite loop.

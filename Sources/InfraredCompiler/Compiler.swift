@@ -148,7 +148,11 @@ public enum Compiler {
                 records.output.printk = true
             }
             timer.start("checks")
-            try Checks.run(ir, kind: decl.kind, path: path, lines: lines)
+            var lsmRange: ClosedRange<Int64>? = nil
+            if decl.kind.declaration == "lsm", let proto = try kernelBTF().functionPrototype(named: "bpf_lsm_" + decl.section.dropFirst("lsm/".count)) {
+                lsmRange = Checks.lsmReturnRange(returnTypeSize: proto.returnTypeID == 0 ? nil : try kernelBTF().resolve(proto.returnTypeID).size)
+            }
+            try Checks.run(ir, kind: decl.kind, path: path, lines: lines, lsmRange: lsmRange)
             timer.start("selection")
             let selected = Selection.select(ir)
             timer.start("register allocation")

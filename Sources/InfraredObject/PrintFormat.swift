@@ -30,6 +30,7 @@ public struct PrintOutput: Sendable, Codable, Equatable {
 /// arguments are in the record.
 public struct PrintFormat: Sendable, Codable, Equatable {
     /// printf-style: `%d %i %u %x %X %s %c %%`, flags `-` and `0`, a width,
+    /// a precision (`%.3s`: at most 3 bytes; `%.5d`: at least 5 digits),
     /// length modifiers (`l`, `ll`, `h`, `z`, `j`) accepted and ignored.
     public var format: String
     public var arguments: [Argument]
@@ -67,6 +68,8 @@ public struct PrintFormat: Sendable, Codable, Equatable {
         public var leftAlign = false
         public var zeroPad = false
         public var width = 0
+        /// `%.N…`: a string's most bytes, an integer's fewest digits (nil: none given).
+        public var precision: Int? = nil
         /// `d i u x X s c`.
         public var letter: Character
         /// As written (`%-6ld`), for messages.
@@ -77,26 +80,36 @@ public struct PrintFormat: Sendable, Codable, Equatable {
         /// An integer argument as the conversion prints it (C's printf, with
         /// every integer 64 bits wide).
         public func render(_ v: Int64) -> String {
-            let body: String
+            var body: String
             switch letter {
-            case "d", "i": body = String(v)
+            case "d", "i": body = String(v.magnitude)
             case "u": body = String(UInt64(bitPattern: v))
             case "x": body = String(UInt64(bitPattern: v), radix: 16)
             case "X": body = String(UInt64(bitPattern: v), radix: 16, uppercase: true)
-            default: body = String(UnicodeScalar(UInt8(truncatingIfNeeded: v)))
+            default: return pad(String(UnicodeScalar(UInt8(truncatingIfNeeded: v))), numeric: false)
             }
-            return pad(body, numeric: letter != "c")
+            if let p = precision {
+                // C: at least p digits; `%.0d` of 0 prints no digit.
+                if p == 0 && v == 0 { body = "" }
+                else if body.count < p { body = String(repeating: "0", count: p - body.count) + body }
+            }
+            if "di".contains(letter) && v < 0 { body = "-" + body }
+            return pad(body, numeric: true)
         }
 
-        /// A string argument as `%s` prints it.
-        public func render(_ s: String) -> String { pad(s, numeric: false) }
+        /// A string argument as `%s` prints it (`%.Ns`: its first N bytes).
+        public func render(_ s: String) -> String {
+            guard let p = precision, s.utf8.count > p else { return pad(s, numeric: false) }
+            return pad(String(decoding: s.utf8.prefix(p), as: UTF8.self), numeric: false)
+        }
 
         private func pad(_ s: String, numeric: Bool) -> String {
             let n = s.count
             guard n < width else { return s }
             let fill = String(repeating: " ", count: width - n)
             if leftAlign { return s + fill }
-            if zeroPad && numeric {
+            // C ignores `0` when an integer has a precision.
+            if zeroPad && numeric && precision == nil {
                 let zeros = String(repeating: "0", count: width - n)
                 return s.hasPrefix("-") ? "-" + zeros + s.dropFirst() : zeros + s
             }
@@ -132,12 +145,22 @@ public struct PrintFormat: Sendable, Codable, Equatable {
                 guard conv.width <= 1024 else { throw ParseError(message: "the width of `\(String(chars[start...i]))…` is over 1024") }
                 i += 1
             }
+            if i < chars.count, chars[i] == "." {
+                i += 1
+                var p = 0
+                while i < chars.count, let d = chars[i].wholeNumberValue, chars[i].isASCII {
+                    p = p * 10 + d
+                    guard p <= 1024 else { throw ParseError(message: "the precision of `\(String(chars[start...i]))…` is over 1024") }
+                    i += 1
+                }
+                conv.precision = p
+            }
             while i < chars.count, "lhzj".contains(chars[i]) { i += 1 }
             guard i < chars.count else { throw ParseError(message: "the format ends inside `\(String(chars[start...]))`") }
             let letter = chars[i]
             conv.spelled = String(chars[start...i])
             guard "diuxXsc".contains(letter) else {
-                throw ParseError(message: "`\(conv.spelled)` is not a conversion puts/printf know (they know %d %i %u %x %X %s %c %%, with `-`, `0` and a width)")
+                throw ParseError(message: "`\(conv.spelled)` is not a conversion puts/printf know (they know %d %i %u %x %X %s %c %%, with `-`, `0`, a width and a `.precision`)")
             }
             conv.letter = letter
             i += 1

@@ -28,6 +28,12 @@ final class DiagnosticsTests: XCTestCase {
         ("cgroup_device do |ctx|\n  UNDEFINED_THING + 1\nend\n", 2, 3, "uninitialized constant UNDEFINED_THING"),
         // What the verifier would reject and the compiler can see:
         ("cgroup_device do |ctx|\n  x = 0\n  while true\n    x += 1\n  end\n  1\nend\n", 4, 5, "never ends"),
+        ("xdp do |ctx|\n  x = ctx.ingress_ifindex\n  n = 0\n  while x < 10\n    n += 1\n  end\n  n\nend\n", 4, 3, "its exit condition reads nothing the loop changes"),
+        ("tracepoint \"syscalls/sys_enter_getpid\" do |ctx|\n  until @flag[0] == 1\n  end\n  0\nend\n", 2, 3, "its exit condition reads nothing the loop changes"),
+        ("xdp do |ctx|\n  t = 0\n  while ktime_get_ns < t + 1000\n    t = ktime_get_ns\n  end\n  2\nend\n", 3, 3, "its exit condition reads nothing the loop changes"),
+        ("xdp do |ctx|\n  i = 0\n  while i < 4\n    j = 0\n    while j < i\n      i += 0\n    end\n    i += 1\n  end\n  2\nend\n", 5, 5, "its exit condition reads nothing the loop changes"),
+        ("lsm \"file_open\" do |ctx|\n  -5000\nend\n", 2, 3, "negative errno (-4095…-1) to deny; this returns -5000"),
+        ("lsm \"file_open\" do |ctx|\n  ctx.file.f_flags == 3 ? 1 : 2\nend\n", 2, 3, "negative errno (-4095…-1) to deny; this returns 1"),
         ("cgroup_device do |ctx|\n  ctx.major + 1\nend\n", 2, 3, "must return 0 or 1"),
         ("cgroup_device do |ctx|\n  7\nend\n", 2, 3, "must return 0 or 1; this returns 7"),
         ("tracepoint \"sched/sched_process_exec\" do |ctx|\n  current_task.no_such_member\n  0\nend\n", 2, 16, "no member `no_such_member`"),
@@ -58,6 +64,27 @@ final class DiagnosticsTests: XCTestCase {
     }
 
     /// The CLI prints the diagnostic, exits 1 and writes nothing at -o.
+    /// Loops whose exit tests read what the loop updates from itself — a
+    /// counter, a stack struct's field, a pointer walked by CO-RE reads, an
+    /// inner loop's bound set by the outer loop, a value halved each turn —
+    /// are not the "reads nothing the loop changes" error.
+    func testLoopsThatChangeWhatTheyTestCompile() throws {
+        let sources = [
+            "struct :S do\n  u32 :n\nend\nmap :out, :array, value: :u64, max_entries: 1\nxdp do |ctx|\n  s = S.new\n  s.n = 0\n  while s.n < 8\n    s.n += 1\n  end\n  out[0] = s.n\n  2\nend\n",
+            "map :out, :array, value: :u64, max_entries: 1\nkprobe \"do_unlinkat\" do |ctx|\n  t = current_task\n  while t.pid != 1\n    t = t.real_parent\n  end\n  out[0] = t.pid\n  0\nend\n",
+            "map :out, :array, value: :u64, max_entries: 1\nxdp do |ctx|\n  i = 0\n  while i < 4\n    j = 0\n    while j < i\n      out[0] += 1\n      j += 1\n    end\n    i += 1\n  end\n  2\nend\n",
+            "map :out, :array, value: :u64, max_entries: 1\nkprobe \"do_unlinkat\" do |ctx|\n  k = ctx.arg(0)\n  while k > 0\n    k = k >> 1\n  end\n  out[0] = k\n  0\nend\n",
+            "tracepoint \"syscalls/sys_enter_getpid\" do |ctx|\n  spins = 0\n  while @flag[0] == 0 && spins < 64\n    spins += 1\n  end\n  @spins[0] = spins\nend\n",
+            "lsm \"file_open\" do |ctx|\n  ctx.file.f_flags == 3 ? -1 : 0\nend\n",
+            "lsm \"file_open\" do |ctx|\n  -ctx.file.f_flags\nend\n",
+            "lsm \"bprm_committing_creds\" do |ctx|\n  7\nend\n",
+            "xdp do |ctx|\n  i = 0\n  while true\n    i += 1\n    break if i == ctx.ingress_ifindex || i > 100\n  end\n  2\nend\n",
+        ]
+        for source in sources {
+            XCTAssertNoThrow(try Compiler.compile(source: source, path: "probe.rb"), source)
+        }
+    }
+
     func testBuildCommandLeavesNoOutputOnError() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("infrared-diag-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

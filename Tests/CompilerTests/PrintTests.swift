@@ -39,7 +39,9 @@ final class PrintTests: XCTestCase {
 
     func testConversionsRenderAsCPrintf() throws {
         let cases: [(String, Int64)] = [("%d", -42), ("%5d", 42), ("%-5d|", 42), ("%05d", -42), ("%x", 255), ("%X", 255), ("%08x", 3054),
-                                        ("%u", 7), ("%-3u|", 7), ("%c", 65), ("%3c", 66), ("%ld", -1), ("%llu", 12), ("%lx", 4096), ("%i", 9)]
+                                        ("%u", 7), ("%-3u|", 7), ("%c", 65), ("%3c", 66), ("%ld", -1), ("%llu", 12), ("%lx", 4096), ("%i", 9),
+                                        ("%.3d", 7), ("%.3d", -7), ("%8.3d|", -7), ("%-8.3d|", 42), ("%08.3d", 5), ("%.0d|", 0), ("%.0d", 3),
+                                        ("%.5x", 255), ("%.2u", 123456), ("%5.1d", 0), ("%.d|", 0)]
         for (spec, v) in cases {
             let pieces = try PrintFormat.parse(spec)
             let expected = String(format: spec, v)
@@ -48,16 +50,21 @@ final class PrintTests: XCTestCase {
             }.joined()
             XCTAssertEqual(text, expected, spec)
         }
-        for spec in ["%s", "%10s", "%-10s|", "%2s"] {
+        for spec in ["%s", "%10s", "%-10s|", "%2s", "%.3s", "%.0s|", "%.10s", "%6.2s|", "%-6.2s|", "%.s|", "%.4s"] {
             let pieces = try PrintFormat.parse(spec)
-            let expected = "comm".withCString { String(format: spec, $0) }
+            // glibc's own printf (Foundation's `String(format:)` prints all of `%.s`'s string).
+            let expected = "comm".withCString { arg in
+                var buf = [CChar](repeating: 0, count: 64)
+                _ = withVaList([arg]) { vsnprintf(&buf, buf.count, spec, $0) }
+                return String(cString: buf)
+            }
             let text = pieces.map { p -> String in
                 switch p { case .text(let t): return t; case .conversion(let c): return c.render("comm") }
             }.joined()
             XCTAssertEqual(text, expected, spec)
         }
         XCTAssertEqual(try PrintFormat.parse("a%%b"), [.text("a%b")])
-        for bad in ["%", "%f", "%5", "%.3d", "%p"] {
+        for bad in ["%", "%f", "%5", "%.3", "%5.", "%p", "%.2f"] {
             XCTAssertThrowsError(try PrintFormat.parse(bad), bad)
         }
     }

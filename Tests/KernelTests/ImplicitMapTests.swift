@@ -188,3 +188,38 @@ final class ImplicitMapTests: XCTestCase {
         XCTAssertEqual(linear, [1: 2, 2: 1, 11: 1])         // [0, 100) twice, [100, 200), [1000, ...)
     }
 }
+
+/// `tracepoint "syscalls/sys_enter_get[pu]id"`: one program per match, each
+/// counting under its own `probe` name, and a string literal key shared by both.
+extension ImplicitMapTests {
+    func testWildcardTracepointCountsEachMatchUnderItsProbeName() throws {
+        let t = self
+        let tid = try t.gettid()
+        let source = """
+        license "GPL"
+        param :target, :u32, default: 0
+        tracepoint "syscalls/sys_enter_get[pu]id" do |ctx|
+          if tid == target
+            @c[probe] += 1
+            @all["calls"] += 1
+          end
+          0
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "wildcard.rb")
+        XCTAssertEqual(compiled.object.programs.map(\.name), ["sys_enter_getpid", "sys_enter_getuid"])
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.setInitialBytes(map: ".rodata", offset: 0, bytes: withUnsafeBytes(of: UInt32(tid).littleEndian, Array.init))
+        try object.load()
+        let links = try compiled.object.programs.map { try object.attach(program: $0.name) }
+        XCTAssertEqual(links.count, 2)
+        let pids = 37, uids = 23
+        for _ in 0..<pids { _ = getpid() }
+        for _ in 0..<uids { _ = getuid() }
+        XCTAssertEqual(t.perCPUSum(try object.lookup(map: "c", key: t.chars("tracepoint:syscalls:sys_enter_getpid", 64))), Int64(pids))
+        XCTAssertEqual(t.perCPUSum(try object.lookup(map: "c", key: t.chars("tracepoint:syscalls:sys_enter_getuid", 64))), Int64(uids))
+        XCTAssertEqual(t.perCPUSum(try object.lookup(map: "all", key: t.chars("calls", 64))), Int64(pids + uids))
+        XCTAssertNil(try object.lookup(map: "c", key: t.chars("tracepoint:syscalls:sys_enter_getppid", 64)))
+    }
+}

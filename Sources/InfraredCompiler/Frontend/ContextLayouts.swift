@@ -75,6 +75,30 @@ enum ContextLayouts {
                          hint: "list them with `infrared list 'tracepoint:\(parts[0]):*'`; mount tracefs if it is missing")
     }
 
+    /// Whether a tracepoint target is a wildcard (`sched/sched_*`): `*`, `?` or `[…]` as in shell globs.
+    static func isWildcard(_ target: String) -> Bool { target.contains { "*?[".contains($0) } }
+
+    /// The `CATEGORY/EVENT` names tracefs has (an `EVENT/format` file under
+    /// `CATEGORY`) that match the glob `pattern`, sorted; from the first of
+    /// `tracefsRoots` that lists any category, the roots the formats come from.
+    static func tracepoints(matching pattern: String, tracefsRoots: [String] = ContextLayouts.tracefsRoots) -> [String] {
+        let parts = pattern.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 else { return [] }
+        let files = FileManager.default
+        for root in tracefsRoots {
+            guard let categories = try? files.contentsOfDirectory(atPath: root), !categories.isEmpty else { continue }
+            var out: [String] = []
+            for c in categories where fnmatch(parts[0], c, 0) == 0 {
+                guard let events = try? files.contentsOfDirectory(atPath: "\(root)/\(c)") else { continue }
+                for e in events where fnmatch(parts[1], e, 0) == 0 && files.fileExists(atPath: "\(root)/\(c)/\(e)/format") {
+                    out.append("\(c)/\(e)")
+                }
+            }
+            return out.sorted()
+        }
+        return []
+    }
+
     /// The first tracefs `format` file of `category/event` that exists but
     /// this user may not read (tracefs is often root's alone), and why.
     static func tracefsDenied(category: String, event: String) -> (path: String, reason: String)? {

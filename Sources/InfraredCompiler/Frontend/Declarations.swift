@@ -143,6 +143,14 @@ struct ProgramDeclaration {
     /// keyword options (`frequency: 99`), for loaders.
     var arguments: [String] = []
     var options: [String: String] = [:]
+
+    /// The `probe` value in the body, as bpftrace names probes:
+    /// `tracepoint:sched:sched_switch`, `kprobe:do_unlinkat`, `xdp`.
+    var probe: String {
+        let target = arguments.joined(separator: ":")
+        let spelled = kind.declaration.hasSuffix("tracepoint") ? String(target.map { $0 == "/" ? ":" : $0 }) : target
+        return spelled.isEmpty ? kind.declaration : kind.declaration + ":" + spelled
+    }
 }
 
 /// Everything the top level declared.
@@ -240,6 +248,22 @@ extension Declarations {
             for o in p["opts"]?.arrayValue ?? [] {
                 let kv = o.arrayValue
                 if kv.count == 2, let k = kv[0].stringValue { options[k] = kv[1].stringValue ?? kv[1].intValue.map(String.init) ?? kv[1].description }
+            }
+            if kindName == "tracepoint", let pattern = target, ContextLayouts.isWildcard(pattern) {
+                // `tracepoint "sched/sched_*"`: one program per tracepoint tracefs has that matches.
+                let matches = ContextLayouts.tracepoints(matching: pattern)
+                guard !matches.isEmpty else {
+                    throw Diagnostic(file: path, line: declarationLine, column: Self.column(of: kindName, line: declarationLine, in: sourceLines),
+                                     message: "no tracepoint matches \"\(pattern)\"",
+                                     hint: "list them with `infrared list 'tracepoint:\(String(pattern.map { $0 == "/" ? ":" : $0 }))'`; the pattern is CATEGORY/EVENT with * ? [...] as in shell globs, matched against tracefs")
+                }
+                for m in matches {
+                    let event = String(m.split(separator: "/").last ?? Substring(m))
+                    programs.append(ProgramDeclaration(kind: kind, name: uniqueName(explicit.map { "\($0)_\(event)" } ?? event), section: kind.sectionName(target: m),
+                                                       body: irep, procHandle: handle, line: line, declarationLine: declarationLine, seedContext: nil,
+                                                       arguments: [m], options: options))
+                }
+                continue
             }
             programs.append(ProgramDeclaration(kind: kind, name: uniqueName(base), section: kind.sectionName(target: target),
                                                body: irep, procHandle: handle, line: line, declarationLine: declarationLine, seedContext: nil,

@@ -33,6 +33,13 @@ struct Loop {
 
     /// Loops that contain no other loop's header.
     static func innermost(in f: IRFunction) -> [Loop] {
+        let all = natural(in: f)
+        let headers = Set(all.map(\.header))
+        return all.filter { $0.blocks.intersection(headers) == [$0.header] }
+    }
+
+    /// Every natural loop, one per header (back edges to one header merged), by header.
+    static func natural(in f: IRFunction) -> [Loop] {
         let dominators = Dominators(f)
         let preds = f.predecessors
         var loops: [Int: Set<Int>] = [:]
@@ -46,10 +53,7 @@ struct Loop {
                 loops[h, default: []].formUnion(body)
             }
         }
-        let headers = Set(loops.keys)
-        return loops.filter { (h, body) in body.intersection(headers) == [h] }
-            .map { Loop(header: $0.key, blocks: $0.value) }
-            .sorted { $0.header < $1.header }
+        return loops.map { Loop(header: $0.key, blocks: $0.value) }.sorted { $0.header < $1.header }
     }
 
     /// `f` with `loop` peeled until it is provably left, and cleaned up; nil

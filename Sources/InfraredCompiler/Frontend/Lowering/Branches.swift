@@ -8,11 +8,13 @@ extension Lowering {
 
     /// `JMP`, and `JMPIF`/`JMPNOT`/`JMPNIL` on R[a]: a jump, a branch, or —
     /// when the kind decides the test — a jump to the one side taken. A nil
-    /// test of a possibly-nil pointer refines it on each edge.
+    /// test of a possibly-nil pointer refines it on each edge. `JMPUW` (what
+    /// mruby emits for `break` out of a `while` inside a block) unwinds
+    /// `ensure` handlers, which bodies cannot have: a plain jump here.
     func lowerJump(_ insn: MInstruction, at i: Int, _ frame: Frame, kinds: [Kind], edges: BlockEdges, _ loc: SourceLocation) throws -> [(Int, [Kind])] {
         let R = frame.regs
         let t = edges.target(insn.jumpTarget!)
-        if insn.op == .jmp {
+        if insn.op == .jmp || insn.op == .jmpuw {
             terminate(.jump(edges.ir(t)), loc)
             return [(t, kinds)]
         }

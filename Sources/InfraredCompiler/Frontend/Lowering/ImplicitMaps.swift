@@ -307,9 +307,16 @@ extension Lowering {
         case .comm: return .chars(16)
         case .cString: return .chars(ImplicitMaps.stringKeySize)
         case .charArray(let n): return .chars(n)
+        case .string(let s):
+            // A literal (or `probe`): stored in a char[64] like other string keys.
+            guard s.utf8.count < ImplicitMaps.stringKeySize, !s.utf8.contains(0) else {
+                return try unsettled(.chars(ImplicitMaps.stringKeySize), error(irep, insn, "the key \"\(s)\" has \(s.utf8.count) bytes: an implicit map's string key holds at most \(ImplicitMaps.stringKeySize - 1) (and no NUL)",
+                                                                            hint: "use a shorter name"))
+            }
+            return .chars(ImplicitMaps.stringKeySize)
         default:
             return try unsettled(.scalar(.u64), error(irep, insn, "an implicit map's key must be an Integer, `comm` or a C string, not \(k.rubyName)",
-                                                   hint: "keys: integers (pid, ctx.fd), comm, strings the program points at (ctx.filename)"))
+                                                   hint: "keys: integers (pid, ctx.fd), comm, strings the program points at (ctx.filename), string literals and `probe`"))
         }
     }
 
@@ -332,6 +339,18 @@ extension Lowering {
             case .scalar:
                 emit(.storeFrame(offset: off + layout.offsets[i], value: p.1 == .nil ? .imm(0) : .reg(p.0), size: 8), loc)
             case .chars(let n):
+                if case .string(let s) = p.1 {
+                    // A literal: its bytes as immediates (the key is zeroed, so the NUL is there).
+                    let bytes = Array(s.utf8)
+                    var o = 0
+                    while o < bytes.count {
+                        let sz = bytes.count - o >= 8 ? 8 : (bytes.count - o >= 4 ? 4 : (bytes.count - o >= 2 ? 2 : 1))
+                        var v: UInt64 = 0
+                        for j in 0..<sz { v |= UInt64(bytes[o + j]) << (8 * UInt64(j)) }
+                        emit(.storeFrame(offset: off + layout.offsets[i] + o, value: .imm(Int64(bitPattern: v)), size: sz), loc); o += sz
+                    }
+                    continue
+                }
                 let base = newVReg(); emit(.frameAddress(base, offset: off), loc)
                 copyString(p, into: base, offset: layout.offsets[i], size: n, loc)
             default: break

@@ -165,7 +165,7 @@ final class Lowering {
             try lowerGetUpvar(insn, frame, kinds: &kinds, loc)
         case .setupvar:
             try lowerSetUpvar(insn, frame, kinds: kinds, loc)
-        case .jmp, .jmpif, .jmpnot, .jmpnil:
+        case .jmp, .jmpuw, .jmpif, .jmpnot, .jmpnil:
             return try lowerJump(insn, at: i, frame, kinds: kinds, edges: edges, loc)
         case .return, .return_blk, .break, .stop:
             try lowerExit(insn, frame, kinds: kinds, loc)
@@ -204,7 +204,7 @@ final class Lowering {
 
     /// Instructions whose operand a is no register they assign: no global
     /// standing for it is written back after them.
-    static let leavesOperandA: Set<MRubyOpcode> = [.jmp, .jmpif, .jmpnot, .jmpnil, .return, .return_blk, .break, .setidx, .setupvar, .setiv,
+    static let leavesOperandA: Set<MRubyOpcode> = [.jmp, .jmpuw, .jmpif, .jmpnot, .jmpnil, .return, .return_blk, .break, .setidx, .setupvar, .setiv,
                                                    .enter, .nop, .stop, .debug]
 
     /// Register `reg` now holds a `k`.

@@ -40,6 +40,7 @@ extension Lowering {
     func stringCall(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind? {
         switch (name, args.count) {
         case ("comm", 0): return .comm
+        case ("probe", 0): return .string(declaration.probe)   // a literal: puts/printf fold it, keys store its bytes
         case ("user_string", 1), ("kernel_string", 1):
             // An address (e.g. a USDT or uprobe argument), or a `char *` read from a
             // kernel struct, as a C string to copy into a char array.

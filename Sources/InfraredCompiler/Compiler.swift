@@ -192,6 +192,12 @@ public enum Compiler {
             language.maps[PrintOutput.mapName] = MapDecl(name: PrintOutput.mapName, kind: .ringbuf, key: nil, value: nil, maxEntries: 256 * 1024, flags: nil, line: 1)
             language.mapOrder.append(PrintOutput.mapName)
         }
+        if !records.faults.isEmpty {
+            // The fault counters (Maps.swift `incrementFault`): a u64 per slot, per CPU.
+            language.maps[Fault.mapName] = MapDecl(name: Fault.mapName, kind: .percpuArray, key: .scalar(.u32), value: .scalar(.u64),
+                                                   maxEntries: records.faults.count, flags: nil, line: 1)
+            language.mapOrder.append(Fault.mapName)
+        }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
@@ -207,6 +213,7 @@ public enum Compiler {
                                     implicit: aggregations,
                                     placements: written.placements)
         if records.output.printk { manifest.printk = true }
+        if !records.faults.isEmpty { manifest.faults = records.faults }
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
     }
 

@@ -446,6 +446,7 @@ final class LoaderSession {
         } else {
             printMaps(access)
         }
+        reportFaults(access)
         out.flush()
         teardown()
         return hooks?.exitStatus ?? 0

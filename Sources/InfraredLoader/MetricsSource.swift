@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import InfraredObject
 import InfraredRuntime
 #if canImport(Glibc)
 import Glibc
@@ -92,17 +93,27 @@ struct MetricsSource: @unchecked Sendable {
                 for l in lines[f]! { out += l + "\n" }
             }
         }
+        // Records lost: perf buffers' lost samples (libbpf counts them) and the
+        // programs' own count of records a full ring buffer refused.
+        let faults = access.faultCounts()
         let (records, lost) = stats.snapshot()
         if !manifest.recordMaps.isEmpty {
             let name = "\(prefix)_records_total"
             out += "# HELP \(name) records read from ring and perf buffers\n# TYPE \(name) counter\n"
             for m in manifest.recordMaps { out += "\(name){map=\"\(Self.labelValue(m.name))\"} \(records[m.name] ?? 0)\n" }
-            let perf = manifest.recordMaps.filter { $0.kind == .perfEventArray }
-            if !perf.isEmpty {
-                let lostName = "\(prefix)_lost_records_total"
-                out += "# HELP \(lostName) perf buffer records lost\n# TYPE \(lostName) counter\n"
-                for m in perf { out += "\(lostName){map=\"\(Self.labelValue(m.name))\"} \(lost[m.name] ?? 0)\n" }
-            }
+        }
+        var lostLines = manifest.recordMaps.filter { $0.kind == .perfEventArray }.map { (map: $0.name, count: lost[$0.name] ?? 0) }
+        lostLines += faults.filter { $0.fault.kind == .lostRecords }.map { (map: $0.fault.map, count: $0.count) }
+        if !lostLines.isEmpty {
+            let name = "\(prefix)_lost_records_total"
+            out += "# HELP \(name) records lost: a perf buffer's lost samples, or records a full ring buffer refused\n# TYPE \(name) counter\n"
+            for l in lostLines { out += "\(name){map=\"\(Self.labelValue(l.map))\"} \(l.count)\n" }
+        }
+        let failed = faults.filter { $0.fault.kind == .failedUpdates }
+        if !failed.isEmpty {
+            let name = "\(prefix)_failed_map_updates_total"
+            out += "# HELP \(name) map updates refused: the map was full\n# TYPE \(name) counter\n"
+            for f in failed { out += "\(name){map=\"\(Self.labelValue(f.fault.map))\"} \(f.count)\n" }
         }
         return out
     }

@@ -206,6 +206,9 @@ public struct Manifest: Sendable, Codable, Equatable {
     /// True when a body calls `bpf_trace_printk` (`printk`): loaders show
     /// its lines from the trace pipe. Absent otherwise.
     public var printk: Bool?
+    /// The fault counters of `Fault.mapName`, by slot; absent when no body
+    /// can drop a record or fail a map update.
+    public var faults: [Fault]?
 
     public init(license: String, programs: [Program], structs: [Struct], maps: [Map], params: [Variable], globals: [Variable],
                 options: [Option] = [], hooks: [String] = [], output: PrintOutput? = nil) {

@@ -175,3 +175,25 @@ public struct PrintFormat: Sendable, Codable, Equatable {
     public static func escaped(_ s: String) -> String { s.split(separator: "%", omittingEmptySubsequences: false).joined(separator: "%%") }
 }
 
+
+/// Where a program counts what it could not do: a record dropped because
+/// its ring buffer was full, an update refused because its map was full.
+/// One per-CPU array (`mapName`) holds a u64 per fault site kind and map,
+/// at `slot`; the loader sums the CPUs and reports non-zero counts.
+public struct Fault: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable {
+        /// `reserve`/`output`/`puts`/`printf` found the ring or perf buffer full.
+        case lostRecords = "lost_records"
+        /// `m[k] = v`, `m[k] += n` or an implicit map's write found the map full.
+        case failedUpdates = "failed_updates"
+    }
+    /// The map the fault is about (user-facing name; `@name` for implicit maps).
+    public var map: String
+    public var kind: Kind
+    /// The index in `mapName`.
+    public var slot: Int
+    public init(map: String, kind: Kind, slot: Int) { self.map = map; self.kind = kind; self.slot = slot }
+
+    /// The counters' per-CPU array in every object that has a fault site.
+    public static let mapName = "__infrared_faults"
+}

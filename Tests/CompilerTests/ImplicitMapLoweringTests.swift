@@ -17,7 +17,7 @@ final class ImplicitMapLoweringTests: XCTestCase {
     func testPerCPUCountingHasNoAtomicAndDeclaredCountingHasOne() throws {
         let implicit = try compile("  @opens[pid] += 1")
         XCTAssertFalse(implicit.dumps.joined().contains("atomic.add"), implicit.dumps.joined())
-        XCTAssertEqual(implicit.object.maps.map(\.name), ["opens"])
+        XCTAssertEqual(implicit.object.maps.map(\.name), ["opens", Fault.mapName], "the map, and the counter of its failed updates")
         XCTAssertEqual(implicit.object.maps[0].type, MapKind.percpuHash.mapType.rawValue)
         XCTAssertEqual(implicit.object.maps[0].maxEntries, 10240)
         XCTAssertEqual(implicit.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .sum, keys: 1))
@@ -29,7 +29,7 @@ final class ImplicitMapLoweringTests: XCTestCase {
 
     func testStoredMapIsAPlainHash() throws {
         let c = try compile("  @start[tid] = ktime_ns\n  t = @start[tid]\n  @start.delete(tid)")
-        XCTAssertEqual(c.object.maps.map(\.type), [MapKind.hash.mapType.rawValue])
+        XCTAssertEqual(c.object.maps.map(\.type), [MapKind.hash.mapType.rawValue, MapKind.percpuArray.mapType.rawValue], "the map, and the counter of its failed updates")
         XCTAssertEqual(c.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .store, keys: 1))
         XCTAssertEqual(c.manifest.maps[0].keySize, 8)
         XCTAssertEqual(c.manifest.maps[0].valueSize, 8)
@@ -51,7 +51,7 @@ final class ImplicitMapLoweringTests: XCTestCase {
         XCTAssertEqual(maps["m"]?.implicit, Manifest.Implicit(aggregation: .min, keys: 0))
         XCTAssertEqual(maps["m"]?.valueSize, 16)
         XCTAssertEqual(maps["a"]?.implicit?.aggregation, .avg)
-        XCTAssertTrue(c.manifest.maps.allSatisfy { $0.kind == .percpuHash })
+        XCTAssertTrue(c.manifest.maps.filter { $0.name != Fault.mapName }.allSatisfy { $0.kind == .percpuHash })
     }
 
     func testLhistKeepsItsBoundsInTheManifest() throws {
@@ -72,7 +72,8 @@ final class ImplicitMapLoweringTests: XCTestCase {
         end
         """
         let c = try Compiler.compile(source: source, path: "two.rb")
-        XCTAssertEqual(c.manifest.maps.map(\.name), ["n"], "one map for both programs")
+        XCTAssertEqual(c.manifest.maps.map(\.name), ["n", Fault.mapName], "one map for both programs (and the counter of its failed updates)")
+        XCTAssertEqual(c.manifest.faults, [Fault(map: "@n", kind: .failedUpdates, slot: 0)], "one counter for both programs' updates of @n")
         XCTAssertThrowsError(try Compiler.compile(source: source.replacingOccurrences(of: "@n[comm].count", with: "@n[pid].count"), path: "two.rb")) { e in
             XCTAssertEqual("\(e)".split(separator: "\n").first.map(String.init),
                            "two.rb:7:3: error: `@n` is used with key (u64) here and with key (char[16]) at line 3")

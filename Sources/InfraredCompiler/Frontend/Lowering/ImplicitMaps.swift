@@ -556,7 +556,9 @@ extension Lowering {
     /// `map_update_elem(key, &v, BPF_ANY)`.
     func storeValue(_ name: String, key: Int, value: (VReg, Kind), _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws {
         let v = try materialize(value, as: .scalar(.u64), irep, insn, what: "the value of `@\(name)`", loc)
-        emit(.call(nil, helper: helperID("map_update_elem"), args: [.reg(implicitMapRef(name, loc)), .reg(frameAddress(key, loc)), .reg(v), .imm(0)]), loc)
+        let rc = newVReg()
+        emit(.call(rc, helper: helperID("map_update_elem"), args: [.reg(implicitMapRef(name, loc)), .reg(frameAddress(key, loc)), .reg(v), .imm(0)]), loc)
+        countFault(if: .slt, .reg(rc), .imm(0), map: "@\(name)", .failedUpdates, loc)
     }
 
     /// A per-CPU read-modify-write: `hit(p)` changes the value at p when
@@ -577,7 +579,9 @@ extension Lowering {
         let slot = try allocateStack(size: size, alignment: 8, irep, insn)
         for o in stride(from: 0, to: size, by: 8) { emit(.storeFrame(offset: slot + o, value: .imm(0), size: 8), loc) }
         initial(slot)
-        emit(.call(nil, helper: helperID("map_update_elem"), args: [.reg(implicitMapRef(name, loc)), .reg(frameAddress(key, loc)), .reg(frameAddress(slot, loc)), .imm(0)]), loc)
+        let rc = newVReg()
+        emit(.call(rc, helper: helperID("map_update_elem"), args: [.reg(implicitMapRef(name, loc)), .reg(frameAddress(key, loc)), .reg(frameAddress(slot, loc)), .imm(0)]), loc)
+        countFault(if: .slt, .reg(rc), .imm(0), map: "@\(name)", .failedUpdates, loc)
         terminate(.jump(join), loc)
         ir.current = join
     }

@@ -1,4 +1,5 @@
 import BPF
+import InfraredObject
 
 // Maps: `m[k]`, `m[k] = v`, `m[k] += n` (one atomic add), lookup/update/delete,
 // hist buckets, ring and perf buffers, stack traces. Implicit maps (`@name`:
@@ -10,6 +11,15 @@ final class RecordTypes {
     var byMap: [String: String] = [:]
     /// The formats of `puts`/`printf`, and whether a body calls `exit` (Print.swift).
     var output = OutputFormats()
+    /// The fault counters the bodies increment (`countFault`), by slot.
+    var faults: [Fault] = []
+
+    /// The slot counting `kind` for `map`, made on first use.
+    func faultSlot(_ map: String, _ kind: Fault.Kind) -> Int {
+        if let f = faults.first(where: { $0.map == map && $0.kind == kind }) { return f.slot }
+        faults.append(Fault(map: map, kind: kind, slot: faults.count))
+        return faults.count - 1
+    }
 }
 
 /// One call of a map's method: the map, the method, its arguments, and
@@ -113,7 +123,9 @@ extension Lowering {
         }
         let k = try keyAddress(c)
         let v = try materialize(args[1], as: map.value!, c.irep, c.insn, what: "the value of map `\(map.name)`", loc)
-        emit(.call(nil, helper: helperID("map_update_elem"), args: [.reg(mapRef(c)), .reg(k), .reg(v), .imm(0)]), loc)
+        let rc = newVReg()
+        emit(.call(rc, helper: helperID("map_update_elem"), args: [.reg(mapRef(c)), .reg(k), .reg(v), .imm(0)]), loc)
+        countFault(if: .slt, .reg(rc), .imm(0), map: map.name, .failedUpdates, loc)
         return args[1].1
     }
 
@@ -168,6 +180,7 @@ extension Lowering {
         let size = language.structs[s]!.size
         records.byMap[map.name] = s
         emit(.call(c.dst, helper: helperID("ringbuf_reserve"), args: [.reg(mapRef(c)), .imm(Int64(size)), .imm(0)]), c.loc)
+        countFault(if: .eq, .reg(c.dst), .imm(0), map: map.name, .lostRecords, c.loc)
         let id = pointers.fresh()
         pointers.acquired[id] = (c.loc.line, "ring buffer record")
         return .pointer(.structure(s), nullable: true, id: id)
@@ -210,6 +223,7 @@ extension Lowering {
         } else {
             emit(.call(c.dst, helper: helperID("ringbuf_output"), args: [.reg(mapRef(c)), .reg(addr), .imm(Int64(size)), .imm(0)]), loc)
         }
+        countFault(if: .slt, .reg(c.dst), .imm(0), map: map.name, .lostRecords, loc)
         return .int(unsigned64: false, nonNegative: false)
     }
 
@@ -227,7 +241,7 @@ extension Lowering {
 
     /// `lock value += increment` for the key, creating the entry when absent
     /// (like `__sync_fetch_and_add` on a looked-up value in C).
-    func atomicAdd(map: MapDecl, key: VReg, increment: Operand, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws {
+    func atomicAdd(map: MapDecl, key: VReg, increment: Operand, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation, faultName: String? = nil) throws {
         guard case .scalar(let vt) = map.value!, vt.size == 8 || vt.size == 4 else {
             throw error(irep, insn, "`+=` on map `\(map.name)` needs 4- or 8-byte Integer values", hint: nil)
         }
@@ -243,6 +257,14 @@ extension Lowering {
         emit(.atomicAdd(base: p, offset: 0, value: inc, size: vt.size), loc)
         terminate(.jump(join), loc)
         ir.current = miss
+        if [MapKind.array, .percpuArray, .hist].contains(map.kind) {
+            // An array has every in-range key: a miss is a key out of range,
+            // which no insert can fix (the hash map's insert race needs none).
+            incrementFault(map: faultName ?? map.name, .failedUpdates, loc)
+            terminate(.jump(join), loc)
+            ir.current = join
+            return
+        }
         let slot = try allocateStack(size: 8, irep, insn)
         emit(.storeFrame(offset: slot, value: .reg(inc), size: vt.size), loc)
         let v = newVReg(); emit(.frameAddress(v, offset: slot), loc)
@@ -254,10 +276,49 @@ extension Lowering {
         ir.current = retry
         let p2 = newVReg()
         emit(.call(p2, helper: lookup, args: [.reg(mapRef()), .reg(key)]), loc)
-        let hit2 = newBlock()
-        terminate(.branch(.ne, .reg(p2), .imm(0), then: hit2, else: join), loc)
+        let hit2 = newBlock(), full = newBlock()
+        terminate(.branch(.ne, .reg(p2), .imm(0), then: hit2, else: full), loc)
         ir.current = hit2
         emit(.atomicAdd(base: p2, offset: 0, value: inc, size: vt.size), loc)
+        terminate(.jump(join), loc)
+        // Neither inserted nor found: the map is full.
+        ir.current = full
+        incrementFault(map: faultName ?? map.name, .failedUpdates, loc)
+        terminate(.jump(join), loc)
+        ir.current = join
+    }
+
+    /// Counts a fault when `lhs cond rhs`: the program goes on either way.
+    func countFault(if cond: Condition, _ lhs: Operand, _ rhs: Operand, map: String, _ kind: Fault.Kind, _ loc: SourceLocation) {
+        let fault = newBlock(), join = newBlock()
+        terminate(.branch(cond, lhs, rhs, then: fault, else: join), loc)
+        ir.current = fault
+        incrementFault(map: map, kind, loc)
+        terminate(.jump(join), loc)
+        ir.current = join
+    }
+
+    /// `faults[slot] += 1` on this CPU (`Fault.mapName`, a per-CPU array:
+    /// no atomic needed). Only on a failure path, so its cost is paid only
+    /// when something was lost.
+    func incrementFault(map: String, _ kind: Fault.Kind, _ loc: SourceLocation) {
+        let slot = records.faultSlot(map, kind)
+        // A stack too full for the 4-byte key leaves the fault uncounted
+        // rather than the program uncompilable (the key's slot is tiny: a
+        // program that close to 512 bytes is near the verifier's limit anyway).
+        guard let keyAt = reserveStack(size: 4, alignment: 4) else { return }
+        emit(.storeFrame(offset: keyAt, value: .imm(Int64(slot)), size: 4), loc)
+        let key = newVReg(), m = newVReg(), p = newVReg()
+        emit(.frameAddress(key, offset: keyAt), loc)
+        emit(.mapAddress(m, name: Fault.mapName), loc)
+        emit(.call(p, helper: helperID("map_lookup_elem"), args: [.reg(m), .reg(key)]), loc)
+        let add = newBlock(), join = newBlock()
+        terminate(.branch(.ne, .reg(p), .imm(0), then: add, else: join), loc)
+        ir.current = add
+        let v = newVReg()
+        emit(.load(v, base: p, offset: 0, size: 8, signed: false), loc)
+        emit(.binary(.add, v, .reg(v), .imm(1)), loc)
+        emit(.store(base: p, offset: 0, value: .reg(v), size: 8), loc)
         terminate(.jump(join), loc)
         ir.current = join
     }

@@ -222,8 +222,11 @@ extension Lowering {
         let map = newVReg(), p = newVReg()
         emit(.mapAddress(map, name: PrintOutput.mapName), loc)
         emit(.call(p, helper: helperID("ringbuf_reserve"), args: [.reg(map), .imm(Int64(size)), .imm(0)]), loc)
-        let fill = newBlock(), join = newBlock()
-        terminate(.branch(.eq, .reg(p), .imm(0), then: join, else: fill), loc)
+        let fill = newBlock(), full = newBlock(), join = newBlock()
+        terminate(.branch(.eq, .reg(p), .imm(0), then: full, else: fill), loc)
+        ir.current = full
+        incrementFault(map: PrintOutput.mapName, .lostRecords, loc)
+        terminate(.jump(join), loc)
         ir.current = fill
         return (p, join)
     }

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "loader_support.h"
 #include <signal.h>
 #include <pthread.h>
@@ -8,7 +7,6 @@
 #include <time.h>
 #include <errno.h>
 #include <sys/vfs.h>
-#include <sys/mman.h>
 
 static void termination_set(sigset_t *s) {
   sigemptyset(s);
@@ -62,8 +60,4 @@ int64_t irl_fs_type(const char *path) {
   struct statfs fs;
   if (statfs(path, &fs) != 0) return -1;
   return (int64_t)(uint64_t)fs.f_type;
-}
-
-int irl_memfd(const char *name) {
-  return memfd_create(name, MFD_CLOEXEC);
 }

@@ -139,7 +139,7 @@ final class LoaderSession {
         case .file(let path): return path
         case .kernel, .none: return nil
         case .embedded(let release):
-            return try memoryFile(named: "btf-\(release)", bytes: embedded!.btf(release: release)!)
+            return try BTFChoice.memoryFile(named: "btf-\(release)", bytes: embedded!.btf(release: release)!)
         }
     }
 

@@ -14,8 +14,11 @@ import BPF
 /// value structs read and written while loaded. Every helper type is
 /// nested in the class, so several skeletons can share a module.
 public enum SwiftSkeleton {
-    public static func generate(_ m: SkeletonModel, source: String? = nil) -> String {
-        SwiftSkeletonWriter(model: m, source: source).text()
+    /// - Parameter embeddedBTF: minimal BTF per kernel release (`gen skel
+    ///   --embed-btf`): `init` then relocates against the one of `uname -r`
+    ///   when no `btfCustomPath` is given and the kernel has no BTF of its own.
+    public static func generate(_ m: SkeletonModel, source: String? = nil, embeddedBTF: [(release: String, btf: [UInt8])] = []) -> String {
+        SwiftSkeletonWriter(model: m, source: source, embeddedBTF: embeddedBTF).text()
     }
 }
 
@@ -23,10 +26,12 @@ struct SwiftSkeletonWriter {
     let model: SkeletonModel
     let source: String?
     let cls: String
+    let embeddedBTF: [(release: String, btf: [UInt8])]
 
-    init(model: SkeletonModel, source: String?) {
+    init(model: SkeletonModel, source: String?, embeddedBTF: [(release: String, btf: [UInt8])] = []) {
         self.model = model
         self.source = source
+        self.embeddedBTF = embeddedBTF
         self.cls = Self.upperCamel(model.name)
     }
 
@@ -316,8 +321,15 @@ struct SwiftSkeletonWriter {
         // lifecycle
         o += ["",
               "    /// Opens the embedded object (`NAME__open`); set `rodata`, then `load()`.",
-              "    public init(btfCustomPath: String? = nil) throws {",
-              "        object = try LoadedObject.open(bytes: Self.elfBytes, options: LoadOptions(objectName: Self.objectName, btfCustomPath: btfCustomPath))",
+              "    public init(btfCustomPath: String? = nil) throws {"]
+        if embeddedBTF.isEmpty {
+            o.append("        object = try LoadedObject.open(bytes: Self.elfBytes, options: LoadOptions(objectName: Self.objectName, btfCustomPath: btfCustomPath))")
+        } else {
+            o += ["        // btfCustomPath, else the kernel's own BTF, else the embedded one of `uname -r` (BTFChoice).",
+                  "        let btf = try btfCustomPath ?? BTFChoice.customPath(embedded: Self.embeddedBTF, name: Self.objectName)",
+                  "        object = try LoadedObject.open(bytes: Self.elfBytes, options: LoadOptions(objectName: Self.objectName, btfCustomPath: btf))"]
+        }
+        o += [
               "        let object = self.object",
               "        maps = Maps(\(inits.joined(separator: ",\n                    ")))",
               "    }",
@@ -372,6 +384,15 @@ struct SwiftSkeletonWriter {
         }
         if line.trimmingCharacters() != "" { o.append(line) }
         o.append("    ]")
+        if !embeddedBTF.isEmpty {
+            o.append("")
+            o.append("    /// Minimal BTF of the kernels given to `infrared gen skel --embed-btf`, by release.")
+            o.append("    public static let embeddedBTF: [(release: String, btf: [UInt8])] = [")
+            for b in embeddedBTF {
+                o.append("        (\"\(b.release)\", [" + b.btf.map { "0x" + String($0, radix: 16).leftPadded(2) }.joined(separator: ", ") + "]),")
+            }
+            o.append("    ]")
+        }
         o.append("}")
         o.append("")
         return o.joined(separator: "\n")

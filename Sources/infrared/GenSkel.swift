@@ -23,7 +23,7 @@ struct GenSkel: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write it (default: standard output).") var output: String?
     @Option(help: "Kernel BTF for compiling a .rb input.") var btf: String = KernelBTF.defaultPath
     @Option(name: .customLong("embed-btf"), help: ArgumentHelp(
-        "Embed the minimal BTF the object needs from a kernel's BTF (as gen loader --embed-btf); the C skeleton's open then uses the one of uname -r on kernels without BTF. Repeatable; C only.",
+        "Embed the minimal BTF the object needs from a kernel's BTF (as gen loader --embed-btf); the skeleton's open then uses the one of uname -r on kernels without BTF. Repeatable.",
         valueName: "FILE|DIR"))
     var embedBTF: [String] = []
 
@@ -42,9 +42,8 @@ struct GenSkel: ParsableCommand {
             let skelName = name ?? ProbeBuilder.baseName(input)
             let model = try SkeletonModel(object: object, name: skelName, manifest: manifest, source: input)
             let source = URL(fileURLWithPath: input).lastPathComponent
-            if !embedBTF.isEmpty && lang != .c { throw CLIError("--embed-btf: only the C skeleton embeds BTF so far; give --lang c, or pass the BTF at open (btfCustomPath)") }
             let btfs = try EmbedBTF.embedded(object: object, objectName: input, inputs: embedBTF).entries.map { (release: $0.release, btf: $0.btf) }
-            let text = lang == .c ? CSkeleton.generate(model, source: source, embeddedBTF: btfs) : SwiftSkeleton.generate(model, source: source)
+            let text = lang == .c ? CSkeleton.generate(model, source: source, embeddedBTF: btfs) : SwiftSkeleton.generate(model, source: source, embeddedBTF: btfs)
             if let output { try AtomicFile.write(Array(text.utf8), to: output) } else { writeStandardOutput(text) }
         }
     }

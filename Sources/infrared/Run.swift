@@ -9,6 +9,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import InfraredLoader
+import InfraredRuntime
 
 /// `infrared run PROG.rb [LOADER OPTIONS]`, `infrared run -e 'CODE' […]` and
 /// `infrared run - […]` (the probe on standard input): compile, load, attach

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import InfraredLoader
 import InfraredPayload
+import InfraredRuntime
 
 /// `gen loader --embed-btf`: the archive, the choice of BTF at start, and
 /// loaders run here with this kernel's BTF hidden (an empty file bound over
@@ -235,5 +236,28 @@ final class EmbedBTFTests: LoaderDirectoryTestCase {
         XCTAssertTrue(refused.stderr.contains("open: No such file or directory"), refused.stderr)
         XCTAssertEqual(refused.stdout, "")
         XCTAssertEqual(try LoaderSupport.run(others, []).stdout, "right=3 wrong=0\n", "the kernel's own BTF when visible")
+    }
+
+    /// The Swift skeleton with `--embed-btf` carries the same minimal BTFs
+    /// and opens through `BTFChoice.customPath` (the loaders' choice, run
+    /// with the kernel's BTF hidden above); it typechecks against the
+    /// runtime, and with the kernel's BTF visible the choice is the kernel's.
+    func testSwiftSkeletonEmbedsAndChooses() throws {
+        let fixtures = LoaderSupport.packageRoot.appendingPathComponent("BTF").path
+        let source = LoaderSupport.packageRoot.appendingPathComponent("Examples/execsnoop.rb").path
+        let swift = dir.appendingPathComponent("Execsnoop.swift").path
+        let infrared = try LoaderSupport.infrared()
+        let gen = try LoaderSupport.run(infrared, ["gen", "skel", source, "--lang", "swift", "-o", swift, "--embed-btf", fixtures])
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        let text = try String(contentsOfFile: swift, encoding: .utf8)
+        XCTAssertTrue(text.contains("let btf = try btfCustomPath ?? BTFChoice.customPath(embedded: Self.embeddedBTF, name: Self.objectName)"), text)
+        XCTAssertEqual(Self.fixtures.map { text.contains("        (\"\($0)\", [0x9f, 0xeb,") }, [true, true], "both releases' raw BTF")
+        let modules = URL(fileURLWithPath: infrared).deletingLastPathComponent().appendingPathComponent("Modules").path
+        let check = try LoaderSupport.run("/usr/bin/env", ["swiftc", "-typecheck", "-I", modules,
+                                                          "-Xcc", "-fmodule-map-file=\(LoaderSupport.packageRoot.path)/Sources/CLibBPF/module.modulemap", swift])
+        XCTAssertEqual(check.status, 0, check.stderr)
+        XCTAssertNil(try BTFChoice.customPath(embedded: [(release: "other", btf: [1])], name: "t"), "the kernel's own BTF")
+        let plain = try LoaderSupport.run(infrared, ["gen", "skel", source, "--lang", "swift"])
+        XCTAssertFalse(plain.stdout.contains("embeddedBTF"), "without --embed-btf the skeleton is as before")
     }
 }

@@ -27,8 +27,4 @@ uint64_t irl_monotonic_ns(void);
 /* statfs(2)'s f_type of the file system holding path (Swift's Glibc module has no
    statfs), or -1 with errno set. */
 int64_t irl_fs_type(const char *path);
-
-/* memfd_create(name, MFD_CLOEXEC): an anonymous in-memory file (Swift's Glibc
-   module does not declare memfd_create), or -1 with errno set. */
-int irl_memfd(const char *name);
 #endif

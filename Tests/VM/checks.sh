@@ -212,6 +212,16 @@ exec_lines_right() {
   done </tmp/exec.ids
 }
 
+check_execparents() {  # tp_btf with a BTF-typed argument
+  w="tp_btf sched_process_exec: 3 execs of /bin/vmwork counted under their shell's tgid, read as ctx.p.real_parent.tgid (typed argument, CO-RE)"
+  start execparents || { result execparents FAIL "$w (did not attach)"; return; }
+  sh -c 'echo $$ >/tmp/tp.shell; for i in 1 2 3; do /bin/vmwork exit 0; done'
+  stop; ts=$?
+  n=$(sed -n "s/^execs\[$(cat /tmp/tp.shell)\]: //p" /tmp/execparents.out)
+  if [ $ts = 0 ] && [ "$n" = 3 ]; then result execparents PASS "$w"
+  else result execparents FAIL "$w (count=$n tool=$ts)"; fi
+}
+
 check_embed_btf() {  # gen loader --embed-btf, with the kernel's own BTF hidden
   release=$(uname -r)
   w="kernel BTF hidden (empty file bound over /sys/kernel/btf/vmlinux): execsnoop embedding both kernels' BTF and the one embedding this kernel's alone print right pid/ppid/comm; the one embedding only the other kernel's exits 1 naming the running release and the embedded one"
@@ -315,6 +325,6 @@ check_killed() {
 }
 
 echo vmtest >/etc/vmtest-present
-for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop embed_btf ruby_calls ruby_alloc ruby_gc killed}; do
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop execparents embed_btf ruby_calls ruby_alloc ruby_gc killed}; do
   check_$c
 done

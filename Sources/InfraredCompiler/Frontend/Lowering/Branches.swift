@@ -24,7 +24,17 @@ extension Lowering {
             // A nil test of a possibly-nil pointer: each edge knows the answer.
             let nonNil = refine(kinds, id: id, nonNil: true), isNil = refine(kinds, id: id, nonNil: false)
             let jumpWhenNonNil = insn.op == .jmpif
-            terminate(.branch(jumpWhenNonNil ? .ne : .eq, .reg(R[insn.a]), .imm(0), then: edges.ir(t), else: edges.ir(f)), loc)
+            var (thenIR, elseIR) = (edges.ir(t), edges.ir(f))
+            if let map = pointers.ringRecords[id] {
+                // A nil record: the ring buffer was full. Count it on the nil edge.
+                let fault = newBlock(), branching = ir.current
+                ir.current = fault
+                incrementFault(map: map, .lostRecords, loc)
+                terminate(.jump(jumpWhenNonNil ? elseIR : thenIR), loc)
+                ir.current = branching
+                if jumpWhenNonNil { elseIR = fault } else { thenIR = fault }
+            }
+            terminate(.branch(jumpWhenNonNil ? .ne : .eq, .reg(R[insn.a]), .imm(0), then: thenIR, else: elseIR), loc)
             return [(t, jumpWhenNonNil ? nonNil : isNil), (f, jumpWhenNonNil ? isNil : nonNil)]
         }
         if insn.op == .jmpnil {

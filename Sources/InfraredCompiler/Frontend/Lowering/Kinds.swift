@@ -112,6 +112,9 @@ struct PointerIdentities {
     /// The references the program must hand back (ring buffer records,
     /// looked-up sockets), by id, with the line that acquired them.
     var acquired: [Int: (line: Int, what: String)] = [:]
+    /// Ring buffer records by id, with their map: a nil test of one counts a
+    /// lost record on its nil edge (`Fault`), the one place a drop shows.
+    var ringRecords: [Int: String] = [:]
 
     mutating func fresh() -> Int {
         defer { next += 1 }
@@ -136,7 +139,9 @@ extension Lowering {
         guard case .pointer(let t, true, let id) = k else { return k }
         let bail = newBlock(), cont = newBlock()
         terminate(.branch(.eq, .reg(reg), .imm(0), then: bail, else: cont), loc)
-        ir.current = bail; terminate(.ret(.imm(0)), loc)
+        ir.current = bail
+        if let map = pointers.ringRecords[id] { incrementFault(map: map, .lostRecords, loc) }
+        terminate(.ret(.imm(0)), loc)
         ir.current = cont
         kinds = refine(kinds, id: id, nonNil: true)
         return .pointer(t, nullable: false, id: id)

@@ -11,9 +11,12 @@
 #   2. With PROFILE=1 (root, perf events): `profile.rb` as a loader, run as
 #      the README runs it (`--duration 5 --flamegraph`), its peak RSS
 #      (/usr/bin/time's maximum resident set size).
+#   3. With EXAMPLES=1 (root): every Examples/*.rb as a loader, run for
+#      `--duration 2` (device filters on a fresh cgroup, xdp_count on lo):
+#      its size and peak RSS, or why it did not run.
 #
 #   Benchmarks/footprint.sh                       # uses .build-runner (make runner)
-#   RUNNER_SCRATCH=/path/.build-runner INFRARED=.build/release/infrared PROFILE=1 Benchmarks/footprint.sh
+#   RUNNER_SCRATCH=/path/.build-runner INFRARED=.build/release/infrared PROFILE=1 EXAMPLES=1 Benchmarks/footprint.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -72,10 +75,34 @@ PY
 echo
 echo "runner: $(stat -c %s "$runner") bytes; relinked and stripped: $(stat -c %s "$work/runner.stripped") bytes"
 
-if [ "${PROFILE:-0}" = 1 ]; then
+if [ "${PROFILE:-0}" = 1 ] || [ "${EXAMPLES:-0}" = 1 ]; then
   INFRARED=$(realpath -m "${INFRARED:-$root/.build/release/infrared}")
   [ -x "$INFRARED" ] || { echo "no infrared binary at $INFRARED: run make build (or set INFRARED)" >&2; exit 1; }
+fi
+if [ "${PROFILE:-0}" = 1 ]; then
   (cd "$work" && INFRARED_RUNNER=$runner "$INFRARED" gen loader "$root/Examples/profile.rb" -o profile \
      && /usr/bin/time -f '%M' -o rss ./profile --duration 5 --flamegraph out.svg > out.folded 2>/dev/null \
      && echo "profile loader: $(stat -c %s profile) bytes; peak RSS $(cat rss) KB (--duration 5 --flamegraph); $(wc -l < out.folded) folded stacks")
+fi
+
+if [ "${EXAMPLES:-0}" = 1 ]; then
+  v2=/sys/fs/cgroup; [ -d /sys/fs/cgroup/unified ] && v2=/sys/fs/cgroup/unified   # hybrid hierarchy
+  cgroup=$v2/footprint.$$
+  mkdir "$cgroup"
+  trap 'rmdir "$cgroup"; rm -rf "$work"' EXIT
+  echo
+  echo '| example | loader bytes | peak RSS KB (--duration 2) |'
+  echo '|---|---:|---:|'
+  for rb in "$root"/Examples/*.rb; do
+    name=$(basename "$rb" .rb)
+    case $name in device_filter*) extra=(--cgroup "$cgroup") ;; xdp_count) extra=(--ifname lo) ;; *) extra=() ;; esac
+    if ! INFRARED_RUNNER=$runner "$INFRARED" gen loader "$rb" -o "$work/$name" 2> "$work/$name.err"; then
+      echo "| $name | gen loader failed: $(head -1 "$work/$name.err" | sed 's/|/\\|/g') | |"; continue
+    fi
+    if /usr/bin/time -f '%M' -o "$work/$name.rss" timeout -s INT 10 "$work/$name" --duration 2 "${extra[@]}" > /dev/null 2> "$work/$name.err"; then
+      echo "| $name | $(stat -c %s "$work/$name") | $(tail -1 "$work/$name.rss") |"
+    else
+      echo "| $name | $(stat -c %s "$work/$name") | did not run: $(grep -v '^Command exited' "$work/$name.err" | tail -1 | sed 's/|/\\|/g') |"
+    fi
+  done
 fi

@@ -19,8 +19,11 @@ PYTHON ?= python3
 # invalidating the other builds; tests find it through INFRARED_RUNNER.
 RUNNER_SCRATCH ?= .build-runner
 RUNNER := $(RUNNER_SCRATCH)/release/infrared-runner
+# A static link's glibc notes (dlopen, getaddrinfo, getpwnam… "requires at runtime the
+# shared libraries") left out of `make build`'s output; every other line passes.
+QUIET_LINK := bash Scripts/quiet-static-link.sh
 
-.PHONY: setup build test tables demo runner fuzz vmtest
+.PHONY: setup build test tables demo runner fuzz vmtest install deb
 
 setup:
 	bash Scripts/setup.sh
@@ -30,11 +33,36 @@ setup:
 # (Benchmarks/run.sh). libdw, liblz4 and liblzma are linked in
 # (Sources/CLinkedLibraries) since a static executable cannot dlopen them.
 build: runner
-	$(SWIFT) build -c release --product infrared -Xswiftc -static-executable $(SWIFT_FLAGS)
+	$(QUIET_LINK) $(SWIFT) build -c release --product infrared -Xswiftc -static-executable $(SWIFT_FLAGS)
 	cp $(RUNNER) "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared-runner-static"
 
 runner:
-	$(SWIFT) build -c release --product infrared-runner --scratch-path $(RUNNER_SCRATCH) -Xswiftc -static-executable -Xlinker -s
+	$(QUIET_LINK) $(SWIFT) build -c release --product infrared-runner --scratch-path $(RUNNER_SCRATCH) -Xswiftc -static-executable -Xlinker -s
+
+# Install like a tool: the static CLI in $(PREFIX)/bin, the runner where
+# `infrared gen loader` looks beside it (../libexec/infrared/infrared-runner).
+#   make install PREFIX=/usr/local   (DESTDIR for a staging root)
+#   make deb                         .build-deb/infrared_$(VERSION)_<arch>.deb of both, installed under /usr
+PREFIX ?= /usr/local
+RELEASE_BIN ?= $$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)
+# No release tags yet: 0~git<commit time>.<commit>, increasing with each commit.
+VERSION ?= 0~git$(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S).$(shell git rev-parse --short HEAD)
+
+install: build
+	install -D -m 755 "$(RELEASE_BIN)/infrared" "$(DESTDIR)$(PREFIX)/bin/infrared"
+	install -D -m 755 "$(RUNNER)" "$(DESTDIR)$(PREFIX)/libexec/infrared/infrared-runner"
+
+deb: build
+	rm -rf .build-deb && mkdir -p .build-deb/root/DEBIAN
+	$(MAKE) -o build install DESTDIR="$(abspath .build-deb/root)" PREFIX=/usr RELEASE_BIN="$(RELEASE_BIN)" RUNNER="$(abspath $(RUNNER))"
+	printf '%s\n' "Package: infrared" "Version: $(VERSION)" "Architecture: $$(dpkg --print-architecture)" \
+	  "Maintainer: Infrared developers <infrared@localhost>" "Section: devel" "Priority: optional" \
+	  "Installed-Size: $$(du -sk .build-deb/root/usr | cut -f1)" \
+	  "Description: Ruby probes compiled to BPF, static loaders and skeletons" \
+	  " infrared compiles Ruby probe files to BPF ELF objects and generates static" \
+	  " loaders (on the runner in /usr/libexec/infrared) and C and Swift skeletons." \
+	  > .build-deb/root/DEBIAN/control
+	dpkg-deb --root-owner-group --build .build-deb/root ".build-deb/infrared_$(VERSION)_$$(dpkg --print-architecture).deb"
 
 # Tests run serially: the kernel tests share cgroups and the bpf() namespace.
 # Then the release CLI (one static executable) against the debug one, and

@@ -19,6 +19,7 @@ packages=(
   liblz4-dev liblzma-dev                                   # btf extract: lz4 and xz kernel images
   lz4 xz-utils zstd gzip libc6-dbg time                    # BTF tests: compressors, a real .debug file; btf-bench peak memory
   qemu-system-x86 busybox-static cpio                      # make vmtest: the kernel matrix under QEMU
+  prometheus curl                                          # Scripts/prometheus-scrape.sh: a real server scrapes --metrics
 )
 command -v python3 >/dev/null || packages+=(python3)        # Scripts/gen-tables.py
 

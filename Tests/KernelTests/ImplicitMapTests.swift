@@ -229,7 +229,10 @@ extension ImplicitMapTests {
 extension ImplicitMapTests {
     /// The kernel function containing each address (kallsyms, nearest symbol below).
     func kernelSymbols(_ ips: [UInt64]) throws -> [String] {
-        let text = try String(contentsOfFile: "/proc/kallsyms", encoding: .utf8)
+        // Read to the end (procfs files report size 0).
+        let handle = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/kallsyms"))
+        defer { try? handle.close() }
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         var table: [(UInt64, String)] = []
         for line in text.split(separator: "\n") {
             let f = line.split(separator: " ")

@@ -81,7 +81,7 @@ final class ImplicitMapLoweringTests: XCTestCase {
 
     func testStackKeyMustStayAStack() throws {
         XCTAssertThrowsError(try compile("  @s[kstack] += 1\n  @s[pid] += 1")) { e in
-            XCTAssertTrue("\(e)".contains("`@s` is used with"), "\(e)")
+            XCTAssertTrue("\(e)".contains("`@s` is used with key (u64) here and with key (kstack) at line 4"), "\(e)")
         }
     }
 

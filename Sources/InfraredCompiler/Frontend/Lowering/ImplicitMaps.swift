@@ -282,8 +282,14 @@ extension Lowering {
         var e = implicitMaps.entry(name)
         if let have = e.keyParts {
             guard have == parts, e.stacks == stacks else {
-                func show(_ p: [ValueType]) -> String { p.isEmpty ? "no key" : "key (" + p.map(\.description).joined(separator: ", ") + ")" }
-                throw error(irep, insn, "`@\(name)` is used with \(show(parts)) here and with \(show(have)) at line \(e.keyLine)",
+                func show(_ p: [ValueType], _ stacks: [Manifest.Implicit.Stack?]?) -> String {
+                    let names = p.enumerated().map { i, t in
+                        let stack: Manifest.Implicit.Stack? = stacks.flatMap { i < $0.count ? $0[i] : nil }
+                        switch stack { case .kernel?: return "kstack"; case .user?: return "ustack"; case nil: return t.description }
+                    }
+                    return p.isEmpty ? "no key" : "key (" + names.joined(separator: ", ") + ")"
+                }
+                throw error(irep, insn, "`@\(name)` is used with \(show(parts, stacks)) here and with \(show(have, e.stacks)) at line \(e.keyLine)",
                             hint: "every use of an implicit map takes keys of the same types")
             }
             return

@@ -1,5 +1,6 @@
 import BPF
 import InfraredObject
+import InfraredProfile
 
 /// Implicit maps (`@name` in bodies) read, merged across CPUs and printed
 /// as bpftrace 0.17 prints its maps at exit (src/output.cpp, TextOutput
@@ -17,6 +18,8 @@ extension MapAccess {
         var bucket: Int
         var a: Int64
         var b: Int64
+        /// The frames of the key parts that are stacks (`kstack`, `ustack`), by part index.
+        var frames: [Int: [String]] = [:]
     }
 
     /// The implicit maps, by name (bpftrace's order).
@@ -39,9 +42,31 @@ extension MapAccess {
             var bucket = 0
             if histogram { bucket = Int(parts.removeLast().integer) }
             if im.keys == 0 { parts = [] }
-            out.append(ImplicitEntry(key: parts, bucket: bucket, a: a, b: b))
+            var frames: [Int: [String]] = [:]
+            for (i, stack) in (im.stacks ?? []).enumerated() where i < parts.count {
+                guard let stack else { continue }
+                let f = stackFrames(parts[i].integer, stack)
+                frames[i] = f
+                parts[i] = .string("\n" + f.map { "    " + $0 + "\n" }.joined())
+            }
+            out.append(ImplicitEntry(key: parts, bucket: bucket, a: a, b: b, frames: frames))
         }
         return out
+    }
+
+    /// The frames of a `kstack`/`ustack` key part, leaf first, as the
+    /// symbolizer names them; `[unavailable: -14]` for a negative stack id
+    /// (get_stackid's -EFAULT, -EEXIST…: no stack was recorded).
+    func stackFrames(_ part: Int64, _ stack: Manifest.Implicit.Stack) -> [String] {
+        let id = stack == .user ? Int64(Int32(truncatingIfNeeded: part)) : part
+        let pid = stack == .user ? Int32(truncatingIfNeeded: UInt64(bitPattern: part) >> 32) : nil
+        guard id >= 0, id <= Int64(UInt32.max) else { return ["[unavailable: \(id)]"] }
+        let map = stack == .user ? Manifest.Implicit.userStackMap : Manifest.Implicit.kernelStackMap
+        let key = withUnsafeBytes(of: UInt32(id).littleEndian, Array.init)
+        guard let m = try? self.map(map), let value = try? object.lookup(map: map, key: key) else { return ["[unavailable: \(id)]"] }
+        let ips = LoaderSession.addresses(value, valueSize: m.valueSize)
+        let symbolizer = self.symbolizer ?? Symbolizer()
+        return symbolizer.symbols(ips, pid: pid)
     }
 
     /// The entries hooks see (`@m.to_h`, `each`): merged as printed, a key
@@ -217,6 +242,17 @@ extension MapAccess {
                     return (e.key, im.aggregation == .stats ? "{\"count\": \(e.b), \"average\": \(v), \"total\": \(e.a)}" : String(v))
                 }
                 let type = im.aggregation == .avg || im.aggregation == .stats ? "stats" : "map"
+                if im.stacks != nil {
+                    // A stack key part is its frames, an array: the entries as [{"key": [parts], "value": v}].
+                    let rows = zip(sorted, items).map { e, item -> String in
+                        let parts = e.key.enumerated().map { i, p in
+                            e.frames[i].map { "[" + $0.map(JSON.quoted).joined(separator: ", ") + "]" } ?? JSON.quoted(Self.implicitKeyPart(p))
+                        }
+                        return "{\"key\": [" + parts.joined(separator: ", ") + "], \"value\": \(item.json)}"
+                    }
+                    lines.append("{\"type\": \"\(type)\", \"data\": {\(name): [\(rows.joined(separator: ", "))]}}")
+                    continue
+                }
                 lines.append("{\"type\": \"\(type)\", \"data\": {\(name): \(keyed(items))}}")
             }
         }

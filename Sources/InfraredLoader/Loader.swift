@@ -187,6 +187,7 @@ final class LoaderSession {
         }
         try object.load()
         let access = MapAccess(object: object, manifest: manifest)
+        access.symbolizer = symbolizer
         self.access = access
         hooks?.host = { [unowned self] op, args in try self.host(op, args) }
         if interrupted() { teardown(); return 0 }

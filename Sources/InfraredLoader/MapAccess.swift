@@ -3,6 +3,7 @@ import BPF
 import Glibc
 #endif
 import InfraredObject
+import InfraredProfile
 import InfraredRuntime
 
 /// Typed access to a loaded object's maps and globals, through the
@@ -12,6 +13,8 @@ final class MapAccess: @unchecked Sendable {
     let object: LoadedObject
     let manifest: LoaderManifest
     let codec: TypeCodec
+    /// Names `kstack`/`ustack` keys of implicit maps (ImplicitMaps.swift).
+    var symbolizer: Symbolizer?
 
     init(object: LoadedObject, manifest: LoaderManifest) {
         self.object = object

@@ -110,7 +110,18 @@ public struct Manifest: Sendable, Codable, Equatable {
     public struct Implicit: Sendable, Codable, Equatable {
         public var aggregation: Aggregation
         public var keys: Int
-        public init(aggregation: Aggregation, keys: Int) { self.aggregation = aggregation; self.keys = keys }
+        /// Per key part, the stack it names (`kstack`, `ustack`; nil for
+        /// other parts); nil when no part is a stack. A kstack part is the
+        /// s64 id `bpf_get_stackid` returned into the implied stack map
+        /// `Implicit.kernelStackMap`; a ustack part is the tgid in the high
+        /// 32 bits and the s32 id (into `Implicit.userStackMap`) in the low.
+        /// A negative id (-EFAULT, -EEXIST…) is kept: no stack was recorded.
+        public var stacks: [Stack?]?
+        public enum Stack: String, Sendable, Codable, Equatable { case kernel, user }
+        public static let kernelStackMap = "infrared_kstack", userStackMap = "infrared_ustack"
+        public init(aggregation: Aggregation, keys: Int, stacks: [Stack?]? = nil) {
+            self.aggregation = aggregation; self.keys = keys; self.stacks = stacks
+        }
     }
     /// How an implicit map is written (bpftrace's map functions). Its value:
     /// a u64 for `store`, `sum` and the histograms' bucket counts (their

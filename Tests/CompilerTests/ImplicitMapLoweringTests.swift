@@ -54,6 +54,37 @@ final class ImplicitMapLoweringTests: XCTestCase {
         XCTAssertTrue(c.manifest.maps.filter { $0.name != Fault.mapName }.allSatisfy { $0.kind == .percpuHash })
     }
 
+    /// `kstack`/`ustack` keys: `get_stackid` into the implied stack maps
+    /// (flags 0 and BPF_F_USER_STACK), the manifest marking the key parts.
+    func testStackKeysImplyStackMapsAndMarkTheKey() throws {
+        let c = try compile("  @s[kstack] += 1\n  @u[comm, ustack].count")
+        let lowered = c.dumps.joined()
+        XCTAssertEqual(c.object.maps.map(\.name).sorted(), ["infrared_kstack", "infrared_ustack", "s", "u"])
+        let maps = Dictionary(uniqueKeysWithValues: c.manifest.maps.map { ($0.name, $0) })
+        for name in ["infrared_kstack", "infrared_ustack"] {
+            XCTAssertEqual(maps[name]?.kind, .stackTrace)
+            XCTAssertEqual(maps[name]?.keySize, 4)
+            XCTAssertEqual(maps[name]?.valueSize, 127 * 8)
+            XCTAssertEqual(maps[name]?.implicit, nil)
+        }
+        XCTAssertEqual(maps["s"]?.implicit, Manifest.Implicit(aggregation: .sum, keys: 1, stacks: [.kernel]))
+        XCTAssertEqual(maps["s"]?.keySize, 8)
+        XCTAssertEqual(maps["u"]?.implicit, Manifest.Implicit(aggregation: .sum, keys: 2, stacks: [nil, .user]))
+        // bpf_get_stackid is helper 27: (ctx, map, 0) and (ctx, map, BPF_F_USER_STACK).
+        let stackCalls = lowered.components(separatedBy: "\n").filter { $0.contains("call 27(") }
+        XCTAssertEqual(stackCalls.count, 2, lowered)
+        XCTAssertEqual(stackCalls.filter { $0.contains(", 0)") }.count, 1, lowered)
+        XCTAssertEqual(stackCalls.filter { $0.contains(", 256)") }.count, 1, lowered)
+        // No stack key: no stack map.
+        XCTAssertEqual(try compile("  @s[pid] += 1").object.maps.map(\.name), ["s"])
+    }
+
+    func testStackKeyMustStayAStack() throws {
+        XCTAssertThrowsError(try compile("  @s[kstack] += 1\n  @s[pid] += 1")) { e in
+            XCTAssertTrue("\(e)".contains("`@s` is used with key (u64) here and with key (kstack) at line 4"), "\(e)")
+        }
+    }
+
     func testLhistKeepsItsBoundsInTheManifest() throws {
         let c = try compile("  @sizes.lhist(pid, 0, 1000, 100)")
         XCTAssertEqual(c.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .lhist(min: 0, max: 1000, step: 100), keys: 0))

@@ -223,3 +223,73 @@ extension ImplicitMapTests {
         XCTAssertNil(try object.lookup(map: "c", key: t.chars("tracepoint:syscalls:sys_enter_getppid", 64)))
     }
 }
+
+/// `@s[kstack]` and `@u[ustack]`: stack ids into the implied stack maps,
+/// read back and named from /proc/kallsyms.
+extension ImplicitMapTests {
+    /// The kernel function containing each address (kallsyms, nearest symbol below).
+    func kernelSymbols(_ ips: [UInt64]) throws -> [String] {
+        // Read to the end (procfs files report size 0).
+        let handle = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/kallsyms"))
+        defer { try? handle.close() }
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        var table: [(UInt64, String)] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count >= 3, let a = UInt64(f[0], radix: 16), a != 0, "tTwW".contains(f[1]) else { continue }
+            table.append((a, String(f[2])))
+        }
+        table.sort { $0.0 < $1.0 }
+        return ips.map { ip in
+            var lo = 0, hi = table.count
+            while lo < hi { let mid = (lo + hi) / 2; if table[mid].0 <= ip { lo = mid + 1 } else { hi = mid } }
+            return lo == 0 ? "?" : table[lo - 1].1
+        }
+    }
+
+    func addresses(_ value: [UInt8]) -> [UInt64] {
+        stride(from: 0, to: value.count - 7, by: 8).map { UInt64(bitPattern: word(value, $0)) }.prefix { $0 != 0 }.map { $0 }
+    }
+
+    func testStackKeysCountAndNameTheSyscallPath() throws {
+        let tid = try gettid()
+        let source = """
+        license "GPL"
+        param :target, :u32, default: 0
+
+        tracepoint "syscalls/sys_enter_getppid" do |ctx|
+          if tid == target
+            @s[kstack] += 1
+            @u[ustack] += 1
+          end
+          0
+        end
+        """
+        let (object, _) = try load(source, program: "sys_enter_getppid", target: tid)
+        defer { object.close() }
+        let n = 23
+        for _ in 0..<n { _ = getppid() }
+        var total: Int64 = 0, frames: [String] = []
+        for k in try object.keys(map: "s") {
+            total += try XCTUnwrap(perCPUSum(try object.lookup(map: "s", key: k)))
+            let id = word(k, 0)
+            XCTAssertGreaterThanOrEqual(id, 0, "get_stackid failed: \(id)")
+            let value = try XCTUnwrap(object.lookup(map: "infrared_kstack", key: Array(k.prefix(4))))
+            frames += try kernelSymbols(addresses(value))
+        }
+        XCTAssertEqual(total, Int64(n))
+        XCTAssertTrue(frames.contains("do_syscall_64"), "\(frames)")
+
+        var userTotal: Int64 = 0
+        for k in try object.keys(map: "u") {
+            userTotal += try XCTUnwrap(perCPUSum(try object.lookup(map: "u", key: k)))
+            let part = UInt64(bitPattern: word(k, 0))
+            XCTAssertEqual(Int32(truncatingIfNeeded: part >> 32), getpid(), "the tgid in the high half")
+            let id = Int32(truncatingIfNeeded: part)
+            XCTAssertGreaterThanOrEqual(id, 0, "get_stackid(BPF_F_USER_STACK) failed: \(id)")
+            let value = try XCTUnwrap(object.lookup(map: "infrared_ustack", key: withUnsafeBytes(of: UInt32(id).littleEndian, Array.init)))
+            XCTAssertFalse(addresses(value).isEmpty)
+        }
+        XCTAssertEqual(userTotal, Int64(n))
+    }
+}

@@ -60,7 +60,7 @@ extension Lowering {
         switch k {
         case .bool: return .test
         case .nil, .unset: return .always(false)
-        case .context, .string, .symbol, .selfObject, .block, .map, .implicitMap, .implicitEntry, .structType, .frameObject, .kernel, .kernelPath, .comm,
+        case .context, .string, .symbol, .selfObject, .block, .map, .implicitMap, .implicitEntry, .structType, .frameObject, .kernel, .kernelPath, .comm, .stack,
              .cString, .charArray, .text, .pointer(_, false, _): return .always(true)
         case .pointer(_, true, _): return .test
         case .released:

@@ -40,6 +40,8 @@ final class ImplicitMaps {
         /// The key expressions' types (empty: `@total`), and the line that fixed them.
         var keyParts: [ValueType]? = nil
         var keyLine = 0
+        /// Which key parts are stacks (`Manifest.Implicit.stacks`).
+        var stacks: [Manifest.Implicit.Stack?]? = nil
         var write: ImplicitWrite? = nil
         var writeLine = 0
         /// The first plain read (`@x[k]`, `@x`) and `delete`, checked against the writes at the end.
@@ -48,6 +50,10 @@ final class ImplicitMaps {
     }
     var entries: [String: Entry] = [:]
     var order: [String] = []
+    /// The implied stack maps `kstack`/`ustack` record into.
+    var stackMaps: Set<Manifest.Implicit.Stack> = []
+    /// An implied stack map's size (a declared stack_trace map's default).
+    static let stackEntries = 1024
 
     func entry(_ name: String) -> Entry {
         if let e = entries[name] { return e }
@@ -92,6 +98,16 @@ final class ImplicitMaps {
     /// an error here.
     func declare(in language: inout Language, path: String) throws -> [String: Manifest.Implicit] {
         var out: [String: Manifest.Implicit] = [:]
+        for (stack, map) in [(Manifest.Implicit.Stack.kernel, Manifest.Implicit.kernelStackMap), (.user, Manifest.Implicit.userStackMap)]
+        where stackMaps.contains(stack) {
+            guard language.maps[map] == nil else {
+                throw Diagnostic(file: path, line: language.maps[map]!.line, column: 1, message: "map :\(map) is declared and also implied by `\(stack == .kernel ? "kstack" : "ustack")`",
+                                 hint: "rename the map")
+            }
+            language.maps[map] = MapDecl(name: map, kind: .stackTrace, key: .scalar(.u32), value: .chars(127 * 8),
+                                         maxEntries: Self.stackEntries, flags: nil, line: 1)
+            language.mapOrder.append(map)
+        }
         for n in order {
             let e = entries[n]!
             let histogram: Bool
@@ -118,7 +134,7 @@ final class ImplicitMaps {
             language.maps[n] = MapDecl(name: n, kind: aggregated ? .percpuHash : .hash, key: key.type, value: value.type,
                                        maxEntries: Self.maxEntries, flags: nil, line: e.keyLine)
             language.mapOrder.append(n)
-            out[n] = Manifest.Implicit(aggregation: e.write ?? .store, keys: e.keyParts?.count ?? 0)
+            out[n] = Manifest.Implicit(aggregation: e.write ?? .store, keys: e.keyParts?.count ?? 0, stacks: e.stacks)
         }
         return out
     }
@@ -261,18 +277,24 @@ extension Lowering {
     }
 
     /// Records the key types of a use; a different key than before is an error.
-    func noteKey(_ name: String, _ parts: [ValueType], _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws {
+    func noteKey(_ name: String, _ parts: [ValueType], stacks: [Manifest.Implicit.Stack?]? = nil, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws {
         guard kindsSettled else { return }
         var e = implicitMaps.entry(name)
         if let have = e.keyParts {
-            guard have == parts else {
-                func show(_ p: [ValueType]) -> String { p.isEmpty ? "no key" : "key (" + p.map(\.description).joined(separator: ", ") + ")" }
-                throw error(irep, insn, "`@\(name)` is used with \(show(parts)) here and with \(show(have)) at line \(e.keyLine)",
+            guard have == parts, e.stacks == stacks else {
+                func show(_ p: [ValueType], _ stacks: [Manifest.Implicit.Stack?]?) -> String {
+                    let names = p.enumerated().map { i, t in
+                        let stack: Manifest.Implicit.Stack? = stacks.flatMap { i < $0.count ? $0[i] : nil }
+                        switch stack { case .kernel?: return "kstack"; case .user?: return "ustack"; case nil: return t.description }
+                    }
+                    return p.isEmpty ? "no key" : "key (" + names.joined(separator: ", ") + ")"
+                }
+                throw error(irep, insn, "`@\(name)` is used with \(show(parts, stacks)) here and with \(show(have, e.stacks)) at line \(e.keyLine)",
                             hint: "every use of an implicit map takes keys of the same types")
             }
             return
         }
-        e.keyParts = parts; e.keyLine = loc.line
+        e.keyParts = parts; e.keyLine = loc.line; e.stacks = stacks
         implicitMaps.entries[name] = e
     }
 
@@ -305,6 +327,7 @@ extension Lowering {
         switch k {
         case .int, .bool, .nil: return .scalar(.u64)
         case .comm: return .chars(16)
+        case .stack: return .scalar(.u64)
         case .cString: return .chars(ImplicitMaps.stringKeySize)
         case .charArray(let n): return .chars(n)
         case .string(let s):
@@ -326,7 +349,8 @@ extension Lowering {
     func implicitKey(_ name: String, _ parts: [(VReg, Kind)], bucket: Bool, _ irep: Irep, _ insn: MInstruction,
                      _ loc: SourceLocation) throws -> (offset: Int, bucketOffset: Int) {
         let types = try parts.map { try keyPart($0.1, irep, insn) }
-        try noteKey(name, types, irep, insn, loc)
+        let stacks = parts.map { p -> Manifest.Implicit.Stack? in if case .stack(let user) = p.1 { return user ? .user : .kernel } else { return nil } }
+        try noteKey(name, types, stacks: stacks.contains { $0 != nil } ? stacks : nil, irep, insn, loc)
         let layout = ImplicitMaps.keyLayout(name, parts: types, bucket: bucket, language)
         let off = try allocateStack(size: layout.size, alignment: 8, irep, insn)
         var o = 0

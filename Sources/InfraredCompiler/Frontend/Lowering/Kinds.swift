@@ -50,6 +50,9 @@ enum Kind: Equatable {
     case kernelPath(root: String, path: [String], type: String)
     /// `comm`: the task's name, written into a char array.
     case comm
+    /// `kstack` / `ustack`: a stack id in the implied stack map, an implicit
+    /// map's key part (layout: `Manifest.Implicit.stacks`).
+    case stack(user: Bool)
     /// A C string (`char *`) in kernel or user memory, held in the register.
     case cString(user: Bool)
     /// A `char[N]` the program may read (a field of a stack struct, map
@@ -95,6 +98,7 @@ enum Kind: Equatable {
         case .kernel(let n): return "a struct \(n) pointer"
         case .kernelPath(let r, let p, _): return "\(r).\(p.joined(separator: "."))"
         case .comm: return "`comm`"
+        case .stack(let user): return user ? "`ustack`" : "`kstack`"
         case .cString: return "a C string"
         case .charArray(let n): return "a char[\(n)]"
         case .released: return "a record already submitted or discarded"

@@ -1,4 +1,5 @@
 import BPF
+import InfraredObject
 
 // Strings: the object's string pool, `printk`, `comm` and C strings copied into
 // char arrays. String compares and `puts`/`printf` through an implicit ring
@@ -41,6 +42,7 @@ extension Lowering {
         switch (name, args.count) {
         case ("comm", 0): return .comm
         case ("probe", 0): return .string(declaration.probe)   // a literal: puts/printf fold it, keys store its bytes
+        case ("kstack", 0), ("ustack", 0): return stackID(user: name == "ustack", dst: dst, loc)
         case ("user_string", 1), ("kernel_string", 1):
             // An address (e.g. a USDT or uprobe argument), or a `char *` read from a
             // kernel struct, as a C string to copy into a char array.
@@ -68,5 +70,27 @@ extension Lowering {
         } else {
             emit(.call(nil, helper: helperID("get_current_comm"), args: [.reg(a), .imm(Int64(min(n, 16)))]), loc)
         }
+    }
+}
+
+extension Lowering {
+    /// `kstack` / `ustack` (bpftrace's): `bpf_get_stackid(ctx, map, flags)`
+    /// into the implied stack map (flags 0, or BPF_F_USER_STACK); a ustack
+    /// keeps the tgid in the high 32 bits for the loader's symbolizer
+    /// (`Manifest.Implicit.stacks`). A negative id stays as it is.
+    func stackID(user: Bool, dst: VReg, _ loc: SourceLocation) -> Kind {
+        if kindsSettled { implicitMaps.stackMaps.insert(user ? .user : .kernel) }
+        let map = newVReg()
+        emit(.mapAddress(map, name: user ? Manifest.Implicit.userStackMap : Manifest.Implicit.kernelStackMap), loc)
+        emit(.call(dst, helper: helperID("get_stackid"), args: [.reg(ir.function.context), .reg(map), .imm(user ? 256 : 0)]), loc)
+        if user {
+            let tgid = newVReg()
+            emit(.call(tgid, helper: helperID("get_current_pid_tgid"), args: []), loc)
+            emit(.binary(.lshr, tgid, .reg(tgid), .imm(32)), loc)
+            emit(.binary(.shl, tgid, .reg(tgid), .imm(32)), loc)
+            emit(.binary(.and, dst, .reg(dst), .imm(0xffff_ffff)), loc)
+            emit(.binary(.or, dst, .reg(dst), .reg(tgid)), loc)
+        }
+        return .stack(user: user)
     }
 }

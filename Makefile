@@ -70,6 +70,9 @@ deb: build
 test: runner
 	$(SWIFT) build $(SWIFT_FLAGS)
 	INFRARED_RUNNER="$(abspath $(RUNNER))" $(SWIFT) test $(SWIFT_FLAGS)
+	# Least privilege (setcap + setpriv as user 65534) and a real Prometheus scraping two tools.
+	bash Scripts/least-privilege.sh "$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/infrared" "$(abspath $(RUNNER))"
+	bash Scripts/prometheus-scrape.sh "$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/infrared" "$(abspath $(RUNNER))"
 	$(MAKE) build
 	REL="$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared" \
 	DBG="$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/infrared" bash Scripts/static-smoke.sh

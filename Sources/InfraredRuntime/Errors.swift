@@ -1,5 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// What the kernel asks of a process before it loads or attaches BPF.
 public let privilegeHint = "needs root or CAP_BPF+CAP_PERFMON/CAP_SYS_ADMIN"
+/// Where libbpf reads a tracepoint's id.
+let tracefsEvents = "/sys/kernel/tracing/events"
 
 /// Why an object could not be opened or loaded.
 ///
@@ -124,6 +129,12 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
             return "program '\(program)': libbpf cannot attach section '\(section)' by itself; \(how)"
         case .permissionDenied(let program, let operation, let e):
             let subject = program.map { "program '\($0)': " } ?? ""
+            if operation.hasPrefix("attach tracepoint/") && e.rawValue == EACCES && geteuid() != 0 {
+                // libbpf reads the tracepoint's id from tracefs, which is mode 0700:
+                // CAP_BPF+CAP_PERFMON do not open it (docs/privileges.md).
+                return "\(subject)\(operation): \(e): tracefs (\(tracefsEvents)) is readable by root only; "
+                    + "without root, add CAP_DAC_READ_SEARCH to CAP_BPF+CAP_PERFMON (setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep TOOL)"
+            }
             return "\(subject)\(operation): \(e): \(privilegeHint)"
         case .failed(let program, let operation, let e, let messages):
             let subject = program.map { "program '\($0)': " } ?? ""

@@ -4,9 +4,9 @@
 # a TracePoint enabled).
 license "GPL"
 
-LIBRUBY = "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1"
-
-param :target_pid, :u32, default: 0       # 0: every Ruby process
+# A short name: with --pid PID, the libruby process PID has mapped (/proc/PID/maps),
+# else the one in the linker's directories; --pid also limits the probes to PID.
+LIBRUBY = "libruby"
 
 struct :Call do
   char :klass, 32
@@ -16,22 +16,18 @@ end
 map :calls, :hash, key: :Call, value: :u64, max_entries: 16384
 
 usdt LIBRUBY, "ruby", "cmethod__entry" do |ctx|
-  if target_pid == 0 || pid == target_pid
-    k = Call.new
-    k.klass = user_string(ctx.arg(0))
-    k.name = user_string(ctx.arg(1))
-    calls[k] += 1
-  end
+  k = Call.new
+  k.klass = user_string(ctx.arg(0))
+  k.name = user_string(ctx.arg(1))
+  calls[k] += 1
   0
 end
 
 usdt LIBRUBY, "ruby", "method__entry" do |ctx|
-  if target_pid == 0 || pid == target_pid
-    k = Call.new
-    k.klass = user_string(ctx.arg(0))
-    k.name = user_string(ctx.arg(1))
-    calls[k] += 1
-  end
+  k = Call.new
+  k.klass = user_string(ctx.arg(0))
+  k.name = user_string(ctx.arg(1))
+  calls[k] += 1
   0
 end
 

@@ -1,7 +1,9 @@
 # ruby_gc.rb — Ruby GC mark and sweep pauses, as log2 histograms in microseconds.
 license "GPL"
 
-LIBRUBY = "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1"
+# A short name: with --pid PID, the libruby process PID has mapped (/proc/PID/maps),
+# else the one in the linker's directories; --pid also limits the probes to PID.
+LIBRUBY = "libruby"
 
 # Marking and lazy sweeping interleave: one start map per phase.
 map :mark_began, :hash, key: :u32, value: :u64, max_entries: 4096

@@ -40,6 +40,11 @@ enum AttachPlan {
 
     static func isCgroup(_ p: LoaderManifest.Program) -> Bool { p.kind.programType == .cgroupDevice || p.section.hasPrefix("cgroup") }
 
+    /// uprobe, uretprobe and USDT programs: the ones `--pid` limits.
+    static func isUserProbe(_ p: LoaderManifest.Program) -> Bool {
+        ["uprobe/", "uretprobe/", "usdt/"].contains { p.section.hasPrefix($0) }
+    }
+
     static func perfEvent(_ p: LoaderManifest.Program) throws -> (type: UInt32, config: UInt64, frequency: UInt64) {
         let name = (p.arguments.first ?? "cpu_clock").trimmingPrefix(":")
         guard let e = perfEvents[name] else {
@@ -117,7 +122,7 @@ enum AttachPlan {
             // tracepoint, raw_tracepoint, k(ret)probe, u(ret)probe, usdt,
             // tp_btf, fentry/fexit, lsm: the section names the attach point;
             // libbpf's auto-attach reads it.
-            try object.attach(program: p.name)
+            try object.attach(program: p.name, pid: isUserProbe(p) ? options.pid : nil)
         }
     }
 }

@@ -22,6 +22,8 @@ public struct LoaderOptions: Sendable {
     public var cgroup: String?
     /// The network interface XDP, tc and socket filter programs attach to.
     public var ifname: String?
+    /// `--pid`: uprobes and USDT probes attach to this process only.
+    public var pid: Int32?
     public var help = false
     public var quiet = false
     /// Print the probe file the tool was built from, and exit.
@@ -54,7 +56,7 @@ public struct UsageError: Error, CustomStringConvertible {
 /// The loader's command line (shared/spec/cli.md, "The loader"):
 ///
 ///     TOOL [--PARAM VALUE]... [--duration SECONDS] [--format text|json]
-///          [--btf FILE] [--metrics HOST:PORT] [--cgroup PATH] [--ifname IFACE] [--help]
+///          [--btf FILE] [--metrics HOST:PORT] [--cgroup PATH] [--ifname IFACE] [--pid PID] [--help]
 public enum LoaderCLI {
     /// The loader's own options; a param may not take one of these names.
     public static let reservedFlags = Manifest.loaderFlags
@@ -116,6 +118,10 @@ public enum LoaderCLI {
             case "btf": options.btf = try value()
             case "cgroup": options.cgroup = try value()
             case "ifname": options.ifname = try value()
+            case "pid":
+                let text = try value()
+                guard let p = Int32(text), p > 0 else { throw UsageError("--pid: '\(text)' is not a process id (a positive integer)") }
+                options.pid = p
             case "metrics": options.metrics = try parseMetrics(try value())
             default:
                 if let o = declared[name] {
@@ -251,6 +257,7 @@ public enum LoaderCLI {
             + (manifest.programs.contains(where: AttachPlan.isCgroup) ? ["--cgroup PATH"] : [])
             + (manifest.programs.contains { $0.kind.programType == .xdp || $0.kind.programType == .schedCls } ? ["--ifname IFACE"] : [])
             + (manifest.programs.contains { $0.kind.programType == .socketFilter } ? ["[--ifname IFACE]"] : [])
+            + (manifest.programs.contains(where: AttachPlan.isUserProbe) ? ["[--pid PID]"] : [])
             + ["[--help]"]).joined(separator: " "))
         lines.append("")
         let programs = manifest.programs.map { "\($0.name) (\($0.section))" }.joined(separator: ", ")
@@ -286,6 +293,7 @@ public enum LoaderCLI {
             ("--metrics HOST:PORT", "serve the maps at http://HOST:PORT/metrics (Prometheus text; HOST defaults to 127.0.0.1)"),
             ("--cgroup PATH", "the cgroup v2 directory cgroup programs attach to"),
             ("--ifname IFACE", "the interface XDP and tc programs attach to (socket filters: default every interface)"),
+            ("--pid PID", "uprobes and USDT probes attach to this process only; short library names resolve through its /proc/PID/maps"),
             ("--quiet", "no start-up message on stderr"),
             ("--print-source", "print the probe file this tool was built from"),
             ("--help", "this text"),

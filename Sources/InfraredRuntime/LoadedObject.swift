@@ -230,12 +230,30 @@ public final class LoadedObject: @unchecked Sendable {
     /// Attaches `program` the way its section says (`bpf_program__attach`,
     /// libbpf's auto-attach: tracepoints, raw tracepoints, k/uprobes with a
     /// target in the section name, …).
+    /// With `pid`, uprobes and USDT probes attach to that process only, and
+    /// their binary is resolved through `/proc/PID/maps` (a short name such as
+    /// `libruby` matches a mapped file whose name starts with it), else the
+    /// linker's directories; a short name without `pid` is looked up there too.
     @discardableResult
-    public func attach(program name: String) throws -> Link {
+    public func attach(program name: String, pid: Int32? = nil) throws -> Link {
         try lock.withLock {
             let program = try loadedProgram(name)
             let section = Sys.programSection(program)
-            let (result, messages) = LibbpfLog.capture { Sys.attach(program) }
+            let target = UserProbeTarget(section: section)
+            let (result, messages): (Result<LinkHandle, Errno>, [LibbpfLog.Message])
+            if let target, pid != nil || !target.path.contains("/") {
+                let path = try UserProbeTarget.resolve(target.path, pid: pid, program: name)
+                (result, messages) = LibbpfLog.capture {
+                    switch target.kind {
+                    case .usdt(let provider, let probe):
+                        return Sys.attachUSDT(program, pid: pid ?? -1, path: path, provider: provider, name: probe)
+                    case .uprobe(let function, let offset, let retprobe):
+                        return Sys.attachUprobe(program, pid: pid ?? -1, path: path, function: function, offset: offset, retprobe: retprobe)
+                    }
+                }
+            } else {
+                (result, messages) = LibbpfLog.capture { Sys.attach(program) }
+            }
             let texts = messages.filter { $0.level == .warning }.map(\.text)
             if case .failure(let e) = result, let feature = KernelFeatures().missingFeature(section: section, errno: e) {
                 throw RuntimeError.kernelLacks(program: name, target: section, feature: feature, errno: e, messages: texts)

@@ -84,6 +84,55 @@ final class ExampleToolTests: LoaderKernelTestCase {
         XCTAssertEqual(line.flatMap { Int($0.split(separator: " ").last!) }, 1000, "\(line ?? "")")
     }
 
+    /// `ruby_calls --pid P` counts P's 20000 `Array#push` calls exactly while a
+    /// second Ruby process runs the same code at the same time (its calls
+    /// would double the count: 40000 without --pid). Both wait for a go file,
+    /// so both exist and have mapped libruby before the tool attaches; the tool
+    /// finds libruby through /proc/P/maps (the example names only "libruby").
+    /// Ruby 3.1.2's `[BUG]` crash under USDT probes is retried (printed) with
+    /// fresh processes and a fresh tool; the final attempt's statuses and count are asserted.
+    func testRubyCallsWithPidCountsOnlyThatProcess() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1") else { throw XCTSkip("libruby-3.1 not installed") }
+        let dir = try LoaderSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let script = dir.appendingPathComponent("w.rb")
+        try "sleep 0.01 until File.exist?(ARGV[0])\na = []\n20000.times { |i| a.push(i) }\n".write(to: script, atomically: true, encoding: .utf8)
+        func mapsLibruby(_ r: ToolProcess) -> Bool {
+            // /proc files report size 0: read them to the end rather than by their size.
+            guard let h = FileHandle(forReadingAtPath: "/proc/\(r.pid)/maps") else { return false }
+            defer { try? h.close() }
+            return String(decoding: h.readDataToEndOfFile(), as: UTF8.self).contains("libruby")
+        }
+        for attempt in 1...5 {
+            let go = dir.appendingPathComponent("go\(attempt)")
+            let target = ToolProcess("/usr/bin/ruby", [script.path, go.path]), other = ToolProcess("/usr/bin/ruby", [script.path, go.path])
+            try target.start()
+            try other.start()
+            for r in [target, other] {
+                let deadline = Date().addingTimeInterval(20)
+                while Date() < deadline, !mapsLibruby(r) { usleep(10_000) }
+                XCTAssertTrue(mapsLibruby(r), "ruby \(r.pid) has not mapped libruby: \(r.stderr)")
+            }
+            let tool = ToolProcess(try LoaderSupport.infrared(),
+                                   ["run", Self.examples.appendingPathComponent("ruby_calls.rb").path, "--pid", String(target.pid), "--duration", "5"])
+            try tool.start()
+            XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), "ruby_calls did not attach: \(tool.stderr)")
+            FileManager.default.createFile(atPath: go.path, contents: Data())
+            let statuses = [target.wait(timeout: 60), other.wait(timeout: 60)]
+            XCTAssertEqual(tool.wait(timeout: 40), 0, "ruby_calls: \(tool.stderr)")
+            let crashed = zip(statuses, [target, other]).filter { $0.0 != 0 && $0.1.stderr.contains("[BUG]") }
+            if !crashed.isEmpty && attempt < 5 {
+                print("ruby crashed with its USDT probes enabled (attempt \(attempt), a Ruby 3.1 bug also seen under bpftrace); running again: \(crashed[0].1.stderr.prefix(100))")
+                continue
+            }
+            XCTAssertEqual(statuses[0], 0, "the target Ruby failed: \(target.stderr)")
+            XCTAssertEqual(statuses[1], 0, "the other Ruby failed: \(other.stderr)")
+            let line = tool.stdout.split(separator: "\n").first { $0.hasPrefix("Array#push ") }
+            XCTAssertEqual(line.flatMap { Int($0.split(separator: " ").last!) }, 20000, tool.stdout)
+            return
+        }
+    }
+
     /// xdp_count on a veth pair whose other end lives in a network namespace
     /// this test creates: 5 UDP datagrams sent from the namespace are counted
     /// as protocol 17 (ARP shows up as non-IPv4).

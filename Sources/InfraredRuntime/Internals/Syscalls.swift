@@ -199,6 +199,51 @@ enum Sys {
         return .success(link)
     }
 
+    /// `bpf_program__attach_uprobe_opts` limited to process `pid` (-1: every process).
+    static func attachUprobe(_ program: ProgramHandle, pid: Int32, path: String, function: String, offset: Int, retprobe: Bool) -> Result<LinkHandle, Errno> {
+        var opts = bpf_uprobe_opts()
+        opts.sz = MemoryLayout<bpf_uprobe_opts>.size
+        opts.retprobe = retprobe
+        errno = 0
+        let link: LinkHandle? = function.withCString { f in
+            opts.func_name = function.isEmpty ? nil : f
+            return bpf_program__attach_uprobe_opts(program, pid, path, offset, &opts)
+        }
+        guard let link else { return .failure(Errno.current) }
+        return .success(link)
+    }
+
+    /// `bpf_program__attach_usdt` limited to process `pid` (-1: every process).
+    static func attachUSDT(_ program: ProgramHandle, pid: Int32, path: String, provider: String, name: String) -> Result<LinkHandle, Errno> {
+        errno = 0
+        guard let link = bpf_program__attach_usdt(program, pid, path, provider, name, nil) else { return .failure(Errno.current) }
+        return .success(link)
+    }
+
+    /// The file `/proc/PID/maps` or `ldconfig -p` text, nil when unreadable.
+    static func readText(_ path: String) -> String? {
+        guard let d = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// The directories the dynamic linker searches: /etc/ld.so.conf.d/*.conf's, then the defaults.
+    static func linkerDirectories() -> [String] {
+        var dirs: [String] = []
+        let conf = "/etc/ld.so.conf.d"
+        for f in ((try? FileManager.default.contentsOfDirectory(atPath: conf)) ?? []).sorted() where f.hasSuffix(".conf") {
+            for line in (readText(conf + "/" + f) ?? "").split(separator: "\n") {
+                let l = line.drop(while: { $0 == " " || $0 == "\t" })
+                if l.hasPrefix("/") { dirs.append(String(l.prefix(while: { $0 != " " && $0 != "\t" && $0 != "#" }))) }
+            }
+        }
+        return dirs + ["/lib", "/usr/lib"]
+    }
+
+    /// The names of the files in `dir` (empty when unreadable).
+    static func directoryEntries(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+    }
+
     /// `bpf_program__attach_cgroup` (`BPF_LINK_CREATE` on the cgroup's fd).
     static func attachCgroup(_ program: ProgramHandle, cgroupFD: Int32) -> Result<LinkHandle, Errno> {
         errno = 0

@@ -67,6 +67,8 @@ if [[ " $checks " == *" ruby_"* ]]; then
     cp -L "/usr$f" "$rootfs/usr$f" 2>/dev/null || cp -L "$f" "$rootfs/usr$f"
   done
   ln -sfn usr/lib "$rootfs/lib"; ln -sfn usr/lib64 "$rootfs/lib64"   # Debian's merged /usr
+  # The linker's directories, where a short library name ("libruby") is looked up.
+  mkdir -p "$rootfs/etc"; cp -r /etc/ld.so.conf /etc/ld.so.conf.d "$rootfs/etc/"
 fi
 if [[ " $checks " == *" embed_btf "* ]]; then
   # execsnoop embedding every fixture's BTF, and one embedding each fixture's alone

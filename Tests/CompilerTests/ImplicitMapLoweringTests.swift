@@ -59,7 +59,7 @@ final class ImplicitMapLoweringTests: XCTestCase {
     func testStackKeysImplyStackMapsAndMarkTheKey() throws {
         let c = try compile("  @s[kstack] += 1\n  @u[comm, ustack].count")
         let lowered = c.dumps.joined()
-        XCTAssertEqual(c.object.maps.map(\.name).sorted(), ["infrared_kstack", "infrared_ustack", "s", "u"])
+        XCTAssertEqual(c.object.maps.map(\.name).sorted(), [Fault.mapName, "infrared_kstack", "infrared_ustack", "s", "u"], "and the counter of failed updates")
         let maps = Dictionary(uniqueKeysWithValues: c.manifest.maps.map { ($0.name, $0) })
         for name in ["infrared_kstack", "infrared_ustack"] {
             XCTAssertEqual(maps[name]?.kind, .stackTrace)
@@ -76,7 +76,7 @@ final class ImplicitMapLoweringTests: XCTestCase {
         XCTAssertEqual(stackCalls.filter { $0.contains(", 0)") }.count, 1, lowered)
         XCTAssertEqual(stackCalls.filter { $0.contains(", 256)") }.count, 1, lowered)
         // No stack key: no stack map.
-        XCTAssertEqual(try compile("  @s[pid] += 1").object.maps.map(\.name), ["s"])
+        XCTAssertEqual(try compile("  @s[pid] += 1").object.maps.map(\.name), ["s", Fault.mapName])
     }
 
     func testStackKeyMustStayAStack() throws {

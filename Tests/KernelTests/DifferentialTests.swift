@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import InfraredCompiler
 import InfraredRuntime
+import DifferentialSupport
 
 /// Differential testing of code generation: random integer programs are
 /// compiled to socket filters and run in the kernel with BPF_PROG_TEST_RUN;
@@ -78,19 +79,6 @@ final class DifferentialTests: XCTestCase {
         let lines = result.stdout.split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, bodies.count, "mruby printed \(lines.count) results for \(bodies.count) cases: \(result.stderr)")
         return lines.map { Int64($0) }
-    }
-}
-
-/// A deterministic random source (SplitMix64), so a failing seed reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -261,7 +261,7 @@ extension Lowering {
         case .pointer:
             // An opaque pointer (a socket, a task…): passed on to other helpers,
             // checked for nil before use like a map lookup's.
-            let id = pointers.fresh()
+            let id = pointers.id(at: dst, loc)
             if proto.name.hasPrefix("bpf_sk_lookup") || proto.name.hasPrefix("bpf_skc_lookup") || proto.name == "bpf_ringbuf_reserve" {
                 pointers.acquired[id] = (loc.line, proto.name == "bpf_ringbuf_reserve" ? "ring buffer record" : "socket reference")
             }

@@ -89,4 +89,25 @@ final class KindAnalysisTests: XCTestCase {
         XCTAssertFalse(ir.contains("ret 0"), ir)
         XCTAssertTrue(ir.contains("&map out"), ir)
     }
+
+    /// A `times` block's assignment to a variable of the body did not reach
+    /// the variable's kind: after `r = ctx.len` (non-negative) and
+    /// `2.times { r = p16 }` (an s16, here negative), `r >> 11` shifted
+    /// logically, and `(r >> 11) >> 61` gave 0 for -12345 instead of -1.
+    func testATimesBlockAssignmentWidensTheVariable() throws {
+        let ir = try finalIR("""
+        param :p16, :s16, default: -12345
+        map :out, :array, value: :s64, max_entries: 1
+        tc :ingress do |ctx|
+          r = ctx.len
+          2.times do |j|
+            r = p16
+          end
+          out[0] = (r >> 11) >> 61
+          0
+        end
+        """)
+        XCTAssertTrue(ir.contains("= ashr "), ir)
+        XCTAssertFalse(ir.contains("= lshr "), ir)
+    }
 }

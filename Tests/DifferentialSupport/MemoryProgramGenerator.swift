@@ -27,6 +27,10 @@ public struct SplitMix64: RandomNumberGenerator {
 public struct MemoryCase {
     public var bpf: String
     public var model: String
+    /// Only literals: mruby's compiler would fold an operation on two of them.
+    var constant = false
+    public init(bpf: String, model: String) { self.bpf = bpf; self.model = model }
+    init(literal: String) { bpf = literal; model = literal; constant = true }
 }
 
 /// The declarations every generated file shares, and what the model knows of them.
@@ -232,7 +236,7 @@ public struct MemoryProgramGenerator {
         // Each probe read and map read takes stack (448 bytes in all): few of them.
         switch rng.next() % 20 {
         case 0, 1, 2, 3, 16, 17, 18: return same(pick(vars))
-        case 4, 5, 19: return same(literal())
+        case 4, 5, 19: return MemoryCase(literal: literal())
         case 6: return same(pick(MemoryModel.params).name)
         case 7: return MemoryCase(bpf: "cpu", model: "CPU")
         case 8: return MemoryCase(bpf: "get_numa_node_id", model: "NUMA")
@@ -257,34 +261,49 @@ public struct MemoryProgramGenerator {
         }
     }
 
+    /// A variable in place of a constant operand. mruby 3.1's compiler folds
+    /// operations on literals, and folds wrongly when an operand is a negative
+    /// value below -65535 (it reads OP_LOADI32's operand without its sign:
+    /// `(-70000) + 1` is 4294897297 in mruby 3.1, and so in the BPF program
+    /// compiled from its bytecode). No operation here has constant operands only.
+    mutating func unfolded(_ x: MemoryCase, unless other: MemoryCase? = nil) -> MemoryCase {
+        guard x.constant, other?.constant ?? true else { return x }
+        return same(pick(vars))
+    }
+
     mutating func expr(_ depth: Int = 3) -> MemoryCase {
         if depth == 0 || chance(0.25) { return leaf() }
-        let x = expr(depth - 1)
+        var x = expr(depth - 1)
         switch rng.next() % 12 {
         case 0, 1, 2, 3:
-            let y = expr(depth - 1)
+            var y = expr(depth - 1)
+            y = unfolded(y, unless: x)
             let op = pick(["+", "-", "*", "&", "|", "^"])
             let fn = ["+": "add", "-": "sub", "*": "mul"][op]
             return MemoryCase(bpf: "(\(x.bpf) \(op) \(y.bpf))", model: fn.map { "\($0)(\(x.model), \(y.model))" } ?? "(\(x.model) \(op) \(y.model))")
         case 4:
-            let y = expr(depth - 1)
+            let y = unfolded(expr(depth - 1))
             let op = pick(["/", "%"])
             return MemoryCase(bpf: "(\(x.bpf) \(op) (\(y.bpf) | 1))", model: "\(op == "/" ? "div" : "mod")(\(x.model), (\(y.model) | 1))")
         case 5:
+            x = unfolded(x)
             let n = int(0...40)
             return MemoryCase(bpf: "((\(x.bpf) & 16777215) << \(n))", model: "shl((\(x.model) & 16777215), \(n))")
         case 6:
+            x = unfolded(x)
             let n = int(0...63)
             return MemoryCase(bpf: "(\(x.bpf) >> \(n))", model: "(\(x.model) >> \(n))")
-        case 7: return MemoryCase(bpf: "(-\(x.bpf))", model: "sub(0, \(x.model))")
-        case 8: return MemoryCase(bpf: "(~\(x.bpf))", model: "(~\(x.model))")
+        case 7: x = unfolded(x); return MemoryCase(bpf: "(-\(x.bpf))", model: "sub(0, \(x.model))")
+        case 8: x = unfolded(x); return MemoryCase(bpf: "(~\(x.bpf))", model: "(~\(x.model))")
         case 9:
             let c = cond(depth - 1), y = expr(depth - 1)
             return MemoryCase(bpf: "(\(c.bpf) ? \(x.bpf) : \(y.bpf))", model: "(\(c.model) ? \(x.model) : \(y.model))")
         case 10:
+            x = unfolded(x)
             let d = pick(["3", "7", "-5", "16", "1", "-1"])
             return MemoryCase(bpf: "(\(x.bpf) / \(d))", model: "div(\(x.model), \(d))")
         default:
+            x = unfolded(x)
             let d = pick(["3", "7", "-5", "16", "1000", "-1"])
             return MemoryCase(bpf: "(\(x.bpf) % \(d))", model: "mod(\(x.model), \(d))")
         }

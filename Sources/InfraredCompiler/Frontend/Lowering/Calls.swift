@@ -42,7 +42,7 @@ extension Lowering {
             guard case .block(let child) = kinds[insn.a + 1] else {
                 throw error(irep, insn, "`times` needs a literal block", hint: "N.times do |i| … end", symbol: name)
             }
-            try timesLoop(frame, callPC: insn.pc, count: R[insn.a], child: irep.child(child), kinds: kinds, loc: loc)
+            kinds = try timesLoop(frame, callPC: insn.pc, count: R[insn.a], child: irep.child(child), kinds: kinds, loc: loc)
             return receiver
         }
         if hasBlock {

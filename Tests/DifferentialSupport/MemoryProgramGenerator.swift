@@ -1,3 +1,5 @@
+import Foundation
+
 /// Random probe programs that touch memory, for differential testing of the
 /// optimizer: stack structs of mixed widths, array and hash maps (update,
 /// lookup, `+=`, delete), invariant helper calls (`cpu`, `get_numa_node_id`),
@@ -429,6 +431,13 @@ public struct MemoryProgramGenerator {
         }
     }
 
+    /// A generous estimate of the stack a body's lowering allocates: 8 bytes
+    /// a probe read or lookup, 16 a map access (key and value), the two structs.
+    static func stackEstimate(_ bpf: String) -> Int {
+        func count(_ s: String) -> Int { bpf.components(separatedBy: s).count - 1 }
+        return 8 * count("cast(") + 8 * count(".lookup(") + 16 * (count("arr[") + count("h[")) + 2 * MemoryModel.structSize
+    }
+
     /// A whole body: locals from the context and constants, structs `s` and
     /// `t`, statements, and the result in `r`.
     public mutating func body() -> MemoryCase {
@@ -442,6 +451,9 @@ public struct MemoryProgramGenerator {
         for _ in 0..<Int(int(2...6)) { out.append(statement(2)) }
         let e = expr()
         out.append(MemoryCase(bpf: "r = \(e.bpf)", model: "r = \(e.model)"))
+        // The compiler gives each probe read, map key and value its own stack
+        // slot (448 bytes in all): statements past the budget are left out.
+        while Self.stackEstimate(out.map(\.bpf).joined(separator: "\n")) > 360 && out.count > 7 { out.remove(at: out.count - 2) }
         let all = lines(out)
         func indent2(_ s: String) -> String { s.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") }
         return MemoryCase(bpf: indent2(all.bpf), model: indent2(all.model))

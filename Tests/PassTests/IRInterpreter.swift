@@ -191,6 +191,12 @@ private struct Machine {
     func mapName(at address: Int64) -> String? {
         maps.keys.first { Self.mapAddress($0) == UInt64(bitPattern: address) }
     }
+    /// Whether a probe read from this address faults (by page, from the seed;
+    /// never the stack, the context or a map value, which the kernel would read).
+    func faults(_ a: UInt64) -> Bool {
+        if a >= 0x5000_0000_0000 && a < 0x8000_0000_0000 { return false }
+        return Self.hash(seed ^ 0xFA17, a >> 12) % 4 == 0
+    }
     func present(_ k: IRInterpreter.MapKey) -> Bool { presence[k] ?? Self.initiallyPresent(seed, k, maps[k.map]) }
 
     /// A helper call, modelled: maps, probe reads, invariant ids, ring buffer
@@ -221,11 +227,16 @@ private struct Machine {
                 return 0
             }
         case _ where I.probeReads.contains(helper):
-            write(addr(0), bytes(addr(2), max(0, Int(args[1]))))
+            let n = max(0, Int(args[1]))
+            // A quarter of the pages fault: the helper zeroes the buffer and
+            // returns -EFAULT (forward-probe-reads counts on the zeroing).
+            if faults(addr(2)) { write(addr(0), [UInt8](repeating: 0, count: n)); return -14 }
+            write(addr(0), bytes(addr(2), n))
             return 0
         case _ where I.probeReadStrings.contains(helper):
             let n = max(0, Int(args[1]))
             guard n > 0 else { return 0 }
+            if faults(addr(2)) { write(addr(0), [UInt8](repeating: 0, count: n)); return -14 }
             var s = bytes(addr(2), n - 1)
             if let z = s.firstIndex(of: 0) { s = Array(s[..<z]) }
             write(addr(0), s + [0])

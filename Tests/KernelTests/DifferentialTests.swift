@@ -108,16 +108,27 @@ struct ProgramGenerator {
         switch rng.next() % 12 {
         case 0, 1, 2, 3:
             let op = pick(["+", "-", "*", "&", "|", "^"])
-            return "(\(expr(depth - 1)) \(op) \(expr(depth - 1)))"
-        case 4: return "(\(expr(depth - 1)) \(pick(["/", "%"])) (\(expr(depth - 1)) | 1))"
+            let x = expr(depth - 1), y = unfolded(expr(depth - 1), x)
+            return "(\(x) \(op) \(y))"
+        case 4:
+            let x = expr(depth - 1), op = pick(["/", "%"]), y = unfolded(expr(depth - 1), x)
+            return "(\(x) \(op) (\(y) | 1))"
         case 5: return "((\(expr(depth - 1)) & 65535) << \(int(0...20)))"
         case 6: return "(\(expr(depth - 1)) >> \(int(0...63)))"
         case 7: return "(-\(expr(depth - 1)))"
         case 8: return "(~\(expr(depth - 1)))"
         case 9: return "(\(cond(depth - 1)) ? \(expr(depth - 1)) : \(expr(depth - 1)))"
-        case 10: return "(\(expr(depth - 1)) / \(pick(["3", "7", "-5", "16", "1"])))"
-        default: return "(\(expr(depth - 1)) % \(pick(["3", "7", "-5", "16", "1000"])))"
+        case 10: let x = unfolded(expr(depth - 1)); return "(\(x) / \(pick(["3", "7", "-5", "16", "1"])))"
+        default: let x = unfolded(expr(depth - 1)); return "(\(x) % \(pick(["3", "7", "-5", "16", "1000"])))"
         }
+    }
+
+    /// A variable in place of `e` when `e` (and `other`, when given) are
+    /// constant: mruby 3.1 folds arithmetic on two literals, wrongly for a
+    /// negative one below -32768, and the compiler refuses such a fold.
+    mutating func unfolded(_ e: String, _ other: String? = nil) -> String {
+        func constant(_ s: String) -> Bool { !s.contains(where: \.isLetter) }
+        return constant(e) && (other.map(constant) ?? true) ? pick(vars) : e
     }
 
     mutating func cond(_ depth: Int = 2) -> String {

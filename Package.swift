@@ -93,7 +93,10 @@ let package = Package(
         .testTarget(name: "RegressionTests", dependencies: ["InfraredFuzz", "InfraredCompiler"]),
         .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject"]),
         // One pass at a time: IR text in, the pass, IR text out (as LLVM's and QBE's pass tests).
-        .testTarget(name: "PassTests", dependencies: ["InfraredCompiler"]),
+        .testTarget(name: "PassTests", dependencies: ["InfraredCompiler", "BPF", "DifferentialSupport"]),
+        // Random probe programs over memory, maps and helpers, as BPF source and as
+        // an mruby model (KernelTests' differential test, PassTests' translation validation).
+        .target(name: "DifferentialSupport", path: "Tests/DifferentialSupport"),
         .testTarget(name: "ObjectTests", dependencies: ["InfraredObject", "InfraredBTF", "BPF"]),
         // The kernel BTF fixtures of BTF/ (Scripts/update-btf.sh), for the BTF tests.
         .target(name: "BTFTestSupport", dependencies: ["InfraredSupport", "InfraredCompression", "InfraredBTF"], path: "Tests/BTFTestSupport"),
@@ -104,7 +107,7 @@ let package = Package(
                                                      "BPF", "BTFTestSupport", "btf-bench"]),
         .testTarget(
             name: "KernelTests",
-            dependencies: ["InfraredCompiler", "InfraredRuntime", "InfraredObject", "BPF"],
+            dependencies: ["InfraredCompiler", "InfraredRuntime", "InfraredObject", "BPF", "DifferentialSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredPayload", "InfraredProfile", "InfraredRuntime", "InfraredObject", "InfraredCompiler"]),

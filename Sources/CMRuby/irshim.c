@@ -146,6 +146,31 @@ int ir_load_irep(ir_session *s, const uint8_t *bin, size_t len, const char *file
   return 0;
 }
 
+/* Compiles `src` without running it and without mruby's peephole
+   optimisations (no constant folding): the top irep, or NULL on a syntax
+   error. The proc is kept alive in a global of the session. */
+ir_irep ir_compile_unoptimized(ir_session *s, const char *src, size_t len, const char *filename) {
+  mrb_state *mrb = s->mrb;
+  mrbc_context *c = mrbc_context_new(mrb);
+  mrbc_filename(mrb, c, filename);
+  c->capture_errors = TRUE;
+  c->no_optimize = TRUE;
+  c->no_exec = TRUE;
+  ir_irep result = NULL;
+  struct mrb_parser_state *p = mrb_parse_nstring(mrb, src, len, c);
+  if (p && p->nerr == 0) {
+    struct RProc *proc = mrb_generate_code(mrb, p);
+    if (proc) {
+      mrb_gv_set(mrb, mrb_intern_lit(mrb, "$__infrared_unoptimized"), mrb_obj_value(proc));
+      result = proc->body.irep;
+    }
+  }
+  if (p) mrb_parser_free(p);
+  mrbc_context_free(mrb, c);
+  mrb->exc = NULL;
+  return result;
+}
+
 int ir_load(ir_session *s, const char *src, size_t len, const char *filename, ir_error *err) {
   memset(err, 0, sizeof *err);
   return run(s, src, len, filename, err);

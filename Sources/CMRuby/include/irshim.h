@@ -33,6 +33,8 @@ void ir_close(ir_session *s);
 // parser errors captured.
 // Returns 0, or -1 with `err` filled.
 int ir_load(ir_session *s, const char *src, size_t len, const char *filename, ir_error *err);
+/* Compiles without running and without mruby's peephole optimisations (no constant folding); NULL on a syntax error. */
+ir_irep ir_compile_unoptimized(ir_session *s, const char *src, size_t len, const char *filename);
 
 // Runs mruby bytecode (`mrbc` output); -1 with `err` filled when it does not
 // load (another mruby version) or raises.

@@ -42,7 +42,7 @@ extension Lowering {
             guard case .block(let child) = kinds[insn.a + 1] else {
                 throw error(irep, insn, "`times` needs a literal block", hint: "N.times do |i| … end", symbol: name)
             }
-            try timesLoop(frame, callPC: insn.pc, count: R[insn.a], child: irep.child(child), kinds: kinds, loc: loc)
+            kinds = try timesLoop(frame, callPC: insn.pc, count: R[insn.a], child: irep.child(child), kinds: kinds, loc: loc)
             return receiver
         }
         if hasBlock {
@@ -261,7 +261,7 @@ extension Lowering {
         case .pointer:
             // An opaque pointer (a socket, a task…): passed on to other helpers,
             // checked for nil before use like a map lookup's.
-            let id = pointers.fresh()
+            let id = pointers.id(at: dst, loc)
             if proto.name.hasPrefix("bpf_sk_lookup") || proto.name.hasPrefix("bpf_skc_lookup") || proto.name == "bpf_ringbuf_reserve" {
                 pointers.acquired[id] = (loc.line, proto.name == "bpf_ringbuf_reserve" ? "ring buffer record" : "socket reference")
             }

@@ -172,7 +172,8 @@ extension Lowering {
     }
 
     /// `count.times do |i| … end`, the block's irep inlined as a counted loop.
-    func timesLoop(_ frame: Frame, callPC: Int, count: VReg, child: Irep, kinds: [Kind], loc: SourceLocation) throws {
+    /// Returns the frame's register kinds after the loop (widened by the block's assignments).
+    func timesLoop(_ frame: Frame, callPC: Int, count: VReg, child: Irep, kinds: [Kind], loc: SourceLocation) throws -> [Kind] {
         let insns = try decodeChecked(child)
         let i = newVReg()
         let regs = (0..<max(child.nregs, 2)).map { _ in newVReg() }
@@ -189,13 +190,29 @@ extension Lowering {
         entry[1] = .int(unsigned64: false, nonNegative: true)
         let key = ObjectIdentifier(frame)
         let saved = scope.upvarKinds[key]
-        scope.upvarKinds[key] = kinds
         defer { scope.upvarKinds[key] = saved }
+        // What the block assigns to this frame's registers flows into the next
+        // iteration and past the loop: `r = ctx.len; 2.times { r = p16 }` leaves
+        // `r` possibly negative, so a later `r >> 11` is arithmetic. Widen the
+        // registers by the block's stores (`lowerSetUpvar` merges into
+        // `upvarKinds`), lowering the block on a scratch copy, to a fixed point.
+        var widened = kinds
+        for _ in 0..<8 {
+            let scratch = Lowering(scratchOf: self)
+            scratch.scope.upvarKinds[key] = widened
+            let trial = Frame(irep: child, insns: insns, regs: regs, parent: frame, exits: .init(nextBlock: latch, breakBlock: exit), site: frame.site + [callPC])
+            try? scratch.lowerFrame(trial, entryKinds: entry)
+            let stored = scratch.scope.upvarKinds[key] ?? widened
+            if stored == widened { break }
+            widened = stored
+        }
+        scope.upvarKinds[key] = widened
         try lowerFrame(sub, entryKinds: entry)
         ir.current = latch
         emit(.binary(.add, i, .reg(i), .imm(1)), loc)
         terminate(.jump(header), loc)
         ir.current = exit
+        return widened
     }
 
     // MARK: Upvars
@@ -230,6 +247,8 @@ extension Lowering {
                         hint: "top-level variables are build-time constants; use a `global` for state shared between runs")
         }
         try checkUpvarStore(p, insn.b, kinds[insn.a], irep, insn)
+        let key = ObjectIdentifier(p)
+        if let old = scope.upvarKinds[key]?[insn.b] { scope.upvarKinds[key]![insn.b] = old.merged(with: kinds[insn.a]) }
         emit(.move(p.regs[insn.b], .reg(frame.regs[insn.a])), loc)
     }
 

@@ -488,7 +488,7 @@ extension Lowering {
                 noteRead(n, delete: false, loc)
                 let k = try implicitKey(n, args, bucket: false, irep, insn, loc)
                 emit(.call(R[insn.a], helper: helperID("map_lookup_elem"), args: [.reg(implicitMapRef(n, loc)), .reg(frameAddress(k.offset, loc))]), loc)
-                return .pointer(.scalar(.u64), nullable: true, id: pointers.fresh())
+                return .pointer(.scalar(.u64), nullable: true, id: pointers.id(at: R[insn.a], loc))
             }
             if method == "delete" {
                 noteRead(n, delete: true, loc)

@@ -26,8 +26,16 @@ extension Lowering {
     func analyseKinds(_ frame: Frame, _ graph: BlockGraph, entry: [Kind]) throws -> RegisterKinds {
         let scratch = Lowering(scratchOf: self)
         let edges = BlockEdges(frame: frame, graph: graph, irBlocks: nil)
+        // Each block is lowered on the stack as it was at the frame's entry:
+        // the fixed point lowers a block once per change of its entry kinds,
+        // and slots allocated by earlier visits would otherwise pile up until
+        // a visit failed "stack exhausted" — leaving its successors unreached,
+        // which the emission then compiled to `return 0` (a program that
+        // stopped halfway without a word: MemoryDifferentialTests found it).
+        let stackAtEntry = scratch.ir.function.stackSize
         let entries = try Self.fixedPoint(blocks: graph.count, entry: entry) { b, kinds in
             var k = kinds
+            scratch.ir.function.stackSize = stackAtEntry
             do { return try scratch.lowerBlock(frame, graph.range(b), kinds: &k, edges: edges) } catch { return [] }
         }
         return RegisterKinds(entry: entries, pointers: scratch.pointers)

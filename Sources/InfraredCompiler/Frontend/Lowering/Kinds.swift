@@ -120,8 +120,22 @@ struct PointerIdentities {
     /// lost record on its nil edge (`Fault`), the one place a drop shows.
     var ringRecords: [Int: String] = [:]
 
-    mutating func fresh() -> Int {
+    /// The id of each site that makes a pointer (its result register and
+    /// source position): the kind analysis lowers a block again each time its
+    /// entry kinds change, and the emission once more, and each must give the
+    /// site's pointer the same id — else the analysis merges one lookup's
+    /// pointer with itself under two ids into "different types on different
+    /// paths" (MemoryDifferentialTests met it: `w = h.lookup(k)` then
+    /// `w ? w.value : 0` in a block reached twice).
+    var sites: [Site: Int] = [:]
+    struct Site: Hashable { var register: Int; var line: Int; var column: Int }
+
+    /// The id of the pointer made at this site (one handed out at first sight).
+    mutating func id(at register: VReg, _ loc: SourceLocation) -> Int {
+        let site = Site(register: register.id, line: loc.line, column: loc.column)
+        if let id = sites[site] { return id }
         defer { next += 1 }
+        sites[site] = next
         return next
     }
 }

@@ -115,7 +115,11 @@ final class Lowering {
         for b in 0..<graph.count {
             guard var k = kinds.entry[b] else { continue }   // unreachable in Ruby terms
             ir.current = irBlocks[b]
-            _ = try lowerBlock(frame, graph.range(b), kinds: &k, edges: edges)
+            // A successor the analysis never reached would be left as `return 0`
+            // below: a program that stops halfway. Say so instead.
+            for (s, _) in try lowerBlock(frame, graph.range(b), kinds: &k, edges: edges) where kinds.entry[s] == nil {
+                throw CompileFailure.internalError("program `\(declaration.name)`: the register-kind analysis did not reach block \(s) of a frame that block \(b) jumps to")
+            }
         }
         // Unreached mruby blocks leave empty IR blocks; give them a terminator.
         for b in irBlocks where ir.function.blocks[b].terminator == .unreachable {

@@ -135,7 +135,7 @@ extension Lowering {
         try expect(c, 1, "\(map.name).lookup(key)")
         let k = try keyAddress(c)
         emit(.call(c.dst, helper: helperID("map_lookup_elem"), args: [.reg(mapRef(c)), .reg(k)]), c.loc)
-        return .pointer(map.value!, nullable: map.kind != .array && map.kind != .percpuArray ? true : true, id: pointers.fresh())
+        return .pointer(map.value!, nullable: map.kind != .array && map.kind != .percpuArray ? true : true, id: pointers.id(at: c.dst, c.loc))
     }
 
     /// `m.update(k, v[, flags])`: the helper's result.
@@ -180,7 +180,7 @@ extension Lowering {
         let size = language.structs[s]!.size
         records.byMap[map.name] = s
         emit(.call(c.dst, helper: helperID("ringbuf_reserve"), args: [.reg(mapRef(c)), .imm(Int64(size)), .imm(0)]), c.loc)
-        let id = pointers.fresh()
+        let id = pointers.id(at: c.dst, c.loc)
         pointers.acquired[id] = (c.loc.line, "ring buffer record")
         // Counted where the body tests the record for nil (Branches.swift), not
         // here: a second test of the same pointer would make verifiers before

@@ -428,12 +428,15 @@ final class LoaderSession {
         object.detachAll()
         if hookError == nil { try? consumeAll(); tracePipe?.drain(to: out, json: options.format == .json) }
         flushCounts()
+        // What was lost is reported on every way out, a hook's `exit` or error too.
         if let hookError {
+            reportFaults(access)
             out.flush()
             teardown()
             throw hookError
         }
         if let hooks, let status = hooks.exitStatus {
+            reportFaults(access)
             out.flush()
             teardown()
             return status
@@ -441,6 +444,7 @@ final class LoaderSession {
         if let hooks, hooks.atExitCount > 0 {
             out.flush()
             do { try hooks.atExit() } catch {
+                reportFaults(access)
                 teardown()
                 throw LoaderFailure("at_exit raised: \(error)")
             }

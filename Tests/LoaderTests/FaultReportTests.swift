@@ -132,4 +132,17 @@ final class FaultReportTests: LoaderDirectoryTestCase {
         XCTAssertFalse(p.stdout.contains("faults"), p.stdout)
         XCTAssertFalse(p.stderr.contains("failed"), p.stderr)
     }
+
+    /// A hook's `exit` ends the tool early: what was lost is still reported.
+    func testFaultsReportedWhenAHookExits() throws {
+        let work = try workload()
+        let source = Self.hashProbe + "\nevery 1 do\n  exit 4\nend\n"
+        let tool = try LoaderSupport.buildLoader(source: source, name: "hookexit", in: dir)
+        let p = ToolProcess(tool, [])
+        try p.start()
+        XCTAssertTrue(p.waitForStderr("attached", timeout: 60), p.stderr)
+        XCTAssertEqual(try LoaderSupport.run(work, ["close", "3"]).status, 0)
+        XCTAssertEqual(p.wait(timeout: 60), 4, p.stderr)
+        XCTAssertTrue(p.stderr.contains("hookexit: 18 map updates failed: `small` was full (raise its max_entries)\n"), p.stderr)
+    }
 }

@@ -31,7 +31,7 @@ done
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop execparents embed_btf ruby_calls ruby_alloc ruby_gc killed}
+checks=${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop execparents embed_btf ruby_calls ruby_alloc ruby_gc killed tutorial_lhist tutorial_latency tutorial_struct tutorial_fentry}
 boots=${VMTEST_BOOTS:-3}
 boot_timeout=${VMTEST_TIMEOUT:-240}
 init_timeout=${VMTEST_INIT_TIMEOUT:-90}
@@ -47,6 +47,7 @@ source_of() {
   case "$1" in
     opencount) echo Tests/VM/opencount.rb ;;
     execparents) echo Tests/VM/execparents.rb ;;
+    tutorial_*) echo "Tests/VM/$1.rb" ;;
     *) echo "Examples/$1.rb" ;;
   esac
 }

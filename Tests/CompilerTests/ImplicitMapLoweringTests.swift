@@ -85,6 +85,21 @@ final class ImplicitMapLoweringTests: XCTestCase {
         }
     }
 
+    /// `@m.delete(k)` is nil, as `@m[k] += n` is: a body may end in
+    /// `if … @start.delete(tid) end` (bpftrace tutorial lesson 7), both
+    /// paths returning 0. It gave the helper's Integer, and the body's two
+    /// paths different types ("a program must return an Integer … not a
+    /// value of different types on different paths").
+    func testDeleteIsNilSoABodyMayEndInIt() throws {
+        var options = CompileOptions()
+        options.dumpAfter = ["lower"]
+        let source = "tracepoint(\"syscalls/sys_exit_read\") { t = @start[tid]; if t > 0 then @ns[comm].hist(ktime_ns - t); @start.delete(tid) end }"
+        let c = try Compiler.compile(source: source, path: "-e", options: options)
+        let returns = c.dumps.joined().split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("ret ") }
+        XCTAssertEqual(returns.map { $0.trimmingCharacters(in: .whitespaces) }, ["ret 0"], c.dumps.joined())
+        XCTAssertTrue(c.dumps.joined().contains("call 3("), "map_delete_elem is still called: \(c.dumps.joined())")
+    }
+
     func testLhistKeepsItsBoundsInTheManifest() throws {
         let c = try compile("  @sizes.lhist(pid, 0, 1000, 100)")
         XCTAssertEqual(c.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .lhist(min: 0, max: 1000, step: 100), keys: 0))

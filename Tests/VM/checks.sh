@@ -324,7 +324,60 @@ check_killed() {
   else result killed FAIL "$w:$bad"; fi
 }
 
+# bpftrace's one-liner tutorial (Examples/one-liners.md), the lessons this
+# kernel runs only here: kretprobe/kprobe on vfs_read, kprobe/fentry on
+# vfs_open. BpftraceTutorialTests keeps Tests/VM/tutorial_*.rb the lessons' lines.
+
+# hist_lines FILE HEADER: the histogram under HEADER as "BUCKET COUNT;" pairs.
+hist_lines() {
+  awk -v h="$2" '$0 == h || $0 == h " " { on = 1; next } on && !/^[[(]/ { on = 0 }
+    on { l = $0; sub(/\|.*/, "", l); gsub(/ +/, " ", l); sub(/ $/, "", l); printf "%s;", l }' "$1"
+}
+
+check_tutorial_lhist() {  # lesson 6: kretprobe vfs_read, lhist(ret, 0, 2000, 200), one pid
+  w="lesson 6, kretprobe vfs_read lhist of one process: reads of 0 1 100 300 300 1000 2500 bytes and one of a bad fd (no vfs_read): [0, 200) 3, [200, 400) 2, [1000, 1200) 1, [2000, ...) 1"
+  rm -f /tmp/ready; vmwork reads /tmp/ready 0 1 100 300 300 1000 2500 bad & wp=$!
+  wait_ready /tmp/ready || { result tutorial_lhist FAIL "$w (workload not ready)"; return; }
+  start tutorial_lhist --target-pid $wp || { kill $wp; result tutorial_lhist FAIL "$w (did not attach)"; return; }
+  kill -USR1 $wp; wait $wp; ws=$?
+  stop; ts=$?
+  got=$(hist_lines /tmp/tutorial_lhist.out '@bytes:')
+  want="[0, 200) 3;[200, 400) 2;[400, 600) 0;[600, 800) 0;[800, 1000) 0;[1000, 1200) 1;[1200, 1400) 0;[1400, 1600) 0;[1600, 1800) 0;[1800, 2000) 0;[2000, ...) 1;"
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$got" = "$want" ]; then result tutorial_lhist PASS "$w"
+  else result tutorial_lhist FAIL "$w (got '$got' workload=$ws tool=$ts)"; fi
+}
+
+check_tutorial_latency() {  # lesson 7: kprobe + kretprobe vfs_read, @ns[comm].hist
+  w="lesson 7, vfs_read latency by process (kprobe + kretprobe): the workload's 7 reads that reach vfs_read under @ns[vmwork]"
+  rm -f /tmp/ready; vmwork reads /tmp/ready 0 1 100 300 300 1000 2500 bad & wp=$!
+  wait_ready /tmp/ready || { result tutorial_latency FAIL "$w (workload not ready)"; return; }
+  start tutorial_latency || { kill $wp; result tutorial_latency FAIL "$w (did not attach)"; return; }
+  kill -USR1 $wp; wait $wp; ws=$?
+  stop; ts=$?
+  n=$(hist_lines /tmp/tutorial_latency.out '@ns[vmwork]:' | tr ';' '\n' | awk 'NF { s += $NF } END { print s + 0 }')
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$n" = 7 ]; then result tutorial_latency PASS "$w"
+  else result tutorial_latency FAIL "$w (reads=$n workload=$ws tool=$ts)"; fi
+}
+
+# check_tutorial_open TOOL WHAT: lesson 12 with a kprobe or fentry on vfs_open:
+# 5 opens of a present file are 5 "open path: vmtest-present" lines; the 3
+# missing ones never reach vfs_open.
+check_tutorial_open() {
+  w="lesson 12, $2 vfs_open's struct path walked to d_name: 5 opens of /etc/vmtest-present print 'open path: vmtest-present' 5 times, 3 of a missing file none"
+  rm -f /tmp/ready; vmwork opens /tmp/ready /etc/vmtest-present 5 /nonexistent-vmtest 3 & wp=$!
+  wait_ready /tmp/ready || { result $1 FAIL "$w (workload not ready)"; return; }
+  start $1 || { kill $wp; result $1 FAIL "$w (did not attach)"; return; }
+  kill -USR1 $wp; wait $wp; ws=$?
+  stop; ts=$?
+  n=$(grep -cx 'open path: vmtest-present' /tmp/$1.out)
+  m=$(grep -c 'nonexistent' /tmp/$1.out)
+  if [ $ws = 0 ] && [ $ts = 0 ] && [ "$n" = 5 ] && [ "$m" = 0 ]; then result $1 PASS "$w"
+  else result $1 FAIL "$w (present=$n missing=$m workload=$ws tool=$ts)"; fi
+}
+check_tutorial_struct() { check_tutorial_open tutorial_struct "kprobe + cast(:path, ctx.arg(0)):"; }
+check_tutorial_fentry() { check_tutorial_open tutorial_fentry "fentry, the BTF-typed ctx.path:"; }
+
 echo vmtest >/etc/vmtest-present
-for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop execparents embed_btf ruby_calls ruby_alloc ruby_gc killed}; do
+for c in ${VMTEST_CHECKS:-opencount execsnoop opensnoop exitsnoop syscount runqlat device_filter xdp_count profile skeleton unlinksnoop execparents embed_btf ruby_calls ruby_alloc ruby_gc killed tutorial_lhist tutorial_latency tutorial_struct tutorial_fentry}; do
   check_$c
 done

@@ -10,6 +10,9 @@
  *   vmwork unlinks READY PREFIX N MISSING M  creates PREFIX.0..N-1, waits like `opens`,
  *                                         unlinks them, then unlinks MISSING M times
  *   vmwork burn MS                        spins MS milliseconds of CPU in burn_cpu_here
+ *   vmwork reads READY SIZE...            waits like `opens`, then one read(2) of SIZE bytes
+ *                                         of /dev/zero each; "bad": a read of a closed fd
+ *                                         (-EBADF before vfs_read is called)
  *   vmwork bpfprogs                       prints how many BPF programs the kernel holds
  *   vmwork udp N                          N UDP datagrams to itself on 127.0.0.1 (a bound
  *                                         receiver reads them: no ICMP port-unreachable)
@@ -113,6 +116,21 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "burn") == 0) { burn_cpu_here(atoi(argv[2])); return 0; }
+    if (argc >= 3 && strcmp(argv[1], "reads") == 0) {
+        static char buf[1 << 16];
+        int fd = open("/dev/zero", O_RDONLY);
+        if (fd < 0) { perror("/dev/zero"); return 9; }
+        wait_for_go(argv[2]);
+        for (int i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "bad") == 0) {
+                if (read(999, buf, 1) != -1 || errno != EBADF) { fprintf(stderr, "read(999): expected EBADF\n"); return 9; }
+                continue;
+            }
+            int n = atoi(argv[i]);
+            if (n < 0 || n > (int)sizeof buf || read(fd, buf, n) != n) { fprintf(stderr, "read %d bytes failed\n", n); return 9; }
+        }
+        return 0;
+    }
     if (argc == 2 && strcmp(argv[1], "bpfprogs") == 0) {
         union bpf_attr attr;
         int n = 0;
@@ -128,6 +146,6 @@ int main(int argc, char **argv) {
         printf("%d\n", n);
         return 0;
     }
-    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | unlinks READY PREFIX N MISSING M | burn MS | bpfprogs | udp N\n");
+    fprintf(stderr, "usage: vmwork exit CODE | opens READY PATH N MISSING M | sleeps N USEC | syscalls READY N | devopen PATH | unlinks READY PREFIX N MISSING M | burn MS | bpfprogs | udp N | reads READY SIZE...\n");
     return 64;
 }

@@ -494,7 +494,8 @@ extension Lowering {
                 noteRead(n, delete: true, loc)
                 let k = try implicitKey(n, args, bucket: false, irep, insn, loc)
                 emit(.call(R[insn.a], helper: helperID("map_delete_elem"), args: [.reg(implicitMapRef(n, loc)), .reg(frameAddress(k.offset, loc))]), loc)
-                return .signedInt
+                // nil, as `+=`: a body may end in `if … @m.delete(k) end` (bpftrace's habit).
+                return .nil
             }
             guard Self.aggregations[method] != nil else { throw noMethod(n) }
             key = try implicitKey(n, [], bucket: method == "hist" || method == "lhist", irep, insn, loc)

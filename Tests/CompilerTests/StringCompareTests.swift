@@ -58,4 +58,31 @@ final class StringCompareTests: XCTestCase {
         XCTAssertTrue(ir.contains("%11 = fp-16"), "the second compare grows the first's 8 bytes to 16: \(ir)")
         XCTAssertFalse(ir.contains { $0.contains("fp-24") }, "the second compare reuses the first's 8 bytes: \(ir)")
     }
+
+    /// A literal into a char[12] field at offset 4 of a stack struct: two
+    /// immediate stores as wide as the offsets' alignment allows ("Arra",
+    /// then "y" and seven NULs), no helper call.
+    func testLiteralIntoCharFieldIsImmediates() throws {
+        let source = """
+        license "GPL"
+        struct :Site do
+          u32 :line
+          char :kind, 12
+        end
+        map :sites, :hash, key: :Site, value: :u64
+        tracepoint "syscalls/sys_enter_getppid" do |ctx|
+          s = Site.new
+          s.kind = "Array"
+          sites[s] += 1
+          0
+        end
+        """
+        var options = CompileOptions()
+        options.dumpAfter = ["lower"]
+        let dump = try Compiler.compile(source: source, path: "s.rb", options: options).dumps.joined()
+        let line9 = dump.split(separator: "\n").filter { $0.hasSuffix("; line 9") }
+            .map { $0.replacingOccurrences(of: "    ; line 9", with: "").trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(line9.filter { $0.hasPrefix("store") || $0.hasPrefix("call") },
+                       ["store.32 [%10 + 4] = 1634890305", "store.64 [%10 + 8] = 121"], "\(line9)")
+    }
 }

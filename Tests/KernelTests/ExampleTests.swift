@@ -225,10 +225,20 @@ final class ExampleTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: RubyProbeTests.libruby) else { throw XCTSkip("libruby-3.1 not installed") }
         let run = try start("ruby_alloc")
         defer { run.object.close() }
-        _ = try rubyScript("class Widget; end\nkeep = []\n300.times { keep << Widget.new }\n", run: run)
+        _ = try rubyScript("class Widget; end\nkeep = []\n300.times { keep << Widget.new }\n200.times { keep << [1, 2] }\n100.times { keep << { a: 1 } }\n", run: run)
         var byClass: [String: UInt64] = [:]
         for (k, n) in try run.counts("allocs") { byClass[run.decode(k, as: "Klass")["name"]!, default: 0] += n }
         XCTAssertEqual(byClass["Widget"], 300, "\(byClass.sorted { $0.value > $1.value }.prefix(5))")
+        // The sites in the script (w.rb, its line): the object, the array and the hash literals.
+        var bySite: [String: UInt64] = [:]
+        for (k, n) in try run.counts("sites") {
+            let d = run.decode(k, as: "Site")
+            guard d["file"]!.hasSuffix("/w.rb") else { continue }
+            bySite["\(d["name"]!)@\(d["line"]!)", default: 0] += n
+        }
+        XCTAssertEqual(bySite["Widget@3"], 300, "\(bySite)")
+        XCTAssertEqual(bySite["Array@4"], 200, "\(bySite)")
+        XCTAssertEqual(bySite["Hash@5"], 100, "\(bySite)")
     }
 
     func testXdpCountRunsOnPackets() throws {

@@ -129,10 +129,33 @@ extension Lowering {
             emit(.store(base: base, offset: off, value: value.1 == .nil ? .imm(0) : .reg(value.0), size: st.size), loc)
         case (.chars(let n), .comm), (.chars(let n), .cString), (.chars(let n), .charArray):
             copyString(value, into: base, offset: off, size: n, loc)
+        case (.chars(let n), .string(let s)):
+            // A literal: its bytes and then NULs to the field's end, as
+            // immediates (no helper call), so a field set twice holds no tail.
+            let bytes = Array(s.utf8)
+            guard bytes.count < n, !bytes.contains(0) else {
+                return try unsettled(value.1, error(irep, insn, "the string \"\(s)\" has \(bytes.count) bytes: field `\(fname)` (\(f.type)) holds at most \(n - 1) and a NUL",
+                                                   hint: "use a shorter string, or declare the field longer", symbol: fname))
+            }
+            storeBytes(bytes + [UInt8](repeating: 0, count: n - bytes.count), base: base, offset: off, loc)
         default:
             return try unsettled(.signedInt, error(irep, insn, "field `\(fname)` (\(f.type)) cannot be set from \(value.1.rubyName)",
-                                                   hint: f.type == .chars(16) ? "a char array takes `comm` or a string pointer such as ctx.filename" : nil, symbol: fname))
+                                                   hint: { if case .chars = f.type { return "a char array takes `comm`, a string literal, another char array or a string pointer such as ctx.filename or user_string(p)" }; return nil }(), symbol: fname))
         }
         return value.1
+    }
+
+    /// Stores `bytes` at `base + off` as immediates, each store as wide as
+    /// the offset's alignment allows (the verifier wants aligned stack
+    /// stores; a struct's base is 8-aligned).
+    func storeBytes(_ bytes: [UInt8], base: VReg, offset off: Int, _ loc: SourceLocation) {
+        var o = 0
+        while o < bytes.count {
+            let sz = [8, 4, 2, 1].first { (off + o) % $0 == 0 && o + $0 <= bytes.count }!
+            var v: UInt64 = 0
+            for j in 0..<sz { v |= UInt64(bytes[o + j]) << (8 * UInt64(j)) }
+            emit(.store(base: base, offset: off + o, value: .imm(Int64(bitPattern: v)), size: sz), loc)
+            o += sz
+        }
     }
 }

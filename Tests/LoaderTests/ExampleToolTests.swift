@@ -93,6 +93,23 @@ final class ExampleToolTests: LoaderKernelTestCase {
     /// fresh processes and a fresh tool; the final attempt's statuses and count are asserted.
     func testRubyCallsWithPidCountsOnlyThatProcess() throws {
         guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1") else { throw XCTSkip("libruby-3.1 not installed") }
+        try rubyCallsWithPid { ["run", Self.examples.appendingPathComponent("ruby_calls.rb").path, "--pid", $0, "--duration", "5"] }
+    }
+
+    /// The same with a generated loader (`gen loader`): the static tool
+    /// resolves "libruby" through /proc/P/maps itself, as `infrared run` does.
+    func testGeneratedRubyCallsWithPidCountsOnlyThatProcess() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/lib/x86_64-linux-gnu/libruby-3.1.so.3.1") else { throw XCTSkip("libruby-3.1 not installed") }
+        let dir = try LoaderSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tool = dir.appendingPathComponent("ruby_calls").path
+        let gen = try LoaderSupport.run(try LoaderSupport.infrared(), ["gen", "loader", Self.examples.appendingPathComponent("ruby_calls.rb").path,
+                                                                       "-o", tool, "--runner", try LoaderSupport.runner()])
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        try rubyCallsWithPid(executable: tool) { ["--pid", $0, "--duration", "5"] }
+    }
+
+    func rubyCallsWithPid(executable: String? = nil, _ arguments: (String) -> [String]) throws {
         let dir = try LoaderSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = dir.appendingPathComponent("w.rb")
@@ -113,8 +130,7 @@ final class ExampleToolTests: LoaderKernelTestCase {
                 while Date() < deadline, !mapsLibruby(r) { usleep(10_000) }
                 XCTAssertTrue(mapsLibruby(r), "ruby \(r.pid) has not mapped libruby: \(r.stderr)")
             }
-            let tool = ToolProcess(try LoaderSupport.infrared(),
-                                   ["run", Self.examples.appendingPathComponent("ruby_calls.rb").path, "--pid", String(target.pid), "--duration", "5"])
+            let tool = ToolProcess(try executable ?? LoaderSupport.infrared(), arguments(String(target.pid)))
             try tool.start()
             XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), "ruby_calls did not attach: \(tool.stderr)")
             FileManager.default.createFile(atPath: go.path, contents: Data())

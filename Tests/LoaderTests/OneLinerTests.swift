@@ -147,7 +147,7 @@ final class OneLinerTests: LoaderDirectoryTestCase {
     /// must fail with exactly the error for an unknown method, nothing else.
     func testEveryExampleOneLinerCompiles() throws {
         let all = try Self.exampleOneLiners()
-        XCTAssertEqual(all.count, 33, "one-liners in Examples/one-liners.md (update with the file)")
+        XCTAssertEqual(all.count, 34, "one-liners in Examples/one-liners.md (update with the file)")
         XCTAssertEqual(all.filter { $0.code.contains("kstack") }.map(\.title), ["Lesson 9. Profile on-CPU kernel stacks", "Lesson 10. Scheduler tracing"])
         for (title, code) in all {
             do { _ = try Compiler.compile(source: code, path: "-e") } catch {

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import InfraredCompiler
+@testable import InfraredCompiler
 
 /// Everything outside the language is a `file:line:col: error:` with a hint,
 /// `infrared build` exits 1, and no output file is left behind.
@@ -209,6 +209,26 @@ final class DiagnosticsTests: XCTestCase {
             let committed = try String(contentsOf: root.appendingPathComponent("\(folder)/\(name)"), encoding: .utf8)
             let fresh = try String(contentsOf: tmp.appendingPathComponent(name), encoding: .utf8)
             XCTAssertEqual(committed, fresh, "\(name) is stale: run `make tables`")
+        }
+    }
+
+    /// Every bpftrace spelling of the table, typed in a body (called with no
+    /// argument) or at the top level, gives an error at its name whose hint
+    /// is the table's.
+    func testBpftraceSpellingsGiveTheirHint() throws {
+        for (name, hint) in BpftraceSpellings.body.sorted(by: { $0.key < $1.key }) {
+            let source = "license \"GPL\"\ntracepoint \"syscalls/sys_enter_openat\" do |ctx|\n  x = \(name)\n  0\nend\n"
+            XCTAssertThrowsError(try Compiler.compile(source: source, path: "b.rb"), name) { e in
+                XCTAssertEqual("\(e)".split(separator: "\n").map(String.init),
+                               ["b.rb:3:7: error: undefined method `\(name)` in a BPF program body", "  hint: " + hint], name)
+            }
+        }
+        for (name, hint) in BpftraceSpellings.topLevel.sorted(by: { $0.key < $1.key }) {
+            let source = "license \"GPL\"\n\(name)(1) { 0 }\n"
+            XCTAssertThrowsError(try Compiler.compile(source: source, path: "b.rb"), name) { e in
+                XCTAssertEqual("\(e)".split(separator: "\n").map(String.init),
+                               ["b.rb:2:1: error: the top level raised: undefined method '\(name)' (NoMethodError)", "  hint: " + hint], name)
+            }
         }
     }
 }

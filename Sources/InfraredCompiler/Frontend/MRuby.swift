@@ -84,10 +84,10 @@ final class MRubySession {
         let rc = source.withCString { src in
             ir_load(raw, src, source.utf8.count, path, &err)
         }
-        try check(rc, err, path: path)
+        try check(rc, err, path: path, source: source)
     }
 
-    private func check(_ rc: Int32, _ errIn: ir_error, path: String) throws {
+    private func check(_ rc: Int32, _ errIn: ir_error, path: String, source: String? = nil) throws {
         var err = errIn
         guard rc == 0 else {
             let message = withUnsafeBytes(of: &err.message) { buf in
@@ -95,11 +95,18 @@ final class MRubySession {
             }
             let line = max(Int(err.line), 1)
             if err.is_syntax != 0 {
-                throw Diagnostic(file: path, line: line, column: max(Int(err.column), 1), message: message,
-                                 hint: "the file must be valid Ruby (mruby 3.1 syntax)")
+                let column = max(Int(err.column), 1)
+                let text = source.flatMap { s in s.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(line - 1).first }
+                throw Diagnostic(file: path, line: line, column: column, message: message,
+                                 hint: text.flatMap { BpftraceSpellings.syntaxHint($0, column: column) } ?? "the file must be valid Ruby (mruby 3.1 syntax)")
             }
-            throw Diagnostic(file: path, line: line, column: 1, message: "the top level raised: \(message)",
-                             hint: "the top level runs at build time in mruby; only declarations and plain Ruby are available there")
+            // The column of the undefined name on its line, where there is one.
+            let text = source.flatMap { s in s.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(line - 1).first }
+            let column = BpftraceSpellings.undefinedName(message).flatMap { name in
+                text?.firstRange(of: name).map { text!.distance(from: text!.startIndex, to: $0.lowerBound) + 1 }
+            } ?? 1
+            throw Diagnostic(file: path, line: line, column: column, message: "the top level raised: \(message)",
+                             hint: BpftraceSpellings.topLevelHint(message) ?? "the top level runs at build time in mruby; only declarations and plain Ruby are available there")
         }
     }
 

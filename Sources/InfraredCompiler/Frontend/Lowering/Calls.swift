@@ -136,7 +136,7 @@ extension Lowering {
         if let k = try output(name, args: args, dst: dst, irep, insn, loc) { return k }
         guard let proto = HelperPrototype.named(name) else {
             return try unsettled(.signedInt, error(irep, insn, "undefined method `\(name)` in a BPF program body",
-                                                   hint: "helpers are called by their name with or without `bpf_` (e.g. ktime_get_ns); conveniences: pid tid uid gid cpu ktime_ns printk",
+                                                   hint: BpftraceSpellings.bodyHint(name) ?? "helpers are called by their name with or without `bpf_` (e.g. ktime_get_ns); conveniences: pid tid uid gid cpu ktime_ns printk",
                                                    symbol: name))
         }
         return try helperCall(proto, args: args.map { (.reg($0.0), $0.1) }, dst: dst, irep: irep, insn: insn, loc: loc, spelled: name)

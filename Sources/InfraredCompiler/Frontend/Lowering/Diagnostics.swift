@@ -8,7 +8,7 @@ extension Lowering {
     }
 
     func sendSymbol(_ irep: Irep, _ insn: MInstruction) -> String? {
-        [.send, .ssend, .sendb, .ssendb, .getconst].contains(insn.op) && insn.b < irep.symbolCount ? irep.symbol(insn.b) : nil
+        [.send, .ssend, .sendb, .ssendb, .getconst, .getgv, .setgv].contains(insn.op) && insn.b < irep.symbolCount ? irep.symbol(insn.b) : nil
     }
 
     /// mruby keeps lines but not columns: the column is where the construct's

@@ -200,6 +200,10 @@ final class Lowering {
         case .strcat:
             try lowerInterpolation(insn, frame, kinds: &kinds, loc)
         default:
+            if [.getgv, .setgv].contains(insn.op), let name = sendSymbol(frame.irep, insn) {
+                throw error(frame.irep, insn, "global variable `\(name)` is not available in a BPF program body",
+                            hint: "bpftrace's $variables are Ruby locals here: `\(name.dropFirst()) = …`")
+            }
             throw error(frame.irep, insn, "`\(describe(insn.op))` is not available in a BPF program body",
                         hint: "program bodies use integers, locals, conditionals, loops, helpers and the context")
         }

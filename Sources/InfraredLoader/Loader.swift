@@ -206,6 +206,14 @@ final class LoaderSession {
             var message = "\(tool): attached \(manifest.programs.count) program\(manifest.programs.count == 1 ? "" : "s") (\(names))"
             if let m = metrics { message += "; metrics at http://\(m.boundAddress)/metrics" }
             writeStandardError(message + "; Ctrl-C to end")
+            if options.format == .json, let hooks {
+                // Hooks print what they print: say so rather than leave the
+                // user wondering why some lines are not JSON.
+                let printing = hooks.eventMaps.sorted().map { "on_event :\($0)" } + (hooks.periods.isEmpty ? [] : ["every"]) + (hooks.atExitCount > 0 ? ["at_exit"] : [])
+                if !printing.isEmpty {
+                    writeStandardError("\(tool): note: --format json is what the loader prints (records and maps it prints itself); this tool's hooks (\(printing.joined(separator: ", "))) print their own lines")
+                }
+            }
         }
         try eventLoop()
         return try finish()

@@ -33,6 +33,23 @@ final class OneLinerTests: LoaderDirectoryTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [], "run -e wrote files")
     }
 
+    /// `--format json` with hooks that print: the records and maps the
+    /// loader prints are JSON, the hook's own line is its text, and stderr
+    /// says so once (naming the hooks); without hooks, no note.
+    func testJSONWithPrintingHooksSaysSo() throws {
+        let hooked = Self.getppidCounter + "; at_exit { puts \"bye\" }"
+        let tool = ToolProcess(try LoaderSupport.infrared(), ["run", "-e", hooked, "--format", "json", "--target-pid", String(getpid()), "--duration", "2"], cwd: dir)
+        try tool.start()
+        XCTAssertTrue(tool.waitForStderr("attached", timeout: 60), tool.stderr)
+        for _ in 0..<5 { _ = getppid() }
+        XCTAssertEqual(tool.wait(timeout: 60), 0, tool.stderr)
+        XCTAssertEqual(tool.stdout, "bye\n")
+        XCTAssertEqual(tool.stderr.components(separatedBy: "note: --format json").count - 1, 1, tool.stderr)
+        XCTAssertTrue(tool.stderr.contains("this tool's hooks (at_exit) print their own lines"), tool.stderr)
+        let plain = try runCountingGetppid(["run", "-e", Self.getppidCounter, "--format", "json"], calls: 3)
+        XCTAssertTrue(plain.hasPrefix("{"), plain)
+    }
+
     func testProbeOnStandardInputCountsExactly() throws {
         // The same probe over several lines, as a file would have it.
         let text = """

@@ -65,7 +65,7 @@ enum ContextLayouts {
             throw Diagnostic(file: path, line: line, column: column, message: "tracepoint \"\(target)\" must be CATEGORY/EVENT",
                              hint: "e.g. tracepoint \"sched/sched_process_exec\"")
         }
-        if let layout = try tracepoint(category: parts[0], event: parts[1], kernel: try btf()) { return layout }
+        if let layout = try tracepoint(category: parts[0], event: parts[1], kernel: btf) { return layout }
         if let denied = tracefsDenied(category: parts[0], event: parts[1]) {
             throw Diagnostic(file: path, line: line, column: column,
                              message: "cannot read tracepoint \(target)'s format: \(denied.path): \(denied.reason)",
@@ -113,33 +113,64 @@ enum ContextLayouts {
 
     /// The record of tracepoint `category/event` (nil when neither the BTF
     /// nor tracefs describe it): what `ctx.FIELD` reads, and what
-    /// `infrared list -v` prints (`Tracepoints.fields`).
-    static func tracepoint(category: String, event: String, kernel k: KernelBTF,
+    /// `infrared list -v` prints (`Tracepoints.fields`). tracefs's format
+    /// file is read first: when none of its fields needs a BTF type (a
+    /// pointer to something other than char), it gives the same fields as
+    /// the BTF's `trace_event_raw_<event>` (TracepointLayoutTests compares
+    /// every tracepoint of the running kernel) and the kernel BTF is not
+    /// opened at all; otherwise the BTF, else the format as it is.
+    static func tracepoint(category: String, event: String, kernel k: () throws -> KernelBTF,
                            tracefsRoots: [String] = ContextLayouts.tracefsRoots) throws -> ContextLayout? {
-        let parts = [category, event]
-        let userStrings = parts[0] == "syscalls"
-        if let s = try k.structLayout(named: "trace_event_raw_\(parts[1])") {
-            var fields: [ContextField] = []
-            for m in s.members where !m.isBitfield {
-                if m.name.hasPrefix("__data_loc_") {
-                    fields.append(ContextField(name: String(m.name.dropFirst("__data_loc_".count)), offset: m.byteOffset, size: 4, signed: false, use: .dataLocString))
-                    continue
-                }
-                guard [1, 2, 4, 8].contains(m.size), m.arrayCount == nil, m.kind != .structure, m.kind != .union else { continue }
-                var f = ContextField(name: m.name, offset: m.byteOffset, size: m.size, signed: m.isSigned)
-                if m.kind == .pointer {
-                    let r = try k.resolve(m.typeID)
-                    if r.targetKind == .int && r.targetSize == 1 { f.use = .stringPointer(user: userStrings) }
-                    else if let t = r.targetName, !t.isEmpty, r.targetKind == .structure { f.use = .kernelPointer(t) }
-                }
-                fields.append(f)
+        let format = tracefsLayout(category: category, event: event, tracefsRoots: tracefsRoots)
+        if let fast = format?.sufficient { return fast }
+        if let layout = try btfTracepointLayout(category: category, event: event, kernel: try k()) { return layout }
+        return format?.layout
+    }
+
+    /// The BTF's `trace_event_raw_<event>`, as a context.
+    static func btfTracepointLayout(category: String, event: String, kernel k: KernelBTF) throws -> ContextLayout? {
+        let userStrings = category == "syscalls"
+        guard let s = try k.structLayout(named: "trace_event_raw_\(event)") else { return nil }
+        var fields: [ContextField] = []
+        for m in s.members where !m.isBitfield {
+            if m.name.hasPrefix("__data_loc_") {
+                fields.append(ContextField(name: String(m.name.dropFirst("__data_loc_".count)), offset: m.byteOffset, size: 4, signed: false, use: .dataLocString))
+                continue
             }
-            return ContextLayout(structName: "trace_event_raw_\(parts[1])", fields: fields, size: s.size)
+            guard [1, 2, 4, 8].contains(m.size), m.arrayCount == nil, m.kind != .structure, m.kind != .union else { continue }
+            var f = ContextField(name: m.name, offset: m.byteOffset, size: m.size, signed: m.isSigned)
+            if m.kind == .pointer {
+                let r = try k.resolve(m.typeID)
+                if r.targetKind == .int && r.targetSize == 1 { f.use = .stringPointer(user: userStrings) }
+                else if let t = r.targetName, !t.isEmpty, r.targetKind == .structure { f.use = .kernelPointer(t) }
+            }
+            fields.append(f)
         }
+        return ContextLayout(structName: "trace_event_raw_\(event)", fields: fields, size: s.size)
+    }
+
+    /// A tracepoint's record from tracefs's format file: `layout` as the
+    /// format gives it, and `sufficient`, the same, when no field needs the
+    /// BTF (nil when one is a non-char pointer, whose target struct only the
+    /// BTF knows). It is named `CATEGORY_EVENT` (in diagnostics only: a
+    /// tracepoint's context has no type in the object's BTF).
+    struct TracefsFormat {
+        var layout: ContextLayout
+        var sufficient: ContextLayout?
+    }
+
+    static func tracefsLayout(category: String, event: String, tracefsRoots: [String] = ContextLayouts.tracefsRoots) -> TracefsFormat? {
         for root in tracefsRoots {
-            let file = "\(root)/\(parts[0])/\(parts[1])/format"
+            let file = "\(root)/\(category)/\(event)/format"
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
-            return ContextLayout(structName: "\(parts[0])_\(parts[1])", fields: parseFormat(text, userStrings: userStrings), size: 0)
+            let fields = parseFormat(text, userStrings: category == "syscalls")
+            let layout = ContextLayout(structName: "\(category)_\(event)", fields: fields, size: 0)
+            let pointers = text.split(separator: "\n").contains { line in
+                guard let decl = line.split(separator: ";").first?.drop(while: \.isWhitespace), decl.hasPrefix("field:"),
+                      !decl.hasPrefix("field:__data_loc") else { return false }
+                return decl.contains("*") && !decl.contains("char *") && !decl.contains("char*")
+            }
+            return TracefsFormat(layout: layout, sufficient: pointers ? nil : layout)
         }
         return nil
     }

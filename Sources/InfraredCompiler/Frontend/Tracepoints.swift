@@ -39,7 +39,7 @@ public enum Tracepoints {
     /// mount points); nil when neither describes the tracepoint.
     public static func fields(category: String, event: String, kernel: KernelBTF,
                               tracefsEvents: [String]? = nil) throws -> [TracepointField]? {
-        guard let layout = try ContextLayouts.tracepoint(category: category, event: event, kernel: kernel,
+        guard let layout = try ContextLayouts.tracepoint(category: category, event: event, kernel: { kernel },
                                                          tracefsRoots: tracefsEvents ?? ContextLayouts.tracefsRoots) else { return nil }
         return layout.fields.map { f in
             let kind: TracepointField.Kind

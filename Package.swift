@@ -50,9 +50,9 @@ let package = Package(
         .target(name: "InfraredBTF", dependencies: ["CLibBPF", "BPF", "InfraredSupport", "InfraredELF", "InfraredCompression"]),
         .target(name: "InfraredDWARF", dependencies: ["CLibBPF", "CLibDW", "InfraredSupport", "InfraredELF", "InfraredBTF"]),
         .target(name: "InfraredKernelImage", dependencies: ["InfraredSupport", "InfraredELF", "InfraredCompression", "InfraredBTF"]),
-        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredELF", "InfraredBTF"]),
+        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredSupport", "InfraredELF", "InfraredBTF"]),
         .target(name: "InfraredCompiler", dependencies: ["CMRuby", "BPF", "InfraredSupport", "InfraredBTF", "InfraredObject"]),
-        .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF"]),
+        .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF", "InfraredSupport"]),
         // Loaders: the payload a loader carries, the `--metrics` server, stack
         // symbolization and flame graphs, and the loader itself (its CLI, event
         // loop, record printing, and the user-space hooks run in mruby: CInfraredHooks).
@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(name: "CLoaderSupport"),
         .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "InfraredObject", "InfraredPayload", "InfraredMetrics", "InfraredCompression",
-                                                       "InfraredProfile", "CInfraredHooks", "CLoaderSupport", "BPF"],
+                                                       "InfraredProfile", "InfraredSupport", "CInfraredHooks", "CLoaderSupport", "BPF"],
                 linkerSettings: [.linkedLibrary("zstd")]),
         .executableTarget(name: "infrared-runner", dependencies: ["InfraredLoader", "InfraredPayload"],
                           // What libdw.a and libelf.a need when the runner is linked statically.

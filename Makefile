@@ -23,9 +23,10 @@ RUNNER := $(RUNNER_SCRATCH)/release/infrared-runner
 # Swift marks every public function SHF_GNU_RETAIN, so --gc-sections keeps all
 # of them (and the C archive members they call: zstd's compressor, 0.4 MB);
 # -internalize-at-link drops the mark (the runner is one static link: no other
-# client), -function-sections gives each function a section the linker can drop,
-# --icf=safe folds identical functions. 11.2 MB → 9.9 MB (Benchmarks/footprint.sh).
-RUNNER_FLAGS := -Xswiftc -Xfrontend -Xswiftc -internalize-at-link -Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker --icf=safe
+# client), -function-sections gives each function a section the linker can drop.
+# 11.2 MB → 9.95 MB (Benchmarks/footprint.sh). Not --icf=safe (-94 KB): gold
+# folds functions of libmruby's gems and hooks lose methods (`sort_by`).
+RUNNER_FLAGS := -Xswiftc -Xfrontend -Xswiftc -internalize-at-link -Xswiftc -Xfrontend -Xswiftc -function-sections
 # A static link's glibc notes (dlopen, getaddrinfo, getpwnam… "requires at runtime the
 # shared libraries") left out of `make build`'s output; every other line passes.
 QUIET_LINK := bash Scripts/quiet-static-link.sh

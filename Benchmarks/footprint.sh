@@ -32,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 # SwiftPM renames an executable module's entry point to <module>_main.
 swiftc -static-executable -emit-executable -o "$work/runner" @"$list" -L"$scratch/release" \
   -lmruby -lm -lzstd -lbz2 -llzma -lz -lbpf -lelf \
-  -Xlinker --defsym -Xlinker main=infrared_runner_main -Xlinker --gc-sections -Xlinker --icf=safe \
+  -Xlinker --defsym -Xlinker main=infrared_runner_main -Xlinker --gc-sections \
   -Xlinker -Map="$work/runner.map" 2>/dev/null
 strip -o "$work/runner.stripped" "$work/runner"
 
@@ -91,7 +91,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
   compiler=
   if command -v swiftc > /dev/null; then
     cat "$root"/Sources/InfraredObject/*.swift > "$work/typecheck.swift"
-    (while :; do swiftc -typecheck -parse-as-library -module-name X "$work/typecheck.swift" > /dev/null 2>&1; done) & compiler=$!
+    (while :; do swiftc -typecheck -parse-as-library -module-name X "$work/typecheck.swift" > /dev/null 2>&1 || true; done) & compiler=$!
   fi
   sleep 1
   (cd "$work" && INFRARED_RUNNER=$runner "$INFRARED" gen loader "$root/Examples/profile.rb" -o profile \
@@ -99,8 +99,8 @@ if [ "${PROFILE:-0}" = 1 ]; then
      && echo "profile loader: $(stat -c %s profile) bytes; peak RSS $(cat rss) KB (--duration 5 --flamegraph, irburner${compiler:+ and swiftc -typecheck} running);" \
              "$(wc -l < out.folded) folded stacks, $(grep -c '^swift-frontend;' out.folded || true) of swift-frontend;" \
              "irburner: $(grep '^irburner;' out.folded | sort -k2 -n | tail -1)")
-  kill "$burner"; [ -z "$compiler" ] || { kill "$compiler"; wait "$compiler" 2> /dev/null || true; }
-  wait "$burner" 2> /dev/null || true
+  kill "$burner" ${compiler:+"$compiler"} 2> /dev/null || true
+  wait "$burner" ${compiler:+"$compiler"} 2> /dev/null || true
 fi
 
 if [ "${EXAMPLES:-0}" = 1 ]; then

@@ -2,7 +2,7 @@
 // Infrared: Ruby → mruby bytecode → IR → BPF → ELF (+ BTF, BTF.ext).
 //
 // The pipeline is visible in the module list (each depends only on those above it):
-//   InfraredSupport     whole-file reads, atomic writes, FormatError, libraries linked in or dlopen'd
+//   InfraredSupport     whole-file reads, atomic writes, FormatError, libraries linked in or dlopen'd; JSON decoding and text search without Foundation (the runner)
 //   InfraredELF         the one ELF reader (libelf): objects, kernels, executables, shared libraries
 //   InfraredCompression gzip/zstd/lz4/xz decompression (kernel images, compressed BTF files)
 //   CMRuby              libmruby (compile the probe file, run its top level, expose ireps)

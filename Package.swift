@@ -2,7 +2,7 @@
 // Infrared: Ruby → mruby bytecode → IR → BPF → ELF (+ BTF, BTF.ext).
 //
 // The pipeline is visible in the module list (each depends only on those above it):
-//   InfraredSupport     whole-file reads, atomic writes, FormatError, libraries linked in or dlopen'd
+//   InfraredSupport     whole-file reads, atomic writes, FormatError, libraries linked in or dlopen'd; JSON decoding and text search without Foundation (the runner)
 //   InfraredELF         the one ELF reader (libelf): objects, kernels, executables, shared libraries
 //   InfraredCompression gzip/zstd/lz4/xz decompression (kernel images, compressed BTF files)
 //   CMRuby              libmruby (compile the probe file, run its top level, expose ireps)
@@ -50,9 +50,9 @@ let package = Package(
         .target(name: "InfraredBTF", dependencies: ["CLibBPF", "BPF", "InfraredSupport", "InfraredELF", "InfraredCompression"]),
         .target(name: "InfraredDWARF", dependencies: ["CLibBPF", "CLibDW", "InfraredSupport", "InfraredELF", "InfraredBTF"]),
         .target(name: "InfraredKernelImage", dependencies: ["InfraredSupport", "InfraredELF", "InfraredCompression", "InfraredBTF"]),
-        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredELF", "InfraredBTF"]),
+        .target(name: "InfraredObject", dependencies: ["CLibBPF", "BPF", "InfraredSupport", "InfraredELF", "InfraredBTF"]),
         .target(name: "InfraredCompiler", dependencies: ["CMRuby", "BPF", "InfraredSupport", "InfraredBTF", "InfraredObject"]),
-        .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF"]),
+        .target(name: "InfraredRuntime", dependencies: ["CLibBPF", "BPF", "InfraredSupport"]),
         // Loaders: the payload a loader carries, the `--metrics` server, stack
         // symbolization and flame graphs, and the loader itself (its CLI, event
         // loop, record printing, and the user-space hooks run in mruby: CInfraredHooks).
@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(name: "CLoaderSupport"),
         .target(name: "InfraredLoader", dependencies: ["InfraredRuntime", "InfraredObject", "InfraredPayload", "InfraredMetrics", "InfraredCompression",
-                                                       "InfraredProfile", "CInfraredHooks", "CLoaderSupport", "BPF"],
+                                                       "InfraredProfile", "InfraredSupport", "CInfraredHooks", "CLoaderSupport", "BPF"],
                 linkerSettings: [.linkedLibrary("zstd")]),
         .executableTarget(name: "infrared-runner", dependencies: ["InfraredLoader", "InfraredPayload"],
                           // What libdw.a and libelf.a need when the runner is linked statically.

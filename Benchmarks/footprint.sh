@@ -9,8 +9,9 @@
 #      file is stripped and its size printed beside the runner's: the two
 #      should be within a few hundred KB (`-Xlinker -s` vs strip).
 #   2. With PROFILE=1 (root, perf events): `profile.rb` as a loader, run as
-#      the README runs it (`--duration 5 --flamegraph`), its peak RSS
-#      (/usr/bin/time's maximum resident set size).
+#      the README runs it (`--duration 5 --flamegraph`, a gcc -O0 loop and
+#      swiftc compiling beside it), its peak RSS (/usr/bin/time's maximum
+#      resident set size).
 #   3. With EXAMPLES=1 (root): every Examples/*.rb as a loader, run for
 #      `--duration 2` (device filters on a fresh cgroup, xdp_count on lo):
 #      its size and peak RSS, or why it did not run.
@@ -80,9 +81,26 @@ if [ "${PROFILE:-0}" = 1 ] || [ "${EXAMPLES:-0}" = 1 ]; then
   [ -x "$INFRARED" ] || { echo "no infrared binary at $INFRARED: run make build (or set INFRARED)" >&2; exit 1; }
 fi
 if [ "${PROFILE:-0}" = 1 ]; then
+  # The README's run: `irburner` (gcc -O0) loops in burn_cpu_here while
+  # swift-frontend compiles (a 210 MB executable with 250 k function symbols,
+  # the largest symbol table the profile names).
+  printf '%s\n' 'int burn_cpu_here(volatile unsigned long n) { unsigned long s = 0; for (unsigned long i = 0; i < n; i++) s += i; return (int)s; }' \
+    'int main(void) { for (;;) burn_cpu_here(100000000); }' > "$work/burn.c"
+  gcc -O0 -o "$work/irburner" "$work/burn.c"
+  "$work/irburner" & burner=$!
+  compiler=
+  if command -v swiftc > /dev/null; then
+    cat "$root"/Sources/InfraredObject/*.swift > "$work/typecheck.swift"
+    (while :; do swiftc -typecheck -parse-as-library -module-name X "$work/typecheck.swift" > /dev/null 2>&1 || true; done) & compiler=$!
+  fi
+  sleep 1
   (cd "$work" && INFRARED_RUNNER=$runner "$INFRARED" gen loader "$root/Examples/profile.rb" -o profile \
      && /usr/bin/time -f '%M' -o rss ./profile --duration 5 --flamegraph out.svg > out.folded 2>/dev/null \
-     && echo "profile loader: $(stat -c %s profile) bytes; peak RSS $(cat rss) KB (--duration 5 --flamegraph); $(wc -l < out.folded) folded stacks")
+     && echo "profile loader: $(stat -c %s profile) bytes; peak RSS $(cat rss) KB (--duration 5 --flamegraph, irburner${compiler:+ and swiftc -typecheck} running);" \
+             "$(wc -l < out.folded) folded stacks, $(grep -c '^swift-frontend;' out.folded || true) of swift-frontend;" \
+             "irburner: $(grep '^irburner;' out.folded | sort -k2 -n | tail -1)")
+  kill "$burner" ${compiler:+"$compiler"} 2> /dev/null || true
+  wait "$burner" ${compiler:+"$compiler"} 2> /dev/null || true
 fi
 
 if [ "${EXAMPLES:-0}" = 1 ]; then

@@ -16,8 +16,12 @@
 #      the same kind of file, stdout fully buffered (glibc's default for a
 #      file; the C tool flushes after each poll as our loader does; giving
 #      it a 256 KiB buffer like ours made no difference: printf dominates);
-#   3. sizes of the tools.
-# Prints a markdown table. Needs root, clang-14, bpftool, bpftrace, python3.
+#   3. sizes of the tools;
+#   4. (FOOTPRINT=0 to leave out) Benchmarks/footprint.sh on the runner's
+#      build: what each library adds to the runner, the peak RSS of the
+#      profile loader's README run (5 s, flame graph, a compile beside it)
+#      and of every example's loader (--duration 2).
+# Prints markdown tables. Needs root, clang-14, bpftool, bpftrace, python3.
 #
 #   Benchmarks/loader-bench.sh                 # uses .build/release/infrared (make build) or .build/debug
 #   INFRARED=path/to/infrared INFRARED_RUNNER=path/to/runner RUNS=10 RECORDS=1000000 Benchmarks/loader-bench.sh
@@ -236,3 +240,10 @@ print(f"| executable size | {size('execsnoop') / 1e6:.1f} MB (static) | {size('e
 print(f"| build the tool | {os.environ['GENLOADER_MS']} ms (gen loader, incl. compile) | clang | – |")
 PY
 RUNS=$RUNS RECORDS=$RECORDS GENLOADER_MS=$genloader_ms python3 bench.py
+
+# --- 4. footprint: size breakdown, peak RSS of the profile and example loaders
+if [ "${FOOTPRINT:-1}" = 1 ]; then
+  echo
+  # RUNNER is SCRATCH/release/infrared-runner; footprint.sh relinks SCRATCH's objects.
+  RUNNER_SCRATCH=$(dirname "$(dirname "$RUNNER")") INFRARED=$INFRARED PROFILE=1 EXAMPLES=1 bash "$root/Benchmarks/footprint.sh"
+fi

@@ -88,7 +88,7 @@ enum CoreMatcher {
             return spec
         }
         for part in r.accessString.split(separator: ":", omittingEmptySubsequences: false) {
-            guard let i = Int32(part.trimmingPrefix(while: { $0 == " " })) else { throw fail("bad access string") }
+            guard let i = Int32(part.drop(while: { $0 == " " })) else { throw fail("bad access string") }
             guard spec.raw.count < CoreSpec.maxLength else { throw fail("access string too long") }
             spec.raw.append(Int(i))
         }

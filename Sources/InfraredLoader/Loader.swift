@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,6 +6,7 @@ import InfraredMetrics
 import InfraredPayload
 import InfraredProfile
 import InfraredRuntime
+import InfraredSupport
 import CLoaderSupport
 
 /// A probe ready to run: a loader's payload, decoded.
@@ -32,7 +28,7 @@ public struct LoaderProbe: Sendable {
 
     public init(payload: LoaderPayload) throws {
         let manifest: LoaderManifest
-        do { manifest = try JSONDecoder().decode(LoaderManifest.self, from: Data(payload.manifestJSON)) } catch {
+        do { manifest = try decodeJSON(LoaderManifest.self, from: payload.manifestJSON) } catch {
             throw PayloadError.corrupted("the manifest does not decode: \(error)")
         }
         self.init(name: payload.name, object: payload.object, manifest: manifest, bytecode: payload.bytecode, source: payload.source,

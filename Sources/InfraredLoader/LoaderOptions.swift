@@ -1,5 +1,6 @@
 import BPF
 import InfraredObject
+import InfraredSupport
 
 /// How records and maps are printed.
 public enum OutputFormat: String, Sendable, CaseIterable {
@@ -62,7 +63,7 @@ public enum LoaderCLI {
     public static let reservedFlags = Manifest.loaderFlags
 
     /// `target_pid` → `target-pid`.
-    public static func flag(for param: String) -> String { param.replacing("_", with: "-") }
+    public static func flag(for param: String) -> String { param.replacing(text: "_", with: "-") }
 
     /// Params whose flag clashes with a loader option, as an error message.
     public static func checkParamNames(_ manifest: LoaderManifest) -> String? {
@@ -213,7 +214,7 @@ public enum LoaderCLI {
     enum ParsedInteger { case negative(Int64), nonNegative(UInt64) }
 
     static func parseInteger(_ text: String) -> ParsedInteger? {
-        var s = Substring(text.replacing("_", with: ""))
+        var s = Substring(text.replacing(text: "_", with: ""))
         var negative = false
         if s.hasPrefix("-") { negative = true; s = s.dropFirst() } else if s.hasPrefix("+") { s = s.dropFirst() }
         var radix = 10

@@ -5,6 +5,7 @@ import Glibc
 import InfraredObject
 import InfraredProfile
 import InfraredRuntime
+import InfraredSupport
 
 /// Typed access to a loaded object's maps and globals, through the
 /// manifest: what hooks, the exit report and the metrics endpoint read.
@@ -118,7 +119,7 @@ final class MapAccess: @unchecked Sendable {
             guard let old = try object.lookup(map: name, key: k) else { return }
             try object.update(map: name, key: k, value: [UInt8](repeating: 0, count: old.count))
         } else {
-            do { try object.delete(map: name, key: k) } catch let e as RuntimeError where "\(e)".contains("ENOENT") {}
+            do { try object.delete(map: name, key: k) } catch let e as RuntimeError where "\(e)".contains(text: "ENOENT") {}
         }
     }
 

@@ -1,10 +1,6 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import InfraredObject
 import InfraredRuntime
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,7 +19,7 @@ struct MetricsSource: @unchecked Sendable {
     }
 
     static func labelValue(_ s: String) -> String {
-        s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n")
+        s.replacing(text: "\\", with: "\\\\").replacing(text: "\"", with: "\\\"").replacing(text: "\n", with: "\\n")
     }
 
     static func labels(for key: Value) -> String {

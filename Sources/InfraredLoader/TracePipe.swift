@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import InfraredSupport
 
 /// `printk` output (`bpf_trace_printk`) shown by the loader instead of
 /// vanishing into the kernel's trace buffer: the lines of
@@ -45,10 +46,10 @@ final class TracePipe {
     /// as the loader prints it; nil for lines of other trace events.
     static func format(_ line: String, json: Bool) -> String? {
         let marker = ": bpf_trace_printk: "
-        guard let r = line.firstRange(of: marker) else { return nil }
+        guard let r = line.firstRange(ofText: marker) else { return nil }
         let message = String(line[r.upperBound...])
         let head = line[..<r.lowerBound].drop { $0 == " " }
-        let task = head.firstRange(of: " [").map { String(head[..<$0.lowerBound]).trimmingSpaces } ?? ""
+        let task = head.firstRange(ofText: " [").map { String(head[..<$0.lowerBound]).trimmingSpaces } ?? ""
         if json { return "{\"printk\":" + JSON.quoted(message) + ",\"task\":" + JSON.quoted(task) + "}" }
         return "printk: \(task): \(message)"
     }

@@ -1,10 +1,6 @@
+import Glibc
 import BPF
 import CLibBPF
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// BPF disassembly in the exact text of LLVM 14's `llvm-objdump -d -r`,
 /// plus the source line (from `.BTF.ext` line_info) above the instructions

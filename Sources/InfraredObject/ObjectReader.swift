@@ -1,11 +1,8 @@
+import Glibc
 import BPF
 import CLibBPF
 import InfraredELF
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import InfraredSupport
 
 /// A relocatable BPF ELF object, read with libelf: its sections, symbols,
 /// relocations, functions (as instructions) and raw `.BTF` / `.BTF.ext`.
@@ -117,10 +114,10 @@ public struct ObjectReader: Sendable {
 
     /// Reads the object at `path`.
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = try? readFile(path) else {
             throw ObjectError("\(path): cannot read the file")
         }
-        try self.init(bytes: [UInt8](data), name: path)
+        try self.init(bytes: data, name: path)
     }
 
     /// Reads an object from its bytes; `name` names it in errors.

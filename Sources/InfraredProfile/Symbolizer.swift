@@ -1,10 +1,5 @@
 import CLibBPF
 import InfraredELF
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +20,11 @@ import Glibc
 /// Everything read is cached: kallsyms once, each pid's mappings on first
 /// use, each file's symbols once (by device and inode, as `/proc/PID/maps`
 /// names them), so a stack seen in thousands of samples costs lookups only.
+/// What is kept is compact (24 bytes a symbol; kallsyms' names in one
+/// buffer; a file's names left in the file, read when a lookup returns
+/// them): a 5-second profile beside a compiling `swift-frontend` (250 k
+/// functions, 29 MB of names) peaked at 167 MB RSS with every name a Swift
+/// string, 36 MB now (Benchmarks/footprint.sh PROFILE=1).
 public final class Symbolizer {
     static let unknown = "[unknown]"
 
@@ -116,25 +116,86 @@ public final class Symbolizer {
         return ELFSymbols(image: Array(UnsafeRawBufferPointer(start: start, count: Int(m.end - m.start))))
     }
 
+    /// `/proc/kallsyms`, read in 64 KB chunks (it is ~10 MB of text: only
+    /// the text symbols' addresses and names are kept).
     static func readKallsyms() -> SymbolTable {
-        guard let text = readText("/proc/kallsyms") else { return SymbolTable([]) }
-        return parseKallsyms(text)
+        var parser = KallsymsParser()
+        let fd = open("/proc/kallsyms", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return parser.table() }
+        defer { close(fd) }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            parser.feed(chunk[0..<n])
+        }
+        return parser.table()
     }
 
     /// `ffffffff81000000 T _stext` lines (with `\t[module]` for modules): the
     /// text symbols (`t T w W`), without sizes: an address belongs to the
     /// closest symbol at or below it.
     static func parseKallsyms(_ text: String) -> SymbolTable {
-        var symbols: [Symbol] = []
-        symbols.reserveCapacity(200_000)
-        for line in text.utf8.split(separator: UInt8(ascii: "\n")) {
-            var fields = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
-            guard fields.count == 3, let kind = fields[1].first, [UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "w"), UInt8(ascii: "W")].contains(kind),
-                  let address = UInt64(String(decoding: fields[0], as: UTF8.self), radix: 16), address != 0 else { continue }
-            if let tab = fields[2].firstIndex(of: UInt8(ascii: "\t")) { fields[2] = fields[2][..<tab] }
-            symbols.append(Symbol(address: address, size: 0, name: String(decoding: fields[2], as: UTF8.self), rank: kind == UInt8(ascii: "T") ? 0 : 1))
+        var parser = KallsymsParser()
+        parser.feed(Array(text.utf8)[...])
+        return parser.table()
+    }
+}
+
+/// kallsyms lines to symbol table entries, their names in one byte buffer
+/// (~120 k kernel functions: ~3 MB of names, 24 bytes an entry).
+struct KallsymsParser {
+    private var entries: [SymbolTable.Entry] = []
+    private var names: [UInt8] = []
+    private var pending: [UInt8] = []
+
+    /// Takes the next bytes of the file; a line cut at the end waits for the rest.
+    mutating func feed(_ bytes: ArraySlice<UInt8>) {
+        var start = bytes.startIndex
+        while let nl = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            if pending.isEmpty {
+                line(bytes[start..<nl])
+            } else {
+                pending += bytes[start..<nl]
+                line(pending[...])
+                pending.removeAll(keepingCapacity: true)
+            }
+            start = nl + 1
         }
-        return SymbolTable(symbols)
+        pending += bytes[start...]
+    }
+
+    private mutating func line(_ line: ArraySlice<UInt8>) {
+        let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
+        guard fields.count == 3, let kind = fields[1].first,
+              kind == UInt8(ascii: "t") || kind == UInt8(ascii: "T") || kind == UInt8(ascii: "w") || kind == UInt8(ascii: "W"),
+              let address = Self.hex(fields[0]), address != 0 else { return }
+        var name = fields[2]
+        if let tab = name.firstIndex(of: UInt8(ascii: "\t")) { name = name[..<tab] }
+        guard let offset = UInt32(exactly: names.count) else { return }
+        names += name
+        names.append(0)
+        entries.append(SymbolTable.Entry(address: address, size: 0, name: offset, table: 0, rank: kind == UInt8(ascii: "T") ? 0 : 1))
+    }
+
+    private static func hex(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= 16 else { return nil }
+        var v: UInt64 = 0
+        for c in digits {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = v << 4 | UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = v << 4 | UInt64(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = v << 4 | UInt64(c - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+        }
+        return v
+    }
+
+    mutating func table() -> SymbolTable {
+        if !pending.isEmpty { line(pending[...]); pending = [] }
+        return SymbolTable(entries: entries, names: SymbolNames(buffer: names))
     }
 }
 
@@ -147,33 +208,158 @@ struct Symbol: Equatable {
     var rank: Int = 0
 }
 
-/// Symbols sorted by address, looked up by binary search.
-struct SymbolTable {
-    private(set) var symbols: [Symbol]
+/// Where a symbol table's names are: one byte buffer of NUL-terminated names
+/// (kallsyms, the vDSO, tests) and string tables of files, read with
+/// `pread` only for the names a lookup returns (and for ties at one
+/// address). Reading the names up front was what took a profile's memory:
+/// `swift-frontend`'s `.strtab` alone is 29 MB for 250 k functions.
+/// The files stay open (a mapping's `/proc/PID/map_files` entry goes with
+/// its process) until the table is dropped.
+final class SymbolNames {
+    /// A string table section of an open file.
+    struct FileTable {
+        var fd: Int32
+        var offset: UInt64
+        var size: UInt64
+    }
 
-    init(_ symbols: [Symbol]) {
-        // One symbol per address: the best ranked, then the shortest name (`write` over `__GI___libc_write`).
-        let sorted = symbols.sorted { ($0.address, $0.rank, $0.name.utf8.count, $0.name) < ($1.address, $1.rank, $1.name.utf8.count, $1.name) }
-        var unique: [Symbol] = []
+    private(set) var buffer: [UInt8]
+    /// Table `i + 1` of an entry (table 0 is `buffer`).
+    private(set) var files: [FileTable] = []
+    private var owned: Set<Int32> = []
+    private var cache: [UInt64: String] = [:]
+
+    init(buffer: [UInt8] = []) { self.buffer = buffer }
+
+    deinit { for fd in owned { close(fd) } }
+
+    /// Adds a string table of `fd` (closed with this object); its entries' `table`.
+    func add(fd: Int32, offset: UInt64, size: UInt64) -> UInt8? {
+        guard files.count < Int(UInt8.max) else { return nil }
+        owned.insert(fd)
+        files.append(FileTable(fd: fd, offset: offset, size: size))
+        return UInt8(files.count)
+    }
+
+    /// Appends `name` to the buffer (table 0); its offset, nil past 4 GB.
+    func append(_ name: UnsafePointer<CChar>) -> UInt32? {
+        guard let offset = UInt32(exactly: buffer.count) else { return nil }
+        let n = strlen(name)
+        name.withMemoryRebound(to: UInt8.self, capacity: n) { buffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: n)) }
+        buffer.append(0)
+        return offset
+    }
+
+    /// The bytes of the name at `offset` of `table`, without its NUL.
+    func bytes(table: UInt8, offset: UInt32) -> [UInt8] {
+        if table == 0 {
+            guard Int(offset) < buffer.count else { return [] }
+            let rest = buffer[Int(offset)...]
+            return Array(rest[..<(rest.firstIndex(of: 0) ?? rest.endIndex)])
+        }
+        let file = files[Int(table) - 1]
+        var out: [UInt8] = []
+        var at = UInt64(offset)
+        var chunk = [UInt8](repeating: 0, count: 256)
+        while at < file.size {
+            let want = Int(min(UInt64(chunk.count), file.size - at))
+            let n = chunk.withUnsafeMutableBytes { pread(file.fd, $0.baseAddress, want, off_t(file.offset + at)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            if let nul = chunk[0..<n].firstIndex(of: 0) { return out + chunk[0..<nul] }
+            out += chunk[0..<n]
+            at += UInt64(n)
+        }
+        return out
+    }
+
+    /// The name at `offset` of `table` (cached: a stack's frames are named again and again).
+    func name(table: UInt8, offset: UInt32) -> String {
+        let key = UInt64(table) << 32 | UInt64(offset)
+        if let s = cache[key] { return s }
+        let s = String(decoding: bytes(table: table, offset: offset), as: UTF8.self)
+        cache[key] = s
+        return s
+    }
+}
+
+/// Symbols sorted by address, one an address, looked up by binary search.
+/// 24 bytes a symbol; names stay where `SymbolNames` keeps them.
+struct SymbolTable {
+    struct Entry {
+        var address: UInt64
+        /// 0: unsized (up to the next symbol).
+        var size: UInt32
+        /// The name's offset in its table of `names`.
+        var name: UInt32
+        var table: UInt8
+        var rank: UInt8
+    }
+
+    private(set) var entries: [Entry]
+    let names: SymbolNames
+
+    init(entries: [Entry], names: SymbolNames) {
+        self.names = names
+        // One symbol per address: the best ranked, then the shortest name (`write` over
+        // `__GI___libc_write`), then the first name in byte order. Names are read only
+        // for ties of address and rank.
+        var sorted = entries
+        sorted.sort { ($0.address, $0.rank) < ($1.address, $1.rank) }
+        var unique: [Entry] = []
         unique.reserveCapacity(sorted.count)
-        for s in sorted where unique.last?.address != s.address { unique.append(s) }
-        self.symbols = unique
+        var i = 0
+        while i < sorted.count {
+            var j = i + 1
+            while j < sorted.count && sorted[j].address == sorted[i].address { j += 1 }
+            var best = sorted[i]
+            var k = i + 1
+            if k < j && sorted[k].rank == best.rank {
+                var bestName = names.bytes(table: best.table, offset: best.name)
+                while k < j && sorted[k].rank == best.rank {
+                    let name = names.bytes(table: sorted[k].table, offset: sorted[k].name)
+                    if name.count < bestName.count || name.count == bestName.count && name.lexicographicallyPrecedes(bestName) {
+                        best = sorted[k]; bestName = name
+                    }
+                    k += 1
+                }
+            }
+            unique.append(best)
+            i = j
+        }
+        self.entries = unique
+    }
+
+    /// A table of `symbols` (tests, and readers that hold names already).
+    init(_ symbols: [Symbol]) {
+        let names = SymbolNames()
+        var entries: [Entry] = []
+        for s in symbols {
+            let offset = s.name.withCString { names.append($0) } ?? 0
+            entries.append(Entry(address: s.address, size: UInt32(clamping: s.size), name: offset, table: 0, rank: UInt8(clamping: s.rank)))
+        }
+        self.init(entries: entries, names: names)
+    }
+
+    /// Every symbol with its name (tests).
+    var symbols: [Symbol] {
+        entries.map { Symbol(address: $0.address, size: UInt64($0.size), name: names.name(table: $0.table, offset: $0.name), rank: Int($0.rank)) }
     }
 
     /// The name of the symbol containing `address`. A sized symbol must
     /// cover it; an unsized one (kallsyms) covers up to the next symbol.
     func lookup(_ address: UInt64) -> String? {
-        var lo = 0, hi = symbols.count
+        var lo = 0, hi = entries.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if symbols[mid].address <= address { lo = mid + 1 } else { hi = mid }
+            if entries[mid].address <= address { lo = mid + 1 } else { hi = mid }
         }
-        // symbols[lo - 1] is the last at or below `address`; a few earlier
+        // entries[lo - 1] is the last at or below `address`; a few earlier
         // ones may still cover it (a function with an inner label symbol).
         var i = lo - 1
         while i >= 0 && i >= lo - 4 {
-            let s = symbols[i]
-            if s.size == 0 ? i == lo - 1 : address - s.address < s.size { return s.name }
+            let s = entries[i]
+            if s.size == 0 ? i == lo - 1 : address - s.address < UInt64(s.size) { return names.name(table: s.table, offset: s.name) }
             i -= 1
         }
         return nil
@@ -232,6 +418,18 @@ struct ELFSymbols {
         var executable: Bool
     }
 
+    /// What `read` finds in one file.
+    struct File {
+        var entries: [SymbolTable.Entry]
+        var names: SymbolNames
+        var segments: [Segment]
+        var buildID: [UInt8]?
+        /// Every function symbol with its name (tests).
+        var symbols: [Symbol] {
+            entries.map { Symbol(address: $0.address, size: UInt64($0.size), name: names.name(table: $0.table, offset: $0.name), rank: Int($0.rank)) }
+        }
+    }
+
     var table: SymbolTable
     var segments: [Segment]
 
@@ -257,48 +455,92 @@ struct ELFSymbols {
     /// and `*-dbgsym` packages): `DIR/.build-id/ab/cdef….debug`.
     static let debugDirectory = "/usr/lib/debug"
 
-    /// Reads `path` with libelf (mapped, not copied), adding the `.symtab`
-    /// of its separate debug file when one is installed for its build id
-    /// (stripped libraries keep only `.dynsym`: libc's `__libc_start_call_main`
-    /// is named only there); nil when `path` is not a readable ELF file.
+    /// Reads `path`'s symbols, adding the `.symtab` of its separate debug
+    /// file when one is installed for its build id (stripped libraries keep
+    /// only `.dynsym`: libc's `__libc_start_call_main` is named only there);
+    /// nil when `path` is not a readable ELF file.
     init?(path: String) {
-        guard let file = Self.read(path) else { return nil }
-        var symbols = file.symbols
+        let names = SymbolNames()
+        guard let file = Self.read(path, names: names) else { return nil }
+        var entries = file.entries
         if let id = file.buildID, id.count >= 2 {
             let hex = id.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
             let debug = "\(Self.debugDirectory)/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
-            if let d = Self.read(debug), d.buildID == id { symbols += d.symbols }
+            if let d = Self.read(debug, names: names), d.buildID == id { entries += d.entries }
         }
-        self.init(table: SymbolTable(symbols), segments: file.segments)
+        self.init(table: SymbolTable(entries: entries, names: names), segments: file.segments)
     }
 
-    /// An ELF image in memory (the vDSO).
+    /// An ELF image in memory (the vDSO): its names are copied.
     init?(image: [UInt8]) {
-        guard let elf = ELFHandle(bytes: image), let file = Self.read(elf) else { return nil }
-        self.init(table: SymbolTable(file.symbols), segments: file.segments)
+        guard let elf = ELFHandle(bytes: image), let file = Self.read(elf, fd: nil, names: SymbolNames()) else { return nil }
+        self.init(table: SymbolTable(entries: file.entries, names: file.names), segments: file.segments)
     }
 
     /// The function symbols, `PT_LOAD` segments and GNU build id of one file.
-    static func read(_ path: String) -> (symbols: [Symbol], segments: [Segment], buildID: [UInt8]?)? {
-        ELFHandle(path: path).flatMap(read)
+    static func read(_ path: String) -> File? { read(path, names: SymbolNames()) }
+
+    static func read(_ path: String, names: SymbolNames) -> File? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        guard let elf = ELFHandle(path: path), let file = read(elf, fd: fd, names: names) else { close(fd); return nil }
+        if !names.files.contains(where: { $0.fd == fd }) { close(fd) }
+        return file
     }
 
-    static func read(_ elf: ELFHandle) -> (symbols: [Symbol], segments: [Segment], buildID: [UInt8]?)? {
+    /// A symbol table section's entries: from `fd` with `pread` in 48 KB
+    /// chunks when the file is 64-bit little-endian (x86-64, arm64: the
+    /// table is not mapped, so its pages never count in the loader's RSS;
+    /// names are left in the file), else through libelf with the names copied.
+    static func read(_ elf: ELFHandle, fd: Int32?, names: SymbolNames) -> File? {
         guard elf.isELF else { return nil }
         let segments = elf.programHeaders().filter { $0.p_type == UInt32(PT_LOAD) }.map {
             Segment(virtualAddress: $0.p_vaddr, offset: $0.p_offset, fileSize: $0.p_filesz, executable: $0.p_flags & UInt32(PF_X) != 0)
         }
-        var symbols: [Symbol] = []
+        var header = GElf_Ehdr()
+        let native = gelf_getehdr(elf.elf, &header) != nil && header.e_ident.4 == UInt8(ELFCLASS64) && header.e_ident.5 == UInt8(ELFDATA2LSB)
+        var entries: [SymbolTable.Entry] = []
         for (scn, sh) in elf.sections() where sh.sh_type == UInt32(SHT_SYMTAB) || sh.sh_type == UInt32(SHT_DYNSYM) {
+            if let fd, native, sh.sh_entsize == 24, let strings = elf.section(Int(sh.sh_link))?.header, strings.sh_type == UInt32(SHT_STRTAB),
+               let table = names.add(fd: fd, offset: strings.sh_offset, size: strings.sh_size) {
+                readSymbols(fd: fd, offset: sh.sh_offset, count: Int(sh.sh_size / 24), table: table, into: &entries)
+                continue
+            }
             for (sym, name) in elf.symbols(scn, header: sh) {
                 let type = Int32(sym.st_info & 0xf), binding = Int32(sym.st_info >> 4)
                 guard type == STT_FUNC || type == STT_GNU_IFUNC, sym.st_value != 0, sym.st_shndx != UInt16(SHN_UNDEF),
-                      let name, name.pointee != 0 else { continue }
-                symbols.append(Symbol(address: sym.st_value, size: sym.st_size, name: String(cString: name),
-                                      rank: binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2))
+                      let name, name.pointee != 0, let offset = names.append(name) else { continue }
+                entries.append(SymbolTable.Entry(address: sym.st_value, size: UInt32(clamping: sym.st_size), name: offset, table: 0,
+                                                 rank: binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2))
             }
         }
-        return (symbols, segments, elf.buildID())
+        return File(entries: entries, names: names, segments: segments, buildID: elf.buildID())
+    }
+
+    /// `Elf64_Sym`s (st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64, st_size u64), function symbols kept.
+    private static func readSymbols(fd: Int32, offset: UInt64, count: Int, table: UInt8, into entries: inout [SymbolTable.Entry]) {
+        var chunk = [UInt8](repeating: 0, count: 24 * 2048)
+        var done = 0
+        while done < count {
+            let want = min(2048, count - done) * 24
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset + UInt64(done * 24))) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 24 else { return }
+            chunk.withUnsafeBytes { raw in
+                for i in 0..<n / 24 {
+                    let at = i * 24
+                    let info = raw[at + 4], shndx = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self))
+                    let value = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self))
+                    let type = Int32(info & 0xf), binding = Int32(info >> 4)
+                    let name = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+                    guard type == STT_FUNC || type == STT_GNU_IFUNC, value != 0, shndx != UInt16(SHN_UNDEF), name != 0 else { continue }
+                    let size = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + 16, as: UInt64.self))
+                    entries.append(SymbolTable.Entry(address: value, size: UInt32(clamping: size), name: name, table: table,
+                                                     rank: binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2))
+                }
+            }
+            done += n / 24
+        }
     }
 }
 

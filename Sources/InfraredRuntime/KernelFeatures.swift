@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +20,7 @@ public struct KernelFeatures: Sendable {
     public init(root: String = "/") { self.root = root }
 
     func exists(_ path: String) -> Bool {
-        FileManager.default.fileExists(atPath: root.hasSuffix("/") ? root + path : root + "/" + path)
+        access(root.hasSuffix("/") ? root + path : root + "/" + path, F_OK) == 0
     }
 
     /// `perf_event` PMU `name` (`kprobe`, `uprobe`), or tracefs `NAME_events` (the legacy interface).

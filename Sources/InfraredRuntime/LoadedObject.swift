@@ -1,9 +1,6 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 import BPF
+import InfraredSupport
 
 /// How an object is opened and loaded.
 public struct LoadOptions: Sendable {
@@ -153,9 +150,9 @@ public final class LoadedObject: @unchecked Sendable {
 
     /// `x` in "libbpf: prog 'x': …".
     static func programNamed(in message: String) -> String? {
-        guard let start = message.firstRange(of: "prog '") else { return nil }
+        guard let start = message.firstRange(ofText: "prog '") else { return nil }
         let rest = message[start.upperBound...]
-        guard let end = rest.firstRange(of: "':") else { return nil }
+        guard let end = rest.firstRange(ofText: "':") else { return nil }
         return String(rest[..<end.lowerBound])
     }
 

@@ -1,3 +1,5 @@
+import InfraredSupport
+
 /// The attach point of a uprobe, uretprobe or USDT program as libbpf's section
 /// name spells it (`uprobe/PATH:FUNC[+OFF]`, `uretprobe/…`, `usdt/PATH:PROVIDER:NAME`),
 /// and the resolution of its binary for `--pid` and short library names.
@@ -40,7 +42,7 @@ struct UserProbeTarget: Equatable {
     /// the same path, or for a short name (no `/`) a file whose base name is `name`
     /// or starts with `name` followed by `.` or `-` (`libruby` → `libruby-3.1.so.3.1`).
     static func matches(_ file: String, name: String) -> Bool {
-        if name.contains("/") { return file == name }
+        if name.contains("/" as Character) { return file == name }
         let base = file.split(separator: "/").last.map(String.init) ?? file
         guard base.hasPrefix(name) else { return false }
         let after = base.dropFirst(name.count)
@@ -68,11 +70,11 @@ struct UserProbeTarget: Equatable {
                 throw RuntimeError.attachPointMissing(program: program, target: "process \(pid) (no /proc/\(pid)/maps)", errno: .noSuchFileOrDirectory, messages: [])
             }
             if let f = mappedFiles(maps).first(where: { matches($0, name: name) }) { return f }
-            if name.contains("/") { return name }
+            if name.contains("/" as Character) { return name }
         }
-        if name.contains("/") { return name }
+        if name.contains("/" as Character) { return name }
         for dir in Sys.linkerDirectories() {
-            if let f = Sys.directoryEntries(dir).first(where: { matches(dir + "/" + $0, name: name) && $0.contains(".so") }) {
+            if let f = Sys.directoryEntries(dir).first(where: { matches(dir + "/" + $0, name: name) && $0.contains(text: ".so") }) {
                 return dir + "/" + f
             }
         }

@@ -36,6 +36,19 @@ public func readFile(_ path: String) throws -> [UInt8] {
     }
 }
 
+/// The names of the entries of directory `path` (without `.` and `..`), in
+/// the order `readdir` gives them; nil when it cannot be opened.
+public func directoryEntries(_ path: String) -> [String]? {
+    guard let dir = opendir(path) else { return nil }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
 /// Little-endian reads of byte arrays (the ELF, BTF and bzImage headers);
 /// callers check bounds first.
 extension Array where Element == UInt8 {

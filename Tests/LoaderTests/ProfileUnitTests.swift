@@ -3,6 +3,7 @@ import XCTest
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import InfraredELF
 import InfraredObject
 @testable import InfraredLoader
 @testable import InfraredProfile
@@ -172,6 +173,41 @@ final class ProfileUnitTests: XCTestCase {
         XCTAssertEqual(symbols.table.lookup(start.address + 1), "__libc_start_call_main")
         let getpid = symbols.table.lookup(try XCTUnwrap(file.symbols.first { $0.name == "getpid" }).address)
         XCTAssertTrue(getpid == "getpid" || getpid == "__getpid", "one of the aliases at that address: \(getpid ?? "nil")")
+    }
+
+    /// A file's symbols read with pread, names left in the file (what the
+    /// symbolizer does, to keep the 29 MB `.strtab` of a `swift-frontend` out
+    /// of memory), give the table that libelf's walk with every name copied
+    /// gives: the same symbols, and among aliases at one address the same
+    /// name wins (rank, then the shortest, then byte order).
+    func testSymbolsReadWithPreadMatchLibelf() throws {
+        var files = ["/lib/x86_64-linux-gnu/libc.so.6", "/proc/self/exe"]
+        let id = try XCTUnwrap(ELFSymbols.read(files[0])?.buildID)
+        let hex = id.map { String(format: "%02x", $0) }.joined()
+        let debug = "/usr/lib/debug/.build-id/\(hex.prefix(2))/\(hex.dropFirst(2)).debug"
+        if FileManager.default.fileExists(atPath: debug) { files.append(debug) }
+        for path in files {
+            let pread = try XCTUnwrap(ELFSymbols.read(path), path)
+            XCTAssertFalse(pread.names.files.isEmpty, "\(path): read with pread")
+            XCTAssertTrue(pread.names.buffer.isEmpty, "\(path): no name copied")
+            let elf = try XCTUnwrap(ELFHandle(path: path))
+            let copied = try XCTUnwrap(ELFSymbols.read(elf, fd: nil, names: SymbolNames()), path)
+            XCTAssertTrue(copied.names.files.isEmpty)
+            XCTAssertGreaterThan(copied.entries.count, 100, path)
+            XCTAssertEqual(pread.symbols, copied.symbols, path)
+            let a = SymbolTable(entries: pread.entries, names: pread.names), b = SymbolTable(entries: copied.entries, names: copied.names)
+            XCTAssertEqual(a.symbols, b.symbols, path)
+            XCTAssertLessThan(a.entries.count, pread.entries.count, "\(path) has aliases (one address, several names)")
+        }
+    }
+
+    /// kallsyms read in 64 KB chunks (lines cut at chunk ends) is the table of the whole text.
+    func testKallsymsReadInChunksMatchesWholeText() throws {
+        let text = try XCTUnwrap(readText("/proc/kallsyms"))
+        let whole = Symbolizer.parseKallsyms(text).symbols
+        XCTAssertGreaterThan(text.utf8.count, 1 << 17, "more than two chunks")
+        XCTAssertGreaterThan(whole.count, 1000)
+        XCTAssertEqual(Symbolizer.readKallsyms().symbols, whole)
     }
 
     func testKernelAddressesByKallsyms() throws {

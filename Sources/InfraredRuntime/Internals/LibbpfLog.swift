@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +23,7 @@ enum LibbpfLog {
     private static let operation = PThreadMutex(recursive: true)
     private static let state = PThreadMutex()
     nonisolated(unsafe) private static var collected: [Message]? = nil
-    private static let verbose = ProcessInfo.processInfo.environment["INFRARED_LIBBPF_DEBUG"] == "1"
+    private static let verbose = getenv("INFRARED_LIBBPF_DEBUG").map { String(cString: $0) } == "1"
 
     /// Runs `body` alone among captured operations and returns what libbpf
     /// printed (warnings and info; debug messages only when verbose).

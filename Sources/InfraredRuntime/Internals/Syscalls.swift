@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 // The one seam between Infrared and the kernel: every libbpf call and every
 // syscall the runtime makes is in this file (as swift-system keeps its
 // syscalls in `Internals/Syscalls.swift`). The rest of the module speaks
@@ -13,6 +8,7 @@ import Foundation
 import CLibBPF
 #if canImport(Glibc)
 import Glibc
+import InfraredSupport
 #endif
 
 /// Opaque libbpf handles (`struct bpf_object *`, `struct bpf_program *`, …).
@@ -222,7 +218,7 @@ enum Sys {
 
     /// The file `/proc/PID/maps` or `ldconfig -p` text, nil when unreadable.
     static func readText(_ path: String) -> String? {
-        guard let d = FileManager.default.contents(atPath: path) else { return nil }
+        guard let d = try? readFile(path) else { return nil }
         return String(decoding: d, as: UTF8.self)
     }
 
@@ -230,7 +226,7 @@ enum Sys {
     static func linkerDirectories() -> [String] {
         var dirs: [String] = []
         let conf = "/etc/ld.so.conf.d"
-        for f in ((try? FileManager.default.contentsOfDirectory(atPath: conf)) ?? []).sorted() where f.hasSuffix(".conf") {
+        for f in (InfraredSupport.directoryEntries(conf) ?? []).sorted() where f.hasSuffix(".conf") {
             for line in (readText(conf + "/" + f) ?? "").split(separator: "\n") {
                 let l = line.drop(while: { $0 == " " || $0 == "\t" })
                 if l.hasPrefix("/") { dirs.append(String(l.prefix(while: { $0 != " " && $0 != "\t" && $0 != "#" }))) }
@@ -241,7 +237,7 @@ enum Sys {
 
     /// The names of the files in `dir` (empty when unreadable).
     static func directoryEntries(_ dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+        (InfraredSupport.directoryEntries(dir) ?? []).sorted()
     }
 
     /// `bpf_program__attach_cgroup` (`BPF_LINK_CREATE` on the cgroup's fd).

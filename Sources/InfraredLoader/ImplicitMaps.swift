@@ -47,26 +47,29 @@ extension MapAccess {
                 guard let stack else { continue }
                 let f = stackFrames(parts[i].integer, stack)
                 frames[i] = f
-                parts[i] = .string("\n" + f.map { "    " + $0 + "\n" }.joined())
+                parts[i] = .string(f.isEmpty ? "" : "\n" + f.map { "    " + $0 + "\n" }.joined())
             }
             out.append(ImplicitEntry(key: parts, bucket: bucket, a: a, b: b, frames: frames))
         }
         return out
     }
 
-    /// The frames of a `kstack`/`ustack` key part, leaf first, as the
-    /// symbolizer names them; `[unavailable: -14]` for a negative stack id
-    /// (get_stackid's -EFAULT, -EEXIST…: no stack was recorded).
+    /// The frames of a `kstack`/`ustack` key part, leaf first, as bpftrace
+    /// prints them (`name+offset`); no frame for get_stackid's -EFAULT
+    /// (there was no stack: a kstack of a sample taken in user mode, which
+    /// bpftrace prints as `@[]`), `[unavailable: -N]` for another negative
+    /// id (-EEXIST, -ENOMEM…: a stack not recorded).
     func stackFrames(_ part: Int64, _ stack: Manifest.Implicit.Stack) -> [String] {
         let id = stack == .user ? Int64(Int32(truncatingIfNeeded: part)) : part
         let pid = stack == .user ? Int32(truncatingIfNeeded: UInt64(bitPattern: part) >> 32) : nil
+        if id == -14 { return [] }   // -EFAULT
         guard id >= 0, id <= Int64(UInt32.max) else { return ["[unavailable: \(id)]"] }
         let map = stack == .user ? Manifest.Implicit.userStackMap : Manifest.Implicit.kernelStackMap
         let key = withUnsafeBytes(of: UInt32(id).littleEndian, Array.init)
         guard let m = try? self.map(map), let value = try? object.lookup(map: map, key: key) else { return ["[unavailable: \(id)]"] }
         let ips = LoaderSession.addresses(value, valueSize: m.valueSize)
         let symbolizer = self.symbolizer ?? Symbolizer()
-        return symbolizer.symbols(ips, pid: pid)
+        return symbolizer.symbolsWithOffsets(ips, pid: pid)
     }
 
     /// The entries hooks see (`@m.to_h`, `each`): merged as printed, a key

@@ -36,13 +36,19 @@ public final class Symbolizer {
     public init() {}
 
     /// The kernel function containing `address`, or `[unknown]`.
-    func kernelSymbol(_ address: UInt64) -> String {
+    func kernelSymbol(_ address: UInt64) -> String { kernelFunction(address)?.name ?? Self.unknown }
+
+    func kernelFunction(_ address: UInt64) -> (name: String, start: UInt64)? {
         if kernel == nil { kernel = Self.readKallsyms() }
-        return kernel!.lookup(address) ?? Self.unknown
+        return kernel!.symbol(containing: address)
     }
 
     /// The function of process `pid` containing `address`, or `[unknown]`.
-    func userSymbol(pid: Int32, _ address: UInt64) -> String {
+    func userSymbol(pid: Int32, _ address: UInt64) -> String { userFunction(pid: pid, address)?.name ?? Self.unknown }
+
+    /// The function of process `pid` containing `address` and its start
+    /// (a run-time address), or nil.
+    func userFunction(pid: Int32, _ address: UInt64) -> (name: String, start: UInt64)? {
         var found = Mapping.find(address, in: mappings(pid))
         if found == nil, let seen = processes[pid], Self.now() - seen.read > 1_000_000_000 {
             // Mapped since we looked (dlopen)? Read the maps again, at most
@@ -51,14 +57,13 @@ public final class Symbolizer {
             processes[pid] = (fresh ?? seen.maps, Self.now())
             found = fresh.flatMap { Mapping.find(address, in: $0) }
         }
-        guard let m = found, let path = m.path else { return Self.unknown }
+        guard let m = found, let path = m.path else { return nil }
         if path == "[vdso]" {
             if vdso == nil { vdso = .some(Self.readVDSO()) }
-            return vdso!.flatMap { $0.lookup(address, mapping: m) } ?? Self.unknown
+            return vdso!.flatMap { $0.symbol(containing: address, mapping: m) }
         }
-        guard !path.hasPrefix("[") else { return Self.unknown }
-        guard let elf = symbols(for: m, pid: pid) else { return Self.unknown }
-        return elf.lookup(address, mapping: m) ?? Self.unknown
+        guard !path.hasPrefix("[") else { return nil }
+        return symbols(for: m, pid: pid)?.symbol(containing: address, mapping: m)
     }
 
     /// Names for a stack, leaf first. Every frame after the leaf is a return
@@ -69,6 +74,16 @@ public final class Symbolizer {
         ips.enumerated().map { i, ip in
             let at = i == 0 ? ip : ip &- 1
             return pid.map { userSymbol(pid: $0, at) } ?? kernelSymbol(at)
+        }
+    }
+
+    /// The same as bpftrace prints `kstack`/`ustack` frames: `name+offset`,
+    /// the offset (decimal) of the address itself from the function's start.
+    public func symbolsWithOffsets(_ ips: [UInt64], pid: Int32?) -> [String] {
+        ips.enumerated().map { i, ip in
+            let at = i == 0 ? ip : ip &- 1
+            guard let f = pid.map({ userFunction(pid: $0, at) }) ?? kernelFunction(at) else { return Self.unknown }
+            return "\(f.name)+\(ip &- f.start)"
         }
     }
 
@@ -348,7 +363,10 @@ struct SymbolTable {
 
     /// The name of the symbol containing `address`. A sized symbol must
     /// cover it; an unsized one (kallsyms) covers up to the next symbol.
-    func lookup(_ address: UInt64) -> String? {
+    func lookup(_ address: UInt64) -> String? { symbol(containing: address)?.name }
+
+    /// The name and start address of the symbol containing `address`.
+    func symbol(containing address: UInt64) -> (name: String, start: UInt64)? {
         var lo = 0, hi = entries.count
         while lo < hi {
             let mid = (lo + hi) / 2
@@ -359,7 +377,7 @@ struct SymbolTable {
         var i = lo - 1
         while i >= 0 && i >= lo - 4 {
             let s = entries[i]
-            if s.size == 0 ? i == lo - 1 : address - s.address < UInt64(s.size) { return names.name(table: s.table, offset: s.name) }
+            if s.size == 0 ? i == lo - 1 : address - s.address < UInt64(s.size) { return (names.name(table: s.table, offset: s.name), s.address) }
             i -= 1
         }
         return nil
@@ -449,6 +467,12 @@ struct ELFSymbols {
 
     func lookup(_ address: UInt64, mapping: Mapping) -> String? {
         table.lookup(fileAddress(address, mapping: mapping))
+    }
+
+    /// The symbol containing `address`, its start as a run-time address.
+    func symbol(containing address: UInt64, mapping: Mapping) -> (name: String, start: UInt64)? {
+        let at = fileAddress(address, mapping: mapping)
+        return table.symbol(containing: at).map { ($0.name, address &- (at &- $0.start)) }
     }
 
     /// Where separate debug files are found by build id (Debian's `*-dbg`

@@ -352,7 +352,7 @@ final class BpftraceTutorialTests: LoaderDirectoryTestCase {
         }
     }
 
-    /// Lesson 9 by process name (the `kstack` line waits for kstack keys):
+    /// Lesson 9 by process name:
     /// 1 s of the workload's CPU time sampled at 99 Hz, about 99 samples by
     /// both tools (a clock, so a range).
     func testLesson9OnCPUSamplesByProcess() throws {
@@ -368,7 +368,7 @@ final class BpftraceTutorialTests: LoaderDirectoryTestCase {
         XCTAssertLessThanOrEqual(abs((mine ?? 0) - (bpftrace ?? 0)), 10)
     }
 
-    /// Lesson 10 by process name (the `kstack` line waits for kstack keys):
+    /// Lesson 10 by process name:
     /// the workload's context switches, as many as bpftrace counts, and at
     /// least one for each of its 50 sleeps.
     func testLesson10SchedulerSwitchesByProcess() throws {
@@ -380,6 +380,70 @@ final class BpftraceTutorialTests: LoaderDirectoryTestCase {
         let mine = Self.count(ours, "@switches[irtut]: ")
         XCTAssertGreaterThanOrEqual(mine ?? 0, 50, ours)
         XCTAssertEqual(mine, Self.count(theirs, "@[irtut]: "), theirs)
+    }
+
+    /// The stacks of a `@NAME[kstack]` map as printed (bpftrace's layout):
+    /// frames leaf first → count; `@NAME[]: N` is the empty stack.
+    static func stacks(_ out: String, _ name: String) -> [[String]: Int] {
+        var result: [[String]: Int] = [:]
+        var current: [String]? = nil
+        for line in out.split(separator: "\n").map(String.init) {
+            if line.hasPrefix("@\(name)[]: ") { result[[], default: 0] += Int(line.dropFirst(name.count + 5)) ?? -1; continue }
+            if line == "@\(name)[" { current = []; continue }
+            if var frames = current {
+                if line.hasPrefix("]: ") { result[frames, default: 0] += Int(line.dropFirst(3)) ?? -1; current = nil }
+                else { frames.append(line.trimmingCharacters(in: .whitespaces)); current = frames }
+            }
+        }
+        return result
+    }
+
+    /// Frames as bpftrace prints them: `name+offset` (decimal), or
+    /// `[unknown]`; and ours for a stack the stack map could not keep
+    /// (get_stackid's -EEXIST: its hash bucket held another stack).
+    static func isFrame(_ f: String) -> Bool {
+        if f == "[unknown]" || f == "[unavailable: -17]" { return true }
+        guard let plus = f.lastIndex(of: "+") else { return false }
+        return !f[..<plus].isEmpty && Int(f[f.index(after: plus)...]) != nil
+    }
+
+    /// Lesson 9 as written (`@stacks[kstack]` at 99 Hz): the workload spins
+    /// in user mode, so both tools count its samples under the empty kernel
+    /// stack (`@[]`), about 99 of them, plus what else ran in user mode on
+    /// either CPU (2 s of attachment, so a range); every other key is frames
+    /// in bpftrace's spelling.
+    func testLesson9KernelStacks() throws {
+        let lines = try Self.lesson(9)
+        XCTAssertTrue(lines[0].contains("@stacks[kstack]"), lines[0])
+        let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let (ours, theirs) = try sideBySide(lines[0], bpftrace: "profile:hz:99 { @[kstack] = count(); }", perfEvents: cpus) {
+            try runWorkload(["spin", "1000"])
+        }
+        let mine = Self.stacks(ours, "stacks"), bpftrace = Self.stacks(theirs, "")
+        XCTAssertGreaterThanOrEqual(mine[[]] ?? 0, 80, ours)
+        XCTAssertGreaterThanOrEqual(bpftrace[[]] ?? 0, 80, theirs)
+        XCTAssertLessThanOrEqual(abs((mine[[]] ?? 0) - (bpftrace[[]] ?? 0)), 40, "user-mode samples: ours \(mine[[]] ?? 0), bpftrace \(bpftrace[[]] ?? 0)")
+        for frames in mine.keys { XCTAssertTrue(frames.allSatisfy(Self.isFrame), "\(frames)") }
+        XCTAssertFalse(mine.values.contains(-1), ours)
+    }
+
+    /// Lesson 10 as written (`@stacks[kstack]` on sched_switch): the
+    /// workload's 50 usleep(1000)s leave the CPU through do_nanosleep; the
+    /// heaviest such stack bpftrace prints is printed by Infrared frame for
+    /// frame, offsets included, and both count it at least 50 times.
+    func testLesson10KernelStacks() throws {
+        let lines = try Self.lesson(10)
+        XCTAssertTrue(lines[0].contains("@stacks[kstack]"), lines[0])
+        let (ours, theirs) = try sideBySide(lines[0], bpftrace: "tracepoint:sched:sched_switch { @[kstack] = count(); }") {
+            try runWorkload(["sleeps", "50"])
+        }
+        let mine = Self.stacks(ours, "stacks"), bpftrace = Self.stacks(theirs, "")
+        let sleeping = bpftrace.filter { $0.key.contains { $0.hasPrefix("do_nanosleep+") } }.max { $0.value < $1.value }
+        XCTAssertNotNil(sleeping, "bpftrace printed no stack through do_nanosleep:\n\(theirs.prefix(2000))")
+        guard let sleeping else { return }
+        XCTAssertGreaterThanOrEqual(sleeping.value, 50, "\(sleeping)")
+        XCTAssertGreaterThanOrEqual(mine[sleeping.key] ?? 0, 50, "bpftrace's stack \(sleeping.key) in ours:\n\(ours.prefix(3000))")
+        for frames in mine.keys { XCTAssertTrue(frames.allSatisfy(Self.isFrame), "\(frames)") }
     }
 
     /// Lesson 11 on a loop device of its own: 10 O_DIRECT reads of 4 KiB and

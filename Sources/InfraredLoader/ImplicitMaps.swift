@@ -76,9 +76,12 @@ extension MapAccess {
     /// entries stay one per bucket.
     func implicitHostEntries(_ m: LoaderManifest.Map, _ im: Manifest.Implicit) throws -> [(key: Value, value: Value)]? {
         switch im.aggregation { case .hist, .lhist: return nil; default: break }
+        // Integer key parts as bpftrace prints them, signed: a kernel address
+        // reaches the hooks as an exact (negative) Integer, not a Float.
+        func part(_ v: Value) -> Value { if case .unsigned(let u) = v { return .signed(Int64(bitPattern: u)) }; return v }
         return try implicitEntries(m, im).map { e in
-            let key: Value = e.key.isEmpty ? .unsigned(0) : e.key.count == 1 ? e.key[0]
-                : .record("", e.key.enumerated().map { ("k\($0.offset)", $0.element) })
+            let key: Value = e.key.isEmpty ? .unsigned(0) : e.key.count == 1 ? part(e.key[0])
+                : .record("", e.key.enumerated().map { ("k\($0.offset)", part($0.element)) })
             let v = Self.implicitValue(e, im.aggregation)
             let value: Value = im.aggregation == .stats
                 ? .record("", [("count", .signed(e.b)), ("average", .signed(v)), ("total", .signed(e.a))]) : .signed(v)

@@ -186,7 +186,7 @@ final class LoaderSession {
         }
         if interrupted() { return 0 }
 
-        let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(probe.name), btfCustomPath: try btfPath()))
+        let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(name), btfCustomPath: try btfPath()))
         self.object = object
         for p in manifest.params {
             guard let v = options.params[p.name] else { continue }

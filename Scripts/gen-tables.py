@@ -8,7 +8,8 @@ libbpf's <bpf/bpf_helper_defs.h>, program and map types and CO-RE
 relocation kinds from the enums of <linux/bpf.h>, perf event types and
 configs from <linux/perf_event.h>, the UAPI context structs programs read
 (`struct __sk_buff`, `xdp_md`, …) with offsets computed by the C compiler
-(cc), and mruby's opcodes (name and operand format) from the X-macro list
+(cc), x86_64 system call names from <asm/unistd_64.h> (the hooks'
+`syscall_name`), and mruby's opcodes (name and operand format) from the X-macro list
 of <mruby/ops.h>.
 Run `make tables` (or this script) after a header update;
 the test suite regenerates into a temporary folder and fails on a diff.

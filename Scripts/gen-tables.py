@@ -8,7 +8,8 @@ libbpf's <bpf/bpf_helper_defs.h>, program and map types and CO-RE
 relocation kinds from the enums of <linux/bpf.h>, perf event types and
 configs from <linux/perf_event.h>, the UAPI context structs programs read
 (`struct __sk_buff`, `xdp_md`, …) with offsets computed by the C compiler
-(cc), and mruby's opcodes (name and operand format) from the X-macro list
+(cc), x86_64 system call names from <asm/unistd_64.h> (the hooks'
+`syscall_name`), and mruby's opcodes (name and operand format) from the X-macro list
 of <mruby/ops.h>.
 Run `make tables` (or this script) after a header update;
 the test suite regenerates into a temporary folder and fails on a diff.
@@ -251,6 +252,20 @@ with open(os.path.join(out, "ContextStructs.swift"), "w") as f:
         else:
             f.write(f'        .init(name: "{parts[1]}", offset: {parts[2]}, size: {parts[3]}, signed: {"true" if parts[4] == "1" else "false"}),\n')
     f.write("    ]),\n]\n")
+
+# ---- x86_64 system call names ----------------------------------------------
+# `#define __NR_read 0` lines of <asm/unistd_64.h> (the multiarch folder on
+# Debian): what hooks' `syscall_name(id)` answers.
+unistd = next(p for p in [f"{INC}/x86_64-linux-gnu/asm/unistd_64.h", f"{INC}/asm/unistd_64.h"] if os.path.exists(p))
+syscalls = [(m.group(1), int(m.group(2))) for m in re.finditer(r"^#define\s+__NR_(\w+)\s+(\d+)\s*$", open(unistd).read(), re.M)]
+with open(os.path.join(out, "Syscalls.swift"), "w") as f:
+    f.write(HEADER.format(src="<asm/unistd_64.h>"))
+    f.write("\n/// x86_64 system call names by number (`__NR_read` is 0): the `id` of the\n")
+    f.write("/// `raw_syscalls:sys_enter` tracepoint and of `sys_enter` raw tracepoints.\n")
+    f.write("public enum SyscallNames {\n    public static let x86_64: [Int: String] = [\n")
+    for name, nr in sorted(syscalls, key=lambda x: x[1]):
+        f.write(f'        {nr}: "{name}",\n')
+    f.write("    ]\n}\n")
 
 # ---- mruby opcodes ---------------------------------------------------------
 # One row per OPCODE(name, format) of <mruby/ops.h>, in order: the raw value is

@@ -203,6 +203,10 @@ enum RuntimePrelude {
           def exit(status = 0)
             raise InfraredExit.new(status == true ? 0 : (status == false ? 1 : status.to_i))
           end
+          # Names for numbers programs record (HookHelpers.swift); nil when unknown.
+          def ksym(addr); __infrared_host("ksym", addr); end
+          def syscall_name(id); __infrared_host("syscall_name", id); end
+          def cgroup_path(id); __infrared_host("cgroup_path", id); end
         end
         $__irl_hooks = { event: {}, every: [], at_exit: [] }
         $__irl_structs = {}

@@ -4,7 +4,8 @@ import InfraredObject
 /// `key1`, `key2`… for several keys), avg as a gauge of the average, stats
 /// as `_count` and `_sum` gauges, hist and lhist as Prometheus histograms
 /// per key (`_bucket{le=…}` cumulative with each bucket's largest value,
-/// `+Inf`, `_count`; no `_sum`, which the buckets cannot give).
+/// `+Inf`, `_sum` of the values counted, which the programs keep beside
+/// each bucket's count, and `_count`).
 extension MetricsSource {
     static func implicitLabels(_ key: [Value]) -> [String] {
         if key.count == 1 { return ["key=\"\(labelValue(MapAccess.implicitKeyPart(key[0])))\""] }
@@ -30,7 +31,7 @@ extension MetricsSource {
                         guard let high = b.max else { continue }
                         out += series("_bucket", labels + ["le=\"\(high)\""], cumulative)
                     }
-                    out += series("_bucket", labels + ["le=\"+Inf\""], cumulative) + series("_count", labels, cumulative)
+                    out += series("_bucket", labels + ["le=\"+Inf\""], cumulative) + series("_sum", labels, h.sum) + series("_count", labels, cumulative)
                 }
             case .stats:
                 for (suffix, pick) in [("_count", { (e: MapAccess.ImplicitEntry) in e.b }), ("_sum", { (e: MapAccess.ImplicitEntry) in e.a })] {

@@ -12,7 +12,8 @@ import InfraredProfile
 extension MapAccess {
     /// One entry, merged over the CPUs: its key's parts (none for `@total`),
     /// its histogram bucket, and the value's two words (sum or value and 0;
-    /// min/max value and "set"; avg/stats total and count).
+    /// min/max value and "set"; avg/stats total and count; hist/lhist the
+    /// bucket's count and the sum of its values, 0 from an object older than the sum).
     struct ImplicitEntry {
         var key: [Value]
         var bucket: Int
@@ -78,9 +79,12 @@ extension MapAccess {
     /// entries stay one per bucket.
     func implicitHostEntries(_ m: LoaderManifest.Map, _ im: Manifest.Implicit) throws -> [(key: Value, value: Value)]? {
         switch im.aggregation { case .hist, .lhist: return nil; default: break }
+        // Integer key parts as bpftrace prints them, signed: a kernel address
+        // reaches the hooks as an exact (negative) Integer, not a Float.
+        func part(_ v: Value) -> Value { if case .unsigned(let u) = v { return .signed(Int64(bitPattern: u)) }; return v }
         return try implicitEntries(m, im).map { e in
-            let key: Value = e.key.isEmpty ? .unsigned(0) : e.key.count == 1 ? e.key[0]
-                : .record("", e.key.enumerated().map { ("k\($0.offset)", $0.element) })
+            let key: Value = e.key.isEmpty ? .unsigned(0) : e.key.count == 1 ? part(e.key[0])
+                : .record("", e.key.enumerated().map { ("k\($0.offset)", part($0.element)) })
             let v = Self.implicitValue(e, im.aggregation)
             let value: Value = im.aggregation == .stats
                 ? .record("", [("count", .signed(e.b)), ("average", .signed(v)), ("total", .signed(e.a))]) : .signed(v)
@@ -98,7 +102,8 @@ extension MapAccess {
             let x = word(slot), y = m.valueSize >= 16 ? word(slot + 8) : 0
             switch im.aggregation {
             case .store: if !any { a = x }; any = true
-            case .sum, .hist, .lhist: a &+= x; any = true
+            case .sum: a &+= x; any = true
+            case .hist, .lhist: a &+= x; b &+= y; any = true
             case .avg, .stats: a &+= x; b &+= y; any = true
             case .min, .max:
                 guard y != 0 else { continue }
@@ -162,12 +167,14 @@ extension MapAccess {
         }
     }
 
-    /// The histograms of a map: per key, the bucket counts, by total ascending.
-    func implicitHistograms(_ entries: [ImplicitEntry]) -> [(key: [Value], counts: [Int: Int64])] {
-        var byKey: [String: (key: [Value], counts: [Int: Int64])] = [:]
+    /// The histograms of a map: per key, the bucket counts and the sum of
+    /// the values counted, by total count ascending.
+    func implicitHistograms(_ entries: [ImplicitEntry]) -> [(key: [Value], counts: [Int: Int64], sum: Int64)] {
+        var byKey: [String: (key: [Value], counts: [Int: Int64], sum: Int64)] = [:]
         for e in entries {
             let t = Self.implicitKeyText(e.key)
-            byKey[t, default: (e.key, [:])].counts[e.bucket, default: 0] += e.a
+            byKey[t, default: (e.key, [:], 0)].counts[e.bucket, default: 0] += e.a
+            byKey[t]!.sum &+= e.b
         }
         return byKey.sorted {
             let (x, y) = ($0.value.counts.values.reduce(0, +), $1.value.counts.values.reduce(0, +))

@@ -61,14 +61,18 @@ public enum Loader {
     /// Runs the loader and returns the process exit status: 0 after a
     /// normal end (signal, `--duration`, `exit` in a hook), 1 after an error.
     /// `usageName` is how `--help` spells the command (`infrared run x.rb`); it defaults to `toolName`.
-    public static func run(probe: LoaderProbe, arguments: [String], toolName: String, usageName: String? = nil, signals: Int32) -> Int32 {
+    /// `name` is what load errors and metric names call the tool: a generated
+    /// tool's own name (its argv[0]'s base name, `execsnoop3` built from
+    /// `t3.rb`); nil (`infrared run FILE`) takes the probe file's base name.
+    public static func run(probe: LoaderProbe, arguments: [String], toolName: String, usageName: String? = nil, name: String? = nil, signals: Int32) -> Int32 {
         let session = LoaderSession(probe: probe, tool: toolName, signals: signals)
         session.usageName = usageName ?? toolName
+        session.name = name ?? probe.name
         do {
             return try session.run(arguments: arguments)
         } catch {
             session.teardown()
-            writeStandardError("\(toolName): error: \(LoaderSession.describe(error, tool: probe.name))")
+            writeStandardError("\(toolName): error: \(LoaderSession.describe(error, tool: session.name))")
             return 1
         }
     }
@@ -94,6 +98,8 @@ final class LoaderSession {
     let stats = RecordStats()
     var options = LoaderOptions()
     var usageName = ""
+    /// The tool's name in load errors and metric names (`Loader.run`'s `name`).
+    var name = ""
     var hooks: HookRuntime?
     var object: LoadedObject?
     var access: MapAccess?
@@ -106,6 +112,8 @@ final class LoaderSession {
     var hookError: Error?
     /// Names for stack addresses (hooks' `stacks.symbols`), caching what it reads.
     let symbolizer = Symbolizer()
+    /// Cgroup ids to paths for the hooks' `cgroup_path` (HookHelpers.swift).
+    let cgroups = CgroupPaths()
 
     init(probe: LoaderProbe, tool: String, signals: Int32) {
         self.probe = probe
@@ -174,7 +182,7 @@ final class LoaderSession {
         }
         if interrupted() { return 0 }
 
-        let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(probe.name), btfCustomPath: try btfPath()))
+        let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(name), btfCustomPath: try btfPath()))
         self.object = object
         for p in manifest.params {
             guard let v = options.params[p.name] else { continue }
@@ -194,7 +202,7 @@ final class LoaderSession {
         }
         try openReaders(object)
         if let metrics {
-            let source = MetricsSource(access: access, stats: stats, prefix: Self.metricPrefix(probe.name))
+            let source = MetricsSource(access: access, stats: stats, prefix: options.metricsPrefix ?? Self.metricPrefix(name))
             metrics.start { source.render() }
         }
         if !options.quiet {
@@ -226,9 +234,13 @@ final class LoaderSession {
         return cleaned.isEmpty ? "infrared" : cleaned
     }
 
+    /// A metric name prefix made of `name`: Prometheus's
+    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, every other character `_`, `_` before a
+    /// leading digit (`execsnoop-2` → `execsnoop_2`, `3x` → `_3x`).
     static func metricPrefix(_ name: String) -> String {
-        var p = objectName(name)
-        if p.first?.isNumber == true { p = "_" + p }
+        var p = String(name.map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == ":" ? $0 : "_" })
+        if p.isEmpty { return "infrared" }
+        if p.first!.isNumber { p = "_" + p }
         return p
     }
 
@@ -489,6 +501,7 @@ final class LoaderSession {
     // MARK: host calls from the hooks
 
     func host(_ op: String, _ args: [HostValue]) throws -> HostValue {
+        if let named = try helperHost(op, args) { return named }
         guard let access else { throw LoaderFailure("maps are not loaded yet") }
         func name(_ i: Int) throws -> String {
             guard i < args.count, let s = args[i].stringValue else { throw LoaderFailure("\(op): bad arguments") }

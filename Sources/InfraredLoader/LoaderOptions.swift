@@ -19,6 +19,8 @@ public struct LoaderOptions: Sendable {
     public var format: OutputFormat = .text
     public var btf: String?
     public var metrics: MetricsAddress?
+    /// `--metrics-prefix P`: metric names start `P_` (default: the tool's name).
+    public var metricsPrefix: String?
     /// The cgroup v2 directory cgroup programs attach to.
     public var cgroup: String?
     /// The network interface XDP, tc and socket filter programs attach to.
@@ -57,7 +59,7 @@ public struct UsageError: Error, CustomStringConvertible {
 /// The loader's command line (shared/spec/cli.md, "The loader"):
 ///
 ///     TOOL [--PARAM VALUE]... [--duration SECONDS] [--format text|json]
-///          [--btf FILE] [--metrics HOST:PORT] [--cgroup PATH] [--ifname IFACE] [--pid PID] [--help]
+///          [--btf FILE] [--metrics HOST:PORT] [--metrics-prefix P] [--cgroup PATH] [--ifname IFACE] [--pid PID] [--help]
 public enum LoaderCLI {
     /// The loader's own options; a param may not take one of these names.
     public static let reservedFlags = Manifest.loaderFlags
@@ -124,6 +126,13 @@ public enum LoaderCLI {
                 guard let p = Int32(text), p > 0 else { throw UsageError("--pid: '\(text)' is not a process id (a positive integer)") }
                 options.pid = p
             case "metrics": options.metrics = try parseMetrics(try value())
+            case "metrics-prefix":
+                let text = try value()
+                guard let first = text.first, first.isASCII, first.isLetter || first == "_" || first == ":",
+                      text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") }) else {
+                    throw UsageError("--metrics-prefix: '\(text)' is not a metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+                }
+                options.metricsPrefix = text
             default:
                 if let o = declared[name] {
                     if o.type == .bool, inlineValue == nil {
@@ -292,6 +301,7 @@ public enum LoaderCLI {
             ("--format text|json", "records and maps as `field=value` text (default) or one JSON object a line"),
             ("--btf FILE", "relocate CO-RE accesses against this BTF instead of the kernel's"),
             ("--metrics HOST:PORT", "serve the maps at http://HOST:PORT/metrics (Prometheus text; HOST defaults to 127.0.0.1)"),
+            ("--metrics-prefix P", "metric names start P_ (default: this tool's name)"),
             ("--cgroup PATH", "the cgroup v2 directory cgroup programs attach to"),
             ("--ifname IFACE", "the interface XDP and tc programs attach to (socket filters: default every interface)"),
             ("--pid PID", "uprobes and USDT probes attach to this process only; short library names resolve through its /proc/PID/maps"),

@@ -79,7 +79,7 @@ final class MapAccess: @unchecked Sendable {
             return try implicitHostValue(m, im, key: key)
         }
         let k = try keyBytes(key, map: m)
-        return try object.lookup(map: name, key: k).map { decodeValue($0, map: m) }
+        return try object.lookup(map: name, key: k).map { hostValue($0, map: m) }
     }
 
     func set(_ name: String, key: HostValue, value: HostValue) throws {
@@ -130,7 +130,9 @@ final class MapAccess: @unchecked Sendable {
         var out: [(key: Value, value: Value)] = []
         for k in try object.keys(map: name) {
             guard let raw = try object.lookup(map: name, key: k) else { continue }
-            let value = decodeValue(raw, map: m)
+            // A hist map's sum slot is not a bucket (histogramSum reads it).
+            if m.kind == .hist, k.count == 4, k.withUnsafeBytes({ $0.loadUnaligned(as: UInt32.self) }) >= UInt32(Histogram.buckets) { continue }
+            let value = hostValue(raw, map: m)
             if isArrayLike(m) && value.isZero { continue }
             out.append((codec.decode(k, type: m.key, size: m.keySize), value))
         }
@@ -160,6 +162,22 @@ final class MapAccess: @unchecked Sendable {
             }
         }
         return counts
+    }
+
+    /// The sum of the values a hist map counted: the slot after its buckets
+    /// (0 when the map has no such slot, as in objects made before it).
+    func histogramSum(_ name: String) throws -> Int64 {
+        let key = withUnsafeBytes(of: UInt32(Histogram.buckets).littleEndian, Array.init)
+        guard let v = try object.lookup(map: name, key: key), v.count >= 8 else { return 0 }
+        return v.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
+    }
+
+    /// A value as hooks see it: an implicit histogram's bucket (count and
+    /// sum) as its count, as before the sum was kept.
+    private func hostValue(_ raw: [UInt8], map m: LoaderManifest.Map) -> Value {
+        let v = decodeValue(raw, map: m)
+        if m.implicit?.aggregation.isHistogram == true, case .record(_, let fields) = v, let count = fields.first { return count.1 }
+        return v
     }
 
     // MARK: globals

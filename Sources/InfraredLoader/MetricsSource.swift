@@ -7,8 +7,8 @@ import Glibc
 
 /// What `/metrics` shows, rendered on each scrape (Prometheus text
 /// exposition format 0.0.4): maps as gauges labelled by key, hist maps as
-/// histograms (`_bucket{le=…}` cumulative, `_count`; no `_sum`, which the
-/// buckets cannot give), globals as gauges, and per-map record counters.
+/// histograms (`_bucket{le=…}` cumulative, `_sum` from the slot after the
+/// buckets, `_count`), globals as gauges, and per-map record counters.
 struct MetricsSource: @unchecked Sendable {
     let access: MapAccess
     let stats: RecordStats
@@ -70,7 +70,8 @@ struct MetricsSource: @unchecked Sendable {
                     out += "\(name)_bucket{le=\"\(Histogram.bounds(k).high)\"} \(cumulative)\n"
                 }
                 let total = counts.reduce(0, +)
-                out += "\(name)_bucket{le=\"+Inf\"} \(total)\n\(name)_count \(total)\n"
+                let sum = (try? access.histogramSum(m.name)) ?? 0
+                out += "\(name)_bucket{le=\"+Inf\"} \(total)\n\(name)_sum \(sum)\n\(name)_count \(total)\n"
                 continue
             }
             guard let entries = try? access.entries(m.name) else { continue }

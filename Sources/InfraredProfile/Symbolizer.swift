@@ -43,6 +43,13 @@ public final class Symbolizer {
         return kernel!.symbol(containing: address)
     }
 
+    /// The kernel function containing `address` (bpftrace's `ksym`: the
+    /// name, no offset), or nil outside every text symbol of /proc/kallsyms.
+    public func kernelFunction(_ address: UInt64) -> String? {
+        if kernel == nil { kernel = Self.readKallsyms() }
+        return kernel!.lookup(address)
+    }
+
     /// The function of process `pid` containing `address`, or `[unknown]`.
     func userSymbol(pid: Int32, _ address: UInt64) -> String { userFunction(pid: pid, address)?.name ?? Self.unknown }
 

@@ -22,4 +22,5 @@ do {
     message.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
     exit(1)
 }
-exit(Loader.run(probe: probe, arguments: Array(arguments.dropFirst()), toolName: tool, signals: signals))
+// The tool goes by its own name (metrics, load errors), not the probe file's.
+exit(Loader.run(probe: probe, arguments: Array(arguments.dropFirst()), toolName: tool, name: tool, signals: signals))

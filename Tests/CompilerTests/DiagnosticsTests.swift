@@ -203,7 +203,7 @@ final class DiagnosticsTests: XCTestCase {
         p.standardOutput = Pipe()
         try p.run(); p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
-        let generated = ["Opcodes.swift", "Helpers.swift", "Types.swift", "ContextStructs.swift", "CoreRelocationKinds.swift", "PerfEvents.swift"].map { ($0, "Sources/BPF/Generated") }
+        let generated = ["Opcodes.swift", "Helpers.swift", "Types.swift", "ContextStructs.swift", "CoreRelocationKinds.swift", "PerfEvents.swift", "Syscalls.swift"].map { ($0, "Sources/BPF/Generated") }
             + [("MRubyOpcodes.swift", "Sources/InfraredCompiler/Frontend/Generated")]
         for (name, folder) in generated {
             let committed = try String(contentsOf: root.appendingPathComponent("\(folder)/\(name)"), encoding: .utf8)

@@ -176,16 +176,28 @@ final class ImplicitMapTests: XCTestCase {
         }
 
         // hist: bpftrace's buckets, 0 for negatives, 1 for 0, 2 + ⌊log2 v⌋.
+        // Each bucket's value is {count, sum of the values counted} per CPU.
+        func counts(_ raw: [UInt8]?) -> Int64? { raw.map { slots($0, width: 16).map { word($0, 0) }.reduce(0, +) } }
+        func sums(_ raw: [UInt8]?) -> Int64? { raw.map { slots($0, width: 16).map { word($0, 8) }.reduce(0, +) } }
         var hist: [Int64: Int64] = [:], keyed: [Int64: Int64] = [:], linear: [Int64: Int64] = [:]
-        for k in try object.keys(map: "h") { hist[word(k, 0)] = perCPUSum(try object.lookup(map: "h", key: k)) }
+        var histSums: [Int64: Int64] = [:], linearSums: [Int64: Int64] = [:]
+        for k in try object.keys(map: "h") {
+            let raw = try object.lookup(map: "h", key: k)
+            hist[word(k, 0)] = counts(raw); histSums[word(k, 0)] = sums(raw)
+        }
         for k in try object.keys(map: "hc") {
             XCTAssertEqual(Array(k.prefix(16)), comm)
-            keyed[word(k, 16)] = perCPUSum(try object.lookup(map: "hc", key: k))
+            keyed[word(k, 16)] = counts(try object.lookup(map: "hc", key: k))
         }
-        for k in try object.keys(map: "l") { linear[word(k, 0)] = perCPUSum(try object.lookup(map: "l", key: k)) }
+        for k in try object.keys(map: "l") {
+            let raw = try object.lookup(map: "l", key: k)
+            linear[word(k, 0)] = counts(raw); linearSums[word(k, 0)] = sums(raw)
+        }
         XCTAssertEqual(hist, [2: 1, 4: 1, 8: 1, 13: 1])     // 1, 5 in [4, 8), 100 in [64, 128), 3000 in [2K, 4K)
         XCTAssertEqual(keyed, hist)
         XCTAssertEqual(linear, [1: 2, 2: 1, 11: 1])         // [0, 100) twice, [100, 200), [1000, ...)
+        XCTAssertEqual(histSums, [2: 1, 4: 5, 8: 100, 13: 3000])
+        XCTAssertEqual(linearSums, [1: 6, 2: 100, 11: 3000])
     }
 }
 

@@ -215,6 +215,8 @@ final class LanguageTests: XCTestCase {
         }
         // ≤0 → 0 (twice: 0 and -5); 1 → 1; 3 → 2; 50 (skb len) → 6; 1000 → 10.
         XCTAssertEqual(buckets, [0: 2, 1: 1, 2: 1, 6: 1, 10: 1])
+        // The slot after the buckets: the sum of the values, 0 + 1 + 3 + 1000 + 50 - 5.
+        XCTAssertEqual(try object.lookup(map: "lat", key: u32(65)).map { Int64(bitPattern: u64($0)) }, 1049)
     }
 }
 

@@ -71,6 +71,65 @@ final class ExampleToolTests: LoaderKernelTestCase {
         XCTAssertGreaterThanOrEqual(out.components(separatedBy: "PID      SYSCALLS").count - 1, 2, out.prefix(400).description)
     }
 
+    /// A static C program of this test, built into a fresh directory: `main`'s body.
+    func staticProgram(_ name: String, _ body: String) throws -> String {
+        let dir = try LoaderSupport.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let source = dir.appendingPathComponent("\(name).c"), binary = dir.appendingPathComponent(name)
+        try "#include <fcntl.h>\n#include <unistd.h>\n#include <sys/syscall.h>\nint main(void) { \(body) return 0; }\n"
+            .write(to: source, atomically: true, encoding: .utf8)
+        // Static: the dynamic loader's own system calls would count too.
+        let cc = try LoaderSupport.run("/usr/bin/cc", ["-O2", "-static", "-o", binary.path, source.path])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        return binary.path
+    }
+
+    /// The per-system-call table names each call (`syscall_name`): 321
+    /// sysfs(2) calls, which nothing else makes, sum to exactly 321 over
+    /// the per-second tables and the map printed at exit (`syscalls[139]`).
+    func testSyscountNamesSystemCalls() throws {
+        let binary = try staticProgram("irsysfs", "for (int i = 0; i < 321; i++) syscall(SYS_sysfs, 3);")
+        let out = try run("syscount", seconds: 3) { XCTAssertEqual(try LoaderSupport.run(binary, []).status, 0) }
+        var total = 0
+        for line in out.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            if f.count == 2 && (f[0] == "sysfs" || f[0] == "syscalls[139]:") { total += Int(f[1]) ?? 0 }
+        }
+        XCTAssertEqual(total, 321, out)
+        XCTAssertTrue(out.contains("SYSCALL          COUNT\n"), out)
+        XCTAssertFalse(out.contains("syscall_"), "every system call has a name: \(out)")
+    }
+
+    /// `cgroup_path` names the cgroup a process opened files in: a static
+    /// program that opens /dev/null 25 times inside a cgroup made here.
+    func testOpensByCgroupNamesTheCgroup() throws {
+        let binary = try staticProgram("iropener", "for (int i = 0; i < 25; i++) { int fd = open(\"/dev/null\", O_RDONLY); if (fd < 0) return 1; close(fd); }")
+        let name = "iropens-\(getpid())-\(LoaderSupport.nextSerial())"
+        let cgroup = try LoaderSupport.cgroup2Root() + "/" + name
+        XCTAssertEqual(mkdir(cgroup, 0o755), 0, String(cString: strerror(errno)))
+        defer { for _ in 0..<50 where rmdir(cgroup) != 0 { usleep(100_000) } }
+        let out = try run("opens_by_cgroup") {
+            // The shell moves itself into the cgroup, then becomes the program.
+            let r = try LoaderSupport.run("/bin/sh", ["-c", "echo $$ > \(cgroup)/cgroup.procs && exec \(binary)"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        XCTAssertEqual(out.split(separator: "\n").filter { $0.hasSuffix(" /" + name) }, ["25       /" + name], out)
+    }
+
+    /// `ksym` names the timer callbacks: every line a text symbol of /proc/kallsyms.
+    func testTimersNamesKernelFunctions() throws {
+        let out = try run("timers", seconds: 2) { try sh("for i in 1 2 3 4 5; do sleep 0.05; done") }
+        let symbols = try MetricsNamingTests.kallsyms()
+        let lines = out.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        XCTAssertFalse(lines.isEmpty, out)
+        XCTAssertLessThanOrEqual(lines.count, 10, out)
+        for l in lines {
+            XCTAssertEqual(l.count, 2, out)
+            XCTAssertNotNil(Int(l[0]), out)
+            XCTAssertNotNil(symbols[String(l.last ?? "")], "\(l) is not a kernel function: \(out)")
+        }
+    }
+
     func testRunqlatPrintsAHistogram() throws {
         let out = try run("runqlat") { try sh("for i in 1 2 3 4 5 6 7 8; do sleep 0.02; done") }
         XCTAssertTrue(out.contains("|@"), out)

@@ -363,6 +363,7 @@ final class LoaderTests: LoaderDirectoryTestCase {
         XCTAssertEqual(samples.first { $0.name == "execmetrics_counts" && $0.labels == "key=\"\(me)\"" }?.value, 5, body)
         XCTAssertEqual(samples.first { $0.name == "execmetrics_execs" }?.value, 5, body)
         XCTAssertEqual(samples.first { $0.name == "execmetrics_lat_count" }?.value, 5, body)
+        XCTAssertEqual(samples.first { $0.name == "execmetrics_lat_sum" }?.value, Double(5 * (Int(me) % 1000)), body)
         XCTAssertEqual(samples.first { $0.name == "execmetrics_lat_bucket" && $0.labels == "le=\"+Inf\"" }?.value, 5, body)
         XCTAssertTrue(body.contains("# TYPE execmetrics_lat histogram"), body)
         XCTAssertGreaterThanOrEqual(samples.first { $0.name == "execmetrics_records_total" }?.value ?? 0, 5, body)

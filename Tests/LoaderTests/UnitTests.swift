@@ -76,6 +76,18 @@ final class LoaderUnitTests: XCTestCase {
             XCTAssertThrowsError(try LoaderCLI.parse(bad, manifest: m), "\(bad)")
         }
         XCTAssertEqual(LoaderCLI.flag(for: "target_pid"), "target-pid")
+        XCTAssertEqual(try LoaderCLI.parse(["--metrics-prefix", "node:exec_3"], manifest: m).metricsPrefix, "node:exec_3")
+        XCTAssertNil(try LoaderCLI.parse([], manifest: m).metricsPrefix)
+        for bad in ["3x", "", "a-b", "é", "a b"] {
+            XCTAssertThrowsError(try LoaderCLI.parse(["--metrics-prefix", bad], manifest: m), bad)
+        }
+        // The default prefix: the tool's name, made a Prometheus name.
+        XCTAssertEqual(LoaderSession.metricPrefix("execsnoop3"), "execsnoop3")
+        XCTAssertEqual(LoaderSession.metricPrefix("exec-snoop.v2"), "exec_snoop_v2")
+        XCTAssertEqual(LoaderSession.metricPrefix("3tool"), "_3tool")
+        XCTAssertEqual(LoaderSession.metricPrefix("a:b_c"), "a:b_c")
+        XCTAssertEqual(LoaderSession.metricPrefix("née"), "n_e")
+        XCTAssertEqual(LoaderSession.metricPrefix(""), "infrared")
         let usage = LoaderCLI.usage(tool: "t", manifest: m)
         XCTAssertTrue(usage.contains("--min-delta S8") && usage.contains("s8, default -1"), usage)
         XCTAssertTrue(usage.contains("--verbose BOOL") && usage.contains("bool, default false"), usage)

@@ -45,6 +45,9 @@ struct MapDecl {
 
     /// log2 histogram buckets: ≤0, then [2^k, 2^(k+1)) for k = 0…63.
     static let histBuckets = 65
+    /// The slot after the buckets: the running sum of the values added
+    /// (Prometheus's `_sum`, which the log2 buckets cannot give).
+    static let histSumSlot = histBuckets
 
     var isRecordStream: Bool { kind.isRecordStream }
 }
@@ -164,7 +167,7 @@ extension Language {
                 d.maxEntries = n
             case .perfEventArray: break
             case .hist:
-                d.key = .scalar(.u32); d.value = .scalar(.u64); d.maxEntries = MapDecl.histBuckets
+                d.key = .scalar(.u32); d.value = .scalar(.u64); d.maxEntries = MapDecl.histBuckets + 1
             case .stackTrace:
                 d.key = .scalar(.u32); d.value = .chars(127 * 8); d.maxEntries = d.maxEntries ?? 1024
             case .array, .percpuArray:

@@ -89,6 +89,10 @@ final class ImplicitMaps {
         switch write {
         case .min, .max: return (.structure("infrared_minmax"), pair("infrared_minmax", "value", "set"))
         case .avg, .stats: return (.structure("infrared_avg"), pair("infrared_avg", "total", "count"))
+        case .hist, .lhist:
+            // A bucket's count and the sum of the values it counted: Prometheus's `_sum` is their total.
+            return (.structure("infrared_hist"), StructDecl(name: "infrared_hist", fields: [FieldDecl(name: "count", type: .scalar(.u64), offset: 0),
+                                                                                          FieldDecl(name: "sum", type: .scalar(.s64), offset: 8)], size: 16, alignment: 8))
         default: return (.scalar(.u64), nil)
         }
     }
@@ -522,7 +526,7 @@ extension Lowering {
         case "hist":
             try noteWrite(map, .hist, irep, insn, loc)
             emit(.storeFrame(offset: key.bucketOffset, value: .reg(signedLog2Bucket(v, loc)), size: 8), loc)
-            try aggregate(map, key: key.offset, sum: .imm(1), loc, irep, insn)
+            try aggregateHistogram(map, key: key.offset, value: v, loc, irep, insn)
         default:   // lhist
             let bounds = try argRegs.dropFirst().map { r -> Int64 in
                 guard let c = literalInteger(frame, before: frame.index[insn.pc]!, r) else {
@@ -537,7 +541,7 @@ extension Lowering {
             }
             try noteWrite(map, .lhist(min: lo, max: hi, step: step), irep, insn, loc)
             emit(.storeFrame(offset: key.bucketOffset, value: .reg(linearBucket(v, lo, hi, step, loc)), size: 8), loc)
-            try aggregate(map, key: key.offset, sum: .imm(1), loc, irep, insn)
+            try aggregateHistogram(map, key: key.offset, value: v, loc, irep, insn)
         }
         return .nil
     }
@@ -621,6 +625,26 @@ extension Lowering {
             emit(.binary(.add, t, .reg(t), .reg(inc)), loc)
             emit(.store(base: p, offset: 0, value: .reg(t), size: 8), loc)
         }, initial: { slot in emit(.storeFrame(offset: slot, value: .reg(inc), size: 8), loc) })
+    }
+
+    /// `hist(v)` / `lhist(v, …)` after the bucket is in the key: the
+    /// bucket's count and the sum of its values (`infrared_hist`), this
+    /// CPU's slot, no atomics: one load, add and store more than a count.
+    func aggregateHistogram(_ name: String, key: Int, value: Operand, _ loc: SourceLocation, _ irep: Irep, _ insn: MInstruction) throws {
+        let v = newVReg()
+        emit(.move(v, value), loc)
+        try perCPUUpdate(name, key: key, size: 16, irep, insn, loc, hit: { p in
+            let c = newVReg(), t = newVReg()
+            emit(.load(c, base: p, offset: 0, size: 8, signed: false), loc)
+            emit(.binary(.add, c, .reg(c), .imm(1)), loc)
+            emit(.store(base: p, offset: 0, value: .reg(c), size: 8), loc)
+            emit(.load(t, base: p, offset: 8, size: 8, signed: false), loc)
+            emit(.binary(.add, t, .reg(t), .reg(v)), loc)
+            emit(.store(base: p, offset: 8, value: .reg(t), size: 8), loc)
+        }, initial: { slot in
+            emit(.storeFrame(offset: slot, value: .imm(1), size: 8), loc)
+            emit(.storeFrame(offset: slot + 8, value: .reg(v), size: 8), loc)
+        })
     }
 
     /// `min(v)` / `max(v)`: the value and a flag saying this CPU set it

@@ -157,7 +157,10 @@ extension Lowering {
         return .int(unsigned64: false, nonNegative: false)
     }
 
-    /// `h.add(v)` on a hist map: one more in v's log2 bucket.
+    /// `h.add(v)` on a hist map: one more in v's log2 bucket, and v added
+    /// to the sum slot after the buckets (`MapDecl.histSumSlot`). The map is
+    /// a shared array: two atomic adds, and two lookups the verifier inlines
+    /// (array_map_gen_lookup).
     func histAdd(_ c: MapCall) throws -> Kind {
         let map = c.map
         try expect(c, 1, "\(map.name).add(value)")
@@ -165,6 +168,21 @@ extension Lowering {
         let bucket = log2Bucket(v, c.loc)
         let k = try materialize((bucket, .int(unsigned64: false, nonNegative: true)), as: map.key!, c.irep, c.insn, what: "the bucket", c.loc)
         try atomicAdd(map: map, key: k, increment: .imm(1), c.irep, c.insn, c.loc)
+        let slot = try allocateStack(size: 4, alignment: 8, c.irep, c.insn)
+        emit(.storeFrame(offset: slot, value: .imm(Int64(MapDecl.histSumSlot)), size: 4), c.loc)
+        // The sum slot is always in range: its lookup cannot miss, so no
+        // fault count (the null test is the verifier's).
+        let sumKey = newVReg(), m = newVReg(), p = newVReg(), inc = newVReg()
+        emit(.move(inc, v), c.loc)
+        emit(.frameAddress(sumKey, offset: slot), c.loc)
+        emit(.mapAddress(m, name: map.name), c.loc)
+        emit(.call(p, helper: helperID("map_lookup_elem"), args: [.reg(m), .reg(sumKey)]), c.loc)
+        let add = newBlock(), join = newBlock()
+        terminate(.branch(.ne, .reg(p), .imm(0), then: add, else: join), c.loc)
+        ir.current = add
+        emit(.atomicAdd(base: p, offset: 0, value: inc, size: 8), c.loc)
+        terminate(.jump(join), c.loc)
+        ir.current = join
         return .nil
     }
 

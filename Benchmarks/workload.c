@@ -58,7 +58,7 @@ __attribute__((noinline, used)) long bench_add(long a, long b)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s getpid|exec|open|pingpong|call|usdt N\n", argv[0]);
+		fprintf(stderr, "usage: %s getpid|exec|open|pingpong|call|usdt|read N\n", argv[0]);
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -98,6 +98,14 @@ int main(int argc, char **argv)
 			if (write(down[1], &c, 1) != 1 || read(up[0], &c, 1) != 1) break;
 		close(down[1]);
 		waitpid(p, NULL, 0);
+	} else if (!strcmp(mode, "read")) {
+		/* N read(2)s of /dev/zero, of 1 to 1000 bytes (i % 1000 + 1). */
+		static char buf[1000];
+		int fd = open("/dev/zero", O_RDONLY);
+		if (fd < 0) { perror("/dev/zero"); return 1; }
+		for (long i = 0; i < n; i++)
+			if (read(fd, buf, i % 1000 + 1) <= 0) { perror("read"); return 1; }
+		close(fd);
 	} else if (!strcmp(mode, "call")) {
 		for (long i = 0; i < n; i++)
 			sink += bench_add(i, 2 * i);

@@ -27,6 +27,18 @@ final class ImplicitMapLoweringTests: XCTestCase {
         XCTAssertNil(declared.manifest.maps[0].implicit)
     }
 
+    /// A one-liner's body ending in `@m[k] += 1` (its value, nil, is the
+    /// block's): the same code as with `; 0` after it, so the per-CPU fast
+    /// path (lookup, add in place) and not a lookup + update per event.
+    func testIncrementAsTheLastStatementIsTheFastPath() throws {
+        func text(_ body: String) throws -> [UInt8] {
+            try Compiler.compile(source: "license \"GPL\"\ntracepoint(\"raw_syscalls/sys_enter\") { \(body) }\n", path: "ol.rb").object.programs[0].instructions.flatMap(\.bytes)
+        }
+        for key in ["comm", "pid", "comm, pid"] {
+            XCTAssertEqual(try text("@calls[\(key)] += 1"), try text("@calls[\(key)] += 1; 0"), key)
+        }
+    }
+
     func testStoredMapIsAPlainHash() throws {
         let c = try compile("  @start[tid] = ktime_ns\n  t = @start[tid]\n  @start.delete(tid)")
         XCTAssertEqual(c.object.maps.map(\.type), [MapKind.hash.mapType.rawValue, MapKind.percpuArray.mapType.rawValue], "the map, and the counter of its failed updates")

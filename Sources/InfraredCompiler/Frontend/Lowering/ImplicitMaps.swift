@@ -254,14 +254,30 @@ extension Lowering {
             j += 1
         }
         guard j + 1 < insns.count else { return nil }
-        let op = insns[j], set = insns[j + 1]
+        let op = insns[j]
+        // When the `+=`'s value is used (a body's last statement), mruby saves
+        // it first: `MOVE r x` with r below the window (`isIncrementValueCopy`).
+        var s = j + 1
+        if insns[s].op == .move, insns[s].b == x, insns[s].a < m, s + 1 < insns.count { s += 1 }
+        let set = insns[s]
         guard set.op == .send, set.a == m, (set.c & 0x0f) == n + 1, frame.irep.symbol(set.b) == "[]=" else { return nil }
         switch op.op {
-        case .addi: return (.immediate(Int64(op.b)), j + 1)
-        case .subi: return (.immediate(-Int64(op.b)), j + 1)
-        case .add: return (.register(x + 1), j + 1)
+        case .addi: return (.immediate(Int64(op.b)), s)
+        case .subi: return (.immediate(-Int64(op.b)), s)
+        case .add: return (.register(x + 1), s)
         default: return nil
         }
+    }
+
+    /// Whether the MOVE at `i` saves the value of an implicit map's
+    /// `@x[k] += n` (`ADDI x n; MOVE r x; SEND m :[]= …`): that value is nil,
+    /// as the `[]=` gives (a per-CPU total is not known in the body).
+    func isIncrementValueCopy(_ frame: Frame, at i: Int, kinds: [Kind]) -> Bool {
+        let insns = frame.insns, mv = insns[i]
+        guard mv.op == .move, i >= 1, i + 1 < insns.count, [.add, .addi, .sub, .subi].contains(insns[i - 1].op), insns[i - 1].a == mv.b else { return false }
+        let set = insns[i + 1]
+        guard set.op == .send, frame.irep.symbol(set.b) == "[]=", set.a < kinds.count, case .implicitMap = kinds[set.a] else { return false }
+        return implicitIncrement(frame, at: i + 1) != nil
     }
 
     /// The aggregation methods and their argument counts.

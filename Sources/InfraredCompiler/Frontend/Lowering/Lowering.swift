@@ -155,8 +155,13 @@ final class Lowering {
         case .nop, .enter, .debug:
             break
         case .move:
-            emit(.move(frame.regs[insn.a], .reg(frame.regs[insn.b])), loc)
-            try assign(insn.a, kinds[insn.b], &kinds)
+            if isIncrementValueCopy(frame, at: i, kinds: kinds) {
+                emit(.move(frame.regs[insn.a], .imm(0)), loc)
+                try assign(insn.a, .nil, &kinds)
+            } else {
+                emit(.move(frame.regs[insn.a], .reg(frame.regs[insn.b])), loc)
+                try assign(insn.a, kinds[insn.b], &kinds)
+            }
         case .loadi, .loadineg, .loadi__1, .loadi_0, .loadi_1, .loadi_2, .loadi_3, .loadi_4, .loadi_5, .loadi_6, .loadi_7, .loadi16, .loadi32:
             try lowerIntegerLiteral(insn, frame, kinds: &kinds, loc)
         case .loadl:

@@ -324,6 +324,10 @@ echo "$TABLE"
 echo
 echo "$NOTES"
 if [ "$WRITE" = 1 ]; then
+  # The file's `## ` sections (the one-liner summary, other benchmarks'
+  # tables) are kept: this run rewrites only the part above them.
+  KEEP=""
+  [ -f "$OUTPUT" ] && KEEP=$(sed -n '/^## /,$p' "$OUTPUT")
   {
     echo "# Benchmarks: Infrared vs clang + libbpf vs bpftrace"
     echo
@@ -338,6 +342,7 @@ if [ "$WRITE" = 1 ]; then
     echo "$TABLE"
     echo
     echo "$NOTES"
-  } > "$OUTPUT"
+    if [ -n "$KEEP" ]; then echo; echo "$KEEP"; fi
+  } > "$OUTPUT.tmp" && mv "$OUTPUT.tmp" "$OUTPUT"
   say "wrote $OUTPUT"
 fi

@@ -19,6 +19,7 @@
 //   InfraredLoader      the loader's event loop, options, record printing, hooks (mruby)
 //   InfraredSkeleton    `gen skel`: C and Swift skeletons
 //   infrared            the command line; infrared-runner, the prebuilt loader
+//   InfraredSkeletonPlugin  (Plugins/) SwiftPM build-tool plugin: `.rb` in a target → its Swift skeleton
 // Tests/BTFTestSupport holds the kernel BTF fixtures' reader; Benchmarks/btf-bench the BTF workload.
 import PackageDescription
 
@@ -30,6 +31,11 @@ let package = Package(
         // The prebuilt program `infrared gen loader` copies and appends a probe to
         // (build it static: `make runner`).
         .executable(name: "infrared-runner", targets: ["infrared-runner"]),
+        // What a Swift package uses to run its probe (bpf2go's model): the
+        // build-tool plugin turns each `.rb` of a target into its Swift
+        // skeleton at build time; the skeleton runs on InfraredRuntime.
+        .library(name: "InfraredRuntime", targets: ["InfraredRuntime"]),
+        .plugin(name: "InfraredSkeletonPlugin", targets: ["InfraredSkeletonPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -90,6 +96,7 @@ let package = Package(
         // input: what the libFuzzer target (Fuzz/, Scripts/fuzz.sh) runs and the saved
         // crashers of Tests/Regressions/ are fed to (RegressionTests).
         .target(name: "InfraredFuzz", dependencies: ["CLibBPF", "InfraredBTF", "InfraredKernelImage", "InfraredObject", "InfraredSkeleton"]),
+        .plugin(name: "InfraredSkeletonPlugin", capability: .buildTool(), dependencies: ["infrared"]),
         .testTarget(name: "RegressionTests", dependencies: ["InfraredFuzz", "InfraredCompiler"]),
         .testTarget(name: "CompilerTests", dependencies: ["InfraredCompiler", "InfraredObject"]),
         // One pass at a time: IR text in, the pass, IR text out (as LLVM's and QBE's pass tests).

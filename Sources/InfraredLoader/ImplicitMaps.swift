@@ -35,6 +35,8 @@ extension MapAccess {
         switch im.aggregation { case .hist, .lhist: histogram = true; default: histogram = false }
         for k in try object.keys(map: m.name) {
             guard let raw = try object.lookup(map: m.name, key: k), let (a, b) = Self.merged(raw, m, im) else { continue }
+            // An array's bucket no CPU counted in (a key-less histogram): as absent.
+            if histogram && isArrayLike(m) && a == 0 { continue }
             var parts: [Value]
             switch codec.decode(k, type: m.key, size: m.keySize) {
             case .record(_, let fields): parts = fields.map(\.1)

@@ -52,6 +52,16 @@ final class ImplicitMaps {
     var order: [String] = []
     /// The implied stack maps `kstack`/`ustack` record into.
     var stackMaps: Set<Manifest.Implicit.Stack> = []
+    /// The buckets a histogram's bucket index ranges over (`signedLog2Bucket`:
+    /// 0…65; `linearBucket`: 0 below min, 1 + (max - min) / step from max on).
+    static func bucketCount(_ write: ImplicitWrite?) -> Int? {
+        switch write {
+        case .hist: return 66
+        case .lhist(let lo, let hi, let step): return Int(2 + (hi - lo + step - 1) / step)
+        default: return nil
+        }
+    }
+
     /// An implied stack map's size (a declared stack_trace map's default).
     static let stackEntries = 1024
 
@@ -135,8 +145,16 @@ final class ImplicitMaps {
                 language.structs[s.name] = s
             }
             let aggregated = e.write.map { $0 != .store } ?? false
-            language.maps[n] = MapDecl(name: n, kind: aggregated ? .percpuHash : .hash, key: key.type, value: value.type,
-                                       maxEntries: Self.maxEntries, flags: nil, line: e.keyLine)
+            if histogram, (e.keyParts ?? []).isEmpty, let buckets = Self.bucketCount(e.write) {
+                // A histogram without a key: a per-CPU array of its buckets, the
+                // key a u32 bucket (the lowering's u64 key slot, little-endian,
+                // holds it in its first 4 bytes), no insert on first use.
+                language.maps[n] = MapDecl(name: n, kind: .percpuArray, key: .scalar(.u32), value: value.type,
+                                           maxEntries: buckets, flags: nil, line: e.keyLine)
+            } else {
+                language.maps[n] = MapDecl(name: n, kind: aggregated ? .percpuHash : .hash, key: key.type, value: value.type,
+                                           maxEntries: Self.maxEntries, flags: nil, line: e.keyLine)
+            }
             language.mapOrder.append(n)
             out[n] = Manifest.Implicit(aggregation: e.write ?? .store, keys: e.keyParts?.count ?? 0, stacks: e.stacks)
         }
@@ -497,9 +515,10 @@ extension Lowering {
                   symbol: method)
         }
         let map: String, key: (offset: Int, bucketOffset: Int)
+        var keyless = false   // `@x.hist(v)`: a histogram without a key (a per-CPU array of buckets)
         switch receiver {
         case .implicitMap(let n):
-            map = n
+            map = n; keyless = true
             if method == "[]" || method == "[]=" {
                 return try implicitIndex(frame, insn, at: frame.index[insn.pc]!, name: n, args: argRegs, set: method == "[]=", kinds: &kinds, loc: loc)
             }
@@ -542,7 +561,7 @@ extension Lowering {
         case "hist":
             try noteWrite(map, .hist, irep, insn, loc)
             emit(.storeFrame(offset: key.bucketOffset, value: .reg(signedLog2Bucket(v, loc)), size: 8), loc)
-            try aggregateHistogram(map, key: key.offset, value: v, loc, irep, insn)
+            try aggregateHistogram(map, key: key.offset, value: v, keyless: keyless, loc, irep, insn)
         default:   // lhist
             let bounds = try argRegs.dropFirst().map { r -> Int64 in
                 guard let c = literalInteger(frame, before: frame.index[insn.pc]!, r) else {
@@ -557,7 +576,7 @@ extension Lowering {
             }
             try noteWrite(map, .lhist(min: lo, max: hi, step: step), irep, insn, loc)
             emit(.storeFrame(offset: key.bucketOffset, value: .reg(linearBucket(v, lo, hi, step, loc)), size: 8), loc)
-            try aggregateHistogram(map, key: key.offset, value: v, loc, irep, insn)
+            try aggregateHistogram(map, key: key.offset, value: v, keyless: keyless, loc, irep, insn)
         }
         return .nil
     }
@@ -611,7 +630,7 @@ extension Lowering {
     /// atomic), else `initial` fills a zeroed value of `size` bytes at the
     /// given frame offset, inserted with BPF_ANY (if another CPU inserted the
     /// key meanwhile, only this CPU's slot, still 0, is set).
-    func perCPUUpdate(_ name: String, key: Int, size: Int, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation,
+    func perCPUUpdate(_ name: String, key: Int, size: Int, array: Bool = false, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation,
                       hit: (VReg) -> Void, initial: (Int) -> Void) throws {
         let p = newVReg()
         emit(.call(p, helper: helperID("map_lookup_elem"), args: [.reg(implicitMapRef(name, loc)), .reg(frameAddress(key, loc))]), loc)
@@ -621,6 +640,13 @@ extension Lowering {
         hit(p)
         terminate(.jump(join), loc)
         ir.current = miss
+        if array {
+            // Every bucket exists: a miss is a bucket out of range (none is), counted.
+            incrementFault(map: "@\(name)", .failedUpdates, loc)
+            terminate(.jump(join), loc)
+            ir.current = join
+            return
+        }
         let slot = try allocateStack(size: size, alignment: 8, irep, insn)
         for o in stride(from: 0, to: size, by: 8) { emit(.storeFrame(offset: slot + o, value: .imm(0), size: 8), loc) }
         initial(slot)
@@ -646,10 +672,10 @@ extension Lowering {
     /// `hist(v)` / `lhist(v, …)` after the bucket is in the key: the
     /// bucket's count and the sum of its values (`infrared_hist`), this
     /// CPU's slot, no atomics: one load, add and store more than a count.
-    func aggregateHistogram(_ name: String, key: Int, value: Operand, _ loc: SourceLocation, _ irep: Irep, _ insn: MInstruction) throws {
+    func aggregateHistogram(_ name: String, key: Int, value: Operand, keyless: Bool, _ loc: SourceLocation, _ irep: Irep, _ insn: MInstruction) throws {
         let v = newVReg()
         emit(.move(v, value), loc)
-        try perCPUUpdate(name, key: key, size: 16, irep, insn, loc, hit: { p in
+        try perCPUUpdate(name, key: key, size: 16, array: keyless, irep, insn, loc, hit: { p in
             let c = newVReg(), t = newVReg()
             emit(.load(c, base: p, offset: 0, size: 8, signed: false), loc)
             emit(.binary(.add, c, .reg(c), .imm(1)), loc)

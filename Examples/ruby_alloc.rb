@@ -35,29 +35,15 @@ usdt LIBRUBY, "ruby", "object__create" do |ctx|
   0
 end
 
-usdt LIBRUBY, "ruby", "array__create", name: "array_create" do |ctx|
-  s = Site.new
-  s.name = "Array"
-  s.file = user_string(ctx.arg(1))
-  s.line = ctx.arg(2)
-  sites[s] += 1
-  0
-end
-
-usdt LIBRUBY, "ruby", "hash__create", name: "hash_create" do |ctx|
-  s = Site.new
-  s.name = "Hash"
-  s.file = user_string(ctx.arg(1))
-  s.line = ctx.arg(2)
-  sites[s] += 1
-  0
-end
-
-usdt LIBRUBY, "ruby", "string__create", name: "string_create" do |ctx|
-  s = Site.new
-  s.name = "String"
-  s.file = user_string(ctx.arg(1))
-  s.line = ctx.arg(2)
-  sites[s] += 1
-  0
+# The literals the VM builds itself: one program per probe, the type's name
+# a build-time constant of each.
+{ "array__create" => "Array", "hash__create" => "Hash", "string__create" => "String" }.each do |probe, type|
+  usdt LIBRUBY, "ruby", probe, name: probe.sub("__", "_") do |ctx|
+    s = Site.new
+    s.name = type
+    s.file = user_string(ctx.arg(1))
+    s.line = ctx.arg(2)
+    sites[s] += 1
+    0
+  end
 end

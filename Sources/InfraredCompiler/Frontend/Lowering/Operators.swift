@@ -49,11 +49,9 @@ extension Lowering {
         let nonNegative = ln && rn
         let bothUnsigned = (lu || ln) && (ru || rn)
         switch op {
-        // Two u64 values (typed so: ktime_ns, u64 fields and map values)
-        // give a u64, as in C: `(ktime_ns - t) / 1000` divides unsigned.
-        case "+": emit(.binary(.add, dst, .reg(l), r), loc); return lu && ru ? .int(unsigned64: true, nonNegative: false) : .signedInt
-        case "-": emit(.binary(.sub, dst, .reg(l), r), loc); return lu && ru ? .int(unsigned64: true, nonNegative: false) : .signedInt
-        case "*": emit(.binary(.mul, dst, .reg(l), r), loc); return lu && ru ? .int(unsigned64: true, nonNegative: false) : .signedInt
+        case "+": emit(.binary(.add, dst, .reg(l), r), loc); return .signedInt
+        case "-": emit(.binary(.sub, dst, .reg(l), r), loc); return .signedInt
+        case "*": emit(.binary(.mul, dst, .reg(l), r), loc); return .signedInt
         case "/": emit(.binary(bothUnsigned ? .udiv : .sdiv, dst, .reg(l), r), loc)
             return .int(unsigned64: lu && bothUnsigned, nonNegative: nonNegative)
         case "%": emit(.binary(bothUnsigned ? .umod : .smod, dst, .reg(l), r), loc)

@@ -20,11 +20,20 @@ extension MetricsSource {
             func series(_ suffix: String, _ labels: [String], _ value: Int64) -> String {
                 "\(name)\(suffix)\(labels.isEmpty ? "" : "{" + labels.joined(separator: ",") + "}") \(value)\n"
             }
+            // metric_labels: a key's decoded labels (nil: not decoded yet, left out).
+            let table = decoded?.table(m.name)
+            func keyLabels(_ key: [Value]) -> [String]? {
+                let raw = Self.implicitLabels(key)
+                guard let table else { return raw }
+                return table[raw.joined(separator: ",")].map { $0.isEmpty ? [] : [$0] }
+            }
+            // Keys that decode alike: sums (counts) add, other series keep the first key's.
+            var seen: Set<String> = []
             switch im.aggregation {
             case .hist, .lhist:
                 out += "# HELP \(name) @\(m.name) (\(im.aggregation == .hist ? "hist" : "lhist"))\n# TYPE \(name) histogram\n"
                 for h in access.implicitHistograms(entries) {
-                    let labels = Self.implicitLabels(h.key)
+                    guard let labels = keyLabels(h.key), seen.insert(labels.joined(separator: ",")).inserted else { continue }
                     var cumulative: Int64 = 0
                     for b in MapAccess.implicitBuckets(h.counts, im.aggregation) {
                         cumulative += b.count
@@ -36,11 +45,18 @@ extension MetricsSource {
             case .stats:
                 for (suffix, pick) in [("_count", { (e: MapAccess.ImplicitEntry) in e.b }), ("_sum", { (e: MapAccess.ImplicitEntry) in e.a })] {
                     out += "# HELP \(name)\(suffix) @\(m.name) (stats)\n# TYPE \(name)\(suffix) gauge\n"
-                    for e in entries { out += series(suffix, Self.implicitLabels(e.key), pick(e)) }
+                    var lines = Series()
+                    for e in entries { if let l = keyLabels(e.key) { lines.add(l.joined(separator: ","), String(pick(e)), sum: true) } }
+                    out += lines.text(name + suffix)
                 }
             default:
                 out += "# HELP \(name) @\(m.name) (\(im.aggregation.functionName))\n# TYPE \(name) gauge\n"
-                for e in entries { out += series("", Self.implicitLabels(e.key), MapAccess.implicitValue(e, im.aggregation)) }
+                var lines = Series()
+                for e in entries {
+                    guard let l = keyLabels(e.key) else { continue }
+                    lines.add(l.joined(separator: ","), String(MapAccess.implicitValue(e, im.aggregation)), sum: im.aggregation == .sum)
+                }
+                out += lines.text(name)
             }
         }
         return out

@@ -13,6 +13,9 @@ struct MetricsSource: @unchecked Sendable {
     let access: MapAccess
     let stats: RecordStats
     let prefix: String
+    /// `metric_labels` tables (MetricLabels.swift): a labelled map's series
+    /// carry its decoded labels; keys that decode alike are added together.
+    var decoded: MetricLabels? = nil
 
     static func metricName(_ s: String) -> String {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" ? $0 : "_" })
@@ -77,17 +80,20 @@ struct MetricsSource: @unchecked Sendable {
             guard let entries = try? access.entries(m.name) else { continue }
             // One metric family per integer part of the value (a struct value gives one per field).
             var families: [String] = []
-            var lines: [String: [String]] = [:]
+            var lines: [String: Series] = [:]
+            let table = decoded?.table(m.name)
             for e in entries {
+                let raw = Self.labels(for: e.key)
+                guard let l = table == nil ? raw : table![raw] else { continue }
                 for s in Self.samples(e.value) {
-                    if lines[s.suffix] == nil { families.append(s.suffix); lines[s.suffix] = [] }
-                    lines[s.suffix]!.append("\(name)\(s.suffix){\(Self.labels(for: e.key))} \(s.value)")
+                    if lines[s.suffix] == nil { families.append(s.suffix); lines[s.suffix] = Series() }
+                    lines[s.suffix]!.add(l, s.value, sum: true)
                 }
             }
-            if families.isEmpty, m.value?.scalar != nil { families = [""]; lines[""] = [] }
+            if families.isEmpty, m.value?.scalar != nil { families = [""]; lines[""] = Series() }
             for f in families {
                 out += "# HELP \(name)\(f) map \(m.name) (\(m.kind))\n# TYPE \(name)\(f) gauge\n"
-                for l in lines[f]! { out += l + "\n" }
+                out += lines[f]!.text(name + f)
             }
         }
         // Records lost: perf buffers' lost samples (libbpf counts them) and the
@@ -113,5 +119,20 @@ struct MetricsSource: @unchecked Sendable {
             for f in failed { out += "\(name){map=\"\(Self.labelValue(f.fault.map))\"} \(f.count)\n" }
         }
         return out
+    }
+}
+
+/// A gauge's series by labels, in first-seen order: a repeat adds (`sum`) or is left out.
+struct Series {
+    private var order: [String] = []
+    private var values: [String: String] = [:]
+
+    mutating func add(_ labels: String, _ value: String, sum: Bool) {
+        guard let old = values[labels] else { order.append(labels); values[labels] = value; return }
+        if sum, let a = Int64(old), let b = Int64(value) { values[labels] = String(a &+ b) }
+    }
+
+    func text(_ name: String) -> String {
+        order.map { "\(name)\($0.isEmpty ? "" : "{" + $0 + "}") \(values[$0]!)\n" }.joined()
     }
 }

@@ -93,7 +93,7 @@ final class HookRuntime {
     }
 
     /// The `metric_labels` block of `map` on a key: a Hash of labels.
-    func labels(map: String, key: HostValue) throws -> HostValue { try call("__irl_labels", [.string(map), key]) }
+    @inline(never) func labels(map: String, key: HostValue) throws -> HostValue { try call("__irl_labels", [.string(map), key]) }
 
     func every(_ index: Int) throws { _ = try call("__irl_every", [.int(Int64(index))]) }
     func atExit() throws { _ = try call("__irl_at_exit", []) }
@@ -330,7 +330,7 @@ enum RuntimePrelude {
           end
           def map(name, kind, key: nil, value: nil, max_entries: nil, flags: nil)
             m = InfraredMap.new(name.to_s, kind.to_s, key && key.to_s, value && value.to_s)
-            $__irl_key_types[name.to_s] = key && key.to_s
+            $__irl_key_types[name.to_s] = kind == :hist ? :hist : (key && key.to_s)
             Object.send(:define_method, name.to_sym) { m }
             nil
           end
@@ -354,11 +354,9 @@ enum RuntimePrelude {
             $__irl_hooks[:every] << [seconds.to_f, blk]
             nil
           end
-          # The labels a map's key becomes on /metrics (MetricLabels.swift).
           def metric_labels(map, &blk)
-            raise ArgumentError, "metric_labels :#{map} needs a block: metric_labels :#{map} do |key| { name: key.to_s } end" unless blk
-            n = map.to_s
-            $__irl_hooks[:labels][n[0] == "@" ? n[1..-1] : n] = blk
+            raise ArgumentError, "metric_labels :#{map} needs a block" unless blk
+            $__irl_hooks[:labels][map.to_s.sub("@", "")] = blk
             nil
           end
           def at_exit(&blk)
@@ -376,10 +374,16 @@ enum RuntimePrelude {
         def __irl_event_maps; $__irl_hooks[:event].keys; end
         def __irl_every_periods; $__irl_hooks[:every].map { |p| p[0] }; end
         def __irl_at_exit_count; $__irl_hooks[:at_exit].size; end
-        def __irl_label_maps; $__irl_hooks[:labels].keys; end
+        def __irl_label_maps
+          $__irl_hooks[:labels].keys.each do |n|
+            k = $__irl_key_types[n]
+            raise ArgumentError, "metric_labels :#{n}: no map #{n} has keys to label" unless k || ($__irl_implicit || []).include?(n)
+            raise ArgumentError, "metric_labels :#{n}: a hist map's keys are its buckets" if k == :hist
+          end
+        end
         def __irl_labels(map, key)
           h = $__irl_hooks[:labels][map].call(__irl_wrap($__irl_key_types[map], key))
-          raise TypeError, "metric_labels :#{map} must give a Hash of labels ({ name: value }), not #{h.inspect}" unless h.is_a?(Hash)
+          raise TypeError, "metric_labels :#{map} gave #{h.inspect}, not a Hash" unless h.is_a?(Hash)
           h
         end
         def __irl_event(map, type, values); $__irl_hooks[:event][map].call(__irl_wrap(type, values)); nil; end

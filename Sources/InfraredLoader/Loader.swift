@@ -181,12 +181,6 @@ final class LoaderSession {
             }
             self.hooks = hooks
             if let status = hooks.exitStatus { return status }
-            for name in hooks.labelMaps {
-                let m = manifest.mapNamed(name)
-                let why = m == nil ? "no map is named \(name)" : m!.implicit.map { $0.keys == 0 ? "@\(name) has no key" : nil }
-                    ?? (m!.kind == .hist ? "a hist map's keys are its buckets" : nil)
-                if let why { throw LoaderFailure("metric_labels :\(name): \(why)") }
-            }
             if metrics != nil && !hooks.labelMaps.isEmpty { metricLabels = MetricLabels() }
         }
         if interrupted() { return 0 }

@@ -19,12 +19,17 @@ final class MetricLabels: @unchecked Sendable {
     func table(_ map: String) -> [String: String]? { lock.lock(); defer { lock.unlock() }; return byMap[map] }
     func set(_ map: String, _ table: [String: String]) { lock.lock(); byMap[map] = table; lock.unlock() }
 
-    /// `name="value",…` from the Hash a block gave, in its order (nil values: empty).
+    /// `name="value",…` from the Hash a block gave, in its order (nil: an empty value).
     static func text(_ labels: HostValue) -> String {
         guard case .hash(let pairs) = labels else { return "" }
         return pairs.map { k, v in
-            let value = v.stringValue ?? (v.isNil ? "" : v.description)
-            return "\(MetricsSource.metricName(k.stringValue ?? "label"))=\"\(MetricsSource.labelValue(value))\""
+            let value: String
+            switch v {
+            case .nil: value = ""
+            case .string(let s): value = s
+            default: value = v.description
+            }
+            return MetricsSource.metricName(k.stringValue ?? "label") + "=\"" + MetricsSource.labelValue(value) + "\""
         }.joined(separator: ",")
     }
 }
@@ -37,24 +42,26 @@ extension LoaderSession {
             let m = try access.map(name)
             let old = labels.table(name) ?? [:]
             var new: [String: String] = [:]
+            var keys: [(raw: String, key: HostValue)] = []
             if let im = m.implicit {
-                // Integer parts as the hooks' `to_h` gives them: signed (a kernel address stays exact).
-                func part(_ v: Value) -> HostValue {
-                    if case .unsigned(let u) = v { return .int(Int64(bitPattern: u)) }
-                    return HookRuntime.host(v)
-                }
                 for e in try access.implicitEntries(m, im) {
-                    let raw = MetricsSource.implicitLabels(e.key).joined(separator: ",")
-                    guard new[raw] == nil else { continue }        // a histogram: one entry per bucket
-                    new[raw] = try old[raw] ?? MetricLabels.text(hooks.labels(map: name, key: e.key.count == 1 ? part(e.key[0]) : .array(e.key.map(part))))
+                    let parts = e.key.map(Self.keyPart)
+                    keys.append((MetricsSource.implicitLabels(e.key).joined(separator: ","), parts.count == 1 ? parts[0] : .array(parts)))
                 }
             } else {
-                for e in try access.entries(name) {
-                    let raw = MetricsSource.labels(for: e.key)
-                    new[raw] = try old[raw] ?? MetricLabels.text(hooks.labels(map: name, key: HookRuntime.host(e.key)))
-                }
+                for e in try access.entries(name) { keys.append((MetricsSource.labels(for: e.key), HookRuntime.host(e.key))) }
+            }
+            for k in keys where new[k.raw] == nil {          // an implicit histogram: one entry per bucket
+                new[k.raw] = try old[k.raw] ?? MetricLabels.text(hooks.labels(map: name, key: k.key))
             }
             labels.set(name, new)
         }
+    }
+
+    /// An implicit map's key part as the hooks' `to_h` gives it: an integer
+    /// signed (a kernel address stays exact).
+    static func keyPart(_ v: Value) -> HostValue {
+        if case .unsigned(let u) = v { return .int(Int64(bitPattern: u)) }
+        return HookRuntime.host(v)
     }
 }

@@ -80,20 +80,21 @@ struct MetricsSource: @unchecked Sendable {
             guard let entries = try? access.entries(m.name) else { continue }
             // One metric family per integer part of the value (a struct value gives one per field).
             var families: [String] = []
-            var lines: [String: Series] = [:]
+            var lines: [String: [String]] = [:]
+            var values: [String: String] = [:]
             let table = decoded?.table(m.name)
             for e in entries {
                 let raw = Self.labels(for: e.key)
                 guard let l = table == nil ? raw : table![raw] else { continue }
                 for s in Self.samples(e.value) {
-                    if lines[s.suffix] == nil { families.append(s.suffix); lines[s.suffix] = Series() }
-                    lines[s.suffix]!.add(l, s.value, sum: true)
+                    if lines[s.suffix] == nil { families.append(s.suffix); lines[s.suffix] = [] }
+                    Self.add(&lines[s.suffix]!, &values, "\(name)\(s.suffix){\(l)}", s.value, sum: true)
                 }
             }
-            if families.isEmpty, m.value?.scalar != nil { families = [""]; lines[""] = Series() }
+            if families.isEmpty, m.value?.scalar != nil { families = [""]; lines[""] = [] }
             for f in families {
                 out += "# HELP \(name)\(f) map \(m.name) (\(m.kind))\n# TYPE \(name)\(f) gauge\n"
-                out += lines[f]!.text(name + f)
+                out += Self.text(lines[f]!, values)
             }
         }
         // Records lost: perf buffers' lost samples (libbpf counts them) and the
@@ -120,19 +121,25 @@ struct MetricsSource: @unchecked Sendable {
         }
         return out
     }
-}
 
-/// A gauge's series by labels, in first-seen order: a repeat adds (`sum`) or is left out.
-struct Series {
-    private var order: [String] = []
-    private var values: [String: String] = [:]
-
-    mutating func add(_ labels: String, _ value: String, sum: Bool) {
-        guard let old = values[labels] else { order.append(labels); values[labels] = value; return }
-        if sum, let a = Int64(old), let b = Int64(value) { values[labels] = String(a &+ b) }
+    /// A series of a gauge, in first-seen order; a repeat (two keys whose
+    /// labels decode alike) adds to it (`sum`) or is left out.
+    static func add(_ order: inout [String], _ values: inout [String: String], _ series: String, _ value: String, sum: Bool) {
+        guard let old = values[series] else { order.append(series); values[series] = value; return }
+        if sum { values[series] = String(integer(old) &+ integer(value)) }
     }
 
-    func text(_ name: String) -> String {
-        order.map { "\(name)\($0.isEmpty ? "" : "{" + $0 + "}") \(values[$0]!)\n" }.joined()
+    /// A sample's decimal integer (what `samples` and the implicit values
+    /// print); read by hand: `Int64(String)` costs the runner a page.
+    static func integer(_ s: String) -> Int64 {
+        var n: Int64 = 0
+        for c in s.utf8 where c != 45 { n = n &* 10 &+ Int64(c &- 48) }
+        return s.utf8.first == 45 ? 0 &- n : n
+    }
+
+    static func text(_ order: [String], _ values: [String: String]) -> String {
+        var out = ""
+        for l in order { out += l + " " + values[l]! + "\n" }
+        return out
     }
 }

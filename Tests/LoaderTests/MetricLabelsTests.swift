@@ -55,6 +55,6 @@ final class MetricLabelsTests: LoaderDirectoryTestCase {
         let tool = try LoaderSupport.buildLoader(source: Self.source + "\nmetric_labels :nope do |k| { k: k } end\n", name: "badlabels", in: dir)
         let r = try LoaderSupport.run(tool, ["--metrics", "127.0.0.1:0", "--duration", "1"])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("metric_labels :nope: no map is named nope"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("metric_labels :nope: no map nope has keys to label"), r.stderr)
     }
 }

@@ -13,12 +13,14 @@ final class MetricLabelsTests: LoaderDirectoryTestCase {
           if pid == target_pid
             calls[ctx.arg(1)] += 1
             @grouped[ctx.arg(1)] += 1
+            @ids[ctx.arg(1)].hist(ctx.arg(1))
           end
           0
         end
 
         metric_labels :calls do |id| { syscall: syscall_name(id) || "syscall_#{id}" } end
         # getppid and getuid decode alike: their counts add.
+        metric_labels :ids do |id| { syscall: syscall_name(id) } end
         metric_labels :@grouped do |id| { call: [110, 102].include?(id) ? "ids" : syscall_name(id), abi: "x86_64" } end
         """
 
@@ -39,7 +41,7 @@ final class MetricLabelsTests: LoaderDirectoryTestCase {
         var body = ""
         for _ in 0..<30 {
             body = try LoaderTests.httpGet(port: port, path: "/metrics")
-            if body.contains("syscall=\"getppid\""), body.contains("call=\"ids\"") { break }
+            if body.contains("calls{syscall=\"getppid\"}"), body.contains("call=\"ids\""), body.contains("ids_count{syscall=\"getppid\"}") { break }
             usleep(200_000)
         }
         let samples = try LoaderTests.parsePrometheus(body)
@@ -47,6 +49,10 @@ final class MetricLabelsTests: LoaderDirectoryTestCase {
         XCTAssertEqual(samples.first { $0.name == "labelled_calls" && $0.labels == "syscall=\"getuid\"" }?.value, 5, body)
         XCTAssertEqual(samples.first { $0.name == "labelled_grouped" && $0.labels == "call=\"ids\",abi=\"x86_64\"" }?.value, 42, body)
         XCTAssertEqual(samples.filter { $0.name == "labelled_grouped" && $0.labels == "call=\"ids\",abi=\"x86_64\"" }.count, 1, body)
+        // A labelled histogram: the key's labels, then `le`.
+        XCTAssertEqual(samples.first { $0.name == "labelled_ids_count" && $0.labels == "syscall=\"getppid\"" }?.value, 37, body)
+        XCTAssertEqual(samples.first { $0.name == "labelled_ids_sum" && $0.labels == "syscall=\"getppid\"" }?.value, 37 * 110, body)
+        XCTAssertEqual(samples.first { $0.name == "labelled_ids_bucket" && $0.labels == "syscall=\"getppid\",le=\"127\"" }?.value, 37, body)
         XCTAssertFalse(body.contains("key="), "a labelled map's raw keys still show: \(body)")
         XCTAssertTrue(samples.contains { $0.name == "labelled_calls" && $0.labels == "syscall=\"recvfrom\"" }, body)
     }

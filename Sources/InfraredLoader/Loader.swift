@@ -438,9 +438,10 @@ final class LoaderSession {
             if metricLabels != nil && after >= labelled + 1_000_000_000 && !stopping {
                 labelled = after
                 do { try refreshMetricLabels() } catch {
-                    hookError = LoaderFailure("metric_labels raised: \(error)")
+                    hookError = error
                     stopping = true
                 }
+                if hooks?.exitStatus != nil { stopping = true }
             }
             if let deadline, after >= deadline { stopping = true }
             out.flush()

@@ -52,7 +52,8 @@ extension LoaderSession {
                 for e in try access.entries(name) { keys.append((MetricsSource.labels(for: e.key), HookRuntime.host(e.key))) }
             }
             for k in keys where new[k.raw] == nil {          // an implicit histogram: one entry per bucket
-                new[k.raw] = try old[k.raw] ?? MetricLabels.text(hooks.labels(map: name, key: k.key))
+                do { new[k.raw] = try old[k.raw] ?? MetricLabels.text(hooks.labels(map: name, key: k.key)) }
+                catch { throw LoaderFailure("metric_labels :\(name) raised: \(error)") }
             }
             labels.set(name, new)
         }

@@ -57,6 +57,15 @@ final class MetricLabelsTests: LoaderDirectoryTestCase {
         XCTAssertTrue(samples.contains { $0.name == "labelled_calls" && $0.labels == "syscall=\"recvfrom\"" }, body)
     }
 
+    func testABlockThatRaisesEndsTheTool() throws {
+        let source = Self.source.replacingOccurrences(of: "if pid == target_pid", with: "if target_pid == 0")
+            .replacingOccurrences(of: "metric_labels :calls do |id| {", with: "metric_labels :calls do |id| raise \"no name for #{id}\" if id >= 0; {")
+        let tool = try LoaderSupport.buildLoader(source: source, name: "raising", in: dir)
+        let r = try LoaderSupport.run(tool, ["--metrics", "127.0.0.1:0", "--duration", "5"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("metric_labels :calls raised: ") && r.stderr.contains("no name for "), r.stderr)
+    }
+
     func testLabelsForAMapThatDoesNotExistStopTheLoader() throws {
         let tool = try LoaderSupport.buildLoader(source: Self.source + "\nmetric_labels :nope do |k| { k: k } end\n", name: "badlabels", in: dir)
         let r = try LoaderSupport.run(tool, ["--metrics", "127.0.0.1:0", "--duration", "1"])

@@ -239,7 +239,6 @@ public indirect enum HostValue: CustomStringConvertible {
     case other
 
     var stringValue: String? { if case .string(let s) = self { return s }; return nil }
-    var isNil: Bool { if case .nil = self { return true }; return false }
     public var description: String {
         switch self {
         case .nil: return "nil"

@@ -9,6 +9,9 @@ tracepoint "syscalls/sys_enter_openat" do |ctx|
   0
 end
 
+# On /metrics: opens_by_cgroup_opens{cgroup="/system.slice/ssh.service"}.
+metric_labels :@opens do |id| { cgroup: cgroup_path(id) || "cgroup #{id}" } end
+
 at_exit do
   @opens.to_h.sort_by { |id, n| [-n, id] }.each { |id, n| puts format("%-8d %s", n, cgroup_path(id) || "cgroup #{id}") }
 end

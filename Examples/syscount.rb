@@ -11,6 +11,9 @@ raw_tracepoint "sys_enter" do |ctx|
   0
 end
 
+# On /metrics (--metrics HOST:PORT): syscount_syscalls{syscall="getpid"}.
+metric_labels :syscalls do |id| { syscall: syscall_name(id) || "syscall_#{id}" } end
+
 every 1 do
   top = counts.to_h.sort_by { |_, n| -n }.first(10)
   puts "PID      SYSCALLS"

@@ -10,7 +10,9 @@
 # tool, built as `uidsum` from `t3.rb` (so its metrics carry the tool's
 # name), keeps an explicit hist and an implicit hist of the uid of each
 # exec by uid 65534: their `_sum` is exactly N × 65534, `_count` N, and
-# rate(_sum) / rate(_count) is 65534. As root.
+# rate(_sum) / rate(_count) is 65534; it also counts those execs by uid in
+# an implicit map whose `metric_labels` block names the uid: its series is
+# `uidsum_execs{user="nobody"}`, exactly N. As root.
 #
 #   Scripts/prometheus-scrape.sh [INFRARED] [RUNNER]
 set -euo pipefail
@@ -34,9 +36,11 @@ tracepoint "sched/sched_process_exec" do |ctx|
   if uid == 65534
     uids.add(uid)
     @by_comm[comm].hist(uid)
+    @execs[uid] += 1
   end
   0
 end
+metric_labels :@execs do |u| { user: u == 65534 ? "nobody" : u.to_s } end
 RB
 "$INFRARED" gen loader "$dir/t3.rb" -o "$dir/uidsum" --runner "$RUNNER" >/dev/null
 "$dir/uidsum" --metrics 127.0.0.1:19103 >/dev/null 2>"$dir/uidsum.err" & pids+=($!)
@@ -71,6 +75,10 @@ got=$(query 'uidsum_uids_count')
 check "uidsum_uids_count = $got, want $N" "$([ "$got" = "$N" ] && echo y)"
 got=$(query 'uidsum_by_comm_sum{key="true"}')
 check "uidsum_by_comm_sum{key=\"true\"} = $got, want $want" "$([ "$got" = "$want" ] && echo y)"
+got=$(query 'uidsum_execs{user="nobody"}')
+check "uidsum_execs{user=\"nobody\"} = $got, want $N (metric_labels)" "$([ "$got" = "$N" ] && echo y)"
+got=$(query 'count(uidsum_execs{key!=""})')
+check "no raw key label on a labelled map: $got" "$([ "$got" = none ] && echo y)"
 mean=$(query 'rate(uidsum_uids_sum[1m]) / rate(uidsum_uids_count[1m])')
 check "rate(uidsum_uids_sum) / rate(uidsum_uids_count) = $mean, want 65534" "$(python3 -c "print('y' if '$mean' not in ('none', 'NaN') and abs(float('$mean') - 65534) < 1e-6 else '')")"
 got=$(query 'count({__name__=~"t3_.*"})')

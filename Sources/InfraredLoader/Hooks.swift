@@ -25,6 +25,8 @@ final class HookRuntime {
     /// `every N` periods, in registration order.
     private(set) var periods: [Double] = []
     private(set) var atExitCount = 0
+    /// Maps whose keys a `metric_labels` block turns into metric labels.
+    private(set) var labelMaps: [String] = []
 
     /// Set when a hook called `exit`.
     private(set) var exitStatus: Int32?
@@ -82,12 +84,16 @@ final class HookRuntime {
             periods = ps.map { if case .float(let d) = $0 { return d }; if case .int(let i) = $0 { return Double(i) }; return 1 }
         }
         if case .int(let n) = try call("__irl_at_exit_count", []) { atExitCount = Int(n) }
+        labelMaps = try call("__irl_label_maps", []).arrayOfStrings
     }
 
     /// Hands a record to the `on_event` block of `map`.
     func event(map: String, structName: String?, value: Value) throws {
         _ = try call("__irl_event", [.string(map), structName.map { .string($0) } ?? .nil, Self.host(value)])
     }
+
+    /// The `metric_labels` block of `map` on a key: a Hash of labels.
+    @inline(never) func labels(map: String, key: HostValue) throws -> HostValue { try call("__irl_labels", [.string(map), key]) }
 
     func every(_ index: Int) throws { _ = try call("__irl_every", [.int(Int64(index))]) }
     func atExit() throws { _ = try call("__irl_at_exit", []) }
@@ -208,7 +214,8 @@ enum RuntimePrelude {
           def syscall_name(id); __infrared_host("syscall_name", id); end
           def cgroup_path(id); __infrared_host("cgroup_path", id); end
         end
-        $__irl_hooks = { event: {}, every: [], at_exit: [] }
+        $__irl_hooks = { event: {}, every: [], at_exit: [], labels: {} }
+        $__irl_key_types = {}
         $__irl_structs = {}
         class InfraredStructBuilder
           def initialize; @fields = []; end
@@ -323,6 +330,7 @@ enum RuntimePrelude {
           end
           def map(name, kind, key: nil, value: nil, max_entries: nil, flags: nil)
             m = InfraredMap.new(name.to_s, kind.to_s, key && key.to_s, value && value.to_s)
+            $__irl_key_types[name.to_s] = kind == :hist ? :hist : (key && key.to_s)
             Object.send(:define_method, name.to_sym) { m }
             nil
           end
@@ -346,6 +354,11 @@ enum RuntimePrelude {
             $__irl_hooks[:every] << [seconds.to_f, blk]
             nil
           end
+          def metric_labels(map, &blk)
+            raise ArgumentError, "metric_labels :#{map} needs a block" unless blk
+            $__irl_hooks[:labels][map.to_s.sub("@", "")] = blk
+            nil
+          end
           def at_exit(&blk)
             raise ArgumentError, "at_exit needs a block" unless blk
             $__irl_hooks[:at_exit] << blk
@@ -361,6 +374,18 @@ enum RuntimePrelude {
         def __irl_event_maps; $__irl_hooks[:event].keys; end
         def __irl_every_periods; $__irl_hooks[:every].map { |p| p[0] }; end
         def __irl_at_exit_count; $__irl_hooks[:at_exit].size; end
+        def __irl_label_maps
+          $__irl_hooks[:labels].keys.each do |n|
+            k = $__irl_key_types[n]
+            raise ArgumentError, "metric_labels :#{n}: no map #{n} has keys to label" unless k || ($__irl_implicit || []).include?(n)
+            raise ArgumentError, "metric_labels :#{n}: a hist map's keys are its buckets" if k == :hist
+          end
+        end
+        def __irl_labels(map, key)
+          h = $__irl_hooks[:labels][map].call(__irl_wrap($__irl_key_types[map], key))
+          raise TypeError, "metric_labels :#{map} gave #{h.inspect}, not a Hash" unless h.is_a?(Hash)
+          h
+        end
         def __irl_event(map, type, values); $__irl_hooks[:event][map].call(__irl_wrap(type, values)); nil; end
         def __irl_every(i); $__irl_hooks[:every][i][1].call; nil; end
         # Ruby runs at_exit blocks in reverse order of registration.

@@ -17,30 +17,47 @@ extension MetricsSource {
         for (m, im) in access.implicitMaps {
             guard let entries = try? access.implicitEntries(m, im) else { continue }
             let name = "\(prefix)_\(Self.metricName(m.name))"
-            func series(_ suffix: String, _ labels: [String], _ value: Int64) -> String {
-                "\(name)\(suffix)\(labels.isEmpty ? "" : "{" + labels.joined(separator: ",") + "}") \(value)\n"
+            func series(_ suffix: String, _ labels: String) -> String {
+                name + suffix + (labels.isEmpty ? "" : "{" + labels + "}")
             }
+            func series(_ suffix: String, _ labels: String, _ value: Int64) -> String { series(suffix, labels) + " \(value)\n" }
+            // metric_labels: a key's decoded labels (nil: not decoded yet, left out).
+            let table = decoded?.table(m.name)
+            func keyLabels(_ key: [Value]) -> String? {
+                let raw = Self.implicitLabels(key).joined(separator: ",")
+                return table == nil ? raw : table![raw]
+            }
+            // Keys that decode alike: sums (counts) add, other series keep the first key's.
+            var seen: Set<String> = []
             switch im.aggregation {
             case .hist, .lhist:
                 out += "# HELP \(name) @\(m.name) (\(im.aggregation == .hist ? "hist" : "lhist"))\n# TYPE \(name) histogram\n"
                 for h in access.implicitHistograms(entries) {
-                    let labels = Self.implicitLabels(h.key)
+                    guard let labels = keyLabels(h.key), seen.insert(labels).inserted else { continue }
+                    let le = labels.isEmpty ? "le=" : labels + ",le="
                     var cumulative: Int64 = 0
                     for b in MapAccess.implicitBuckets(h.counts, im.aggregation) {
                         cumulative += b.count
                         guard let high = b.max else { continue }
-                        out += series("_bucket", labels + ["le=\"\(high)\""], cumulative)
+                        out += series("_bucket", le + "\"\(high)\"", cumulative)
                     }
-                    out += series("_bucket", labels + ["le=\"+Inf\""], cumulative) + series("_sum", labels, h.sum) + series("_count", labels, cumulative)
+                    out += series("_bucket", le + "\"+Inf\"", cumulative) + series("_sum", labels, h.sum) + series("_count", labels, cumulative)
                 }
             case .stats:
                 for (suffix, pick) in [("_count", { (e: MapAccess.ImplicitEntry) in e.b }), ("_sum", { (e: MapAccess.ImplicitEntry) in e.a })] {
                     out += "# HELP \(name)\(suffix) @\(m.name) (stats)\n# TYPE \(name)\(suffix) gauge\n"
-                    for e in entries { out += series(suffix, Self.implicitLabels(e.key), pick(e)) }
+                    var order: [String] = [], values: [String: String] = [:]
+                    for e in entries { if let l = keyLabels(e.key) { Self.add(&order, &values, series(suffix, l), String(pick(e)), sum: true) } }
+                    out += Self.text(order, values)
                 }
             default:
                 out += "# HELP \(name) @\(m.name) (\(im.aggregation.functionName))\n# TYPE \(name) gauge\n"
-                for e in entries { out += series("", Self.implicitLabels(e.key), MapAccess.implicitValue(e, im.aggregation)) }
+                var order: [String] = [], values: [String: String] = [:]
+                for e in entries {
+                    guard let l = keyLabels(e.key) else { continue }
+                    Self.add(&order, &values, series("", l), String(MapAccess.implicitValue(e, im.aggregation)), sum: im.aggregation == .sum)
+                }
+                out += Self.text(order, values)
             }
         }
         return out

@@ -104,6 +104,8 @@ final class LoaderSession {
     var object: LoadedObject?
     var access: MapAccess?
     var metrics: MetricsServer?
+    /// `metric_labels` tables, when `--metrics` serves labelled maps.
+    var metricLabels: MetricLabels?
     var ringReaders: [(map: LoaderManifest.Map, reader: RingBufferReader)] = []
     var perfReaders: [(map: LoaderManifest.Map, reader: PerfBufferReader)] = []
     var stopping = false
@@ -179,6 +181,7 @@ final class LoaderSession {
             }
             self.hooks = hooks
             if let status = hooks.exitStatus { return status }
+            if metrics != nil && !hooks.labelMaps.isEmpty { metricLabels = MetricLabels() }
         }
         if interrupted() { return 0 }
 
@@ -202,7 +205,8 @@ final class LoaderSession {
         }
         try openReaders(object)
         if let metrics {
-            let source = MetricsSource(access: access, stats: stats, prefix: options.metricsPrefix ?? Self.metricPrefix(name))
+            try refreshMetricLabels()
+            let source = MetricsSource(access: access, stats: stats, prefix: options.metricsPrefix ?? Self.metricPrefix(name), decoded: metricLabels)
             metrics.start { source.render() }
         }
         if !options.quiet {
@@ -393,9 +397,11 @@ final class LoaderSession {
         var due = periods.map { start + UInt64($0 * 1e9) }
         let deadline = options.duration.map { start + UInt64($0 * 1e9) }
         var tags = [UInt64](repeating: 0, count: 32)
+        var labelled = start
         while !stopping {
             let now = irl_monotonic_ns()
             var wake: UInt64? = due.min()
+            if metricLabels != nil { wake = min(wake ?? .max, labelled + 1_000_000_000) }
             if let deadline { wake = min(wake ?? deadline, deadline) }
             let timeout: Int32 = wake.map { $0 <= now ? 0 : Int32(min((($0 - now) + 999_999) / 1_000_000, 60_000)) } ?? -1
             let n = irl_epoll_wait(ep, &tags, Int32(tags.count), timeout)
@@ -428,6 +434,14 @@ final class LoaderSession {
                     let step = UInt64(periods[i] * 1e9)
                     while due[i] <= after { due[i] += max(step, 1) }
                 }
+            }
+            if metricLabels != nil && after >= labelled + 1_000_000_000 && !stopping {
+                labelled = after
+                do { try refreshMetricLabels() } catch {
+                    hookError = error
+                    stopping = true
+                }
+                if hooks?.exitStatus != nil { stopping = true }
             }
             if let deadline, after >= deadline { stopping = true }
             out.flush()

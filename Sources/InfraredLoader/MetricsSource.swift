@@ -13,6 +13,9 @@ struct MetricsSource: @unchecked Sendable {
     let access: MapAccess
     let stats: RecordStats
     let prefix: String
+    /// `metric_labels` tables (MetricLabels.swift): a labelled map's series
+    /// carry its decoded labels; keys that decode alike are added together.
+    var decoded: MetricLabels? = nil
 
     static func metricName(_ s: String) -> String {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" ? $0 : "_" })
@@ -78,16 +81,20 @@ struct MetricsSource: @unchecked Sendable {
             // One metric family per integer part of the value (a struct value gives one per field).
             var families: [String] = []
             var lines: [String: [String]] = [:]
+            var values: [String: String] = [:]
+            let table = decoded?.table(m.name)
             for e in entries {
+                let raw = Self.labels(for: e.key)
+                guard let l = table == nil ? raw : table![raw] else { continue }
                 for s in Self.samples(e.value) {
                     if lines[s.suffix] == nil { families.append(s.suffix); lines[s.suffix] = [] }
-                    lines[s.suffix]!.append("\(name)\(s.suffix){\(Self.labels(for: e.key))} \(s.value)")
+                    Self.add(&lines[s.suffix]!, &values, "\(name)\(s.suffix){\(l)}", s.value, sum: true)
                 }
             }
             if families.isEmpty, m.value?.scalar != nil { families = [""]; lines[""] = [] }
             for f in families {
                 out += "# HELP \(name)\(f) map \(m.name) (\(m.kind))\n# TYPE \(name)\(f) gauge\n"
-                for l in lines[f]! { out += l + "\n" }
+                out += Self.text(lines[f]!, values)
             }
         }
         // Records lost: perf buffers' lost samples (libbpf counts them) and the
@@ -112,6 +119,27 @@ struct MetricsSource: @unchecked Sendable {
             out += "# HELP \(name) map updates refused: the map was full\n# TYPE \(name) counter\n"
             for f in failed { out += "\(name){map=\"\(Self.labelValue(f.fault.map))\"} \(f.count)\n" }
         }
+        return out
+    }
+
+    /// A series of a gauge, in first-seen order; a repeat (two keys whose
+    /// labels decode alike) adds to it (`sum`) or is left out.
+    static func add(_ order: inout [String], _ values: inout [String: String], _ series: String, _ value: String, sum: Bool) {
+        guard let old = values[series] else { order.append(series); values[series] = value; return }
+        if sum { values[series] = String(integer(old) &+ integer(value)) }
+    }
+
+    /// A sample's decimal integer (what `samples` and the implicit values
+    /// print); read by hand: `Int64(String)` costs the runner a page.
+    static func integer(_ s: String) -> Int64 {
+        var n: Int64 = 0
+        for c in s.utf8 where c != 45 { n = n &* 10 &+ Int64(c &- 48) }
+        return s.utf8.first == 45 ? 0 &- n : n
+    }
+
+    static func text(_ order: [String], _ values: [String: String]) -> String {
+        var out = ""
+        for l in order { out += l + " " + values[l]! + "\n" }
         return out
     }
 }

@@ -96,6 +96,7 @@ PROBES=(
   "strings|open 300000|"
   "hist|getpid 1000000|"
   "hist_implicit|getpid 1000000|"
+  "hist_us|getpid 1000000|"
   "loop_times|getpid 1000000|"
   "loop_while|getpid 1000000|"
   "tpfields|pingpong 100000|"

@@ -98,6 +98,7 @@ PROBES=(
   "hist_implicit|getpid 1000000|"
   "hist_us|getpid 1000000|"
   "loop_times|getpid 1000000|"
+  "loop_times12|getpid 1000000|"
   "loop_while|getpid 1000000|"
   "tpfields|pingpong 100000|"
   "uprobe|call 300000|"

@@ -15,7 +15,8 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         if let unrolled = Loop.unrolled(f, loop) {
             var baseline = f
             Loop.cleanUp(&baseline)
-            if Loop.cost(unrolled) <= Loop.cost(baseline) { f = unrolled; tried = []; continue }
+            if Loop.pays(unrolled: Loop.cost(unrolled), baseline: Loop.cost(baseline),
+                         verifiedBaseline: loop.isArithmetic(f) ? Loop.verifiedCost(f, loop) : 0) { f = unrolled; tried = []; continue }
         }
         tried.insert(loop.header)
     }
@@ -149,13 +150,45 @@ struct Loop {
         simplifyCFG(&f)
     }
 
+    /// Most instructions an unrolling may add to buy fewer verified ones.
+    static let growthBudget = 64
+
+    /// Whether to keep an unrolled loop: when it is no larger, or when it
+    /// grows by at most `growthBudget` and is smaller than what the verifier
+    /// walks for the rolled loop (every trip of the body again: a 12-trip
+    /// loop is 12 bodies to the verifier, one to the emitter).
+    static func pays(unrolled: Int, baseline: Int, verifiedBaseline: Int) -> Bool {
+        unrolled <= baseline || (unrolled <= baseline + growthBudget && unrolled < verifiedBaseline)
+    }
+
+    /// Whether the loop only computes in registers (no calls, memory or
+    /// stack slots): growing such a loop cannot grow the stack (each peeled
+    /// copy of a stack slot would need its own).
+    func isArithmetic(_ f: IRFunction) -> Bool {
+        blocks.allSatisfy { b in
+            f.blocks[b].instructions.allSatisfy { i in
+                switch i.0 { case .binary, .move, .setcc, .neg: return true; default: return false }
+            }
+        }
+    }
+
+    /// The verifier's walk of `f` with `loop` rolled, estimated: the
+    /// function once plus the loop's blocks once per further trip.
+    static func verifiedCost(_ f: IRFunction, _ loop: Loop) -> Int {
+        guard let trips = peelCount(f, loop) else { return 0 }
+        return cost(f) + (trips - 1) * loop.blocks.reduce(0) { $0 + cost(f.blocks[$1]) }
+    }
+
     /// Instructions and taken branches: a stand-in for emitted BPF instructions.
     static func cost(_ f: IRFunction) -> Int {
-        f.blocks.reduce(0) { n, b in
-            let t: Int
-            switch b.terminator { case .branch: t = 1; case .ret: t = 2; default: t = 1 }
-            return n + b.instructions.filter { if case .move(let d, .reg(let s)) = $0.0 { return d != s }; return true }.count + t
-        }
+        f.blocks.reduce(0) { $0 + cost($1) }
+    }
+
+    /// One block's share of `cost(_:)`.
+    static func cost(_ b: IRBlock) -> Int {
+        let t: Int
+        switch b.terminator { case .branch: t = 1; case .ret: t = 2; default: t = 1 }
+        return b.instructions.filter { if case .move(let d, .reg(let s)) = $0.0 { return d != s }; return true }.count + t
     }
 }
 

@@ -65,6 +65,8 @@ enum Kind: Equatable {
     case text([TextPiece])
 
     static let signedInt = Kind.int(unsigned64: false, nonNegative: false)
+    /// A u64 by type (`ktime_ns`, a :u64 value, their sums and differences).
+    static let unsignedInt = Kind.int(unsigned64: true, nonNegative: true)
 
     func merged(with o: Kind) -> Kind {
         if self == o { return self }

@@ -49,9 +49,13 @@ extension Lowering {
         let nonNegative = ln && rn
         let bothUnsigned = (lu || ln) && (ru || rn)
         switch op {
-        case "+": emit(.binary(.add, dst, .reg(l), r), loc); return .signedInt
-        case "-": emit(.binary(.sub, dst, .reg(l), r), loc); return .signedInt
-        case "*": emit(.binary(.mul, dst, .reg(l), r), loc); return .signedInt
+        // Unsigned by type (docs/language.md, "Unsigned values"): a u64 with
+        // a u64 or a non-negative value sums, subtracts and multiplies to a
+        // u64 (wrapping, as in C), so `/`, `%`, `>>` and comparisons on the
+        // result are unsigned; anything else is a signed Ruby Integer.
+        case "+": emit(.binary(.add, dst, .reg(l), r), loc); return unsignedCompare ? .unsignedInt : .signedInt
+        case "-": emit(.binary(.sub, dst, .reg(l), r), loc); return unsignedCompare ? .unsignedInt : .signedInt
+        case "*": emit(.binary(.mul, dst, .reg(l), r), loc); return unsignedCompare ? .unsignedInt : .signedInt
         case "/": emit(.binary(bothUnsigned ? .udiv : .sdiv, dst, .reg(l), r), loc)
             return .int(unsigned64: lu && bothUnsigned, nonNegative: nonNegative)
         case "%": emit(.binary(bothUnsigned ? .umod : .smod, dst, .reg(l), r), loc)

@@ -99,6 +99,8 @@ final class LoaderSession {
     var options = LoaderOptions()
     var usageName = ""
     var hooks: HookRuntime?
+    /// The params the `before_load` hooks set (`self.name = v`), written to `.rodata` at load.
+    var hookParams: [String: HostValue] = [:]
     var object: LoadedObject?
     var access: MapAccess?
     var metrics: MetricsServer?
@@ -175,13 +177,19 @@ final class LoaderSession {
             }
             self.hooks = hooks
             if let status = hooks.exitStatus { return status }
+            hooks.host = { [unowned self] op, args in try self.host(op, args) }
+            if hooks.beforeLoadCount > 0 {
+                do { hookParams = try hooks.beforeLoad() } catch { throw LoaderFailure("before_load: \(error)") }
+                if let status = hooks.exitStatus { return status }
+            }
         }
         if interrupted() { return 0 }
 
         let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(probe.name), btfCustomPath: try btfPath()))
         self.object = object
         for p in manifest.params {
-            guard let v = options.params[p.name] else { continue }
+            // A value the before_load hooks set wins over the command line's.
+            guard let v = try hookParams[p.name].map({ try Self.paramValue($0, p) }) ?? options.params[p.name] else { continue }
             let bytes = (0..<p.size).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: v) >> (8 * UInt64($0))) }
             try object.setInitialBytes(map: ".rodata", offset: p.offset, bytes: bytes)
         }
@@ -189,7 +197,6 @@ final class LoaderSession {
         let access = MapAccess(object: object, manifest: manifest)
         access.symbolizer = symbolizer
         self.access = access
-        hooks?.host = { [unowned self] op, args in try self.host(op, args) }
         if interrupted() { teardown(); return 0 }
 
         for p in manifest.programs {
@@ -485,7 +492,8 @@ final class LoaderSession {
     // MARK: host calls from the hooks
 
     func host(_ op: String, _ args: [HostValue]) throws -> HostValue {
-        guard let access else { throw LoaderFailure("maps are not loaded yet") }
+        if op.hasPrefix("target_") { return try targetHost(op, args) }
+        guard let access else { throw LoaderFailure("maps are not loaded yet: the before_load hooks run before anything is loaded") }
         func name(_ i: Int) throws -> String {
             guard i < args.count, let s = args[i].stringValue else { throw LoaderFailure("\(op): bad arguments") }
             return s

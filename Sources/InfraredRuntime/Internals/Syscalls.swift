@@ -221,9 +221,21 @@ enum Sys {
     }
 
     /// The file `/proc/PID/maps` or `ldconfig -p` text, nil when unreadable.
+    /// Read with read(2) until EOF: procfs files report size 0, and
+    /// Foundation's whole-file read of another process's maps came back empty.
     static func readText(_ path: String) -> String? {
-        guard let d = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: d, as: UTF8.self)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The directories the dynamic linker searches: /etc/ld.so.conf.d/*.conf's, then the defaults.

@@ -105,7 +105,7 @@ enum AttachPlan {
         switch p.kind.programType {
         case .perfEvent:
             let e = try perfEvent(p)
-            try object.attachPerfEvent(program: p.name, type: e.type, config: e.config, frequency: e.frequency)
+            try object.attachPerfEvent(program: p.name, type: e.type, config: e.config, frequency: options.frequency ?? e.frequency)
         case .xdp:
             try object.attachXDP(program: p.name, ifname: options.ifname ?? "")
         case .schedCls:

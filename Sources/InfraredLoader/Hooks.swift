@@ -27,6 +27,7 @@ final class HookRuntime {
     private(set) var atExitCount = 0
     /// Maps whose keys a `metric_labels` block turns into metric labels.
     private(set) var labelMaps: [String] = []
+    private(set) var beforeLoadCount = 0
 
     /// Set when a hook called `exit`.
     private(set) var exitStatus: Int32?
@@ -85,6 +86,16 @@ final class HookRuntime {
         }
         if case .int(let n) = try call("__irl_at_exit_count", []) { atExitCount = Int(n) }
         labelMaps = try call("__irl_label_maps", []).arrayOfStrings
+        if case .int(let n) = try call("__irl_before_load_count", []) { beforeLoadCount = Int(n) }
+    }
+
+    /// Runs the `before_load` blocks; returns the params they set, by name.
+    func beforeLoad() throws -> [String: HostValue] {
+        var out: [String: HostValue] = [:]
+        if case .hash(let pairs) = try call("__irl_before_load", []) {
+            for (k, v) in pairs { if let n = k.stringValue { out[n] = v } }
+        }
+        return out
     }
 
     /// Hands a record to the `on_event` block of `map`.
@@ -214,8 +225,21 @@ enum RuntimePrelude {
           def syscall_name(id); __infrared_host("syscall_name", id); end
           def cgroup_path(id); __infrared_host("cgroup_path", id); end
         end
-        $__irl_hooks = { event: {}, every: [], at_exit: [], labels: {} }
+        $__irl_hooks = { event: {}, every: [], at_exit: [], labels: {}, before_load: [] }
         $__irl_key_types = {}
+        $__irl_params_set = {}
+        $__irl_loading = false
+        # The process --pid names, for before_load hooks that look into it (a runtime's symbols and version).
+        module Target
+          # The --pid value, or nil.
+          def self.pid; __infrared_host("target_pid"); end
+          # The file the process maps that `name` names (a path, or a short name: "libruby"), or nil.
+          def self.library(name); __infrared_host("target_library", name.to_s); end
+          # Where the process has `symbol` of the mapped file `path` (a variable or function), or nil.
+          def self.address(path, symbol); __infrared_host("target_address", path.to_s, symbol.to_s); end
+          # The C string at `address` in the process (at most `limit` bytes), or nil.
+          def self.read_string(address, limit = 256); __infrared_host("target_read_string", address, limit); end
+        end
         $__irl_structs = {}
         class InfraredStructBuilder
           def initialize; @fields = []; end
@@ -311,9 +335,15 @@ enum RuntimePrelude {
           def license(*a); nil; end
           def license!(*a); nil; end
           def section!(*a); nil; end
+          # A param reads its value; a before_load hook may set it (`self.name = v`), for the load.
           def param(name, type, default: 0)
             n = name.to_s
             Object.send(:define_method, name.to_sym) { $__irl_params[n] }
+            Object.send(:define_method, :"#{n}=") do |v|
+              raise "param #{n} is set before the programs load: in a before_load block" unless $__irl_loading
+              $__irl_params[n] = v
+              $__irl_params_set[n] = v
+            end
             nil
           end
           # A loader flag for the hooks: `flamegraph` reads its value (nil when not given).
@@ -364,6 +394,12 @@ enum RuntimePrelude {
             $__irl_hooks[:at_exit] << blk
             blk
           end
+          # Runs once before the object is loaded: it may set params and read the --pid process.
+          def before_load(&blk)
+            raise ArgumentError, "before_load needs a block" unless blk
+            $__irl_hooks[:before_load] << blk
+            nil
+          end
 
         """
         for kind in programKinds {
@@ -385,6 +421,13 @@ enum RuntimePrelude {
           h = $__irl_hooks[:labels][map].call(__irl_wrap($__irl_key_types[map], key))
           raise TypeError, "metric_labels :#{map} gave #{h.inspect}, not a Hash" unless h.is_a?(Hash)
           h
+        end
+        def __irl_before_load_count; $__irl_hooks[:before_load].size; end
+        def __irl_before_load
+          $__irl_loading = true
+          $__irl_hooks[:before_load].each { |b| b.call }
+          $__irl_loading = false
+          $__irl_params_set
         end
         def __irl_event(map, type, values); $__irl_hooks[:event][map].call(__irl_wrap(type, values)); nil; end
         def __irl_every(i); $__irl_hooks[:every][i][1].call; nil; end

@@ -101,6 +101,8 @@ final class LoaderSession {
     /// The tool's name in load errors and metric names (`Loader.run`'s `name`).
     var name = ""
     var hooks: HookRuntime?
+    /// The params the `before_load` hooks set (`self.name = v`), written to `.rodata` at load.
+    var hookParams: [String: HostValue] = [:]
     var object: LoadedObject?
     var access: MapAccess?
     var metrics: MetricsServer?
@@ -182,13 +184,19 @@ final class LoaderSession {
             self.hooks = hooks
             if let status = hooks.exitStatus { return status }
             if metrics != nil && !hooks.labelMaps.isEmpty { metricLabels = MetricLabels() }
+            hooks.host = { [unowned self] op, args in try self.host(op, args) }
+            if hooks.beforeLoadCount > 0 {
+                do { hookParams = try hooks.beforeLoad() } catch { throw LoaderFailure("before_load: \(error)") }
+                if let status = hooks.exitStatus { return status }
+            }
         }
         if interrupted() { return 0 }
 
         let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(name), btfCustomPath: try btfPath()))
         self.object = object
         for p in manifest.params {
-            guard let v = options.params[p.name] else { continue }
+            // A value the before_load hooks set wins over the command line's.
+            guard let v = try hookParams[p.name].map({ try Self.paramValue($0, p) }) ?? options.params[p.name] else { continue }
             let bytes = (0..<p.size).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: v) >> (8 * UInt64($0))) }
             try object.setInitialBytes(map: ".rodata", offset: p.offset, bytes: bytes)
         }
@@ -196,7 +204,6 @@ final class LoaderSession {
         let access = MapAccess(object: object, manifest: manifest)
         access.symbolizer = symbolizer
         self.access = access
-        hooks?.host = { [unowned self] op, args in try self.host(op, args) }
         if interrupted() { teardown(); return 0 }
 
         for p in manifest.programs {
@@ -516,7 +523,8 @@ final class LoaderSession {
 
     func host(_ op: String, _ args: [HostValue]) throws -> HostValue {
         if let named = try helperHost(op, args) { return named }
-        guard let access else { throw LoaderFailure("maps are not loaded yet") }
+        if op.hasPrefix("target_") { return try targetHost(op, args) }
+        guard let access else { throw LoaderFailure("maps are not loaded yet: the before_load hooks run before anything is loaded") }
         func name(_ i: Int) throws -> String {
             guard i < args.count, let s = args[i].stringValue else { throw LoaderFailure("\(op): bad arguments") }
             return s

@@ -27,6 +27,8 @@ public struct LoaderOptions: Sendable {
     public var ifname: String?
     /// `--pid`: uprobes and USDT probes attach to this process only.
     public var pid: Int32?
+    /// `--frequency HZ`: perf_event programs sample this often instead of their declared `frequency:`.
+    public var frequency: UInt64?
     public var help = false
     public var quiet = false
     /// Print the probe file the tool was built from, and exit.
@@ -125,6 +127,10 @@ public enum LoaderCLI {
                 let text = try value()
                 guard let p = Int32(text), p > 0 else { throw UsageError("--pid: '\(text)' is not a process id (a positive integer)") }
                 options.pid = p
+            case "frequency":
+                let text = try value()
+                guard let f = UInt64(text), f > 0 else { throw UsageError("--frequency: '\(text)' is not a positive number of samples a second") }
+                options.frequency = f
             case "metrics": options.metrics = try parseMetrics(try value())
             case "metrics-prefix":
                 let text = try value()
@@ -267,7 +273,8 @@ public enum LoaderCLI {
             + (manifest.programs.contains(where: AttachPlan.isCgroup) ? ["--cgroup PATH"] : [])
             + (manifest.programs.contains { $0.kind.programType == .xdp || $0.kind.programType == .schedCls } ? ["--ifname IFACE"] : [])
             + (manifest.programs.contains { $0.kind.programType == .socketFilter } ? ["[--ifname IFACE]"] : [])
-            + (manifest.programs.contains(where: AttachPlan.isUserProbe) ? ["[--pid PID]"] : [])
+            + (manifest.programs.contains(where: AttachPlan.isUserProbe) || manifest.declaredHooks.contains("before_load") ? ["[--pid PID]"] : [])
+            + (manifest.programs.contains { $0.kind.programType == .perfEvent } ? ["[--frequency HZ]"] : [])
             + ["[--help]"]).joined(separator: " "))
         lines.append("")
         let programs = manifest.programs.map { "\($0.name) (\($0.section))" }.joined(separator: ", ")
@@ -304,7 +311,8 @@ public enum LoaderCLI {
             ("--metrics-prefix P", "metric names start P_ (default: this tool's name)"),
             ("--cgroup PATH", "the cgroup v2 directory cgroup programs attach to"),
             ("--ifname IFACE", "the interface XDP and tc programs attach to (socket filters: default every interface)"),
-            ("--pid PID", "uprobes and USDT probes attach to this process only; short library names resolve through its /proc/PID/maps"),
+            ("--pid PID", "uprobes and USDT probes attach to this process only; short library names resolve through its /proc/PID/maps; before_load hooks read it as Target.pid"),
+            ("--frequency HZ", "perf_event programs sample this many times a second (default: their frequency:)"),
             ("--quiet", "no start-up message on stderr"),
             ("--print-source", "print the probe file this tool was built from"),
             ("--help", "this text"),

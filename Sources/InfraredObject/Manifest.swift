@@ -197,7 +197,7 @@ public struct Manifest: Sendable, Codable, Equatable {
     }
     /// What the loader's command line is made of besides params and options:
     /// its own flags, which neither may take (`--duration`…).
-    public static let loaderFlags = ["duration", "format", "btf", "metrics", "metrics-prefix", "cgroup", "ifname", "pid", "help", "quiet", "print-source"]
+    public static let loaderFlags = ["duration", "format", "btf", "metrics", "metrics-prefix", "cgroup", "ifname", "pid", "frequency", "help", "quiet", "print-source"]
 
     public var license: String
     public var programs: [Program]

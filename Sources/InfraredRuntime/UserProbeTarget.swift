@@ -83,3 +83,14 @@ struct UserProbeTarget: Equatable {
             errno: .noSuchFileOrDirectory, messages: [])
     }
 }
+
+/// The files a process maps, as `--pid` resolves short library names: for
+/// the hooks' `Target.library(name)`.
+public enum MappedFiles {
+    /// The file process `pid` maps that `name` names (a full path, or a
+    /// short name such as `libruby`), or nil.
+    public static func find(_ name: String, pid: Int32) -> String? {
+        guard let maps = Sys.readText("/proc/\(pid)/maps") else { return nil }
+        return UserProbeTarget.mappedFiles(maps).first { UserProbeTarget.matches($0, name: name) }
+    }
+}

@@ -14,7 +14,7 @@ final class ManifestJSONTests: XCTestCase {
     func testManifestsDecodeAsJSONDecoderDecodesThem() throws {
         let examples = try FileManager.default.contentsOfDirectory(atPath: LoaderSupport.packageRoot.appendingPathComponent("Examples").path)
             .filter { $0.hasSuffix(".rb") }.sorted()
-        XCTAssertEqual(examples.count, 17)
+        XCTAssertEqual(examples.count, 18)
         var sources = try examples.map { name -> (String, String) in
             let url = LoaderSupport.packageRoot.appendingPathComponent("Examples").appendingPathComponent(name)
             return (url.path, try String(contentsOf: url, encoding: .utf8))

@@ -58,6 +58,7 @@ enum Prelude {
           def every(seconds, &blk); ($__ir[:hooks] ||= []) << ["every", seconds.to_s]; nil; end
           def at_exit(&blk); ($__ir[:hooks] ||= []) << ["at_exit", ""]; nil; end
           def metric_labels(map, &blk); ($__ir[:hooks] ||= []) << ["metric_labels", map.to_s]; nil; end
+          def before_load(&blk); ($__ir[:hooks] ||= []) << ["before_load", ""]; nil; end
           # A loader flag for the hooks only (Frontend/Options.swift checks it).
           def option(name = nil, type = :string, **opts)
             $__ir[:options] << [name, type, opts.map { |k, v| [k.to_s, v] }, __ir_line]

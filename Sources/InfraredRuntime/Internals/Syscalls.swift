@@ -217,6 +217,8 @@ enum Sys {
     }
 
     /// The file `/proc/PID/maps` or `ldconfig -p` text, nil when unreadable.
+    /// Read with read(2) until EOF: procfs files report size 0, and
+    /// Foundation's whole-file read of another process's maps came back empty.
     static func readText(_ path: String) -> String? {
         guard let d = try? readFile(path) else { return nil }
         return String(decoding: d, as: UTF8.self)

@@ -79,6 +79,7 @@ extension Lowering {
             if language.maps[name] != nil, args.isEmpty { try noBlock(); return .map(name) }
             if let k = try variableCall(name, args: args, dst: dst, irep, insn, loc) { return k }
             if let k = try stringCall(name, args: args, dst: dst, irep, insn, loc) { return k }
+            if let k = try userRead(name, args: args, frame: frame, dst: dst, insn, loc) { return k }
             return try kernelCall(name, args: args, dst: dst, irep, insn, loc)
         case .structType(let s):
             guard name == "new", args.isEmpty else { return nil }

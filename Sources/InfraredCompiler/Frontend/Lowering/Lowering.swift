@@ -53,6 +53,8 @@ final class Lowering {
     let structSites: StructSites
     /// The stack offset of each struct site this lowering allocated.
     var structOffsets: [Int: Int] = [:]
+    /// The stack word scalar `user_read`s copy through (UserMemory.swift).
+    var userReadSlot: Int?
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
@@ -76,7 +78,7 @@ final class Lowering {
         core = l.core; records = l.records; implicitMaps = l.implicitMaps
         kindsSettled = false
         ir = l.ir; pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
-        structSites = l.structSites; structOffsets = l.structOffsets
+        structSites = l.structSites; structOffsets = l.structOffsets; userReadSlot = l.userReadSlot
     }
 
     func lower() throws -> (IRFunction, StringPool) {

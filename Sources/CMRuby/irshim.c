@@ -289,3 +289,39 @@ const char *ir_irep_lv(ir_session *s, ir_irep r, uint16_t reg) {
   return sym ? mrb_sym_name(s->mrb, sym) : NULL;
 }
 int32_t ir_irep_line(ir_session *s, ir_irep r, uint32_t pc) { return mrb_debug_get_line(s->mrb, IREP(r), pc); }
+
+// libmruby's own decoder of the packed line map (src/dump.c; not in its headers).
+uint32_t mrb_packed_int_decode(const uint8_t *p, const uint8_t **newpos);
+
+// mrb_debug_get_line decodes a packed line map from its start on every call,
+// so a line for each pc of a body costs O(pc²). This walks each file's map
+// once, pcs in order: the line of pc is the sum of the line steps of the
+// entries whose position is at most pc (what mrb_debug_get_line computes
+// for one pc); the array and flat-map forms are cheap to ask pc by pc.
+void ir_irep_lines(ir_session *s, ir_irep r, int32_t *lines) {
+  const mrb_irep *irep = IREP(r);
+  const mrb_irep_debug_info *info = irep->debug_info;
+  for (uint32_t pc = 0; pc < irep->ilen; pc++) lines[pc] = -1;
+  if (!info) return;
+  for (uint16_t i = 0; i < info->flen; i++) {
+    const mrb_irep_debug_info_file *f = info->files[i];
+    uint32_t end = i + 1 < info->flen ? info->files[i + 1]->start_pos : info->pc_count;
+    if (end > irep->ilen) end = irep->ilen;
+    if (f->line_type != mrb_debug_line_packed_map) {
+      for (uint32_t pc = f->start_pos; pc < end; pc++) lines[pc] = mrb_debug_get_line(s->mrb, irep, pc);
+      continue;
+    }
+    const uint8_t *p = f->lines.packed_map, *pend = p + f->line_entry_count;
+    uint32_t pos = 0, line = 0;
+    for (uint32_t pc = f->start_pos; pc < end; pc++) {
+      while (p < pend) {
+        const uint8_t *q = p;
+        uint32_t next = pos + mrb_packed_int_decode(q, &q);
+        uint32_t step = mrb_packed_int_decode(q, &q);
+        if (pc < next) break;
+        pos = next; line += step; p = q;
+      }
+      lines[pc] = (int32_t)line;
+    }
+  }
+}

@@ -80,5 +80,8 @@ ir_irep ir_irep_rep(ir_irep r, uint16_t i);
 // Name of local variable register `reg` (1-based as in mruby), or NULL.
 const char *ir_irep_lv(ir_session *s, ir_irep r, uint16_t reg);
 int32_t ir_irep_line(ir_session *s, ir_irep r, uint32_t pc);
+// The line of every pc of the irep, as ir_irep_line answers for it, into
+// lines[0..<ilen] (-1 where it has none), in one pass over the debug info.
+void ir_irep_lines(ir_session *s, ir_irep r, int32_t *lines);
 uint16_t ir_irep_clen(ir_irep r);
 #endif

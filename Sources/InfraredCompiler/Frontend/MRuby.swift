@@ -154,6 +154,23 @@ final class MRubySession {
         }
     }
 
+    /// Each irep's line of every pc, decoded once: asking libmruby pc by pc
+    /// (`ir_irep_line`) decodes its packed line map from the start each time,
+    /// which made a line for every instruction of a 10,000-line body cost
+    /// seconds (Benchmarks/scaling.sh).
+    private var lineTables: [UnsafeRawPointer: [Int32]] = [:]
+
+    func lines(of irep: Irep) -> [Int32] {
+        if let known = lineTables[irep.raw] { return known }
+        let count = Int(ir_irep_ilen(irep.raw))
+        let table = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { ir_irep_lines(raw, irep.raw, buffer.baseAddress!) }
+            initialized = count
+        }
+        lineTables[irep.raw] = table
+        return table
+    }
+
     private func string(_ v: ir_value) -> String {
         var len = 0
         let p = ir_str(raw, v, &len)!
@@ -191,5 +208,10 @@ struct Irep {
         guard reg > 0, reg < 65536, let p = ir_irep_lv(session.raw, raw, UInt16(reg)) else { return nil }
         return String(cString: p)
     }
-    func line(at pc: Int) -> Int { Int(ir_irep_line(session.raw, raw, UInt32(pc))) }
+    /// The source line of the instruction at `pc` (-1: none), from the
+    /// session's table of this irep's lines.
+    func line(at pc: Int) -> Int {
+        let lines = session.lines(of: self)
+        return pc >= 0 && pc < lines.count ? Int(lines[pc]) : -1
+    }
 }

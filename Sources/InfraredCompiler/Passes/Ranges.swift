@@ -134,6 +134,13 @@ struct Ranges {
 /// dividend is known not negative and the divisor positive they agree, and
 /// the unsigned instruction replaces the sign fix-ups.
 func narrowDivisions(_ f: inout IRFunction) {
+    // The analysis is quadratic in a long body (a state of every register
+    // at every block): not run where there is nothing to narrow.
+    let signed = f.blocks.contains { $0.instructions.contains { insn, _ in
+        if case .binary(let op, _, _, _) = insn { return op == .sdiv || op == .smod }
+        return false
+    } }
+    guard signed else { return }
     let ranges = Ranges(f)
     for b in f.blocks.indices {
         guard var s = ranges.entry[b] else { continue }

@@ -23,7 +23,12 @@ func renameWebs(_ f: inout IRFunction) {
         entryDefs[v] = defs.count
         addDef(Def(block: 0, index: -1 - v.id), v)
     }
-    // Reaching definitions: block → vreg → def ids.
+    // Reaching definitions: block → vreg → def ids, of the registers live
+    // there only: a use reads a register live where it is, and a register's
+    // definitions reach a block only through blocks where it is live, so the
+    // uses see what the full sets would give them. Without the pruning every
+    // block carried every register defined before it: quadratic in a long
+    // body (Benchmarks/scaling.sh).
     let n = f.blocks.count
     var outs = Array(repeating: [VReg: Set<Int>](), count: n)
     let preds = f.predecessors
@@ -32,12 +37,12 @@ func renameWebs(_ f: inout IRFunction) {
         for (i, (insn, _)) in f.blocks[b].instructions.enumerated() {
             if let d = insn.definition { s[d] = [defID[Def(block: b, index: i)]!] }
         }
-        return s
+        return s.filter { live.liveOut[b].contains($0.key) }
     }
     func input(_ b: Int) -> [VReg: Set<Int>] {
         var s: [VReg: Set<Int>] = [:]
         if b == 0 { for (v, d) in entryDefs { s[v] = [d] } }
-        for p in preds[b] { for (v, ds) in outs[p] { s[v, default: []].formUnion(ds) } }
+        for p in preds[b] { for (v, ds) in outs[p] where live.liveIn[b].contains(v) { s[v, default: []].formUnion(ds) } }
         return s
     }
     let order = f.reversePostOrder

@@ -26,7 +26,10 @@ RUNNER := $(RUNNER_SCRATCH)/release/infrared-runner
 # client), -function-sections gives each function a section the linker can drop.
 # 11.2 MB → 9.95 MB (Benchmarks/footprint.sh). Not --icf=safe (-94 KB): gold
 # folds functions of libmruby's gems and hooks lose methods (`sort_by`).
-RUNNER_FLAGS := -Xswiftc -Xfrontend -Xswiftc -internalize-at-link -Xswiftc -Xfrontend -Xswiftc -function-sections
+# -Osize: 10.01 → 9.89 MB once before_load/Target landed; it costs the record
+# printer 7–10 % (Benchmarks/loader-bench.sh, RUNS=5: 23.6 → 21.8 M text
+# records/s, 22.1 → 19.8 M JSON; the C libbpf tool: 7.5 M) and start-up nothing.
+RUNNER_FLAGS := -Xswiftc -Xfrontend -Xswiftc -internalize-at-link -Xswiftc -Xfrontend -Xswiftc -function-sections -Xswiftc -Osize
 # A static link's glibc notes (dlopen, getaddrinfo, getpwnam… "requires at runtime the
 # shared libraries") left out of `make build`'s output; every other line passes.
 QUIET_LINK := bash Scripts/quiet-static-link.sh

@@ -192,29 +192,70 @@ struct Loop {
     }
 }
 
-/// Dominator sets of the reachable blocks (iterative; functions are small).
+/// Dominance among the reachable blocks: the immediate dominators by the
+/// iterative algorithm of Cooper, Harvey and Kennedy ("A Simple, Fast
+/// Dominance Algorithm", 2001), then the dominator tree numbered in a
+/// depth-first walk, so that `dominates` compares two intervals. (Sets of
+/// dominators per block, as this was before, are quadratic in a long body:
+/// a chain of `if`s has blocks dominated by all the blocks before them.)
 struct Dominators {
-    private var sets: [Int: Set<Int>] = [:]
+    /// Entry and exit numbers of each block in a walk of the dominator tree (-1: unreachable).
+    private var entry: [Int]
+    private var exit: [Int]
 
     init(_ f: IRFunction) {
         let order = f.reversePostOrder
         let preds = f.predecessors
-        let all = Set(order)
-        for b in order { sets[b] = b == 0 ? [0] : all }
+        let n = f.blocks.count
+        var rank = [Int](repeating: -1, count: n)   // position in reverse postorder
+        for (i, b) in order.enumerated() { rank[b] = i }
+        var idom = [Int](repeating: -1, count: n)
+        if !order.isEmpty { idom[order[0]] = order[0] }
+        func intersect(_ a: Int, _ b: Int) -> Int {
+            var x = a, y = b
+            while x != y {
+                while rank[x] > rank[y] { x = idom[x] }
+                while rank[y] > rank[x] { y = idom[y] }
+            }
+            return x
+        }
         var changed = true
         while changed {
             changed = false
-            for b in order where b != 0 {
-                var s = all
-                for p in preds[b] { if let ps = sets[p] { s.formIntersection(ps) } }
-                s.insert(b)
-                if s != sets[b] { sets[b] = s; changed = true }
+            for b in order.dropFirst() {
+                var new = -1
+                for p in preds[b] where rank[p] >= 0 && idom[p] >= 0 {
+                    new = new < 0 ? p : intersect(p, new)
+                }
+                if new >= 0, idom[b] != new { idom[b] = new; changed = true }
+            }
+        }
+        var children = [[Int]](repeating: [], count: n)
+        for b in order.dropFirst() where idom[b] >= 0 { children[idom[b]].append(b) }
+        entry = [Int](repeating: -1, count: n)
+        exit = entry
+        guard let root = order.first else { return }
+        var clock = 0
+        var stack: [(block: Int, next: Int)] = [(root, 0)]
+        entry[root] = clock; clock += 1
+        while let (b, next) = stack.last {
+            if next < children[b].count {
+                stack[stack.count - 1].next = next + 1
+                let c = children[b][next]
+                entry[c] = clock; clock += 1
+                stack.append((c, 0))
+            } else {
+                exit[b] = clock; clock += 1
+                stack.removeLast()
             }
         }
     }
 
-    /// Whether `a` dominates `b` (every path from the entry to `b` passes `a`).
-    func dominates(_ a: Int, _ b: Int) -> Bool { sets[b]?.contains(a) ?? false }
+    /// Whether `a` dominates `b` (every path from the entry to `b` passes `a`); false for an unreachable block.
+    func dominates(_ a: Int, _ b: Int) -> Bool {
+        guard a >= 0, b >= 0, a < entry.count, b < entry.count, entry[a] >= 0, entry[b] >= 0 else { return false }
+        return entry[a] <= entry[b] && exit[b] <= exit[a]
+    }
 }
 
 /// Constants that do not fit an instruction's 32-bit immediate take an

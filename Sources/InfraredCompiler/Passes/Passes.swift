@@ -92,7 +92,11 @@ func propagateConstants(_ f: inout IRFunction) {
 }
 
 /// The dataflow of constant propagation: each block's state on leaving it,
-/// iterated to a fixed point in reverse post-order.
+/// iterated to a fixed point in reverse post-order. A state on leaving a
+/// block keeps the registers live there only: what a register holds depends
+/// on the registers its definition reads, which are live where it is, so the
+/// registers read anywhere get what whole states would give them. (Whole
+/// states, one a block, were quadratic in a long body.)
 struct ConstantAnalysis {
     let predecessors: [[Int]]
     let entryState: ConstantState
@@ -100,16 +104,18 @@ struct ConstantAnalysis {
 
     init(_ f: IRFunction, order: [Int]) {
         predecessors = f.predecessors
-        var entry = ConstantState(count: f.vregCount)
+        var entry = ConstantState()
         entry.set(f.context, nil)
         entryState = entry
         outs = Array(repeating: nil, count: f.blocks.count)
+        let live = IRLiveness(f)
         var changed = true
         while changed {
             changed = false
             for b in order {
                 var out = state(entering: b)
                 Self.transfer(f.blocks[b], &out)
+                out.keep(live.liveOut[b])
                 if outs[b] != out { outs[b] = out; changed = true }
             }
         }
@@ -118,7 +124,7 @@ struct ConstantAnalysis {
     /// The meet of the predecessors' states (the entry block: the context varies, all else unseen).
     func state(entering b: Int) -> ConstantState {
         if b == 0 { return entryState }
-        return meet(of: predecessors[b]) ?? ConstantState(count: entryState.count)
+        return meet(of: predecessors[b]) ?? ConstantState()
     }
 
     /// The meet of these blocks' states on leaving them; nil when none has one yet.
@@ -148,40 +154,34 @@ struct ConstantAnalysis {
     }
 }
 
-/// What constant propagation knows of every register at one point, indexed
-/// by register number: not seen yet (optimistic top), one constant, or varying.
+/// What constant propagation knows of registers at one point: one constant,
+/// or varying; a register absent is not seen yet (optimistic top).
 struct ConstantState: Equatable {
-    private var known: [UInt8]   // 0: not seen yet, 1: constant, 2: varying
-    private var values: [Int64]
-    var count: Int { known.count }
-    init(count: Int) {
-        known = Array(repeating: 0, count: count)
-        values = Array(repeating: 0, count: count)
-    }
+    private enum Fact: Equatable { case constant(Int64), varying }
+    private var facts: [VReg: Fact] = [:]
+    init() {}
     /// Records `r`'s value: a constant, or nil for varying.
-    mutating func set(_ r: VReg, _ v: Int64?) {
-        if let v { known[r.id] = 1; values[r.id] = v } else { known[r.id] = 2; values[r.id] = 0 }
-    }
+    mutating func set(_ r: VReg, _ v: Int64?) { facts[r] = v.map { .constant($0) } ?? .varying }
     /// The operand's constant value; nil when varying or not seen yet.
     func value(_ o: Operand) -> Int64? {
         switch o {
         case .imm(let i): return i
-        case .reg(let r): return known[r.id] == 1 ? values[r.id] : nil
+        case .reg(let r): if case .constant(let v) = facts[r] { return v }; return nil
         }
     }
     /// Merges a predecessor's state: a register not seen yet takes the other's
     /// value; two different values vary.
     mutating func meet(_ o: ConstantState) {
-        for i in known.indices {
-            let k = o.known[i]
-            if k == 0 { continue }
-            switch known[i] {
-            case 0: known[i] = k; values[i] = o.values[i]
-            case 1: if k == 2 || values[i] != o.values[i] { known[i] = 2; values[i] = 0 }
-            default: break
+        for (r, k) in o.facts {
+            switch facts[r] {
+            case nil: facts[r] = k
+            case .constant(let v): if k != .constant(v) { facts[r] = .varying }
+            case .varying: break
             }
         }
     }
+    /// Forgets the registers outside `live` (they become not seen yet).
+    mutating func keep(_ live: RegisterSet) { facts = facts.filter { live.contains($0.key) } }
 }
 
 /// `x + 0`, `x * 1`, `x | 0`, … are `x`.

@@ -29,6 +29,18 @@ func renameWebs(_ f: inout IRFunction) {
     // uses see what the full sets would give them. Without the pruning every
     // block carried every register defined before it: quadratic in a long
     // body (Benchmarks/scaling.sh).
+    //
+    // The definitions of a register that reach a block where it is live all
+    // reach one use (the first on a path from there that does not define
+    // it), so they are one web: merged as soon as they meet, each register
+    // carries one definition per web, and a chain of `if`s that each assign
+    // `x` does not carry every assignment before it to every block after it.
+    var parent = Array(0..<defs.count)
+    func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
+    func union(_ ds: Set<Int>) {
+        guard let first = ds.first else { return }
+        for d in ds { let a = find(first), b = find(d); if a != b { parent[b] = a } }
+    }
     let n = f.blocks.count
     var outs = Array(repeating: [VReg: Set<Int>](), count: n)
     let preds = f.predecessors
@@ -43,6 +55,7 @@ func renameWebs(_ f: inout IRFunction) {
         var s: [VReg: Set<Int>] = [:]
         if b == 0 { for (v, d) in entryDefs { s[v] = [d] } }
         for p in preds[b] { for (v, ds) in outs[p] where live.liveIn[b].contains(v) { s[v, default: []].formUnion(ds) } }
+        for (v, ds) in s { union(ds); s[v] = [find(ds.first!)] }   // one web: its root stands for it
         return s
     }
     let order = f.reversePostOrder
@@ -55,12 +68,6 @@ func renameWebs(_ f: inout IRFunction) {
         }
     }
     // Union the definitions reaching each use.
-    var parent = Array(0..<defs.count)
-    func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
-    func union(_ ds: Set<Int>) {
-        guard let first = ds.first else { return }
-        for d in ds { let a = find(first), b = find(d); if a != b { parent[b] = a } }
-    }
     var useDefs: [Def: [VReg: Set<Int>]] = [:]   // per instruction (index count = terminator)
     for b in order {
         var s = input(b)

@@ -109,10 +109,10 @@ final class TranslationValidationTests: XCTestCase {
         XCTAssertTrue(failures.isEmpty, failures.prefix(3).joined(separator: "\n=====\n"))
         XCTAssertEqual(outOfSteps, 0)
         // The passes these programs exist to exercise: how many of the 200 each changed (exact: the seed is fixed).
-        let checked = ["reuse-invariant-calls", "hoist-params", "narrow-stores", "unsigned-loads", "forward-probe-reads"]
+        let checked = ["reuse-invariant-calls", "hoist-params", "narrow-stores", "unsigned-loads", "forward-probe-reads", "pack-stack"]
         if count == 200 {
             XCTAssertEqual(changed.filter { checked.contains($0.key) },
-                           ["reuse-invariant-calls": 75, "hoist-params": 42, "narrow-stores": 80, "unsigned-loads": 22, "forward-probe-reads": 70])
+                           ["reuse-invariant-calls": 75, "hoist-params": 42, "narrow-stores": 80, "unsigned-loads": 22, "forward-probe-reads": 70, "pack-stack": 200])
         } else {
             for p in checked { XCTAssertGreaterThan(changed[p] ?? 0, 0, "\(p) changed no generated program") }
         }

@@ -264,6 +264,15 @@ struct IRFunction {
     /// Bytes of stack used by stack objects (keys, values, structs, probe-read
     /// buffers) below R10; spill slots go below them.
     var stackSize = 0
+    /// The stack objects the lowering reserved, in order: `packStackObjects`
+    /// lays them out again so that objects never live together share bytes.
+    var stackObjects: [StackObject] = []
+    struct StackObject: Hashable {
+        /// Bytes [offset, offset + size) below R10 (offset < 0).
+        var offset: Int
+        var size: Int
+        var alignment: Int
+    }
     /// CO-RE relocations referenced by `coreConstant`.
     var coreRelocations: [CoreRelocation] = []
     /// Global variables no program writes (params in `.rodata`).
@@ -304,6 +313,7 @@ extension IRFunction: CustomStringConvertible {
     /// A readable listing (`--dump-after`).
     var description: String {
         var s = "function \(name)(ctx: \(context)):\n"
+        if !stackObjects.isEmpty { s += "stack: " + stackObjects.map { "fp\($0.offset) size \($0.size) align \($0.alignment)" }.joined(separator: ", ") + "\n" }
         if !readOnlyVariables.isEmpty { s += "readonly: \(readOnlyVariables.sorted().joined(separator: ", "))\n" }
         for (i, b) in blocks.enumerated() {
             s += "b\(i):\n"

@@ -13,12 +13,13 @@
 ///
 /// Blocks are numbered in order from `b0`; each ends with its terminator.
 /// Blank lines and lines starting with `;` (`; after PASS`) are skipped.
-/// The listing shows no source column, terminator location, stack size or
-/// CO-RE record: those read back as zero, `.none` or empty. The function's
+/// The listing shows no source column, terminator location or CO-RE
+/// record: those read back as zero, `.none` or empty; the stack size is the
+/// deepest stack object's. The function's
 /// `vregCount` is one past the highest register named.
 extension IRFunction {
     init(parsing text: String) throws {
-        var name: String?, context: VReg?, readOnly: Set<String> = []
+        var name: String?, context: VReg?, readOnly: Set<String> = [], stack: [StackObject] = []
         var blocks: [IRBlock] = [], terminatorLines: [Int] = []
         var open = false   // the last block has no terminator yet
         var highest = -1
@@ -40,6 +41,18 @@ extension IRFunction {
                 context = try s.register(); try s.expect(")"); try s.expect(":")
                 try s.end()
                 highest = max(highest, context!.id)
+                continue
+            }
+            if blocks.isEmpty, s.eat("stack") {
+                // `stack: fp-16 size 8 align 8, …`: the stack objects, as reserved.
+                try s.expect(":")
+                repeat {
+                    try s.expect("fp"); let o = Int(try s.integer())
+                    try s.expect("size"); let size = Int(try s.integer())
+                    try s.expect("align"); let a = Int(try s.integer())
+                    stack.append(.init(offset: o, size: size, alignment: a))
+                } while s.eat(",")
+                try s.end()
                 continue
             }
             if blocks.isEmpty, s.eat("readonly") {
@@ -76,6 +89,8 @@ extension IRFunction {
         }
         self.init(name: name, blocks: blocks, context: context, vregCount: highest + 1)
         readOnlyVariables = readOnly
+        stackObjects = stack
+        stackSize = stack.map { -$0.offset }.max() ?? 0
     }
 }
 

@@ -17,10 +17,32 @@ enum Checks {
     }
 
     static func run(_ f: IRFunction, kind: ProgramKind, path: String, lines: [String], lsmRange: ClosedRange<Int64>? = nil) throws {
+        try checkStackSize(f, path: path)
         try checkLoopsTerminate(f, path: path)
         try checkLoopsProgress(f, path: path)
         if let range = returnRanges[kind.declaration] { try checkReturns(f, range: range, kind: kind, path: path) }
         if kind.declaration == "lsm", let range = lsmRange { try checkLSMReturns(f, range: range, path: path) }
+    }
+
+    /// Stack objects that do not fit in the verifier's 512 bytes once the
+    /// ones never live together share bytes: the error names the first
+    /// access to the deepest object.
+    static func checkStackSize(_ f: IRFunction, path: String) throws {
+        guard f.stackSize > Lowering.stackLimit else { return }
+        let deepest = -f.stackSize
+        var loc = SourceLocation.none
+        search: for b in f.reversePostOrder {
+            for (insn, l) in f.blocks[b].instructions {
+                switch insn {
+                case .frameAddress(_, let o), .loadFrame(_, let o, _, _), .storeFrame(let o, _, _):
+                    if o < deepest + 8 { loc = l; break search }
+                default: break
+                }
+            }
+        }
+        throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
+                         message: "this program needs \(f.stackSize) bytes of stack for its keys, values and records at once; \(Lowering.stackLimit) is the most",
+                         hint: "BPF programs have a 512-byte stack; use a ring buffer record or a per-CPU array as scratch space")
     }
 
     /// An `lsm` program's return values: an error only where every value it

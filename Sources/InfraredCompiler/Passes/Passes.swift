@@ -34,6 +34,7 @@ struct Pass {
         Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
         Pass(name: "forward-probe-reads", run: forwardProbeReads),
+        Pass(name: "pack-stack", run: packStackObjects),
     ]
 }
 

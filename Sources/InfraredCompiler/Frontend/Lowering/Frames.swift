@@ -118,13 +118,24 @@ extension Lowering {
     }
 
     /// `allocateStack` without a place to blame: nil when the stack is full.
+    /// Each object gets bytes of its own here, up to 32 KiB in all (what an
+    /// instruction's offset reaches); `packStackObjects` then overlaps the
+    /// ones never live together, and `Checks` holds the result to the
+    /// verifier's 512 bytes less the register allocator's 64.
     func reserveStack(size: Int, alignment: Int = 8) -> Int? {
         let a = max(alignment, 1)
         let top = (ir.function.stackSize + size + a - 1) / a * a
-        guard top <= 512 - 64 else { return nil }
+        guard top <= Self.stackObjectLimit else { return nil }
         ir.function.stackSize = top
+        ir.function.stackObjects.append(.init(offset: -top, size: size, alignment: a))
         return -top
     }
+
+    /// Bytes of stack objects the lowering hands out before packing.
+    static let stackObjectLimit = 32_768 - 64
+    /// Bytes of stack objects a program may use after packing (the
+    /// register allocator's spill slots take the last 64 of the 512).
+    static let stackLimit = 512 - 64
 
     func stackExhausted(_ irep: Irep, _ insn: MInstruction) -> Diagnostic {
         error(irep, insn, "this program needs more than 448 bytes of stack for its keys, values and records",

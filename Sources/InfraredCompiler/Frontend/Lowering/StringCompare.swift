@@ -210,7 +210,14 @@ extension Lowering {
         guard size > stringScratch.size else { return stringScratch.offset }
         let onTop = stringScratch.size > 0 && ir.function.stackSize == -stringScratch.offset
         let extra = onTop ? size - stringScratch.size : size
+        let old = stringScratch
         stringScratch = StringScratch(offset: try allocateStack(size: extra, alignment: 8, irep, insn), size: size)
+        // Grown in place: one object (its compares read it whole).
+        let objects = ir.function.stackObjects
+        if onTop, objects.count >= 2, objects[objects.count - 2].offset == old.offset {
+            ir.function.stackObjects.removeLast(2)
+            ir.function.stackObjects.append(.init(offset: stringScratch.offset, size: size, alignment: 8))
+        }
         return stringScratch.offset
     }
 

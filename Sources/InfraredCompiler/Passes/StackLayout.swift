@@ -1,0 +1,251 @@
+/// Stack objects that are never live at the same time share bytes.
+///
+/// The lowering gives every stack object (a map key, an insert's value, a
+/// string scratch, a struct) bytes of its own, so a body of 30 `m[k] += v`
+/// used to run out of the verifier's 512 bytes although each key lives for
+/// one statement. This pass lays the objects out again, as clang's stack
+/// colouring does: an object is live from the write that defines all of its
+/// bytes (or from the entry, when no write does) to its last read, reads
+/// through a pointer to it included (a helper's key argument, a
+/// `load`/`store` off a `frameAddress`); two objects live at one point get
+/// disjoint bytes, the rest may overlap. The objects keep their order of
+/// first allocation as the tie-break, so a layout is deterministic.
+///
+/// It leaves the layout as it is when it cannot see every use: a frame
+/// access outside the recorded objects, or a pointer to the stack stored to
+/// memory or returned.
+func packStackObjects(_ f: inout IRFunction) {
+    guard f.stackObjects.count > 1, let layout = StackLayout(f) else { return }
+    layout.apply(to: &f)
+}
+
+struct StackLayout {
+    /// An object, or objects one access spans, merged: bytes [offset, offset + size) below R10.
+    struct Group { var offset: Int; var size: Int; var alignment: Int; var new = 0 }
+    var groups: [Group] = []
+    /// Object index → group index.
+    var groupOf: [Int] = []
+    let objects: [IRFunction.StackObject]
+
+    init?(_ f: IRFunction) {
+        objects = f.stackObjects
+        // Union-find over objects; an access spanning two merges them.
+        var parent = Array(objects.indices)
+        func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
+        func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = min(ra, rb) } }
+        let sorted = objects.indices.sorted { objects[$0].offset < objects[$1].offset }
+        let starts = sorted.map { objects[$0].offset }
+        /// The objects [o, o + size) overlaps; nil when a byte is in none.
+        func overlapping(_ o: Int, _ size: Int) -> [Int]? {
+            // Last object starting at or below o.
+            var lo = 0, hi = starts.count
+            while lo < hi { let mid = (lo + hi) / 2; if starts[mid] <= o { lo = mid + 1 } else { hi = mid } }
+            var i = lo - 1, out: [Int] = [], covered = o
+            guard i >= 0 else { return nil }
+            while i < sorted.count, covered < o + max(size, 1) {
+                let ob = objects[sorted[i]]
+                guard ob.offset <= covered, covered < ob.offset + ob.size else {
+                    if ob.offset + ob.size <= covered { i += 1; continue }
+                    return nil
+                }
+                out.append(sorted[i]); covered = ob.offset + ob.size; i += 1
+            }
+            return covered >= o + max(size, 1) ? out : nil
+        }
+        // Frame accesses, and pointers derived from frame addresses.
+        var pointerObjects: [VReg: Int] = [:]   // a vreg that may point into this object
+        for _ in 0..<2 {   // pointers copied before their definition is seen (loops): a second sweep
+            for b in f.blocks {
+                for (insn, _) in b.instructions {
+                    var touched: [Int]? = []
+                    switch insn {
+                    case .frameAddress(let d, let o):
+                        touched = overlapping(o, 1)
+                        if let t = touched?.first { if let p = pointerObjects[d] { union(p, t) } else { pointerObjects[d] = t } }
+                    case .loadFrame(_, let o, let size, _), .storeFrame(let o, _, let size):
+                        touched = overlapping(o, size)
+                    case .move(let d, .reg(let s)):
+                        if let p = pointerObjects[s] { if let q = pointerObjects[d] { union(p, q) } else { pointerObjects[d] = p } }
+                    case .binary(_, let d, let a, let c):
+                        for s in [a.register, c.register].compactMap({ $0 }) {
+                            if let p = pointerObjects[s] { if let q = pointerObjects[d] { union(p, q) } else { pointerObjects[d] = p } }
+                        }
+                    default: break
+                    }
+                    guard let t = touched else { return nil }
+                    for x in t.dropFirst() { union(t[0], x) }
+                    // A pointer to the stack written to memory: its uses are out of sight.
+                    switch insn {
+                    case .storeFrame(_, .reg(let v), _), .store(_, _, .reg(let v), _):
+                        if pointerObjects[v] != nil { return nil }
+                    case .atomicAdd(_, _, let v, _):
+                        if pointerObjects[v] != nil { return nil }
+                    default: break
+                    }
+                }
+                if case .ret(.reg(let v)) = b.terminator, pointerObjects[v] != nil { return nil }
+            }
+        }
+        var index: [Int: Int] = [:]
+        var groupOf: [Int] = []
+        for i in objects.indices {
+            let r = find(i)
+            if let g = index[r] { groupOf.append(g); continue }
+            index[r] = index.count
+            groupOf.append(index.count - 1)
+        }
+        self.groupOf = groupOf
+        groups = Array(repeating: Group(offset: 0, size: 0, alignment: 1), count: index.count)
+        var bounds = [(lo: Int, hi: Int, align: Int)](repeating: (Int.max, Int.min, 1), count: groups.count)
+        for (i, ob) in objects.enumerated() {
+            let g = groupOf[i]
+            bounds[g] = (min(bounds[g].lo, ob.offset), max(bounds[g].hi, ob.offset + ob.size), max(bounds[g].align, ob.alignment))
+        }
+        for g in groups.indices { groups[g] = Group(offset: bounds[g].lo, size: bounds[g].hi - bounds[g].lo, alignment: bounds[g].align) }
+
+        // What each instruction touches (reads or writes, itself or through a
+        // pointer), and where a run of stores with no read between defines every
+        // byte of a group: before its first store the old bytes are dead.
+        func group(_ o: Int) -> Int? { overlapping(o, 1).map { groupOf[$0[0]] } }
+        func pointerGroup(_ v: VReg) -> Int? { pointerObjects[v].map { groupOf[$0] } }
+        var touches: [[[Int]]] = f.blocks.map { b in b.instructions.map { _ in [] } }
+        var defines: [[Int?]] = f.blocks.map { b in b.instructions.map { _ in nil } }
+        let terminatorTouches: [[Int]] = f.blocks.map { b in b.terminator.uses.compactMap(pointerGroup) }
+        for (bi, b) in f.blocks.enumerated() {
+            // Per group: bytes written since its last read in this block, and the first of those stores.
+            var written: [Int: (mask: UInt64, first: Int)] = [:]
+            for (ii, (insn, _)) in b.instructions.enumerated() {
+                var t = Set(insn.uses.compactMap(pointerGroup))
+                if let d = insn.definition, let g = pointerGroup(d) { t.insert(g) }
+                switch insn {
+                case .frameAddress(_, let o), .loadFrame(_, let o, _, _):
+                    if let g = group(o) { t.insert(g) }
+                case .storeFrame(let o, _, let size):
+                    guard let g = group(o) else { break }
+                    t.insert(g)
+                    let gr = groups[g]
+                    if gr.size <= 64 {
+                        let lo = o - gr.offset
+                        let bits: UInt64 = size >= 64 ? ~0 : ((1 << UInt64(size)) - 1) << UInt64(lo)
+                        var w = written[g] ?? (0, ii)
+                        w.mask |= bits
+                        written[g] = w
+                        let full: UInt64 = gr.size == 64 ? ~0 : (1 << UInt64(gr.size)) - 1
+                        if w.mask & full == full { defines[bi][w.first] = g; written[g] = nil }
+                    }
+                    touches[bi][ii] = Array(t)
+                    continue
+                default: break
+                }
+                // Anything else touching a group reads it (a helper may read its key).
+                for g in t { written[g] = nil }
+                touches[bi][ii] = Array(t)
+            }
+        }
+
+        // Liveness, backward: a touch keeps a group live above it, the first
+        // store of a defining run ends it.
+        let n = f.blocks.count
+        var liveIn = [Set<Int>](repeating: [], count: n)
+        let preds = f.predecessors
+        var work = Array(0..<n), queued = [Bool](repeating: true, count: n)
+        func transferBlock(_ b: Int, _ out: Set<Int>, visit: ((Int, Set<Int>, Set<Int>) -> Void)? = nil) -> Set<Int> {
+            var live = out.union(terminatorTouches[b])
+            for ii in f.blocks[b].instructions.indices.reversed() {
+                let after = live
+                if let g = defines[b][ii] { live.remove(g) }
+                for g in touches[b][ii] where g != defines[b][ii] { live.insert(g) }
+                visit?(ii, live, after)
+            }
+            return live
+        }
+        func liveOut(_ b: Int) -> Set<Int> {
+            var s = Set<Int>()
+            for succ in f.blocks[b].terminator.successors { s.formUnion(liveIn[succ]) }
+            return s
+        }
+        while let b = work.popLast() {
+            queued[b] = false
+            let new = transferBlock(b, liveOut(b))
+            if new != liveIn[b] {
+                liveIn[b] = new
+                for p in preds[b] where !queued[p] { queued[p] = true; work.append(p) }
+            }
+        }
+        // Interference: groups live together, or touched where another is live.
+        var interferes = [Set<Int>](repeating: [], count: groups.count)
+        func together(_ s: Set<Int>) {
+            guard s.count > 1 else { return }
+            for a in s { interferes[a].formUnion(s) }
+        }
+        for b in 0..<n {
+            let out = liveOut(b)
+            together(out.union(terminatorTouches[b]))
+            _ = transferBlock(b, out) { ii, before, after in
+                together(before)
+                together(after.union(touches[b][ii]))
+            }
+        }
+        for g in groups.indices { interferes[g].remove(g) }
+
+        // Placement: in order of first allocation, the lowest aligned place
+        // clear of every placed group it interferes with.
+        var firstObject = [Int](repeating: Int.max, count: groups.count)
+        for (i, g) in groupOf.enumerated() { firstObject[g] = min(firstObject[g], i) }
+        var placed = [Bool](repeating: false, count: groups.count)
+        for g in groups.indices.sorted(by: { firstObject[$0] < firstObject[$1] }) {
+            let size = groups[g].size, align = max(groups[g].alignment, 1)
+            var depth = (size + align - 1) / align * align   // bytes below R10 to the group's start
+            var moved = true
+            while moved {
+                moved = false
+                for h in interferes[g] where placed[h] {
+                    // h occupies [-(h.new), -(h.new) + h.size); g would occupy [-depth, -depth + size).
+                    let hLo = -groups[h].new, hHi = hLo + groups[h].size
+                    if -depth < hHi && hLo < -depth + size {
+                        depth = (groups[h].new + size + align - 1) / align * align
+                        moved = true
+                    }
+                }
+            }
+            groups[g].new = depth
+            placed[g] = true
+        }
+    }
+
+    /// The stack bytes the new layout uses.
+    var size: Int { groups.map(\.new).max() ?? 0 }
+
+    func apply(to f: inout IRFunction) {
+        let sorted = objects.indices.sorted { objects[$0].offset < objects[$1].offset }
+        func moved(_ o: Int) -> Int {
+            // The group of the object the old offset is in: its bytes move together.
+            var lo = 0, hi = sorted.count
+            while lo < hi { let mid = (lo + hi) / 2; if objects[sorted[mid]].offset <= o { lo = mid + 1 } else { hi = mid } }
+            var i = lo - 1
+            while i >= 0 {
+                let ob = objects[sorted[i]]
+                if o < ob.offset + max(ob.size, 1) { let g = groups[groupOf[sorted[i]]]; return o - g.offset - g.new }
+                if ob.size > 0 { break }
+                i -= 1
+            }
+            return o
+        }
+        var cache: [Int: Int] = [:]
+        func at(_ o: Int) -> Int { if let m = cache[o] { return m }; let m = moved(o); cache[o] = m; return m }
+        for b in f.blocks.indices {
+            for i in f.blocks[b].instructions.indices {
+                switch f.blocks[b].instructions[i].0 {
+                case .frameAddress(let d, let o): f.blocks[b].instructions[i].0 = .frameAddress(d, offset: at(o))
+                case .loadFrame(let d, let o, let s, let sg): f.blocks[b].instructions[i].0 = .loadFrame(d, offset: at(o), size: s, signed: sg)
+                case .storeFrame(let o, let v, let s): f.blocks[b].instructions[i].0 = .storeFrame(offset: at(o), value: v, size: s)
+                default: break
+                }
+            }
+        }
+        var placedObjects = objects
+        for i in placedObjects.indices { placedObjects[i].offset = at(placedObjects[i].offset) }
+        f.stackObjects = placedObjects
+        f.stackSize = size
+    }
+}

@@ -17,7 +17,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd); cd "$ROOT"
 INFRARED=${INFRARED:-.build/release/infrared}; CLANG=${CLANG:-clang-14}; BPFTRACE=${BPFTRACE:-bpftrace}
-RUNS=3 SIZES_P="1 10 100 1000" SIZES_L="10 100 1000 10000"
+RUNS=3 SIZES_P="1 10 100 1000" SIZES_L=${SIZES_L:-"10 100 1000 10000"}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) SIZES_L="10 100 1000" ;;

@@ -63,6 +63,18 @@ final class DiagnosticsTests: XCTestCase {
         }
     }
 
+    /// A body longer than mruby's jumps reach (10,000 `if` lines: mruby
+    /// prints `too big jump offset`) is named as mruby's limit, with the fix.
+    func testABodyTooLongForMRubySaysSo() throws {
+        let body = (0..<10_000).map { "  a = a * 3 + \($0) if (a & 1) == 0\n" }.joined()
+        let source = "license \"GPL\"\ntracepoint \"raw_syscalls/sys_enter\" do |ctx|\n  a = pid\n\(body)  a\nend\n"
+        XCTAssertThrowsError(try Compiler.compile(source: source, path: "long.rb")) { error in
+            guard let d = error as? Diagnostic else { return XCTFail("not a Diagnostic: \(error)") }
+            XCTAssertTrue(d.message.hasPrefix("mruby's code generator failed on this file"), d.description)
+            XCTAssertEqual(d.hint, "split a body of thousands of lines into `def`s (each is inlined into the program) or into several programs")
+        }
+    }
+
     /// The CLI prints the diagnostic, exits 1 and writes nothing at -o.
     /// Loops whose exit tests read what the loop updates from itself — a
     /// counter, a stack struct's field, a pointer walked by CO-RE reads, an

@@ -100,6 +100,13 @@ final class MRubySession {
                 throw Diagnostic(file: path, line: line, column: column, message: message,
                                  hint: text.flatMap { BpftraceSpellings.syntaxHint($0, column: column) } ?? "the file must be valid Ruby (mruby 3.1 syntax)")
             }
+            // mruby's code generator prints why on stderr (`FILE:LINE: too
+            // big jump offset`) and raises a bare ScriptError.
+            if message.hasPrefix("codegen error") {
+                throw Diagnostic(file: path, line: 1, column: 1,
+                                 message: "mruby's code generator failed on this file (its reason is printed above it; `too big jump offset`: one body's bytecode is longer than mruby's 16-bit jumps reach)",
+                                 hint: "split a body of thousands of lines into `def`s (each is inlined into the program) or into several programs")
+            }
             // The column of the undefined name on its line, where there is one.
             let text = source.flatMap { s in s.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(line - 1).first }
             let column = BpftraceSpellings.undefinedName(message).flatMap { name in

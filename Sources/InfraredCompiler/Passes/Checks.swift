@@ -70,21 +70,21 @@ enum Checks {
 
     /// A cycle no edge leaves never ends: the verifier rejects it as an infinite loop.
     static func checkLoopsTerminate(_ f: IRFunction, path: String) throws {
-        // Blocks that can reach a `ret`.
-        var canExit = Set<Int>()
-        var changed = true
-        while changed {
-            changed = false
-            for (i, b) in f.blocks.enumerated() where !canExit.contains(i) {
-                if case .ret = b.terminator { canExit.insert(i); changed = true; continue }
-                if b.terminator.successors.contains(where: canExit.contains) { canExit.insert(i); changed = true }
-            }
+        // Blocks that can reach a `ret`: backwards from the returns (one
+        // walk; sweeping the blocks until nothing changed was quadratic in a
+        // long body).
+        let preds = f.predecessors
+        var canExit = [Bool](repeating: false, count: f.blocks.count)
+        var work: [Int] = []
+        for (i, b) in f.blocks.enumerated() { if case .ret = b.terminator { canExit[i] = true; work.append(i) } }
+        while let b = work.popLast() {
+            for p in preds[b] where !canExit[p] { canExit[p] = true; work.append(p) }
         }
         let order = f.reversePostOrder
-        let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
-        let preds = f.predecessors
+        var position = [Int](repeating: -1, count: f.blocks.count)
+        for (i, b) in order.enumerated() { position[b] = i }
         // Report the loop's header: a block entered by a back edge.
-        for b in order where !canExit.contains(b) && preds[b].contains(where: { (position[$0] ?? -1) >= position[b]! }) {
+        for b in order where !canExit[b] && preds[b].contains(where: { position[$0] >= position[b] }) {
             let loc = f.blocks[b].instructions.first?.1 ?? f.blocks[b].terminatorLocation
             throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
                              message: "this loop never ends: no path leaves it",

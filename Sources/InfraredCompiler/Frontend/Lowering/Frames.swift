@@ -118,10 +118,10 @@ extension Lowering {
     }
 
     /// `allocateStack` without a place to blame: nil when the stack is full.
-    /// Each object gets bytes of its own here, up to 32 KiB in all (what an
-    /// instruction's offset reaches); `packStackObjects` then overlaps the
-    /// ones never live together, and `Checks` holds the result to the
-    /// verifier's 512 bytes less the register allocator's 64.
+    /// Each object gets bytes of its own here (offsets in the IR are plain
+    /// integers); `packStackObjects` then overlaps the ones never live
+    /// together, and `Checks` holds the result to the verifier's 512 bytes
+    /// less the register allocator's 64.
     func reserveStack(size: Int, alignment: Int = 8) -> Int? {
         let a = max(alignment, 1)
         let top = (ir.function.stackSize + size + a - 1) / a * a
@@ -132,7 +132,7 @@ extension Lowering {
     }
 
     /// Bytes of stack objects the lowering hands out before packing.
-    static let stackObjectLimit = 32_768 - 64
+    static let stackObjectLimit = 1 << 24
     /// Bytes of stack objects a program may use after packing (the
     /// register allocator's spill slots take the last 64 of the 512).
     static let stackLimit = 512 - 64

@@ -26,49 +26,64 @@ struct StackLayout {
     /// Object index → group index.
     var groupOf: [Int] = []
     let objects: [IRFunction.StackObject]
+    /// Object indices in increasing offset, and those offsets (objects never overlap).
+    private let byOffset: [Int]
+    private let starts: [Int]
+
+    /// The objects [o, o + size) overlaps, in order; nil when a byte is in none.
+    func overlapping(_ o: Int, _ size: Int) -> [Int]? {
+        // Last object starting at or below o.
+        var lo = 0, hi = starts.count
+        while lo < hi { let mid = (lo + hi) / 2; if starts[mid] <= o { lo = mid + 1 } else { hi = mid } }
+        var i = lo - 1, out: [Int] = [], covered = o
+        guard i >= 0 else { return nil }
+        while i < byOffset.count, covered < o + max(size, 1) {
+            let ob = objects[byOffset[i]]
+            guard ob.offset <= covered, covered < ob.offset + ob.size else {
+                if ob.offset + ob.size <= covered { i += 1; continue }
+                return nil
+            }
+            out.append(byOffset[i]); covered = ob.offset + ob.size; i += 1
+        }
+        return covered >= o + max(size, 1) ? out : nil
+    }
 
     init?(_ f: IRFunction) {
-        objects = f.stackObjects
+        let objects = f.stackObjects
+        let byOffset = objects.indices.sorted { objects[$0].offset < objects[$1].offset }
+        self.objects = objects
+        self.byOffset = byOffset
+        starts = byOffset.map { objects[$0].offset }
         // Union-find over objects; an access spanning two merges them.
         var parent = Array(objects.indices)
         func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
-        func union(_ a: Int, _ b: Int) { let ra = find(a), rb = find(b); if ra != rb { parent[max(ra, rb)] = min(ra, rb) } }
-        let sorted = objects.indices.sorted { objects[$0].offset < objects[$1].offset }
-        let starts = sorted.map { objects[$0].offset }
-        /// The objects [o, o + size) overlaps; nil when a byte is in none.
-        func overlapping(_ o: Int, _ size: Int) -> [Int]? {
-            // Last object starting at or below o.
-            var lo = 0, hi = starts.count
-            while lo < hi { let mid = (lo + hi) / 2; if starts[mid] <= o { lo = mid + 1 } else { hi = mid } }
-            var i = lo - 1, out: [Int] = [], covered = o
-            guard i >= 0 else { return nil }
-            while i < sorted.count, covered < o + max(size, 1) {
-                let ob = objects[sorted[i]]
-                guard ob.offset <= covered, covered < ob.offset + ob.size else {
-                    if ob.offset + ob.size <= covered { i += 1; continue }
-                    return nil
-                }
-                out.append(sorted[i]); covered = ob.offset + ob.size; i += 1
-            }
-            return covered >= o + max(size, 1) ? out : nil
+        var changed = false
+        func union(_ a: Int, _ b: Int) {
+            let ra = find(a), rb = find(b)
+            if ra != rb { parent[max(ra, rb)] = min(ra, rb); changed = true }
         }
-        // Frame accesses, and pointers derived from frame addresses.
+        // Frame accesses, and pointers derived from frame addresses, to a
+        // fixed point: a copy can come before the copy it copies (loops).
         var pointerObjects: [VReg: Int] = [:]   // a vreg that may point into this object
-        for _ in 0..<2 {   // pointers copied before their definition is seen (loops): a second sweep
+        func derive(_ d: VReg, from p: Int) {
+            if let q = pointerObjects[d] { union(p, q) } else { pointerObjects[d] = p; changed = true }
+        }
+        repeat {
+            changed = false
             for b in f.blocks {
                 for (insn, _) in b.instructions {
                     var touched: [Int]? = []
                     switch insn {
                     case .frameAddress(let d, let o):
                         touched = overlapping(o, 1)
-                        if let t = touched?.first { if let p = pointerObjects[d] { union(p, t) } else { pointerObjects[d] = t } }
+                        if let t = touched?.first { derive(d, from: t) }
                     case .loadFrame(_, let o, let size, _), .storeFrame(let o, _, let size):
                         touched = overlapping(o, size)
                     case .move(let d, .reg(let s)):
-                        if let p = pointerObjects[s] { if let q = pointerObjects[d] { union(p, q) } else { pointerObjects[d] = p } }
+                        if let p = pointerObjects[s] { derive(d, from: p) }
                     case .binary(_, let d, let a, let c):
                         for s in [a.register, c.register].compactMap({ $0 }) {
-                            if let p = pointerObjects[s] { if let q = pointerObjects[d] { union(p, q) } else { pointerObjects[d] = p } }
+                            if let p = pointerObjects[s] { derive(d, from: p) }
                         }
                     default: break
                     }
@@ -85,7 +100,7 @@ struct StackLayout {
                 }
                 if case .ret(.reg(let v)) = b.terminator, pointerObjects[v] != nil { return nil }
             }
-        }
+        } while changed
         var index: [Int: Int] = [:]
         var groupOf: [Int] = []
         for i in objects.indices {
@@ -217,19 +232,11 @@ struct StackLayout {
     var size: Int { groups.map(\.new).max() ?? 0 }
 
     func apply(to f: inout IRFunction) {
-        let sorted = objects.indices.sorted { objects[$0].offset < objects[$1].offset }
+        /// Where an old offset goes: with the group of the object it is in.
         func moved(_ o: Int) -> Int {
-            // The group of the object the old offset is in: its bytes move together.
-            var lo = 0, hi = sorted.count
-            while lo < hi { let mid = (lo + hi) / 2; if objects[sorted[mid]].offset <= o { lo = mid + 1 } else { hi = mid } }
-            var i = lo - 1
-            while i >= 0 {
-                let ob = objects[sorted[i]]
-                if o < ob.offset + max(ob.size, 1) { let g = groups[groupOf[sorted[i]]]; return o - g.offset - g.new }
-                if ob.size > 0 { break }
-                i -= 1
-            }
-            return o
+            guard let i = overlapping(o, 1)?.first else { return o }
+            let g = groups[groupOf[i]]
+            return o - g.offset - g.new
         }
         var cache: [Int: Int] = [:]
         func at(_ o: Int) -> Int { if let m = cache[o] { return m }; let m = moved(o); cache[o] = m; return m }
@@ -244,7 +251,10 @@ struct StackLayout {
             }
         }
         var placedObjects = objects
-        for i in placedObjects.indices { placedObjects[i].offset = at(placedObjects[i].offset) }
+        for i in placedObjects.indices {
+            let g = groups[groupOf[i]]
+            placedObjects[i].offset = objects[i].offset - g.offset - g.new
+        }
         f.stackObjects = placedObjects
         f.stackSize = size
     }

@@ -7,7 +7,7 @@ struct IRLiveness {
 
     init(_ f: IRFunction) {
         let n = f.blocks.count
-        let empty = RegisterSet(capacity: f.vregCount)
+        let empty = RegisterSet()
         var use = Array(repeating: empty, count: n), def = use
         for (b, block) in f.blocks.enumerated() {
             for (insn, _) in block.instructions {
@@ -42,9 +42,6 @@ struct IRLiveness {
 /// differences and comparisons are merges of the two arrays.
 struct RegisterSet: Equatable {
     private var ids: [Int] = []
-
-    /// `capacity` is a hint from the bit-vector days: the set grows as needed.
-    init(capacity: Int) {}
 
     /// The position of `id` in `ids`, or where it would go.
     private func position(_ id: Int) -> Int {

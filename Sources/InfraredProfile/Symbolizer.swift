@@ -1,5 +1,6 @@
 import CLibBPF
 import InfraredELF
+import InfraredSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -575,19 +576,8 @@ struct ELFSymbols {
     }
 }
 
-/// A whole (small, procfs) file as text, read with read(2) until EOF: procfs
-/// files report size 0.
+/// A whole (small, procfs) file as text, nil when it cannot be read
+/// (`readFile` reads to EOF: procfs files report size 0).
 func readText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    (try? readFile(path)).map { String(decoding: $0, as: UTF8.self) }
 }

@@ -138,7 +138,7 @@ extension Lowering {
     static let stackLimit = 512 - 64
 
     func stackExhausted(_ irep: Irep, _ insn: MInstruction) -> Diagnostic {
-        error(irep, insn, "this program needs more than 448 bytes of stack for its keys, values and records",
+        error(irep, insn, "this program needs more than \(Self.stackObjectLimit) bytes of stack objects for its keys, values and records, before any share bytes",
               hint: "BPF programs have a 512-byte stack; use a ring buffer record or a per-CPU array as scratch space")
     }
 

@@ -325,9 +325,10 @@ extension Lowering {
     /// when something was lost.
     func incrementFault(map: String, _ kind: Fault.Kind, _ loc: SourceLocation) {
         let slot = records.faultSlot(map, kind)
-        // A stack too full for the 4-byte key leaves the fault uncounted
-        // rather than the program uncompilable (the key's slot is tiny: a
-        // program that close to 512 bytes is near the verifier's limit anyway).
+        // The key's 4 bytes are one more stack object: pack-stack lets the
+        // fault keys share bytes with the objects not live at their lookup,
+        // and `Checks` counts them in the 448 (reserveStack fails only past
+        // `stackObjectLimit`, where the fault goes uncounted).
         guard let keyAt = reserveStack(size: 4, alignment: 4) else { return }
         emit(.storeFrame(offset: keyAt, value: .imm(Int64(slot)), size: 4), loc)
         let key = newVReg(), m = newVReg(), p = newVReg()

@@ -1,8 +1,14 @@
 /* Shared by the corpus's CO-RE C programs (clang + libbpf side).
  *
- * map_add is what Infrared emits for `m[k] += n`: look the key up and add
- * atomically; when absent insert n with BPF_NOEXIST; when another CPU
- * inserted first, look up again and add. log2_bucket is the bucket of an
+ * map_add is what Infrared emits for `m[k] += n` on a hash map: look the key
+ * up and add atomically; when absent insert n with BPF_NOEXIST; when another
+ * CPU inserted first, look up again and add; when that finds nothing either
+ * (the map is full), count a failed update. array_add is `m[k] += n` on an
+ * array map: every key in range exists, so a lookup and an atomic add, and a
+ * miss (a key out of range) is counted. The twins count what the program
+ * could not do as Infrared's programs do (its `__infrared_faults`): one u64
+ * per map and kind of loss in a zeroed global array, FAULT(slot) adding 1
+ * atomically on the failure path (a full map, a full ring buffer). log2_bucket is the bucket of an
  * Infrared `hist` map (bpftrace's hist(): 0 for v <= 0, else 1 + floor(log2 v)),
  * written the way libbpf-tools' bits.bpf.h writes log2. */
 #pragma once
@@ -15,7 +21,10 @@
 	struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, N); \
 		 __type(key, u32); __type(value, V); } name SEC(".maps")
 
-static __always_inline void map_add(void *map, const void *key, u64 n)
+u64 faults[4] = {};
+#define FAULT(slot) __sync_fetch_and_add(&faults[slot], 1)
+
+static __always_inline void map_add_slot(void *map, const void *key, u64 n, int slot)
 {
 	u64 *v = bpf_map_lookup_elem(map, key);
 	if (v) {
@@ -27,7 +36,20 @@ static __always_inline void map_add(void *map, const void *key, u64 n)
 	v = bpf_map_lookup_elem(map, key);
 	if (v)
 		__sync_fetch_and_add(v, n);
+	else
+		FAULT(slot);
 }
+#define map_add(map, key, n) map_add_slot(map, key, n, 0)
+
+static __always_inline void array_add_slot(void *map, const void *key, u64 n, int slot)
+{
+	u64 *v = bpf_map_lookup_elem(map, key);
+	if (v)
+		__sync_fetch_and_add(v, n);
+	else
+		FAULT(slot);
+}
+#define array_add(map, key, n) array_add_slot(map, key, n, 0)
 
 static __always_inline u32 log2_bucket(s64 value)
 {

@@ -10,7 +10,8 @@ int hist_enter(void *ctx)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u64 ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &tid, &ts, 0);
+	if (bpf_map_update_elem(&start, &tid, &ts, 0) < 0)
+		FAULT(0);
 	return 0;
 }
 
@@ -21,7 +22,7 @@ int hist_exit(void *ctx)
 	u64 *t = bpf_map_lookup_elem(&start, &tid);
 	if (t) {
 		u32 bucket = log2_bucket(bpf_ktime_get_ns() - *t);
-		map_add(&lat, &bucket, 1);
+		array_add_slot(&lat, &bucket, 1, 1);
 		bpf_map_delete_elem(&start, &tid);
 	}
 	return 0;

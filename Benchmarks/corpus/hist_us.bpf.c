@@ -10,7 +10,8 @@ int hist_us_enter(void *ctx)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u64 ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &tid, &ts, 0);
+	if (bpf_map_update_elem(&start, &tid, &ts, 0) < 0)
+		FAULT(0);
 	return 0;
 }
 
@@ -23,7 +24,7 @@ int hist_us_exit(void *ctx)
 		return 0;
 	u64 delta = (bpf_ktime_get_ns() - *tsp) / 1000;
 	u32 slot = log2_bucket(delta);
-	map_add(&usecs, &slot, 1);
+	array_add_slot(&usecs, &slot, 1, 1);
 	bpf_map_delete_elem(&start, &tid);
 	return 0;
 }

@@ -11,7 +11,7 @@ int loop_times12(struct trace_event_raw_sys_enter *ctx)
 	for (int i = 0; i < 12; i++)
 		h = ((h ^ (h >> 7)) * 31 + i) & 0xffffffff;
 	u32 k = h & 63;
-	map_add(&buckets, &k, 1);
+	array_add(&buckets, &k, 1);
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

@@ -13,7 +13,7 @@ int loop_while(struct trace_event_raw_sys_enter *ctx)
 		x &= x - 1;
 		n++;
 	}
-	map_add(&bits, &n, 1);
+	array_add(&bits, &n, 1);
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

@@ -14,9 +14,7 @@ int ol_read_lhist(struct sys_enter_read *ctx)
 {
 	s64 v = ctx->count;
 	u32 b = v < 0 ? 0 : v >= 1000 ? 11 : v / 100 + 1;
-	u64 *slot = bpf_map_lookup_elem(&sizes, &b);
-	if (slot)
-		__sync_fetch_and_add(slot, 1);
+	array_add(&sizes, &b, 1);
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

@@ -1,6 +1,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
 
 struct event {
 	u32 pid;
@@ -25,6 +26,8 @@ int ringbuf(struct trace_event_raw_sched_process_exec *ctx)
 		unsigned off = ctx->__data_loc_filename & 0xFFFF;
 		bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
 		bpf_ringbuf_submit(e, 0);
+	} else {
+		FAULT(0);
 	}
 	return 0;
 }

@@ -12,7 +12,7 @@ int tpfields(struct trace_event_raw_sched_switch *ctx)
 	map_add(&switches, &next, 1);
 	if (ctx->prev_state == 0) {
 		u32 prev = ctx->prev_pid;
-		map_add(&preempted, &prev, 1);
+		map_add_slot(&preempted, &prev, 1, 1);
 	}
 	return 0;
 }

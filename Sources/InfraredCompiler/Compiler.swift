@@ -194,16 +194,10 @@ public enum Compiler {
             language.maps[PrintOutput.mapName] = MapDecl(name: PrintOutput.mapName, kind: .ringbuf, key: nil, value: nil, maxEntries: 256 * 1024, flags: nil, line: 1)
             language.mapOrder.append(PrintOutput.mapName)
         }
-        if !records.faults.isEmpty {
-            // The fault counters (Maps.swift `incrementFault`): a u64 per slot, per CPU.
-            language.maps[Fault.mapName] = MapDecl(name: Fault.mapName, kind: .percpuArray, key: .scalar(.u32), value: .scalar(.u64),
-                                                   maxEntries: records.faults.count, flags: nil, line: 1)
-            language.mapOrder.append(Fault.mapName)
-        }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),
-                                sourcePath: path, sourceLines: lines, maps: language.objectMaps(), variables: language.objectVariables())
+                                sourcePath: path, sourceLines: lines, maps: language.objectMaps(), variables: language.objectVariables() + faultCounters(records.faults))
         timer.start("ELF + BTF writing")
         let written: WrittenObject
         do { written = try ObjectWriter.written(object, kernelBTF: kernel) } catch {
@@ -215,8 +209,22 @@ public enum Compiler {
                                     implicit: aggregations,
                                     placements: written.placements)
         if records.output.printk { manifest.printk = true }
-        if !records.faults.isEmpty { manifest.faults = records.faults }
+        if !records.faults.isEmpty {
+            guard let at = written.placements[Fault.variableName], at.section == DataVariable.Section.bss.rawValue else {
+                throw CompileFailure.internalError("the object writer did not place \(Fault.variableName) in .bss")
+            }
+            manifest.faults = records.faults.map { var f = $0; f.offset = at.offset + 8 * f.slot; return f }
+        }
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish())
+    }
+
+    /// The fault counters (Maps.swift `incrementFault`): one zeroed `u64`
+    /// per fault site kind and map, as one `.bss` array; none without faults.
+    static func faultCounters(_ faults: [Fault]) -> [DataVariable] {
+        guard !faults.isEmpty else { return [] }
+        let u64 = ProgramBTFSpec.CType.int(name: ScalarType.u64.cName, size: 8, signed: false)
+        return [DataVariable(name: Fault.variableName, type: .array(u64, count: faults.count), section: .bss,
+                             initialValue: [UInt8](repeating: 0, count: 8 * faults.count))]
     }
 
     /// Compiles the file at `path`.

@@ -23,7 +23,7 @@ extension Manifest {
             let m = language.maps[n]!
             return Map(name: n, kind: m.kind, key: m.key.map(dataType), value: m.value.map(dataType),
                        keySize: language.keySize(of: m), valueSize: language.valueSize(of: m),
-                       maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt") || n == output?.map || n == Fault.mapName, record: records[n], implicit: implicit[n])
+                       maxEntries: m.maxEntries, isInternal: n.hasPrefix("__bpf_usdt") || n == output?.map, record: records[n], implicit: implicit[n])
         }
         func placement(_ name: String) throws -> (offset: Int, section: DataVariable.Section) {
             guard let p = placements[name], let section = DataVariable.Section(rawValue: p.section) else {

@@ -1,26 +1,21 @@
 import InfraredObject
 
 // What the programs could not do (Fault in InfraredObject): records dropped
-// on a full ring buffer, updates refused by a full map, counted per CPU in
-// `Fault.mapName` by the compiled code, and the perf buffers' lost samples
-// counted by libbpf. A tool reports them at exit (stderr; a JSON line with
-// --format json) and in /metrics; nothing is dropped silently.
+// on a full ring buffer, updates refused by a full map, counted in the
+// `.bss` array `Fault.variableName` by the compiled code, and the perf
+// buffers' lost samples counted by libbpf. A tool reports them at exit
+// (stderr; a JSON line with --format json) and in /metrics; nothing is
+// dropped silently.
 
 extension MapAccess {
-    /// Each fault site's count, summed over the CPUs (an empty list when the
-    /// object has none, or its counters cannot be read).
+    /// Each fault site's count (an empty list when the object has none; 0s
+    /// when its counters cannot be read).
     func faultCounts() -> [(fault: Fault, count: UInt64)] {
         guard let faults = manifest.faults, !faults.isEmpty else { return [] }
+        let bss = sectionMap(.bss).flatMap { try? object.lookup(map: $0, key: [0, 0, 0, 0]) } ?? []
         return faults.map { f in
-            let key = (0..<4).map { UInt8(truncatingIfNeeded: UInt32(f.slot) >> (8 * UInt32($0))) }
-            let bytes = (try? object.lookup(map: Fault.mapName, key: key)) ?? nil
-            var sum: UInt64 = 0
-            if let bytes {
-                for at in stride(from: 0, to: bytes.count - 7, by: 8) {
-                    sum &+= (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
-                }
-            }
-            return (f, sum)
+            guard f.offset + 8 <= bss.count else { return (f, 0) }
+            return (f, (0..<8).reduce(UInt64(0)) { $0 | UInt64(bss[f.offset + $1]) << (8 * UInt64($1)) })
         }
     }
 }

@@ -183,7 +183,7 @@ final class MapAccess: @unchecked Sendable {
     // MARK: globals
 
     /// The libbpf map holding `section` (`.bss`, `.data`): named `<object prefix>.bss`.
-    private func sectionMap(_ section: DataVariable.Section) -> String? {
+    func sectionMap(_ section: DataVariable.Section) -> String? {
         object.maps.first { $0.name.hasSuffix(section.rawValue) }?.name
     }
 

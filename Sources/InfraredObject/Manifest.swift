@@ -217,7 +217,7 @@ public struct Manifest: Sendable, Codable, Equatable {
     /// True when a body calls `bpf_trace_printk` (`printk`): loaders show
     /// its lines from the trace pipe. Absent otherwise.
     public var printk: Bool?
-    /// The fault counters of `Fault.mapName`, by slot; absent when no body
+    /// The fault counters of `Fault.variableName`, by slot; absent when no body
     /// can drop a record or fail a map update.
     public var faults: [Fault]?
 

@@ -178,8 +178,9 @@ public struct PrintFormat: Sendable, Codable, Equatable {
 
 /// Where a program counts what it could not do: a record dropped because
 /// its ring buffer was full, an update refused because its map was full.
-/// One per-CPU array (`mapName`) holds a u64 per fault site kind and map,
-/// at `slot`; the loader sums the CPUs and reports non-zero counts.
+/// One zeroed global (`variableName`, a `u64` array in `.bss`) holds a
+/// counter per fault site kind and map, at `slot`; the compiled code adds 1
+/// atomically, the loader reads it at `offset` and reports non-zero counts.
 public struct Fault: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable {
         /// `reserve`/`output`/`puts`/`printf` found the ring or perf buffer full.
@@ -190,10 +191,13 @@ public struct Fault: Sendable, Codable, Equatable {
     /// The map the fault is about (user-facing name; `@name` for implicit maps).
     public var map: String
     public var kind: Kind
-    /// The index in `mapName`.
+    /// The index in `variableName`'s array.
     public var slot: Int
-    public init(map: String, kind: Kind, slot: Int) { self.map = map; self.kind = kind; self.slot = slot }
+    /// The counter's byte offset in `.bss` (where the object writer placed
+    /// `variableName`, plus 8 × `slot`); 0 until the object is written.
+    public var offset: Int
+    public init(map: String, kind: Kind, slot: Int, offset: Int = 0) { self.map = map; self.kind = kind; self.slot = slot; self.offset = offset }
 
-    /// The counters' per-CPU array in every object that has a fault site.
-    public static let mapName = "__infrared_faults"
+    /// The counters' `.bss` array in every object that has a fault site.
+    public static let variableName = "__infrared_faults"
 }

@@ -58,4 +58,34 @@ final class FaultLoweringTests: XCTestCase {
         XCTAssertEqual(nilTests(dump), 1, dump)
         XCTAssertEqual(manifest.faults, [Fault(map: "events", kind: .lostRecords, slot: 0)])
     }
+
+    /// A counter is one `ld_imm64` of the `.bss` array plus an atomic add at
+    /// its slot: no lookup, no branch of its own. The manifest's offsets are
+    /// where the writer placed the array after the file's own globals.
+    func testACounterIsOneAtomicAddInBss() throws {
+        let source = """
+            license "GPL"
+            global :seen, :u64
+            map :small, :hash, key: :u32, value: :u64, max_entries: 4
+            map :events, :ringbuf, max_entries: 4096
+            tracepoint "syscalls/sys_enter_getppid" do |ctx|
+              seen += 1
+              small[pid] += 1
+              events.output(pid)
+              0
+            end
+            """
+        var options = CompileOptions()
+        options.dumpAfter = ["lower"]
+        let c = try Compiler.compile(source: source, path: "f.rb", options: options)
+        let dump = c.dumps.joined(separator: "\n")
+        XCTAssertFalse(dump.contains("&map \(Fault.variableName)"), dump)
+        let counters = dump.split(separator: "\n").filter { $0.contains("&var \(Fault.variableName)") }
+        XCTAssertEqual(counters.count, 2, dump)
+        XCTAssertTrue(dump.contains("atomic.add.64 [%") && dump.contains(" + 8] += %"), "the second slot at offset 8:\n\(dump)")
+        XCTAssertEqual(c.manifest.faults, [Fault(map: "small", kind: .failedUpdates, slot: 0, offset: 8),
+                                           Fault(map: "events", kind: .lostRecords, slot: 1, offset: 16)])
+        XCTAssertEqual(c.object.variables.map(\.name), ["seen", Fault.variableName])
+        XCTAssertFalse(c.object.maps.contains { $0.name == Fault.variableName })
+    }
 }

@@ -391,9 +391,18 @@ extension Lowering {
         try noteKey(name, types, stacks: stacks.contains { $0 != nil } ? stacks : nil, irep, insn, loc)
         let layout = ImplicitMaps.keyLayout(name, parts: types, bucket: bucket, language)
         let off = try allocateStack(size: layout.size, alignment: 8, irep, insn)
+        // Zero the bytes no scalar part and no bucket (stored by the
+        // caller) will cover: string tails and padding.
+        var covered = [Bool](repeating: false, count: layout.size)
+        for (i, t) in types.enumerated() where { if case .scalar = t { return true }; return false }() {
+            for b in layout.offsets[i]..<layout.offsets[i] + 8 { covered[b] = true }
+        }
+        if bucket, let b = layout.offsets.last { for x in b..<b + 8 { covered[x] = true } }
         var o = 0
         while o < layout.size {
-            let sz = layout.size - o >= 8 ? 8 : (layout.size - o >= 4 ? 4 : (layout.size - o >= 2 ? 2 : 1))
+            if covered[o] { o += 1; continue }
+            var sz = 8
+            while sz > 1 && (o % sz != 0 || o + sz > layout.size || covered[o..<o + sz].contains(true)) { sz /= 2 }
             emit(.storeFrame(offset: off + o, value: .imm(0), size: sz), loc); o += sz
         }
         for (i, p) in parts.enumerated() {

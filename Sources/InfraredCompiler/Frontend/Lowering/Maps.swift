@@ -320,30 +320,15 @@ extension Lowering {
         ir.current = join
     }
 
-    /// `faults[slot] += 1` on this CPU (`Fault.mapName`, a per-CPU array:
-    /// no atomic needed). Only on a failure path, so its cost is paid only
-    /// when something was lost.
+    /// `faults[slot] += 1`, atomically (`Fault.variableName`, a `.bss`
+    /// array: its address is one `ld_imm64`, no lookup and no branch). Only
+    /// on a failure path, so its cost is paid only when something was lost.
     func incrementFault(map: String, _ kind: Fault.Kind, _ loc: SourceLocation) {
         let slot = records.faultSlot(map, kind)
-        // The key's 4 bytes are one more stack object: pack-stack lets the
-        // fault keys share bytes with the objects not live at their lookup,
-        // and `Checks` counts them in the 448 (reserveStack fails only past
-        // `stackObjectLimit`, where the fault goes uncounted).
-        guard let keyAt = reserveStack(size: 4, alignment: 4) else { return }
-        emit(.storeFrame(offset: keyAt, value: .imm(Int64(slot)), size: 4), loc)
-        let key = newVReg(), m = newVReg(), p = newVReg()
-        emit(.frameAddress(key, offset: keyAt), loc)
-        emit(.mapAddress(m, name: Fault.mapName), loc)
-        emit(.call(p, helper: helperID("map_lookup_elem"), args: [.reg(m), .reg(key)]), loc)
-        let add = newBlock(), join = newBlock()
-        terminate(.branch(.ne, .reg(p), .imm(0), then: add, else: join), loc)
-        ir.current = add
-        let v = newVReg()
-        emit(.load(v, base: p, offset: 0, size: 8, signed: false), loc)
-        emit(.binary(.add, v, .reg(v), .imm(1)), loc)
-        emit(.store(base: p, offset: 0, value: .reg(v), size: 8), loc)
-        terminate(.jump(join), loc)
-        ir.current = join
+        let counters = newVReg(), one = newVReg()
+        emit(.variableAddress(counters, name: Fault.variableName), loc)
+        emit(.move(one, .imm(1)), loc)
+        emit(.atomicAdd(base: counters, offset: 8 * slot, value: one, size: 8), loc)
     }
 
     /// bpftrace's hist() bucket: 0 for v ≤ 0, else 1 + floor(log2(v)),

@@ -8,8 +8,10 @@
  * miss (a key out of range) is counted. The twins count what the program
  * could not do as Infrared's programs do (its `__infrared_faults`): one u64
  * per map and kind of loss in a zeroed global array, FAULT(slot) adding 1
- * atomically on the failure path (a full map, a full ring buffer). log2_bucket is the bucket of an
- * Infrared `hist` map (bpftrace's hist(): 0 for v <= 0, else 1 + floor(log2 v)),
+ * atomically on the failure path (a full map, a full ring buffer).
+ * hist_add is `h.add(v)` on an Infrared `hist` map: 65 buckets and a 66th
+ * slot with the sum of the values (its Prometheus `_sum`). log2_bucket is
+ * the bucket of an Infrared `hist` map (bpftrace's hist(): 0 for v <= 0, else 1 + floor(log2 v)),
  * written the way libbpf-tools' bits.bpf.h writes log2. */
 #pragma once
 #include <bpf/bpf_helpers.h>
@@ -64,4 +66,14 @@ static __always_inline u32 log2_bucket(s64 value)
 	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
 	r |= (v >> 1);
 	return r + 1;
+}
+
+static __always_inline void hist_add(void *map, s64 value, int slot)
+{
+	u32 bucket = log2_bucket(value), sum = 65;
+	u64 *s;
+	array_add_slot(map, &bucket, 1, slot);
+	s = bpf_map_lookup_elem(map, &sum);
+	if (s)
+		__sync_fetch_and_add(s, value);
 }

@@ -3,7 +3,7 @@
 #include "common.bpf.h"
 
 HASH_MAP(start, u32, u64, 10240);
-ARRAY_MAP(lat, u64, 65);
+ARRAY_MAP(lat, u64, 66);
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int hist_enter(void *ctx)
@@ -21,8 +21,7 @@ int hist_exit(void *ctx)
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u64 *t = bpf_map_lookup_elem(&start, &tid);
 	if (t) {
-		u32 bucket = log2_bucket(bpf_ktime_get_ns() - *t);
-		array_add_slot(&lat, &bucket, 1, 1);
+		hist_add(&lat, bpf_ktime_get_ns() - *t, 1);
 		bpf_map_delete_elem(&start, &tid);
 	}
 	return 0;

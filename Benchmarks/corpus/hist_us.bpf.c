@@ -3,7 +3,7 @@
 #include "common.bpf.h"
 
 HASH_MAP(start, u32, u64, 10240);
-ARRAY_MAP(usecs, u64, 65);
+ARRAY_MAP(usecs, u64, 66);
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int hist_us_enter(void *ctx)
@@ -23,8 +23,7 @@ int hist_us_exit(void *ctx)
 	if (!tsp)
 		return 0;
 	u64 delta = (bpf_ktime_get_ns() - *tsp) / 1000;
-	u32 slot = log2_bucket(delta);
-	array_add_slot(&usecs, &slot, 1, 1);
+	hist_add(&usecs, delta, 1);
 	bpf_map_delete_elem(&start, &tid);
 	return 0;
 }

@@ -391,6 +391,29 @@ func simplifyCFG(_ f: inout IRFunction) {
                 changed = true
             }
         }
+        // Thread a jump into a test of a constant it just set: when a block
+        // sets `v = c` and jumps to a block of at most two copies that tests
+        // `v` against a constant (`t = @m[k]` giving 0 on a miss, then
+        // `if t != 0`), the block takes the copies and jumps to the known
+        // side. Not into a loop's header (an entry edge into a loop's test
+        // is the loop's own shape, which unrolling reads).
+        let rpo = f.reversePostOrder
+        var rank = [Int](repeating: Int.max, count: f.blocks.count)
+        for (i, b) in rpo.enumerated() { rank[b] = i }
+        var loopHeader = [Bool](repeating: false, count: f.blocks.count)
+        for b in rpo { for t in f.blocks[b].terminator.successors where rank[t] <= rank[b] { loopHeader[t] = true } }
+        for b in rpo {
+            guard case .jump(let j) = f.blocks[b].terminator, j != b, !loopHeader[j],
+                  case .branch(let c, .reg(let v), .imm(let k), let t, let e) = f.blocks[j].terminator,
+                  f.blocks[j].instructions.count <= 2,
+                  f.blocks[j].instructions.allSatisfy({ if case .move(let d, _) = $0.0, d != v { return true }; return false }),
+                  let last = f.blocks[b].instructions.last(where: { $0.0.definition == v }),
+                  case .move(_, .imm(let value)) = last.0 else { continue }
+            f.blocks[b].instructions += f.blocks[j].instructions
+            f.blocks[b].terminator = .jump(c.evaluate(value, k) ? t : e)
+            f.blocks[b].terminatorLocation = f.blocks[j].terminatorLocation
+            changed = true
+        }
         // Merge a block into its single predecessor (whole chains at once: a
         // merge moves the successor's edges to the predecessor, so every
         // predecessor count stays right).

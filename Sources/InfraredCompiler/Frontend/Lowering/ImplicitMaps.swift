@@ -741,16 +741,9 @@ extension Lowering {
     }
 
     /// bpftrace 0.17's hist() bucket: 0 for v < 0, 1 for 0, 2 + ⌊log2 v⌋
-    /// above (`log2Bucket` + 1, which puts 0 and negatives in its bucket 0).
+    /// above.
     func signedLog2Bucket(_ value: Operand, _ loc: SourceLocation) -> VReg {
-        let b = log2Bucket(value, loc)
-        let out = newVReg()
-        let negative = newBlock(), other = newBlock(), join = newBlock()
-        terminate(.branch(.slt, value, .imm(0), then: negative, else: other), loc)
-        ir.current = negative; emit(.move(out, .imm(0)), loc); terminate(.jump(join), loc)
-        ir.current = other; emit(.binary(.add, out, .reg(b), .imm(1)), loc); terminate(.jump(join), loc)
-        ir.current = join
-        return out
+        log2Bucket(value, zeroApart: true, loc)
     }
 
     /// bpftrace's lhist() bucket: 0 below `lo`, 1 + (v - lo) / step inside,

@@ -334,11 +334,20 @@ extension Lowering {
     /// bpftrace's hist() bucket: 0 for v ≤ 0, else 1 + floor(log2(v)),
     /// by binary search: five steps `sh = (x > 2^s - 1) ? s : 0; x >>= sh;
     /// r |= sh` (a conditional move the verifier prunes at the join) and a
-    /// last `r |= x >> 1`. Values ≤ 0 skip it all.
-    func log2Bucket(_ v: Operand, _ loc: SourceLocation) -> VReg {
+    /// last `r |= x >> 1`. Values ≤ 0 skip it all. With `zeroApart`
+    /// (bpftrace 0.17's implicit hist) negatives are bucket 0, 0 is bucket 1
+    /// and every bucket above moves up by one: two tests up front, not a
+    /// sign test after the search.
+    func log2Bucket(_ v: Operand, zeroApart: Bool = false, _ loc: SourceLocation) -> VReg {
         let x = newVReg(), r = newVReg(), out = newVReg()
         let positive = newBlock(), join = newBlock()
         emit(.move(out, .imm(0)), loc)
+        if zeroApart {
+            let nonNegative = newBlock()
+            terminate(.branch(.slt, v, .imm(0), then: join, else: nonNegative), loc)
+            ir.current = nonNegative
+            emit(.move(out, .imm(1)), loc)
+        }
         terminate(.branch(.slt, v, .imm(1), then: join, else: positive), loc)
         ir.current = positive
         emit(.move(x, v), loc)
@@ -353,7 +362,7 @@ extension Lowering {
         let last = newVReg()
         emit(.binary(.lshr, last, .reg(x), .imm(1)), loc)
         emit(.binary(.or, r, .reg(r), .reg(last)), loc)
-        emit(.binary(.add, out, .reg(r), .imm(1)), loc)
+        emit(.binary(.add, out, .reg(r), .imm(zeroApart ? 2 : 1)), loc)
         terminate(.jump(join), loc)
         ir.current = join
         return out

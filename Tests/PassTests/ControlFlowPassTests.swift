@@ -27,6 +27,69 @@ final class ControlFlowPassTests: XCTestCase {
         """)
     }
 
+    /// `t = @m[k]` gives 0 on a miss and the body tests `t != 0`: the miss
+    /// edge sets the constant, takes the join's copy and jumps straight to
+    /// the known side (the copies it took are dead there: dce's job).
+    func testSimplifyCFGThreadsATestOfAConstantJustSet() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            br.eq %1, 0 ? b2 : b1
+        b1:
+            %2 = load.u64 [%0 + 8]
+            jump b3
+        b2:
+            %2 = 0
+            jump b3
+        b3:
+            %3 = %2
+            br.eq %2, 0 ? b5 : b4
+        b4:
+            ret %3
+        b5:
+            ret 7
+
+        """, pass: "simplify-cfg", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            br.eq %1, 0 ? b4 : b1
+        b1:
+            %2 = load.u64 [%0 + 8]
+            %3 = %2
+            br.eq %2, 0 ? b3 : b2
+        b2:
+            ret %3
+        b3:
+            ret 7
+        b4:
+            %2 = 0
+            %3 = %2
+            ret 7
+
+        """)
+    }
+
+    /// The same shape into a loop's header is left alone: the entry edge's
+    /// test is the loop's own (unrolling reads it).
+    func testSimplifyCFGLeavesALoopHeadersTest() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            jump b1
+        b1:
+            br.ult %1, 4 ? b3 : b2
+        b2:
+            ret %1
+        b3:
+            %1 = add %1, 1
+            jump b1
+
+        """, pass: "simplify-cfg")
+    }
+
     /// `a || b` tests `a` again in an empty block on the edge where it is
     /// already known: that edge goes straight to the known successor.
     func testSimplifyCFGThreadsAKnownTest() {

@@ -181,4 +181,44 @@ final class LocalPassTests: XCTestCase {
 
         """, pass: "unsigned-loads")
     }
+
+    /// `h ^ (h >> 7)` with `h` still needed after and the shift dying: the
+    /// operands swap so the xor lands in the shift's register, no copy of `h`.
+    func testCommuteSwapsWhenTheRightOperandDies() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = lshr %1, 7
+            %3 = xor %1, %2
+            %4 = add %3, %1
+            ret %4
+
+        """, pass: "commute", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = lshr %1, 7
+            %3 = xor %2, %1
+            %4 = add %3, %1
+            ret %4
+
+        """)
+    }
+
+    /// Left alone: the left operand dies (the copy coalesces already), a
+    /// non-commutative op, and a left operand that is the destination.
+    func testCommuteLeavesOrdersThatNeedNoCopy() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = load.u64 [%0 + 8]
+            %3 = sub %1, %2
+            %4 = or %3, %1
+            %1 = add %1, %4
+            ret %1
+
+        """, pass: "commute")
+    }
 }

@@ -35,6 +35,10 @@ struct Pass {
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
         Pass(name: "forward-probe-reads", run: forwardProbeReads),
         Pass(name: "pack-stack", run: packStackObjects),
+        // Unrolled copies and threaded blocks reuse a register's name for
+        // live ranges that never meet: split them again before allocation.
+        Pass(name: "webs", run: renameWebs),
+        Pass(name: "commute", run: commuteOperands),
     ]
 }
 
@@ -440,6 +444,30 @@ func simplifyCFG(_ f: inout IRFunction) {
                 blk.terminator = blk.terminator.mapTargets { map[$0]! }
                 return blk
             }
+        }
+    }
+}
+
+// MARK: Operand order
+
+/// BPF arithmetic is two-address (`d op= s`), so `d = a op b` is selected as
+/// `d = a; d op= b`, and the copy goes away only when `a` dies there. For a
+/// commutative op whose left operand lives on while the right one dies (or
+/// is `d` itself), the operands swap: `h ^ (h >> 7)` becomes `t ^= h` in
+/// `t`'s register instead of a copy of `h`.
+func commuteOperands(_ f: inout IRFunction) {
+    let liveness = IRLiveness(f)
+    for b in f.blocks.indices {
+        var live = liveness.liveOut[b]
+        live.formUnion(f.blocks[b].terminator.uses)
+        for i in f.blocks[b].instructions.indices.reversed() {
+            let insn = f.blocks[b].instructions[i].0
+            if case .binary(let op, let d, .reg(let x), .reg(let y)) = insn, op.isCommutative, x != y, d != x,
+               d == y || (live.contains(x) && !live.contains(y)) {
+                f.blocks[b].instructions[i].0 = .binary(op, d, .reg(y), .reg(x))
+            }
+            if let d = insn.definition { live.remove(d) }
+            live.formUnion(insn.uses)
         }
     }
 }

@@ -129,6 +129,11 @@ PROBES=(
   "xdp_proto|testrun 1000000|"
   "tc_port|testrun 1000000|"
   "sock_udp|testrun 1000000|"
+  "read_stats|read 300000|"
+  "syscall_class|getpid 1000000|"
+  "uret_hist|call 300000|"
+  "printf_exec|exec 2000|"
+  "lru_first|getpid 1000000|"
 )
 
 # --- cleanup, whatever way we leave ---------------------------------------

@@ -111,6 +111,29 @@ PROBES=(
   "loop|testrun 1000000|"
   "devfilter|-|"
   "printk|-|"
+  "syscount_err|badfd 500000|"
+  "nanosleep_lat|nanosleep 20000|"
+  "runqlat_btf|pingpong 100000|"
+  "tcp_states|tcp 20000|"
+  "tcpconnect|tcp 20000|"
+  "runqlen|-|"
+  "opensnoop_rb|open 300000|0"
+  "exit_codes|exec 2000|"
+  "signals|kill 300000|"
+  "switch_comm|pingpong 100000|"
+  "comm_filter|getpid 1000000|"
+  "open_prefix|open 300000|"
+  "percpu_total|getpid 1000000|"
+  "rawtp_switch|pingpong 100000|"
+  "exec_depth|exec 2000|"
+  "xdp_proto|testrun 1000000|"
+  "tc_port|testrun 1000000|"
+  "sock_udp|testrun 1000000|"
+  "read_stats|read 300000|"
+  "syscall_class|getpid 1000000|"
+  "uret_hist|call 300000|"
+  "printf_exec|exec 2000|"
+  "lru_first|getpid 1000000|"
 )
 
 # --- cleanup, whatever way we leave ---------------------------------------
@@ -320,7 +343,7 @@ table() {
 }
 
 TABLE=$(table)
-NOTES="Build ms: median of $RUNS runs, wall time from spawn to exit (Benchmarks/timecmd.c); clang's CO-RE compiles include parsing vmlinux.h (generated once, ${VMLINUX_MS} ms; arith, loop, devfilter and printk include only <linux/bpf.h>); skel = \`bpftool gen skeleton\` on clang's object; bpftrace = \`bpftrace --emit-elf\` (parse, analyses, LLVM codegen; no load). Insns: bytes of executable sections / 8, ld_imm64 = 2 slots; clang's usdt object includes libbpf's \`bpf_usdt_arg\` subprogram. Verified: \`verified_insns\` summed over the object's programs. ns/event: \`run_time_ns / run_cnt\` with \`kernel.bpf_stats_enabled=1\`, median of $ROUNDS rounds, the same workload for each object in turn (IR first, then clang first, alternating) (tracepoints also count other processes' events; \"events\" is Infrared's run_cnt); test run = BPF_PROG_TEST_RUN on a 64-byte packet; devfilter/printk (cgroup_device) are only loaded. Ratios IR/clang: geometric mean and maximum over the corpus (ns/event columns: the geomean/max row is under \"ns/event Infrared\"). bpftrace counts with a non-atomic lookup+update where Infrared and clang add atomically, prints ringbuf's records with printf (perf buffer), and has no socket/xdp/cgroup programs (n/a). Loader start-up and ring buffer throughput: Benchmarks/loader-bench.sh (the loader benchmark), not here."
+NOTES="Build ms: median of $RUNS runs, wall time from spawn to exit (Benchmarks/timecmd.c); clang's CO-RE compiles include parsing vmlinux.h (generated once, ${VMLINUX_MS} ms; arith, loop, devfilter and printk include only <linux/bpf.h>); skel = \`bpftool gen skeleton\` on clang's object; bpftrace = \`bpftrace --emit-elf\` (parse, analyses, LLVM codegen; no load). Insns: bytes of executable sections / 8, ld_imm64 = 2 slots; clang's usdt object includes libbpf's \`bpf_usdt_arg\` subprogram. Verified: \`verified_insns\` summed over the object's programs. ns/event: \`run_time_ns / run_cnt\` with \`kernel.bpf_stats_enabled=1\`, median of $ROUNDS rounds, the same workload for each object in turn (IR first, then clang first, alternating) (tracepoints also count other processes' events; \"events\" is Infrared's run_cnt); test run = BPF_PROG_TEST_RUN on a 64-byte packet; devfilter/printk (cgroup_device) and runqlen (perf_event: the loader does not open perf events) are only loaded. Ratios IR/clang: geometric mean and maximum over the corpus (ns/event columns: the geomean/max row is under \"ns/event Infrared\"). bpftrace counts with a non-atomic lookup+update where Infrared and clang add atomically, prints ringbuf's records with printf (perf buffer), and has no socket/xdp/cgroup programs (n/a). Loader start-up and ring buffer throughput: Benchmarks/loader-bench.sh (the loader benchmark), not here."
 
 echo "$TABLE"
 echo

@@ -7,17 +7,29 @@
  *                         (about 2N context switches)
  *   workload call N       N calls of bench_add(i, 2*i) (a uprobe's target)
  *   workload usdt N       N hits of the USDT probe bench:tick(i, 3*i)
+ *   workload read N       N read()s of /dev/zero, of 1 to 1000 bytes
+ *   workload nanosleep N  N nanosleep(2) system calls (not glibc's
+ *                         clock_nanosleep) of 1 µs each
+ *   workload badfd N      N close(-1) and N dup(-1), each failing with EBADF
+ *   workload kill N       N SIGUSR1 sent to itself (a handler counts them)
+ *   workload tcp N        N TCP connections to a listener on 127.0.0.1:
+ *                         connect, accept, then a reset close (SO_LINGER 0,
+ *                         so no TIME_WAIT piles up)
  *
  * The USDT note is written by hand, as <sys/sdt.h> (systemtap-sdt-dev) would:
  * a nop, a .note.stapsdt entry with its address and argument spec, and the
  * .stapsdt.base section libbpf and bpftrace use to adjust addresses. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +61,9 @@ extern char **environ;
 		".endif\n"                                                      \
 		:: "r"((long)(a)), "r"((long)(b)))
 
+static volatile sig_atomic_t signals;
+static void on_usr1(int sig) { (void)sig; signals++; }
+
 __attribute__((noinline, used)) long bench_add(long a, long b)
 {
 	__asm__ __volatile__("" ::: "memory");
@@ -58,7 +73,7 @@ __attribute__((noinline, used)) long bench_add(long a, long b)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s getpid|exec|open|pingpong|call|usdt|read N\n", argv[0]);
+		fprintf(stderr, "usage: %s getpid|exec|open|pingpong|call|usdt|read|nanosleep|badfd|kill|tcp N\n", argv[0]);
 		return 2;
 	}
 	const char *mode = argv[1];
@@ -114,6 +129,37 @@ int main(int argc, char **argv)
 			BENCH_TICK(i, 3 * i);
 			sink += i;
 		}
+	} else if (!strcmp(mode, "nanosleep")) {
+		struct timespec ts = {0, 1000};
+		for (long i = 0; i < n; i++)
+			syscall(SYS_nanosleep, &ts, NULL);
+	} else if (!strcmp(mode, "badfd")) {
+		for (long i = 0; i < n; i++) {
+			sink += syscall(SYS_close, -1);
+			sink += syscall(SYS_dup, -1);
+		}
+	} else if (!strcmp(mode, "kill")) {
+		signal(SIGUSR1, on_usr1);
+		for (long i = 0; i < n; i++)
+			kill(getpid(), SIGUSR1);
+		if (signals != n) { fprintf(stderr, "kill: %d of %ld signals\n", (int)signals, n); return 1; }
+	} else if (!strcmp(mode, "tcp")) {
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t alen = sizeof(a);
+		int l = socket(AF_INET, SOCK_STREAM, 0);
+		if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 16) ||
+		    getsockname(l, (struct sockaddr *)&a, &alen)) { perror("listen"); return 1; }
+		struct linger lg = {1, 0};
+		for (long i = 0; i < n; i++) {
+			int c = socket(AF_INET, SOCK_STREAM, 0);
+			if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a))) { perror("connect"); return 1; }
+			int s = accept(l, NULL, NULL);
+			if (s < 0) { perror("accept"); return 1; }
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c);
+			close(s);
+		}
+		close(l);
 	} else {
 		fprintf(stderr, "unknown workload %s\n", mode);
 		return 2;

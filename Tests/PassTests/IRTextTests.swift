@@ -91,7 +91,7 @@ final class IRTextTests: XCTestCase {
                 files += 1
             }
         }
-        XCTAssertEqual(files, 41)   // Examples/*.rb and Benchmarks/corpus/*.rb
+        XCTAssertEqual(files, 64)   // Examples/*.rb and Benchmarks/corpus/*.rb
     }
 
     /// A line that does not read names its line number.

@@ -158,6 +158,7 @@ final class LoaderSession {
         let manifest = probe.manifest
         if let clash = LoaderCLI.checkParamNames(manifest) { throw LoaderFailure(clash) }
         options = try LoaderCLI.parse(arguments, manifest: manifest)
+        StartupTrace.mark("options")
         if options.help || options.printSource {
             out.write(options.help ? LoaderCLI.usage(tool: usageName, manifest: manifest) : probe.source)
             out.flush()
@@ -182,6 +183,7 @@ final class LoaderSession {
                 throw LoaderFailure("the probe file's top level raised in the loader: \(error)")
             }
             self.hooks = hooks
+            StartupTrace.mark("hooks")
             if let status = hooks.exitStatus { return status }
             if metrics != nil && !hooks.labelMaps.isEmpty { metricLabels = MetricLabels() }
             hooks.host = { [unowned self] op, args in try self.host(op, args) }
@@ -194,6 +196,7 @@ final class LoaderSession {
 
         let object = try LoadedObject.open(bytes: probe.object, options: LoadOptions(objectName: Self.objectName(name), btfCustomPath: try btfPath()))
         self.object = object
+        StartupTrace.mark("open")
         for p in manifest.params {
             // A value the before_load hooks set wins over the command line's.
             guard let v = try hookParams[p.name].map({ try Self.paramValue($0, p) }) ?? options.params[p.name] else { continue }
@@ -201,6 +204,7 @@ final class LoaderSession {
             try object.setInitialBytes(map: ".rodata", offset: p.offset, bytes: bytes)
         }
         try object.load()
+        StartupTrace.mark("load")
         let access = MapAccess(object: object, manifest: manifest)
         access.symbolizer = symbolizer
         self.access = access
@@ -210,12 +214,15 @@ final class LoaderSession {
             try AttachPlan.attach(p, object: object, options: options)
             if interrupted() { teardown(); return 0 }
         }
+        StartupTrace.mark("attach")
         try openReaders(object)
+        StartupTrace.mark("readers")
         if let metrics {
             try refreshMetricLabels()
             let source = MetricsSource(access: access, stats: stats, prefix: options.metricsPrefix ?? Self.metricPrefix(name), decoded: metricLabels)
             metrics.start { source.render() }
         }
+        StartupTrace.report()
         if !options.quiet {
             let names = manifest.programs.map(\.name).joined(separator: ", ")
             var message = "\(tool): attached \(manifest.programs.count) program\(manifest.programs.count == 1 ? "" : "s") (\(names))"

@@ -10,13 +10,17 @@ import Glibc
 
 // Termination signals are blocked before anything else happens, so a
 // Ctrl-C at any moment of start-up is seen between two steps.
+StartupTrace.mark("main")
 let signals = Loader.blockTerminationSignals()
 let arguments = CommandLine.arguments
 let tool = arguments.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "infrared-loader"
 
 let probe: LoaderProbe
 do {
-    probe = try LoaderProbe(payload: LoaderPayload.read(executable: "/proc/self/exe"))
+    let payload = try LoaderPayload.read(executable: "/proc/self/exe")
+    StartupTrace.mark("payload")
+    probe = try LoaderProbe(payload: payload)
+    StartupTrace.mark("manifest")
 } catch {
     var message = Array("\(tool): error: \(error)\n".utf8)
     message.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }

@@ -25,20 +25,27 @@
 # (min–max) over the rounds; every round's raw numbers go to
 # Benchmarks/results/startup-rounds.tsv (committed with the table).
 #
+# With --programs N the probe is instead load-scaling.sh's object of N
+# programs and N hash maps (program i: `c_i[pid % 64] += 1` on the i-th
+# syscalls/sys_enter_* tracepoint; no ring buffer, so `readers` is the end of
+# attach), to see which steps grow with the object.
+#
 #   Benchmarks/startup-breakdown.sh              # 30 rounds, writes RESULTS.md section + raw rounds
+#   Benchmarks/startup-breakdown.sh --programs 100   # writes its own section and startup-rounds-100.tsv
 #   Benchmarks/startup-breakdown.sh --rounds 10 --no-write
 # Needs root, clang-14, bpftool, python3, a static runner (make runner) and
 # the CLI (make build, or INFRARED=…).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-ROUNDS=30 WRITE=1
+ROUNDS=30 WRITE=1 PROGRAMS=0
 COMMAND="Benchmarks/startup-breakdown.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift ;;
+    --programs) PROGRAMS=$2; shift ;;
     --no-write) WRITE=0 ;;
-    *) echo "usage: $0 [--rounds N] [--no-write]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--rounds N] [--programs N] [--no-write]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -75,6 +82,21 @@ tracepoint "sched/sched_process_exec" do |ctx|
   0
 end
 RUBY
+RINGBUF=-DRINGBUF PROBE="execsnoop (one tracepoint, CO-RE, 1 MiB ring buffer)" SUFFIX=""
+if [ "$PROGRAMS" != 0 ]; then
+  python3 - "$PROGRAMS" > execsnoop.rb <<'PY'
+import os, sys
+n = int(sys.argv[1])
+points = sorted(e for e in os.listdir("/sys/kernel/tracing/events/syscalls") if e.startswith("sys_enter_"))
+assert len(points) >= n, f"{len(points)} syscall tracepoints, {n} wanted"
+print('license "GPL"')
+for i in range(n):
+    print(f'map :c{i}, :hash, key: :u32, value: :u64, max_entries: 64')
+for i in range(n):
+    print(f'tracepoint "syscalls/{points[i]}", name: "p{i}" do |ctx|\n  c{i}[pid % 64] += 1\n  0\nend')
+PY
+  RINGBUF="" PROBE="$PROGRAMS programs and $PROGRAMS hash maps (load-scaling.sh's object)" SUFFIX="-$PROGRAMS"
+fi
 "$INFRARED" build execsnoop.rb -o execsnoop.bpf.o
 bpftool gen skeleton execsnoop.bpf.o name execsnoop > execsnoop.skel.h
 cat > execsnoop.c <<'C'
@@ -82,6 +104,7 @@ cat > execsnoop.c <<'C'
 #include <stdlib.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 #include "execsnoop.skel.h"
 static unsigned long long t0, at[5];
@@ -107,18 +130,24 @@ int main(void) {
     mark();
     if (execsnoop__attach(skel)) return 1;
     mark();
+#ifdef RINGBUF
     struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.events), handle, NULL, NULL);
+#endif
     mark();
     for (int i = 0; i < n; i++) fprintf(stderr, "startup: %s %.3f\n", step[i], (at[i] - t0) / 1e6);
     fprintf(stderr, "attached\n");
+#ifdef RINGBUF
     while (!stop) ring_buffer__poll(rb, 100);
     ring_buffer__free(rb);
+#else
+    while (!stop) pause();
+#endif
     execsnoop__destroy(skel);
     return 0;
 }
 C
-"$CLANG" -O2 -I. execsnoop.c -o execsnoop-c -lbpf -lelf -lz
-"$INFRARED" gen loader execsnoop.rb -o execsnoop --runner "$RUNNER"
+"$CLANG" -O2 $RINGBUF -I. execsnoop.c -o execsnoop-c -lbpf -lelf -lz
+"$INFRARED" gen loader execsnoop.rb -o execsnoop --runner "$RUNNER" > /dev/null
 
 cat > bench.py <<'PY'
 import os, signal, statistics, subprocess, sys, time
@@ -175,9 +204,11 @@ echo "$table"
 echo "$sizes"
 if [ "$WRITE" = 1 ]; then
   mkdir -p "$root/Benchmarks/results"
-  cp rounds.tsv "$root/Benchmarks/results/startup-rounds.tsv"
+  cp rounds.tsv "$root/Benchmarks/results/startup-rounds$SUFFIX.tsv"
+  title="## Start-up breakdown (issue 19)"
+  [ "$PROGRAMS" = 0 ] || title="## Start-up breakdown, $PROGRAMS programs (issue 19)"
   section=$(cat <<EOF
-## Start-up breakdown (issue 19)
+$title
 
 Run $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -r), $(nproc) CPUs, with:
 
@@ -185,21 +216,21 @@ Run $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -r), $(nproc) CPUs, with:
 $COMMAND
 \`\`\`
 
-execsnoop (one tracepoint, CO-RE, 1 MiB ring buffer): the generated loader
+$PROBE: the generated loader
 against the C libbpf skeleton tool of the same object, rounds alternating.
 Milliseconds since the harness read CLOCK_MONOTONIC before fork+exec, when
 each step ended (median, min–max over $ROUNDS rounds), and each step's own
-median. Raw rounds: [results/startup-rounds.tsv](results/startup-rounds.tsv).
+median. Raw rounds: [results/startup-rounds$SUFFIX.tsv](results/startup-rounds$SUFFIX.tsv).
 Sizes: $sizes.
 
 $table
 EOF
 )
-  python3 - "$root/Benchmarks/RESULTS.md" "$section" <<'PY'
+  python3 - "$root/Benchmarks/RESULTS.md" "$section" "$title" <<'PY'
 import re, sys
-path, section = sys.argv[1], sys.argv[2]
+path, section, title = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
-start = text.find("## Start-up breakdown (issue 19)")
+start = text.find(title + "\n")
 if start >= 0:
     nxt = text.find("\n## ", start + 1)
     text = text[:start] + section.rstrip() + "\n" + (text[nxt:] if nxt >= 0 else "")
@@ -207,5 +238,5 @@ else:
     text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
 open(path, "w").write(text)
 PY
-  echo "wrote Benchmarks/RESULTS.md and Benchmarks/results/startup-rounds.tsv"
+  echo "wrote Benchmarks/RESULTS.md and Benchmarks/results/startup-rounds$SUFFIX.tsv"
 fi

@@ -47,8 +47,11 @@ enum RegisterAllocation {
         var parent: [Int: Int] = [:]
         func find(_ x: Int) -> Int { var x = x; while let p = parent[x], p != x { x = p }; return x }
         var range: [Int: (Int, Int)] = ivs.mapValues { ($0.start, $0.end) }
+        // Helper calls clobber R1 at one point each: sorted, searched by bisection.
+        let calls = (fixed[.r1] ?? []).filter { $0.0 == $0.1 }.map(\.0).sorted()
         func crossesCall(_ r: (Int, Int)) -> Bool {
-            (fixed[.r1] ?? []).contains { $0.0 == $0.1 && $0.0 > r.0 && $0.0 < r.1 }
+            let i = firstIndex(in: calls) { $0 > r.0 }
+            return i < calls.count && calls[i] < r.1
         }
         var g = 0
         for b in f.blocks {
@@ -89,6 +92,33 @@ enum RegisterAllocation {
     }
 
     struct Interval { var vreg: Int; var start: Int; var end: Int }
+
+    /// The first index of sorted `a` where `above` holds (`above` false then
+    /// true along `a`), or `a.count`.
+    static func firstIndex<T>(in a: [T], where above: (T) -> Bool) -> Int {
+        var lo = 0, hi = a.count
+        while lo < hi { let mid = (lo + hi) / 2; if above(a[mid]) { hi = mid } else { lo = mid + 1 } }
+        return lo
+    }
+
+    /// A physical register's fixed ranges (uses, definitions, clobbers)
+    /// for "does any meet [start, end]" in O(log n): sorted by end, with the
+    /// least start of every suffix. (Testing every range of every register
+    /// for every interval made allocation quadratic in a long body.)
+    struct FixedRanges {
+        var ends: [Int] = [], suffixMinStart: [Int] = []
+        init(_ ranges: [(Int, Int)]) {
+            let sorted = ranges.sorted { $0.1 < $1.1 }
+            ends = sorted.map(\.1)
+            suffixMinStart = Array(repeating: Int.max, count: sorted.count)
+            var m = Int.max
+            for i in sorted.indices.reversed() { m = min(m, sorted[i].0); suffixMinStart[i] = m }
+        }
+        func meets(_ start: Int, _ end: Int) -> Bool {
+            let i = RegisterAllocation.firstIndex(in: ends) { $0 >= start }
+            return i < ends.count && suffixMinStart[i] <= end
+        }
+    }
 
     static func intervals(_ f: MFunction) -> (vregs: [Int: Interval], fixed: [Register: [(Int, Int)]], hints: [Int: [MReg]]) {
         let n = f.blocks.count
@@ -157,9 +187,10 @@ enum RegisterAllocation {
         var assignment: [Int: Register] = [:]
         var active: [Interval] = []
         var spilled: [Int] = []
+        let fixedRanges = fixed.mapValues(FixedRanges.init)
         func forbidden(_ x: Interval) -> Set<Register> {
             var s = Set<Register>()
-            for (r, ranges) in fixed where ranges.contains(where: { $0.0 <= x.end && x.start <= $0.1 }) { s.insert(r) }
+            for (r, ranges) in fixedRanges where ranges.meets(x.start, x.end) { s.insert(r) }
             return s
         }
         for x in sorted {

@@ -194,6 +194,18 @@ public enum Compiler {
             language.maps[PrintOutput.mapName] = MapDecl(name: PrintOutput.mapName, kind: .ringbuf, key: nil, value: nil, maxEntries: 256 * 1024, flags: nil, line: 1)
             language.mapOrder.append(PrintOutput.mapName)
         }
+        // Programs, maps, params and globals are symbols of one ELF object:
+        // a program may not take a name the data already has.
+        var symbols: [String: String] = [:]
+        for n in language.mapOrder { symbols[n] = aggregations[n] != nil ? "the implicit map `@\(n)`" : "the map `\(n)`" }
+        for n in language.paramOrder { symbols[n] = "the param `\(n)`" }
+        for n in language.globalOrder { symbols[n] = "the global `\(n)`" }
+        for decl in declarations.programs {
+            if let other = symbols[decl.name] {
+                throw Diagnostic(file: path, line: decl.declarationLine, column: 1, message: "program `\(decl.name)` has the name of \(other)",
+                                 hint: "programs, maps, params and globals share the object's symbol names: give the program another with `name: \"...\"`")
+            }
+        }
         let object = ObjectFile(license: declarations.license, programs: programs, stringLiterals: strings.bytes,
                                 btf: ProgramBTFSpec(functions: functions, kernelBTFPath: options.btfPath,
                                                     localTypes: core.localTypes() + language.structs.keys.sorted().map { language.cType(.structure($0)) }),

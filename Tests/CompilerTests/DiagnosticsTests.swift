@@ -75,6 +75,27 @@ final class DiagnosticsTests: XCTestCase {
         }
     }
 
+    /// A program named like a map, implicit map, param or global (one ELF
+    /// symbol namespace) is the program's error at its declaration line,
+    /// not an internal error from the object writer.
+    func testAProgramNamedLikeDataIsRefused() throws {
+        let cases: [(String, String)] = [
+            ("map :seen, :hash, key: :u32, value: :u64\n", "the map `seen`"),
+            ("", "the implicit map `@seen`"),
+            ("param :seen, :u32\n", "the param `seen`"),
+            ("global :seen, :u64\n", "the global `seen`"),
+        ]
+        for (declaration, what) in cases {
+            let use = declaration.hasPrefix("map") ? "  seen[pid] += 1\n" : (declaration.isEmpty ? "  @seen[pid] += 1\n" : "")
+            let source = "license \"GPL\"\n\(declaration)tracepoint \"raw_syscalls/sys_enter\", name: \"seen\" do |ctx|\n\(use)  0\nend\n"
+            XCTAssertThrowsError(try Compiler.compile(source: source, path: "dup.rb"), what) { error in
+                guard let d = error as? Diagnostic else { return XCTFail("not a Diagnostic: \(error)") }
+                XCTAssertEqual(d.description.split(separator: "\n").first.map(String.init),
+                               "dup.rb:\(declaration.isEmpty ? 2 : 3):1: error: program `seen` has the name of \(what)")
+            }
+        }
+    }
+
     /// The CLI prints the diagnostic, exits 1 and writes nothing at -o.
     /// Loops whose exit tests read what the loop updates from itself — a
     /// counter, a stack struct's field, a pointer walked by CO-RE reads, an

@@ -25,4 +25,29 @@ final class TracepointLayoutTests: XCTestCase {
         XCTAssertEqual(differ, [], differ.prefix(5).joined(separator: "\n"))
         XCTAssertGreaterThan(compared, 300)
     }
+
+    /// `char comm[16]` in a record is a string field (`ctx.comm`,
+    /// `ctx.prev_comm`): its address in the record, read as a kernel string;
+    /// other arrays (`__u8 saddr[4]`) stay out. The same from tracefs and BTF.
+    func testCharArraysInTheRecordAreStrings() throws {
+        let format = """
+            \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+            \tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:0;
+            \tfield:__u8 saddr[4];\toffset:24;\tsize:4;\tsigned:0;
+            \tfield:int sig;\toffset:28;\tsize:4;\tsigned:1;
+            """
+        XCTAssertEqual(ContextLayouts.parseFormat(format, userStrings: false),
+                       [ContextField(name: "comm", offset: 8, size: 16, signed: false, use: .inlineChars),
+                        ContextField(name: "sig", offset: 28, size: 4, signed: true)])
+        let kernel = try KernelBTF(path: "/sys/kernel/btf/vmlinux")
+        let btf = try XCTUnwrap(ContextLayouts.btfTracepointLayout(category: "sched", event: "sched_switch", kernel: kernel))
+        XCTAssertEqual(btf.fields.filter { $0.use == .inlineChars }.map(\.name), ["prev_comm", "next_comm"])
+
+        var options = CompileOptions()
+        options.dumpAfter = ["lower"]
+        let c = try Compiler.compile(source: "license \"GPL\"\ntracepoint \"sched/sched_switch\" do |ctx|\n  @n[ctx.next_comm] += 1\n  0\nend\n", path: "t.rb", options: options)
+        let offset = try XCTUnwrap(btf.fields.first { $0.name == "next_comm" }?.offset)
+        XCTAssertTrue(c.dumps[0].contains("= add %"), c.dumps[0])
+        XCTAssertTrue(c.dumps[0].contains(", \(offset)    ; line 3"), "the field's address is ctx + \(offset):\n\(c.dumps[0])")
+    }
 }

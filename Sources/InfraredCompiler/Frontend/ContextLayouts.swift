@@ -137,6 +137,10 @@ enum ContextLayouts {
                 fields.append(ContextField(name: String(m.name.dropFirst("__data_loc_".count)), offset: m.byteOffset, size: 4, signed: false, use: .dataLocString))
                 continue
             }
+            if m.arrayCount != nil, m.size > 0, try k.resolve(m.typeID).targetName == "char" {
+                fields.append(ContextField(name: m.name, offset: m.byteOffset, size: m.size, signed: false, use: .inlineChars))
+                continue
+            }
             guard [1, 2, 4, 8].contains(m.size), m.arrayCount == nil, m.kind != .structure, m.kind != .union else { continue }
             var f = ContextField(name: m.name, offset: m.byteOffset, size: m.size, signed: m.isSigned)
             if m.kind == .pointer {
@@ -194,7 +198,13 @@ enum ContextLayouts {
             var f = ContextField(name: name, offset: offset, size: size, signed: signed != 0)
             if decl.hasPrefix("__data_loc") { f.use = .dataLocString; f.size = 4 }
             else if decl.contains("char *") || decl.contains("char*") { f.use = .stringPointer(user: userStrings) }
-            else if decl.contains("[") { continue }
+            else if decl.contains("[") {
+                // `char comm[16]`: a string in the record; other arrays are left out.
+                guard decl.hasPrefix("char "), size > 0 else { continue }
+                f.use = .inlineChars
+                out.append(f)
+                continue
+            }
             guard [1, 2, 4, 8].contains(f.size) else { continue }
             out.append(f)
         }

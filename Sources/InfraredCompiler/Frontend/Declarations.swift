@@ -110,6 +110,9 @@ struct ContextField: Hashable {
         case stringPointer(user: Bool)
         /// A pointer to a kernel struct (read further with CO-RE).
         case kernelPointer(String)
+        /// `char NAME[size]` in the record itself (`comm`, `prev_comm`): a
+        /// string of at most `size` bytes at the field's offset.
+        case inlineChars
     }
     var use: Use = .integer
 }

@@ -12,6 +12,8 @@ public struct TracepointField: Sendable, Equatable {
         case stringPointer(user: Bool)
         /// A pointer to a kernel struct, read further with CO-RE (`ctx.prev.pid`).
         case structPointer(String)
+        /// `char NAME[size]` in the record (`comm`): a string of at most `size` bytes.
+        case chars
     }
     public var name: String
     public var offset: Int
@@ -27,6 +29,7 @@ public struct TracepointField: Sendable, Equatable {
         case .string: return "string \(name)"
         case .stringPointer(let user): return "\(user ? "user" : "kernel") char * \(name)"
         case .structPointer(let s): return "struct \(s) * \(name)"
+        case .chars: return "char \(name)[\(size)]"
         }
     }
 }
@@ -48,6 +51,7 @@ public enum Tracepoints {
             case .dataLocString: kind = .string
             case .stringPointer(let user): kind = .stringPointer(user: user)
             case .kernelPointer(let s): kind = .structPointer(s)
+            case .inlineChars: kind = .chars
             }
             return TracepointField(name: f.name, offset: f.offset, size: f.size, signed: f.signed, kind: kind)
         }

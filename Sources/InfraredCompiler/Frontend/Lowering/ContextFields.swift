@@ -20,7 +20,7 @@ extension Lowering {
             throw error(irep, insn, "struct \(layout.structName) has no field `\(name)`",
                         hint: "fields: " + layout.fields.map(\.name).joined(separator: ", "), symbol: name)
         }
-        guard [1, 2, 4, 8].contains(f.size) else {
+        guard [1, 2, 4, 8].contains(f.size) || f.use == .inlineChars else {
             throw error(irep, insn, "field `\(name)` of struct \(layout.structName) is not an integer", hint: nil, symbol: name)
         }
         switch f.use {
@@ -37,6 +37,10 @@ extension Lowering {
         case .stringPointer(let user):
             emit(.load(dst, base: base, offset: f.offset, size: 8, signed: false), loc)
             return .cString(user: user)
+        case .inlineChars:
+            // The string is in the record: its address (read as a kernel string, at most f.size bytes).
+            emit(.binary(.add, dst, .reg(base), .imm(Int64(f.offset))), loc)
+            return .cString(user: false)
         case .kernelPointer(let s):
             emit(.load(dst, base: base, offset: f.offset, size: 8, signed: false), loc)
             return .kernel(s)

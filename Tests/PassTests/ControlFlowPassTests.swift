@@ -90,6 +90,74 @@ final class ControlFlowPassTests: XCTestCase {
         """, pass: "simplify-cfg")
     }
 
+    /// `d = a > b ? a - b : b - a`: the else arm moves above the branch,
+    /// which goes to the then arm or straight to the join.
+    func testSpeculateHoistsTheElseArmOfADiamond() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            %2 = load.u32 [%0 + 4]
+            br.sgt %1, %2 ? b1 : b2
+        b1:
+            %3 = %1
+            %3 = sub %3, %2
+            jump b3
+        b2:
+            %3 = %2
+            %3 = sub %3, %1
+            jump b3
+        b3:
+            ret %3
+
+        """, pass: "speculate", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 0]
+            %2 = load.u32 [%0 + 4]
+            %3 = %2
+            %3 = sub %3, %1
+            br.sgt %1, %2 ? b1 : b3
+        b1:
+            %3 = %1
+            %3 = sub %3, %2
+            jump b3
+        b2:
+            %3 = %2
+            %3 = sub %3, %1
+            jump b3
+        b3:
+            ret %3
+
+        """)
+    }
+
+    /// Left alone: an arm that loads (it may fault), an arm reading the
+    /// value the other computes, and arms computing different registers.
+    func testSpeculateLeavesArmsThatCannotMove() {
+        for (thenArm, elseArm) in [("    %3 = add %1, 1\n", "    %3 = load.u32 [%0 + 8]\n"),
+                                   ("    %3 = add %3, 1\n", "    %3 = add %2, 1\n"),
+                                   ("    %3 = add %1, 1\n", "    %4 = add %2, 1\n")] {
+            assertUnchanged(input: """
+            function f(ctx: %0):
+            b0:
+                %1 = load.u32 [%0 + 0]
+                %2 = load.u32 [%0 + 4]
+                %3 = 0
+                %4 = 0
+                br.sgt %1, %2 ? b1 : b2
+            b1:
+            \(thenArm)    jump b3
+            b2:
+            \(elseArm)    jump b3
+            b3:
+                %5 = add %3, %4
+                ret %5
+
+            """, pass: "speculate")
+        }
+    }
+
     /// `a || b` tests `a` again in an empty block on the edge where it is
     /// already known: that edge goes straight to the known successor.
     func testSimplifyCFGThreadsAKnownTest() {

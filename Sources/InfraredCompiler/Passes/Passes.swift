@@ -30,6 +30,7 @@ struct Pass {
         Pass(name: "dce", run: eliminateDeadCode),
         // Tests emptied by the last fusion (`while a && b`) rotate now.
         Pass(name: "rotate-loops", run: duplicateBranchBlocks),
+        Pass(name: "speculate", run: speculateArms),
         Pass(name: "simplify-cfg", run: simplifyCFG),
         Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
@@ -445,6 +446,49 @@ func simplifyCFG(_ f: inout IRFunction) {
                 return blk
             }
         }
+    }
+}
+
+// MARK: Speculation
+
+/// `d = c ? x op y : y op x`: a diamond whose two arms each only compute `d`
+/// with at most two register operations becomes one arm: the else arm's
+/// operations move above the branch (they cannot fault and write nothing
+/// but `d`), and the branch goes to the then arm or straight to the join.
+/// One jump fewer on both paths (clang selects the same way).
+func speculateArms(_ f: inout IRFunction) {
+    let preds = f.predecessors
+    func onlyComputes(_ b: Int) -> VReg? {
+        let insns = f.blocks[b].instructions
+        guard (1...2).contains(insns.count), preds[b].count == 1 else { return nil }
+        var d: VReg?
+        for (i, _) in insns {
+            switch i {
+            case .move, .binary, .neg, .setcc: break
+            default: return nil
+            }
+            guard let x = i.definition, d == nil || d == x else { return nil }
+            d = x
+        }
+        return d
+    }
+    /// Whether `insns` read `d` before they set it (the then arm must not
+    /// see the else arm's speculated value).
+    func readsBeforeWriting(_ insns: [IRInstruction], _ d: VReg) -> Bool {
+        for i in insns {
+            if i.uses.contains(d) { return true }
+            if i.definition == d { return false }
+        }
+        return false
+    }
+    for h in f.blocks.indices {
+        guard case .branch(let c, let l, let r, let t, let e) = f.blocks[h].terminator, t != e,
+              case .jump(let jt) = f.blocks[t].terminator, case .jump(let je) = f.blocks[e].terminator, jt == je, jt != h,
+              let dt = onlyComputes(t), let de = onlyComputes(e), dt == de,
+              !f.blocks[h].terminator.uses.contains(dt),
+              !readsBeforeWriting(f.blocks[t].instructions.map(\.0), dt) else { continue }
+        f.blocks[h].instructions += f.blocks[e].instructions
+        f.blocks[h].terminator = .branch(c, l, r, then: t, else: jt)
     }
 }
 

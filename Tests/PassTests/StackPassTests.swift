@@ -152,4 +152,61 @@ final class StackPassTests: XCTestCase {
 
         """, pass: "pack-stack")
     }
+
+    /// Loads and stores through a register whose one definition is a frame
+    /// address address the frame directly.
+    func testFoldFrameAddressesRewritesLoadsAndStores() {
+        assertPass(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8
+        b0:
+            %1 = fp-8
+            store.8 [%1 + 1] = 0
+            %2 = call 26(%0, 23, %1, 1)
+            br.ne %2, 0 ? b2 : b1
+        b1:
+            %3 = load.u8 [%1 + 0]
+            ret %3
+        b2:
+            ret 0
+
+        """, pass: "fold-frame-addresses", expected: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8
+        b0:
+            %1 = fp-8
+            store.8 [fp-7] = 0
+            %2 = call 26(%0, 23, %1, 1)
+            br.ne %2, 0 ? b2 : b1
+        b1:
+            %3 = load.u8 [fp-8]
+            ret %3
+        b2:
+            ret 0
+
+        """)
+    }
+
+    /// A register that holds a frame address on one path and something else
+    /// on another (two definitions) is left alone.
+    func testFoldFrameAddressesLeavesARegisterDefinedTwice() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8
+        b0:
+            store.64 [fp-8] = 0
+            %2 = load.u32 [%0 + 0]
+            br.ne %2, 0 ? b1 : b2
+        b1:
+            %1 = fp-8
+            jump b3
+        b2:
+            %1 = %0
+            jump b3
+        b3:
+            %3 = load.u8 [%1 + 0]
+            ret %3
+
+        """, pass: "fold-frame-addresses")
+    }
 }

@@ -35,6 +35,8 @@ struct Pass {
         Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
         Pass(name: "forward-probe-reads", run: forwardProbeReads),
+        Pass(name: "fold-frame-addresses", run: foldFrameAddresses),
+        Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "pack-stack", run: packStackObjects),
         // Unrolled copies and threaded blocks reuse a register's name for
         // live ranges that never meet: split them again before allocation.
@@ -444,6 +446,38 @@ func simplifyCFG(_ f: inout IRFunction) {
                 var blk = f.blocks[b]
                 blk.terminator = blk.terminator.mapTargets { map[$0]! }
                 return blk
+            }
+        }
+    }
+}
+
+// MARK: Frame addresses
+
+/// A load or store through a register that only ever holds one frame
+/// address (`%a = fp-8` its one definition) addresses the frame directly:
+/// `load.u8 [%a + 0]` becomes `load.u8 [fp-8]`, so the address is not built
+/// in a register first (R10 is the base the verifier tracks best anyway).
+/// The one definition dominates every use, so the value is that address
+/// wherever it is read.
+func foldFrameAddresses(_ f: inout IRFunction) {
+    var definitions: [VReg: Int] = [:], frame: [VReg: Int] = [:]
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            guard let d = i.definition else { continue }
+            definitions[d, default: 0] += 1
+            if case .frameAddress(_, let off) = i { frame[d] = off }
+        }
+    }
+    frame = frame.filter { definitions[$0.key] == 1 && $0.key != f.context }
+    guard !frame.isEmpty else { return }
+    for b in f.blocks.indices {
+        for i in f.blocks[b].instructions.indices {
+            switch f.blocks[b].instructions[i].0 {
+            case .load(let v, let base, let k, let size, let signed):
+                if let off = frame[base] { f.blocks[b].instructions[i].0 = .loadFrame(v, offset: off + k, size: size, signed: signed) }
+            case .store(let base, let k, let value, let size):
+                if let off = frame[base] { f.blocks[b].instructions[i].0 = .storeFrame(offset: off + k, value: value, size: size) }
+            default: break
             }
         }
     }

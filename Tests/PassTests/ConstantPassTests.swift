@@ -162,4 +162,39 @@ final class ConstantPassTests: XCTestCase {
 
         """, pass: "narrow-divisions")
     }
+
+    /// A read-only (tracing) context's field read in two blocks is read
+    /// once, at entry; a packet's context (no `context: read-only`) is not.
+    func testHoistParamsReadsAReadOnlyContextFieldOnce() {
+        let body = """
+            b0:
+                %1 = load.s64 [%0 + 16]
+                br.slt %1, 0 ? b2 : b1
+            b1:
+                %2 = call 14()
+                %3 = load.s64 [%0 + 16]
+                %4 = add %3, %2
+                ret %4
+            b2:
+                ret 0
+
+            """
+        assertPass(input: "function f(ctx: %0):\ncontext: read-only\n" + body, pass: "hoist-params", expected: """
+            function f(ctx: %0):
+            context: read-only
+            b0:
+                %5 = load.s64 [%0 + 16]
+                %1 = %5
+                br.slt %1, 0 ? b2 : b1
+            b1:
+                %2 = call 14()
+                %3 = %5
+                %4 = add %3, %2
+                ret %4
+            b2:
+                ret 0
+
+            """)
+        assertUnchanged(input: "function f(ctx: %0):\n" + body, pass: "hoist-params")
+    }
 }

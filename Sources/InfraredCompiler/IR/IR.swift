@@ -277,6 +277,9 @@ struct IRFunction {
     var coreRelocations: [CoreRelocation] = []
     /// Global variables no program writes (params in `.rodata`).
     var readOnlyVariables: Set<String> = []
+    /// Whether memory at `context` is the same for the whole run (tracing
+    /// contexts), so a field read twice may be read once.
+    var contextReadOnly = false
 
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
 
@@ -315,6 +318,7 @@ extension IRFunction: CustomStringConvertible {
         var s = "function \(name)(ctx: \(context)):\n"
         if !stackObjects.isEmpty { s += "stack: " + stackObjects.map { "fp\($0.offset) size \($0.size) align \($0.alignment)" }.joined(separator: ", ") + "\n" }
         if !readOnlyVariables.isEmpty { s += "readonly: \(readOnlyVariables.sorted().joined(separator: ", "))\n" }
+        if contextReadOnly { s += "context: read-only\n" }
         for (i, b) in blocks.enumerated() {
             s += "b\(i):\n"
             for (insn, loc) in b.instructions { s += "    \(format(insn))\(loc.line > 0 ? "    ; line \(loc.line)" : "")\n" }

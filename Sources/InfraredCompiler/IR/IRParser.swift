@@ -5,6 +5,7 @@
 ///
 ///     function NAME(ctx: %0):
 ///     readonly: NAME, …           (optional: `readOnlyVariables`)
+///     context: read-only          (optional: `contextReadOnly`)
 ///     b0:
 ///         INSTRUCTION    ; line N (optional: the Ruby line)
 ///         TERMINATOR
@@ -19,7 +20,7 @@
 /// `vregCount` is one past the highest register named.
 extension IRFunction {
     init(parsing text: String) throws {
-        var name: String?, context: VReg?, readOnly: Set<String> = [], stack: [StackObject] = []
+        var name: String?, context: VReg?, readOnly: Set<String> = [], stack: [StackObject] = [], contextReadOnly = false
         var blocks: [IRBlock] = [], terminatorLines: [Int] = []
         var open = false   // the last block has no terminator yet
         var highest = -1
@@ -53,6 +54,11 @@ extension IRFunction {
                     stack.append(.init(offset: o, size: size, alignment: a))
                 } while s.eat(",")
                 try s.end()
+                continue
+            }
+            if blocks.isEmpty, s.eat("context") {
+                try s.expect(":"); try s.expect("read-only"); try s.end()
+                contextReadOnly = true
                 continue
             }
             if blocks.isEmpty, s.eat("readonly") {
@@ -89,6 +95,7 @@ extension IRFunction {
         }
         self.init(name: name, blocks: blocks, context: context, vregCount: highest + 1)
         readOnlyVariables = readOnly
+        self.contextReadOnly = contextReadOnly
         stackObjects = stack
         stackSize = stack.map { -$0.offset }.max() ?? 0
     }

@@ -206,7 +206,9 @@ private func isIdentity(_ op: BinaryOp, _ c: Int64) -> Bool {
 
 /// A param read twice or more is read once, at entry: params are constant
 /// while the program runs (`.rodata`, frozen by libbpf), and each read
-/// costs an `ld_imm64` (two slots) and a load.
+/// costs an `ld_imm64` (two slots) and a load. So is a field of a read-only
+/// context (`IRFunction.contextReadOnly`) read twice or more: block-local
+/// value numbering cannot merge reads on both sides of a branch or call.
 func hoistParamLoads(_ f: inout IRFunction) {
     var address: [VReg: String] = [:]
     for b in f.blocks { for (i, _) in b.instructions { if case .variableAddress(let a, let n) = i, f.readOnlyVariables.contains(n) { address[a] = n } } }
@@ -224,10 +226,34 @@ func hoistParamLoads(_ f: inout IRFunction) {
         prologue += [(.variableAddress(a, name: n), loc), (.load(v, base: a, offset: 0, size: rs[0].size, signed: rs[0].signed), loc)]
         hoisted[n] = v
     }
-    guard !hoisted.isEmpty else { return }
+    // A read-only context's field read twice or more (`ctx.ret` tested,
+    // then stored twice), at the same offset, size and sign, likewise.
+    struct Field: Hashable { var offset: Int, size: Int, signed: Bool }
+    var fieldReads: [Field: Int] = [:]
+    var contextWritten = false
+    if f.contextReadOnly {
+        for b in f.blocks {
+            for (i, _) in b.instructions {
+                if case .load(_, f.context, let off, let size, let signed) = i { fieldReads[Field(offset: off, size: size, signed: signed), default: 0] += 1 }
+                if i.definition == f.context { contextWritten = true }
+            }
+        }
+    }
+    var hoistedFields: [Field: VReg] = [:]
+    if !contextWritten {
+        for (field, n) in fieldReads.sorted(by: { ($0.key.offset, $0.key.size) < ($1.key.offset, $1.key.size) }) where n >= 2 {
+            let v = f.newVReg()
+            prologue.append((.load(v, base: f.context, offset: field.offset, size: field.size, signed: field.signed), loc))
+            hoistedFields[field] = v
+        }
+    }
+    guard !hoisted.isEmpty || !hoistedFields.isEmpty else { return }
     for b in f.blocks.indices {
         f.blocks[b].instructions = f.blocks[b].instructions.map { (i, l) in
             if case .load(let d, let base, 0, _, _) = i, let n = address[base], let v = hoisted[n] { return (.move(d, .reg(v)), l) }
+            if case .load(let d, f.context, let off, let size, let signed) = i, let v = hoistedFields[Field(offset: off, size: size, signed: signed)] {
+                return (.move(d, .reg(v)), l)
+            }
             return (i, l)
         }
     }

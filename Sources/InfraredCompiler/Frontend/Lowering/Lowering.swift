@@ -67,6 +67,10 @@ final class Lowering {
         kindsSettled = true
         var function = IRFunction(name: declaration.name, context: VReg(id: 0), vregCount: 1)
         function.blocks = [IRBlock()]
+        // Tracing contexts (a tracepoint's record, pt_regs, perf_event data,
+        // BTF arguments) stay as they are while the program runs; a packet's
+        // may not (helpers resize or rewrite it).
+        function.contextReadOnly = [.tracepoint, .rawTracepoint, .kprobe, .perfEvent, .tracing, .lsm].contains(declaration.kind.programType)
         ir = IRBuilder(function: function, strings: strings)
     }
 

@@ -75,6 +75,17 @@ final class DiagnosticsTests: XCTestCase {
         }
     }
 
+    /// Assigning a context field says the context is read-only, at the
+    /// assignment (was "context field `mark=` takes no arguments").
+    func testAssigningAContextFieldSaysTheContextIsReadOnly() throws {
+        let source = "license \"GPL\"\ntc :ingress do |ctx|\n  ctx.mark = 42\n  0\nend\n"
+        XCTAssertThrowsError(try Compiler.compile(source: source, path: "tc.rb")) { error in
+            guard let d = error as? Diagnostic else { return XCTFail("not a Diagnostic: \(error)") }
+            XCTAssertEqual(d.description.split(separator: "\n").first.map(String.init),
+                           "tc.rb:3:3: error: the context is read-only: `ctx.mark = …` cannot be compiled")
+        }
+    }
+
     /// A program named like a map, implicit map, param or global (one ELF
     /// symbol namespace) is the program's error at its declaration line,
     /// not an internal error from the object writer.

@@ -34,6 +34,10 @@ extension Lowering {
         }
         if case .context = receiver {
             guard argc == 0, !hasBlock else {
+                if name.hasSuffix("="), argc == 1 {
+                    throw error(irep, insn, "the context is read-only: `ctx.\(name.dropLast()) = …` cannot be compiled",
+                                hint: "programs read context fields; writing them (`skb->mark` in C) is not supported yet", symbol: name)
+                }
                 throw error(irep, insn, "context field `\(name)` takes no arguments", hint: nil, symbol: name)
             }
             return try contextField(name, base: R[insn.a], dst: R[insn.a], irep: irep, insn: insn, loc: loc)

@@ -136,4 +136,55 @@ final class ForwardingPassTests: XCTestCase {
 
         """, pass: "forward-probe-reads")
     }
+
+    /// A probe read of 4 bytes at a CO-RE offset from a BTF pointer argument
+    /// (`ctx.p.pid` in tp_btf) becomes a load stored into the buffer.
+    func testLoadBTFArgumentsTurnsAProbeReadIntoALoad() {
+        assertPass(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 4 align 8
+        btf pointers: 0
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = core(1264, reloc 0)
+            %3 = add %1, %2
+            %4 = fp-8
+            call 113(%4, 4, %3)
+            %5 = load.u32 [fp-8]
+            ret %5
+
+        """, pass: "load-btf-arguments", expected: """
+        function f(ctx: %0):
+        stack: fp-8 size 4 align 8
+        btf pointers: 0
+        b0:
+            %1 = load.u64 [%0 + 0]
+            %2 = core(1264, reloc 0)
+            %3 = add %1, %2
+            %4 = fp-8
+            %6 = load.u32 [%3 + 0]
+            store.32 [%4 + 0] = %6
+            %5 = load.u32 [fp-8]
+            ret %5
+
+        """)
+    }
+
+    /// Left alone: a pointer read out of the argument (not known to be a
+    /// BTF pointer), an argument not listed as one, and a variable size.
+    func testLoadBTFArgumentsLeavesOtherReads() {
+        for (header, body) in [("btf pointers: 0\n", "    %1 = load.u64 [%0 + 0]\n    %6 = load.u64 [%1 + 8]\n    %3 = add %6, 4\n    call 113(%4, 4, %3)\n"),
+                               ("btf pointers: 8\n", "    %1 = load.u64 [%0 + 0]\n    %3 = add %1, 4\n    call 113(%4, 4, %3)\n"),
+                               ("btf pointers: 0\n", "    %1 = load.u64 [%0 + 0]\n    %3 = add %1, 4\n    %7 = load.u32 [%0 + 8]\n    call 113(%4, %7, %3)\n")] {
+            assertUnchanged(input: """
+            function f(ctx: %0):
+            stack: fp-8 size 8 align 8
+            \(header)b0:
+                %4 = fp-8
+            \(body)    %5 = load.u32 [fp-8]
+                ret %5
+
+            """, pass: "load-btf-arguments")
+        }
+    }
 }

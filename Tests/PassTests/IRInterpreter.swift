@@ -91,7 +91,10 @@ struct IRInterpreter {
                 case .neg(let d, let a): regs[d.id] = 0 &- value(a)
                 case .setcc(let c, let d, let a, let b): regs[d.id] = c.evaluate(value(a), value(b)) ? 1 : 0
                 case .load(let d, let base, let off, let size, let signed):
-                    regs[d.id] = m.load(UInt64(bitPattern: regs[base.id] &+ Int64(off)), size, signed)
+                    // A load from kernel memory (through a BTF pointer) that
+                    // faults reads 0, as the probe read it replaces would.
+                    let a = UInt64(bitPattern: regs[base.id] &+ Int64(off))
+                    regs[d.id] = m.faults(a) ? 0 : m.load(a, size, signed)
                 case .loadFrame(let d, let off, let size, let signed):
                     regs[d.id] = m.load(Self.framePointer &+ UInt64(bitPattern: Int64(off)), size, signed)
                 case .store(let base, let off, let v, let size):

@@ -280,6 +280,9 @@ struct IRFunction {
     /// Whether memory at `context` is the same for the whole run (tracing
     /// contexts), so a field read twice may be read once.
     var contextReadOnly = false
+    /// Context offsets holding BTF pointers to kernel structs (fentry,
+    /// fexit, tp_btf and lsm arguments): reads through them may be loads.
+    var btfPointerArguments: Set<Int> = []
 
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
 
@@ -319,6 +322,7 @@ extension IRFunction: CustomStringConvertible {
         if !stackObjects.isEmpty { s += "stack: " + stackObjects.map { "fp\($0.offset) size \($0.size) align \($0.alignment)" }.joined(separator: ", ") + "\n" }
         if !readOnlyVariables.isEmpty { s += "readonly: \(readOnlyVariables.sorted().joined(separator: ", "))\n" }
         if contextReadOnly { s += "context: read-only\n" }
+        if !btfPointerArguments.isEmpty { s += "btf pointers: " + btfPointerArguments.sorted().map(String.init).joined(separator: ", ") + "\n" }
         for (i, b) in blocks.enumerated() {
             s += "b\(i):\n"
             for (insn, loc) in b.instructions { s += "    \(format(insn))\(loc.line > 0 ? "    ; line \(loc.line)" : "")\n" }

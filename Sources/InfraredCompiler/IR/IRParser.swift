@@ -6,6 +6,7 @@
 ///     function NAME(ctx: %0):
 ///     readonly: NAME, …           (optional: `readOnlyVariables`)
 ///     context: read-only          (optional: `contextReadOnly`)
+///     btf pointers: OFFSET, …     (optional: `btfPointerArguments`)
 ///     b0:
 ///         INSTRUCTION    ; line N (optional: the Ruby line)
 ///         TERMINATOR
@@ -20,7 +21,7 @@
 /// `vregCount` is one past the highest register named.
 extension IRFunction {
     init(parsing text: String) throws {
-        var name: String?, context: VReg?, readOnly: Set<String> = [], stack: [StackObject] = [], contextReadOnly = false
+        var name: String?, context: VReg?, readOnly: Set<String> = [], stack: [StackObject] = [], contextReadOnly = false, btfPointers: Set<Int> = []
         var blocks: [IRBlock] = [], terminatorLines: [Int] = []
         var open = false   // the last block has no terminator yet
         var highest = -1
@@ -53,6 +54,12 @@ extension IRFunction {
                     try s.expect("align"); let a = Int(try s.integer())
                     stack.append(.init(offset: o, size: size, alignment: a))
                 } while s.eat(",")
+                try s.end()
+                continue
+            }
+            if blocks.isEmpty, s.eat("btf") {
+                try s.expect("pointers"); try s.expect(":")
+                repeat { btfPointers.insert(Int(try s.integer())) } while s.eat(",")
                 try s.end()
                 continue
             }
@@ -96,6 +103,7 @@ extension IRFunction {
         self.init(name: name, blocks: blocks, context: context, vregCount: highest + 1)
         readOnlyVariables = readOnly
         self.contextReadOnly = contextReadOnly
+        btfPointerArguments = btfPointers
         stackObjects = stack
         stackSize = stack.map { -$0.offset }.max() ?? 0
     }

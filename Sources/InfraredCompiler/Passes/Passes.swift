@@ -1,3 +1,5 @@
+import BPF
+
 /// The optimisation passes, in the order the driver runs them. Each is a
 /// function IRFunction → IRFunction with a name for `--dump-after`.
 struct Pass {
@@ -35,6 +37,7 @@ struct Pass {
         Pass(name: "hoist-loop-constants", run: hoistLoopConstants),
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
         Pass(name: "forward-probe-reads", run: forwardProbeReads),
+        Pass(name: "load-btf-arguments", run: loadThroughBTFArguments),
         Pass(name: "fold-frame-addresses", run: foldFrameAddresses),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "pack-stack", run: packStackObjects),
@@ -474,6 +477,58 @@ func simplifyCFG(_ f: inout IRFunction) {
                 return blk
             }
         }
+    }
+}
+
+// MARK: BTF arguments
+
+/// In fentry/fexit/tp_btf/lsm programs a struct pointer argument is a BTF
+/// pointer: `bpf_probe_read_kernel(buf, n, arg + off)` of 1, 2, 4 or 8
+/// bytes becomes a load from `arg + off` stored into `buf`, as clang
+/// compiles `p->pid` there (no helper call; the verifier checks the offset
+/// against the struct and a fault reads 0, as the helper's would). Only
+/// the argument itself: a pointer read out of it is not known to be one.
+func loadThroughBTFArguments(_ f: inout IRFunction) {
+    guard !f.btfPointerArguments.isEmpty else { return }
+    var definitions: [VReg: Int] = [:], definedBy: [VReg: IRInstruction] = [:]
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            guard let d = i.definition else { continue }
+            definitions[d, default: 0] += 1
+            definedBy[d] = i
+        }
+    }
+    func single(_ r: VReg) -> IRInstruction? { definitions[r] == 1 ? definedBy[r] : nil }
+    func isArgument(_ r: VReg) -> Bool {
+        guard definitions[f.context] == nil, case .load(_, f.context, let off, 8, _)? = single(r) else { return false }
+        return f.btfPointerArguments.contains(off)
+    }
+    /// `addr` is an argument plus a constant or CO-RE offset.
+    func throughArgument(_ addr: VReg) -> Bool {
+        if isArgument(addr) { return true }
+        guard case .binary(.add, _, .reg(let p), let off)? = single(addr), isArgument(p) else { return false }
+        switch off {
+        case .imm: return true
+        case .reg(let r):
+            if case .coreConstant? = single(r) { return true }
+            if case .move(_, .imm)? = single(r) { return true }
+            return false
+        }
+    }
+    for b in f.blocks.indices {
+        var out: [(IRInstruction, SourceLocation)] = []
+        for (i, loc) in f.blocks[b].instructions {
+            if case .call(nil, HelperPrototype.named("probe_read_kernel")!.id, let args) = i, args.count == 3,
+               case .reg(let buf) = args[0], case .imm(let n) = args[1], [1, 2, 4, 8].contains(n),
+               case .reg(let addr) = args[2], throughArgument(addr) {
+                let v = f.newVReg()
+                out.append((.load(v, base: addr, offset: 0, size: Int(n), signed: false), loc))
+                out.append((.store(base: buf, offset: 0, value: .reg(v), size: Int(n)), loc))
+                continue
+            }
+            out.append((i, loc))
+        }
+        f.blocks[b].instructions = out
     }
 }
 

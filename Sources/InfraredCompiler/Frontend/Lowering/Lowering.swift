@@ -71,6 +71,15 @@ final class Lowering {
         // BTF arguments) stay as they are while the program runs; a packet's
         // may not (helpers resize or rewrite it).
         function.contextReadOnly = [.tracepoint, .rawTracepoint, .kprobe, .perfEvent, .tracing, .lsm].contains(declaration.kind.programType)
+        // fentry/fexit/tp_btf/lsm arguments that point to kernel structs are
+        // BTF pointers the verifier lets a program load through directly
+        // (`__nullable` ones need a nil test first: left to probe reads).
+        if [.tracing, .lsm].contains(declaration.kind.programType), let context {
+            function.btfPointerArguments = Set(context.fields.filter {
+                if case .kernelPointer = $0.use { return $0.size == 8 && !$0.name.contains("nullable") }
+                return false
+            }.map(\.offset))
+        }
         ir = IRBuilder(function: function, strings: strings)
     }
 

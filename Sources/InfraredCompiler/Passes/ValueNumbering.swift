@@ -9,15 +9,14 @@ private struct Value: Hashable {
     var version: Int
 }
 
-/// Per-block register versions, by register number.
+/// Per-block register versions: only the registers the block writes (an
+/// array over every register of the function, made for every block, was
+/// blocks × registers: quadratic in a long body).
 private struct Versions {
-    private var current: [Int]
-    init(count: Int) { current = Array(repeating: 0, count: count) }
-    subscript(_ r: VReg) -> Int { r.id < current.count ? current[r.id] : 0 }
-    mutating func write(_ r: VReg) {
-        if r.id >= current.count { current += Array(repeating: 0, count: r.id + 1 - current.count) }
-        current[r.id] += 1
-    }
+    private var current: [Int: Int] = [:]
+    init(count: Int) {}
+    subscript(_ r: VReg) -> Int { current[r.id] ?? 0 }
+    mutating func write(_ r: VReg) { current[r.id, default: 0] += 1 }
     func value(_ r: VReg) -> Value { Value(register: r, version: self[r]) }
     func holds(_ v: Value) -> Bool { self[v.register] == v.version }
 }

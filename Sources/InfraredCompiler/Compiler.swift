@@ -127,10 +127,18 @@ public enum Compiler {
         let core = CoreTypes()
         let records = RecordTypes()
         let implicitMaps = ImplicitMaps()
+        var tracepointLayouts: [String: (ContextLayout?, ProgramBTFSpec.CType)] = [:]
         for decl in declarations.programs {
             // The context: the seed form's class, or what the kernel passes this program type.
             timer.start("context layout")
-            let (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
+            // Many programs on one tracepoint read its format once.
+            let layout: ContextLayout?, contextType: ProgramBTFSpec.CType
+            if decl.kind.declaration == "tracepoint", decl.seedContext == nil, let known = tracepointLayouts[decl.section] {
+                (layout, contextType) = known
+            } else {
+                (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
+                if decl.kind.declaration == "tracepoint", decl.seedContext == nil { tracepointLayouts[decl.section] = (layout, contextType) }
+            }
             timer.start("lower")
             let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                     language: declarations.language, functions: declarations.functions, core: core, records: records, implicitMaps: implicitMaps,

@@ -77,3 +77,18 @@ static __always_inline void hist_add(void *map, s64 value, int slot)
 	if (s)
 		__sync_fetch_and_add(s, value);
 }
+
+/* An implicit lhist/hist bucket as Infrared keeps it: its count and the sum
+ * of its values (Prometheus _count/_sum). */
+struct count_sum { u64 count; u64 sum; };
+
+static __always_inline void bucket_add(void *map, u32 bucket, s64 value, int slot)
+{
+	struct count_sum *e = bpf_map_lookup_elem(map, &bucket);
+	if (e) {
+		__sync_fetch_and_add(&e->count, 1);
+		__sync_fetch_and_add(&e->sum, value);
+	} else {
+		FAULT(slot);
+	}
+}

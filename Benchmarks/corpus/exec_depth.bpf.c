@@ -4,7 +4,7 @@
 #include "common.bpf.h"
 
 /* lhist(depth, 0, 16, 1): 0 below 0, 1..16 one per depth, 17 for 16 and more */
-ARRAY_MAP(depth_hist, u64, 18);
+ARRAY_MAP(depth_hist, struct count_sum, 18);
 
 SEC("tracepoint/sched/sched_process_exec")
 int exec_depth(void *ctx)
@@ -18,9 +18,7 @@ int exec_depth(void *ctx)
 		depth++;
 	}
 	u32 slot = depth >= 16 ? 17 : depth + 1;
-	u64 *v = bpf_map_lookup_elem(&depth_hist, &slot);
-	if (v)
-		__sync_fetch_and_add(v, 1);
+	bucket_add(&depth_hist, slot, depth, 0);
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

@@ -1,5 +1,6 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 
 struct { __uint(type, BPF_MAP_TYPE_LRU_HASH); __uint(max_entries, 4096);
 	 __type(key, u32); __type(value, u64); } first_seen SEC(".maps");
@@ -16,6 +17,8 @@ int lru_first(void *ctx)
 		u64 *v = bpf_map_lookup_elem(&new_threads, &zero);
 		if (v)
 			__sync_fetch_and_add(v, 1);
+		else
+			FAULT(0);
 	}
 	return 0;
 }

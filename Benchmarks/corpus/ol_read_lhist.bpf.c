@@ -6,7 +6,6 @@
 #include <bpf/bpf_helpers.h>
 #include "common.bpf.h"
 
-struct count_sum { u64 count; u64 sum; };   /* Infrared's lhist keeps both (Prometheus _count/_sum) */
 ARRAY_MAP(sizes, struct count_sum, 12);
 
 struct sys_enter_read { u64 common; s64 nr; u64 fd; u64 buf; u64 count; };
@@ -16,13 +15,7 @@ int ol_read_lhist(struct sys_enter_read *ctx)
 {
 	s64 v = ctx->count;
 	u32 b = v < 0 ? 0 : v >= 1000 ? 11 : v / 100 + 1;
-	struct count_sum *e = bpf_map_lookup_elem(&sizes, &b);
-	if (e) {
-		__sync_fetch_and_add(&e->count, 1);
-		__sync_fetch_and_add(&e->sum, v);
-	} else {
-		FAULT(0);
-	}
+	bucket_add(&sizes, b, v, 0);
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

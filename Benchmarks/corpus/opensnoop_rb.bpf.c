@@ -1,5 +1,6 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 
 const volatile u32 target_pid = 0;
 
@@ -20,8 +21,10 @@ int opensnoop_rb(struct trace_event_raw_sys_enter *ctx)
 	if (target_pid && pid != target_pid)
 		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		FAULT(0);
 		return 0;
+	}
 	e->pid = pid;
 	e->uid = (u32)bpf_get_current_uid_gid();
 	e->flags = (s32)ctx->args[2];

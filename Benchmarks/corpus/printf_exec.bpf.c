@@ -2,6 +2,7 @@
  * file (the C way to bpftrace's printf). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_core_read.h>
 
 struct line {
@@ -17,8 +18,10 @@ SEC("tracepoint/sched/sched_process_exec")
 int printf_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct line *l = bpf_ringbuf_reserve(&lines, sizeof(*l), 0);
-	if (!l)
+	if (!l) {
+		FAULT(0);
 		return 0;
+	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	l->pid = bpf_get_current_pid_tgid() >> 32;
 	l->ppid = BPF_CORE_READ(task, real_parent, tgid);

@@ -23,11 +23,13 @@ int read_stats(struct trace_event_raw_sys_exit *ctx)
 		__sync_fetch_and_add(&s->total, ret);
 	} else {
 		struct stats init = { 1, ret };
-		bpf_map_update_elem(&bytes, &k, &init, BPF_NOEXIST);
+		if (bpf_map_update_elem(&bytes, &k, &init, BPF_NOEXIST) < 0)
+			FAULT(0);
 	}
 	s64 *m = bpf_map_lookup_elem(&largest, &k);
 	if (!m)
-		bpf_map_update_elem(&largest, &k, &ret, BPF_NOEXIST);
+		if (bpf_map_update_elem(&largest, &k, &ret, BPF_NOEXIST) < 0)
+			FAULT(1);
 	else if (ret > *m)
 		*m = ret;
 	return 0;

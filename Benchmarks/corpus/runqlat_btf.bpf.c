@@ -8,12 +8,13 @@
 #define TASK_RUNNING 0
 
 HASH_MAP(start, u32, u64, 10240);
-ARRAY_MAP(usecs, u64, 65);
+ARRAY_MAP(usecs, u64, 66);
 
 static __always_inline void enqueue(u32 pid)
 {
 	u64 ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &pid, &ts, 0);
+	if (bpf_map_update_elem(&start, &pid, &ts, 0) < 0)
+		FAULT(0);
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -31,8 +32,7 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
 	u32 pid = next->pid;
 	u64 *t = bpf_map_lookup_elem(&start, &pid);
 	if (t) {
-		u32 bucket = log2_bucket((bpf_ktime_get_ns() - *t) / 1000);
-		map_add(&usecs, &bucket, 1);
+		hist_add(&usecs, (bpf_ktime_get_ns() - *t) / 1000, 1);
 		bpf_map_delete_elem(&start, &pid);
 	}
 	return 0;

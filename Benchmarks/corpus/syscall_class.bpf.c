@@ -1,5 +1,6 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 
 enum { FILE_ = 0, PROCESS, MEMORY, NETWORK, OTHER };
 
@@ -25,6 +26,8 @@ int syscall_class(struct trace_event_raw_sys_enter *ctx)
 	u64 *v = bpf_map_lookup_elem(&classes, &cls);
 	if (v)
 		__sync_fetch_and_add(v, 1);
+	else
+		FAULT(0);
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

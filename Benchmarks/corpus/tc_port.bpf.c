@@ -1,6 +1,7 @@
 /* tc ingress: drop IPv4 UDP to port 53, count verdicts; skb_load_bytes. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_endian.h>
 
 #define TC_ACT_OK 0
@@ -15,6 +16,8 @@ static __always_inline void count(u32 i)
 	u64 *v = bpf_map_lookup_elem(&verdicts, &i);
 	if (v)
 		__sync_fetch_and_add(v, 1);
+	else
+		FAULT(0);
 }
 
 SEC("tc")

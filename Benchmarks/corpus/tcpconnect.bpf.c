@@ -1,5 +1,6 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 
 #define IPPROTO_TCP 6
 #define TCP_SYN_SENT 2
@@ -21,8 +22,10 @@ int tcpconnect(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ctx->protocol != IPPROTO_TCP || ctx->newstate != TCP_SYN_SENT)
 		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e)
+	if (!e) {
+		FAULT(0);
 		return 0;
+	}
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->uid = (u32)bpf_get_current_uid_gid();
 	e->family = ctx->family;

@@ -1,6 +1,7 @@
 /* IPv4 packets by IP protocol, direct packet access; XDP_PASS always. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 #include <bpf/bpf_endian.h>
 
 #define ETH_P_IP 0x0800
@@ -23,6 +24,8 @@ int xdp_proto(struct xdp_md *ctx)
 	u64 *v = bpf_map_lookup_elem(&protos, &proto);
 	if (v)
 		__sync_fetch_and_add(v, 1);
+	else
+		FAULT(0);
 	return XDP_PASS;
 }
 char LICENSE[] SEC("license") = "GPL";

@@ -50,7 +50,10 @@ final class ListTests: LoaderDirectoryTestCase {
                 let size = Int(parts[2].dropFirst(5))!, signed = parts[3] == "signed:1"
                 if decl.hasPrefix("__data_loc") { expected.append("    string \(name)"); continue }
                 if decl.contains("char *") { expected.append("    \(category == "syscalls" ? "user" : "kernel") char * \(name)"); continue }
-                if decl.contains("[") { continue }     // arrays: not a ctx field
+                if decl.contains("[") {                // char arrays are strings; other arrays are not ctx fields
+                    if decl.hasPrefix("char ") { expected.append("    char \(name)[\(size)]") }
+                    continue
+                }
                 expected.append("    \(signed ? "s" : "u")\(size * 8) \(name)")
             }
             let r = try list(["-v", "tracepoint:\(category):\(event)"])
@@ -137,6 +140,7 @@ final class ListTests: LoaderDirectoryTestCase {
                 string name
                 u32 count
                 s64 delta
+                char comm[16]
             tracepoint:irtest:irtest_other
                 (no fields: neither the BTF nor tracefs describe it)
 

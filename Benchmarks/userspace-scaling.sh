@@ -504,6 +504,7 @@ echo "$tables"
 if [ "$WRITE" = 1 ]; then
   kernel=$(uname -r); cpus=$(nproc); when=$(date -u '+%Y-%m-%d %H:%M UTC')
   bt=$(bpftrace --version 2>/dev/null | head -1)
+  n=$(python3 -c "print(f'{$ENTRIES:,}')")
   section=$(cat <<EOF
 ## User-space scaling (issue 19)
 
@@ -517,15 +518,17 @@ What the tools cost on the user side when the kernel side hands them a lot (the 
 number is taken). Each cell is the median of $RUNS rounds, the tools in turn within a round, with the spread over the
 rounds (min–max) in parentheses: that spread is the machine's noise (2 CPUs shared with other work).
 
-**A hash map of ${ENTRIES} entries printed at exit.** One probe (\`m[ctx.offset] += 1\` on
+**A hash map of $n entries printed at exit.** One probe (\`m[ctx.offset] += 1\` on
 \`syscalls/sys_enter_lseek\` for one pid; u64 → u64; max_entries 1,048,576), filled by lseek(fd, i, SEEK_SET) for
-i in 0..<${ENTRIES}; then SIGINT. The same object for the generated loader, \`infrared run\` and the C tool
+i in 0..<$n; then SIGINT. The same object for the generated loader, \`infrared run\` and the C tool
 (\`bpftool gen skeleton\`: get_next_key + lookup + printf, stdout to a file); $bt with
 \`BPFTRACE_MAP_KEYS_MAX=1048576\` (its default, 4096, would drop the rest). Entries printed: the output parsed,
-every key 0..<${ENTRIES} exactly once with value 1.
+every key 0..<$n exactly once with value 1.
 
 $(echo "$tables" | sed -n '/^| tool:/,/^$/p')
+
 $(echo "$tables" | sed -n '/^| generated loader `--metrics`/,/^$/p')
+
 **Ring buffer at a fixed rate.** A producer calls getpid(2) at the rate for ${SECS} s; the probe reserves a
 32-byte record in a 4 MiB ring buffer for each call and Infrared's compiled code counts failed reserves; the
 consumer prints each record as a JSON line to a file. Lost: the loader's \`{"faults":[…]}\` line, and for the

@@ -64,6 +64,9 @@ enum Emission {
                 case .store(let sz, let base, let off, .imm(let k)): out.instructions.append(.store(sz, phys(base), off, imm: k))
                 case .atomicAdd(let sz, let base, let off, let r): out.instructions.append(.atomicAdd(sz, phys(base), off, phys(r)))
                 case .load(let sz, let d, let base, let off): out.instructions.append(.load(sz, phys(d), phys(base), off))
+                case .loadCore(let sz, let d, let base, let off, let r):
+                    out.instructions.append(.load(sz, phys(d), phys(base), off))
+                    out.core.append((at, r))
                 case .spillStore(let slot, let r): out.instructions.append(.store(.dw, .r10, Int16(-8 * (slot + 1)), phys(r)))
                 case .spillLoad(let d, let slot): out.instructions.append(.load(.dw, phys(d), .r10, Int16(-8 * (slot + 1))))
                 case .setcc(let c, let d, let a, let s):

@@ -37,6 +37,9 @@ enum MOp: Hashable {
     /// lock *(size *)(base + offset) += src.
     case atomicAdd(SizeModifier, base: MReg, offset: Int16, MReg)
     case load(SizeModifier, MReg, base: MReg, offset: Int16)
+    /// dst = *(size *)(base + offset), the offset patched by libbpf at load
+    /// (CO-RE record `relocation`), as clang compiles `p->field` on a BTF pointer.
+    case loadCore(SizeModifier, MReg, base: MReg, offset: Int16, relocation: Int)
     /// Spill slot traffic: `*(u64 *)(r10 - 8*(slot+1))`.
     case spillStore(slot: Int, MReg)
     case spillLoad(MReg, slot: Int)
@@ -57,7 +60,7 @@ enum MOp: Hashable {
         case .mov(_, let s): return [s.register].compactMap { $0 }
         case .neg(let d): return [d]
         case .loadImm64, .movCore: return []
-        case .load(_, _, let base, _): return [base]
+        case .load(_, _, let base, _), .loadCore(_, _, let base, _, _): return [base]
         case .store(_, let base, _, let src): return [base] + [src.register].compactMap { $0 }
         case .atomicAdd(_, let base, _, let src): return [base, src]
         case .spillStore(_, let r): return [r]
@@ -71,7 +74,7 @@ enum MOp: Hashable {
     }
     var defs: [MReg] {
         switch self {
-        case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _),
+        case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _), .loadCore(_, let d, _, _, _),
              .spillLoad(let d, _), .setcc(_, let d, _, _), .movCore(let d, _, _), .mov32(let d, _), .addCore(let d, _, _): return [d]
         case .call: return [.p(.r0)]
         default: return []
@@ -103,6 +106,7 @@ enum MOp: Hashable {
         case .store(let sz, let b, let o, let src): return .store(sz, base: f(b), offset: o, s(src))
         case .atomicAdd(let sz, let b, let o, let src): return .atomicAdd(sz, base: f(b), offset: o, f(src))
         case .load(let sz, let d, let b, let o): return .load(sz, f(d), base: f(b), offset: o)
+        case .loadCore(let sz, let d, let b, let o, let r): return .loadCore(sz, f(d), base: f(b), offset: o, relocation: r)
         case .spillStore(let slot, let r): return .spillStore(slot: slot, f(r))
         case .spillLoad(let d, let slot): return .spillLoad(f(d), slot: slot)
         case .setcc(let c, let d, let a, let b): return .setcc(c, f(d), f(a), s(b))

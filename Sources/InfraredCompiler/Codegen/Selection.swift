@@ -9,6 +9,9 @@ struct Selection {
     /// CO-RE constants whose only use is as the right operand of an add.
     private var coreOnlyAdded = Set<VReg>()
     private var coreOffsets: [VReg: (value: Int64, relocation: Int)] = [:]
+    /// `%a = add %p, %core` read only by one `load [%a + 0]`: the load takes
+    /// `%p` and the CO-RE offset itself (libbpf patches a load's offset).
+    private var coreLoadAddresses: [VReg: (base: VReg, offset: VReg)] = [:]
     private var loc = SourceLocation.none
 
     static func select(_ ir: IRFunction) -> MFunction {
@@ -25,6 +28,24 @@ struct Selection {
         for b in ir.blocks {
             for (i, _) in b.instructions {
                 if case .coreConstant(let d, _, _) = i, uses[d] == addUses[d], uses[d] ?? 0 > 0 { s.coreOnlyAdded.insert(d) }
+            }
+        }
+        var definitions: [VReg: Int] = [ir.context: 1], loadsOnly: [VReg: Int] = [:], coreValue: [VReg: Int64] = [:]
+        for b in ir.blocks {
+            for (i, _) in b.instructions {
+                if let d = i.definition { definitions[d, default: 0] += 1 }
+                if case .load(_, let a, 0, _, _) = i { loadsOnly[a, default: 0] += 1 }
+                if case .coreConstant(let d, let v, _) = i { coreValue[d] = v }
+            }
+        }
+        // `%p` must hold at the load what it held at the add: one definition
+        // (which dominates both), as must `%a`.
+        for b in ir.blocks {
+            for (i, _) in b.instructions {
+                guard case .binary(.add, let a, .reg(let p), .reg(let c)) = i, s.coreOnlyAdded.contains(c),
+                      definitions[a] == 1, uses[a] == 1, loadsOnly[a] == 1, definitions[p] == 1, p != a,
+                      let v = coreValue[c], Int16(exactly: v) != nil else { continue }
+                s.coreLoadAddresses[a] = (p, c)
             }
         }
         for (b, block) in ir.blocks.enumerated() {
@@ -65,6 +86,8 @@ struct Selection {
 
     private mutating func select(_ insn: IRInstruction) {
         switch insn {
+        case .binary(.add, let d, _, _) where coreLoadAddresses[d] != nil:
+            break   // folded into the load that reads through it
         case .move(let d, let a):
             move(reg(d), a)
         case .neg(let d, let a):
@@ -80,6 +103,10 @@ struct Selection {
             let t = temp()
             put(.setcc(jumpOp(c), t, ra, source(b)))
             put(.mov(reg(d), .reg(t)))
+        case .load(let d, let base, 0, let size, let signed) where coreLoadAddresses[base] != nil:
+            let (p, c) = coreLoadAddresses[base]!, core = coreOffsets[c]!
+            put(.loadCore(sizeModifier(size), reg(d), base: reg(p), offset: Int16(truncatingIfNeeded: core.value), relocation: core.relocation))
+            extend(reg(d), size: size, signed: signed)
         case .load(let d, let base, let off, let size, let signed):
             put(.load(sizeModifier(size), reg(d), base: reg(base), offset: Int16(off)))
             extend(reg(d), size: size, signed: signed)

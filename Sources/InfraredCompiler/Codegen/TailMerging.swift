@@ -1,3 +1,5 @@
+import BPF
+
 /// Tail merging over allocated machine code: two blocks that end in the
 /// same instructions up to `exit` (`r0 = 0; exit` after every early return,
 /// `lock … += r7; r0 = 0; exit`) keep one copy; the other jumps to it. Runs
@@ -76,6 +78,7 @@ enum TailMerging {
             return t
         }
         f.blocks = f.blocks.map { renumbered($0, forward) }
+        invertBranchesOverJumps(&f)
         var reached = Set<Int>(), work = [0]
         while let b = work.popLast() {
             guard b < f.blocks.count, reached.insert(b).inserted else { continue }
@@ -94,5 +97,42 @@ enum TailMerging {
         for (n, o) in kept.enumerated() { map[o] = n }
         f.blocks = kept.map { renumbered(f.blocks[$0]) { map[$0]! } }
         return f
+    }
+
+    /// `if c goto L; goto X; L:` becomes `if !c goto X; L:` (tail merging
+    /// turns an early return into a jump, leaving the branch to hop over it),
+    /// when the hopped-over jump is a block nothing else reaches.
+    private static func invertBranchesOverJumps(_ f: inout MFunction) {
+        var targeted = Set<Int>()
+        for b in f.blocks {
+            for i in b.instructions {
+                if case .jump(let t) = i.op { targeted.insert(t) }
+                if case .branch(_, _, _, let t) = i.op { targeted.insert(t) }
+            }
+        }
+        for b in f.blocks.indices where b + 1 < f.blocks.count {
+            // In one block: `if c goto next; goto X`.
+            let insns = f.blocks[b].instructions
+            guard insns.count >= 2, case .branch(let c, let x, let y, b + 1) = insns[insns.count - 2].op,
+                  case .jump(let target) = insns[insns.count - 1].op, let inverse = inverted(c) else { continue }
+            f.blocks[b].instructions.removeLast()
+            f.blocks[b].instructions[insns.count - 2].op = .branch(inverse, x, y, target: target)
+        }
+        for b in f.blocks.indices where b + 2 < f.blocks.count {
+            guard let last = f.blocks[b].instructions.last, case .branch(let c, let x, let y, b + 2) = last.op,
+                  let inverse = inverted(c), !targeted.contains(b + 1),
+                  f.blocks[b + 1].instructions.count == 1, case .jump(let target) = f.blocks[b + 1].instructions[0].op else { continue }
+            f.blocks[b].instructions[f.blocks[b].instructions.count - 1].op = .branch(inverse, x, y, target: target)
+            f.blocks[b + 1].instructions = []
+        }
+    }
+
+    private static func inverted(_ op: JumpOp) -> JumpOp? {
+        switch op {
+        case .jeq: return .jne; case .jne: return .jeq
+        case .jgt: return .jle; case .jle: return .jgt; case .jge: return .jlt; case .jlt: return .jge
+        case .jsgt: return .jsle; case .jsle: return .jsgt; case .jsge: return .jslt; case .jslt: return .jsge
+        default: return nil
+        }
     }
 }

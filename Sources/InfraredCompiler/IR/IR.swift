@@ -254,6 +254,14 @@ struct IRBlock {
     var terminatorLocation: SourceLocation = .none
 }
 
+/// Where a packet program's context keeps the packet's bounds (`xdp_md`:
+/// 0 and 4; `__sk_buff`: 76 and 80), each a 4-byte field the verifier
+/// turns into a packet pointer.
+struct PacketFields: Hashable {
+    var data: Int
+    var end: Int
+}
+
 /// One BPF program in IR form.
 struct IRFunction {
     var name: String
@@ -283,6 +291,10 @@ struct IRFunction {
     /// Context offsets holding BTF pointers to kernel structs (fentry,
     /// fexit, tp_btf and lsm arguments): reads through them may be loads.
     var btfPointerArguments: Set<Int> = []
+    /// The context offsets of `data` and `data_end` in programs that may
+    /// read their packet directly (XDP, tc): probe reads of packet bytes
+    /// a bounds check has proven in range may be loads.
+    var packetFields: PacketFields?
 
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
 
@@ -323,6 +335,7 @@ extension IRFunction: CustomStringConvertible {
         if !readOnlyVariables.isEmpty { s += "readonly: \(readOnlyVariables.sorted().joined(separator: ", "))\n" }
         if contextReadOnly { s += "context: read-only\n" }
         if !btfPointerArguments.isEmpty { s += "btf pointers: " + btfPointerArguments.sorted().map(String.init).joined(separator: ", ") + "\n" }
+        if let p = packetFields { s += "packet: data \(p.data), end \(p.end)\n" }
         for (i, b) in blocks.enumerated() {
             s += "b\(i):\n"
             for (insn, loc) in b.instructions { s += "    \(format(insn))\(loc.line > 0 ? "    ; line \(loc.line)" : "")\n" }

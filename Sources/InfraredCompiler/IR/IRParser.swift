@@ -7,6 +7,7 @@
 ///     readonly: NAME, …           (optional: `readOnlyVariables`)
 ///     context: read-only          (optional: `contextReadOnly`)
 ///     btf pointers: OFFSET, …     (optional: `btfPointerArguments`)
+///     packet: data OFFSET, end OFFSET   (optional: `packetFields`)
 ///     b0:
 ///         INSTRUCTION    ; line N (optional: the Ruby line)
 ///         TERMINATOR
@@ -21,7 +22,7 @@
 /// `vregCount` is one past the highest register named.
 extension IRFunction {
     init(parsing text: String) throws {
-        var name: String?, context: VReg?, readOnly: Set<String> = [], stack: [StackObject] = [], contextReadOnly = false, btfPointers: Set<Int> = []
+        var name: String?, context: VReg?, readOnly: Set<String> = [], stack: [StackObject] = [], contextReadOnly = false, btfPointers: Set<Int> = [], packet: PacketFields?
         var blocks: [IRBlock] = [], terminatorLines: [Int] = []
         var open = false   // the last block has no terminator yet
         var highest = -1
@@ -61,6 +62,13 @@ extension IRFunction {
                 try s.expect("pointers"); try s.expect(":")
                 repeat { btfPointers.insert(Int(try s.integer())) } while s.eat(",")
                 try s.end()
+                continue
+            }
+            if blocks.isEmpty, s.eat("packet") {
+                try s.expect(":"); try s.expect("data"); let d = Int(try s.integer())
+                try s.expect(","); try s.expect("end"); let e = Int(try s.integer())
+                try s.end()
+                packet = PacketFields(data: d, end: e)
                 continue
             }
             if blocks.isEmpty, s.eat("context") {
@@ -104,6 +112,7 @@ extension IRFunction {
         readOnlyVariables = readOnly
         self.contextReadOnly = contextReadOnly
         btfPointerArguments = btfPointers
+        packetFields = packet
         stackObjects = stack
         stackSize = stack.map { -$0.offset }.max() ?? 0
     }

@@ -98,3 +98,56 @@ func reuseInvariantCalls(_ f: inout IRFunction) {
         }
     }
 }
+
+/// `call probe_read_kernel(buf, n, addr)` of 1, 2, 4 or 8 bytes becomes a
+/// load from `addr` where `source` names it a register plus offset the
+/// verifier lets the program load through (load-btf-arguments,
+/// load-packet) for reads of `size` bytes.
+/// The value is stored into `buf`; when the next instruction only reads
+/// it back (`%v = load.u16 [fp-8]`) and nothing else names those stack
+/// bytes, the load defines `%v` itself and the stack copy goes.
+func loadInsteadOfProbeReads(_ f: inout IRFunction,
+                             source: (_ block: Int, _ address: Operand, _ size: Int) -> (base: VReg, offset: Int)?) {
+    let probeRead = HelperPrototype.named("probe_read_kernel")!.id
+    var uses: [VReg: Int] = [:], frameDefinitions: [VReg: [Int]] = [:], definitions: [VReg: Int] = [:]
+    /// How many instructions name each stack byte.
+    var named: [Int: Int] = [:]
+    for b in f.blocks {
+        for (insn, _) in b.instructions {
+            for u in insn.uses { uses[u, default: 0] += 1 }
+            if let d = insn.definition { definitions[d, default: 0] += 1 }
+            switch insn {
+            case .frameAddress(let d, let o): frameDefinitions[d, default: []].append(o); named[o, default: 0] += 1
+            case .loadFrame(_, let o, let n, _), .storeFrame(let o, _, let n): for x in o..<o + n { named[x, default: 0] += 1 }
+            default: break
+            }
+        }
+        for u in b.terminator.uses { uses[u, default: 0] += 1 }
+    }
+    for b in f.blocks.indices {
+        var out: [(IRInstruction, SourceLocation)] = []
+        let insns = f.blocks[b].instructions
+        var i = 0
+        while i < insns.count {
+            let (insn, loc) = insns[i]
+            i += 1
+            guard case .call(nil, probeRead, let args) = insn, args.count == 3,
+                  case .reg(let buf) = args[0], case .imm(let n) = args[1], [1, 2, 4, 8].contains(n),
+                  let (base, offset) = source(b, args[2], Int(n)) else {
+                out.append((insn, loc)); continue
+            }
+            // Read straight into the register the next instruction loads it into.
+            if i < insns.count, case .loadFrame(let v, let slot, Int(n), let signed) = insns[i].0,
+               uses[buf] == 1, definitions[buf] == frameDefinitions[buf]?.count, frameDefinitions[buf]?.allSatisfy({ $0 == slot }) == true,
+               named[slot] == (frameDefinitions[buf]?.count ?? 0) + 1, (slot + 1..<slot + Int(n)).allSatisfy({ named[$0] == 1 }) {
+                out.append((.load(v, base: base, offset: offset, size: Int(n), signed: signed), loc))
+                i += 1
+                continue
+            }
+            let v = f.newVReg()
+            out.append((.load(v, base: base, offset: offset, size: Int(n), signed: false), loc))
+            out.append((.store(base: buf, offset: 0, value: .reg(v), size: Int(n)), loc))
+        }
+        f.blocks[b].instructions = out
+    }
+}

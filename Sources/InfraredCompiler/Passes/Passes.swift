@@ -38,6 +38,7 @@ struct Pass {
         Pass(name: "unsigned-loads", run: unsignLoadsOnlyStored),
         Pass(name: "forward-probe-reads", run: forwardProbeReads),
         Pass(name: "load-btf-arguments", run: loadThroughBTFArguments),
+        Pass(name: "load-packet", run: loadPacketDirectly),
         Pass(name: "fold-frame-addresses", run: foldFrameAddresses),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "pack-stack", run: packStackObjects),
@@ -499,9 +500,10 @@ func loadThroughBTFArguments(_ f: inout IRFunction) {
         }
     }
     func single(_ r: VReg) -> IRInstruction? { definitions[r] == 1 ? definedBy[r] : nil }
+    let context = f.context, arguments = f.btfPointerArguments
     func isArgument(_ r: VReg) -> Bool {
-        guard definitions[f.context] == nil, case .load(_, f.context, let off, 8, _)? = single(r) else { return false }
-        return f.btfPointerArguments.contains(off)
+        guard definitions[context] == nil, case .load(_, context, let off, 8, _)? = single(r) else { return false }
+        return arguments.contains(off)
     }
     /// `addr` is an argument plus a constant or CO-RE offset.
     func throughArgument(_ addr: VReg) -> Bool {
@@ -515,20 +517,9 @@ func loadThroughBTFArguments(_ f: inout IRFunction) {
             return false
         }
     }
-    for b in f.blocks.indices {
-        var out: [(IRInstruction, SourceLocation)] = []
-        for (i, loc) in f.blocks[b].instructions {
-            if case .call(nil, HelperPrototype.named("probe_read_kernel")!.id, let args) = i, args.count == 3,
-               case .reg(let buf) = args[0], case .imm(let n) = args[1], [1, 2, 4, 8].contains(n),
-               case .reg(let addr) = args[2], throughArgument(addr) {
-                let v = f.newVReg()
-                out.append((.load(v, base: addr, offset: 0, size: Int(n), signed: false), loc))
-                out.append((.store(base: buf, offset: 0, value: .reg(v), size: Int(n)), loc))
-                continue
-            }
-            out.append((i, loc))
-        }
-        f.blocks[b].instructions = out
+    loadInsteadOfProbeReads(&f) { _, addr, _ in
+        guard case .reg(let r) = addr, throughArgument(r) else { return nil }
+        return (r, 0)
     }
 }
 

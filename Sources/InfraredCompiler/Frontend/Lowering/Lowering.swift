@@ -80,6 +80,14 @@ final class Lowering {
                 return false
             }.map(\.offset))
         }
+        // XDP and tc programs may load packet bytes a bounds check against
+        // `data_end` covers (cgroup_skb too, read-only, but it needs
+        // CAP_PERFMON-style checks the verifier applies per kernel: left out).
+        if [.xdp, .schedCls, .schedAct].contains(declaration.kind.programType), let context,
+           let data = context.fields.first(where: { $0.name == "data" && $0.size == 4 }),
+           let end = context.fields.first(where: { $0.name == "data_end" && $0.size == 4 }) {
+            function.packetFields = PacketFields(data: data.offset, end: end.offset)
+        }
         ir = IRBuilder(function: function, strings: strings)
     }
 

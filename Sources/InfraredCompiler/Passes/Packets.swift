@@ -1,0 +1,152 @@
+import BPF
+
+/// Direct packet access (load-packet), in XDP and tc programs.
+///
+/// `cast(:ethhdr, ctx.data).h_proto` reads packet bytes; the lowering
+/// copies them with `probe_read_kernel` like any other pointer's. Where a
+/// bounds check dominates the read,
+///
+///     return XDP_PASS if data + 34 > data_end
+///
+/// the read is a plain load from `data + offset`, as clang compiles
+/// `eth->h_proto` after the same check: no helper call, and the verifier
+/// proves it in bounds the same way (it gives `data` a range of 34 on the
+/// branch where `data + 34 <= data_end`).
+///
+/// What the pass relies on, all checked here:
+/// - `data` and `data_end` are the context's 4-byte fields (`packetFields`),
+///   each loaded once from a context register nothing else writes;
+/// - the address read is `data` plus constants (a CO-RE field offset counts
+///   as its local value: a packet header is a wire format, its layout is
+///   the same in every kernel, so the load carries no relocation);
+/// - the block is dominated by the edge on which `data + n <= data_end`
+///   holds (an edge into a block with no other predecessor), and the bytes
+///   read lie in [data, data + n).
+///
+/// The check's comparison is made unsigned (`if r2 > r1`), the form the
+/// verifier learns a range from: the lowering compares the two u32 fields
+/// signed, which gives the same answer for addresses of one packet.
+/// A read the pass cannot prove in bounds stays a probe read, so a missing
+/// or too short check costs speed, never a verifier rejection.
+func loadPacketDirectly(_ f: inout IRFunction) {
+    guard let packet = f.packetFields else { return }
+    // A helper that moves or resizes the packet makes the verifier forget
+    // every packet range: programs calling one keep their probe reads.
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            if case .call(_, let h, _) = i, packetChangingHelpers.contains(h) { return }
+            if case .store(f.context, _, _, _) = i { return }
+        }
+    }
+    shareBoundLoads(&f, packet)
+    var count: [VReg: Int] = [:], definedBy: [VReg: IRInstruction] = [:]
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            guard let d = i.definition else { continue }
+            count[d, default: 0] += 1
+            definedBy[d] = i
+        }
+    }
+    let context = f.context
+    guard count[context] == nil else { return }
+    func single(_ r: VReg) -> IRInstruction? { count[r] == 1 ? definedBy[r] : nil }
+    func isEnd(_ o: Operand) -> Bool {
+        guard case .reg(let r) = o, case .load(_, context, packet.end, 4, _)? = single(r) else { return false }
+        return true
+    }
+    func constant(_ o: Operand) -> Int64? {
+        switch o {
+        case .imm(let k): return k
+        case .reg(let r):
+            switch single(r) {
+            case .move(_, .imm(let k))?: return k
+            case .coreConstant(_, let v, _)?: return v
+            default: return nil
+            }
+        }
+    }
+    /// `(data register, offset)` when `o` holds data plus constants.
+    func pointer(_ o: Operand, depth: Int = 0) -> (base: VReg, offset: Int64)? {
+        guard depth < 16, case .reg(let r) = o else { return nil }
+        switch single(r) {
+        case .load(_, context, packet.data, 4, _)?: return (r, 0)
+        case .move(_, let x)?: return pointer(x, depth: depth + 1)
+        case .binary(.add, _, let x, let y)?:
+            if let k = constant(y), let p = pointer(x, depth: depth + 1) { return (p.base, p.offset &+ k) }
+            if let k = constant(x), let p = pointer(y, depth: depth + 1) { return (p.base, p.offset &+ k) }
+            return nil
+        case .binary(.sub, _, let x, let y)?:
+            if let k = constant(y), let p = pointer(x, depth: depth + 1) { return (p.base, p.offset &- k) }
+            return nil
+        default: return nil
+        }
+    }
+    let maxOffset: Int64 = 0xffff   // the verifier's MAX_PACKET_OFF
+
+    // Checks: the edge on which `data + n <= data_end` holds, and n.
+    let preds = f.predecessors
+    var facts: [(block: Int, base: VReg, range: Int64)] = []
+    var checks: [(block: Int, unsigned: Terminator)] = []
+    for b in f.blocks.indices {
+        guard case .branch(var c, var l, var r, let t, let e) = f.blocks[b].terminator, t != e else { continue }
+        if isEnd(l) { swap(&l, &r); c = c.swapped }
+        guard isEnd(r), let p = pointer(l), (0...maxOffset).contains(p.offset) else { continue }
+        let unsigned: Condition
+        let holds: Int, range: Int64
+        switch c {
+        case .sle, .ule: unsigned = .ule; holds = t; range = p.offset
+        case .slt, .ult: unsigned = .ult; holds = t; range = p.offset - 1
+        case .sgt, .ugt: unsigned = .ugt; holds = e; range = p.offset
+        case .sge, .uge: unsigned = .uge; holds = e; range = p.offset - 1
+        case .eq, .ne: continue
+        }
+        checks.append((b, .branch(unsigned, l, r, then: t, else: e)))
+        if preds[holds] == [b], range > 0 { facts.append((holds, p.base, range)) }
+    }
+    guard !facts.isEmpty else { return }
+
+    let dominators = Dominators(f)
+    var loads = 0
+    loadInsteadOfProbeReads(&f) { b, addr, size in
+        guard let p = pointer(addr), p.offset >= 0 else { return nil }
+        let known = facts.filter { $0.base == p.base && dominators.dominates($0.block, b) }.map(\.range).max() ?? 0
+        guard p.offset + Int64(size) <= known else { return nil }
+        loads += 1
+        return (p.base, Int(p.offset))
+    }
+    // The checks turn unsigned only where a load relies on them.
+    if loads > 0 { for c in checks { f.blocks[c.block].terminator = c.unsigned } }
+}
+
+/// The helpers after which the verifier forgets packet ranges, because they
+/// may move or resize the packet (the kernel's `bpf_helper_changes_pkt_data`).
+private let packetChangingHelpers = Set([
+    "skb_vlan_push", "skb_vlan_pop", "skb_store_bytes", "skb_change_proto", "skb_change_head", "skb_change_tail",
+    "skb_adjust_room", "skb_pull_data", "clone_redirect", "l3_csum_replace", "l4_csum_replace",
+    "xdp_adjust_head", "xdp_adjust_meta", "xdp_adjust_tail", "msg_pull_data", "msg_push_data", "msg_pop_data",
+    "lwt_push_encap", "lwt_seg6_store_bytes", "lwt_seg6_adjust_srh", "lwt_seg6_action",
+].compactMap { HelperPrototype.named($0)?.id })
+
+/// `ctx.data` read again where an earlier read dominates it is that read's
+/// value (nothing in the program moves the packet: the caller checked), so
+/// it becomes a copy of it; the same for `ctx.data_end`. A bounds check on
+/// one read then covers the bytes read through the other, as it does when
+/// the program keeps `data` in a local.
+private func shareBoundLoads(_ f: inout IRFunction, _ packet: PacketFields) {
+    var count: [VReg: Int] = [:]
+    for b in f.blocks { for (i, _) in b.instructions { if let d = i.definition { count[d, default: 0] += 1 } } }
+    guard count[f.context] == nil else { return }
+    let dominators = Dominators(f)
+    var first: [Int: (block: Int, reg: VReg)] = [:]   // field offset → the read that dominates the others
+    for b in f.reversePostOrder {
+        for i in f.blocks[b].instructions.indices {
+            guard case .load(let d, f.context, let off, 4, false) = f.blocks[b].instructions[i].0,
+                  off == packet.data || off == packet.end, count[d] == 1 else { continue }
+            if let earlier = first[off], earlier.block == b || dominators.dominates(earlier.block, b) {
+                f.blocks[b].instructions[i].0 = .move(d, .reg(earlier.reg))
+            } else if first[off] == nil {
+                first[off] = (b, d)
+            }
+        }
+    }
+}

@@ -384,4 +384,47 @@ final class ProgramTypeTests: XCTestCase {
         XCTAssertGreaterThan(withStack, 0, "no sample has a stack id")
         XCTAssertFalse(try object.keys(map: "stacks").isEmpty)
     }
+
+    /// Direct packet access: behind `data + 34 > data_end` the Ethernet and
+    /// IPv4 header reads are loads from the packet (no probe read is left
+    /// after the last pass), the verifier accepts them, and BPF_PROG_TEST_RUN
+    /// counts what the packets hold: IPv4 UDP once, IPv4 TCP three times,
+    /// neither an IPv6 packet nor an IPv4 one too short for the check.
+    func testXDPReadsHeadersACheckCoversDirectly() throws {
+        let source = """
+        license "GPL"
+        map :protos, :array, value: :u64, max_entries: 256
+
+        xdp name: "protos_xdp" do |ctx|
+          data = ctx.data
+          return 2 if data + 34 > ctx.data_end
+          return 2 if cast(:ethhdr, data).h_proto != 0x0008
+          protos[cast(:iphdr, data + 14).protocol] += 1
+          2
+        end
+        """
+        var options = CompileOptions()
+        options.dumpAfter = ["load-packet"]
+        let compiled = try Compiler.compile(source: source, path: "protos.rb", options: options)
+        XCTAssertEqual(compiled.dumps.count, 1)
+        XCTAssertFalse(compiled.dumps[0].contains("call 113("), compiled.dumps[0])
+        XCTAssertTrue(compiled.dumps[0].contains("load.u16 [") && compiled.dumps[0].contains("+ 12]"), compiled.dumps[0])
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        func ipv4(_ protocol: UInt8, count: Int = 64) -> [UInt8] {
+            var p = Support.packet(count: count, etherType: 0x0800)
+            if count > 23 { p[23] = `protocol` }
+            return p
+        }
+        XCTAssertEqual(try object.testRun(program: "protos_xdp", packet: ipv4(17)).retval, 2)
+        XCTAssertEqual(try object.testRun(program: "protos_xdp", packet: ipv4(6), repeat: 3).retval, 2)
+        XCTAssertEqual(try object.testRun(program: "protos_xdp", packet: Support.packet(etherType: 0x86dd)).retval, 2)
+        XCTAssertEqual(try object.testRun(program: "protos_xdp", packet: ipv4(1, count: 30)).retval, 2)
+        var counts: [UInt32: UInt64] = [:]
+        for k in UInt32(0)..<256 {
+            if let v = try object.lookup(map: "protos", key: u32(k)).map(u64), v != 0 { counts[k] = v }
+        }
+        XCTAssertEqual(counts, [17: 1, 6: 3])
+    }
 }

@@ -27,11 +27,12 @@ int read_stats(struct trace_event_raw_sys_exit *ctx)
 			FAULT(0);
 	}
 	s64 *m = bpf_map_lookup_elem(&largest, &k);
-	if (!m)
+	if (!m) {
 		if (bpf_map_update_elem(&largest, &k, &ret, BPF_NOEXIST) < 0)
 			FAULT(1);
-	else if (ret > *m)
+	} else if (ret > *m) {
 		*m = ret;
+	}
 	return 0;
 }
 char LICENSE[] SEC("license") = "GPL";

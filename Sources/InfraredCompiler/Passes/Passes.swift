@@ -25,6 +25,7 @@ struct Pass {
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "dce", run: eliminateDeadCode),
+        Pass(name: "sink-loads", run: sinkGlobalLoads),
         Pass(name: "coalesce", run: coalesceMoves),
         Pass(name: "rotate-loops", run: duplicateBranchBlocks),
         Pass(name: "simplify-cfg", run: simplifyCFG),

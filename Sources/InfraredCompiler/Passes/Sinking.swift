@@ -1,0 +1,128 @@
+/// Global variables' loads moved to where they are used (sink-loads).
+///
+/// The lowering reads every global a body uses once, at entry (`kept` and
+/// `dropped` of a socket filter that bumps one or the other), which keeps
+/// each read in a register across the whole body. Clang reads a global
+/// where the code uses it. A load from a global whose uses all lie below
+/// another block moves to the start of the nearest block dominating them
+/// all, with its own `ld_imm64` of the address, when:
+/// - the global's address is only ever a load or store base (no helper
+///   gets it, so no call writes it);
+/// - no store or atomic add to that global lies on a path from the load to
+///   that block;
+/// - that block is in no loop the load's block is not in (never read a
+///   global once per iteration instead of once).
+func sinkGlobalLoads(_ f: inout IRFunction) {
+    var definitions: [VReg: Int] = [:], variable: [VReg: String] = [:], useBlocks: [VReg: Set<Int>] = [:]
+    var escaped = Set<String>()
+    for (bi, b) in f.blocks.enumerated() {
+        for (i, _) in b.instructions {
+            if let d = i.definition { definitions[d, default: 0] += 1 }
+            if case .variableAddress(let d, let name) = i { variable[d] = name }
+            for u in i.uses { useBlocks[u, default: []].insert(bi) }
+        }
+        for u in b.terminator.uses { useBlocks[u, default: []].insert(bi) }
+    }
+    variable = variable.filter { definitions[$0.key] == 1 }
+    guard !variable.isEmpty else { return }
+    // Globals whose address goes anywhere but a load or store base.
+    var writes: [String: Set<Int>] = [:]
+    for (bi, b) in f.blocks.enumerated() {
+        for (i, _) in b.instructions {
+            var bases: [VReg] = []
+            switch i {
+            case .load(_, let base, _, _, _): bases = [base]
+            case .store(let base, _, let v, _):
+                bases = [base]
+                if let name = variable[base] { writes[name, default: []].insert(bi) }
+                if let r = v.register, let name = variable[r] { escaped.insert(name) }
+            case .atomicAdd(let base, _, let v, _):
+                bases = [base]
+                if let name = variable[base] { writes[name, default: []].insert(bi) }
+                if let name = variable[v] { escaped.insert(name) }
+            default: break
+            }
+            for u in i.uses where !bases.contains(u) { if let name = variable[u] { escaped.insert(name) } }
+        }
+        for u in b.terminator.uses { if let name = variable[u] { escaped.insert(name) } }
+    }
+    let order = f.reversePostOrder
+    var rank = [Int](repeating: -1, count: f.blocks.count)
+    for (r, b) in order.enumerated() { rank[b] = r }
+    let preds = f.predecessors
+    let dominators = Dominators(f)
+    /// Loop headers (targets of a back edge) and their bodies.
+    var loops: [(header: Int, body: Set<Int>)] = []
+    for b in order {
+        for s in f.blocks[b].terminator.successors where rank[s] >= 0 && rank[s] <= rank[b] {
+            var body: Set<Int> = [s, b], work = [b]
+            while let x = work.popLast() {
+                if x == s { continue }
+                for p in preds[x] where rank[p] >= 0 && body.insert(p).inserted { work.append(p) }
+            }
+            loops.append((s, body))
+        }
+    }
+    /// Blocks on some path from `a` to `b` (both ends included).
+    func between(_ a: Int, _ b: Int) -> Set<Int> {
+        var forward: Set<Int> = [a], work = [a]
+        while let x = work.popLast() { for s in f.blocks[x].terminator.successors where forward.insert(s).inserted { work.append(s) } }
+        var backward: Set<Int> = [b]
+        work = [b]
+        while let x = work.popLast() { for p in preds[x] where backward.insert(p).inserted { work.append(p) } }
+        return forward.intersection(backward)
+    }
+    var moves: [(from: Int, index: Int, to: Int, load: IRInstruction, name: String)] = []
+    for (bi, b) in f.blocks.enumerated() where rank[bi] >= 0 {
+        for (ii, (i, _)) in b.instructions.enumerated() {
+            guard case .load(let d, let base, _, _, _) = i, let name = variable[base], !escaped.contains(name),
+                  definitions[d] == 1, let uses = useBlocks[d], !uses.isEmpty, !uses.contains(bi) else { continue }
+            // The nearest block dominating every use.
+            let candidates = order.filter { c in uses.allSatisfy { dominators.dominates(c, $0) } }
+            guard let target = candidates.first(where: { c in candidates.allSatisfy { dominators.dominates($0, c) } }),
+                  target != bi, dominators.dominates(bi, target),
+                  loops.allSatisfy({ !$0.body.contains(target) || $0.body.contains(bi) }) else { continue }
+            // No write to the global from the load on to the target's start.
+            let path = between(bi, target).subtracting([target])
+            guard (writes[name] ?? []).isDisjoint(with: path),
+                  !f.blocks[bi].instructions[(ii + 1)...].contains(where: {
+                      if case .store(let s, _, _, _) = $0.0, variable[s] == name { return true }
+                      if case .atomicAdd(let s, _, _, _) = $0.0, variable[s] == name { return true }
+                      return false
+                  }) else { continue }
+            moves.append((bi, ii, target, i, name))
+        }
+    }
+    guard !moves.isEmpty else { return }
+    var inserted: [Int: [(IRInstruction, SourceLocation)]] = [:]
+    for m in moves {
+        let loc = f.blocks[m.from].instructions[m.index].1
+        guard case .load(let d, _, let off, let size, let signed) = m.load else { continue }
+        let a = f.newVReg()
+        inserted[m.to, default: []] += [(.variableAddress(a, name: m.name), loc), (.load(d, base: a, offset: off, size: size, signed: signed), loc)]
+    }
+    for (b, indices) in Dictionary(grouping: moves, by: \.from) {
+        let drop = Set(indices.map(\.index))
+        f.blocks[b].instructions = f.blocks[b].instructions.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+    }
+    for (b, insns) in inserted { f.blocks[b].instructions.insert(contentsOf: insns, at: 0) }
+    // A later address of the same global in the block (the store's) is the
+    // one just loaded: one `ld_imm64` for the read and the write.
+    var renamed: [VReg: VReg] = [:]
+    for (b, insns) in inserted {
+        var first: [String: VReg] = [:]
+        for case (.variableAddress(let a, let name), _) in insns { first[name] = a }
+        f.blocks[b].instructions.removeAll { insn in
+            guard case .variableAddress(let a, let name) = insn.0, let x = first[name], x != a, definitions[a] == 1 else { return false }
+            renamed[a] = x
+            return true
+        }
+    }
+    guard !renamed.isEmpty else { return }
+    for b in f.blocks.indices {
+        for i in f.blocks[b].instructions.indices {
+            f.blocks[b].instructions[i].0 = f.blocks[b].instructions[i].0.mapUses { o in o.register.flatMap { renamed[$0] }.map { .reg($0) } ?? o }
+        }
+        f.blocks[b].terminator = f.blocks[b].terminator.mapUses { o in o.register.flatMap { renamed[$0] }.map { .reg($0) } ?? o }
+    }
+}

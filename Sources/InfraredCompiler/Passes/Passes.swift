@@ -49,6 +49,7 @@ struct Pass {
         // live ranges that never meet: split them again before allocation.
         Pass(name: "webs", run: renameWebs),
         Pass(name: "commute", run: commuteOperands),
+        Pass(name: "cold-faults", run: moveFaultBlocksLast),
     ]
 }
 

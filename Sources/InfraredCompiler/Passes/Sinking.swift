@@ -1,3 +1,5 @@
+import InfraredObject
+
 /// Global variables' loads moved to where they are used (sink-loads).
 ///
 /// The lowering reads every global a body uses once, at entry (`kept` and
@@ -124,5 +126,31 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
             f.blocks[b].instructions[i].0 = f.blocks[b].instructions[i].0.mapUses { o in o.register.flatMap { renamed[$0] }.map { .reg($0) } ?? o }
         }
         f.blocks[b].terminator = f.blocks[b].terminator.mapUses { o in o.register.flatMap { renamed[$0] }.map { .reg($0) } ?? o }
+    }
+}
+
+/// Fault paths last (cold-faults): a block that counts a fault (a failed
+/// map update, a dropped record: `lock __infrared_faults[n] += 1`) and
+/// returns moves after every other block, keeping their order (one that
+/// jumps back into the body stays: moved, it would need that jump). The hot path then falls
+/// through (`if r0 == 0 goto fault`), and a lookup's result stays in R0:
+/// the allocator's intervals follow the layout, and a fault block laid
+/// between a lookup and its use, which ends `r0 = 0; exit`, kept R0 from it.
+/// Clang lays out the `else FAULT()` arm after the rest the same way.
+func moveFaultBlocksLast(_ f: inout IRFunction) {
+    let cold = f.blocks.indices.filter { b in
+        guard b != 0, case .ret = f.blocks[b].terminator else { return false }
+        return f.blocks[b].instructions.contains { if case .variableAddress(_, Fault.variableName) = $0.0 { return true }; return false }
+    }
+    guard !cold.isEmpty else { return }
+    let coldSet = Set(cold)
+    let order = f.blocks.indices.filter { !coldSet.contains($0) } + cold
+    guard order != Array(f.blocks.indices) else { return }
+    var position = [Int](repeating: 0, count: f.blocks.count)
+    for (i, b) in order.enumerated() { position[b] = i }
+    f.blocks = order.map { b in
+        var block = f.blocks[b]
+        block.terminator = block.terminator.mapTargets { position[$0] }
+        return block
     }
 }

@@ -33,8 +33,8 @@ extension MapAccess {
         var out: [ImplicitEntry] = []
         let histogram: Bool
         switch im.aggregation { case .hist, .lhist: histogram = true; default: histogram = false }
-        for k in try object.keys(map: m.name) {
-            guard let raw = try object.lookup(map: m.name, key: k), let (a, b) = Self.merged(raw, m, im) else { continue }
+        for (k, raw) in try object.entries(map: m.name) {
+            guard let (a, b) = Self.merged(raw, m, im) else { continue }
             // An array's bucket no CPU counted in (a key-less histogram): as absent.
             if histogram && isArrayLike(m) && a == 0 { continue }
             var parts: [Value]

@@ -128,8 +128,7 @@ final class MapAccess: @unchecked Sendable {
         let m = try map(name)
         if let im = m.implicit, let merged = try implicitHostEntries(m, im) { return merged }
         var out: [(key: Value, value: Value)] = []
-        for k in try object.keys(map: name) {
-            guard let raw = try object.lookup(map: name, key: k) else { continue }
+        for (k, raw) in try object.entries(map: name) {
             // A hist map's sum slot is not a bucket (histogramSum reads it).
             if m.kind == .hist, k.count == 4, k.withUnsafeBytes({ $0.loadUnaligned(as: UInt32.self) }) >= UInt32(Histogram.buckets) { continue }
             let value = hostValue(raw, map: m)

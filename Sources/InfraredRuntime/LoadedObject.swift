@@ -486,6 +486,54 @@ public final class LoadedObject: @unchecked Sendable {
         }
     }
 
+    /// Every entry of `map`, keys and values as `lookup` returns them, read
+    /// in batches of 4,096 (`BPF_MAP_LOOKUP_BATCH`: one system call per batch
+    /// instead of two per entry). Where the kernel or the map type has no
+    /// batched lookup (before 5.6; stack traces, ring buffers…), or a hash
+    /// bucket outgrows a batch, key by key as `keys` and `lookup` do.
+    public func entries(map name: String) throws -> [(key: [UInt8], value: [UInt8])] {
+        try lock.withLock {
+            let map = try loadedMap(name)
+            let size = map.isPerCPU ? ((map.valueSize + 7) & ~7) * Sys.possibleCPUs() : map.valueSize
+            var out: [(key: [UInt8], value: [UInt8])] = []
+            var token: [UInt8]? = nil
+            batches: while true {
+                switch Sys.mapLookupBatch(fd: map.fd, after: token, keySize: map.keySize, valueSize: size, count: 4096) {
+                case .success(let batch):
+                    out.reserveCapacity(out.count + batch.count)
+                    batch.keys.withUnsafeBufferPointer { keys in
+                        batch.values.withUnsafeBufferPointer { values in
+                            for i in 0..<batch.count {
+                                out.append((Array(keys[i * map.keySize..<(i + 1) * map.keySize]), Array(values[i * size..<(i + 1) * size])))
+                            }
+                        }
+                    }
+                    guard let next = batch.next else { return out }
+                    token = next
+                case .failure(let e) where [EINVAL, EOPNOTSUPP, 524 /* ENOTSUPP */, ENOSPC].contains(e.rawValue):
+                    break batches
+                case .failure(let e):
+                    throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_BATCH on \(name)", errno: e, messages: [])
+                }
+            }
+            out = []
+            var previous: [UInt8]? = nil
+            while true {
+                switch Sys.mapNextKey(fd: map.fd, after: previous, keySize: map.keySize) {
+                case .success(nil): return out
+                case .success(let key?):
+                    previous = key
+                    switch Sys.mapLookup(fd: map.fd, key: key, valueSize: size) {
+                    case .success(let v?): out.append((key, v))
+                    case .success(nil): continue   // deleted since get-next-key
+                    case .failure(let e): throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_ELEM on \(name)", errno: e, messages: [])
+                    }
+                case .failure(let e): throw RuntimeError.failed(program: nil, operation: "BPF_MAP_GET_NEXT_KEY on \(name)", errno: e, messages: [])
+                }
+            }
+        }
+    }
+
     /// Every key of `map`, in the kernel's iteration order.
     public func keys(map name: String) throws -> [[UInt8]] {
         try lock.withLock {

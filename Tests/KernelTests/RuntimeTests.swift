@@ -317,4 +317,40 @@ final class RuntimeTests: KernelTestCase {
         XCTAssertTrue(try Support.eventually { try !Kernel.programIDs().contains(id) }, "program \(id) outlived its object")
         XCTAssertEqual(try cgroup.readDevice("/dev/urandom").status, 0)
     }
+
+    /// `entries(map:)` reads in batches of 4,096: 10,000 hash entries (three
+    /// batches and a last partial one), a per-CPU hash's values (one slot per
+    /// possible CPU) and an array's every slot, each equal to what
+    /// get-next-key plus lookup read entry by entry.
+    func testEntriesReadInBatchesEqualKeyByKey() throws {
+        let source = CSources.prelude + """
+            struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 20000); __type(key, __u32); __type(value, __u64); } big SEC(".maps");
+            struct { __uint(type, BPF_MAP_TYPE_PERCPU_HASH); __uint(max_entries, 64); __type(key, __u32); __type(value, __u64); } pc SEC(".maps");
+            struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 10); __type(key, __u32); __type(value, __u32); } arr SEC(".maps");
+            SEC("socket")
+            int f(struct __sk_buff *skb) { return 0; }
+            """
+        let object = try LoadedObject(bytes: try Support.compileC(source), options: LoadOptions(objectName: "batch"))
+        defer { object.close() }
+        func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        for i in 0..<10_000 { try object.update(map: "big", key: le(UInt64(i) * 7, 4), value: le(UInt64(i) * 1_000_003, 8)) }
+        for i in 0..<40 { try object.update(map: "pc", key: le(UInt64(i), 4), value: (0..<(try Self.possibleCPUs())).flatMap { c in le(UInt64(i * 100 + c), 8) }) }
+        for i in 0..<10 where i % 3 == 0 { try object.update(map: "arr", key: le(UInt64(i), 4), value: le(UInt64(i + 1), 4)) }
+        for name in ["big", "pc", "arr"] {
+            let batched = try object.entries(map: name)
+            let oneByOne = try object.keys(map: name).compactMap { k in try object.lookup(map: name, key: k).map { (k, $0) } }
+            XCTAssertEqual(batched.count, ["big": 10_000, "pc": 40, "arr": 10][name], name)
+            let a = [[UInt8]: [UInt8]](uniqueKeysWithValues: batched.map { ($0.key, $0.value) })
+            let b = [[UInt8]: [UInt8]](uniqueKeysWithValues: oneByOne.map { ($0.0, $0.1) })
+            XCTAssertEqual(a, b, name)
+        }
+    }
+
+    static func possibleCPUs() throws -> Int {
+        let text = try String(contentsOfFile: "/sys/devices/system/cpu/possible", encoding: .utf8)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").reduce(0) { n, part in
+            let r = part.split(separator: "-").compactMap { Int($0) }
+            return n + (r.count == 2 ? r[1] - r[0] + 1 : 1)
+        }
+    }
 }

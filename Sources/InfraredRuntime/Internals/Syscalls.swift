@@ -183,6 +183,30 @@ enum Sys {
         return e == .noSuchFileOrDirectory ? .success(nil) : .failure(e)
     }
 
+    /// One batch of `BPF_MAP_LOOKUP_BATCH`: up to `count` entries from the
+    /// batch token `after` (nil: the map's start), keys and values packed;
+    /// `next` is the token to go on from, nil once the map is done.
+    static func mapLookupBatch(fd: Int32, after: [UInt8]?, keySize: Int, valueSize: Int, count: Int)
+        -> Result<(keys: [UInt8], values: [UInt8], count: Int, next: [UInt8]?), Errno> {
+        var keys = [UInt8](repeating: 0, count: keySize * count)
+        var values = [UInt8](repeating: 0, count: valueSize * count)
+        // The token is opaque: a hash map's is a 4-byte bucket, an array's a 4-byte index.
+        var token = [UInt8](repeating: 0, count: max(keySize, 8))
+        var n = UInt32(count)
+        let rc: Int32 = keys.withUnsafeMutableBytes { k in
+            values.withUnsafeMutableBytes { v in
+                token.withUnsafeMutableBytes { out in
+                    guard let after else { return bpf_map_lookup_batch(fd, nil, out.baseAddress, k.baseAddress, v.baseAddress, &n, nil) }
+                    var input = after
+                    return input.withUnsafeMutableBytes { bpf_map_lookup_batch(fd, $0.baseAddress, out.baseAddress, k.baseAddress, v.baseAddress, &n, nil) }
+                }
+            }
+        }
+        if rc == 0 { return .success((keys, values, Int(n), token)) }
+        let e = Errno.current
+        return e == .noSuchFileOrDirectory ? .success((keys, values, Int(n), nil)) : .failure(e)
+    }
+
     /// `libbpf_num_possible_cpus`: per-CPU maps hold one value slot per possible CPU.
     static func possibleCPUs() -> Int { max(1, Int(libbpf_num_possible_cpus())) }
 

@@ -33,10 +33,11 @@ extension MapAccess {
         var out: [ImplicitEntry] = []
         let histogram: Bool
         switch im.aggregation { case .hist, .lhist: histogram = true; default: histogram = false }
-        for (k, raw) in try object.entries(map: m.name) {
-            guard let (a, b) = Self.merged(raw, m, im) else { continue }
+        try object.forEachEntry(map: m.name) { key, value in
+            let k = Array(key)
+            guard let (a, b) = Self.merged(Array(value), m, im) else { return }
             // An array's bucket no CPU counted in (a key-less histogram): as absent.
-            if histogram && isArrayLike(m) && a == 0 { continue }
+            if histogram && isArrayLike(m) && a == 0 { return }
             var parts: [Value]
             switch codec.decode(k, type: m.key, size: m.keySize) {
             case .record(_, let fields): parts = fields.map(\.1)

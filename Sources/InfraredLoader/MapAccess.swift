@@ -128,12 +128,12 @@ final class MapAccess: @unchecked Sendable {
         let m = try map(name)
         if let im = m.implicit, let merged = try implicitHostEntries(m, im) { return merged }
         var out: [(key: Value, value: Value)] = []
-        for (k, raw) in try object.entries(map: name) {
+        try object.forEachEntry(map: name) { k, raw in
             // A hist map's sum slot is not a bucket (histogramSum reads it).
-            if m.kind == .hist, k.count == 4, k.withUnsafeBytes({ $0.loadUnaligned(as: UInt32.self) }) >= UInt32(Histogram.buckets) { continue }
-            let value = hostValue(raw, map: m)
-            if isArrayLike(m) && value.isZero { continue }
-            out.append((codec.decode(k, type: m.key, size: m.keySize), value))
+            if m.kind == .hist, k.count == 4, k.loadUnaligned(as: UInt32.self) >= UInt32(Histogram.buckets) { return }
+            let value = hostValue(Array(raw), map: m)
+            if isArrayLike(m) && value.isZero { return }
+            out.append((codec.decode(Array(k), type: m.key, size: m.keySize), value))
         }
         return out
     }

@@ -486,50 +486,53 @@ public final class LoadedObject: @unchecked Sendable {
         }
     }
 
-    /// Every entry of `map`, keys and values as `lookup` returns them, read
-    /// in batches of 4,096 (`BPF_MAP_LOOKUP_BATCH`: one system call per batch
-    /// instead of two per entry). Where the kernel or the map type has no
-    /// batched lookup (before 5.6; stack traces, ring buffers…), or a hash
-    /// bucket outgrows a batch, key by key as `keys` and `lookup` do.
+    /// Every entry of `map`, keys and values as `lookup` returns them
+    /// (`forEachEntry`, collected).
     public func entries(map name: String) throws -> [(key: [UInt8], value: [UInt8])] {
-        try lock.withLock {
-            let map = try loadedMap(name)
-            let size = map.isPerCPU ? ((map.valueSize + 7) & ~7) * Sys.possibleCPUs() : map.valueSize
-            var out: [(key: [UInt8], value: [UInt8])] = []
-            var token: [UInt8]? = nil
-            batches: while true {
-                switch Sys.mapLookupBatch(fd: map.fd, after: token, keySize: map.keySize, valueSize: size, count: 4096) {
-                case .success(let batch):
-                    out.reserveCapacity(out.count + batch.count)
-                    batch.keys.withUnsafeBufferPointer { keys in
-                        batch.values.withUnsafeBufferPointer { values in
-                            for i in 0..<batch.count {
-                                out.append((Array(keys[i * map.keySize..<(i + 1) * map.keySize]), Array(values[i * size..<(i + 1) * size])))
-                            }
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        try forEachEntry(map: name) { k, v in out.append((Array(k), Array(v))) }
+        return out
+    }
+
+    /// Calls `body` with every entry of `map`: its key and its value as
+    /// `lookup` returns it, the bytes valid during the call. The entries are
+    /// read in batches of 4,096 (`BPF_MAP_LOOKUP_BATCH`: one system call per
+    /// batch instead of two per entry) and handed over one batch at a time,
+    /// outside the object's lock (`body` may use the object). Where the
+    /// kernel or the map type has no batched lookup (before 5.6; stack
+    /// traces…), key by key as `keys` and `lookup` do.
+    public func forEachEntry(map name: String, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) throws {
+        let map = try lock.withLock { try loadedMap(name) }
+        let size = map.isPerCPU ? ((map.valueSize + 7) & ~7) * Sys.possibleCPUs() : map.valueSize
+        var token: [UInt8]? = nil
+        var count = 4096
+        while true {
+            let result = try lock.withLock {
+                _ = try loadedMap(name)   // still open
+                return Sys.mapLookupBatch(fd: map.fd, after: token, keySize: map.keySize, valueSize: size, count: count)
+            }
+            switch result {
+            case .success(let batch):
+                try batch.keys.withUnsafeBytes { keys in
+                    try batch.values.withUnsafeBytes { values in
+                        for i in 0..<batch.count {
+                            try body(UnsafeRawBufferPointer(rebasing: keys[i * map.keySize..<(i + 1) * map.keySize]),
+                                     UnsafeRawBufferPointer(rebasing: values[i * size..<(i + 1) * size]))
                         }
                     }
-                    guard let next = batch.next else { return out }
-                    token = next
-                case .failure(let e) where [EINVAL, EOPNOTSUPP, 524 /* ENOTSUPP */, ENOSPC].contains(e.rawValue):
-                    break batches
-                case .failure(let e):
-                    throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_BATCH on \(name)", errno: e, messages: [])
                 }
-            }
-            out = []
-            var previous: [UInt8]? = nil
-            while true {
-                switch Sys.mapNextKey(fd: map.fd, after: previous, keySize: map.keySize) {
-                case .success(nil): return out
-                case .success(let key?):
-                    previous = key
-                    switch Sys.mapLookup(fd: map.fd, key: key, valueSize: size) {
-                    case .success(let v?): out.append((key, v))
-                    case .success(nil): continue   // deleted since get-next-key
-                    case .failure(let e): throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_ELEM on \(name)", errno: e, messages: [])
-                    }
-                case .failure(let e): throw RuntimeError.failed(program: nil, operation: "BPF_MAP_GET_NEXT_KEY on \(name)", errno: e, messages: [])
+                guard let next = batch.next else { return }
+                token = next
+            case .failure(let e) where e.rawValue == ENOSPC && count < 1 << 20:
+                count *= 16   // a hash bucket holds more entries than a batch: a bigger batch
+            case .failure(let e) where token == nil && [EINVAL, EOPNOTSUPP, 524 /* ENOTSUPP */].contains(e.rawValue):
+                for key in try keys(map: name) {
+                    guard let value = try lookup(map: name, key: key) else { continue }   // deleted meanwhile
+                    try key.withUnsafeBytes { k in try value.withUnsafeBytes { v in try body(k, v) } }
                 }
+                return
+            case .failure(let e):
+                throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_BATCH on \(name)", errno: e, messages: [])
             }
         }
     }

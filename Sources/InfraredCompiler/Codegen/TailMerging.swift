@@ -117,6 +117,7 @@ enum TailMerging {
                   case .jump(let target) = insns[insns.count - 1].op, let inverse = inverted(c) else { continue }
             f.blocks[b].instructions.removeLast()
             f.blocks[b].instructions[insns.count - 2].op = .branch(inverse, x, y, target: target)
+            targeted.insert(target)
         }
         for b in f.blocks.indices where b + 2 < f.blocks.count {
             guard let last = f.blocks[b].instructions.last, case .branch(let c, let x, let y, b + 2) = last.op,
@@ -124,6 +125,7 @@ enum TailMerging {
                   f.blocks[b + 1].instructions.count == 1, case .jump(let target) = f.blocks[b + 1].instructions[0].op else { continue }
             f.blocks[b].instructions[f.blocks[b].instructions.count - 1].op = .branch(inverse, x, y, target: target)
             f.blocks[b + 1].instructions = []
+            targeted.insert(target)
         }
     }
 

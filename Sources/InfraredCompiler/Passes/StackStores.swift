@@ -123,8 +123,9 @@ func reuseCommBuffers(_ f: inout IRFunction) {
 }
 
 /// Helpers that write their first argument's `size` (second argument)
-/// bytes in full and read no stack memory but their source.
-private let fullWriters = Set(["get_current_comm", "probe_read_kernel", "probe_read_user"].compactMap { HelperPrototype.named($0)?.id })
+/// bytes in full and read no memory. (Not the probe reads: their source
+/// may be an address into the stack that no frame address names directly.)
+private let fullWriters = Set(["get_current_comm"].compactMap { HelperPrototype.named($0)?.id })
 
 /// A store to the stack whose bytes are all written again, later in its
 /// block, before anything may read them: `store.64 [fp-32] = 0` before
@@ -132,8 +133,8 @@ private let fullWriters = Set(["get_current_comm", "probe_read_kernel", "probe_r
 /// zeroed before `get_current_comm` writes all of it. Backwards over each
 /// block with the set of bytes known overwritten: a load of frame bytes
 /// takes them out; a helper call, a load or atomic add through a register
-/// (which may point into the stack) empties it, except for the helpers
-/// that only write a stack buffer whole.
+/// (which may point into the stack) empties it, except `get_current_comm`,
+/// which only writes its buffer whole.
 func eliminateDeadStores(_ f: inout IRFunction) {
     var frameOf: [VReg: Int] = [:], definitions: [VReg: Int] = [:]
     for b in f.blocks {
@@ -154,8 +155,7 @@ func eliminateDeadStores(_ f: inout IRFunction) {
             case .loadFrame(_, let o, let n, _):
                 covered.subtract(o..<o + n)
             case .call(_, let h, let args):
-                if fullWriters.contains(h), args.count >= 2, case .reg(let buf) = args[0], let o = frameOf[buf],
-                   case .imm(let n) = args[1], args.dropFirst(2).allSatisfy({ $0.register.map { frameOf[$0] == nil } ?? true }) {
+                if fullWriters.contains(h), args.count == 2, case .reg(let buf) = args[0], let o = frameOf[buf], case .imm(let n) = args[1] {
                     covered.formUnion(o..<o + Int(n))
                 } else {
                     covered.removeAll()

@@ -536,15 +536,7 @@ func loadThroughBTFArguments(_ f: inout IRFunction) {
 /// The one definition dominates every use, so the value is that address
 /// wherever it is read.
 func foldFrameAddresses(_ f: inout IRFunction) {
-    var definitions: [VReg: Int] = [:], frame: [VReg: Int] = [:]
-    for b in f.blocks {
-        for (i, _) in b.instructions {
-            guard let d = i.definition else { continue }
-            definitions[d, default: 0] += 1
-            if case .frameAddress(_, let off) = i { frame[d] = off }
-        }
-    }
-    frame = frame.filter { definitions[$0.key] == 1 && $0.key != f.context }
+    let frame = frameAddresses(f)
     guard !frame.isEmpty else { return }
     for b in f.blocks.indices {
         for i in f.blocks[b].instructions.indices {

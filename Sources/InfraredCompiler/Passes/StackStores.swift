@@ -6,6 +6,19 @@ import BPF
 // (dead-stores).
 
 private let getCurrentComm = HelperPrototype.named("get_current_comm")!.id
+
+/// Registers that only ever hold one frame address (`%a = fp-16` their one
+/// definition), with that offset.
+func frameAddresses(_ f: IRFunction) -> [VReg: Int] {
+    var frameOf: [VReg: Int] = [:], definitions: [VReg: Int] = [:]
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            if let d = i.definition { definitions[d, default: 0] += 1 }
+            if case .frameAddress(let d, let o) = i { frameOf[d] = o }
+        }
+    }
+    return frameOf.filter { definitions[$0.key] == 1 && $0.key != f.context }
+}
 /// Map helpers whose pointer arguments (key, value) are only read.
 private let mapReaders = Set(["map_lookup_elem", "map_update_elem", "map_delete_elem"].compactMap { HelperPrototype.named($0)?.id })
 
@@ -20,14 +33,7 @@ private let mapReaders = Set(["map_lookup_elem", "map_update_elem", "map_delete_
 /// first. The name cannot change while one program runs (the task is
 /// running the program).
 func reuseCommBuffers(_ f: inout IRFunction) {
-    var frameOf: [VReg: Int] = [:], definitions: [VReg: Int] = [:]
-    for b in f.blocks {
-        for (i, _) in b.instructions {
-            if let d = i.definition { definitions[d, default: 0] += 1 }
-            if case .frameAddress(let d, let o) = i { frameOf[d] = o }
-        }
-    }
-    frameOf = frameOf.filter { definitions[$0.key] == 1 && $0.key != f.context }
+    let frameOf = frameAddresses(f)
     // Fills: (block, index) of each call, per object offset.
     var fills: [Int: [(block: Int, index: Int)]] = [:]
     for (bi, b) in f.blocks.enumerated() {
@@ -136,14 +142,7 @@ private let fullWriters = Set(["get_current_comm"].compactMap { HelperPrototype.
 /// (which may point into the stack) empties it, except `get_current_comm`,
 /// which only writes its buffer whole.
 func eliminateDeadStores(_ f: inout IRFunction) {
-    var frameOf: [VReg: Int] = [:], definitions: [VReg: Int] = [:]
-    for b in f.blocks {
-        for (i, _) in b.instructions {
-            if let d = i.definition { definitions[d, default: 0] += 1 }
-            if case .frameAddress(let d, let o) = i { frameOf[d] = o }
-        }
-    }
-    frameOf = frameOf.filter { definitions[$0.key] == 1 && $0.key != f.context }
+    let frameOf = frameAddresses(f)
     for bi in f.blocks.indices {
         var covered = Set<Int>()
         var dead = Set<Int>()

@@ -14,7 +14,6 @@ private struct Value: Hashable {
 /// blocks × registers: quadratic in a long body).
 private struct Versions {
     private var current: [Int: Int] = [:]
-    init(count: Int) {}
     subscript(_ r: VReg) -> Int { current[r.id] ?? 0 }
     mutating func write(_ r: VReg) { current[r.id, default: 0] += 1 }
     func value(_ r: VReg) -> Value { Value(register: r, version: self[r]) }
@@ -50,7 +49,7 @@ func numberValues(_ f: inout IRFunction) {
     }
 
     for b in f.blocks.indices {
-        var versions = Versions(count: f.vregCount)
+        var versions = Versions()
         var memory = 0
         var available: [Key: Value] = [:]
         func operand(_ o: Operand) -> Operand2 {
@@ -118,7 +117,7 @@ func foldLinearExpressions(_ f: inout IRFunction) {
 
     let live = IRLiveness(f)
     for b in f.blocks.indices {
-        var versions = Versions(count: f.vregCount)
+        var versions = Versions()
         var forms: [Value: Form] = [:]
         let instructions = f.blocks[b].instructions
         // Which of each instruction's operands are read after it, to know
@@ -204,7 +203,7 @@ func foldLinearExpressions(_ f: inout IRFunction) {
 /// dies): `tid` and `pid` stored into u32 keys.
 func narrowStoredValues(_ f: inout IRFunction) {
     for b in f.blocks.indices {
-        var versions = Versions(count: f.vregCount)
+        var versions = Versions()
         var masked: [Value: (source: Value, mask: Int64)] = [:]
         func narrowed(_ o: Operand, size: Int) -> Operand {
             guard case .reg(let r) = o, let (x, m) = masked[versions.value(r)], versions.holds(x), size < 8 else { return o }

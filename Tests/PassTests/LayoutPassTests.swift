@@ -1,7 +1,8 @@
 import XCTest
 @testable import InfraredCompiler
 
-/// cold-faults (Sinking.swift): where fault paths are laid out.
+/// cold-faults (Sinking.swift): where fault paths are laid out;
+/// fold-range-branches (Ranges.swift): tests the value ranges decide.
 final class LayoutPassTests: XCTestCase {
     /// A fault-counting block between the test and the hot path moves last.
     func testColdFaultsMovesFaultBlocksLast() {
@@ -57,5 +58,55 @@ final class LayoutPassTests: XCTestCase {
             ret 1
 
         """, pass: "cold-faults")
+    }
+
+    /// `lhist`'s "below 0" test on a u32 just loaded is never taken, and a
+    /// masked value is always below 64: both branches become jumps.
+    func testFoldRangeBranchesDropsTestsTheRangesDecide() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 8]
+            br.slt %1, 0 ? b1 : b2
+        b1:
+            ret 0
+        b2:
+            %2 = and %1, 63
+            br.ult %2, 64 ? b3 : b1
+        b3:
+            ret %2
+
+        """, pass: "fold-range-branches", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 8]
+            jump b2
+        b1:
+            ret 0
+        b2:
+            %2 = and %1, 63
+            jump b3
+        b3:
+            ret %2
+
+        """)
+    }
+
+    /// Kept: a signed narrow load compared with 0, a u32 compared with a
+    /// value inside its range, and a 64-bit load (any value).
+    func testFoldRangeBranchesKeepsTestsThatDepend() {
+        for (load, test) in [("load.s32", "br.slt %1, 0"), ("load.u32", "br.slt %1, 1000"), ("load.u64", "br.slt %1, 0")] {
+            assertUnchanged(input: """
+            function f(ctx: %0):
+            b0:
+                %1 = \(load) [%0 + 8]
+                \(test) ? b1 : b2
+            b1:
+                ret 0
+            b2:
+                ret %1
+
+            """, pass: "fold-range-branches")
+        }
     }
 }

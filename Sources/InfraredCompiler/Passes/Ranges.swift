@@ -155,3 +155,59 @@ func narrowDivisions(_ f: inout IRFunction) {
         }
     }
 }
+
+/// A test the value ranges decide (fold-range-branches): `len < 0` on a
+/// u32 just loaded, `x > 100` where `x = y & 63`. The lowering writes such
+/// tests where the Ruby meaning needs them in general (`lhist`'s bucket 0
+/// for negatives); on an unsigned narrow value one arm is dead, and the
+/// branch becomes a jump to the other.
+func foldRangeBranches(_ f: inout IRFunction) {
+    // Ranges is quadratic in a long body: run only where a test compares a
+    // narrow unsigned load or a mask with a constant.
+    var narrow = Set<VReg>()
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            switch i {
+            case .load(let d, _, _, let size, false), .loadFrame(let d, _, let size, false) where size < 8: narrow.insert(d)
+            case .binary(.and, let d, _, .imm(let k)) where k >= 0: narrow.insert(d)
+            default: break
+            }
+        }
+    }
+    let candidates = f.blocks.contains { b in
+        if case .branch(let c, .reg(let r), .imm, _, _) = b.terminator, c != .eq, c != .ne { return narrow.contains(r) }
+        return false
+    }
+    guard candidates, f.blocks.count <= 1000 else { return }
+    let ranges = Ranges(f)
+    for b in f.blocks.indices {
+        guard var s = ranges.entry[b], case .branch(let c, let x, let y, let t, let e) = f.blocks[b].terminator, t != e else { continue }
+        for (insn, _) in f.blocks[b].instructions { Ranges.transfer(insn, &s) }
+        if let taken = decide(c, Ranges.value(x, s), Ranges.value(y, s)) {
+            f.blocks[b].terminator = .jump(taken ? t : e)
+        }
+    }
+}
+
+/// Whether `a c b` holds for every `a` in `x` and `b` in `y` (true), for
+/// none (false), or depends (nil). Unsigned tests only on ranges that are
+/// not negative, where they order as the signed ones.
+private func decide(_ c: Condition, _ x: Ranges.Interval, _ y: Ranges.Interval) -> Bool? {
+    var c = c
+    switch c {
+    case .ult, .ule, .ugt, .uge:
+        guard x.lowerBound >= 0, y.lowerBound >= 0 else { return nil }
+        c = [.ult: .slt, .ule: .sle, .ugt: .sgt, .uge: .sge][c]!
+    default: break
+    }
+    switch c {
+    case .slt: return x.upperBound < y.lowerBound ? true : x.lowerBound >= y.upperBound ? false : nil
+    case .sle: return x.upperBound <= y.lowerBound ? true : x.lowerBound > y.upperBound ? false : nil
+    case .sgt: return x.lowerBound > y.upperBound ? true : x.upperBound <= y.lowerBound ? false : nil
+    case .sge: return x.lowerBound >= y.upperBound ? true : x.upperBound < y.lowerBound ? false : nil
+    case .eq: return x.lowerBound == x.upperBound && y.lowerBound == y.upperBound && x.lowerBound == y.lowerBound ? true
+        : (x.upperBound < y.lowerBound || y.upperBound < x.lowerBound) ? false : nil
+    case .ne: return decide(.eq, x, y).map { !$0 }
+    default: return nil
+    }
+}

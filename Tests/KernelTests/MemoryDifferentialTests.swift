@@ -26,10 +26,11 @@ final class MemoryDifferentialTests: XCTestCase {
     /// The passes whose work these programs exist to check, and how many of
     /// the 1,000 cases of the default seed each one changed (the IR after the
     /// pass differs from the IR before it in at least one of its runs).
-    static let checkedPasses = ["reuse-invariant-calls", "hoist-params", "narrow-stores", "unsigned-loads", "forward-probe-reads", "load-packet"]
+    static let checkedPasses = ["reuse-invariant-calls", "hoist-params", "narrow-stores", "unsigned-loads", "forward-probe-reads", "load-packet",
+                                "sink-loads", "dead-stores", "fold-range-branches"]
     static let expectedChangedCases: [String: Int] = [
         "reuse-invariant-calls": 371, "hoist-params": 209, "narrow-stores": 427, "unsigned-loads": 139, "forward-probe-reads": 334,
-        "load-packet": 637,
+        "load-packet": 636, "sink-loads": 187, "dead-stores": 14, "fold-range-branches": 16,
     ]
 
     func testGeneratedMemoryProgramsAgreeWithMRuby() throws {

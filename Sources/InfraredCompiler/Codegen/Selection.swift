@@ -30,10 +30,12 @@ struct Selection {
                 if case .coreConstant(let d, _, _) = i, uses[d] == addUses[d], uses[d] ?? 0 > 0 { s.coreOnlyAdded.insert(d) }
             }
         }
-        var definitions: [VReg: Int] = [ir.context: 1], loadsOnly: [VReg: Int] = [:], coreValue: [VReg: Int64] = [:]
+        let definitions = Definitions(ir)
+        /// One value for the whole run: one definition (the context: its entry value only).
+        func once(_ r: VReg) -> Bool { definitions.count(r) == (r == ir.context ? 0 : 1) }
+        var loadsOnly: [VReg: Int] = [:], coreValue: [VReg: Int64] = [:]
         for b in ir.blocks {
             for (i, _) in b.instructions {
-                if let d = i.definition { definitions[d, default: 0] += 1 }
                 if case .load(_, let a, 0, _, _) = i { loadsOnly[a, default: 0] += 1 }
                 if case .coreConstant(let d, let v, _) = i { coreValue[d] = v }
             }
@@ -43,7 +45,7 @@ struct Selection {
         for b in ir.blocks {
             for (i, _) in b.instructions {
                 guard case .binary(.add, let a, .reg(let p), .reg(let c)) = i, s.coreOnlyAdded.contains(c),
-                      definitions[a] == 1, uses[a] == 1, loadsOnly[a] == 1, definitions[p] == 1, p != a,
+                      once(a), uses[a] == 1, loadsOnly[a] == 1, once(p), p != a,
                       let v = coreValue[c], Int16(exactly: v) != nil else { continue }
                 s.coreLoadAddresses[a] = (p, c)
             }

@@ -254,6 +254,30 @@ struct IRBlock {
     var terminatorLocation: SourceLocation = .none
 }
 
+/// How many instructions write each register, and which one when only one
+/// does (the context register's entry value is not counted). The IR is not
+/// SSA: a pass that reasons about a register's value trusts it where its one
+/// definition dominates every use, as the lowering and `webs` leave them.
+struct Definitions {
+    private var counts: [VReg: Int] = [:]
+    private var by: [VReg: IRInstruction] = [:]
+
+    init(_ f: IRFunction) {
+        for b in f.blocks {
+            for (i, _) in b.instructions {
+                guard let d = i.definition else { continue }
+                counts[d, default: 0] += 1
+                by[d] = i
+            }
+        }
+    }
+
+    /// Instructions that write `r`.
+    func count(_ r: VReg) -> Int { counts[r] ?? 0 }
+    /// The instruction that writes `r`, when it is the only one.
+    func single(_ r: VReg) -> IRInstruction? { counts[r] == 1 ? by[r] : nil }
+}
+
 /// Where a packet program's context keeps the packet's bounds (`xdp_md`:
 /// 0 and 4; `__sk_buff`: 76 and 80), each a 4-byte field the verifier
 /// turns into a packet pointer.

@@ -109,13 +109,13 @@ func reuseInvariantCalls(_ f: inout IRFunction) {
 func loadInsteadOfProbeReads(_ f: inout IRFunction,
                              source: (_ block: Int, _ address: Operand, _ size: Int) -> (base: VReg, offset: Int)?) {
     let probeRead = HelperPrototype.named("probe_read_kernel")!.id
-    var uses: [VReg: Int] = [:], frameDefinitions: [VReg: [Int]] = [:], definitions: [VReg: Int] = [:]
+    let definitions = Definitions(f)
+    var uses: [VReg: Int] = [:], frameDefinitions: [VReg: [Int]] = [:]
     /// How many instructions name each stack byte.
     var named: [Int: Int] = [:]
     for b in f.blocks {
         for (insn, _) in b.instructions {
             for u in insn.uses { uses[u, default: 0] += 1 }
-            if let d = insn.definition { definitions[d, default: 0] += 1 }
             switch insn {
             case .frameAddress(let d, let o): frameDefinitions[d, default: []].append(o); named[o, default: 0] += 1
             case .loadFrame(_, let o, let n, _), .storeFrame(let o, _, let n): for x in o..<o + n { named[x, default: 0] += 1 }
@@ -138,7 +138,7 @@ func loadInsteadOfProbeReads(_ f: inout IRFunction,
             }
             // Read straight into the register the next instruction loads it into.
             if i < insns.count, case .loadFrame(let v, let slot, Int(n), let signed) = insns[i].0,
-               uses[buf] == 1, definitions[buf] == frameDefinitions[buf]?.count, frameDefinitions[buf]?.allSatisfy({ $0 == slot }) == true,
+               uses[buf] == 1, definitions.count(buf) == frameDefinitions[buf]?.count, frameDefinitions[buf]?.allSatisfy({ $0 == slot }) == true,
                named[slot] == (frameDefinitions[buf]?.count ?? 0) + 1, (slot + 1..<slot + Int(n)).allSatisfy({ named[$0] == 1 }) {
                 out.append((.load(v, base: base, offset: offset, size: Int(n), signed: signed), loc))
                 i += 1

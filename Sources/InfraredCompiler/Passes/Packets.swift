@@ -38,18 +38,13 @@ func loadPacketDirectly(_ f: inout IRFunction) {
             if case .store(f.context, _, _, _) = i { return }
         }
     }
-    shareBoundLoads(&f, packet)
-    var count: [VReg: Int] = [:], definedBy: [VReg: IRInstruction] = [:]
-    for b in f.blocks {
-        for (i, _) in b.instructions {
-            guard let d = i.definition else { continue }
-            count[d, default: 0] += 1
-            definedBy[d] = i
-        }
-    }
+    guard Definitions(f).count(f.context) == 0 else { return }
+    // Neither sharing the reads nor the loads change the blocks' edges.
+    let dominators = Dominators(f)
+    shareBoundLoads(&f, packet, dominators)
+    let definitions = Definitions(f)
     let context = f.context
-    guard count[context] == nil else { return }
-    func single(_ r: VReg) -> IRInstruction? { count[r] == 1 ? definedBy[r] : nil }
+    func single(_ r: VReg) -> IRInstruction? { definitions.single(r) }
     func isEnd(_ o: Operand) -> Bool {
         guard case .reg(let r) = o, case .load(_, context, packet.end, 4, _)? = single(r) else { return false }
         return true
@@ -105,7 +100,6 @@ func loadPacketDirectly(_ f: inout IRFunction) {
     }
     guard !facts.isEmpty else { return }
 
-    let dominators = Dominators(f)
     var loads = 0
     loadInsteadOfProbeReads(&f) { b, addr, size in
         guard let p = pointer(addr), p.offset >= 0 else { return nil }
@@ -132,16 +126,13 @@ private let packetChangingHelpers = Set([
 /// it becomes a copy of it; the same for `ctx.data_end`. A bounds check on
 /// one read then covers the bytes read through the other, as it does when
 /// the program keeps `data` in a local.
-private func shareBoundLoads(_ f: inout IRFunction, _ packet: PacketFields) {
-    var count: [VReg: Int] = [:]
-    for b in f.blocks { for (i, _) in b.instructions { if let d = i.definition { count[d, default: 0] += 1 } } }
-    guard count[f.context] == nil else { return }
-    let dominators = Dominators(f)
+private func shareBoundLoads(_ f: inout IRFunction, _ packet: PacketFields, _ dominators: Dominators) {
+    let definitions = Definitions(f)
     var first: [Int: (block: Int, reg: VReg)] = [:]   // field offset → the read that dominates the others
     for b in f.reversePostOrder {
         for i in f.blocks[b].instructions.indices {
             guard case .load(let d, f.context, let off, 4, false) = f.blocks[b].instructions[i].0,
-                  off == packet.data || off == packet.end, count[d] == 1 else { continue }
+                  off == packet.data || off == packet.end, definitions.count(d) == 1 else { continue }
             if let earlier = first[off], earlier.block == b || dominators.dominates(earlier.block, b) {
                 f.blocks[b].instructions[i].0 = .move(d, .reg(earlier.reg))
             } else if first[off] == nil {

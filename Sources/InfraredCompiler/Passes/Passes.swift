@@ -496,18 +496,11 @@ func simplifyCFG(_ f: inout IRFunction) {
 /// the argument itself: a pointer read out of it is not known to be one.
 func loadThroughBTFArguments(_ f: inout IRFunction) {
     guard !f.btfPointerArguments.isEmpty else { return }
-    var definitions: [VReg: Int] = [:], definedBy: [VReg: IRInstruction] = [:]
-    for b in f.blocks {
-        for (i, _) in b.instructions {
-            guard let d = i.definition else { continue }
-            definitions[d, default: 0] += 1
-            definedBy[d] = i
-        }
-    }
-    func single(_ r: VReg) -> IRInstruction? { definitions[r] == 1 ? definedBy[r] : nil }
+    let definitions = Definitions(f)
+    func single(_ r: VReg) -> IRInstruction? { definitions.single(r) }
     let context = f.context, arguments = f.btfPointerArguments
     func isArgument(_ r: VReg) -> Bool {
-        guard definitions[context] == nil, case .load(_, context, let off, 8, _)? = single(r) else { return false }
+        guard definitions.count(context) == 0, case .load(_, context, let off, 8, _)? = single(r) else { return false }
         return arguments.contains(off)
     }
     /// `addr` is an argument plus a constant or CO-RE offset.

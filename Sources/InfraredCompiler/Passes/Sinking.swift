@@ -15,17 +15,16 @@ import InfraredObject
 /// - that block is in no loop the load's block is not in (never read a
 ///   global once per iteration instead of once).
 func sinkGlobalLoads(_ f: inout IRFunction) {
-    var definitions: [VReg: Int] = [:], variable: [VReg: String] = [:], useBlocks: [VReg: Set<Int>] = [:]
+    let definitions = Definitions(f)
+    var variable: [VReg: String] = [:], useBlocks: [VReg: Set<Int>] = [:]
     var escaped = Set<String>()
     for (bi, b) in f.blocks.enumerated() {
         for (i, _) in b.instructions {
-            if let d = i.definition { definitions[d, default: 0] += 1 }
-            if case .variableAddress(let d, let name) = i { variable[d] = name }
+            if case .variableAddress(let d, let name) = i, definitions.count(d) == 1 { variable[d] = name }
             for u in i.uses { useBlocks[u, default: []].insert(bi) }
         }
         for u in b.terminator.uses { useBlocks[u, default: []].insert(bi) }
     }
-    variable = variable.filter { definitions[$0.key] == 1 }
     guard !variable.isEmpty else { return }
     // Globals whose address goes anywhere but a load or store base.
     var writes: [String: Set<Int>] = [:]
@@ -78,7 +77,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     for (bi, b) in f.blocks.enumerated() where rank[bi] >= 0 {
         for (ii, (i, _)) in b.instructions.enumerated() {
             guard case .load(let d, let base, _, _, _) = i, let name = variable[base], !escaped.contains(name),
-                  definitions[d] == 1, let uses = useBlocks[d], !uses.isEmpty, !uses.contains(bi) else { continue }
+                  definitions.count(d) == 1, let uses = useBlocks[d], !uses.isEmpty, !uses.contains(bi) else { continue }
             // The nearest block dominating every use.
             let candidates = order.filter { c in uses.allSatisfy { dominators.dominates(c, $0) } }
             guard let target = candidates.first(where: { c in candidates.allSatisfy { dominators.dominates($0, c) } }),
@@ -115,7 +114,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
         var first: [String: VReg] = [:]
         for case (.variableAddress(let a, let name), _) in insns { first[name] = a }
         f.blocks[b].instructions.removeAll { insn in
-            guard case .variableAddress(let a, let name) = insn.0, let x = first[name], x != a, definitions[a] == 1 else { return false }
+            guard case .variableAddress(let a, let name) = insn.0, let x = first[name], x != a, definitions.count(a) == 1 else { return false }
             renamed[a] = x
             return true
         }

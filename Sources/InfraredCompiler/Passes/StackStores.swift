@@ -10,14 +10,14 @@ private let getCurrentComm = HelperPrototype.named("get_current_comm")!.id
 /// Registers that only ever hold one frame address (`%a = fp-16` their one
 /// definition), with that offset.
 func frameAddresses(_ f: IRFunction) -> [VReg: Int] {
-    var frameOf: [VReg: Int] = [:], definitions: [VReg: Int] = [:]
+    let definitions = Definitions(f)
+    var frameOf: [VReg: Int] = [:]
     for b in f.blocks {
         for (i, _) in b.instructions {
-            if let d = i.definition { definitions[d, default: 0] += 1 }
-            if case .frameAddress(let d, let o) = i { frameOf[d] = o }
+            if case .frameAddress(let d, let o) = i, d != f.context, definitions.count(d) == 1 { frameOf[d] = o }
         }
     }
-    return frameOf.filter { definitions[$0.key] == 1 && $0.key != f.context }
+    return frameOf
 }
 /// Map helpers whose pointer arguments (key, value) are only read.
 private let mapReaders = Set(["map_lookup_elem", "map_update_elem", "map_delete_elem"].compactMap { HelperPrototype.named($0)?.id })

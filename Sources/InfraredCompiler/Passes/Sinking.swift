@@ -52,18 +52,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     for (r, b) in order.enumerated() { rank[b] = r }
     let preds = f.predecessors
     let dominators = Dominators(f)
-    /// Loop headers (targets of a back edge) and their bodies.
-    var loops: [(header: Int, body: Set<Int>)] = []
-    for b in order {
-        for s in f.blocks[b].terminator.successors where rank[s] >= 0 && rank[s] <= rank[b] {
-            var body: Set<Int> = [s, b], work = [b]
-            while let x = work.popLast() {
-                if x == s { continue }
-                for p in preds[x] where rank[p] >= 0 && body.insert(p).inserted { work.append(p) }
-            }
-            loops.append((s, body))
-        }
-    }
+    let loops = Loop.natural(in: f)
     /// Blocks on some path from `a` to `b` (both ends included).
     func between(_ a: Int, _ b: Int) -> Set<Int> {
         var forward: Set<Int> = [a], work = [a]
@@ -82,7 +71,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
             let candidates = order.filter { c in uses.allSatisfy { dominators.dominates(c, $0) } }
             guard let target = candidates.first(where: { c in candidates.allSatisfy { dominators.dominates($0, c) } }),
                   target != bi, dominators.dominates(bi, target),
-                  loops.allSatisfy({ !$0.body.contains(target) || $0.body.contains(bi) }) else { continue }
+                  loops.allSatisfy({ !$0.blocks.contains(target) || $0.blocks.contains(bi) }) else { continue }
             // No write to the global from the load on to the target's start.
             let path = between(bi, target).subtracting([target])
             guard (writes[name] ?? []).isDisjoint(with: path),

@@ -5,16 +5,14 @@ import XCTest
 /// Helpers by id: 1 map_lookup_elem, 2 map_update_elem, 16 get_current_comm,
 /// 113 probe_read_kernel.
 final class StackStoresPassTests: XCTestCase {
-    /// Two keys filled with the task's name (`@a[comm]`, `@b[comm]`): the
-    /// second fill, dominated by the first, goes with its zeroing, and the
-    /// second lookup reads the first key.
+    /// Two keys filled with the task's name (`@a[comm]`, `@b[comm]`, their
+    /// zeroing already gone: dead-stores runs first): the second fill,
+    /// dominated by the first, goes, and the second lookup reads the first key.
     func testReuseCommWhereTheFirstFillDominates() {
         assertPass(input: """
         function f(ctx: %0):
         stack: fp-16 size 16 align 8, fp-32 size 16 align 8
         b0:
-            store.64 [fp-16] = 0
-            store.64 [fp-8] = 0
             %1 = fp-16
             call 16(%1, 16)
             %2 = &map a
@@ -24,8 +22,6 @@ final class StackStoresPassTests: XCTestCase {
         b1:
             jump b2
         b2:
-            store.64 [fp-32] = 0
-            store.64 [fp-24] = 0
             %5 = fp-32
             call 16(%5, 16)
             %6 = &map b
@@ -38,8 +34,6 @@ final class StackStoresPassTests: XCTestCase {
         function f(ctx: %0):
         stack: fp-16 size 16 align 8, fp-32 size 16 align 8
         b0:
-            store.64 [fp-16] = 0
-            store.64 [fp-8] = 0
             %1 = fp-16
             call 16(%1, 16)
             %2 = &map a

@@ -42,8 +42,8 @@ struct Pass {
         Pass(name: "load-btf-arguments", run: loadThroughBTFArguments),
         Pass(name: "load-packet", run: loadPacketDirectly),
         Pass(name: "fold-frame-addresses", run: foldFrameAddresses),
-        Pass(name: "reuse-comm", run: reuseCommBuffers),
         Pass(name: "dead-stores", run: eliminateDeadStores),
+        Pass(name: "reuse-comm", run: reuseCommBuffers),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "pack-stack", run: packStackObjects),
         // Unrolled copies and threaded blocks reuse a register's name for

@@ -21,16 +21,17 @@ func frameAddresses(_ f: IRFunction) -> [VReg: Int] {
 }
 /// Map helpers whose pointer arguments (key, value) are only read.
 private let mapReaders = Set(["map_lookup_elem", "map_update_elem", "map_delete_elem"].compactMap { HelperPrototype.named($0)?.id })
+private let mapUpdate = HelperPrototype.named("map_update_elem")!.id
 
 /// `@bytes[comm].stats(x); @largest[comm].max(x)` fetches the task's name
 /// into one key buffer per map; C fetches it once (`bpf_get_current_comm(&k)`)
-/// and passes `&k` to both lookups. A stack object whose only writes are
-/// its fill (`get_current_comm(buf, size)` of the whole object, with the
-/// zeroing stores right before it in its block) and that is otherwise only
-/// read (loads, and map helpers' key and value arguments) holds the task's
-/// name from its fill on. A second such object whose fill the first's
-/// dominates is the first: its fill and zeroing go, and its reads read the
-/// first. The name cannot change while one program runs (the task is
+/// and passes `&k` to both lookups. A stack object whose only write is its
+/// fill (`get_current_comm(buf, size)` of the whole object; dead-stores,
+/// run first, has removed the zeroing the lowering put before it) and that
+/// is otherwise only read (loads, and map helpers' key and value arguments)
+/// holds the task's name from its fill on. A second such object whose fill
+/// the first's dominates is the first: its fill goes, and its reads read
+/// the first. The name cannot change while one program runs (the task is
 /// running the program).
 func reuseCommBuffers(_ f: inout IRFunction) {
     let frameOf = frameAddresses(f)
@@ -48,30 +49,12 @@ func reuseCommBuffers(_ f: inout IRFunction) {
     guard fills.count > 1 else { return }
     func object(_ o: Int) -> IRFunction.StackObject? { f.stackObjects.first { $0.offset == o } }
     func inside(_ x: Int, _ n: Int, _ o: IRFunction.StackObject) -> Bool { x < o.offset + o.size && o.offset < x + n }
-    /// The zeroing stores right before a fill (block indices), if every
-    /// instruction between them and the fill leaves the object alone.
-    func zeroing(_ at: (block: Int, index: Int), _ o: IRFunction.StackObject) -> [Int] {
-        var found: [Int] = []
-        var i = at.index - 1
-        while i >= 0 {
-            switch f.blocks[at.block].instructions[i].0 {
-            case .storeFrame(let x, .imm(0), let n) where inside(x, n, o):
-                guard x >= o.offset, x + n <= o.offset + o.size else { return found }
-                found.append(i)
-            case .frameAddress, .move, .binary, .mapAddress: break
-            default: return found
-            }
-            i -= 1
-        }
-        return found
-    }
     /// Objects filled once, whose every other mention only reads them.
     var qualified: [Int] = []
     candidates: for (o, sites) in fills where sites.count == 1 {
         guard let obj = object(o) else { continue }
-        let zero = Set(zeroing(sites[0], obj).map { [sites[0].block, $0] })
         for (bi, b) in f.blocks.enumerated() {
-            for (ii, (i, _)) in b.instructions.enumerated() where !zero.contains([bi, ii]) {
+            for (ii, (i, _)) in b.instructions.enumerated() {
                 switch i {
                 case .storeFrame(let x, _, let n) where inside(x, n, obj): continue candidates
                 case .frameAddress(let v, let x) where inside(x, 1, obj) && (x != o || frameOf[v] == nil): continue candidates
@@ -79,7 +62,7 @@ func reuseCommBuffers(_ f: inout IRFunction) {
                     for (k, a) in args.enumerated() {
                         guard case .reg(let v) = a, frameOf[v] == o else { continue }
                         let fill = bi == sites[0].block && ii == sites[0].index
-                        let reads = mapReaders.contains(h) && (k == 1 || (k == 2 && h == HelperPrototype.named("map_update_elem")!.id))
+                        let reads = mapReaders.contains(h) && (k == 1 || (k == 2 && h == mapUpdate))
                         if !fill && !reads { continue candidates }
                     }
                 default:
@@ -104,12 +87,7 @@ func reuseCommBuffers(_ f: inout IRFunction) {
         if let keep = qualified.first(where: { $0 != o && into[$0] == nil && before(fills[$0]![0], fills[o]![0]) }) { into[o] = keep }
     }
     guard !into.isEmpty else { return }
-    var dropped = Set<[Int]>()
-    for (o, _) in into {
-        let site = fills[o]![0]
-        dropped.insert([site.block, site.index])
-        for z in zeroing(site, object(o)!) { dropped.insert([site.block, z]) }
-    }
+    let dropped = Set(into.keys.map { o in [fills[o]![0].block, fills[o]![0].index] })
     for bi in f.blocks.indices {
         var out: [(IRInstruction, SourceLocation)] = []
         for (ii, (i, loc)) in f.blocks[bi].instructions.enumerated() where !dropped.contains([bi, ii]) {

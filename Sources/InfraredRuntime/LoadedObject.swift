@@ -458,8 +458,7 @@ public final class LoadedObject: @unchecked Sendable {
     public func lookup(map name: String, key: [UInt8]) throws -> [UInt8]? {
         try lock.withLock {
             let map = try loadedMap(name)
-            let size = map.isPerCPU ? ((map.valueSize + 7) & ~7) * Sys.possibleCPUs() : map.valueSize
-            switch Sys.mapLookup(fd: map.fd, key: key, valueSize: size) {
+            switch Sys.mapLookup(fd: map.fd, key: key, valueSize: Self.lookupSize(map)) {
             case .success(let v): return v
             case .failure(let e): throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_ELEM on \(name)", errno: e, messages: [])
             }
@@ -486,6 +485,12 @@ public final class LoadedObject: @unchecked Sendable {
         }
     }
 
+    /// The bytes a lookup of `map` returns: the value, or for per-CPU maps
+    /// one value per possible CPU, each rounded up to 8 bytes.
+    private static func lookupSize(_ map: Map) -> Int {
+        map.isPerCPU ? ((map.valueSize + 7) & ~7) * Sys.possibleCPUs() : map.valueSize
+    }
+
     /// Every entry of `map`, keys and values as `lookup` returns them
     /// (`forEachEntry`, collected).
     public func entries(map name: String) throws -> [(key: [UInt8], value: [UInt8])] {
@@ -503,7 +508,7 @@ public final class LoadedObject: @unchecked Sendable {
     /// traces…), key by key as `keys` and `lookup` do.
     public func forEachEntry(map name: String, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) throws {
         let map = try lock.withLock { try loadedMap(name) }
-        let size = map.isPerCPU ? ((map.valueSize + 7) & ~7) * Sys.possibleCPUs() : map.valueSize
+        let size = Self.lookupSize(map)
         var token: [UInt8]? = nil
         var count = 4096
         while true {

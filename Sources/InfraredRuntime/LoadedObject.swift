@@ -505,8 +505,10 @@ public final class LoadedObject: @unchecked Sendable {
     /// batch instead of two per entry) and handed over one batch at a time,
     /// outside the object's lock (`body` may use the object). Where the
     /// kernel or the map type has no batched lookup (before 5.6; stack
-    /// traces…), key by key as `keys` and `lookup` do.
-    public func forEachEntry(map name: String, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) throws {
+    /// traces…), key by key as `keys` and `lookup` do. Returns whether the
+    /// entries came in batches.
+    @discardableResult
+    public func forEachEntry(map name: String, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
         let map = try lock.withLock { try loadedMap(name) }
         let size = Self.lookupSize(map)
         var token: [UInt8]? = nil
@@ -526,7 +528,7 @@ public final class LoadedObject: @unchecked Sendable {
                         }
                     }
                 }
-                guard let next = batch.next else { return }
+                guard let next = batch.next else { return true }
                 token = next
             case .failure(let e) where e.rawValue == ENOSPC && count < 1 << 20:
                 count *= 16   // a hash bucket holds more entries than a batch: a bigger batch
@@ -535,7 +537,7 @@ public final class LoadedObject: @unchecked Sendable {
                     guard let value = try lookup(map: name, key: key) else { continue }   // deleted meanwhile
                     try key.withUnsafeBytes { k in try value.withUnsafeBytes { v in try body(k, v) } }
                 }
-                return
+                return false
             case .failure(let e):
                 throw RuntimeError.failed(program: nil, operation: "BPF_MAP_LOOKUP_BATCH on \(name)", errno: e, messages: [])
             }

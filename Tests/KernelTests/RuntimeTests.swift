@@ -318,7 +318,7 @@ final class RuntimeTests: KernelTestCase {
         XCTAssertEqual(try cgroup.readDevice("/dev/urandom").status, 0)
     }
 
-    /// `entries(map:)` reads in batches of 4,096: 10,000 hash entries (three
+    /// `forEachEntry` reads in batches of 4,096 (and says so): 10,000 hash entries (three
     /// batches and a last partial one), a per-CPU hash's values (one slot per
     /// possible CPU) and an array's every slot, each equal to what
     /// get-next-key plus lookup read entry by entry.
@@ -337,7 +337,9 @@ final class RuntimeTests: KernelTestCase {
         for i in 0..<40 { try object.update(map: "pc", key: le(UInt64(i), 4), value: (0..<(try Self.possibleCPUs())).flatMap { c in le(UInt64(i * 100 + c), 8) }) }
         for i in 0..<10 where i % 3 == 0 { try object.update(map: "arr", key: le(UInt64(i), 4), value: le(UInt64(i + 1), 4)) }
         for name in ["big", "pc", "arr"] {
-            let batched = try object.entries(map: name)
+            var batched: [(key: [UInt8], value: [UInt8])] = []
+            XCTAssertTrue(try object.forEachEntry(map: name) { k, v in batched.append((Array(k), Array(v))) }, "\(name): read in batches")
+            XCTAssertEqual(try object.entries(map: name).count, batched.count, name)
             let oneByOne = try object.keys(map: name).compactMap { k in try object.lookup(map: name, key: k).map { (k, $0) } }
             XCTAssertEqual(batched.count, ["big": 10_000, "pc": 40, "arr": 10][name], name)
             let a = [[UInt8]: [UInt8]](uniqueKeysWithValues: batched.map { ($0.key, $0.value) })

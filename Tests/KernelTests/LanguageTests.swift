@@ -427,4 +427,49 @@ final class ProgramTypeTests: XCTestCase {
         }
         XCTAssertEqual(counts, [17: 1, 6: 3])
     }
+    /// A `case` over many close values (bit-test-switches): 17 values in
+    /// one 64-wide window below zero (-937 is its bit 63), one of them
+    /// repeated under a later `when` (the first wins), and values outside
+    /// it (0, 64535). Every raw
+    /// u16 from 0 to 1,299 and the two largest, run in the kernel, lands
+    /// where Ruby's `case` puts it.
+    func testCaseOverCloseValuesTestsBits() throws {
+        let whens: [(values: [Int], result: Int)] = [
+            ([-1000, -998, -995, -990, -988, -985, -982, -980], 1),
+            ([-990, -997, -994, -992, -986, -983, -975], 2),
+            ([0, -999, 64535, -970, -937], 3),
+        ]
+        let arms = whens.map { "when \($0.values.map(String.init).joined(separator: ", ")) then \($0.result)" }
+        let source = """
+        license "GPL"
+        xdp name: "classify" do |ctx|
+          data = ctx.data
+          return 0 if data + 14 > ctx.data_end
+          case cast(:ethhdr, data).h_proto - 1000
+          \(arms.joined(separator: "\n  "))
+          else 4
+          end
+        end
+        """
+        var options = CompileOptions()
+        options.dumpAfter = ["bit-test-switches"]
+        let compiled = try Compiler.compile(source: source, path: "classify.rb", options: options)
+        XCTAssertEqual(compiled.dumps.count, 1)
+        XCTAssertTrue(compiled.dumps[0].contains("= shl 1, %"), compiled.dumps[0])
+        XCTAssertTrue(compiled.dumps[0].contains("br.eq %") && compiled.dumps[0].contains(", 64535 ?"), compiled.dumps[0])
+        var expected: [Int: Int] = [:]
+        for w in whens { for v in w.values where expected[v] == nil { expected[v] = w.result } }
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        var wrong: [String] = []
+        for raw in Array(0..<1300) + [65534, 65535] {
+            var p = Support.packet()
+            p[12] = UInt8(raw & 0xff); p[13] = UInt8(raw >> 8)   // h_proto read as a little-endian u16
+            let got = try object.testRun(program: "classify", packet: p).retval
+            let want = expected[raw - 1000] ?? 4
+            if got != UInt32(want) { wrong.append("\(raw - 1000): \(got), expected \(want)") }
+        }
+        XCTAssertEqual(wrong, [])
+    }
 }

@@ -26,6 +26,7 @@ struct Pass {
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "dce", run: eliminateDeadCode),
+        Pass(name: "bit-test-switches", run: testSwitchBitsTogether),
         Pass(name: "sink-loads", run: sinkGlobalLoads),
         Pass(name: "coalesce", run: coalesceMoves),
         Pass(name: "rotate-loops", run: duplicateBranchBlocks),

@@ -158,6 +158,81 @@ final class ControlFlowPassTests: XCTestCase {
         }
     }
 
+    /// `lhist`'s bucket: `x < 0 ? 0 : (x >= 1000 ? 11 : x / 100 + 1)`. Each
+    /// constant arm sets the bucket above its test, which goes straight to
+    /// the join (the arms are left unreachable for simplify-cfg).
+    func testSpeculateSetsConstantArmsAboveTheirTest() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 32]
+            br.slt %1, 0 ? b4 : b1
+        b1:
+            br.sge %1, 1000 ? b3 : b2
+        b2:
+            %2 = udiv %1, 100
+            %3 = add %2, 1
+            jump b5
+        b3:
+            %3 = 11
+            jump b5
+        b4:
+            %3 = 0
+            jump b5
+        b5:
+            ret %3
+
+        """, pass: "speculate", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 32]
+            %3 = 0
+            br.slt %1, 0 ? b5 : b1
+        b1:
+            %3 = 11
+            br.sge %1, 1000 ? b5 : b2
+        b2:
+            %2 = udiv %1, 100
+            %3 = add %2, 1
+            jump b5
+        b3:
+            %3 = 11
+            jump b5
+        b4:
+            %3 = 0
+            jump b5
+        b5:
+            ret %3
+
+        """)
+    }
+
+    /// Kept: the other arm reads the register before setting it, the test
+    /// reads it, and an arm another block also jumps to.
+    func testSpeculateKeepsConstantArmsTheOtherPathNeeds() {
+        // (The other arm loads, so it is no diamond speculate may hoist.)
+        for (test, other, extra) in [("br.slt %1, 0", "    %4 = load.u32 [%0 + 8]\n    %3 = add %3, %4\n", ""),
+                                     ("br.slt %3, 0", "    %4 = load.u32 [%0 + 8]\n    %3 = add %4, 1\n", ""),
+                                     ("br.slt %1, 0", "    %4 = load.u32 [%0 + 8]\n    %3 = add %4, 1\n", "    br.eq %1, 7 ? b1 : b2\n")] {
+            let entry = extra.isEmpty ? "" : "b4:\n\(extra)"
+            assertUnchanged(input: """
+            function f(ctx: %0):
+            b0:
+                %1 = load.u64 [%0 + 32]
+                %3 = load.u64 [%0 + 40]
+                \(test) ? b1 : b2
+            b1:
+                %3 = 0
+                jump b3
+            b2:
+            \(other)    jump b3
+            b3:
+                ret %3
+            \(entry)
+            """, pass: "speculate")
+        }
+    }
+
     /// `a || b` tests `a` again in an empty block on the edge where it is
     /// already known: that edge goes straight to the known successor.
     func testSimplifyCFGThreadsAKnownTest() {

@@ -53,13 +53,35 @@ enum RegisterAllocation {
             let i = firstIndex(in: calls) { $0 > r.0 }
             return i < calls.count && calls[i] < r.1
         }
+        func id(_ r: MReg) -> Int { if case .v(let v) = r { return v }; return -1 }
         var g = 0
         for b in f.blocks {
-            for i in b.instructions {
+            let first = g
+            for (k, i) in b.instructions.enumerated() {
                 defer { g += 1 }
                 guard case .mov(.v(let d), .reg(.v(let s))) = i.op else { continue }
                 let cs = find(s), cd = find(d)
-                guard cs != cd, let rs = range[cs], let rd = range[cd], rs.1 <= 2 * g, rd.0 >= 2 * g + 1 else { continue }
+                guard cs != cd, let rs = range[cs], let rd = range[cd], rs.1 <= 2 * g else { continue }
+                if rd.0 < 2 * g + 1 {
+                    // `d` lives before the move too (a local set on another
+                    // path, its interval spanning this block). `s` still
+                    // joins it when all of `s` lies in this block and `d` is
+                    // neither read nor written from `s`'s birth to the move:
+                    // `d`'s register holds nothing anyone reads there.
+                    guard rs.0 >= 2 * first + 1, rs.0 > rd.0 else { continue }
+                    let born = rs.0 / 2 - first
+                    let touched = b.instructions[born..<k].enumerated().contains { j, x in
+                        let refs = x.op.uses.map { find(id($0)) } + x.op.defs.map { find(id($0)) }
+                        // The instruction defining `s` may read `d` (`s = d; s /= 100`).
+                        return j == 0 ? x.op.defs.contains { find(id($0)) == cd } : refs.contains(cd)
+                    }
+                    guard !touched else { continue }
+                    let merged = (rd.0, max(rd.1, rs.1))
+                    if crossesCall(merged) && !crossesCall(rd) { continue }
+                    parent[cs] = cd
+                    range[cd] = merged
+                    continue
+                }
                 let merged = (rs.0, rd.1)
                 // Do not stretch a value across a helper call it did not cross before.
                 if crossesCall(merged) && !(crossesCall(rs) || crossesCall(rd)) { continue }

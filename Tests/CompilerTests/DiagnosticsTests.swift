@@ -33,7 +33,7 @@ final class DiagnosticsTests: XCTestCase {
         ("xdp do |ctx|\n  t = 0\n  while ktime_get_ns < t + 1000\n    t = ktime_get_ns\n  end\n  2\nend\n", 3, 3, "its exit condition reads nothing the loop changes"),
         ("xdp do |ctx|\n  i = 0\n  while i < 4\n    j = 0\n    while j < i\n      i += 0\n    end\n    i += 1\n  end\n  2\nend\n", 5, 5, "its exit condition reads nothing the loop changes"),
         ("lsm \"file_open\" do |ctx|\n  -5000\nend\n", 2, 3, "negative errno (-4095…-1) to deny; this returns -5000"),
-        ("lsm \"file_open\" do |ctx|\n  ctx.file.f_flags == 3 ? 1 : 2\nend\n", 2, 3, "negative errno (-4095…-1) to deny; this returns 1"),
+        ("lsm \"file_open\" do |ctx|\n  ctx.file.f_flags == 3 ? 1 : 2\nend\n", 2, 3, "negative errno (-4095…-1) to deny; this returns values in 1…2"),
         ("cgroup_device do |ctx|\n  ctx.major + 1\nend\n", 2, 3, "must return 0 or 1"),
         ("cgroup_device do |ctx|\n  7\nend\n", 2, 3, "must return 0 or 1; this returns 7"),
         ("tracepoint \"sched/sched_process_exec\" do |ctx|\n  current_task.no_such_member\n  0\nend\n", 2, 16, "no member `no_such_member`"),

@@ -207,6 +207,44 @@ final class ControlFlowPassTests: XCTestCase {
         """)
     }
 
+    /// devfilter: `return 0` only one test reaches and `return 1` two tests
+    /// reach become one `ret` of a register each sets; the first is then
+    /// set above its test (`r0 = 0; if …; r0 = 1; exit` as clang does).
+    func testSpeculateMergesTwoConstantReturnsIntoOne() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 4]
+            br.ne %1, 1 ? b3 : b1
+        b1:
+            %2 = load.u32 [%0 + 8]
+            br.ne %2, 9 ? b3 : b2
+        b2:
+            ret 0
+        b3:
+            ret 1
+
+        """, pass: "speculate", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 4]
+            br.ne %1, 1 ? b3 : b1
+        b1:
+            %2 = load.u32 [%0 + 8]
+            %3 = 0
+            br.ne %2, 9 ? b3 : b4
+        b2:
+            %3 = 0
+            jump b4
+        b3:
+            %3 = 1
+            jump b4
+        b4:
+            ret %3
+
+        """)
+    }
+
     /// Kept: the other arm reads the register before setting it, the test
     /// reads it, and an arm another block also jumps to.
     func testSpeculateKeepsConstantArmsTheOtherPathNeeds() {

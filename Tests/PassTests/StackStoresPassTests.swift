@@ -131,8 +131,8 @@ final class StackStoresPassTests: XCTestCase {
     }
 
     /// Kept: a store read back before the overwrite, a store a helper call
-    /// (which may read the stack through a pointer) sits between, a partial
-    /// overwrite, and a store at the end of a block (a successor may read it).
+    /// (which reads the object its argument points into) sits between, a
+    /// partial overwrite, and stores at the end of a block a successor reads.
     func testDeadStoresKeepStoresThatMayBeRead() {
         assertUnchanged(input: """
         function f(ctx: %0):
@@ -152,8 +152,105 @@ final class StackStoresPassTests: XCTestCase {
             jump b1
         b1:
             %5 = load.u64 [fp-8]
-            ret %5
+            %6 = load.u64 [fp-16]
+            %7 = add %5, %6
+            ret %7
 
         """, pass: "dead-stores")
+        // Objects deeper than 512 bytes (before pack-stack shares their
+        // bytes): a key read by a lookup is kept there too.
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8, fp-600 size 4 align 8
+        b0:
+            store.32 [fp-600] = 7
+            %1 = &map m
+            %2 = fp-600
+            %3 = call 1(%1, %2)
+            ret %3
+
+        """, pass: "dead-stores")
+        // A key address set twice (no one frame address): the helper
+        // reading it reads the store.
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 1 align 8
+        b0:
+            store.8 [fp-8] = 3
+            %1 = fp-8
+            %2 = &map h
+            call 3(%2, %1)
+            store.8 [fp-8] = 3
+            %1 = fp-8
+            call 3(%2, %1)
+            ret 0
+
+        """, pass: "dead-stores")
+        // A load through a pointer may read the stack once a frame address
+        // has left its register (here: copied and offset).
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        stack: fp-16 size 16 align 8
+        b0:
+            store.64 [fp-16] = 0
+            %1 = fp-16
+            %2 = add %1, 8
+            br.eq %0, 0 ? b1 : b2
+        b1:
+            %3 = load.u64 [%2 + 0]
+            ret %3
+        b2:
+            ret 0
+
+        """, pass: "dead-stores")
+    }
+
+    /// `h = Hdr.new` zeroed at entry, then filled by skb_load_bytes on the
+    /// path that reads it (the kernel writes the buffer whole, zeroing it on
+    /// failure); the other path never reads it, and a load through a map
+    /// value's pointer cannot read the stack (no stack address escapes).
+    /// A probe read's buffer, zeroed and then read into, likewise.
+    func testDeadStoresSeeAcrossBlocksAndFullWriters() {
+        assertPass(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 1 align 8, fp-16 size 8 align 8
+        b0:
+            store.8 [fp-8] = 0
+            store.64 [fp-16] = 0
+            %1 = load.u32 [%0 + 16]
+            br.eq %1, 8 ? b1 : b2
+        b1:
+            %2 = fp-8
+            %3 = call 26(%0, 23, %2, 1)
+            %4 = load.u8 [fp-8]
+            %5 = fp-16
+            call 113(%5, 8, %4)
+            %6 = load.u64 [fp-16]
+            ret %6
+        b2:
+            %7 = &map m
+            %8 = load.u64 [%7 + 0]
+            ret %8
+
+        """, pass: "dead-stores", expected: """
+        function f(ctx: %0):
+        stack: fp-8 size 1 align 8, fp-16 size 8 align 8
+        b0:
+            %1 = load.u32 [%0 + 16]
+            br.eq %1, 8 ? b1 : b2
+        b1:
+            %2 = fp-8
+            %3 = call 26(%0, 23, %2, 1)
+            %4 = load.u8 [fp-8]
+            %5 = fp-16
+            call 113(%5, 8, %4)
+            %6 = load.u64 [fp-16]
+            ret %6
+        b2:
+            %7 = &map m
+            %8 = load.u64 [%7 + 0]
+            ret %8
+
+        """)
     }
 }

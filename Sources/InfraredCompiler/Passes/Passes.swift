@@ -408,8 +408,11 @@ func simplifyCFG(_ f: inout IRFunction) {
             let old = f.blocks[b].terminator
             var t = old.mapTargets(forward)
             if case .branch(_, _, _, let x, let y) = t, x == y { t = .jump(x) }
-            // An empty block ending in `ret` can be copied into a jump to it.
-            if case .jump(let n) = t, f.blocks[n].instructions.isEmpty, case .ret = f.blocks[n].terminator {
+            // An empty block returning a constant can be copied into a jump
+            // to it (`r0 = k; exit` in place of the jump). Not one returning
+            // a register: the copy would cost as much as the jump, which
+            // the layout may make a fallthrough.
+            if case .jump(let n) = t, f.blocks[n].instructions.isEmpty, case .ret(.imm) = f.blocks[n].terminator {
                 f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
                 t = f.blocks[n].terminator
             }
@@ -600,6 +603,21 @@ func hoistConstantArms(_ f: inout IRFunction) {
     var liveness: IRLiveness?
     for h in f.reversePostOrder {
         guard case .branch(let c, let l, let r, let t, let e) = f.blocks[h].terminator, t != e else { continue }
+        // `return 0 if …; … 1`: two returns of different constants become
+        // one `ret v`, each setting `v`, so that the return only this test
+        // reaches is set above it (`r0 = 0; if …; r0 = 1; exit`).
+        if case .ret(.imm(let kt)) = f.blocks[t].terminator, case .ret(.imm(let ke)) = f.blocks[e].terminator, kt != ke,
+           f.blocks[t].instructions.isEmpty, f.blocks[e].instructions.isEmpty, preds[t] == [h] || preds[e] == [h] {
+            let v = f.newVReg()
+            f.blocks.append(IRBlock(instructions: [], terminator: .ret(.reg(v)), terminatorLocation: f.blocks[e].terminatorLocation))
+            let exit = f.blocks.count - 1
+            for (b, k) in [(t, kt), (e, ke)] {
+                f.blocks[b].instructions = [(.move(v, .imm(k)), f.blocks[b].terminatorLocation)]
+                f.blocks[b].terminator = .jump(exit)
+            }
+            preds.append([t, e])
+            liveness = nil
+        }
         for (arm, other) in [(t, e), (e, t)] {
             guard preds[arm] == [h], f.blocks[arm].instructions.count == 1,
                   case (.move(let d, .imm(let k)), let loc) = f.blocks[arm].instructions[0],

@@ -47,6 +47,17 @@ func reuseCommBuffers(_ f: inout IRFunction) {
         }
     }
     guard fills.count > 1 else { return }
+    var depth = max(f.stackSize, 512)
+    for o in f.stackObjects { depth = max(depth, -o.offset) }
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            switch i {
+            case .frameAddress(_, let o), .loadFrame(_, let o, _, _), .storeFrame(let o, _, _): depth = max(depth, -o)
+            default: break
+            }
+        }
+    }
+    let none = StackBytes(depth: depth), all = StackBytes(depth: depth, all: true)
     func object(_ o: Int) -> IRFunction.StackObject? { f.stackObjects.first { $0.offset == o } }
     func inside(_ x: Int, _ n: Int, _ o: IRFunction.StackObject) -> Bool { x < o.offset + o.size && o.offset < x + n }
     /// Objects filled once, whose every other mention only reads them.
@@ -106,42 +117,137 @@ func reuseCommBuffers(_ f: inout IRFunction) {
     }
 }
 
-/// Helpers that write their first argument's `size` (second argument)
-/// bytes in full and read no memory. (Not the probe reads: their source
-/// may be an address into the stack that no frame address names directly.)
-private let fullWriters = Set(["get_current_comm"].compactMap { HelperPrototype.named($0)?.id })
+/// Helpers that write a stack buffer whole (on failure too: the kernel
+/// zeroes it), by the arguments holding the buffer and its size, and
+/// read no stack memory but through their other pointer arguments.
+private let fullWriters: [Int32: (buffer: Int, size: Int)] = {
+    var t: [Int32: (buffer: Int, size: Int)] = [:]
+    for (name, buffer, size) in [("get_current_comm", 0, 1), ("skb_load_bytes", 2, 3), ("probe_read", 0, 1),
+                                 ("probe_read_kernel", 0, 1), ("probe_read_user", 0, 1)] {
+        t[HelperPrototype.named(name)!.id] = (buffer, size)
+    }
+    return t
+}()
 
-/// A store to the stack whose bytes are all written again, later in its
-/// block, before anything may read them: `store.64 [fp-32] = 0` before
-/// `store.64 [fp-32] = %44` (an insert value zeroed, then filled), or a key
-/// zeroed before `get_current_comm` writes all of it. Backwards over each
-/// block with the set of bytes known overwritten: a load of frame bytes
-/// takes them out; a helper call, a load or atomic add through a register
-/// (which may point into the stack) empties it, except `get_current_comm`,
-/// which only writes its buffer whole.
+/// Stack bytes as a bit set: the byte at `fp+o` (o < 0) is bit `-o - 1`.
+/// Before pack-stack the objects may lie deeper than 512 bytes, so the set
+/// is as deep as the deepest frame offset the function uses.
+private struct StackBytes: Equatable {
+    var words: [UInt64]
+    init(depth: Int, all: Bool = false) { words = [UInt64](repeating: all ? ~0 : 0, count: (depth + 63) / 64) }
+    /// Bit indices of `[o, o + n)` inside the set (none outside it).
+    private func range(_ o: Int, _ n: Int) -> Range<Int> {
+        let lo = max(-(o + n), 0), hi = min(-o, words.count * 64)
+        return lo < hi ? lo..<hi : 0..<0
+    }
+    mutating func set(_ o: Int, _ n: Int, _ on: Bool) {
+        for i in range(o, n) {
+            if on { words[i >> 6] |= 1 << UInt64(i & 63) } else { words[i >> 6] &= ~(1 << UInt64(i & 63)) }
+        }
+    }
+    func any(_ o: Int, _ n: Int) -> Bool {
+        range(o, n).contains { i in words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+    }
+    mutating func formUnion(_ o: StackBytes) { for i in words.indices { words[i] |= o.words[i] } }
+}
+
+/// A store to the stack none of whose bytes is read before it is written
+/// again or the program returns: `store.64 [fp-32] = 0` before
+/// `store.64 [fp-32] = %44` (an insert value zeroed, then filled), a key
+/// zeroed before `get_current_comm` writes all of it, a header struct
+/// zeroed before `skb_load_bytes` fills it on one path while the other
+/// path never reads it. A backward analysis of the stack bytes a later
+/// instruction may read, over the whole CFG:
+/// - a load from the frame reads its bytes; a helper reads the whole stack
+///   object each frame-address argument points into (all of the stack if
+///   the address is in no object), and a full writer (table above) writes
+///   its buffer;
+/// - a load through any other register reads all of the stack, unless no
+///   stack address ever leaves the registers that hold one frame address
+///   (then nothing else may point into the stack).
 func eliminateDeadStores(_ f: inout IRFunction) {
     let frameOf = frameAddresses(f)
-    for bi in f.blocks.indices {
-        var covered = Set<Int>()
-        var dead = Set<Int>()
-        let insns = f.blocks[bi].instructions
-        for ii in insns.indices.reversed() {
-            switch insns[ii].0 {
-            case .storeFrame(let o, _, let n):
-                if (o..<o + n).allSatisfy(covered.contains) { dead.insert(ii) } else { covered.formUnion(o..<o + n) }
-            case .loadFrame(_, let o, let n, _):
-                covered.subtract(o..<o + n)
-            case .call(_, let h, let args):
-                if fullWriters.contains(h), args.count == 2, case .reg(let buf) = args[0], let o = frameOf[buf], case .imm(let n) = args[1] {
-                    covered.formUnion(o..<o + Int(n))
-                } else {
-                    covered.removeAll()
-                }
-            case .load, .atomicAdd:
-                covered.removeAll()
+    // Whether some register other than a one-frame-address register may
+    // point into the stack (an address copied, offset, stored or returned).
+    var escapes = false
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            switch i {
+            case .frameAddress(let d, _) where frameOf[d] == nil: escapes = true
+            case .call(_, _, let args): if args.contains(where: { $0.register.map { frameOf[$0] != nil } ?? false }) { continue }
+            case .load(_, let base, _, _, _): if frameOf[base] != nil { continue }
+            case .store(let base, _, let v, _):
+                if let r = v.register, frameOf[r] != nil { escapes = true }
+                _ = base
+            case .atomicAdd(_, _, let v, _): if frameOf[v] != nil { escapes = true }
+            default:
+                if i.uses.contains(where: { frameOf[$0] != nil }) { escapes = true }
+            }
+        }
+        if b.terminator.uses.contains(where: { frameOf[$0] != nil }) { escapes = true }
+    }
+    var depth = max(f.stackSize, 512)
+    for o in f.stackObjects { depth = max(depth, -o.offset) }
+    for b in f.blocks {
+        for (i, _) in b.instructions {
+            switch i {
+            case .frameAddress(_, let o), .loadFrame(_, let o, _, _), .storeFrame(let o, _, _): depth = max(depth, -o)
             default: break
             }
         }
-        if !dead.isEmpty { f.blocks[bi].instructions = insns.enumerated().filter { !dead.contains($0.offset) }.map(\.element) }
+    }
+    let none = StackBytes(depth: depth), all = StackBytes(depth: depth, all: true)
+    func object(_ o: Int) -> IRFunction.StackObject? { f.stackObjects.first { o >= $0.offset && o < $0.offset + $0.size } }
+    /// The bytes live before `insn`, given those live after it; `dead` is
+    /// set for a store none of whose bytes is live after it.
+    func transfer(_ insn: IRInstruction, _ live: inout StackBytes) -> Bool {
+        switch insn {
+        case .storeFrame(let o, _, let n):
+            if !live.any(o, n) { return true }
+            live.set(o, n, false)
+        case .loadFrame(_, let o, let n, _):
+            live.set(o, n, true)
+        case .call(_, let h, let args):
+            var written: (Int, Int)?
+            if let w = fullWriters[h], w.size < args.count, case .reg(let buf) = args[w.buffer], let o = frameOf[buf],
+               case .imm(let n) = args[w.size] {
+                written = (o, Int(n))
+            }
+            if let (o, n) = written { live.set(o, n, false) }
+            for (k, a) in args.enumerated() {
+                guard case .reg(let r) = a else { continue }
+                if let w = fullWriters[h], k == w.buffer, written != nil { continue }
+                guard let o = frameOf[r] else {
+                    // Any other register may point into the stack once an address escapes.
+                    if escapes { live = all }
+                    continue
+                }
+                if let obj = object(o) { live.set(obj.offset, obj.size, true) } else { live = all }
+            }
+        case .load(_, let base, let off, let n, _), .atomicAdd(let base, let off, _, let n):
+            if let o = frameOf[base] { live.set(o + off, n, true) } else if escapes { live = all }
+        default: break
+        }
+        return false
+    }
+    var liveIn = [StackBytes](repeating: none, count: f.blocks.count)
+    let order = Array(f.reversePostOrder.reversed())
+    var changed = true
+    while changed {
+        changed = false
+        for b in order {
+            var live = none
+            for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }
+            for (i, _) in f.blocks[b].instructions.reversed() { _ = transfer(i, &live) }
+            if live != liveIn[b] { liveIn[b] = live; changed = true }
+        }
+    }
+    for b in f.blocks.indices {
+        var live = none
+        for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }
+        var dead = Set<Int>()
+        let insns = f.blocks[b].instructions
+        for ii in insns.indices.reversed() where transfer(insns[ii].0, &live) { dead.insert(ii) }
+        if !dead.isEmpty { f.blocks[b].instructions = insns.enumerated().filter { !dead.contains($0.offset) }.map(\.element) }
     }
 }

@@ -2,6 +2,7 @@ import XCTest
 @testable import InfraredCompiler
 
 /// cold-faults (Sinking.swift): where fault paths are laid out;
+/// share-atomic-adds (Sinking.swift): one add for a lookup's two outcomes;
 /// fold-range-branches (Ranges.swift): tests the value ranges decide.
 final class LayoutPassTests: XCTestCase {
     /// A fault-counting block between the test and the hot path moves last.
@@ -107,6 +108,78 @@ final class LayoutPassTests: XCTestCase {
                 ret %1
 
             """, pass: "fold-range-branches")
+        }
+    }
+    /// tc_port's `verdicts[1] += 1; return 2`: the found arm adds 1 to the
+    /// value, the missing one to the fault counter; the counter's address
+    /// and its 1 move above the test, the found arm replaces the address
+    /// with the value's, and one add serves both.
+    func testShareAtomicAddsMergesTheFoundAndFaultArms() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 1
+            %2 = &map m
+            %3 = fp-8
+            %4 = call 1(%2, %3)
+            br.ne %4, 0 ? b1 : b2
+        b1:
+            atomic.add.64 [%4 + 0] += %1
+            ret 2
+        b2:
+            %5 = &var __infrared_faults
+            %6 = 1
+            atomic.add.64 [%5 + 8] += %6
+            ret 2
+
+        """, pass: "share-atomic-adds", expected: """
+        function f(ctx: %0):
+        b0:
+            %2 = &map m
+            %3 = fp-8
+            %4 = call 1(%2, %3)
+            %5 = &var __infrared_faults
+            %6 = 1
+            %7 = %5
+            %7 = add %7, 8
+            br.ne %4, 0 ? b1 : b2
+        b1:
+            %7 = %4
+            jump b2
+        b2:
+            atomic.add.64 [%7 + 0] += %6
+            ret 2
+
+        """)
+    }
+
+    /// Kept: arms going different ways, a found arm doing more than the
+    /// add, and arms that go on into the body (the verifier would walk
+    /// the rest once per pointer).
+    func testShareAtomicAddsLeavesOtherShapes() {
+        for (foundEnd, extra, missingEnd) in [("ret 2", "", "ret 0"),
+                                              ("ret 2", "    store.64 [%4 + 8] = 1\n", "ret 2"),
+                                              ("jump b3", "", "jump b3")] {
+            assertUnchanged(input: """
+            function f(ctx: %0):
+            b0:
+                %1 = 1
+                %2 = &map m
+                %3 = fp-8
+                %4 = call 1(%2, %3)
+                br.ne %4, 0 ? b1 : b2
+            b1:
+                atomic.add.64 [%4 + 0] += %1
+            \(extra)    \(foundEnd)
+            b2:
+                %5 = &var __infrared_faults
+                %6 = 1
+                atomic.add.64 [%5 + 8] += %6
+                \(missingEnd)
+            b3:
+                ret 0
+
+            """, pass: "share-atomic-adds")
         }
     }
 }

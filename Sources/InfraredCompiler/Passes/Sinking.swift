@@ -142,3 +142,78 @@ func moveFaultBlocksLast(_ f: inout IRFunction) {
         return block
     }
 }
+
+/// One atomic add for a lookup's two outcomes (share-atomic-adds): where a
+/// test of a pointer against null leads to one arm that only adds to
+/// `[p + off]` and another that adds to a fault counter (`[&faults + n]`),
+/// both then going the same way, the counter's address is taken above the
+/// test, the found arm only replaces it with `p`, and one add after them
+/// serves both, as clang compiles `v ? v : &faults` feeding one
+/// `__sync_fetch_and_add`:
+///
+///     q = &faults + n; w = 1          (w only if the two values differ)
+///     if p == 0 goto add
+///     q = p + off - … ; w = value
+///   add: lock [q + off] += w
+///
+/// The null arm's other instructions (the counter's address, its constant)
+/// must be free of effects: they move above the test.
+func shareAtomicAdds(_ f: inout IRFunction) {
+    let preds = f.predecessors
+    let definitions = Definitions(f)
+    func constant(_ r: VReg) -> Int64? { if case .move(_, .imm(let k))? = definitions.single(r) { return k }; return nil }
+    let blockCount = f.blocks.count
+    var liveness: IRLiveness?   // of the blocks as they were (each rewrite only adds registers)
+    var changed = false
+    defer { if changed { simplifyCFG(&f); eliminateDeadCode(&f) } }
+    for h in 0..<blockCount {
+        guard case .branch(let c, .reg(let p), .imm(0), let t, let e) = f.blocks[h].terminator, c == .eq || c == .ne, t != e else { continue }
+        let (found, missing) = c == .ne ? (t, e) : (e, t)
+        guard preds[found] == [h], preds[missing] == [h], found != h, missing != h,
+              f.blocks[found].terminator == f.blocks[missing].terminator,
+              f.blocks[found].instructions.count == 1,
+              case .atomicAdd(p, let offset, let value, let size) = f.blocks[found].instructions[0].0,
+              let (last, lastLocation) = f.blocks[missing].instructions.last,
+              case .atomicAdd(let counter, let counterOffset, let counterValue, size) = last,
+              counter != p else { continue }
+        // Only where both then return: the verifier walks what follows the
+        // shared add once per arm (the two pointers differ), so sharing an
+        // add in the middle of a body costs more instructions verified than
+        // it saves emitted.
+        guard case .ret(.imm) = f.blocks[found].terminator else { continue }
+        let prefix = f.blocks[missing].instructions.dropLast()
+        guard prefix.allSatisfy({ insn in
+            switch insn.0 {
+            case .move, .variableAddress, .mapAddress: return true
+            default: return false
+            }
+        }) else { continue }
+        // What moves above the test must not overwrite a value the found arm reads.
+        if liveness == nil { liveness = IRLiveness(f) }
+        guard !prefix.contains(where: { $0.0.definition.map { liveness!.liveIn[found].contains($0) } ?? false }) else { continue }
+        let location = f.blocks[found].instructions[0].1
+        let q = f.newVReg()
+        var hoisted = Array(prefix)
+        hoisted.append((.move(q, .reg(counter)), lastLocation))
+        if counterOffset != offset { hoisted.append((.binary(.add, q, .reg(q), .imm(Int64(counterOffset - offset))), lastLocation)) }
+        // Equal constants: the counter's own (set after any call above, so
+        // it needs no register kept across the call).
+        var w = counterValue
+        var arm: [(IRInstruction, SourceLocation)] = [(.move(q, .reg(p)), location)]
+        if value != counterValue && !(constant(value) != nil && constant(value) == constant(counterValue)) {
+            w = f.newVReg()
+            hoisted.append((.move(w, .reg(counterValue)), lastLocation))
+            arm.append((.move(w, .reg(value)), location))
+        }
+        let join = f.blocks.count
+        f.blocks.append(IRBlock(instructions: [(.atomicAdd(base: q, offset: offset, value: w, size: size), location)],
+                                terminator: f.blocks[found].terminator, terminatorLocation: f.blocks[found].terminatorLocation))
+        f.blocks[h].instructions += hoisted
+        f.blocks[h].terminator = c == .ne ? .branch(.ne, .reg(p), .imm(0), then: found, else: join)
+                                          : .branch(.eq, .reg(p), .imm(0), then: join, else: found)
+        f.blocks[found].instructions = arm
+        f.blocks[found].terminator = .jump(join)
+        f.blocks[missing] = IRBlock(instructions: [], terminator: .jump(join))
+        changed = true
+    }
+}

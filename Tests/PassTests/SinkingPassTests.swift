@@ -93,4 +93,54 @@ final class SinkingPassTests: XCTestCase {
 
         """, pass: "sink-loads")
     }
+    /// `start[tid] = ktime_ns`: mruby reads the time first; the call moves
+    /// to just before the time is stored, past the `tid` call, its store
+    /// and the key's address (which follows the call: it is read after).
+    func testSinkStateReadsMovesTheClockReadToItsUse() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = call 5()
+            %2 = call 14()
+            store.32 [fp-8] = %2
+            %3 = fp-8
+            store.64 [fp-16] = %1
+            %4 = fp-16
+            %5 = &map start
+            %6 = call 2(%5, %3, %4, 0)
+            ret %6
+
+        """, pass: "sink-state-reads", expected: """
+        function f(ctx: %0):
+        b0:
+            %2 = call 14()
+            store.32 [fp-8] = %2
+            %1 = call 5()
+            %3 = fp-8
+            store.64 [fp-16] = %1
+            %4 = fp-16
+            %5 = &map start
+            %6 = call 2(%5, %3, %4, 0)
+            ret %6
+
+        """)
+    }
+
+    /// Kept: two clock reads (their order is their meaning), `tid` read on
+    /// the way and used after (it would live across the call instead),
+    /// and a helper with effects standing between.
+    func testSinkStateReadsKeepsOrderThatMatters() {
+        for between in ["%2 = call 5()\n    store.64 [fp-8] = %2", "%2 = call 14()\n    store.32 [fp-8] = %2",
+                        "%2 = &map m\n    %3 = fp-8\n    call 3(%2, %3)"] {
+            assertUnchanged(input: """
+            function f(ctx: %0):
+            b0:
+                %1 = call 5()
+                \(between)
+                %9 = sub %1, %2
+                ret %9
+
+            """, pass: "sink-state-reads")
+        }
+    }
 }

@@ -25,6 +25,7 @@ struct Pass {
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),
+        Pass(name: "global-copy-prop", run: propagateGlobalCopies),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "bit-test-switches", run: testSwitchBitsTogether),
         Pass(name: "sink-loads", run: sinkGlobalLoads),
@@ -51,6 +52,7 @@ struct Pass {
         // Unrolled copies and threaded blocks reuse a register's name for
         // live ranges that never meet: split them again before allocation.
         Pass(name: "webs", run: renameWebs),
+        Pass(name: "sink-state-reads", run: sinkStateReads),
         Pass(name: "commute", run: commuteOperands),
         Pass(name: "cold-faults", run: moveFaultBlocksLast),
     ]

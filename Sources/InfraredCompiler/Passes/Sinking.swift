@@ -1,3 +1,4 @@
+import BPF
 import InfraredObject
 
 /// Global variables' loads moved to where they are used (sink-loads).
@@ -215,5 +216,67 @@ func shareAtomicAdds(_ f: inout IRFunction) {
         f.blocks[found].terminator = .jump(join)
         f.blocks[missing] = IRBlock(instructions: [], terminator: .jump(join))
         changed = true
+    }
+}
+
+/// Helpers that only read the current state (the time, the task's ids, the
+/// CPU): a call of one may move past anything that cannot change what it
+/// returns, which is everything but another call of the same helper.
+private let stateReaders = Set(["ktime_get_ns", "ktime_get_boot_ns", "ktime_get_coarse_ns", "get_current_pid_tgid",
+                                "get_current_uid_gid", "get_smp_processor_id", "get_current_task", "get_current_cgroup_id",
+                                "jiffies64"].compactMap { HelperPrototype.named($0)?.id })
+
+/// `start[tid] = ktime_ns`: mruby evaluates the value before the index, so
+/// the time is read first and held in a callee-saved register across the
+/// `tid` call (sink-state-reads). A call of a state-reading helper with no
+/// arguments moves down its block to just before its value's first use,
+/// past stores, addresses and constants and other such calls (never one
+/// of the same helper: two clock reads keep their order), when every value
+/// defined on the way is used before the new position: no value then
+/// lives across the call instead of it.
+func sinkStateReads(_ f: inout IRFunction) {
+    var liveness: IRLiveness?   // moves within a block change no block's live-out set
+    for b in f.blocks.indices {
+        var insns = f.blocks[b].instructions
+        var i = 0
+        while i < insns.count {
+            guard case .call(let d?, let h, let args) = insns[i].0, args.isEmpty, stateReaders.contains(h) else { i += 1; continue }
+            var target: Int?
+            var definedOnTheWay: [VReg] = []
+            scan: for j in (i + 1)..<insns.count {
+                let x = insns[j].0
+                if x.uses.contains(d) { target = j; break }
+                if x.definition == d { break }
+                switch x {
+                case .call(_, let h2, let a2) where a2.isEmpty && stateReaders.contains(h2) && h2 != h: break
+                case .storeFrame, .store: break
+                case .frameAddress, .mapAddress, .variableAddress, .stringAddress, .move(_, .imm): break
+                default: break scan
+                }
+                if let def = x.definition { definedOnTheWay.append(def) }
+            }
+            guard let t = target, t > i + 1 else { i += 1; continue }
+            // A value defined on the way and read at or after the new position would live across the call.
+            if liveness == nil { liveness = IRLiveness(f) }
+            var readLater = Set(insns[t...].flatMap { $0.0.uses } + f.blocks[b].terminator.uses)
+            readLater.formUnion(liveness!.liveOut[b].sorted())
+            let rematerialized: (IRInstruction) -> Bool = { x in
+                switch x { case .frameAddress, .mapAddress, .variableAddress, .stringAddress, .move(_, .imm): return true; default: return false }
+            }
+            let crossing = insns[(i + 1)..<t].contains { x in
+                guard let def = x.0.definition, !rematerialized(x.0) else { return false }
+                return readLater.contains(def) || definedOnTheWay.filter { $0 == def }.count > 1
+            }
+            guard !crossing, d != f.context else { i += 1; continue }
+            // Addresses and constants read after the new position follow the
+            // call, so they do not live across it either.
+            let between = Array(insns[(i + 1)..<t])
+            let follow = between.filter { x in rematerialized(x.0) && x.0.definition.map(readLater.contains) == true }
+            let stay = between.filter { x in !(rematerialized(x.0) && x.0.definition.map(readLater.contains) == true) }
+            guard !stay.isEmpty else { i += 1; continue }   // only what follows anyway: nothing to gain
+            insns.replaceSubrange(i..<t, with: stay + [insns[i]] + follow)
+            // The instruction now at i is new to the scan.
+        }
+        f.blocks[b].instructions = insns
     }
 }

@@ -10,7 +10,11 @@ enum TailMerging {
         var changed = true
         while changed {
             changed = false
-            let exits = f.blocks.indices.filter { endsInExit(f.blocks[$0]) }
+            // The copy kept is the last one laid out: the body falls through
+            // into it and early returns jump forward to it, as clang lays
+            // out one return at the end (kept first, the body's end would
+            // jump back to an early return's copy: a taken jump on the hot path).
+            let exits = Array(f.blocks.indices.filter { endsInExit(f.blocks[$0]) }.reversed())
             search: for a in exits {
                 for b in exits where b != a {
                     let k = commonSuffix(f.blocks[a], f.blocks[b])
@@ -31,7 +35,9 @@ enum TailMerging {
             }
             if changed { f = threadJumps(f) }
         }
-        return f
+        // Also where nothing merged: selection leaves `if c goto next; goto X`
+        // where an early return jumps to the one return block.
+        return threadJumps(f)
     }
 
     private static func endsInExit(_ b: MBlock) -> Bool {

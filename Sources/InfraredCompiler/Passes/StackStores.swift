@@ -47,17 +47,6 @@ func reuseCommBuffers(_ f: inout IRFunction) {
         }
     }
     guard fills.count > 1 else { return }
-    var depth = max(f.stackSize, 512)
-    for o in f.stackObjects { depth = max(depth, -o.offset) }
-    for b in f.blocks {
-        for (i, _) in b.instructions {
-            switch i {
-            case .frameAddress(_, let o), .loadFrame(_, let o, _, _), .storeFrame(let o, _, _): depth = max(depth, -o)
-            default: break
-            }
-        }
-    }
-    let none = StackBytes(depth: depth), all = StackBytes(depth: depth, all: true)
     func object(_ o: Int) -> IRFunction.StackObject? { f.stackObjects.first { $0.offset == o } }
     func inside(_ x: Int, _ n: Int, _ o: IRFunction.StackObject) -> Bool { x < o.offset + o.size && o.offset < x + n }
     /// Objects filled once, whose every other mention only reads them.

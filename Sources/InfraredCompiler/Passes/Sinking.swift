@@ -152,9 +152,9 @@ func moveFaultBlocksLast(_ f: inout IRFunction) {
 /// serves both, as clang compiles `v ? v : &faults` feeding one
 /// `__sync_fetch_and_add`:
 ///
-///     q = &faults + n; w = 1          (w only if the two values differ)
+///     q = &faults + (n - off); w = 1  (w only where the two values differ)
 ///     if p == 0 goto add
-///     q = p + off - … ; w = value
+///     q = p; w = value
 ///   add: lock [q + off] += w
 ///
 /// The null arm's other instructions (the counter's address, its constant)
@@ -219,6 +219,12 @@ func shareAtomicAdds(_ f: inout IRFunction) {
     }
 }
 
+/// Values the selection materialises in one or two instructions where they
+/// are used (addresses, constants): no register need hold them across a call.
+private func rematerialized(_ x: IRInstruction) -> Bool {
+    switch x { case .frameAddress, .mapAddress, .variableAddress, .stringAddress, .move(_, .imm): return true; default: return false }
+}
+
 /// Helpers that only read the current state (the time, the task's ids, the
 /// CPU): a call of one may move past anything that cannot change what it
 /// returns, which is everything but another call of the same helper.
@@ -250,7 +256,7 @@ func sinkStateReads(_ f: inout IRFunction) {
                 switch x {
                 case .call(_, let h2, let a2) where a2.isEmpty && stateReaders.contains(h2) && h2 != h: break
                 case .storeFrame, .store: break
-                case .frameAddress, .mapAddress, .variableAddress, .stringAddress, .move(_, .imm): break
+                case _ where rematerialized(x): break
                 default: break scan
                 }
                 if let def = x.definition { definedOnTheWay.append(def) }
@@ -260,9 +266,6 @@ func sinkStateReads(_ f: inout IRFunction) {
             if liveness == nil { liveness = IRLiveness(f) }
             var readLater = Set(insns[t...].flatMap { $0.0.uses } + f.blocks[b].terminator.uses)
             readLater.formUnion(liveness!.liveOut[b].sorted())
-            let rematerialized: (IRInstruction) -> Bool = { x in
-                switch x { case .frameAddress, .mapAddress, .variableAddress, .stringAddress, .move(_, .imm): return true; default: return false }
-            }
             let crossing = insns[(i + 1)..<t].contains { x in
                 guard let def = x.0.definition, !rematerialized(x.0) else { return false }
                 return readLater.contains(def) || definedOnTheWay.filter { $0 == def }.count > 1
@@ -270,9 +273,9 @@ func sinkStateReads(_ f: inout IRFunction) {
             guard !crossing, d != f.context else { i += 1; continue }
             // Addresses and constants read after the new position follow the
             // call, so they do not live across it either.
-            let between = Array(insns[(i + 1)..<t])
-            let follow = between.filter { x in rematerialized(x.0) && x.0.definition.map(readLater.contains) == true }
-            let stay = between.filter { x in !(rematerialized(x.0) && x.0.definition.map(readLater.contains) == true) }
+            func follows(_ x: (IRInstruction, SourceLocation)) -> Bool { rematerialized(x.0) && x.0.definition.map(readLater.contains) == true }
+            let between = insns[(i + 1)..<t]
+            let follow = between.filter(follows), stay = between.filter { !follows($0) }
             guard !stay.isEmpty else { i += 1; continue }   // only what follows anyway: nothing to gain
             insns.replaceSubrange(i..<t, with: stay + [insns[i]] + follow)
             // The instruction now at i is new to the scan.

@@ -162,15 +162,13 @@ func eliminateDeadStores(_ f: inout IRFunction) {
     for b in f.blocks {
         for (i, _) in b.instructions {
             switch i {
-            case .frameAddress(let d, _) where frameOf[d] == nil: escapes = true
-            case .call(_, _, let args): if args.contains(where: { $0.register.map { frameOf[$0] != nil } ?? false }) { continue }
-            case .load(_, let base, _, _, _): if frameOf[base] != nil { continue }
-            case .store(let base, _, let v, _):
-                if let r = v.register, frameOf[r] != nil { escapes = true }
-                _ = base
-            case .atomicAdd(_, _, let v, _): if frameOf[v] != nil { escapes = true }
-            default:
-                if i.uses.contains(where: { frameOf[$0] != nil }) { escapes = true }
+            case .frameAddress(let d, _): if frameOf[d] == nil { escapes = true }
+            // A helper's argument or a load's base lets no address out.
+            case .call, .load: break
+            // A store's or an add's base neither; the value written does.
+            case .store(_, _, .reg(let v), _), .atomicAdd(_, _, let v, _): if frameOf[v] != nil { escapes = true }
+            case .store: break
+            default: if i.uses.contains(where: { frameOf[$0] != nil }) { escapes = true }
             }
         }
         if b.terminator.uses.contains(where: { frameOf[$0] != nil }) { escapes = true }

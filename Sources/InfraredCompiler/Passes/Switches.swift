@@ -52,7 +52,7 @@ private struct SwitchChain {
             // The next link: an empty block only this one reaches.
             guard f.blocks[unequal].instructions.isEmpty, predecessors[unequal] == [b], unequal != start,
                   case .branch(let nc, .reg(x), .imm, _, _) = f.blocks[unequal].terminator, nc == .eq || nc == .ne
-            else { otherwise = unequal; break }
+            else { break }
             b = unequal
         }
         guard blocks.count >= 4, case .branch(let c, .reg(x), .imm, let t, let e) = f.blocks[blocks.last!].terminator else { return nil }

@@ -472,4 +472,40 @@ final class ProgramTypeTests: XCTestCase {
         }
         XCTAssertEqual(wrong, [])
     }
+    /// share-atomic-adds: `hits[k] += 1` on an array, then a return. The
+    /// found arm and the fault arm (a key out of range) share one atomic
+    /// add; run in the kernel, in-range keys count in the map and the others
+    /// in the map's fault counter, each exactly.
+    func testFoundAndFaultArmsShareOneAdd() throws {
+        let source = """
+        license "GPL"
+        map :hits, :array, value: :u64, max_entries: 4
+        xdp name: "count_low" do |ctx|
+          data = ctx.data
+          return 2 if data + 14 > ctx.data_end
+          hits[cast(:ethhdr, data).h_proto & 7] += 1
+          2
+        end
+        """
+        var options = CompileOptions()
+        options.dumpAfter = ["share-atomic-adds"]
+        let compiled = try Compiler.compile(source: source, path: "count_low.rb", options: options)
+        XCTAssertEqual(compiled.dumps.count, 1)
+        XCTAssertEqual(compiled.dumps[0].components(separatedBy: "atomic.add.64").count - 1, 1, compiled.dumps[0])
+        let fault = try XCTUnwrap(compiled.manifest.faults?.first { $0.map == "hits" })
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        // Raw low byte k (h_proto read little-endian) sent k + 1 times: keys 0…7.
+        for k in 0..<8 {
+            var p = Support.packet()
+            p[12] = UInt8(k); p[13] = 0
+            XCTAssertEqual(try object.testRun(program: "count_low", packet: p, repeat: k + 1).retval, 2)
+        }
+        let counts = try (UInt32(0)..<4).map { try XCTUnwrap(object.lookup(map: "hits", key: u32($0)).map(u64)) }
+        XCTAssertEqual(counts, [1, 2, 3, 4])
+        let bss = try XCTUnwrap(object.maps.first { $0.name.hasSuffix(".bss") })
+        let bytes = try XCTUnwrap(object.lookup(map: bss.name, key: [UInt8](repeating: 0, count: 4)))
+        XCTAssertEqual(u64(Array(bytes[fault.offset..<fault.offset + 8])), 5 + 6 + 7 + 8)
+    }
 }

@@ -16,6 +16,9 @@ public struct CompileOptions: Sendable {
     public var dumpAfter: Set<String> = []
     /// Measure each stage (`--time-report`): `CompiledObject.timings`.
     public var timeReport = false
+    /// Programs' back ends on all cores (false: one after another, where
+    /// each is lowered; tests compare the two).
+    var parallelBackEnds = true
     public init() {}
 }
 
@@ -54,6 +57,13 @@ struct StageTimer {
         }
         last = now
         current = stage
+    }
+    /// Adds stages timed elsewhere (a program's back end, on another thread).
+    mutating func add(_ timings: [(stage: String, seconds: Double)]) {
+        guard on else { return }
+        for (stage, s) in timings {
+            if let i = entries.firstIndex(where: { $0.stage == stage }) { entries[i].seconds += s } else { entries.append((stage, s)) }
+        }
     }
     /// Ends the running stage; the stages in the order they first ran.
     mutating func finish() -> [(stage: String, seconds: Double)] {
@@ -128,66 +138,62 @@ public enum Compiler {
         let records = RecordTypes()
         let implicitMaps = ImplicitMaps()
         var tracepointLayouts: [String: (ContextLayout?, ProgramBTFSpec.CType)] = [:]
+        // Stage 3, in declaration order: lowering reads the mruby session and
+        // fills the shared records (strings, CO-RE types, output formats).
+        // Stages 4 and 5 touch nothing shared: each program's back end runs
+        // on another core as soon as it is lowered.
+        var lowered: [LoweredProgram] = []
+        var loweringFailure: (any Error)? = nil
+        let backEnds = BackEndJobs(capacity: declarations.programs.count, parallel: options.parallelBackEnds)
         for decl in declarations.programs {
-            // The context: the seed form's class, or what the kernel passes this program type.
-            timer.start("context layout")
-            // Many programs on one tracepoint read its format once.
-            let layout: ContextLayout?, contextType: ProgramBTFSpec.CType
-            if decl.kind.declaration == "tracepoint", decl.seedContext == nil, let known = tracepointLayouts[decl.section] {
-                (layout, contextType) = known
-            } else {
-                (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
-                if decl.kind.declaration == "tracepoint", decl.seedContext == nil { tracepointLayouts[decl.section] = (layout, contextType) }
-            }
-            timer.start("lower")
-            let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
-                                    language: declarations.language, functions: declarations.functions, core: core, records: records, implicitMaps: implicitMaps,
-                                    kernelBTF: kernelBTF)
-            var (ir, pool) = try lowering.lower()
-            strings = pool
-            ir.readOnlyVariables = Set(declarations.language.paramOrder)
-            if options.dumpAfter.contains("lower") { dumps.append("; after lower\n\(ir)") }
-            for pass in Pass.pipeline {
-                timer.start("pass " + pass.name)
-                pass.run(&ir)
+            do {
+                // The context: the seed form's class, or what the kernel passes this program type.
+                timer.start("context layout")
+                // Many programs on one tracepoint read its format once.
+                let layout: ContextLayout?, contextType: ProgramBTFSpec.CType
+                if decl.kind.declaration == "tracepoint", decl.seedContext == nil, let known = tracepointLayouts[decl.section] {
+                    (layout, contextType) = known
+                } else {
+                    (layout, contextType) = try ContextLayouts.layout(for: decl, btf: kernelBTF, path: path, sourceLines: lines)
+                    if decl.kind.declaration == "tracepoint", decl.seedContext == nil { tracepointLayouts[decl.section] = (layout, contextType) }
+                }
+                timer.start("lower")
+                let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
+                                        language: declarations.language, functions: declarations.functions, core: core, records: records, implicitMaps: implicitMaps,
+                                        kernelBTF: kernelBTF)
+                var (ir, pool) = try lowering.lower()
+                strings = pool
+                ir.readOnlyVariables = Set(declarations.language.paramOrder)
+                timer.start("checks")
+                var lsmRange: ClosedRange<Int64>? = nil
+                if decl.kind.declaration == "lsm", let proto = try kernelBTF().functionPrototype(named: "bpf_lsm_" + decl.section.dropFirst("lsm/".count)) {
+                    lsmRange = Checks.lsmReturnRange(returnTypeSize: proto.returnTypeID == 0 ? nil : try kernelBTF().resolve(proto.returnTypeID).size)
+                }
+                let program = LoweredProgram(declaration: decl, ir: ir, contextType: contextType, lsmRange: lsmRange)
+                lowered.append(program)
                 timer.start(nil)
-                if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
+                backEnds.submit { Result { try BackEnd.compile(program, path: path, lines: lines, options: options) } }
+            } catch {
+                loweringFailure = error
+                break
             }
-            let printk = HelperPrototype.named("trace_printk")!.id
-            if ir.blocks.contains(where: { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }) {
-                records.output.printk = true
-            }
-            timer.start("checks")
-            var lsmRange: ClosedRange<Int64>? = nil
-            if decl.kind.declaration == "lsm", let proto = try kernelBTF().functionPrototype(named: "bpf_lsm_" + decl.section.dropFirst("lsm/".count)) {
-                lsmRange = Checks.lsmReturnRange(returnTypeSize: proto.returnTypeID == 0 ? nil : try kernelBTF().resolve(proto.returnTypeID).size)
-            }
-            try Checks.run(ir, kind: decl.kind, path: path, lines: lines, lsmRange: lsmRange)
-            timer.start("selection")
-            let selected = Selection.select(ir)
-            timer.start("register allocation")
-            let allocated: MFunction
-            do { allocated = try RegisterAllocation.allocate(selected) } catch let e as RegisterAllocation.Failure {
-                throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)`: \(e.message)",
-                                 hint: "split the work into smaller programs or use fewer live values at once")
-            }
-            timer.start("emission")
-            let code = Emission.emit(TailMerging.merge(allocated), firstLine: decl.line)
-            timer.start("object model")
-            guard code.instructions.count <= 1_000_000 else {
-                throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)` is too large (\(code.instructions.count) instructions)", hint: nil)
-            }
-            functions.append(.init(name: decl.name, returnType: .int(name: "int", size: 4, signed: true),
-                                   parameters: [(name: "ctx", type: contextType)]))
-            let coreRelocations = code.core.map { (at, r) in
-                var relocation = ir.coreRelocations[r]
-                relocation.instruction = at
-                return relocation
-            }
-            programs.append(ProgramSection(name: decl.name, section: decl.section, instructions: code.instructions,
-                                           relocations: code.relocations, lines: code.lines, function: functions.count - 1,
-                                           coreRelocations: coreRelocations))
         }
+        timer.start(nil)
+        // The first error in declaration order, as if one program at a time.
+        for (program, result) in zip(lowered, backEnds.results()) {
+            let out = try result.get()
+            let decl = program.declaration
+            dumps += out.dumps
+            if out.printk { records.output.printk = true }
+            timer.add(out.timings)
+            timer.start("object model")
+            functions.append(.init(name: decl.name, returnType: .int(name: "int", size: 4, signed: true),
+                                   parameters: [(name: "ctx", type: program.contextType)]))
+            programs.append(ProgramSection(name: decl.name, section: decl.section, instructions: out.code.instructions,
+                                           relocations: out.code.relocations, lines: out.code.lines, function: functions.count - 1,
+                                           coreRelocations: out.coreRelocations))
+        }
+        if let loweringFailure { throw loweringFailure }
         var language = declarations.language
         let aggregations = try implicitMaps.declare(in: &language, path: path)
         if declarations.programs.contains(where: { $0.kind.declaration == "usdt" }) {

@@ -75,6 +75,31 @@ final class DiagnosticsTests: XCTestCase {
         }
     }
 
+    /// Programs are lowered in order and their back ends run on all cores,
+    /// yet the error reported is the first in declaration order, whichever
+    /// stage finds it: a back-end error (the checks, after the passes) in an
+    /// earlier program wins over a lowering error in a later one, and the
+    /// other way round. Repeated: which back end finishes first varies.
+    func testTheFirstErrorInDeclarationOrderIsReported() throws {
+        func program(_ name: String, _ body: String) -> String { "cgroup_device name: \"\(name)\" do |ctx|\n  \(body)\nend\n" }
+        let fine = (0..<6).map { program("ok\($0)", "ctx.major == \($0) ? 1 : 0") }.joined()
+        let backEnd = program("returns7", "7")            // Checks: must return 0 or 1
+        let lowering = program("floats", "x = 1.5\n  0")  // Lowering: no Float
+        func line(of name: String, in source: String) -> Int {
+            source.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("\"\(name)\"") }! + 2
+        }
+        for source in [fine + backEnd + fine + lowering, fine + lowering + fine + backEnd] {
+            let first = source.range(of: "returns7")!.lowerBound < source.range(of: "floats")!.lowerBound ? "returns7" : "floats"
+            for _ in 0..<5 {
+                XCTAssertThrowsError(try Compiler.compile(source: source, path: "two.rb")) { error in
+                    guard let d = error as? Diagnostic else { return XCTFail("not a Diagnostic: \(error)") }
+                    XCTAssertEqual(d.line, line(of: first, in: source), d.description)
+                    XCTAssertTrue(d.message.contains(first == "returns7" ? "must return 0 or 1; this returns 7" : "Float"), d.description)
+                }
+            }
+        }
+    }
+
     /// Assigning a context field says the context is read-only, at the
     /// assignment (was "context field `mark=` takes no arguments").
     func testAssigningAContextFieldSaysTheContextIsReadOnly() throws {

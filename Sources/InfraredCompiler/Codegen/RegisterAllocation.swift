@@ -44,11 +44,14 @@ enum RegisterAllocation {
     /// into R0 become one value, and the move disappears.
     static func coalesce(_ f: inout MFunction) {
         let (ivs, fixed, _) = intervals(f)
-        var parent: [Int: Int] = [:]
-        func find(_ x: Int) -> Int { var x = x; while let p = parent[x], p != x { x = p }; return x }
-        var range: [Int: (Int, Int)] = ivs.mapValues { ($0.start, $0.end) }
+        // Union-find over register numbers (-1: its own root).
+        var parent = [Int](repeating: -1, count: f.vregCount)
+        var merged = false
+        func find(_ x: Int) -> Int { var x = x; while x >= 0, parent[x] >= 0, parent[x] != x { x = parent[x] }; return x }
+        var range = [(Int, Int)?](repeating: nil, count: f.vregCount)
+        for x in ivs { range[x.vreg] = (x.start, x.end) }
         // Helper calls clobber R1 at one point each: sorted, searched by bisection.
-        let calls = (fixed[.r1] ?? []).filter { $0.0 == $0.1 }.map(\.0).sorted()
+        let calls = fixed[Int(Register.r1.rawValue)].filter { $0.0 == $0.1 }.map(\.0).sorted()
         func crossesCall(_ r: (Int, Int)) -> Bool {
             let i = firstIndex(in: calls) { $0 > r.0 }
             return i < calls.count && calls[i] < r.1
@@ -61,7 +64,7 @@ enum RegisterAllocation {
                 defer { g += 1 }
                 guard case .mov(.v(let d), .reg(.v(let s))) = i.op else { continue }
                 let cs = find(s), cd = find(d)
-                guard cs != cd, let rs = range[cs], let rd = range[cd], rs.1 <= 2 * g else { continue }
+                guard cs != cd, cs >= 0, cd >= 0, let rs = range[cs], let rd = range[cd], rs.1 <= 2 * g else { continue }
                 if rd.0 < 2 * g + 1 {
                     // `d` lives before the move too (a local set on another
                     // path, its interval spanning this block). `s` still
@@ -76,20 +79,20 @@ enum RegisterAllocation {
                         return j == 0 ? x.op.defs.contains { find(id($0)) == cd } : refs.contains(cd)
                     }
                     guard !touched else { continue }
-                    let merged = (rd.0, max(rd.1, rs.1))
-                    if crossesCall(merged) && !crossesCall(rd) { continue }
-                    parent[cs] = cd
-                    range[cd] = merged
+                    let joined = (rd.0, max(rd.1, rs.1))
+                    if crossesCall(joined) && !crossesCall(rd) { continue }
+                    parent[cs] = cd; merged = true
+                    range[cd] = joined
                     continue
                 }
-                let merged = (rs.0, rd.1)
+                let joined = (rs.0, rd.1)
                 // Do not stretch a value across a helper call it did not cross before.
-                if crossesCall(merged) && !(crossesCall(rs) || crossesCall(rd)) { continue }
-                parent[cd] = cs
-                range[cs] = merged
+                if crossesCall(joined) && !(crossesCall(rs) || crossesCall(rd)) { continue }
+                parent[cd] = cs; merged = true
+                range[cs] = joined
             }
         }
-        guard !parent.isEmpty else { return }
+        guard merged else { return }
         for b in f.blocks.indices {
             f.blocks[b].instructions = f.blocks[b].instructions.compactMap { i in
                 var i = i
@@ -142,33 +145,43 @@ enum RegisterAllocation {
         }
     }
 
-    static func intervals(_ f: MFunction) -> (vregs: [Int: Interval], fixed: [Register: [(Int, Int)]], hints: [Int: [MReg]]) {
+    /// Live intervals of the virtual registers (in register order), the
+    /// physical registers' fixed ranges (by register number), and move hints
+    /// (by virtual register number).
+    static func intervals(_ f: MFunction) -> (vregs: [Interval], fixed: [[(Int, Int)]], hints: [[MReg]]) {
         let n = f.blocks.count
-        var use = Array(repeating: Set<Int>(), count: n), def = use
+        var use = Array(repeating: RegisterSet(), count: n), def = use
+        // Per register, the last block that defined it / read it before any
+        // definition there: membership tests without a hashed set per block.
+        var definedIn = [Int](repeating: -1, count: f.vregCount), readIn = definedIn
         for b in 0..<n {
+            var reads: [Int] = [], writes: [Int] = []
             for i in f.blocks[b].instructions {
-                for case .v(let v) in i.op.uses where !def[b].contains(v) { use[b].insert(v) }
-                for case .v(let v) in i.op.defs { def[b].insert(v) }
+                for case .v(let v) in i.op.uses where definedIn[v] != b && readIn[v] != b { readIn[v] = b; reads.append(v) }
+                for case .v(let v) in i.op.defs where definedIn[v] != b { definedIn[v] = b; writes.append(v) }
             }
+            use[b] = RegisterSet(members: reads); def[b] = RegisterSet(members: writes)
         }
-        var liveIn = Array(repeating: Set<Int>(), count: n), liveOut = liveIn
+        var liveIn = Array(repeating: RegisterSet(), count: n), liveOut = liveIn
         var changed = true
         while changed {
             changed = false
             for b in stride(from: n - 1, through: 0, by: -1) {
-                var out = Set<Int>()
+                var out = RegisterSet()
                 for s in successors(f, b) { out.formUnion(liveIn[s]) }
-                let inn = use[b].union(out.subtracting(def[b]))
+                var inn = out
+                inn.subtract(def[b])
+                inn.formUnion(use[b])
                 if out != liveOut[b] || inn != liveIn[b] { liveOut[b] = out; liveIn[b] = inn; changed = true }
             }
         }
-        var iv: [Int: Interval] = [:]
+        var iv = [Interval?](repeating: nil, count: f.vregCount)
         func touch(_ v: Int, _ p: Int) {
             if var x = iv[v] { x.start = min(x.start, p); x.end = max(x.end, p); iv[v] = x } else { iv[v] = Interval(vreg: v, start: p, end: p) }
         }
-        var fixed: [Register: [(Int, Int)]] = [:]
-        var lastDef: [Register: Int] = [:]
-        var hints: [Int: [MReg]] = [:]
+        var fixed = [[(Int, Int)]](repeating: [], count: Register.allCases.count)
+        var lastDef = [Int?](repeating: nil, count: Register.allCases.count)
+        var hints = [[MReg]](repeating: [], count: f.vregCount)
         var g = 0
         for b in 0..<n {
             let first = g
@@ -177,7 +190,7 @@ enum RegisterAllocation {
                 for r in i.op.uses {
                     switch r {
                     case .v(let v): touch(v, u)
-                    case .p(let p): fixed[p, default: []].append((lastDef[p] ?? u, u))
+                    case .p(let p): fixed[Int(p.rawValue)].append((lastDef[Int(p.rawValue)] ?? u, u))
                     }
                 }
                 for r in i.op.defs {
@@ -186,46 +199,53 @@ enum RegisterAllocation {
                         // setcc writes its result before it reads its operands.
                         if case .setcc = i.op { touch(v, u) }
                         touch(v, d)
-                    case .p(let p): lastDef[p] = d; fixed[p, default: []].append((d, d))
+                    case .p(let p): lastDef[Int(p.rawValue)] = d; fixed[Int(p.rawValue)].append((d, d))
                     }
                 }
-                for p in i.op.clobbers { fixed[p, default: []].append((d, d)) }
+                for p in i.op.clobbers { fixed[Int(p.rawValue)].append((d, d)) }
                 if case .mov(let dst, .reg(let src)) = i.op {
-                    if case .v(let a) = dst { hints[a, default: []].append(src) }
-                    if case .v(let a) = src { hints[a, default: []].append(dst) }
+                    if case .v(let a) = dst { hints[a].append(src) }
+                    if case .v(let a) = src { hints[a].append(dst) }
                 }
                 g += 1
             }
             let last = g - 1
-            for v in liveIn[b] { touch(v, 2 * first) }
-            for v in liveOut[b] { touch(v, 2 * max(last, first) + 1) }
+            for v in liveIn[b].ids { touch(v, 2 * first) }
+            for v in liveOut[b].ids { touch(v, 2 * max(last, first) + 1) }
         }
-        return (iv, fixed, hints)
+        return (iv.compactMap { $0 }, fixed, hints)
     }
 
-    static func scan(_ f: MFunction, unspillable: Set<Int>) throws -> ([Int: Register], [Int]) {
+    /// A set of physical registers, one bit each.
+    struct RegisterMask {
+        var bits: UInt16 = 0
+        func contains(_ r: Register) -> Bool { bits & (1 << r.rawValue) != 0 }
+        mutating func insert(_ r: Register) { bits |= 1 << r.rawValue }
+    }
+
+    static func scan(_ f: MFunction, unspillable: Set<Int>) throws -> ([Register?], [Int]) {
         let (ivs, fixed, hints) = intervals(f)
-        let sorted = ivs.values.sorted { ($0.start, $0.vreg) < ($1.start, $1.vreg) }
-        var assignment: [Int: Register] = [:]
+        let sorted = ivs.sorted { ($0.start, $0.vreg) < ($1.start, $1.vreg) }
+        var assignment = [Register?](repeating: nil, count: f.vregCount)
         var active: [Interval] = []
         var spilled: [Int] = []
-        let fixedRanges = fixed.mapValues(FixedRanges.init)
-        func forbidden(_ x: Interval) -> Set<Register> {
-            var s = Set<Register>()
+        let fixedRanges = Register.allCases.filter { !fixed[Int($0.rawValue)].isEmpty }.map { ($0, FixedRanges(fixed[Int($0.rawValue)])) }
+        func forbidden(_ x: Interval) -> RegisterMask {
+            var s = RegisterMask()
             for (r, ranges) in fixedRanges where ranges.meets(x.start, x.end) { s.insert(r) }
             return s
         }
         for x in sorted {
             active.removeAll { $0.end < x.start }
-            let busy = Set(active.compactMap { assignment[$0.vreg] })
+            var busy = RegisterMask()
+            for a in active { if let r = assignment[a.vreg] { busy.insert(r) } }
             let banned = forbidden(x)
-            let free = order.filter { !busy.contains($0) && !banned.contains($0) }
-            if !free.isEmpty {
-                var pick = free[0]
-                for h in hints[x.vreg] ?? [] {
+            if let first = order.first(where: { !busy.contains($0) && !banned.contains($0) }) {
+                var pick = first
+                for h in hints[x.vreg] {
                     let r: Register?
                     switch h { case .p(let p): r = p; case .v(let v): r = assignment[v] }
-                    if let r, free.contains(r) { pick = r; break }
+                    if let r, order.contains(r), !busy.contains(r), !banned.contains(r) { pick = r; break }
                 }
                 // Values live across calls take callee-saved registers only via `banned`; short ones prefer R1–R5.
                 assignment[x.vreg] = pick

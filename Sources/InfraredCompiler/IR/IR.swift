@@ -101,6 +101,20 @@ struct SourceLocation: Hashable {
     static let none = SourceLocation(line: 0, column: 0)
 }
 
+/// The registers among the operands, in order.
+private func registers(_ a: Operand) -> [VReg] {
+    if case .reg(let r) = a { return [r] }
+    return []
+}
+private func registers(_ a: Operand, _ b: Operand) -> [VReg] {
+    switch (a, b) {
+    case (.reg(let x), .reg(let y)): return [x, y]
+    case (.reg(let x), .imm): return [x]
+    case (.imm, .reg(let y)): return [y]
+    case (.imm, .imm): return []
+    }
+}
+
 /// A non-terminating IR instruction.
 enum IRInstruction: Hashable {
     case move(VReg, Operand)
@@ -143,15 +157,16 @@ enum IRInstruction: Hashable {
         }
     }
     var uses: [VReg] {
+        // Built directly: an empty array costs no allocation, and these
+        // are read in every pass's inner loop.
         switch self {
-        case .move(_, let a), .neg(_, let a): return [a.register].compactMap { $0 }
-        case .binary(_, _, let a, let b), .setcc(_, _, let a, let b): return [a.register, b.register].compactMap { $0 }
+        case .move(_, let a), .neg(_, let a), .storeFrame(_, let a, _): return registers(a)
+        case .binary(_, _, let a, let b), .setcc(_, _, let a, let b): return registers(a, b)
         case .load(_, let base, _, _, _): return [base]
         case .stringAddress: return []
         case .call(_, _, let args): return args.compactMap(\.register)
         case .mapAddress, .variableAddress, .frameAddress, .loadFrame, .coreConstant: return []
-        case .storeFrame(_, let v, _): return [v.register].compactMap { $0 }
-        case .store(let b, _, let v, _): return [b] + [v.register].compactMap { $0 }
+        case .store(let b, _, let v, _): if case .reg(let r) = v { return [b, r] }; return [b]
         case .atomicAdd(let b, _, let v, _): return [b, v]
         }
     }
@@ -227,8 +242,8 @@ enum Terminator: Hashable {
     }
     var uses: [VReg] {
         switch self {
-        case .branch(_, let a, let b, _, _): return [a.register, b.register].compactMap { $0 }
-        case .ret(let a): return [a.register].compactMap { $0 }
+        case .branch(_, let a, let b, _, _): return registers(a, b)
+        case .ret(let a): return registers(a)
         default: return []
         }
     }
@@ -259,23 +274,26 @@ struct IRBlock {
 /// SSA: a pass that reasons about a register's value trusts it where its one
 /// definition dominates every use, as the lowering and `webs` leave them.
 struct Definitions {
-    private var counts: [VReg: Int] = [:]
-    private var by: [VReg: IRInstruction] = [:]
+    // Indexed by register number.
+    private var counts: [Int]
+    private var by: [IRInstruction?]
 
     init(_ f: IRFunction) {
+        counts = Array(repeating: 0, count: f.vregCount)
+        by = Array(repeating: nil, count: f.vregCount)
         for b in f.blocks {
             for (i, _) in b.instructions {
                 guard let d = i.definition else { continue }
-                counts[d, default: 0] += 1
-                by[d] = i
+                counts[d.id] += 1
+                by[d.id] = i
             }
         }
     }
 
     /// Instructions that write `r`.
-    func count(_ r: VReg) -> Int { counts[r] ?? 0 }
+    func count(_ r: VReg) -> Int { r.id < counts.count ? counts[r.id] : 0 }
     /// The instruction that writes `r`, when it is the only one.
-    func single(_ r: VReg) -> IRInstruction? { counts[r] == 1 ? by[r] : nil }
+    func single(_ r: VReg) -> IRInstruction? { count(r) == 1 ? by[r.id] : nil }
 }
 
 /// Where a packet program's context keeps the packet's bounds (`xdp_md`:
@@ -324,7 +342,13 @@ struct IRFunction {
 
     var predecessors: [[Int]] {
         var preds = Array(repeating: [Int](), count: blocks.count)
-        for (i, b) in blocks.enumerated() { for s in b.terminator.successors { preds[s].append(i) } }
+        for (i, b) in blocks.enumerated() {
+            switch b.terminator {
+            case .jump(let t): preds[t].append(i)
+            case .branch(_, _, _, let t, let e): preds[t].append(i); preds[e].append(i)
+            case .ret, .unreachable: break
+            }
+        }
         return preds
     }
 
@@ -337,10 +361,15 @@ struct IRFunction {
         var stack: [(block: Int, next: Int)] = [(0, 0)]
         seen[0] = true
         while let (b, next) = stack.last {
-            let successors = blocks[b].terminator.successors
-            if next < successors.count {
+            // The next successor, without building the successor list.
+            let successor: Int?
+            switch blocks[b].terminator {
+            case .jump(let t): successor = next == 0 ? t : nil
+            case .branch(_, _, _, let t, let e): successor = next == 0 ? t : next == 1 ? e : nil
+            case .ret, .unreachable: successor = nil
+            }
+            if let s = successor {
                 stack[stack.count - 1].next = next + 1
-                let s = successors[next]
                 if !seen[s] { seen[s] = true; stack.append((s, 0)) }
             } else {
                 order.append(b)

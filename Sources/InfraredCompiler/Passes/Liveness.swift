@@ -9,12 +9,21 @@ struct IRLiveness {
         let n = f.blocks.count
         let empty = RegisterSet()
         var use = Array(repeating: empty, count: n), def = use
+        // Per register, the last block that defined it / read it before any
+        // definition there: membership tests without a set per block.
+        var definedIn = [Int](repeating: -1, count: f.vregCount), readIn = definedIn
         for (b, block) in f.blocks.enumerated() {
-            for (insn, _) in block.instructions {
-                for u in insn.uses where !def[b].contains(u) { use[b].insert(u) }
-                if let d = insn.definition { def[b].insert(d) }
+            var reads: [Int] = [], writes: [Int] = []
+            func read(_ r: VReg) {
+                if definedIn[r.id] != b && readIn[r.id] != b { readIn[r.id] = b; reads.append(r.id) }
             }
-            for u in block.terminator.uses where !def[b].contains(u) { use[b].insert(u) }
+            for (insn, _) in block.instructions {
+                for u in insn.uses { read(u) }
+                if let d = insn.definition, definedIn[d.id] != b { definedIn[d.id] = b; writes.append(d.id) }
+            }
+            for u in block.terminator.uses { read(u) }
+            use[b] = RegisterSet(members: reads)
+            def[b] = RegisterSet(members: writes)
         }
         liveIn = Array(repeating: empty, count: n); liveOut = liveIn
         var changed = true
@@ -23,7 +32,11 @@ struct IRLiveness {
             changed = false
             for b in order {
                 var out = empty
-                for s in f.blocks[b].terminator.successors { out.formUnion(liveIn[s]) }
+                switch f.blocks[b].terminator {
+                case .jump(let t): out = liveIn[t]
+                case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
+                case .ret, .unreachable: break
+                }
                 var inn = out
                 inn.subtract(def[b])
                 inn.formUnion(use[b])
@@ -41,7 +54,11 @@ struct IRLiveness {
 /// updates: 0.9 GB, most of 14 s; Benchmarks/scaling.sh). Unions,
 /// differences and comparisons are merges of the two arrays.
 struct RegisterSet: Equatable {
-    private var ids: [Int] = []
+    private(set) var ids: [Int] = []
+
+    init() {}
+    /// The set of these distinct register numbers.
+    init(members: [Int]) { ids = members.sorted() }
 
     /// The position of `id` in `ids`, or where it would go.
     private func position(_ id: Int) -> Int {

@@ -179,30 +179,68 @@ struct ConstantAnalysis {
 /// or varying; a register absent is not seen yet (optimistic top).
 struct ConstantState: Equatable {
     private enum Fact: Equatable { case constant(Int64), varying }
-    private var facts: [VReg: Fact] = [:]
+    /// By increasing register number: states hold the live registers only,
+    /// so sorted arrays beat hashing.
+    private var facts: [(id: Int, fact: Fact)] = []
     init() {}
+
+    /// The position of register `id` in `facts`, or where it would go.
+    private func position(_ id: Int) -> Int {
+        var lo = 0, hi = facts.count
+        while lo < hi { let mid = (lo + hi) >> 1; if facts[mid].id < id { lo = mid + 1 } else { hi = mid } }
+        return lo
+    }
     /// Records `r`'s value: a constant, or nil for varying.
-    mutating func set(_ r: VReg, _ v: Int64?) { facts[r] = v.map { .constant($0) } ?? .varying }
+    mutating func set(_ r: VReg, _ v: Int64?) {
+        let fact: Fact = v.map { .constant($0) } ?? .varying
+        if let last = facts.last, last.id < r.id { facts.append((r.id, fact)); return }
+        let i = position(r.id)
+        if i < facts.count && facts[i].id == r.id { facts[i].fact = fact } else { facts.insert((r.id, fact), at: i) }
+    }
     /// The operand's constant value; nil when varying or not seen yet.
     func value(_ o: Operand) -> Int64? {
         switch o {
         case .imm(let i): return i
-        case .reg(let r): if case .constant(let v) = facts[r] { return v }; return nil
+        case .reg(let r):
+            let i = position(r.id)
+            if i < facts.count, facts[i].id == r.id, case .constant(let v) = facts[i].fact { return v }
+            return nil
         }
     }
     /// Merges a predecessor's state: a register not seen yet takes the other's
     /// value; two different values vary.
     mutating func meet(_ o: ConstantState) {
-        for (r, k) in o.facts {
-            switch facts[r] {
-            case nil: facts[r] = k
-            case .constant(let v): if k != .constant(v) { facts[r] = .varying }
-            case .varying: break
+        if o.facts.isEmpty { return }
+        if facts.isEmpty { facts = o.facts; return }
+        var out: [(id: Int, fact: Fact)] = []
+        out.reserveCapacity(facts.count + o.facts.count)
+        var i = 0, j = 0
+        while i < facts.count || j < o.facts.count {
+            if j == o.facts.count || (i < facts.count && facts[i].id < o.facts[j].id) { out.append(facts[i]); i += 1 }
+            else if i == facts.count || o.facts[j].id < facts[i].id { out.append(o.facts[j]); j += 1 }
+            else {
+                out.append((facts[i].id, facts[i].fact == o.facts[j].fact ? facts[i].fact : .varying))
+                i += 1; j += 1
             }
         }
+        facts = out
     }
     /// Forgets the registers outside `live` (they become not seen yet).
-    mutating func keep(_ live: RegisterSet) { facts = facts.filter { live.contains($0.key) } }
+    mutating func keep(_ live: RegisterSet) {
+        let ids = live.ids
+        var kept: [(id: Int, fact: Fact)] = []
+        kept.reserveCapacity(min(facts.count, ids.count))
+        var j = 0
+        for f in facts {
+            while j < ids.count && ids[j] < f.id { j += 1 }
+            if j < ids.count && ids[j] == f.id { kept.append(f) }
+        }
+        facts = kept
+    }
+
+    static func == (a: ConstantState, b: ConstantState) -> Bool {
+        a.facts.count == b.facts.count && zip(a.facts, b.facts).allSatisfy { $0.id == $1.id && $0.fact == $1.fact }
+    }
 }
 
 /// `x + 0`, `x * 1`, `x | 0`, … are `x`.
@@ -365,17 +403,19 @@ func eliminateDeadCode(_ f: inout IRFunction) {
             var l = live.liveOut[b]
             l.formUnion(f.blocks[b].terminator.uses)
             var kept: [(IRInstruction, SourceLocation)] = []
+            kept.reserveCapacity(f.blocks[b].instructions.count)
+            var edited = false   // the block is rewritten only when something went
             for (insn, loc) in f.blocks[b].instructions.reversed() {
-                if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { changed = true; continue }
+                if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { changed = true; edited = true; continue }
                 if case .call(let d?, let h, let args) = insn, !l.contains(d) {
-                    l.formUnion(insn.uses); kept.append((.call(nil, helper: h, args: args), loc)); continue
+                    l.formUnion(insn.uses); kept.append((.call(nil, helper: h, args: args), loc)); edited = true; continue
                 }
-                if case .move(let d, .reg(let s)) = insn, d == s { changed = true; continue }
+                if case .move(let d, .reg(let s)) = insn, d == s { changed = true; edited = true; continue }
                 if let d = insn.definition { l.remove(d) }
                 l.formUnion(insn.uses)
                 kept.append((insn, loc))
             }
-            f.blocks[b].instructions = kept.reversed()
+            if edited { f.blocks[b].instructions = kept.reversed() }
         }
     }
 }

@@ -6,104 +6,104 @@
 /// Reaching definitions per use, then union-find over the definitions that
 /// reach a common use (the classic web construction, e.g. Muchnick §16.3).
 func renameWebs(_ f: inout IRFunction) {
-    struct Def: Hashable { var block: Int; var index: Int }   // index -1: defined on entry
-    var defs: [Def] = []
-    var defVReg: [VReg] = []
-    var defID: [Def: Int] = [:]
-    func addDef(_ d: Def, _ v: VReg) { defID[d] = defs.count; defs.append(d); defVReg.append(v) }
-    // Registers read before any definition (the context) are defined on entry.
-    var entryDefs: [VReg: Int] = [:]
-    for (b, block) in f.blocks.enumerated() {
-        for (i, (insn, _)) in block.instructions.enumerated() {
-            if let d = insn.definition { addDef(Def(block: b, index: i), d) }
-        }
+    // Definitions are numbered in block and instruction order, then one per
+    // register read before any definition (the context), defined on entry.
+    var firstDef: [Int] = []   // per block: the id of its first definition
+    var defCount = 0
+    for block in f.blocks {
+        firstDef.append(defCount)
+        for (insn, _) in block.instructions where insn.definition != nil { defCount += 1 }
     }
     let live = IRLiveness(f)
-    for v in live.liveIn[0].union([f.context]).sorted() {
-        entryDefs[v] = defs.count
-        addDef(Def(block: 0, index: -1 - v.id), v)
-    }
-    // Reaching definitions: block → vreg → def ids, of the registers live
-    // there only: a use reads a register live where it is, and a register's
-    // definitions reach a block only through blocks where it is live, so the
-    // uses see what the full sets would give them. Without the pruning every
-    // block carried every register defined before it: quadratic in a long
-    // body (Benchmarks/scaling.sh).
+    var entryDefs: [(VReg, Int)] = []
+    for v in live.liveIn[0].union([f.context]).sorted() { entryDefs.append((v, defCount)); defCount += 1 }
+    // Reaching definitions of the registers live at each block's end, one
+    // per live-out register (`live.liveOut[b]`'s order; -1: none yet). A
+    // use reads a register live where it is, and a register's definitions
+    // reach a block only through blocks where it is live, so the uses see
+    // what full sets would give them. Without the pruning every block
+    // carried every register defined before it: quadratic in a long body
+    // (Benchmarks/scaling.sh).
     //
     // The definitions of a register that reach a block where it is live all
     // reach one use (the first on a path from there that does not define
-    // it), so they are one web: merged as soon as they meet, each register
-    // carries one definition per web, and a chain of `if`s that each assign
-    // `x` does not carry every assignment before it to every block after it.
-    var parent = Array(0..<defs.count)
+    // it), so they are one web: merged as soon as they meet (union-find),
+    // and each register carries one definition per block, its web's root.
+    // Reaching sets only grow, so every merge made on the way to the fixed
+    // point is one the fixed point makes too.
+    var parent = Array(0..<defCount)
     func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
-    func union(_ ds: Set<Int>) {
-        guard let first = ds.first else { return }
-        for d in ds { let a = find(first), b = find(d); if a != b { parent[b] = a } }
+    func union(_ a: Int, _ b: Int) -> Int {
+        let ra = find(a), rb = find(b)
+        if ra != rb { parent[rb] = ra }
+        return ra
     }
     let n = f.blocks.count
-    var outs = Array(repeating: [VReg: Set<Int>](), count: n)
+    var outs = [[Int]?](repeating: nil, count: n)
     let preds = f.predecessors
-    func transfer(_ b: Int, _ input: [VReg: Set<Int>]) -> [VReg: Set<Int>] {
-        var s = input
-        for (i, (insn, _)) in f.blocks[b].instructions.enumerated() {
-            if let d = insn.definition { s[d] = [defID[Def(block: b, index: i)]!] }
+    // The reaching web of each register while walking a block, indexed by
+    // register number: written for a block's live-in registers and its
+    // definitions before any read, so entries left by other blocks are never read.
+    var current = [Int](repeating: -1, count: f.vregCount)
+    func enter(_ b: Int) {
+        if b == 0 { for (v, d) in entryDefs { current[v.id] = d } }
+        let ins = live.liveIn[b].ids
+        var reaching = [Int](repeating: -1, count: ins.count)
+        if b == 0 { for (k, v) in ins.enumerated() { reaching[k] = current[v] } }
+        for p in preds[b] {
+            guard let out = outs[p] else { continue }
+            // liveIn[b] ⊆ liveOut[p]: one merge walk finds each register.
+            let outIDs = live.liveOut[p].ids
+            var j = 0
+            for (k, v) in ins.enumerated() {
+                while outIDs[j] < v { j += 1 }
+                let d = out[j]
+                guard d >= 0 else { continue }
+                reaching[k] = reaching[k] < 0 ? find(d) : union(reaching[k], d)
+            }
         }
-        return s.filter { live.liveOut[b].contains($0.key) }
-    }
-    func input(_ b: Int) -> [VReg: Set<Int>] {
-        var s: [VReg: Set<Int>] = [:]
-        if b == 0 { for (v, d) in entryDefs { s[v] = [d] } }
-        for p in preds[b] { for (v, ds) in outs[p] where live.liveIn[b].contains(v) { s[v, default: []].formUnion(ds) } }
-        for (v, ds) in s { union(ds); s[v] = [find(ds.first!)] }   // one web: its root stands for it
-        return s
+        for (k, v) in ins.enumerated() { current[v] = reaching[k] < 0 ? -1 : find(reaching[k]) }
     }
     let order = f.reversePostOrder
     var changed = true
     while changed {
         changed = false
         for b in order {
-            let out = transfer(b, input(b))
+            enter(b)
+            var d = firstDef[b]
+            for (insn, _) in f.blocks[b].instructions {
+                if let v = insn.definition { current[v.id] = d; d += 1 }
+            }
+            let out = live.liveOut[b].ids.map { current[$0] }
             if out != outs[b] { outs[b] = out; changed = true }
         }
     }
-    // Union the definitions reaching each use.
-    var useDefs: [Def: [VReg: Set<Int>]] = [:]   // per instruction (index count = terminator)
-    for b in order {
-        var s = input(b)
-        for (i, (insn, _)) in f.blocks[b].instructions.enumerated() {
-            var m: [VReg: Set<Int>] = [:]
-            for u in insn.uses { let ds = s[u] ?? []; union(ds); m[u] = ds }
-            useDefs[Def(block: b, index: i)] = m
-            if let d = insn.definition { s[d] = [defID[Def(block: b, index: i)]!] }
-        }
-        var m: [VReg: Set<Int>] = [:]
-        for u in f.blocks[b].terminator.uses { let ds = s[u] ?? []; union(ds); m[u] = ds }
-        useDefs[Def(block: b, index: f.blocks[b].instructions.count)] = m
-    }
-    // One register per web; the context's entry web keeps the context register.
+    // One register per web, in the order the rewrite meets them; the
+    // context's entry web keeps the context register.
     var name: [Int: VReg] = [:]
-    if let c = entryDefs[f.context] { name[find(c)] = f.context }
+    if let (_, c) = entryDefs.first(where: { $0.0 == f.context }) { name[find(c)] = f.context }
     func web(_ d: Int) -> VReg {
         let r = find(d)
         if let v = name[r] { return v }
         let v = f.newVReg(); name[r] = v; return v
     }
+    func rename(_ o: Operand) -> Operand {
+        guard case .reg(let u) = o, u.id < current.count, current[u.id] >= 0 else { return o }
+        return .reg(web(current[u.id]))
+    }
     for b in order {
+        enter(b)
+        var d = firstDef[b]
         for i in f.blocks[b].instructions.indices {
             let (insn, loc) = f.blocks[b].instructions[i]
-            let m = useDefs[Def(block: b, index: i)] ?? [:]
-            var rewritten = insn.mapUses { o in
-                guard case .reg(let u) = o, let ds = m[u], let d = ds.first else { return o }
-                return .reg(web(d))
+            var rewritten = insn.mapUses(rename)
+            if let v = insn.definition {
+                current[v.id] = d
+                if let retargeted = rewritten.renamingDefinition(to: web(d)) { rewritten = retargeted }
+                d += 1
             }
-            if insn.definition != nil, let retargeted = rewritten.renamingDefinition(to: web(defID[Def(block: b, index: i)]!)) { rewritten = retargeted }
             f.blocks[b].instructions[i] = (rewritten, loc)
         }
-        let m = useDefs[Def(block: b, index: f.blocks[b].instructions.count)] ?? [:]
-        f.blocks[b].terminator = f.blocks[b].terminator.mapUses { o in
-            guard case .reg(let u) = o, let ds = m[u], let d = ds.first else { return o }
-            return .reg(web(d))
-        }
+        f.blocks[b].terminator = f.blocks[b].terminator.mapUses(rename)
     }
 }

@@ -16,7 +16,14 @@ extension Lowering {
     func column(line: Int, symbol: String?) -> Int {
         guard line >= 1, line <= sourceLines.count else { return 1 }
         let text = sourceLines[line - 1]
-        if let symbol, !symbol.isEmpty, let r = text.firstRange(of: symbol) {
+        // Every instruction's location asks: bytes are characters on an ASCII
+        // line (CR excepted: "\r\n" is one character).
+        if let symbol, !symbol.isEmpty, text.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x0D }), symbol.utf8.allSatisfy({ $0 < 0x80 }) {
+            let t = Array(text.utf8), s = Array(symbol.utf8)
+            if s.count <= t.count, let at = (0...(t.count - s.count)).first(where: { i in t[i] == s[0] && t[i..<(i + s.count)].elementsEqual(s) }) {
+                return at + 1
+            }
+        } else if let symbol, !symbol.isEmpty, let r = text.firstRange(of: symbol) {
             return text.distance(from: text.startIndex, to: r.lowerBound) + 1
         }
         return (text.firstIndex(where: { $0 != " " && $0 != "\t" }).map { text.distance(from: text.startIndex, to: $0) } ?? 0) + 1

@@ -1,0 +1,107 @@
+import BPF
+import Dispatch
+import InfraredObject
+
+/// One program as the front end leaves it: lowered IR and what the back end
+/// needs from the kernel's BTF, read beforehand (the back end reads nothing).
+struct LoweredProgram {
+    var declaration: ProgramDeclaration
+    var ir: IRFunction
+    var contextType: ProgramBTFSpec.CType
+    /// The values an LSM hook may return, from its prototype.
+    var lsmRange: ClosedRange<Int64>?
+}
+
+/// Stages 4 and 5 of one program: the passes, the checks, instruction
+/// selection, register allocation and emission. A pure function of the
+/// lowered program, so `Compiler.compile` runs programs on all cores.
+enum BackEnd {
+    struct Output {
+        var code: Emission.Output
+        var coreRelocations: [CoreRelocation]
+        /// `--dump-after` listings, in pipeline order.
+        var dumps: [String]
+        /// Whether the program calls `trace_printk` (the loader then reads the trace pipe).
+        var printk: Bool
+        var timings: [(stage: String, seconds: Double)]
+    }
+
+    static func compile(_ program: LoweredProgram, path: String, lines: [String], options: CompileOptions) throws -> Output {
+        var timer = StageTimer(on: options.timeReport)
+        let decl = program.declaration
+        var ir = program.ir
+        var dumps: [String] = []
+        if options.dumpAfter.contains("lower") { dumps.append("; after lower\n\(ir)") }
+        for pass in Pass.pipeline {
+            timer.start("pass " + pass.name)
+            pass.run(&ir)
+            timer.start(nil)
+            if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
+        }
+        let printk = HelperPrototype.named("trace_printk")!.id
+        let callsPrintk = ir.blocks.contains { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }
+        timer.start("checks")
+        try Checks.run(ir, kind: decl.kind, path: path, lines: lines, lsmRange: program.lsmRange)
+        timer.start("selection")
+        let selected = Selection.select(ir)
+        timer.start("register allocation")
+        let allocated: MFunction
+        do { allocated = try RegisterAllocation.allocate(selected) } catch let e as RegisterAllocation.Failure {
+            throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)`: \(e.message)",
+                             hint: "split the work into smaller programs or use fewer live values at once")
+        }
+        timer.start("emission")
+        let code = Emission.emit(TailMerging.merge(allocated), firstLine: decl.line)
+        guard code.instructions.count <= 1_000_000 else {
+            throw Diagnostic(file: path, line: decl.line, column: 1, message: "program `\(decl.name)` is too large (\(code.instructions.count) instructions)", hint: nil)
+        }
+        let coreRelocations = code.core.map { (at, r) in
+            var relocation = ir.coreRelocations[r]
+            relocation.instruction = at
+            return relocation
+        }
+        return Output(code: code, coreRelocations: coreRelocations, dumps: dumps, printk: callsPrintk, timings: timer.finish())
+    }
+}
+
+/// Back ends running on libdispatch's pool (one thread a core) while the
+/// front end lowers the next program; `results()` waits for all of them.
+/// Each job writes its own slot, and the group's wait orders those writes
+/// before the reads.
+final class BackEndJobs: @unchecked Sendable {
+    typealias Outcome = Result<BackEnd.Output, any Error>
+    private let slots: UnsafeMutablePointer<Outcome?>
+    private let capacity: Int
+    private var submitted = 0
+    private let group = DispatchGroup()
+    private let inline: Bool
+
+    /// `capacity` programs at most; with one, or not `parallel`, each runs
+    /// where it is submitted.
+    init(capacity: Int, parallel: Bool = true) {
+        self.capacity = capacity
+        inline = capacity < 2 || !parallel
+        slots = .allocate(capacity: max(capacity, 1))
+        slots.initialize(repeating: nil, count: max(capacity, 1))
+    }
+    deinit {
+        group.wait()
+        slots.deinitialize(count: max(capacity, 1))
+        slots.deallocate()
+    }
+
+    /// Starts `job` (a pure function: it touches nothing shared).
+    func submit(_ job: @escaping @Sendable () -> Outcome) {
+        precondition(submitted < capacity)
+        let i = submitted
+        submitted += 1
+        if inline { slots[i] = job(); return }
+        DispatchQueue.global().async(group: group) { [self] in slots[i] = job() }
+    }
+
+    /// The outcomes, in submission order, once every job has finished.
+    func results() -> [Outcome] {
+        group.wait()
+        return (0..<submitted).map { slots[$0]! }
+    }
+}

@@ -169,7 +169,8 @@ func foldRangeBranches(_ f: inout IRFunction) {
     for b in f.blocks {
         for (i, _) in b.instructions {
             switch i {
-            case .load(let d, _, _, let size, false), .loadFrame(let d, _, let size, false) where size < 8: narrow.insert(d)
+            case .load(let d, _, _, let size, false) where size < 8: narrow.insert(d)
+            case .loadFrame(let d, _, let size, false) where size < 8: narrow.insert(d)
             case .binary(.and, let d, _, .imm(let k)) where k >= 0: narrow.insert(d)
             default: break
             }

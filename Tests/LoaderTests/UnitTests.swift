@@ -17,6 +17,16 @@ final class LoaderUnitTests: XCTestCase {
         var h = SHA256()
         for chunk in stride(from: 0, to: 1000, by: 7) { h.update([UInt8](repeating: 0x61, count: min(7, 1000 - chunk))) }
         XCTAssertEqual(h.finalize(), SHA256.hash([UInt8](repeating: 0x61, count: 1000)))
+        // The million a's in pieces that straddle blocks (a partial block
+        // kept between updates), and from a collection without contiguous storage.
+        for piece in [1, 63, 65, 100, 4096] {
+            var m = SHA256()
+            var left = 1_000_000
+            while left > 0 { let n = min(piece, left); m.update([UInt8](repeating: 0x61, count: n)); left -= n }
+            XCTAssertEqual(m.finalize().hexString, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", "pieces of \(piece)")
+        }
+        XCTAssertEqual(SHA256.hash(repeatElement(UInt8(0x61), count: 1_000_000)).hexString,
+                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     func testPayloadRoundTripAndCorruption() throws {

@@ -41,6 +41,14 @@ struct Loop {
 
     /// Every natural loop, one per header (back edges to one header merged), by header.
     static func natural(in f: IRFunction) -> [Loop] {
+        // A back edge (to a block dominating its source) runs against the
+        // reverse post-order: with none of those there is no loop, and no
+        // dominator tree to build (most probes have no loop).
+        let order = f.reversePostOrder
+        var position = [Int](repeating: -1, count: f.blocks.count)
+        for (i, b) in order.enumerated() { position[b] = i }
+        let retreating = order.contains { b in f.blocks[b].terminator.successors.contains { position[$0] <= position[b] } }
+        guard retreating else { return [] }
         let dominators = Dominators(f)
         let preds = f.predecessors
         var loops: [Int: Set<Int>] = [:]

@@ -32,7 +32,8 @@ cp Examples/xdp_count.rb "$work/x.rb"
 "$REL" build "$work/x.rb"
 cmp -s "$work/eq.o" "$work/x.bpf.o" || fail "--output= and the default output differ"
 "$REL" build "$work/x.rb" -o "$work/t.o" --time-report 2> "$work/report"
-grep -q " total$" "$work/report" || fail "--time-report printed no total"
+grep -q " total of the stages$" "$work/report" || fail "--time-report printed no total"
+grep -q " wall clock$" "$work/report" || fail "--time-report printed no wall clock"
 if "$REL" build "$work/x.rb" --no-such-flag 2> "$work/err"; then fail "an unknown option was accepted"; fi
 grep -q "Unknown option '--no-such-flag'" "$work/err" || fail "unknown option: $(cat "$work/err")"
 if "$REL" build "$work/missing.rb" 2> "$work/err"; then fail "a missing file was accepted"; fi

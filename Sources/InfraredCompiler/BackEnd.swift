@@ -81,12 +81,12 @@ final class BackEndJobs: @unchecked Sendable {
     init(capacity: Int, parallel: Bool = true) {
         self.capacity = capacity
         inline = capacity < 2 || !parallel
-        slots = .allocate(capacity: max(capacity, 1))
-        slots.initialize(repeating: nil, count: max(capacity, 1))
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: nil, count: capacity)
     }
     deinit {
         group.wait()
-        slots.deinitialize(count: max(capacity, 1))
+        slots.deinitialize(count: capacity)
         slots.deallocate()
     }
 

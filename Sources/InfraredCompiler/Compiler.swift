@@ -54,21 +54,19 @@ struct StageTimer {
     mutating func start(_ stage: String?) {
         guard on else { return }
         let now = clock.now
-        if let current {
-            let d = now - last
-            let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-            if let i = entries.firstIndex(where: { $0.stage == current }) { entries[i].seconds += s } else { entries.append((current, s)) }
-        }
+        if let current { charge(current, Self.seconds(now - last)) }
         last = now
         current = stage
     }
     /// Adds stages timed elsewhere (a program's back end, on another thread).
     mutating func add(_ timings: [(stage: String, seconds: Double)]) {
         guard on else { return }
-        for (stage, s) in timings {
-            if let i = entries.firstIndex(where: { $0.stage == stage }) { entries[i].seconds += s } else { entries.append((stage, s)) }
-        }
+        for (stage, s) in timings { charge(stage, s) }
     }
+    private mutating func charge(_ stage: String, _ s: Double) {
+        if let i = entries.firstIndex(where: { $0.stage == stage }) { entries[i].seconds += s } else { entries.append((stage, s)) }
+    }
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
     /// Ends the running stage; the stages in the order they first ran.
     mutating func finish() -> [(stage: String, seconds: Double)] {
         start(nil)
@@ -147,7 +145,7 @@ public enum Compiler {
         // fills the shared records (strings, CO-RE types, output formats).
         // Stages 4 and 5 touch nothing shared: each program's back end runs
         // on another core as soon as it is lowered.
-        var lowered: [LoweredProgram] = []
+        var lowered: [(declaration: ProgramDeclaration, contextType: ProgramBTFSpec.CType)] = []   // the IR goes to the back end only
         var loweringFailure: (any Error)? = nil
         let backEnds = BackEndJobs(capacity: declarations.programs.count, parallel: options.parallelBackEnds)
         for decl in declarations.programs {
@@ -175,7 +173,7 @@ public enum Compiler {
                     lsmRange = Checks.lsmReturnRange(returnTypeSize: proto.returnTypeID == 0 ? nil : try kernelBTF().resolve(proto.returnTypeID).size)
                 }
                 let program = LoweredProgram(declaration: decl, ir: ir, contextType: contextType, lsmRange: lsmRange)
-                lowered.append(program)
+                lowered.append((decl, contextType))
                 timer.start(nil)
                 backEnds.submit { Result { try BackEnd.compile(program, path: path, lines: lines, options: options) } }
             } catch {
@@ -246,9 +244,8 @@ public enum Compiler {
             }
             manifest.faults = records.faults.map { var f = $0; f.offset = at.offset + 8 * f.slot; return f }
         }
-        let wall = ContinuousClock.now - started
         return CompiledObject(bytes: written.bytes, object: object, dumps: dumps, manifest: manifest, timings: timer.finish(),
-                              wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18)
+                              wallSeconds: StageTimer.seconds(ContinuousClock.now - started))
     }
 
     /// The fault counters (Maps.swift `incrementFault`): one zeroed `u64`

@@ -472,6 +472,7 @@ final class ProgramTypeTests: XCTestCase {
         }
         XCTAssertEqual(wrong, [])
     }
+
     /// share-atomic-adds: `hits[k] += 1` on an array, then a return. The
     /// found arm and the fault arm (a key out of range) share one atomic
     /// add; run in the kernel, in-range keys count in the map and the others

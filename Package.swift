@@ -4,7 +4,7 @@
 // The pipeline is visible in the module list (each depends only on those above it):
 //   InfraredSupport     whole-file reads, atomic writes, FormatError, libraries linked in or dlopen'd; JSON decoding and text search without Foundation (the runner)
 //   InfraredELF         the one ELF reader (libelf): objects, kernels, executables, shared libraries
-//   InfraredCompression gzip/zstd/lz4/xz decompression (kernel images, compressed BTF files)
+//   InfraredCompression gzip/zstd/lz4/xz decompression (kernel images, compressed BTF files), CRC-32
 //   CMRuby              libmruby (compile the probe file, run its top level, expose ireps)
 //   BPF                 instructions, opcodes, helpers, program types (pure tables)
 //   InfraredBTF         the BTF model: reading, writing, dumping, CO-RE (kernel BTF, program BTF)
@@ -13,7 +13,7 @@
 //   InfraredObject      relocatable BPF ELF writer/reader and .BTF.ext
 //   InfraredCompiler    front end → IR → passes → codegen (pure: never calls bpf(2))
 //   InfraredRuntime     the one module that talks to the kernel (libbpf open/load/attach/test-run)
-//   InfraredPayload     the probe a loader carries (object, manifest, bytecode) and SHA-256
+//   InfraredPayload     the probe a loader carries (object, manifest, bytecode) and its CRC-32
 //   InfraredMetrics     the `--metrics` HTTP server
 //   InfraredProfile     stack symbolization (/proc maps, ELF symbols, kallsyms) and flame graphs
 //   InfraredLoader      the loader's event loop, options, record printing, hooks (mruby)
@@ -62,7 +62,7 @@ let package = Package(
         // Loaders: the payload a loader carries, the `--metrics` server, stack
         // symbolization and flame graphs, and the loader itself (its CLI, event
         // loop, record printing, and the user-space hooks run in mruby: CInfraredHooks).
-        .target(name: "InfraredPayload"),
+        .target(name: "InfraredPayload", dependencies: ["InfraredCompression", "InfraredSupport"]),
         .target(name: "InfraredMetrics"),
         .target(name: "InfraredProfile", dependencies: ["CLibBPF", "InfraredSupport", "InfraredELF"]),
         .target(
@@ -117,7 +117,7 @@ let package = Package(
             dependencies: ["InfraredCompiler", "InfraredRuntime", "InfraredObject", "BPF", "DifferentialSupport"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredPayload", "InfraredProfile", "InfraredRuntime", "InfraredObject", "InfraredCompiler"]),
+        .testTarget(name: "LoaderTests", dependencies: ["InfraredLoader", "InfraredPayload", "InfraredCompression", "InfraredProfile", "InfraredRuntime", "InfraredObject", "InfraredCompiler"]),
     ]
 )
 

@@ -18,3 +18,20 @@ extension Compression {
         return out
     }
 }
+
+extension Compression {
+    /// CRC-32 (ISO-HDLC, as gzip and PNG use it) of `bytes`, by zlib's `crc32`.
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt = 0
+        bytes.withUnsafeBufferPointer { b in
+            // zlib takes a 32-bit length: feed a large buffer in pieces.
+            var at = 0
+            repeat {
+                let n = min(b.count - at, 1 << 30)
+                crc = CCompression.crc32(crc, b.baseAddress.map { $0 + at }, UInt32(n))
+                at += n
+            } while at < b.count
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+}

@@ -161,7 +161,24 @@ private struct JSONParser {
 
     mutating func string() throws -> String {
         at += 1   // the opening quote
-        var out: [UInt8] = []
+        let start = at
+        // Most strings hold no escape: one scan to the closing quote, one copy.
+        // An ASCII one needs no validation (and the generic validating
+        // initializer had been a tenth of a manifest's decoding).
+        var bits: UInt8 = 0
+        while at < bytes.count {
+            let b = bytes[at]
+            if b == UInt8(ascii: "\"") {
+                at += 1
+                if bits < 0x80 { return String(decoding: bytes[start..<at - 1], as: UTF8.self) }
+                guard let s = String(validating: Array(bytes[start..<at - 1]), as: UTF8.self) else { throw error("a string is not UTF-8") }
+                return s
+            }
+            if b == UInt8(ascii: "\\") || b < 0x20 { break }
+            bits |= b
+            at += 1
+        }
+        var out = Array(bytes[start..<at])
         while true {
             guard at < bytes.count else { throw error("unterminated string") }
             let b = bytes[at]
@@ -205,28 +222,46 @@ private struct JSONParser {
 
 /// Decodes `type` from a JSON document, as Foundation's `JSONDecoder()` does.
 public func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-    try T(from: JSONValueDecoder(value: JSONValue(parsing: bytes), codingPath: []))
+    try T(from: JSONValueDecoder(value: JSONValue(parsing: bytes), path: CodingPathNode.root))
+}
+
+/// A coding path as a list from the leaf up, built into `[CodingKey]` only
+/// when something asks for it (an error, a type reading `codingPath`): a
+/// manifest decodes thousands of values and names none of their paths.
+final class CodingPathNode: @unchecked Sendable {
+    let parent: CodingPathNode?
+    let key: CodingKey?
+    init(parent: CodingPathNode?, key: CodingKey?) { self.parent = parent; self.key = key }
+    static let root = CodingPathNode(parent: nil, key: nil)
+
+    func appending(_ key: CodingKey) -> CodingPathNode { CodingPathNode(parent: self, key: key) }
+
+    var keys: [CodingKey] {
+        var out: [CodingKey] = []
+        var node: CodingPathNode? = self
+        while let n = node { if let k = n.key { out.append(k) }; node = n.parent }
+        return out.reversed()
+    }
 }
 
 /// A `Decoder` over a parsed value.
 struct JSONValueDecoder: Decoder {
     let value: JSONValue
-    let codingPath: [CodingKey]
+    let path: CodingPathNode
+    var codingPath: [CodingKey] { path.keys }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        guard case .object(let members) = value else { throw mismatch([String: Any].self, value, codingPath) }
-        var byName: [String: JSONValue] = [:]
-        for (name, v) in members { byName[name] = v }
-        return KeyedDecodingContainer(JSONKeyedContainer<Key>(members: byName, order: members.map { $0.0 }, codingPath: codingPath))
+        guard case .object(let members) = value else { throw mismatch([String: Any].self, value, path.keys) }
+        return KeyedDecodingContainer(JSONKeyedContainer<Key>(members: members, path: path))
     }
 
     func unkeyedContainer() throws -> UnkeyedDecodingContainer {
-        guard case .array(let elements) = value else { throw mismatch([Any].self, value, codingPath) }
-        return JSONUnkeyedContainer(elements: elements, codingPath: codingPath)
+        guard case .array(let elements) = value else { throw mismatch([Any].self, value, path.keys) }
+        return JSONUnkeyedContainer(elements: elements, path: path)
     }
 
-    func singleValueContainer() throws -> SingleValueDecodingContainer { JSONSingleValue(value: value, codingPath: codingPath) }
+    func singleValueContainer() throws -> SingleValueDecodingContainer { JSONSingleValue(value: value, path: path) }
 }
 
 private func mismatch(_ type: Any.Type, _ value: JSONValue, _ path: [CodingKey]) -> DecodingError {
@@ -242,81 +277,167 @@ private func mismatch(_ type: Any.Type, _ value: JSONValue, _ path: [CodingKey])
     return .typeMismatch(type, .init(codingPath: path, debugDescription: "Expected to decode \(type) but found \(found) instead."))
 }
 
-/// The scalar decodes every container shares.
-private func decodeScalar<T: Decodable>(_ type: T.Type, _ value: JSONValue, _ path: [CodingKey]) throws -> T {
-    func integer<I: FixedWidthInteger>(_: I.Type) throws -> I {
-        guard case .number(let text) = value else { throw mismatch(type, value, path) }
-        if let i = I(text) { return i }
-        // 1e3, 2.0: integers when exact, as JSONDecoder takes them.
-        if let d = Double(text), d.rounded() == d, let i = I(exactly: d) { return i }
-        throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "Number \(text) is not representable in Swift."))
-    }
-    switch type {
-    case is String.Type:
-        guard case .string(let s) = value else { throw mismatch(type, value, path) }
-        return s as! T
-    case is Bool.Type:
-        guard case .bool(let b) = value else { throw mismatch(type, value, path) }
-        return b as! T
-    case is Int.Type: return try integer(Int.self) as! T
-    case is Int8.Type: return try integer(Int8.self) as! T
-    case is Int16.Type: return try integer(Int16.self) as! T
-    case is Int32.Type: return try integer(Int32.self) as! T
-    case is Int64.Type: return try integer(Int64.self) as! T
-    case is UInt.Type: return try integer(UInt.self) as! T
-    case is UInt8.Type: return try integer(UInt8.self) as! T
-    case is UInt16.Type: return try integer(UInt16.self) as! T
-    case is UInt32.Type: return try integer(UInt32.self) as! T
-    case is UInt64.Type: return try integer(UInt64.self) as! T
-    case is Double.Type, is Float.Type:
-        guard case .number(let text) = value, let d = Double(text) else { throw mismatch(type, value, path) }
-        return (type is Float.Type ? Float(d) as Any : d as Any) as! T
-    default:
-        return try T(from: JSONValueDecoder(value: value, codingPath: path))
-    }
+/// The scalars, each a function the compiler specializes: the containers'
+/// concrete overloads (`decode(String.self, forKey:)`, which synthesized
+/// `Codable` calls for every `String`, `Int` and `Bool` field) come straight
+/// here without a generic dispatch. `path` is built only for an error.
+private func scalarString(_ value: JSONValue, _ path: () -> [CodingKey]) throws -> String {
+    guard case .string(let s) = value else { throw mismatch(String.self, value, path()) }
+    return s
+}
+private func scalarBool(_ value: JSONValue, _ path: () -> [CodingKey]) throws -> Bool {
+    guard case .bool(let b) = value else { throw mismatch(Bool.self, value, path()) }
+    return b
+}
+private func scalarInteger<I: FixedWidthInteger>(_: I.Type, _ value: JSONValue, _ path: () -> [CodingKey]) throws -> I {
+    guard case .number(let text) = value else { throw mismatch(I.self, value, path()) }
+    if let i = I(text) { return i }
+    // 1e3, 2.0: integers when exact, as JSONDecoder takes them.
+    if let d = Double(text), d.rounded() == d, let i = I(exactly: d) { return i }
+    throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: "Number \(text) is not representable in Swift."))
+}
+private func scalarDouble<F: Decodable>(_ type: F.Type, _ value: JSONValue, _ path: () -> [CodingKey]) throws -> Double {
+    guard case .number(let text) = value, let d = Double(text) else { throw mismatch(type, value, path()) }
+    return d
+}
+
+/// The scalar decodes every container shares. `parent` and `key` name the
+/// value's place; the path is built only for an error or a nested decoder.
+/// Types are told apart by metatype identity (a pointer comparison) and the
+/// result handed back with `unsafeBitCast` once `T` is known to be that very
+/// type: dynamic casts had been a third of a manifest's decoding.
+private func decodeScalar<T: Decodable>(_ type: T.Type, _ value: JSONValue, _ parent: CodingPathNode, _ key: CodingKey?) throws -> T {
+    func path() -> [CodingKey] { key.map { parent.appending($0) }?.keys ?? parent.keys }
+    func integer<I: FixedWidthInteger>(_: I.Type) throws -> T { unsafeBitCast(try scalarInteger(I.self, value, path), to: T.self) }
+    if T.self == String.self { return unsafeBitCast(try scalarString(value, path), to: T.self) }
+    if T.self == Bool.self { return unsafeBitCast(try scalarBool(value, path), to: T.self) }
+    if T.self == Int.self { return try integer(Int.self) }
+    if T.self == UInt32.self { return try integer(UInt32.self) }
+    if T.self == UInt64.self { return try integer(UInt64.self) }
+    if T.self == Int64.self { return try integer(Int64.self) }
+    if T.self == Int32.self { return try integer(Int32.self) }
+    if T.self == UInt8.self { return try integer(UInt8.self) }
+    if T.self == UInt16.self { return try integer(UInt16.self) }
+    if T.self == UInt.self { return try integer(UInt.self) }
+    if T.self == Int8.self { return try integer(Int8.self) }
+    if T.self == Int16.self { return try integer(Int16.self) }
+    if T.self == Double.self { return unsafeBitCast(try scalarDouble(type, value, path), to: T.self) }
+    if T.self == Float.self { return unsafeBitCast(Float(try scalarDouble(type, value, path)), to: T.self) }
+    return try T(from: JSONValueDecoder(value: value, path: key.map { parent.appending($0) } ?? parent))
+}
+
+/// `null` where a value is required: an error unless `T` is an optional.
+private func checkNotNull<T>(_ type: T.Type, _ value: JSONValue, _ path: @autoclosure () -> [CodingKey], _ what: String) throws {
+    guard case .null = value, !(type is any ExpressibleByNilLiteral.Type) else { return }
+    throw DecodingError.valueNotFound(type, .init(codingPath: path(), debugDescription: "Expected \(type) \(what)"))
 }
 
 private struct JSONKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let members: [String: JSONValue]
-    let order: [String]
-    let codingPath: [CodingKey]
+    let members: [(String, JSONValue)]
+    /// Member name → the last member of that name, for objects too large to search.
+    let index: [String: Int]?
+    let path: CodingPathNode
+    var codingPath: [CodingKey] { path.keys }
 
-    var allKeys: [Key] {
-        var seen = Set<String>()
-        return order.filter { seen.insert($0).inserted }.compactMap { Key(stringValue: $0) }
+    init(members: [(String, JSONValue)], path: CodingPathNode) {
+        self.members = members
+        self.path = path
+        if members.count > 16 {
+            var index: [String: Int] = [:]
+            for (i, m) in members.enumerated() { index[m.0] = i }
+            self.index = index
+        } else {
+            self.index = nil
+        }
     }
-    func contains(_ key: Key) -> Bool { members[key.stringValue] != nil }
+
+    /// Each member name once, in document order.
+    var allKeys: [Key] {
+        var keys: [Key] = []
+        keys.reserveCapacity(members.count)
+        var seen = Set<String>()   // used for large objects only; small ones search what came before
+        for (i, m) in members.enumerated() {
+            let first = index != nil ? seen.insert(m.0).inserted : !members[..<i].contains { $0.0 == m.0 }
+            if first, let k = Key(stringValue: m.0) { keys.append(k) }
+        }
+        return keys
+    }
+
+    /// The last member named `name` (as a dictionary built from the members keeps it).
+    func lookup(_ name: String) -> JSONValue? {
+        if let index { return index[name].map { members[$0].1 } }
+        var i = members.count
+        while i > 0 {
+            i -= 1
+            if members[i].0 == name { return members[i].1 }
+        }
+        return nil
+    }
+
+    func contains(_ key: Key) -> Bool { lookup(key.stringValue) != nil }
 
     func member(_ key: Key) throws -> JSONValue {
-        guard let v = members[key.stringValue] else {
-            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath,
+        guard let v = lookup(key.stringValue) else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: path.keys,
                                                        debugDescription: "No value associated with key \(key) (\"\(key.stringValue)\")."))
         }
         return v
     }
 
-    func decodeNil(forKey key: Key) throws -> Bool { try member(key) == .null }
+    func decodeNil(forKey key: Key) throws -> Bool {
+        if case .null = try member(key) { return true }
+        return false
+    }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         let v = try member(key)
-        guard v != .null || type is any ExpressibleByNilLiteral.Type else {
-            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [key],
-                                                          debugDescription: "Expected \(type) value but found null instead."))
-        }
-        return try decodeScalar(type, v, codingPath + [key])
+        try checkNotNull(type, v, path.appending(key).keys, "value but found null instead.")
+        return try decodeScalar(type, v, path, key)
+    }
+
+    /// A member that must be there and not null.
+    private func required<T>(_ type: T.Type, _ key: Key) throws -> JSONValue {
+        let v = try member(key)
+        try checkNotNull(type, v, path.appending(key).keys, "value but found null instead.")
+        return v
+    }
+    /// A member that may be missing or null (nil then).
+    private func present(_ key: Key) -> JSONValue? {
+        guard let v = lookup(key.stringValue) else { return nil }
+        if case .null = v { return nil }
+        return v
+    }
+    private func at(_ key: Key) -> () -> [CodingKey] { { path.appending(key).keys } }
+
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try scalarString(required(type, key), at(key)) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try scalarBool(required(type, key), at(key)) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try scalarInteger(type, required(type, key), at(key)) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try scalarInteger(type, required(type, key), at(key)) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try scalarInteger(type, required(type, key), at(key)) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try scalarInteger(type, required(type, key), at(key)) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try scalarInteger(type, required(type, key), at(key)) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try scalarInteger(type, required(type, key), at(key)) }
+
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(key).map { try scalarString($0, at(key)) } }
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key).map { try scalarBool($0, at(key)) } }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(key).map { try scalarInteger(type, $0, at(key)) } }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try present(key).map { try scalarInteger(type, $0, at(key)) } }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try present(key).map { try scalarInteger(type, $0, at(key)) } }
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        try present(key).map { try decodeScalar(type, $0, path, key) }
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        try JSONValueDecoder(value: member(key), codingPath: codingPath + [key]).container(keyedBy: type)
+        try JSONValueDecoder(value: member(key), path: path.appending(key)).container(keyedBy: type)
     }
     func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
-        try JSONValueDecoder(value: member(key), codingPath: codingPath + [key]).unkeyedContainer()
+        try JSONValueDecoder(value: member(key), path: path.appending(key)).unkeyedContainer()
     }
     func superDecoder() throws -> Decoder {
-        JSONValueDecoder(value: members["super"] ?? .null, codingPath: codingPath)
+        JSONValueDecoder(value: lookup("super") ?? .null, path: path)
     }
     func superDecoder(forKey key: Key) throws -> Decoder {
-        JSONValueDecoder(value: members[key.stringValue] ?? .null, codingPath: codingPath + [key])
+        JSONValueDecoder(value: lookup(key.stringValue) ?? .null, path: path.appending(key))
     }
 }
 
@@ -331,55 +452,66 @@ private struct IndexKey: CodingKey {
 
 private struct JSONUnkeyedContainer: UnkeyedDecodingContainer {
     let elements: [JSONValue]
-    let codingPath: [CodingKey]
+    let path: CodingPathNode
+    var codingPath: [CodingKey] { path.keys }
     var currentIndex = 0
     var count: Int? { elements.count }
     var isAtEnd: Bool { currentIndex >= elements.count }
 
-    init(elements: [JSONValue], codingPath: [CodingKey]) { self.elements = elements; self.codingPath = codingPath }
+    init(elements: [JSONValue], path: CodingPathNode) { self.elements = elements; self.path = path }
 
-    mutating func next(_ type: Any.Type) throws -> (JSONValue, [CodingKey]) {
+    mutating func next(_ type: Any.Type) throws -> JSONValue {
         guard !isAtEnd else {
-            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [IndexKey(currentIndex)], debugDescription: "Unkeyed container is at end."))
+            throw DecodingError.valueNotFound(type, .init(codingPath: path.appending(IndexKey(currentIndex)).keys, debugDescription: "Unkeyed container is at end."))
         }
         defer { currentIndex += 1 }
-        return (elements[currentIndex], codingPath + [IndexKey(currentIndex)])
+        return elements[currentIndex]
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, elements[currentIndex] == .null else { return false }
+        guard !isAtEnd, case .null = elements[currentIndex] else { return false }
         currentIndex += 1
         return true
     }
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let (v, path) = try next(type)
-        guard v != .null || type is any ExpressibleByNilLiteral.Type else {
-            throw DecodingError.valueNotFound(type, .init(codingPath: path, debugDescription: "Expected \(type) but found null instead."))
-        }
-        return try decodeScalar(type, v, path)
+        let index = currentIndex
+        let v = try next(type)
+        try checkNotNull(type, v, path.appending(IndexKey(index)).keys, "but found null instead.")
+        return try decodeScalar(type, v, path, IndexKey(index))
+    }
+    mutating func decode(_ type: String.Type) throws -> String {
+        let index = currentIndex
+        let v = try next(type)
+        try checkNotNull(type, v, path.appending(IndexKey(index)).keys, "but found null instead.")
+        return try scalarString(v) { path.appending(IndexKey(index)).keys }
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        let (v, path) = try next(type)
-        return try JSONValueDecoder(value: v, codingPath: path).container(keyedBy: type)
+        let index = currentIndex
+        let v = try next(type)
+        return try JSONValueDecoder(value: v, path: path.appending(IndexKey(index))).container(keyedBy: type)
     }
     mutating func nestedUnkeyedContainer() throws -> UnkeyedDecodingContainer {
-        let (v, path) = try next([Any].self)
-        return try JSONValueDecoder(value: v, codingPath: path).unkeyedContainer()
+        let index = currentIndex
+        let v = try next([Any].self)
+        return try JSONValueDecoder(value: v, path: path.appending(IndexKey(index))).unkeyedContainer()
     }
     mutating func superDecoder() throws -> Decoder {
-        let (v, path) = try next(Any.self)
-        return JSONValueDecoder(value: v, codingPath: path)
+        let index = currentIndex
+        let v = try next(Any.self)
+        return JSONValueDecoder(value: v, path: path.appending(IndexKey(index)))
     }
 }
 
 private struct JSONSingleValue: SingleValueDecodingContainer {
     let value: JSONValue
-    let codingPath: [CodingKey]
-    func decodeNil() -> Bool { value == .null }
+    let path: CodingPathNode
+    var codingPath: [CodingKey] { path.keys }
+    func decodeNil() -> Bool {
+        if case .null = value { return true }
+        return false
+    }
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        guard value != .null || type is any ExpressibleByNilLiteral.Type else {
-            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath, debugDescription: "Expected \(type) but found null value instead."))
-        }
-        return try decodeScalar(type, value, codingPath)
+        try checkNotNull(type, value, path.keys, "but found null value instead.")
+        return try decodeScalar(type, value, path, nil)
     }
 }

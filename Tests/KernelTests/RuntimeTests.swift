@@ -188,6 +188,32 @@ final class RuntimeTests: KernelTestCase {
         }
     }
 
+    /// Every program's log buffer is its own slice of one mapping: at log
+    /// level 1 the loaded program keeps its log and the rejected one its
+    /// own, neither spilling into the other (small buffers, so a slice
+    /// that overlapped its neighbour would show).
+    func testEachProgramKeepsItsOwnVerifierLog() throws {
+        let object = try LoadedObject.open(bytes: try Support.compileC(CSources.rejected),
+                                           options: LoadOptions(objectName: "twologs", verifierLogLevel: 1, verifierLogSize: 4096))
+        defer { object.close() }
+        XCTAssertEqual(object.programs.map(\.name), ["fine", "bad_ctx"])
+        XCTAssertEqual(object.verifierLog(program: "fine"), "", "nothing is written before a load")
+        XCTAssertThrowsError(try object.load()) { error in
+            guard let error = error as? LoadError, case .verifierRejected(let program, _, let log) = error else {
+                return XCTFail("expected a verifier rejection, got \(error)")
+            }
+            XCTAssertEqual(program, "bad_ctx")
+            XCTAssertTrue(log.contains("invalid bpf_context access"), log)
+        }
+        let fine = object.verifierLog(program: "fine") ?? ""
+        let bad = object.verifierLog(program: "bad_ctx") ?? ""
+        XCTAssertTrue(fine.contains("processed"), fine)
+        XCTAssertFalse(fine.contains("invalid bpf_context access"), fine)
+        XCTAssertTrue(bad.contains("invalid bpf_context access"), bad)
+        XCTAssertLessThan(fine.utf8.count, 4096)
+        XCTAssertLessThan(bad.utf8.count, 4096)
+    }
+
     func testOpenRejectsGarbage() {
         XCTAssertThrowsError(try LoadedObject.open(bytes: Array("not an ELF object".utf8))) { error in
             guard case LoadError.invalidObject = error else { return XCTFail("expected invalidObject, got \(error)") }

@@ -291,7 +291,7 @@ final class LoaderTests: LoaderDirectoryTestCase {
         try Data(bytes).write(to: URL(fileURLWithPath: tool))
         let r = try LoaderSupport.run(tool, [])
         XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stderr.hasPrefix("execcorrupt: error: corrupted payload: SHA-256 mismatch"), r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("execcorrupt: error: corrupted payload: CRC-32 mismatch"), r.stderr)
         // A truncated tool has no trailer at all.
         try Data(bytes.dropLast(10)).write(to: URL(fileURLWithPath: tool))
         let t = try LoaderSupport.run(tool, [])

@@ -1,32 +1,19 @@
 import Foundation
 import XCTest
 @testable import InfraredLoader
-import InfraredPayload
+@testable import InfraredPayload
+import InfraredCompression
 
-/// The loader's pure parts: SHA-256, the payload format, the command line,
+/// The loader's pure parts: the payload's CRC-32 and format, the command line,
 /// value and histogram formatting, the hooks' VM. No kernel needed.
 final class LoaderUnitTests: XCTestCase {
-    func testSHA256KnownAnswers() {
-        // FIPS 180-4 examples and the empty string.
-        XCTAssertEqual(SHA256.hash(Array("".utf8)).hexString, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256.hash(Array("abc".utf8)).hexString, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)).hexString,
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(SHA256.hash([UInt8](repeating: 0x61, count: 1_000_000)).hexString,
-                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
-        var h = SHA256()
-        for chunk in stride(from: 0, to: 1000, by: 7) { h.update([UInt8](repeating: 0x61, count: min(7, 1000 - chunk))) }
-        XCTAssertEqual(h.finalize(), SHA256.hash([UInt8](repeating: 0x61, count: 1000)))
-        // The million a's in pieces that straddle blocks (a partial block
-        // kept between updates), and from a collection without contiguous storage.
-        for piece in [1, 63, 65, 100, 4096] {
-            var m = SHA256()
-            var left = 1_000_000
-            while left > 0 { let n = min(piece, left); m.update([UInt8](repeating: 0x61, count: n)); left -= n }
-            XCTAssertEqual(m.finalize().hexString, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0", "pieces of \(piece)")
-        }
-        XCTAssertEqual(SHA256.hash(repeatElement(UInt8(0x61), count: 1_000_000)).hexString,
-                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    func testCRC32KnownAnswers() {
+        // The CRC catalogue's check value (CRC-32/ISO-HDLC of "123456789"),
+        // the empty input, and a sentence every CRC table lists.
+        XCTAssertEqual(Compression.crc32(Array("123456789".utf8)), 0xcbf4_3926)
+        XCTAssertEqual(Compression.crc32([]), 0)
+        XCTAssertEqual(Compression.crc32(Array("The quick brown fox jumps over the lazy dog".utf8)), 0x414f_a339)
+        XCTAssertEqual(LoaderPayload.hex32(0x0bf4_3926), "0bf43926")
     }
 
     func testPayloadRoundTripAndCorruption() throws {
@@ -45,6 +32,21 @@ final class LoaderUnitTests: XCTestCase {
             bad[i] ^= 1
             try Data(bad).write(to: file)
             XCTAssertThrowsError(try LoaderPayload.read(executable: file.path), "flipping byte \(i)")
+        }
+        // A damaged byte anywhere in the payload is named as a CRC-32 mismatch.
+        var damaged = image
+        damaged[1000 + 40] ^= 0x80
+        try Data(damaged).write(to: file)
+        XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) {
+            guard case .corrupted(let why)? = $0 as? PayloadError else { return XCTFail("\($0)") }
+            XCTAssertTrue(why.hasPrefix("CRC-32 mismatch (expected "), why)
+        }
+        // A version-1 trailer (a SHA-256 where the CRC-32 now is) is refused by its version, not misread.
+        var old = image
+        old[image.count - 24] = 1
+        try Data(old).write(to: file)
+        XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) {
+            XCTAssertEqual($0 as? PayloadError, .corrupted("payload format version 1, this runner reads 2"))
         }
         try Data(runner).write(to: file)
         XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) { XCTAssertEqual($0 as? PayloadError, .missing) }

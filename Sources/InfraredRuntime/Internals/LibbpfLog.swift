@@ -23,7 +23,8 @@ enum LibbpfLog {
     private static let operation = PThreadMutex(recursive: true)
     private static let state = PThreadMutex()
     nonisolated(unsafe) private static var collected: [Message]? = nil
-    private static let verbose = getenv("INFRARED_LIBBPF_DEBUG").map { String(cString: $0) } == "1"
+    /// `INFRARED_LIBBPF_DEBUG=1`: libbpf's debug messages too, on stderr as they come.
+    static let verbose = getenv("INFRARED_LIBBPF_DEBUG").map { String(cString: $0) } == "1"
 
     /// Runs `body` alone among captured operations and returns what libbpf
     /// printed (warnings and info; debug messages only when verbose).

@@ -31,19 +31,26 @@ enum Sys {
     static func installPrintHook() {
         _ = libbpf_set_print { level, format, arguments in
             guard let format, let arguments else { return 0 }
-            // va_list can be consumed once: format into a buffer large enough
-            // for any libbpf message except the verifier log, which we take
-            // from the per-program log buffer instead.
-            var buffer = [CChar](repeating: 0, count: 8192)
-            let n = vsnprintf(&buffer, buffer.count, format, arguments)
             let severity: LibbpfLog.Level
             switch level {
             case LIBBPF_WARN: severity = .warning
             case LIBBPF_INFO: severity = .info
             default: severity = .debug
             }
-            LibbpfLog.record(severity, String(cString: buffer))
-            return n
+            // Debug messages are dropped unformatted unless INFRARED_LIBBPF_DEBUG
+            // asks for them: libbpf prints several per map, program and
+            // relocation, and formatting them was most of `open`'s time for
+            // an object of 100 programs (Benchmarks/startup-breakdown.sh).
+            if severity == .debug && !LibbpfLog.verbose { return 0 }
+            // va_list can be consumed once: format into a buffer large enough
+            // for any libbpf message except the verifier log, which we take
+            // from the per-program log buffer instead.
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 8192) { buffer in
+                buffer[0] = 0
+                let n = vsnprintf(buffer.baseAddress, buffer.count, format, arguments)
+                LibbpfLog.record(severity, String(cString: buffer.baseAddress!))
+                return n
+            }
         }
     }
 
@@ -109,6 +116,16 @@ enum Sys {
     static func programSection(_ program: ProgramHandle) -> String { String(cString: bpf_program__section_name(program)) }
     static func programType(_ program: ProgramHandle) -> UInt32 { bpf_program__type(program).rawValue }
     static func programFD(_ program: ProgramHandle) -> Int32 { bpf_program__fd(program) }
+
+    /// Zero-filled memory that costs nothing until touched: an anonymous
+    /// private mapping, not reserved against swap (`MAP_NORESERVE`).
+    static func mapZeroedMemory(bytes: Int) -> Result<UnsafeMutableRawPointer, Errno> {
+        let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let p, p != MAP_FAILED else { return .failure(Errno.current) }
+        return .success(p)
+    }
+
+    static func unmapMemory(_ memory: UnsafeMutableRawPointer, bytes: Int) { _ = munmap(memory, bytes) }
 
     /// `bpf_program__set_log_buf`: the kernel's verifier log goes to `buffer`
     /// (libbpf otherwise allocates its own and prints it through the callback).

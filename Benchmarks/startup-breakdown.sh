@@ -9,7 +9,7 @@
 #
 #   loader (StartupTrace in InfraredLoader)   C tool (same marks by hand)
 #   main      Swift runtime up, main entered  main     main() entered
-#   payload   payload read, SHA-256 checked   -
+#   payload   payload read, CRC-32 checked    -
 #   manifest  manifest JSON decoded           -
 #   options   command line parsed             -
 #   open      libbpf bpf_object open (BTF,    open     NAME__open()

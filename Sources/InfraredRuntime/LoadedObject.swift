@@ -207,7 +207,9 @@ public final class LoadedObject: @unchecked Sendable {
     }
 
     /// The map named `name`.
-    public func map(named name: String) -> Map? { maps.first { $0.name == name } }
+    public func map(named name: String) -> Map? {
+        lock.withLock { handle.flatMap { Sys.findMap($0, name: name) }.map { m -> Map in Self.snapshot(m) } }
+    }
 
     private static func snapshot(_ p: ProgramHandle) -> Program {
         // libbpf answers -ENOENT (not -1) for a program not loaded yet.
@@ -233,8 +235,10 @@ public final class LoadedObject: @unchecked Sendable {
     }
 
     private func loadedMap(_ name: String) throws -> Map {
-        guard handle != nil else { throw RuntimeError.closed(object: self.name) }
-        guard let map = maps.first(where: { $0.name == name }) else {
+        guard let handle else { throw RuntimeError.closed(object: self.name) }
+        // One map's snapshot, not every map's: readers and metrics look maps
+        // up by name once per map, which was quadratic in the object's maps.
+        guard let map = Sys.findMap(handle, name: name).map({ m -> Map in Self.snapshot(m) }) else {
             throw RuntimeError.noSuchMap(name, available: maps.map(\.name))
         }
         guard loaded, map.fd >= 0 else { throw RuntimeError.notLoaded(object: self.name) }

@@ -1,6 +1,6 @@
 // The prebuilt loader: `infrared gen loader` copies this executable and
 // appends a probe (see InfraredPayload/Payload.swift for the format). It
-// reads the payload from its own file, checks its SHA-256, and runs the
+// reads the payload from its own file, checks its CRC-32, and runs the
 // loader with its command line.
 import InfraredLoader
 import InfraredPayload

@@ -33,7 +33,7 @@ struct GenLoader: ParsableCommand {
             The tool is the prebuilt runner (`make runner` builds it; found beside this executable as \
             infrared-runner-static or infrared-runner, or from --runner or $INFRARED_RUNNER) with the \
             compiled object, its manifest and the file's hooks (as mruby bytecode) appended and sealed \
-            with a SHA-256 the tool checks before it loads anything. No compiler runs at this moment.
+            with a CRC-32 the tool checks before it loads anything. No compiler runs at this moment.
             """)
 
     @Argument(help: "The probe file (.rb).") var input: String

@@ -140,6 +140,11 @@ enum Sys {
 
     // MARK: maps
 
+    /// `bpf_object__find_map_by_name`: the map whose `bpf_map__name` is `name`.
+    static func findMap(_ object: ObjectHandle, name: String) -> MapHandle? {
+        bpf_object__find_map_by_name(object, name)
+    }
+
     static func maps(_ object: ObjectHandle) -> [MapHandle] {
         var result: [MapHandle] = []
         var current = bpf_object__next_map(object, nil)

@@ -235,10 +235,10 @@ public final class LoadedObject: @unchecked Sendable {
     }
 
     private func loadedMap(_ name: String) throws -> Map {
-        guard let handle else { throw RuntimeError.closed(object: self.name) }
+        guard handle != nil else { throw RuntimeError.closed(object: self.name) }
         // One map's snapshot, not every map's: readers and metrics look maps
         // up by name once per map, which was quadratic in the object's maps.
-        guard let map = Sys.findMap(handle, name: name).map({ m -> Map in Self.snapshot(m) }) else {
+        guard let map = map(named: name) else {
             throw RuntimeError.noSuchMap(name, available: maps.map(\.name))
         }
         guard loaded, map.fd >= 0 else { throw RuntimeError.notLoaded(object: self.name) }

@@ -307,7 +307,8 @@ private func scalarDouble<F: Decodable>(_ type: F.Type, _ value: JSONValue, _ pa
 /// result handed back with `unsafeBitCast` once `T` is known to be that very
 /// type: dynamic casts had been a third of a manifest's decoding.
 private func decodeScalar<T: Decodable>(_ type: T.Type, _ value: JSONValue, _ parent: CodingPathNode, _ key: CodingKey?) throws -> T {
-    func path() -> [CodingKey] { key.map { parent.appending($0) }?.keys ?? parent.keys }
+    func node() -> CodingPathNode { key.map { parent.appending($0) } ?? parent }
+    func path() -> [CodingKey] { node().keys }
     func integer<I: FixedWidthInteger>(_: I.Type) throws -> T { unsafeBitCast(try scalarInteger(I.self, value, path), to: T.self) }
     if T.self == String.self { return unsafeBitCast(try scalarString(value, path), to: T.self) }
     if T.self == Bool.self { return unsafeBitCast(try scalarBool(value, path), to: T.self) }
@@ -323,7 +324,7 @@ private func decodeScalar<T: Decodable>(_ type: T.Type, _ value: JSONValue, _ pa
     if T.self == Int16.self { return try integer(Int16.self) }
     if T.self == Double.self { return unsafeBitCast(try scalarDouble(type, value, path), to: T.self) }
     if T.self == Float.self { return unsafeBitCast(Float(try scalarDouble(type, value, path)), to: T.self) }
-    return try T(from: JSONValueDecoder(value: value, path: key.map { parent.appending($0) } ?? parent))
+    return try T(from: JSONValueDecoder(value: value, path: node()))
 }
 
 /// `null` where a value is required: an error unless `T` is an optional.
@@ -389,11 +390,7 @@ private struct JSONKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
         return false
     }
 
-    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        let v = try member(key)
-        try checkNotNull(type, v, path.appending(key).keys, "value but found null instead.")
-        return try decodeScalar(type, v, path, key)
-    }
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decodeScalar(type, required(type, key), path, key) }
 
     /// A member that must be there and not null.
     private func required<T>(_ type: T.Type, _ key: Key) throws -> JSONValue {
@@ -473,17 +470,20 @@ private struct JSONUnkeyedContainer: UnkeyedDecodingContainer {
         currentIndex += 1
         return true
     }
-    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let index = currentIndex
+    /// The next element, which must not be null, and its index.
+    mutating func nextRequired<T>(_ type: T.Type) throws -> (JSONValue, IndexKey) {
+        let index = IndexKey(currentIndex)
         let v = try next(type)
-        try checkNotNull(type, v, path.appending(IndexKey(index)).keys, "but found null instead.")
-        return try decodeScalar(type, v, path, IndexKey(index))
+        try checkNotNull(type, v, path.appending(index).keys, "but found null instead.")
+        return (v, index)
+    }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        let (v, index) = try nextRequired(type)
+        return try decodeScalar(type, v, path, index)
     }
     mutating func decode(_ type: String.Type) throws -> String {
-        let index = currentIndex
-        let v = try next(type)
-        try checkNotNull(type, v, path.appending(IndexKey(index)).keys, "but found null instead.")
-        return try scalarString(v) { path.appending(IndexKey(index)).keys }
+        let (v, index) = try nextRequired(type)
+        return try scalarString(v) { path.appending(index).keys }
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
         let index = currentIndex

@@ -22,16 +22,20 @@ extension Compression {
 extension Compression {
     /// CRC-32 (ISO-HDLC, as gzip and PNG use it) of `bytes`, by zlib's `crc32`.
     public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { crc32($0) }
+    }
+
+    /// CRC-32 of the bytes of a buffer.
+    public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc: UInt = 0
-        bytes.withUnsafeBufferPointer { b in
-            // zlib takes a 32-bit length: feed a large buffer in pieces.
-            var at = 0
-            repeat {
-                let n = min(b.count - at, 1 << 30)
-                crc = CCompression.crc32(crc, b.baseAddress.map { $0 + at }, UInt32(n))
-                at += n
-            } while at < b.count
-        }
+        let base = bytes.bindMemory(to: UInt8.self).baseAddress
+        // zlib takes a 32-bit length: feed a large buffer in pieces.
+        var at = 0
+        repeat {
+            let n = min(bytes.count - at, 1 << 30)
+            crc = CCompression.crc32(crc, base.map { $0 + at }, UInt32(n))
+            at += n
+        } while at < bytes.count
         return UInt32(truncatingIfNeeded: crc)
     }
 }

@@ -5,8 +5,9 @@ import BPF
 /// maps and the layouts of the records and values they hold.
 ///
 /// The compiler fills it (InfraredCompiler/Manifest.swift); loaders carry it
-/// as JSON in their payload and decode it here, so the runner links this
-/// model without linking the compiler. Unknown JSON fields are ignored.
+/// as JSON in their payload (written by `Encodable`) and read it with
+/// ManifestReading.swift, so the runner links this model without linking
+/// the compiler. Unknown JSON fields are ignored.
 ///
 /// Typed with the language's shared types (BPF's `ScalarType`, `MapKind`,
 /// `ProgramKind`), which travel as their names (`"u32"`, `"ringbuf"`,

@@ -8,8 +8,23 @@ public final class Link: @unchecked Sendable, CustomStringConvertible {
     public let program: String
     /// What it is attached to (`cgroup:/sys/fs/cgroup/…`, or the section for auto-attach).
     public let target: String
-    /// The kernel's id for the link (what `bpftool link show` lists), when it is a BPF link.
-    public let id: UInt32?
+    /// The kernel's id for the link (what `bpftool link show` lists), when it
+    /// is a BPF link. Asked of the kernel on first use, not at attach: a
+    /// loader attaching 100 programs reads none of them (one
+    /// `BPF_OBJ_GET_INFO_BY_FD` each). Nil for a link closed before anyone
+    /// asked: its fd is gone, and the kernel has forgotten the id.
+    public var id: UInt32? {
+        lock.withLock {
+            if let knownID { return knownID }
+            guard let handle else { return nil }
+            let fd = Sys.linkFD(handle)
+            let id = fd >= 0 ? Sys.linkID(fd: fd) : nil
+            knownID = .some(id)
+            return id
+        }
+    }
+    /// The id once read (`.some(nil)`: not a BPF link).
+    private var knownID: UInt32??
 
     private var handle: LinkHandle?
     /// How to detach an attachment that is not a libbpf `bpf_link` (a raw
@@ -21,15 +36,13 @@ public final class Link: @unchecked Sendable, CustomStringConvertible {
         self.handle = handle
         self.program = program
         self.target = target
-        let fd = Sys.linkFD(handle)
-        self.id = fd >= 0 ? Sys.linkID(fd: fd) : nil
     }
 
     /// An attachment detached by `closer` instead of `bpf_link__destroy`.
     init(program: String, target: String, id: UInt32?, closer: @escaping () -> Void) {
         self.program = program
         self.target = target
-        self.id = id
+        self.knownID = .some(id)
         self.closer = closer
     }
 

@@ -47,6 +47,8 @@ public final class LoadedObject: @unchecked Sendable {
     /// Whether a load may have written into the log buffers since they were mapped.
     private var logsWritten = false
     private var links: [Link] = []
+    /// The size of `links` at which `keep` next drops closed links.
+    private var pruneAt = 16
     private var loaded = false
 
     /// Opens an object from ELF bytes without loading it (`bpf_object__open_mem`).
@@ -445,7 +447,13 @@ public final class LoadedObject: @unchecked Sendable {
     }
 
     private func keep(_ link: Link) -> Link {
-        links.removeAll { !$0.isAttached }
+        // Closed links are dropped when the list has doubled since the last
+        // time: dropping them at every attach made attaching N programs
+        // N²/2 lock round trips (0.2 ms at 100 programs, 2 ms at 300).
+        if links.count >= pruneAt {
+            links.removeAll { !$0.isAttached }
+            pruneAt = max(16, 2 * links.count)
+        }
         links.append(link)
         return link
     }

@@ -1,125 +1,83 @@
-/// JSON without Foundation: a parser to `JSONValue` and a `Decoder` over it,
-/// so the loader runner decodes its manifest (`Codable`, written by
-/// Foundation's `JSONEncoder` in `infrared gen loader`) without linking
-/// Foundation (3.6 MB of the runner, Benchmarks/footprint.sh).
+/// JSON without Foundation: a pull reader, so the loader runner reads its
+/// manifest (written by Foundation's `JSONEncoder` in `infrared gen loader`)
+/// without linking Foundation (3.6 MB of the runner, Benchmarks/footprint.sh)
+/// and without `Codable`'s dispatch.
 ///
-/// Follows RFC 8259; decodes as Foundation's `JSONDecoder` with its default
-/// strategies does for the types a manifest holds (integers, strings, bools,
-/// optionals, arrays, string-keyed dictionaries, enums with associated
-/// values): a number decodes to an integer type only when it is one exactly.
+/// Why not a `Decoder`: the runner had one, over a parsed tree. A manifest of
+/// 100 programs and 100 maps (34 KB) took 2.5 ms to decode, three quarters
+/// of it in `Codable`'s machinery (keyed-container boxes, existential
+/// decoders, generic metadata looked up per call), where reading the same
+/// document member by member takes a tenth of that. The types a loader reads
+/// say how, member by member (InfraredObject/ManifestReading.swift), and a
+/// test holds them to what `JSONDecoder` makes of the same document.
+///
+/// Follows RFC 8259 and reads values as Foundation's `JSONDecoder` with its
+/// default strategies does: a number reads as an integer only when it is one
+/// exactly (`1e2`, `1.0`), a member named twice is the last one, unknown
+/// members are skipped (still checked to be JSON).
 
-/// A parsed JSON document.
-public enum JSONValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    /// The number's text as written (decoded to the type asked for).
-    case number(String)
-    case string(String)
-    case array([JSONValue])
-    /// Members in document order.
-    case object([(String, JSONValue)])
-
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.number(x), .number(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: return false
-        }
-    }
-
-    /// The value `member` of an object (the last one of that name), nil for a missing member or a non-object.
-    public subscript(member: String) -> JSONValue? {
-        guard case .object(let members) = self else { return nil }
-        return members.last { $0.0 == member }?.1
-    }
-
-    /// Parses one JSON document (surrounding whitespace allowed).
-    public init(parsing bytes: [UInt8]) throws {
-        var parser = JSONParser(bytes: bytes)
-        parser.skipSpace()
-        self = try parser.value(depth: 0)
-        parser.skipSpace()
-        guard parser.at == bytes.count else { throw parser.error("unexpected text after the document") }
-    }
-}
-
-/// Why a document does not parse: the message and the byte offset.
-public struct JSONSyntaxError: Error, CustomStringConvertible, Sendable {
+/// Why a document does not read: the message and the byte offset.
+public struct JSONError: Error, CustomStringConvertible, Sendable {
     public var offset: Int
     public var message: String
     public var description: String { "JSON: \(message) at byte \(offset)" }
+    public init(offset: Int, message: String) { self.offset = offset; self.message = message }
 }
 
-private struct JSONParser {
-    let bytes: [UInt8]
-    var at = 0
+@usableFromInline struct JSONParser {
+    @usableFromInline let bytes: [UInt8]
+    @usableFromInline var at = 0
 
-    func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(offset: at, message: message) }
+    @usableFromInline init(bytes: [UInt8]) { self.bytes = bytes }
 
-    mutating func skipSpace() {
+    @usableFromInline func error(_ message: String) -> JSONError { JSONError(offset: at, message: message) }
+
+    @usableFromInline mutating func skipSpace() {
         while at < bytes.count, bytes[at] == 0x20 || bytes[at] == 0x0a || bytes[at] == 0x0d || bytes[at] == 0x09 { at += 1 }
     }
 
-    mutating func expect(_ word: String) throws {
+    /// `bytes[start..<end]`, known to be UTF-8 (ASCII, or validated), as a
+    /// String: from a buffer, not a slice (the slice takes a generic path).
+    func text(_ start: Int, _ end: Int) -> String {
+        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }
+    }
+
+    /// An integer written as plain digits (`-?[1-9][0-9]*` or `0`, at most
+    /// 18 digits: what `JSONEncoder` writes), read in place; nil, having
+    /// read nothing, for any other number (`number()` then reads it).
+    @usableFromInline mutating func plainInteger() -> Int64? {
+        var i = at
+        let negative = i < bytes.count && bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        let first = i
+        var value: Int64 = 0
+        while i < bytes.count, i - first < 18, case let d = bytes[i] &- UInt8(ascii: "0"), d < 10 {
+            value = value * 10 + Int64(d)
+            i += 1
+        }
+        guard i > first, i - first == 1 || bytes[first] != UInt8(ascii: "0") else { return nil }
+        if i < bytes.count {
+            let b = bytes[i]
+            guard !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b), b != UInt8(ascii: "."), b != UInt8(ascii: "e"), b != UInt8(ascii: "E") else { return nil }
+        }
+        at = i
+        return negative ? -value : value
+    }
+
+    @usableFromInline mutating func expect(_ byte: UInt8) throws {
+        guard at < bytes.count, bytes[at] == byte else { throw error("expected '\(Character(Unicode.Scalar(byte)))'") }
+        at += 1
+    }
+
+    @usableFromInline mutating func expect(_ word: String) throws {
         for b in word.utf8 {
             guard at < bytes.count, bytes[at] == b else { throw error("expected '\(word)'") }
             at += 1
         }
     }
 
-    mutating func value(depth: Int) throws -> JSONValue {
-        guard depth < 512 else { throw error("nested too deeply") }
-        guard at < bytes.count else { throw error("unexpected end of the document") }
-        switch bytes[at] {
-        case UInt8(ascii: "{"):
-            at += 1
-            var members: [(String, JSONValue)] = []
-            skipSpace()
-            if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members) }
-            while true {
-                skipSpace()
-                guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a member name") }
-                let name = try string()
-                skipSpace()
-                try expect(":")
-                skipSpace()
-                members.append((name, try value(depth: depth + 1)))
-                skipSpace()
-                guard at < bytes.count else { throw error("unexpected end of the document") }
-                if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-                guard bytes[at] == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
-                at += 1
-                return .object(members)
-            }
-        case UInt8(ascii: "["):
-            at += 1
-            var elements: [JSONValue] = []
-            skipSpace()
-            if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array(elements) }
-            while true {
-                skipSpace()
-                elements.append(try value(depth: depth + 1))
-                skipSpace()
-                guard at < bytes.count else { throw error("unexpected end of the document") }
-                if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-                guard bytes[at] == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
-                at += 1
-                return .array(elements)
-            }
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expect("null"); return .null
-        default: return .number(try number())
-        }
-    }
-
     /// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-    mutating func number() throws -> String {
+    @usableFromInline mutating func number() throws -> String {
         let start = at
         func digits(_ p: inout JSONParser) -> Int {
             let s = p.at
@@ -139,7 +97,7 @@ private struct JSONParser {
             if at < bytes.count, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
             guard digits(&self) > 0 else { throw error("expected digits in the exponent") }
         }
-        return String(decoding: bytes[start..<at], as: UTF8.self)
+        return text(start, at)
     }
 
     mutating func hex4() throws -> UInt32 {
@@ -159,7 +117,7 @@ private struct JSONParser {
         return v
     }
 
-    mutating func string() throws -> String {
+    @usableFromInline mutating func string() throws -> String {
         at += 1   // the opening quote
         let start = at
         // Most strings hold no escape: one scan to the closing quote, one copy.
@@ -170,7 +128,7 @@ private struct JSONParser {
             let b = bytes[at]
             if b == UInt8(ascii: "\"") {
                 at += 1
-                if bits < 0x80 { return String(decoding: bytes[start..<at - 1], as: UTF8.self) }
+                if bits < 0x80 { return text(start, at - 1) }
                 guard let s = String(validating: Array(bytes[start..<at - 1]), as: UTF8.self) else { throw error("a string is not UTF-8") }
                 return s
             }
@@ -220,298 +178,185 @@ private struct JSONParser {
     }
 }
 
-/// Decodes `type` from a JSON document, as Foundation's `JSONDecoder()` does.
-public func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-    try T(from: JSONValueDecoder(value: JSONValue(parsing: bytes), path: CodingPathNode.root))
-}
 
-/// A coding path as a list from the leaf up, built into `[CodingKey]` only
-/// when something asks for it (an error, a type reading `codingPath`): a
-/// manifest decodes thousands of values and names none of their paths.
-final class CodingPathNode: @unchecked Sendable {
-    let parent: CodingPathNode?
-    let key: CodingKey?
-    init(parent: CodingPathNode?, key: CodingKey?) { self.parent = parent; self.key = key }
-    static let root = CodingPathNode(parent: nil, key: nil)
+/// Reads one JSON document value by value. Each read consumes one value (and
+/// the whitespace after it); `members` and `elements` hand each member or
+/// element to a closure that must read (or `skipValue`) exactly one.
+public struct JSONReader {
+    @usableFromInline var parser: JSONParser
+    /// Objects and arrays open around the current value.
+    @usableFromInline var depth = 0
 
-    func appending(_ key: CodingKey) -> CodingPathNode { CodingPathNode(parent: self, key: key) }
+    @usableFromInline init(parser: JSONParser) { self.parser = parser }
 
-    var keys: [CodingKey] {
-        var out: [CodingKey] = []
-        var node: CodingPathNode? = self
-        while let n = node { if let k = n.key { out.append(k) }; node = n.parent }
-        return out.reversed()
-    }
-}
-
-/// A `Decoder` over a parsed value.
-struct JSONValueDecoder: Decoder {
-    let value: JSONValue
-    let path: CodingPathNode
-    var codingPath: [CodingKey] { path.keys }
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
-
-    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        guard case .object(let members) = value else { throw mismatch([String: Any].self, value, path.keys) }
-        return KeyedDecodingContainer(JSONKeyedContainer<Key>(members: members, path: path))
+    /// Reads a whole document with `body`; only whitespace may follow what it reads.
+    @inlinable public static func read<T>(_ bytes: [UInt8], _ body: (inout JSONReader) throws -> T) throws -> T {
+        var reader = JSONReader(parser: JSONParser(bytes: bytes))
+        reader.parser.skipSpace()
+        let value = try body(&reader)
+        guard reader.parser.at == bytes.count else { throw reader.parser.error("unexpected text after the document") }
+        return value
     }
 
-    func unkeyedContainer() throws -> UnkeyedDecodingContainer {
-        guard case .array(let elements) = value else { throw mismatch([Any].self, value, path.keys) }
-        return JSONUnkeyedContainer(elements: elements, path: path)
-    }
+    /// The byte offset of the next value (for messages).
+    public var offset: Int { parser.at }
 
-    func singleValueContainer() throws -> SingleValueDecodingContainer { JSONSingleValue(value: value, path: path) }
-}
+    /// An error at the next value.
+    public func error(_ message: String) -> JSONError { parser.error(message) }
 
-private func mismatch(_ type: Any.Type, _ value: JSONValue, _ path: [CodingKey]) -> DecodingError {
-    let found: String
-    switch value {
-    case .null: found = "null"
-    case .bool: found = "a boolean"
-    case .number: found = "a number"
-    case .string: found = "a string"
-    case .array: found = "an array"
-    case .object: found = "an object"
-    }
-    return .typeMismatch(type, .init(codingPath: path, debugDescription: "Expected to decode \(type) but found \(found) instead."))
-}
+    @usableFromInline var next: UInt8? { parser.at < parser.bytes.count ? parser.bytes[parser.at] : nil }
 
-/// The scalars, each a function the compiler specializes: the containers'
-/// concrete overloads (`decode(String.self, forKey:)`, which synthesized
-/// `Codable` calls for every `String`, `Int` and `Bool` field) come straight
-/// here without a generic dispatch. `path` is built only for an error.
-private func scalarString(_ value: JSONValue, _ path: () -> [CodingKey]) throws -> String {
-    guard case .string(let s) = value else { throw mismatch(String.self, value, path()) }
-    return s
-}
-private func scalarBool(_ value: JSONValue, _ path: () -> [CodingKey]) throws -> Bool {
-    guard case .bool(let b) = value else { throw mismatch(Bool.self, value, path()) }
-    return b
-}
-private func scalarInteger<I: FixedWidthInteger>(_: I.Type, _ value: JSONValue, _ path: () -> [CodingKey]) throws -> I {
-    guard case .number(let text) = value else { throw mismatch(I.self, value, path()) }
-    if let i = I(text) { return i }
-    // 1e3, 2.0: integers when exact, as JSONDecoder takes them.
-    if let d = Double(text), d.rounded() == d, let i = I(exactly: d) { return i }
-    throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: "Number \(text) is not representable in Swift."))
-}
-private func scalarDouble<F: Decodable>(_ type: F.Type, _ value: JSONValue, _ path: () -> [CodingKey]) throws -> Double {
-    guard case .number(let text) = value, let d = Double(text) else { throw mismatch(type, value, path()) }
-    return d
-}
-
-/// The scalar decodes every container shares. `parent` and `key` name the
-/// value's place; the path is built only for an error or a nested decoder.
-/// Types are told apart by metatype identity (a pointer comparison) and the
-/// result handed back with `unsafeBitCast` once `T` is known to be that very
-/// type: dynamic casts had been a third of a manifest's decoding.
-private func decodeScalar<T: Decodable>(_ type: T.Type, _ value: JSONValue, _ parent: CodingPathNode, _ key: CodingKey?) throws -> T {
-    func node() -> CodingPathNode { key.map { parent.appending($0) } ?? parent }
-    func path() -> [CodingKey] { node().keys }
-    func integer<I: FixedWidthInteger>(_: I.Type) throws -> T { unsafeBitCast(try scalarInteger(I.self, value, path), to: T.self) }
-    if T.self == String.self { return unsafeBitCast(try scalarString(value, path), to: T.self) }
-    if T.self == Bool.self { return unsafeBitCast(try scalarBool(value, path), to: T.self) }
-    if T.self == Int.self { return try integer(Int.self) }
-    if T.self == UInt32.self { return try integer(UInt32.self) }
-    if T.self == UInt64.self { return try integer(UInt64.self) }
-    if T.self == Int64.self { return try integer(Int64.self) }
-    if T.self == Int32.self { return try integer(Int32.self) }
-    if T.self == UInt8.self { return try integer(UInt8.self) }
-    if T.self == UInt16.self { return try integer(UInt16.self) }
-    if T.self == UInt.self { return try integer(UInt.self) }
-    if T.self == Int8.self { return try integer(Int8.self) }
-    if T.self == Int16.self { return try integer(Int16.self) }
-    if T.self == Double.self { return unsafeBitCast(try scalarDouble(type, value, path), to: T.self) }
-    if T.self == Float.self { return unsafeBitCast(Float(try scalarDouble(type, value, path)), to: T.self) }
-    return try T(from: JSONValueDecoder(value: value, path: node()))
-}
-
-/// `null` where a value is required: an error unless `T` is an optional.
-private func checkNotNull<T>(_ type: T.Type, _ value: JSONValue, _ path: @autoclosure () -> [CodingKey], _ what: String) throws {
-    guard case .null = value, !(type is any ExpressibleByNilLiteral.Type) else { return }
-    throw DecodingError.valueNotFound(type, .init(codingPath: path(), debugDescription: "Expected \(type) \(what)"))
-}
-
-private struct JSONKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let members: [(String, JSONValue)]
-    /// Member name → the last member of that name, for objects too large to search.
-    let index: [String: Int]?
-    let path: CodingPathNode
-    var codingPath: [CodingKey] { path.keys }
-
-    init(members: [(String, JSONValue)], path: CodingPathNode) {
-        self.members = members
-        self.path = path
-        if members.count > 16 {
-            var index: [String: Int] = [:]
-            for (i, m) in members.enumerated() { index[m.0] = i }
-            self.index = index
-        } else {
-            self.index = nil
+    /// What the next value is, for a message that expected something else.
+    @usableFromInline var found: String {
+        switch next {
+        case nil: return "the end of the document"
+        case UInt8(ascii: "{"): return "an object"
+        case UInt8(ascii: "["): return "an array"
+        case UInt8(ascii: "\""): return "a string"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return "a boolean"
+        case UInt8(ascii: "n"): return "null"
+        default: return "a number"
         }
     }
 
-    /// Each member name once, in document order.
-    var allKeys: [Key] {
-        var keys: [Key] = []
-        keys.reserveCapacity(members.count)
-        var seen = Set<String>()   // used for large objects only; small ones search what came before
-        for (i, m) in members.enumerated() {
-            let first = index != nil ? seen.insert(m.0).inserted : !members[..<i].contains { $0.0 == m.0 }
-            if first, let k = Key(stringValue: m.0) { keys.append(k) }
-        }
-        return keys
-    }
+    @usableFromInline func mismatch(_ expected: String) -> JSONError { error("expected \(expected), found \(found)") }
 
-    /// The last member named `name` (as a dictionary built from the members keeps it).
-    func lookup(_ name: String) -> JSONValue? {
-        if let index { return index[name].map { members[$0].1 } }
-        var i = members.count
-        while i > 0 {
-            i -= 1
-            if members[i].0 == name { return members[i].1 }
-        }
-        return nil
-    }
-
-    func contains(_ key: Key) -> Bool { lookup(key.stringValue) != nil }
-
-    func member(_ key: Key) throws -> JSONValue {
-        guard let v = lookup(key.stringValue) else {
-            throw DecodingError.keyNotFound(key, .init(codingPath: path.keys,
-                                                       debugDescription: "No value associated with key \(key) (\"\(key.stringValue)\")."))
-        }
-        return v
-    }
-
-    func decodeNil(forKey key: Key) throws -> Bool {
-        if case .null = try member(key) { return true }
-        return false
-    }
-
-    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decodeScalar(type, required(type, key), path, key) }
-
-    /// A member that must be there and not null.
-    private func required<T>(_ type: T.Type, _ key: Key) throws -> JSONValue {
-        let v = try member(key)
-        try checkNotNull(type, v, path.appending(key).keys, "value but found null instead.")
-        return v
-    }
-    /// A member that may be missing or null (nil then).
-    private func present(_ key: Key) -> JSONValue? {
-        guard let v = lookup(key.stringValue) else { return nil }
-        if case .null = v { return nil }
-        return v
-    }
-    private func at(_ key: Key) -> () -> [CodingKey] { { path.appending(key).keys } }
-
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try scalarString(required(type, key), at(key)) }
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try scalarBool(required(type, key), at(key)) }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try scalarInteger(type, required(type, key), at(key)) }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try scalarInteger(type, required(type, key), at(key)) }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try scalarInteger(type, required(type, key), at(key)) }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try scalarInteger(type, required(type, key), at(key)) }
-    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try scalarInteger(type, required(type, key), at(key)) }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try scalarInteger(type, required(type, key), at(key)) }
-
-    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(key).map { try scalarString($0, at(key)) } }
-    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key).map { try scalarBool($0, at(key)) } }
-    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(key).map { try scalarInteger(type, $0, at(key)) } }
-    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try present(key).map { try scalarInteger(type, $0, at(key)) } }
-    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try present(key).map { try scalarInteger(type, $0, at(key)) } }
-    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        try present(key).map { try decodeScalar(type, $0, path, key) }
-    }
-
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        try JSONValueDecoder(value: member(key), path: path.appending(key)).container(keyedBy: type)
-    }
-    func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
-        try JSONValueDecoder(value: member(key), path: path.appending(key)).unkeyedContainer()
-    }
-    func superDecoder() throws -> Decoder {
-        JSONValueDecoder(value: lookup("super") ?? .null, path: path)
-    }
-    func superDecoder(forKey key: Key) throws -> Decoder {
-        JSONValueDecoder(value: lookup(key.stringValue) ?? .null, path: path.appending(key))
-    }
-}
-
-/// An array element's place in `codingPath` (as `JSONDecoder` names it: "Index N").
-private struct IndexKey: CodingKey {
-    var intValue: Int?
-    var stringValue: String { "Index \(intValue ?? 0)" }
-    init(_ i: Int) { intValue = i }
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { self.intValue = intValue }
-}
-
-private struct JSONUnkeyedContainer: UnkeyedDecodingContainer {
-    let elements: [JSONValue]
-    let path: CodingPathNode
-    var codingPath: [CodingKey] { path.keys }
-    var currentIndex = 0
-    var count: Int? { elements.count }
-    var isAtEnd: Bool { currentIndex >= elements.count }
-
-    init(elements: [JSONValue], path: CodingPathNode) { self.elements = elements; self.path = path }
-
-    mutating func next(_ type: Any.Type) throws -> JSONValue {
-        guard !isAtEnd else {
-            throw DecodingError.valueNotFound(type, .init(codingPath: path.appending(IndexKey(currentIndex)).keys, debugDescription: "Unkeyed container is at end."))
-        }
-        defer { currentIndex += 1 }
-        return elements[currentIndex]
-    }
-
-    mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, case .null = elements[currentIndex] else { return false }
-        currentIndex += 1
+    /// True, having consumed it, when the next value is `null`.
+    @inlinable public mutating func null() throws -> Bool {
+        guard next == UInt8(ascii: "n") else { return false }
+        try parser.expect("null")
+        parser.skipSpace()
         return true
     }
-    /// The next element, which must not be null, and its index.
-    mutating func nextRequired<T>(_ type: T.Type) throws -> (JSONValue, IndexKey) {
-        let index = IndexKey(currentIndex)
-        let v = try next(type)
-        try checkNotNull(type, v, path.appending(index).keys, "but found null instead.")
-        return (v, index)
-    }
-    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let (v, index) = try nextRequired(type)
-        return try decodeScalar(type, v, path, index)
-    }
-    mutating func decode(_ type: String.Type) throws -> String {
-        let (v, index) = try nextRequired(type)
-        return try scalarString(v) { path.appending(index).keys }
-    }
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
-        let index = currentIndex
-        let v = try next(type)
-        return try JSONValueDecoder(value: v, path: path.appending(IndexKey(index))).container(keyedBy: type)
-    }
-    mutating func nestedUnkeyedContainer() throws -> UnkeyedDecodingContainer {
-        let index = currentIndex
-        let v = try next([Any].self)
-        return try JSONValueDecoder(value: v, path: path.appending(IndexKey(index))).unkeyedContainer()
-    }
-    mutating func superDecoder() throws -> Decoder {
-        let index = currentIndex
-        let v = try next(Any.self)
-        return JSONValueDecoder(value: v, path: path.appending(IndexKey(index)))
-    }
-}
 
-private struct JSONSingleValue: SingleValueDecodingContainer {
-    let value: JSONValue
-    let path: CodingPathNode
-    var codingPath: [CodingKey] { path.keys }
-    func decodeNil() -> Bool {
-        if case .null = value { return true }
-        return false
+    /// Nil for `null`, else what `read` reads: an optional member or element.
+    @inlinable public mutating func optional<T>(_ read: (inout JSONReader) throws -> T) throws -> T? {
+        try null() ? nil : read(&self)
     }
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try checkNotNull(type, value, path.keys, "but found null value instead.")
-        return try decodeScalar(type, value, path, nil)
+
+    public mutating func string() throws -> String {
+        guard next == UInt8(ascii: "\"") else { throw mismatch("a string") }
+        let s = try parser.string()
+        parser.skipSpace()
+        return s
+    }
+
+    public mutating func bool() throws -> Bool {
+        switch next {
+        case UInt8(ascii: "t"): try parser.expect("true"); parser.skipSpace(); return true
+        case UInt8(ascii: "f"): try parser.expect("false"); parser.skipSpace(); return false
+        default: throw mismatch("a boolean")
+        }
+    }
+
+    /// An integer of type `I`, written as one or as a number equal to one (`1e2`, `2.0`).
+    @inlinable public mutating func integer<I: FixedWidthInteger>(_: I.Type = I.self) throws -> I {
+        guard let b = next, b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) else { throw mismatch("a number") }
+        if let plain = parser.plainInteger(), let i = I(exactly: plain) {
+            parser.skipSpace()
+            return i
+        }
+        let start = parser.at
+        let text = try parser.number()
+        parser.skipSpace()
+        if let i = I(text) { return i }
+        if let d = Double(text), d.rounded() == d, let i = I(exactly: d) { return i }
+        throw JSONError(offset: start, message: "the number \(text) is not a \(I.self)")
+    }
+
+    public mutating func double() throws -> Double {
+        let start = parser.at
+        guard let b = next, b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) else { throw mismatch("a number") }
+        let text = try parser.number()
+        parser.skipSpace()
+        guard let d = Double(text) else { throw JSONError(offset: start, message: "the number \(text) is not a Double") }
+        return d
+    }
+
+    /// A string naming one of `T`'s cases by its raw value.
+    @inlinable public mutating func rawValue<T: RawRepresentable>(_: T.Type) throws -> T where T.RawValue == String {
+        let start = parser.at
+        let name = try string()
+        guard let value = T(rawValue: name) else { throw JSONError(offset: start, message: "\"\(name)\" is not a \(T.self)") }
+        return value
+    }
+
+    @usableFromInline mutating func open(_ bracket: UInt8, _ what: String) throws {
+        guard next == bracket else { throw mismatch(what) }
+        guard depth < 512 else { throw error("nested too deeply") }
+        depth += 1
+        parser.at += 1
+        parser.skipSpace()
+    }
+
+    /// After a member or element: true at the closing bracket (consumed), false after a comma.
+    @usableFromInline mutating func close(_ bracket: UInt8) throws -> Bool {
+        switch next {
+        case UInt8(ascii: ","):
+            parser.at += 1
+            parser.skipSpace()
+            return false
+        case bracket:
+            parser.at += 1
+            parser.skipSpace()
+            depth -= 1
+            return true
+        case nil: throw error("unexpected end of the document")
+        default: throw error(bracket == UInt8(ascii: "}") ? "expected ',' or '}'" : "expected ',' or ']'")
+        }
+    }
+
+    /// An object: `body` reads each member's value, given its name, in document order.
+    @inlinable public mutating func members(_ body: (inout JSONReader, String) throws -> Void) throws {
+        try open(UInt8(ascii: "{"), "an object")
+        if next == UInt8(ascii: "}") { _ = try close(UInt8(ascii: "}")); return }
+        repeat {
+            guard next == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let name = try parser.string()
+            parser.skipSpace()
+            try parser.expect(UInt8(ascii: ":"))
+            parser.skipSpace()
+            try body(&self, name)
+        } while try !close(UInt8(ascii: "}"))
+    }
+
+    /// An array: `body` reads each element in order.
+    @inlinable public mutating func elements(_ body: (inout JSONReader) throws -> Void) throws {
+        try open(UInt8(ascii: "["), "an array")
+        if next == UInt8(ascii: "]") { _ = try close(UInt8(ascii: "]")); return }
+        repeat { try body(&self) } while try !close(UInt8(ascii: "]"))
+    }
+
+    /// An array whose elements `element` reads.
+    @inlinable public mutating func array<T>(_ element: (inout JSONReader) throws -> T) throws -> [T] {
+        var out: [T] = []
+        try elements { out.append(try element(&$0)) }
+        return out
+    }
+
+    /// An object of string members, as a dictionary (a name given twice: the last).
+    public mutating func stringDictionary() throws -> [String: String] {
+        var out: [String: String] = [:]
+        try members { r, name in out[name] = try r.string() }
+        return out
+    }
+
+    /// Reads past one value of any kind (checking that it is JSON).
+    public mutating func skipValue() throws {
+        switch next {
+        case UInt8(ascii: "{"): try members { r, _ in try r.skipValue() }
+        case UInt8(ascii: "["): try elements { try $0.skipValue() }
+        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): _ = try bool()
+        case UInt8(ascii: "n"): _ = try null()
+        case nil: throw error("unexpected end of the document")
+        default: _ = try parser.number(); parser.skipSpace()
+        }
+    }
+
+    /// `value`, which the object ending here had to have.
+    @inlinable public func required<T>(_ value: T?, _ member: String, in what: String) throws -> T {
+        guard let value else { throw JSONError(offset: parser.at, message: "\(what) has no member \"\(member)\"") }
+        return value
     }
 }

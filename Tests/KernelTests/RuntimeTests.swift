@@ -252,13 +252,45 @@ final class RuntimeTests: KernelTestCase {
         let link = try object.attach(program: "count_getppid")
         XCTAssertEqual(object.attachedLinks.count, 1)
         for _ in 0..<25 { _ = getppid() }
+        // A link's id is read from the kernel when first asked for, and kept.
+        let id = try XCTUnwrap(link.id)
+        XCTAssertTrue(try Kernel.linkIDs().contains(id))
         link.close()
+        XCTAssertEqual(link.id, id)
+        let unasked = try object.attach(program: "count_getppid")
+        unasked.close()
+        XCTAssertNil(unasked.id, "a link closed before its id was asked for has none")
+        XCTAssertEqual(object.attachedLinks.count, 0)
         let value = try XCTUnwrap(object.lookup(map: "counts", key: [0, 0, 0, 0]))
         let count = value.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
         XCTAssertGreaterThanOrEqual(count, 25)
         XCTAssertEqual(try object.keys(map: "counts").count, 1)
         try object.update(map: "counts", key: [0, 0, 0, 0], value: [UInt8](repeating: 0, count: 8))
         XCTAssertEqual(try object.lookup(map: "counts", key: [0, 0, 0, 0]), [UInt8](repeating: 0, count: 8))
+    }
+
+    /// 40 attachments of one program (two to each of 20 cgroups, the first
+    /// closed before the second is made): the object keeps exactly the 20
+    /// open links (closed ones are dropped in batches), each with its own id.
+    func testManyAttachmentsAndLazyLinkIDs() throws {
+        let object = try LoadedObject(bytes: try Support.compileC(CSources.deviceFilter), options: LoadOptions(objectName: "devmany"))
+        defer { object.close() }
+        let cgroups = try (0..<20).map { _ in try Support.Cgroup() }
+        defer { object.detachAll(); cgroups.forEach { $0.remove() } }
+        var open: [Link] = []
+        for cgroup in cgroups {
+            try object.attachCgroup(program: "deny_urandom", cgroupPath: cgroup.path).close()
+            open.append(try object.attachCgroup(program: "deny_urandom", cgroupPath: cgroup.path))
+        }
+        XCTAssertEqual(object.attachedLinks.count, 20)
+        XCTAssertEqual(Set(object.attachedLinks.map(ObjectIdentifier.init)), Set(open.map(ObjectIdentifier.init)))
+        let ids = open.compactMap(\.id)
+        XCTAssertEqual(Set(ids).count, 20)
+        XCTAssertTrue(Set(ids).isSubset(of: Set(try Kernel.linkIDs())))
+        XCTAssertNotEqual(try cgroups[7].readDevice("/dev/urandom").status, 0, "the second attachment is in force")
+        object.detachAll()
+        XCTAssertEqual(object.attachedLinks.count, 0)
+        XCTAssertTrue(try Support.eventually { Set(ids).isDisjoint(with: Set(try Kernel.linkIDs())) }, "links left after detachAll")
     }
 
     func testMissingAttachPoint() throws {

@@ -4,13 +4,17 @@ import InfraredCompiler
 import InfraredObject
 import InfraredSupport
 
-/// The runner decodes its manifest with InfraredSupport's `decodeJSON`
-/// (no Foundation in the runner); `infrared gen loader` writes it with
-/// Foundation's `JSONEncoder`. Foundation's `JSONDecoder` is the oracle.
+/// The runner reads its manifest with `Manifest(json:)` (InfraredSupport's
+/// `JSONReader`; no Foundation, no `Codable` in the runner); `infrared gen
+/// loader` writes it with Foundation's `JSONEncoder`. Foundation's
+/// `JSONDecoder` is the oracle.
 final class ManifestJSONTests: XCTestCase {
     /// Every example's manifest, and one-liners with every kind of implicit
     /// map (lhist's associated values, stack keys' `[Stack?]`), printf
-    /// output, options and faults: encoded by JSONEncoder, decoded by both.
+    /// output, options and faults: encoded by JSONEncoder, read by both.
+    /// Every optional property of every manifest type is set in one of
+    /// them, so a member the reader misses (or misnames) shows as a
+    /// difference.
     func testManifestsDecodeAsJSONDecoderDecodesThem() throws {
         let examples = try FileManager.default.contentsOfDirectory(atPath: LoaderSupport.packageRoot.appendingPathComponent("Examples").path)
             .filter { $0.hasSuffix(".rb") }.sorted()
@@ -22,17 +26,40 @@ final class ManifestJSONTests: XCTestCase {
         sources += [
             ("-e", #"kprobe("vfs_read") { @lat[comm].lhist(pid % 100, 0, 100, 10); @h.hist(pid); @s[comm, kstack, ustack] += 1 }"#),
             ("-e", #"tracepoint("syscalls/sys_enter_openat") { |ctx| @avg[pid].avg(pid); @mn.min(pid); @mx.max(pid); @st.stats(pid); @c[comm].count; printf("%d \"q\" é\n", pid) }"#),
+            ("-e", #"option :top, :int, default: 10; tracepoint("syscalls/sys_enter_getppid") { printk("getppid from %d\n", pid); 0 }"#),
         ]
         var maps = 0
+        var optionals: [String: Bool] = [:]   // "Type.property" → set in some manifest
         for (path, source) in sources {
             let manifest = try Compiler.compile(source: source, path: path).manifest
             let json = Array(try JSONEncoder().encode(manifest))
-            let ours = try decodeJSON(Manifest.self, from: json)
+            let ours = try Manifest(json: json)
             XCTAssertEqual(ours, manifest, path)
             XCTAssertEqual(ours, try JSONDecoder().decode(Manifest.self, from: Data(json)), path)
             maps += manifest.maps.count
+            noteOptionals(manifest, into: &optionals)
         }
         XCTAssertGreaterThan(maps, 20)
+        XCTAssertGreaterThanOrEqual(optionals.count, 14, "\(optionals.keys.sorted())")
+        XCTAssertEqual(optionals.filter { !$0.value }.keys.sorted(), [], "optional properties no manifest sets")
+    }
+
+    /// Walks a value's stored properties (Mirror), noting for each optional
+    /// one whether it held a value.
+    private func noteOptionals(_ value: Any, into seen: inout [String: Bool]) {
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            if let some = mirror.children.first { noteOptionals(some.value, into: &seen) }
+            return
+        }
+        for child in mirror.children {
+            let childMirror = Mirror(reflecting: child.value)
+            if childMirror.displayStyle == .optional, let label = child.label, mirror.displayStyle == .struct {
+                let key = "\(type(of: value)).\(label)"
+                seen[key] = (seen[key] ?? false) || !childMirror.children.isEmpty
+            }
+            noteOptionals(child.value, into: &seen)
+        }
     }
 
     struct Sample: Codable, Equatable {
@@ -43,9 +70,29 @@ final class ManifestJSONTests: XCTestCase {
         var b: Bool?
         var a: [Int?]?
         var m: [String: String]?
+
+        /// Read as ManifestReading.swift reads a manifest's types.
+        static func read(_ bytes: [UInt8]) throws -> Sample {
+            try JSONReader.read(bytes) { r in
+                var s: String?, i: Int?, u: UInt8?, d: Double?, b: Bool?, a: [Int?]?, m: [String: String]?
+                try r.members { r, member in
+                    switch member {
+                    case "s": s = try r.string()
+                    case "i": i = try r.integer()
+                    case "u": u = try r.optional { try $0.integer() }
+                    case "d": d = try r.optional { try $0.double() }
+                    case "b": b = try r.optional { try $0.bool() }
+                    case "a": a = try r.optional { try $0.array { try $0.optional { try $0.integer() } } }
+                    case "m": m = try r.optional { try $0.stringDictionary() }
+                    default: try r.skipValue()
+                    }
+                }
+                return Sample(s: try r.required(s, "s", in: "a sample"), i: try r.required(i, "i", in: "a sample"), u: u, d: d, b: b, a: a, m: m)
+            }
+        }
     }
 
-    /// Documents JSONDecoder takes or refuses, decoded into `Sample`: ours takes and refuses the same, with the same values.
+    /// Documents JSONDecoder takes or refuses, decoded into `Sample`: the reader takes and refuses the same, with the same values.
     func testSyntaxAndTypesAsJSONDecoder() throws {
         let documents = [
             #"{"s":"a\/b\\c\"d\n\t\u00e9\ud83d\ude00","i":-12}"#,
@@ -70,14 +117,41 @@ final class ManifestJSONTests: XCTestCase {
         var accepted = 0
         for doc in documents {
             let theirs = try? JSONDecoder().decode(Sample.self, from: Data(doc.utf8))
-            let ours = try? decodeJSON(Sample.self, from: Array(doc.utf8))
+            let ours = try? Sample.read(Array(doc.utf8))
             XCTAssertEqual(ours, theirs, doc)
             if theirs != nil { accepted += 1 }
         }
         XCTAssertEqual(accepted, 4)
         // JSONDecoder also takes a trailing comma (JSON5's leniency); ours keeps to RFC 8259.
         XCTAssertNotNil(try? JSONDecoder().decode(Sample.self, from: Data(#"{"s":"x","i":1,}"#.utf8)))
-        XCTAssertThrowsError(try decodeJSON(Sample.self, from: Array(#"{"s":"x","i":1,}"#.utf8)))
+        XCTAssertThrowsError(try Sample.read(Array(#"{"s":"x","i":1,}"#.utf8)))
+    }
+
+    /// What a damaged or foreign manifest is told apart by: the member or
+    /// value that is wrong, and where.
+    func testReaderErrorsNameWhatIsWrong() throws {
+        func message(_ doc: String) -> String {
+            do { _ = try Manifest(json: Array(doc.utf8)); return "read" } catch { return "\(error)" }
+        }
+        let program = #"{"name":"p","kind":"tracepoint","section":"tracepoint/a/b","arguments":["a/b"],"options":{},"line":3}"#
+        let good = #"{"license":"GPL","programs":[PROGRAM],"structs":[],"maps":[],"params":[],"globals":[],"future":{"x":[1,{"y":null}]}}"#
+        let manifest = try Manifest(json: Array(good.replacingOccurrences(of: "PROGRAM", with: program).utf8))
+        XCTAssertEqual(manifest.programs.map(\.name), ["p"])
+        XCTAssertEqual(manifest.programs.first?.kind.declaration, "tracepoint")
+        XCTAssertNil(manifest.options)
+        XCTAssertNil(manifest.faults)
+        XCTAssertEqual(message(#"{"license":"GPL"}"#), #"JSON: the manifest has no member "programs" at byte 17"#)
+        XCTAssertEqual(message(good.replacingOccurrences(of: "PROGRAM", with: program.replacingOccurrences(of: #""line":3"#, with: #""line":"3""#))),
+                       "JSON: expected a number, found a string at byte 128")
+        XCTAssertEqual(message(good.replacingOccurrences(of: "PROGRAM", with: program.replacingOccurrences(of: "tracepoint\"", with: "tracepoints\""))),
+                       "JSON: unknown program kind tracepoints at byte 48")
+        XCTAssertEqual(message(good.replacingOccurrences(of: "PROGRAM", with: program.replacingOccurrences(of: #","line":3"#, with: ""))),
+                       #"JSON: a program has no member "line" at byte 121"#)
+        XCTAssertEqual(message(#"{"license":"GPL","programs":[],"structs":[],"maps":[{"name":"m","kind":"hashish"}]}"#),
+                       #"JSON: "hashish" is not a MapKind at byte 71"#)
+        XCTAssertEqual(message(String(repeating: "[", count: 600)), "JSON: expected an object, found an array at byte 0")
+        XCTAssertEqual(message(#"{"x":"# + String(repeating: "[", count: 600)), "JSON: nested too deeply at byte 516")
+        XCTAssertEqual(message(""), "JSON: expected an object, found the end of the document at byte 0")
     }
 
     /// The replacements of `firstRange(of:)`, `contains(_:)` and `replacing(_:with:)`.

@@ -6,7 +6,7 @@ import XCTest
 /// add ICU and its ~30 MB of data) nor the Swift regex library (1.2 MB); one
 /// use of `JSONDecoder`, `FileManager`, `String.firstRange(of:)`,
 /// `replacing(_:with:)`, `contains("text")`… in its modules brings them back
-/// (InfraredSupport's `decodeJSON`, `readFile`, `firstRange(ofText:)` are the
+/// (InfraredSupport's `JSONReader`, `readFile`, `firstRange(ofText:)` are the
 /// replacements). Issue 18's budget: 10 MB.
 final class RunnerFootprintTests: XCTestCase {
     func testStaticRunnerLinksNoICU() throws {

@@ -48,6 +48,18 @@ final class LoaderUnitTests: XCTestCase {
         XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) {
             XCTAssertEqual($0 as? PayloadError, .corrupted("payload format version 1, this runner reads 2"))
         }
+        // The trailer's reserved bytes (where version 1 kept the rest of its hash) must be zero.
+        var reserved = image
+        reserved[image.count - 64 + 20] = 7
+        try Data(reserved).write(to: file)
+        XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) {
+            XCTAssertEqual($0 as? PayloadError, .corrupted("the trailer's reserved bytes are not zero"))
+        }
+        // The payload is mapped from the page its first byte is on: past the first page too.
+        for runnerSize in [4096, 9000] {
+            try Data([UInt8](repeating: 0x90, count: runnerSize) + payload.encoded()).write(to: file)
+            XCTAssertEqual(try LoaderPayload.read(executable: file.path), payload, "runner of \(runnerSize) bytes")
+        }
         try Data(runner).write(to: file)
         XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) { XCTAssertEqual($0 as? PayloadError, .missing) }
     }

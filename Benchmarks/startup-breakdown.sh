@@ -23,7 +23,9 @@
 # fork+exec (so both include the same Python spawn cost). Rounds alternate
 # the two tools; the table gives each step's median and the spread
 # (min–max) over the rounds; every round's raw numbers go to
-# Benchmarks/results/startup-rounds.tsv (committed with the table).
+# Benchmarks/results/startup-rounds.tsv (committed with the table). Two runs
+# are SETTLE seconds apart (default 1): the kernel frees a tool's objects
+# after it exits, and a tool started meanwhile is slowed by it.
 #
 # With --programs N the probe is instead load-scaling.sh's object of N
 # programs and N hash maps (program i: `c_i[pid % 64] += 1` on the i-th
@@ -39,6 +41,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 ROUNDS=30 WRITE=1 PROGRAMS=0
+SETTLE=${SETTLE:-1}   # seconds between two tools' runs, for the kernel to finish freeing the last one's objects
 COMMAND="Benchmarks/startup-breakdown.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -152,6 +155,7 @@ C
 cat > bench.py <<'PY'
 import os, signal, statistics, subprocess, sys, time
 ROUNDS = int(sys.argv[1])
+SETTLE = float(sys.argv[2])
 TOOLS = {"loader": ["./execsnoop", "--quiet"], "c": ["./execsnoop-c"]}
 rows = []   # (tool, round, step, ms)
 for r in range(ROUNDS):
@@ -169,6 +173,10 @@ for r in range(ROUNDS):
                     break
         p.send_signal(signal.SIGINT)
         p.wait(timeout=10)
+        # The kernel frees the round's programs, maps and perf events after
+        # the tool exits (deferred work): starting the next tool at once had
+        # some rounds of either tool overlap it, 16 or 25 ms for the same step.
+        time.sleep(SETTLE)
         if not steps or steps[-1][0] != "readers":
             sys.exit(f"{name}: round {r}: no startup lines (exit {p.returncode})")
         rows += [(name, r, s, ms) for s, ms in steps]
@@ -198,7 +206,7 @@ for s in order:
 l, c = stats("loader", "readers")[0], stats("c", "readers")[0]
 print(f"\nexec → attached and reading (median of {ROUNDS} rounds): loader {l:.2f} ms, C tool {c:.2f} ms, ratio {l / c:.2f}")
 PY
-table=$(python3 bench.py "$ROUNDS")
+table=$(python3 bench.py "$ROUNDS" "$SETTLE")
 sizes="loader $(stat -c %s execsnoop) bytes, C tool $(stat -c %s execsnoop-c) bytes (+ shared libbpf/libelf/libz)"
 echo "$table"
 echo "$sizes"
@@ -219,7 +227,7 @@ $COMMAND
 $PROBE: the generated loader
 against the C libbpf skeleton tool of the same object, rounds alternating.
 Milliseconds since the harness read CLOCK_MONOTONIC before fork+exec, when
-each step ended (median, min–max over $ROUNDS rounds), and each step's own
+each step ended (median, min–max over $ROUNDS rounds, $SETTLE s apart), and each step's own
 median. Raw rounds: [results/startup-rounds$SUFFIX.tsv](results/startup-rounds$SUFFIX.tsv).
 Sizes: $sizes.
 

@@ -60,9 +60,14 @@ public let programKinds: [ProgramKind] = [
                 btfArguments: .function(prefix: "bpf_lsm_", returnValue: false)),
 ]
 
+/// Row index by declaration (the first row, should two share one): a loader
+/// looks up every program's kind in its manifest.
+private let programKindsByDeclaration: [String: Int] =
+    Dictionary(programKinds.enumerated().map { ($0.element.declaration, $0.offset) }, uniquingKeysWith: { first, _ in first })
+
 public extension ProgramKind {
     /// The row for a declaration name.
-    static func declared(_ name: String) -> ProgramKind? { programKinds.first { $0.declaration == name } }
+    static func declared(_ name: String) -> ProgramKind? { programKindsByDeclaration[name].map { programKinds[$0] } }
     /// The row whose section matches an ELF section name (seed form's `section!`), longest prefix first.
     static func forSection(_ name: String) -> ProgramKind? {
         programKinds.filter { $0.takesTarget ? name.hasPrefix($0.section) : name == $0.section }

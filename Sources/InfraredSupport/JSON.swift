@@ -25,10 +25,11 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
 }
 
 @usableFromInline struct JSONParser {
-    @usableFromInline let bytes: [UInt8]
+    /// The document, valid for the read (`JSONReader.read` holds the array).
+    @usableFromInline let bytes: UnsafeBufferPointer<UInt8>
     @usableFromInline var at = 0
 
-    @usableFromInline init(bytes: [UInt8]) { self.bytes = bytes }
+    @usableFromInline init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     @usableFromInline func error(_ message: String) -> JSONError { JSONError(offset: at, message: message) }
 
@@ -39,7 +40,7 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
     /// `bytes[start..<end]`, known to be UTF-8 (ASCII, or validated), as a
     /// String: from a buffer, not a slice (the slice takes a generic path).
     func text(_ start: Int, _ end: Int) -> String {
-        bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
     }
 
     /// An integer written as plain digits (`-?[1-9][0-9]*` or `0`, at most
@@ -117,6 +118,23 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
         return v
     }
 
+    /// A member name (at its opening quote): its bytes in the document when
+    /// it is ASCII without escapes, else decoded.
+    @usableFromInline mutating func key() throws -> JSONKey {
+        let start = at + 1
+        var i = start
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                at = i + 1
+                return JSONKey(raw: UnsafeBufferPointer(rebasing: bytes[start..<i]), decoded: nil)
+            }
+            if b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { break }
+            i += 1
+        }
+        return JSONKey(raw: UnsafeBufferPointer(start: nil, count: 0), decoded: try string())
+    }
+
     @usableFromInline mutating func string() throws -> String {
         at += 1   // the opening quote
         let start = at
@@ -179,6 +197,27 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
 }
 
 
+/// A member's name as `JSONReader.members` hands it over, valid inside the
+/// closure only: the document's bytes when the name is ASCII without
+/// escapes (what `JSONEncoder` writes for Swift property names), else the
+/// decoded text. `switch name { case "kind": … }` matches it against a
+/// literal byte by byte, without making a String.
+public struct JSONKey {
+    @usableFromInline let raw: UnsafeBufferPointer<UInt8>
+    @usableFromInline let decoded: String?
+
+    @usableFromInline init(raw: UnsafeBufferPointer<UInt8>, decoded: String?) { self.raw = raw; self.decoded = decoded }
+
+    /// The name as a String.
+    public var string: String { decoded ?? String(decoding: raw, as: UTF8.self) }
+
+    @inlinable public static func ~= (pattern: StaticString, key: JSONKey) -> Bool {
+        if let decoded = key.decoded { return pattern.withUTF8Buffer { String(decoding: $0, as: UTF8.self) } == decoded }
+        guard pattern.utf8CodeUnitCount == key.raw.count else { return false }
+        return pattern.withUTF8Buffer { $0.elementsEqual(key.raw) }
+    }
+}
+
 /// Reads one JSON document value by value. Each read consumes one value (and
 /// the whitespace after it); `members` and `elements` hand each member or
 /// element to a closure that must read (or `skipValue`) exactly one.
@@ -191,11 +230,13 @@ public struct JSONReader {
 
     /// Reads a whole document with `body`; only whitespace may follow what it reads.
     @inlinable public static func read<T>(_ bytes: [UInt8], _ body: (inout JSONReader) throws -> T) throws -> T {
-        var reader = JSONReader(parser: JSONParser(bytes: bytes))
-        reader.parser.skipSpace()
-        let value = try body(&reader)
-        guard reader.parser.at == bytes.count else { throw reader.parser.error("unexpected text after the document") }
-        return value
+        try bytes.withUnsafeBufferPointer { buffer in
+            var reader = JSONReader(parser: JSONParser(bytes: buffer))
+            reader.parser.skipSpace()
+            let value = try body(&reader)
+            guard reader.parser.at == buffer.count else { throw reader.parser.error("unexpected text after the document") }
+            return value
+        }
     }
 
     /// The byte offset of the next value (for messages).
@@ -306,13 +347,14 @@ public struct JSONReader {
         }
     }
 
-    /// An object: `body` reads each member's value, given its name, in document order.
-    @inlinable public mutating func members(_ body: (inout JSONReader, String) throws -> Void) throws {
+    /// An object: `body` reads each member's value, given its name, in
+    /// document order. The name is valid inside `body` only.
+    @inlinable public mutating func members(_ body: (inout JSONReader, JSONKey) throws -> Void) throws {
         try open(UInt8(ascii: "{"), "an object")
         if next == UInt8(ascii: "}") { _ = try close(UInt8(ascii: "}")); return }
         repeat {
             guard next == UInt8(ascii: "\"") else { throw error("expected a member name") }
-            let name = try parser.string()
+            let name = try parser.key()
             parser.skipSpace()
             try parser.expect(UInt8(ascii: ":"))
             parser.skipSpace()
@@ -337,7 +379,7 @@ public struct JSONReader {
     /// An object of string members, as a dictionary (a name given twice: the last).
     public mutating func stringDictionary() throws -> [String: String] {
         var out: [String: String] = [:]
-        try members { r, name in out[name] = try r.string() }
+        try members { r, name in out[name.string] = try r.string() }
         return out
     }
 

@@ -54,15 +54,13 @@ extension Manifest {
 
 extension Manifest.Program {
     init(reading r: inout JSONReader) throws {
-        var name: String?, kind: ProgramKind?, section: String?, arguments: [String]?, options: [String: String]?, line: Int?
+        // The kind is looked up once the object is read: a ProgramKind is a
+        // large row, and the closure's captures were copied at every member.
+        var name: String?, declaration: (offset: Int, text: String)?, section: String?, arguments: [String]?, options: [String: String]?, line: Int?
         try r.members { r, member in
             switch member {
             case "name": name = try r.string()
-            case "kind":
-                let at = r.offset
-                let declaration = try r.string()
-                guard let k = ProgramKind.declared(declaration) else { throw JSONError(offset: at, message: "unknown program kind \(declaration)") }
-                kind = k
+            case "kind": declaration = (offset: r.offset, text: try r.string())
             case "section": section = try r.string()
             case "arguments": arguments = try r.array { try $0.string() }
             case "options": options = try r.stringDictionary()
@@ -71,7 +69,9 @@ extension Manifest.Program {
             }
         }
         let what = "a program"
-        self.init(name: try r.required(name, "name", in: what), kind: try r.required(kind, "kind", in: what),
+        let d = try r.required(declaration, "kind", in: what)
+        guard let kind = ProgramKind.declared(d.text) else { throw JSONError(offset: d.offset, message: "unknown program kind \(d.text)") }
+        self.init(name: try r.required(name, "name", in: what), kind: kind,
                   section: try r.required(section, "section", in: what), arguments: try r.required(arguments, "arguments", in: what),
                   options: try r.required(options, "options", in: what), line: try r.required(line, "line", in: what))
     }

@@ -205,6 +205,15 @@ for s in order:
     print(f"| {s} | {cell(stats('loader', s))} | {delta('loader', s)} | {cell(stats('c', s))} | {delta('c', s)} |")
 l, c = stats("loader", "readers")[0], stats("c", "readers")[0]
 print(f"\nexec → attached and reading (median of {ROUNDS} rounds): loader {l:.2f} ms, C tool {c:.2f} ms, ratio {l / c:.2f}")
+# Some rounds of either tool are slower by several ms in one step (load,
+# usually), the machine's doing rather than the tool's: the rounds'
+# distribution is then two humps, and which one the median falls in is
+# luck. The lower quartile and the minimum show the tools' own cost.
+def low(tool):
+    v = sorted(ms for t, _, s, ms in rows if t == tool and s == "readers")
+    return statistics.quantiles(v, n=4)[0], v[0]
+(lq, lm), (cq, cm) = low("loader"), low("c")
+print(f"lower quartile: loader {lq:.2f} ms, C tool {cq:.2f} ms, ratio {lq / cq:.2f}; minimum: loader {lm:.2f} ms, C tool {cm:.2f} ms, ratio {lm / cm:.2f}")
 PY
 table=$(python3 bench.py "$ROUNDS" "$SETTLE")
 sizes="loader $(stat -c %s execsnoop) bytes, C tool $(stat -c %s execsnoop-c) bytes (+ shared libbpf/libelf/libz)"

@@ -139,12 +139,17 @@ public struct LoaderPayload: Sendable, Equatable {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let mapStart = start - start % page
         let mapLength = size - trailerSize - mapStart
-        guard mapLength > 0 else { return try LoaderPayload(payload: []) }
-        guard let base = mmap(nil, mapLength, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off_t(mapStart)), base != MAP_FAILED else {
-            throw PayloadError.unreadable(path, String(cString: strerror(errno)))
+        // An empty payload on a page boundary maps nothing (mmap refuses a
+        // length of 0); it still goes through the same check.
+        var mapped: UnsafeMutableRawPointer?
+        if mapLength > 0 {
+            guard let base = mmap(nil, mapLength, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, off_t(mapStart)), base != MAP_FAILED else {
+                throw PayloadError.unreadable(path, String(cString: strerror(errno)))
+            }
+            mapped = base
         }
-        defer { munmap(base, mapLength) }
-        let payload = UnsafeRawBufferPointer(start: base + (start - mapStart), count: Int(length))
+        defer { if let mapped { munmap(mapped, mapLength) } }
+        let payload = UnsafeRawBufferPointer(start: mapped.map { $0 + (start - mapStart) }, count: Int(length))
         let found = Compression.crc32(payload)
         guard found == expected else {
             throw PayloadError.corrupted("CRC-32 mismatch (expected \(Self.hex32(expected)), found \(Self.hex32(found)))")

@@ -260,6 +260,12 @@ public struct JSONReader {
         }
     }
 
+    /// Whether the next value starts as a number does (a minus sign or a digit).
+    @usableFromInline var atNumber: Bool {
+        guard let b = next else { return false }
+        return b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b)
+    }
+
     @usableFromInline func mismatch(_ expected: String) -> JSONError { error("expected \(expected), found \(found)") }
 
     /// True, having consumed it, when the next value is `null`.
@@ -292,7 +298,7 @@ public struct JSONReader {
 
     /// An integer of type `I`, written as one or as a number equal to one (`1e2`, `2.0`).
     @inlinable public mutating func integer<I: FixedWidthInteger>(_: I.Type = I.self) throws -> I {
-        guard let b = next, b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) else { throw mismatch("a number") }
+        guard atNumber else { throw mismatch("a number") }
         if let plain = parser.plainInteger(), let i = I(exactly: plain) {
             parser.skipSpace()
             return i
@@ -306,8 +312,8 @@ public struct JSONReader {
     }
 
     public mutating func double() throws -> Double {
+        guard atNumber else { throw mismatch("a number") }
         let start = parser.at
-        guard let b = next, b == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) else { throw mismatch("a number") }
         let text = try parser.number()
         parser.skipSpace()
         guard let d = Double(text) else { throw JSONError(offset: start, message: "the number \(text) is not a Double") }

@@ -60,6 +60,13 @@ final class LoaderUnitTests: XCTestCase {
             try Data([UInt8](repeating: 0x90, count: runnerSize) + payload.encoded()).write(to: file)
             XCTAssertEqual(try LoaderPayload.read(executable: file.path), payload, "runner of \(runnerSize) bytes")
         }
+        // An empty payload on a page boundary (nothing to map) is checked as any other.
+        for (crc, why) in [(UInt32(0), "no NAME entry"), (1, "CRC-32 mismatch (expected 00000001, found 00000000)")] {
+            let trailer = LoaderPayload.le(0) + LoaderPayload.le32(crc) + [UInt8](repeating: 0, count: 28)
+                + LoaderPayload.le32(LoaderPayload.version) + LoaderPayload.le32(0) + LoaderPayload.magic
+            try Data([UInt8](repeating: 0x90, count: 4096) + trailer).write(to: file)
+            XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) { XCTAssertEqual($0 as? PayloadError, .corrupted(why)) }
+        }
         try Data(runner).write(to: file)
         XCTAssertThrowsError(try LoaderPayload.read(executable: file.path)) { XCTAssertEqual($0 as? PayloadError, .missing) }
     }

@@ -10,13 +10,18 @@
 /// the original header, its exits stay where they were.
 func unrollConstantLoops(_ f: inout IRFunction) {
     var tried = Set<Int>()   // headers (of the current numbering) that did not unroll
+    var baseline: Int? = nil  // cost of `f` cleaned up: the same until a loop is unrolled
     for _ in 0..<8 {
         guard let loop = Loop.innermost(in: f).first(where: { !tried.contains($0.header) }) else { return }
-        if let unrolled = Loop.unrolled(f, loop) {
-            var baseline = f
-            Loop.cleanUp(&baseline)
-            if Loop.pays(unrolled: Loop.cost(unrolled), baseline: Loop.cost(baseline),
-                         verifiedBaseline: loop.isArithmetic(f) ? Loop.verifiedCost(f, loop) : 0) { f = unrolled; tried = []; continue }
+        if let trips = Loop.peelCount(f, loop), let unrolled = Loop.unrolled(f, loop, trips: trips) {
+            if baseline == nil { var g = f; Loop.cleanUp(&g); baseline = Loop.cost(g) }
+            let unrolledCost = Loop.cost(unrolled)
+            if Loop.pays(unrolled: unrolledCost, baseline: baseline!,
+                         verifiedBaseline: loop.isArithmetic(f) ? Loop.verifiedCost(f, loop, trips: trips) : 0) {
+                // `unrolled` is cleaned up already; cleaning it again changes nothing (every probe's
+                // object is the same as when the baseline was cleaned up again here).
+                f = unrolled; baseline = unrolledCost; tried = []; continue
+            }
         }
         tried.insert(loop.header)
     }
@@ -67,8 +72,7 @@ struct Loop {
 
     /// `f` with `loop` peeled until it is provably left, and cleaned up; nil
     /// when some iteration's continue-or-leave test is not a constant.
-    static func unrolled(_ f: IRFunction, _ loop: Loop) -> IRFunction? {
-        guard let trips = peelCount(f, loop) else { return nil }
+    static func unrolled(_ f: IRFunction, _ loop: Loop, trips: Int) -> IRFunction? {
         var g = f
         let body = loop.blocks.sorted()
         var copies = Set<Int>()
@@ -182,8 +186,7 @@ struct Loop {
 
     /// The verifier's walk of `f` with `loop` rolled, estimated: the
     /// function once plus the loop's blocks once per further trip.
-    static func verifiedCost(_ f: IRFunction, _ loop: Loop) -> Int {
-        guard let trips = peelCount(f, loop) else { return 0 }
+    static func verifiedCost(_ f: IRFunction, _ loop: Loop, trips: Int) -> Int {
         return cost(f) + (trips - 1) * loop.blocks.reduce(0) { $0 + cost(f.blocks[$1]) }
     }
 

@@ -98,7 +98,7 @@ final class Lowering {
         language = l.language; kernelBTF = l.kernelBTF; functions = l.functions
         core = l.core; records = l.records; implicitMaps = l.implicitMaps
         kindsSettled = false
-        ir = l.ir; pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
+        ir = IRBuilder(scratchOf: l.ir); pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
         structSites = l.structSites; structOffsets = l.structOffsets; userReadSlot = l.userReadSlot
     }
 
@@ -145,9 +145,7 @@ final class Lowering {
             }
         }
         // Unreached mruby blocks leave empty IR blocks; give them a terminator.
-        for b in irBlocks where ir.function.blocks[b].terminator == .unreachable {
-            ir.function.blocks[b].terminator = .ret(.imm(0))
-        }
+        for b in irBlocks { ir.terminateIfOpen(b, .ret(.imm(0))) }
     }
 
     // MARK: Instructions
@@ -274,21 +272,58 @@ struct IRBuilder {
     /// Current IR block receiving instructions.
     var current = 0
     var strings: StringPool
+    /// Where block `b` is in `function.blocks`: `b - base`, except the
+    /// `carried` block, at 0. A lowering's own builder holds every block
+    /// (base 0, nothing carried); a scratch copy (`init(scratchOf:)`) holds
+    /// only the block that was current and the blocks it makes, so making
+    /// one costs the same however much IR the lowering has built.
+    private var base = 0
+    private var carried = -1
+
+    init(function: IRFunction, strings: StringPool) {
+        self.function = function; self.strings = strings
+    }
+
+    /// A builder for a scratch lowering: the same numbering of registers and
+    /// blocks, the current block's instructions (the lowering looks back at
+    /// them), none of the others.
+    init(scratchOf b: IRBuilder) {
+        self = b
+        let next = b.function.blocks.count + b.base
+        function.blocks = [b.function.blocks[b.slot(b.current)]]
+        carried = b.current
+        base = next - 1
+    }
+
+    private func slot(_ b: Int) -> Int { b == carried ? 0 : b - base }
+
+    /// Block `b`, which this builder must hold.
+    func block(_ b: Int) -> IRBlock { function.blocks[slot(b)] }
+
+    /// The instructions of the current block so far.
+    var currentInstructions: [(IRInstruction, SourceLocation)] { function.blocks[slot(current)].instructions }
 
     mutating func newBlock() -> Int {
         function.blocks.append(IRBlock())
-        return function.blocks.count - 1
+        return function.blocks.count - 1 + base
     }
 
     mutating func emit(_ i: IRInstruction, _ loc: SourceLocation) {
-        function.blocks[current].instructions.append((i, loc))
+        function.blocks[slot(current)].instructions.append((i, loc))
     }
 
     /// Ends the current block, unless it already ended.
     mutating func terminate(_ t: Terminator, _ loc: SourceLocation) {
-        if function.blocks[current].terminator == .unreachable {
-            function.blocks[current].terminator = t
-            function.blocks[current].terminatorLocation = loc
+        let s = slot(current)
+        if function.blocks[s].terminator == .unreachable {
+            function.blocks[s].terminator = t
+            function.blocks[s].terminatorLocation = loc
         }
+    }
+
+    /// Gives block `b` a terminator if it has none.
+    mutating func terminateIfOpen(_ b: Int, _ t: Terminator) {
+        let s = slot(b)
+        if function.blocks[s].terminator == .unreachable { function.blocks[s].terminator = t }
     }
 }

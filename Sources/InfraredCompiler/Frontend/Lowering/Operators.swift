@@ -118,7 +118,7 @@ extension Lowering {
     /// constant below 64 (`x >> (i & 7)`), in this block.
     func countBelow64(_ r: VReg) -> Bool {
         var target = r
-        for (i, _) in ir.function.blocks[ir.current].instructions.reversed() where i.definition == target {
+        for (i, _) in ir.currentInstructions.reversed() where i.definition == target {
             switch i {
             case .binary(.and, _, _, .imm(let k)), .binary(.and, _, .imm(let k), _): return k >= 0 && k < 64
             case .binary(.and, _, .reg(let a), .reg(let b)):

@@ -37,7 +37,7 @@ extension Lowering {
     func unsignedType(_ r: VReg, _ unsigned64: Bool) -> String? {
         if unsigned64 { return "unsigned (u64)" }
         var target = r
-        for (i, _) in ir.function.blocks[ir.current].instructions.reversed() where i.definition == target {
+        for (i, _) in ir.currentInstructions.reversed() where i.definition == target {
             switch i {
             case .move(_, .reg(let s)): target = s; continue
             case .load(_, _, _, let size, false), .loadFrame(_, _, let size, false): return "unsigned (u\(size * 8))"

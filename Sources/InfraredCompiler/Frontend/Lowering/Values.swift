@@ -143,7 +143,7 @@ extension Lowering {
 
     /// The constant an IR register was last set to in the current block, if any.
     func constantOf(_ r: VReg) -> Int64? {
-        for (i, _) in ir.function.blocks[ir.current].instructions.reversed() where i.definition == r {
+        for (i, _) in ir.currentInstructions.reversed() where i.definition == r {
             if case .move(_, .imm(let v)) = i { return v }
             return nil
         }

@@ -163,18 +163,27 @@ enum RegisterAllocation {
             use[b] = RegisterSet(members: reads); def[b] = RegisterSet(members: writes)
         }
         var liveIn = Array(repeating: RegisterSet(), count: n), liveOut = liveIn
-        var changed = true
-        while changed {
-            changed = false
+        // Sweeps from the last block to the first: a block reads a successor's
+        // set of the sweep before only along an edge to itself or an earlier
+        // block (a loop's back edge), so another sweep is needed only when
+        // such a successor changed (as IRLiveness does).
+        let succ = (0..<n).map { successors(f, $0) }
+        let backTargets = (0..<n).flatMap { b in succ[b].filter { $0 <= b } }
+        var changedIn = [Int](repeating: -1, count: n)
+        var sweep = 0
+        repeat {
             for b in stride(from: n - 1, through: 0, by: -1) {
                 var out = RegisterSet()
-                for s in successors(f, b) { out.formUnion(liveIn[s]) }
+                for s in succ[b] { out.formUnion(liveIn[s]) }
+                if sweep > 0 && out == liveOut[b] { continue }
                 var inn = out
                 inn.subtract(def[b])
                 inn.formUnion(use[b])
-                if out != liveOut[b] || inn != liveIn[b] { liveOut[b] = out; liveIn[b] = inn; changed = true }
+                liveOut[b] = out
+                if inn != liveIn[b] { liveIn[b] = inn; changedIn[b] = sweep }
             }
-        }
+            sweep += 1
+        } while backTargets.contains { changedIn[$0] == sweep - 1 }
         var iv = [Interval?](repeating: nil, count: f.vregCount)
         func touch(_ v: Int, _ p: Int) {
             if var x = iv[v] { x.start = min(x.start, p); x.end = max(x.end, p); iv[v] = x } else { iv[v] = Interval(vreg: v, start: p, end: p) }

@@ -170,6 +170,22 @@ enum IRInstruction: Hashable {
         case .atomicAdd(let b, _, let v, _): return [b, v]
         }
     }
+    /// Calls `body` with each register `uses` lists, in the same order,
+    /// without building the array (the liveness of every pass reads these).
+    @inline(__always)
+    func forEachUse(_ body: (VReg) -> Void) {
+        func each(_ o: Operand) { if case .reg(let r) = o { body(r) } }
+        switch self {
+        case .move(_, let a), .neg(_, let a), .storeFrame(_, let a, _): each(a)
+        case .binary(_, _, let a, let b), .setcc(_, _, let a, let b): each(a); each(b)
+        case .load(_, let base, _, _, _): body(base)
+        case .stringAddress: break
+        case .call(_, _, let args): for a in args { each(a) }
+        case .mapAddress, .variableAddress, .frameAddress, .loadFrame, .coreConstant: break
+        case .store(let b, _, let v, _): body(b); each(v)
+        case .atomicAdd(let b, _, let v, _): body(b); body(v)
+        }
+    }
     var hasSideEffects: Bool {
         switch self {
         case .call, .storeFrame, .store, .atomicAdd: return true

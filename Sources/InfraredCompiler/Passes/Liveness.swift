@@ -18,7 +18,7 @@ struct IRLiveness {
                 if definedIn[r.id] != b && readIn[r.id] != b { readIn[r.id] = b; reads.append(r.id) }
             }
             for (insn, _) in block.instructions {
-                for u in insn.uses { read(u) }
+                insn.forEachUse(read)
                 if let d = insn.definition, definedIn[d.id] != b { definedIn[d.id] = b; writes.append(d.id) }
             }
             for u in block.terminator.uses { read(u) }
@@ -26,10 +26,22 @@ struct IRLiveness {
             def[b] = RegisterSet(members: writes)
         }
         liveIn = Array(repeating: empty, count: n); liveOut = liveIn
-        var changed = true
+        // Sweeps in post-order: a block's successors are visited before it,
+        // except along a loop's back edge (to a block at the same or a later
+        // position), where the block reads the successor's set of the sweep
+        // before. Only such a read can be stale, so another sweep is needed
+        // only when the target of a back edge changed: one sweep without
+        // loops, and no sweep that merely confirms.
         let order = Array(f.reversePostOrder.reversed())
-        while changed {
-            changed = false
+        var position = [Int](repeating: -1, count: n)
+        for (i, b) in order.enumerated() { position[b] = i }
+        var backTargets: [Int] = []
+        for b in order {
+            for t in f.blocks[b].terminator.successors where position[t] >= position[b] { backTargets.append(t) }
+        }
+        var changedIn = [Int](repeating: -1, count: n)   // the last sweep that changed a block's live-in
+        var sweep = 0, visited = false
+        repeat {
             for b in order {
                 var out = empty
                 switch f.blocks[b].terminator {
@@ -37,12 +49,17 @@ struct IRLiveness {
                 case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
                 case .ret, .unreachable: break
                 }
+                // Live-in follows from live-out: the same live-out after the first sweep, the same live-in.
+                if visited && out == liveOut[b] { continue }
                 var inn = out
                 inn.subtract(def[b])
                 inn.formUnion(use[b])
-                if out != liveOut[b] || inn != liveIn[b] { liveOut[b] = out; liveIn[b] = inn; changed = true }
+                liveOut[b] = out
+                if inn != liveIn[b] { liveIn[b] = inn; changedIn[b] = sweep }
             }
-        }
+            visited = true
+            sweep += 1
+        } while backTargets.contains { changedIn[$0] == sweep - 1 }
     }
 }
 

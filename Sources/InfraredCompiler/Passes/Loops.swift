@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Full unrolling of loops whose trip count is known at compile time, kept
 /// only where it pays: `while i < 16 … i += 1` or `16.times` peeled
 /// iteration by iteration until constant propagation proves the loop is
@@ -8,19 +10,24 @@
 /// The IR is not SSA, so a peeled iteration is a plain copy of the loop's
 /// blocks: the entering edges go to the copy, the copy's back edges go to
 /// the original header, its exits stay where they were.
+///
+/// Each try cleans up two whole functions (the unrolled one and, after a
+/// change, the baseline); they are independent, so they run side by side.
 func unrollConstantLoops(_ f: inout IRFunction) {
     var tried = Set<Int>()   // headers (of the current numbering) that did not unroll
-    var baseline: Int? = nil  // cost of `f` cleaned up: the same until a loop is unrolled
+    var baseline: Int? = nil  // cost of `f` cleaned up: the same while no loop unrolls
     for _ in 0..<8 {
         guard let loop = Loop.innermost(in: f).first(where: { !tried.contains($0.header) }) else { return }
-        if let trips = Loop.peelCount(f, loop), let unrolled = Loop.unrolled(f, loop, trips: trips) {
-            if baseline == nil { var g = f; Loop.cleanUp(&g); baseline = Loop.cost(g) }
+        if let trips = Loop.peelCount(f, loop) {
+            let (candidate, cleaned) = Loop.unrolledBesideBaseline(f, loop, trips: trips, baseline: baseline == nil)
+            baseline = baseline ?? cleaned
+            guard let unrolled = candidate else { tried.insert(loop.header); continue }
             let unrolledCost = Loop.cost(unrolled)
             if Loop.pays(unrolled: unrolledCost, baseline: baseline!,
                          verifiedBaseline: loop.isArithmetic(f) ? Loop.verifiedCost(f, loop, trips: trips) : 0) {
-                // `unrolled` is cleaned up already; cleaning it again changes nothing (every probe's
-                // object is the same as when the baseline was cleaned up again here).
-                f = unrolled; baseline = unrolledCost; tried = []; continue
+                // Cleaning `unrolled` up again may find more (a merge of blocks
+                // exposes a constant): the next loop's baseline is cleaned anew.
+                f = unrolled; baseline = nil; tried = []; continue
             }
         }
         tried.insert(loop.header)
@@ -101,6 +108,27 @@ struct Loop {
         guard !g.reversePostOrder.contains(loop.header) else { return nil }
         cleanUp(&g)
         return g
+    }
+
+    /// `unrolled(f, loop, trips:)` and, when `baseline`, the cost of `f`
+    /// cleaned up, computed on two threads of libdispatch's pool (or one
+    /// after the other, when the pool is busy with other programs).
+    static func unrolledBesideBaseline(_ f: IRFunction, _ loop: Loop, trips: Int, baseline: Bool) -> (IRFunction?, Int?) {
+        guard baseline else { return (unrolled(f, loop, trips: trips), nil) }
+        final class Results: @unchecked Sendable { var unrolled: IRFunction?; var baseline: Int? }
+        let results = Results()
+        // Each iteration writes its own property; concurrentPerform returns
+        // after both, which orders those writes before the reads below.
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            if i == 0 {
+                results.unrolled = unrolled(f, loop, trips: trips)
+            } else {
+                var g = f
+                cleanUp(&g)
+                results.baseline = cost(g)
+            }
+        }
+        return (results.unrolled, results.baseline)
     }
 
     /// How many copies of the loop's blocks constant propagation needs to

@@ -130,14 +130,29 @@ struct ConstantAnalysis {
         entryState = entry
         outs = Array(repeating: nil, count: f.blocks.count)
         let live = IRLiveness(f)
-        var changed = true
-        while changed {
-            changed = false
-            for b in order {
+        // Sweeps in `order`, each visiting only the blocks a predecessor's
+        // change reached (the first: every block); a change reaching a block
+        // at the same or an earlier position (a loop's back edge) calls for
+        // another sweep. Without loops that is one sweep, and none that only
+        // confirms; a block's state is computed from the same states as by
+        // visiting every block each sweep.
+        var position = [Int](repeating: -1, count: f.blocks.count), dirty = [Bool](repeating: false, count: f.blocks.count)
+        for (i, b) in order.enumerated() { position[b] = i; dirty[b] = true }
+        var again = true
+        while again {
+            again = false
+            for b in order where dirty[b] {
+                dirty[b] = false
                 var out = state(entering: b)
                 Self.transfer(f.blocks[b], &out)
                 out.keep(live.liveOut[b])
-                if outs[b] != out { outs[b] = out; changed = true }
+                if outs[b] != out {
+                    outs[b] = out
+                    for s in f.blocks[b].terminator.successors {
+                        dirty[s] = true
+                        if position[s] <= position[b] { again = true }
+                    }
+                }
             }
         }
     }
@@ -395,6 +410,10 @@ func fuseCompareAndBranch(_ f: inout IRFunction) {
 
 /// Removes instructions whose result nobody reads (calls stay: they act).
 func eliminateDeadCode(_ f: inout IRFunction) {
+    // A removal changes what is live in other blocks only if it changes
+    // what is live on entering its block: only then may a definition in a
+    // predecessor have become dead, and another round (with the liveness
+    // computed again) is needed.
     var changed = true
     while changed {
         changed = false
@@ -406,16 +425,19 @@ func eliminateDeadCode(_ f: inout IRFunction) {
             kept.reserveCapacity(f.blocks[b].instructions.count)
             var edited = false   // the block is rewritten only when something went
             for (insn, loc) in f.blocks[b].instructions.reversed() {
-                if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { changed = true; edited = true; continue }
+                if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { edited = true; continue }
                 if case .call(let d?, let h, let args) = insn, !l.contains(d) {
                     l.formUnion(insn.uses); kept.append((.call(nil, helper: h, args: args), loc)); edited = true; continue
                 }
-                if case .move(let d, .reg(let s)) = insn, d == s { changed = true; edited = true; continue }
+                if case .move(let d, .reg(let s)) = insn, d == s { edited = true; continue }
                 if let d = insn.definition { l.remove(d) }
-                l.formUnion(insn.uses)
+                insn.forEachUse { l.insert($0) }
                 kept.append((insn, loc))
             }
-            if edited { f.blocks[b].instructions = kept.reversed() }
+            if edited {
+                f.blocks[b].instructions = kept.reversed()
+                if l != live.liveIn[b] { changed = true }
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ final class TranslationValidationTests: XCTestCase {
     struct Program { var name: String; var lowered: IRFunction; var maps: [String: IRInterpreter.MapShape] }
 
     /// The programs of a source as lowered (before any pass), read back from `--dump-after lower`.
-    func lowered(source: String, path: String) throws -> [Program] {
+    static func lowered(source: String, path: String) throws -> [Program] {
         var options = CompileOptions()
         options.dumpAfter = ["lower"]
         let compiled = try Compiler.compile(source: source, path: path, options: options)
@@ -75,7 +75,7 @@ final class TranslationValidationTests: XCTestCase {
         for dir in ["Examples", "Benchmarks/corpus"] {
             let path = repositoryRoot.appendingPathComponent(dir).path
             for name in try FileManager.default.contentsOfDirectory(atPath: path).sorted() where name.hasSuffix(".rb") {
-                programs += try lowered(source: try String(contentsOfFile: path + "/" + name, encoding: .utf8), path: "\(dir)/\(name)")
+                programs += try Self.lowered(source: try String(contentsOfFile: path + "/" + name, encoding: .utf8), path: "\(dir)/\(name)")
                 files += 1
             }
         }
@@ -100,7 +100,7 @@ final class TranslationValidationTests: XCTestCase {
                 var g = MemoryProgramGenerator(rng: &rng)
                 source += "tc :ingress, name: \"g\(i)\" do |ctx|\n\(g.body().bpf)\n  out[\(i)] = r\n  r & 0xffffffff\nend\n"
             }
-            programs += try lowered(source: source, path: "gen-\(file).rb")
+            programs += try Self.lowered(source: source, path: "gen-\(file).rb")
         }
         XCTAssertEqual(programs.count, count)
         var changed: [String: Int] = [:]

@@ -64,7 +64,7 @@ struct StackLayout {
         }
         // Frame accesses, and pointers derived from frame addresses, to a
         // fixed point: a copy can come before the copy it copies (loops).
-        var pointerObjects: [VReg: Int] = [:]   // a vreg that may point into this object
+        var pointerObjects = VRegTable(count: f.vregCount)   // a vreg that may point into this object
         func derive(_ d: VReg, from p: Int) {
             if let q = pointerObjects[d] { union(p, q) } else { pointerObjects[d] = p; changed = true }
         }
@@ -82,9 +82,8 @@ struct StackLayout {
                     case .move(let d, .reg(let s)):
                         if let p = pointerObjects[s] { derive(d, from: p) }
                     case .binary(_, let d, let a, let c):
-                        for s in [a.register, c.register].compactMap({ $0 }) {
-                            if let p = pointerObjects[s] { derive(d, from: p) }
-                        }
+                        if let s = a.register, let p = pointerObjects[s] { derive(d, from: p) }
+                        if let s = c.register, let p = pointerObjects[s] { derive(d, from: p) }
                     default: break
                     }
                     guard let t = touched else { return nil }
@@ -257,5 +256,19 @@ struct StackLayout {
         }
         f.stackObjects = placedObjects
         f.stackSize = size
+    }
+}
+
+/// An object number per virtual register, nil where none: an array by
+/// register number (register numbers are dense), not a hashed dictionary.
+struct VRegTable {
+    private var slots: [Int]
+    init(count: Int) { slots = [Int](repeating: -1, count: count) }
+    subscript(_ v: VReg) -> Int? {
+        get { v.id < slots.count && slots[v.id] >= 0 ? slots[v.id] : nil }
+        set {
+            if v.id >= slots.count { slots += [Int](repeating: -1, count: v.id + 1 - slots.count) }
+            slots[v.id] = newValue ?? -1
+        }
     }
 }

@@ -16,6 +16,8 @@ import InfraredObject
 /// - that block is in no loop the load's block is not in (never read a
 ///   global once per iteration instead of once).
 func sinkGlobalLoads(_ f: inout IRFunction) {
+    // Most functions read no global: nothing to index then.
+    guard f.blocks.contains(where: { $0.instructions.contains { if case .variableAddress = $0.0 { return true }; return false } }) else { return }
     let definitions = Definitions(f)
     var variable: [VReg: String] = [:], useBlocks: [VReg: Set<Int>] = [:]
     var escaped = Set<String>()
@@ -161,8 +163,15 @@ func moveFaultBlocksLast(_ f: inout IRFunction) {
 /// must be free of effects: they move above the test.
 func shareAtomicAdds(_ f: inout IRFunction) {
     let preds = f.predecessors
-    let definitions = Definitions(f)
-    func constant(_ r: VReg) -> Int64? { if case .move(_, .imm(let k))? = definitions.single(r) { return k }; return nil }
+    // The definitions of the function as it came, found when first asked
+    // (most functions have no add to share).
+    let original = f
+    var definitions: Definitions?
+    func constant(_ r: VReg) -> Int64? {
+        if definitions == nil { definitions = Definitions(original) }
+        if case .move(_, .imm(let k))? = definitions!.single(r) { return k }
+        return nil
+    }
     let blockCount = f.blocks.count
     var liveness: IRLiveness?   // of the blocks as they were (each rewrite only adds registers)
     var changed = false

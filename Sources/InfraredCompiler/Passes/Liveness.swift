@@ -25,41 +25,75 @@ struct IRLiveness {
             use[b] = RegisterSet(members: reads)
             def[b] = RegisterSet(members: writes)
         }
-        liveIn = Array(repeating: empty, count: n); liveOut = liveIn
-        // Sweeps in post-order: a block's successors are visited before it,
-        // except along a loop's back edge (to a block at the same or a later
-        // position), where the block reads the successor's set of the sweep
-        // before. Only such a read can be stale, so another sweep is needed
-        // only when the target of a back edge changed: one sweep without
-        // loops, and no sweep that merely confirms.
-        let order = Array(f.reversePostOrder.reversed())
-        var position = [Int](repeating: -1, count: n)
-        for (i, b) in order.enumerated() { position[b] = i }
-        var backTargets: [Int] = []
-        for b in order {
-            for t in f.blocks[b].terminator.successors where position[t] >= position[b] { backTargets.append(t) }
-        }
-        var changedIn = [Int](repeating: -1, count: n)   // the last sweep that changed a block's live-in
-        var sweep = 0, visited = false
-        repeat {
-            for b in order {
-                var out = empty
-                switch f.blocks[b].terminator {
-                case .jump(let t): out = liveIn[t]
-                case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
-                case .ret, .unreachable: break
-                }
-                // Live-in follows from live-out: the same live-out after the first sweep, the same live-in.
-                if visited && out == liveOut[b] { continue }
-                var inn = out
-                inn.subtract(def[b])
-                inn.formUnion(use[b])
-                liveOut[b] = out
-                if inn != liveIn[b] { liveIn[b] = inn; changedIn[b] = sweep }
+        var liveIn = Array(repeating: empty, count: n), liveOut = liveIn
+        sweepBackward(f) { b, first in
+            var out = empty
+            switch f.blocks[b].terminator {
+            case .jump(let t): out = liveIn[t]
+            case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
+            case .ret, .unreachable: break
             }
-            visited = true
-            sweep += 1
-        } while backTargets.contains { changedIn[$0] == sweep - 1 }
+            // Live-in follows from live-out: the same live-out after the first sweep, the same live-in.
+            if !first && out == liveOut[b] { return false }
+            var inn = out
+            inn.subtract(def[b])
+            inn.formUnion(use[b])
+            liveOut[b] = out
+            guard inn != liveIn[b] else { return false }
+            liveIn[b] = inn
+            return true
+        }
+        self.liveIn = liveIn; self.liveOut = liveOut
+    }
+}
+
+/// Sweeps of a backward dataflow in post-order, to its fixed point:
+/// `visit(b, first)` recomputes block `b` from its successors (`first` on the
+/// first sweep) and says whether what it gives its predecessors changed.
+/// A block's successors are visited before it except along a loop's back
+/// edge (to a block at the same or a later position), where it reads what
+/// the sweep before left. Only such a read can be stale, so another sweep
+/// runs only when the target of a back edge changed: one sweep without
+/// loops, and none that merely confirms. The result is the fixed point of
+/// sweeping until nothing changes (`DataflowReferenceTests`).
+func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool) {
+    let order = Array(f.reversePostOrder.reversed())
+    var position = [Int](repeating: -1, count: f.blocks.count)
+    for (i, b) in order.enumerated() { position[b] = i }
+    var backTargets: [Int] = []
+    for b in order {
+        for t in f.blocks[b].terminator.successors where position[t] >= position[b] { backTargets.append(t) }
+    }
+    var changedIn = [Int](repeating: -1, count: f.blocks.count)   // the last sweep that changed a block
+    var sweep = 0
+    repeat {
+        for b in order where visit(b, sweep == 0) { changedIn[b] = sweep }
+        sweep += 1
+    } while backTargets.contains { changedIn[$0] == sweep - 1 }
+}
+
+/// Sweeps of a forward dataflow over `order` (a reverse post-order), to its
+/// fixed point: `visit(b)` recomputes block `b` from its predecessors and
+/// says whether what it gives its successors changed. The first sweep
+/// visits every block; later ones only the blocks a change reached, and a
+/// later sweep runs only when a change reached a block at the same or an
+/// earlier position (a loop's back edge). A block is visited again only
+/// when something it reads changed, so the result is the fixed point of
+/// visiting every block until nothing changes (`DataflowReferenceTests`).
+func sweepForward(_ f: IRFunction, order: [Int], visit: (_ block: Int) -> Bool) {
+    var position = [Int](repeating: -1, count: f.blocks.count), dirty = [Bool](repeating: false, count: f.blocks.count)
+    for (i, b) in order.enumerated() { position[b] = i; dirty[b] = true }
+    var again = true
+    while again {
+        again = false
+        for b in order where dirty[b] {
+            dirty[b] = false
+            guard visit(b) else { continue }
+            for s in f.blocks[b].terminator.successors {
+                dirty[s] = true
+                if position[s] <= position[b] { again = true }
+            }
+        }
     }
 }
 

@@ -129,32 +129,17 @@ struct ConstantAnalysis {
         entry.set(f.context, nil)
         entryState = entry
         outs = Array(repeating: nil, count: f.blocks.count)
-        let live = IRLiveness(f)
-        // Sweeps in `order`, each visiting only the blocks a predecessor's
-        // change reached (the first: every block); a change reaching a block
-        // at the same or an earlier position (a loop's back edge) calls for
-        // another sweep. Without loops that is one sweep, and none that only
-        // confirms; a block's state is computed from the same states as by
-        // visiting every block each sweep.
-        var position = [Int](repeating: -1, count: f.blocks.count), dirty = [Bool](repeating: false, count: f.blocks.count)
-        for (i, b) in order.enumerated() { position[b] = i; dirty[b] = true }
-        var again = true
-        while again {
-            again = false
-            for b in order where dirty[b] {
-                dirty[b] = false
-                var out = state(entering: b)
-                Self.transfer(f.blocks[b], &out)
-                out.keep(live.liveOut[b])
-                if outs[b] != out {
-                    outs[b] = out
-                    for s in f.blocks[b].terminator.successors {
-                        dirty[s] = true
-                        if position[s] <= position[b] { again = true }
-                    }
-                }
-            }
+        let live = IRLiveness(f), predecessors = predecessors
+        var outs = self.outs
+        sweepForward(f, order: order) { b in
+            var out = b == 0 ? entry : (Self.meet(of: predecessors[b], outs) ?? ConstantState())
+            Self.transfer(f.blocks[b], &out)
+            out.keep(live.liveOut[b])
+            guard outs[b] != out else { return false }
+            outs[b] = out
+            return true
         }
+        self.outs = outs
     }
 
     /// The meet of the predecessors' states (the entry block: the context varies, all else unseen).
@@ -164,7 +149,9 @@ struct ConstantAnalysis {
     }
 
     /// The meet of these blocks' states on leaving them; nil when none has one yet.
-    func meet(of blocks: some Sequence<Int>) -> ConstantState? {
+    func meet(of blocks: some Sequence<Int>) -> ConstantState? { Self.meet(of: blocks, outs) }
+
+    static func meet(of blocks: some Sequence<Int>, _ outs: [ConstantState?]) -> ConstantState? {
         var r: ConstantState? = nil
         for p in blocks {
             guard let s = outs[p] else { continue }

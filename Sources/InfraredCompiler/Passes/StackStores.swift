@@ -218,23 +218,14 @@ func eliminateDeadStores(_ f: inout IRFunction) {
         return false
     }
     var liveIn = [StackBytes](repeating: none, count: f.blocks.count)
-    let order = Array(f.reversePostOrder.reversed())
-    // Post-order sweeps; another only when the target of a back edge (read
-    // before it was visited) changed, as in IRLiveness.
-    var position = [Int](repeating: -1, count: f.blocks.count)
-    for (i, b) in order.enumerated() { position[b] = i }
-    let backTargets = order.flatMap { b in f.blocks[b].terminator.successors.filter { position[$0] >= position[b] } }
-    var changedIn = [Int](repeating: -1, count: f.blocks.count)
-    var sweep = 0
-    repeat {
-        for b in order {
-            var live = none
-            for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }
-            for (i, _) in f.blocks[b].instructions.reversed() { _ = transfer(i, &live) }
-            if live != liveIn[b] { liveIn[b] = live; changedIn[b] = sweep }
-        }
-        sweep += 1
-    } while backTargets.contains { changedIn[$0] == sweep - 1 }
+    sweepBackward(f) { b, _ in
+        var live = none
+        for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }
+        for (i, _) in f.blocks[b].instructions.reversed() { _ = transfer(i, &live) }
+        guard live != liveIn[b] else { return false }
+        liveIn[b] = live
+        return true
+    }
     for b in f.blocks.indices {
         var live = none
         for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }

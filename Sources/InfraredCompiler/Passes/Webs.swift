@@ -65,32 +65,17 @@ func renameWebs(_ f: inout IRFunction) {
         for (k, v) in ins.enumerated() { current[v] = reaching[k] < 0 ? -1 : find(reaching[k]) }
     }
     let order = f.reversePostOrder
-    // Sweeps visit only the blocks whose predecessors' webs changed (the
-    // first: every block); a change reaching a block at the same or an
-    // earlier position (a loop's back edge) calls for another sweep. A block
-    // whose predecessors are as when it was visited would make the same
-    // merges again.
-    var position = [Int](repeating: -1, count: n), dirty = [Bool](repeating: false, count: n)
-    for (i, b) in order.enumerated() { position[b] = i; dirty[b] = true }
-    var again = true
-    while again {
-        again = false
-        for b in order where dirty[b] {
-            dirty[b] = false
-            enter(b)
-            var d = firstDef[b]
-            for (insn, _) in f.blocks[b].instructions {
-                if let v = insn.definition { current[v.id] = d; d += 1 }
-            }
-            let out = live.liveOut[b].ids.map { current[$0] }
-            if out != outs[b] {
-                outs[b] = out
-                for s in f.blocks[b].terminator.successors {
-                    dirty[s] = true
-                    if position[s] <= position[b] { again = true }
-                }
-            }
+    // A block whose predecessors are as when it was visited would make the same merges again.
+    sweepForward(f, order: order) { b in
+        enter(b)
+        var d = firstDef[b]
+        for (insn, _) in f.blocks[b].instructions {
+            if let v = insn.definition { current[v.id] = d; d += 1 }
         }
+        let out = live.liveOut[b].ids.map { current[$0] }
+        guard out != outs[b] else { return false }
+        outs[b] = out
+        return true
     }
     // One register per web, in the order the rewrite meets them; the
     // context's entry web keeps the context register.

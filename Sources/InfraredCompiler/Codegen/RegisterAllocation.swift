@@ -163,27 +163,14 @@ enum RegisterAllocation {
             use[b] = RegisterSet(members: reads); def[b] = RegisterSet(members: writes)
         }
         var liveIn = Array(repeating: RegisterSet(), count: n), liveOut = liveIn
-        // Sweeps from the last block to the first: a block reads a successor's
-        // set of the sweep before only along an edge to itself or an earlier
-        // block (a loop's back edge), so another sweep is needed only when
-        // such a successor changed (as IRLiveness does).
+        // Sweeps from the last block to the first (successors first, but for
+        // back edges), as IRLiveness sweeps the IR's blocks.
         let succ = (0..<n).map { successors(f, $0) }
-        let backTargets = (0..<n).flatMap { b in succ[b].filter { $0 <= b } }
-        var changedIn = [Int](repeating: -1, count: n)
-        var sweep = 0
-        repeat {
-            for b in stride(from: n - 1, through: 0, by: -1) {
-                var out = RegisterSet()
-                for s in succ[b] { out.formUnion(liveIn[s]) }
-                if sweep > 0 && out == liveOut[b] { continue }
-                var inn = out
-                inn.subtract(def[b])
-                inn.formUnion(use[b])
-                liveOut[b] = out
-                if inn != liveIn[b] { liveIn[b] = inn; changedIn[b] = sweep }
-            }
-            sweep += 1
-        } while backTargets.contains { changedIn[$0] == sweep - 1 }
+        sweepBackward(order: Array(stride(from: n - 1, through: 0, by: -1)), blockCount: n, successors: { succ[$0] }) { b, first in
+            var out = RegisterSet()
+            for s in succ[b] { out.formUnion(liveIn[s]) }
+            return updateLiveness(b, out: out, first: first, use: use, def: def, liveIn: &liveIn, liveOut: &liveOut)
+        }
         var iv = [Interval?](repeating: nil, count: f.vregCount)
         func touch(_ v: Int, _ p: Int) {
             if var x = iv[v] { x.start = min(x.start, p); x.end = max(x.end, p); iv[v] = x } else { iv[v] = Interval(vreg: v, start: p, end: p) }

@@ -33,18 +33,26 @@ struct IRLiveness {
             case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
             case .ret, .unreachable: break
             }
-            // Live-in follows from live-out: the same live-out after the first sweep, the same live-in.
-            if !first && out == liveOut[b] { return false }
-            var inn = out
-            inn.subtract(def[b])
-            inn.formUnion(use[b])
-            liveOut[b] = out
-            guard inn != liveIn[b] else { return false }
-            liveIn[b] = inn
-            return true
+            return updateLiveness(b, out: out, first: first, use: use, def: def, liveIn: &liveIn, liveOut: &liveOut)
         }
         self.liveIn = liveIn; self.liveOut = liveOut
     }
+}
+
+/// One block's step of a liveness sweep (`sweepBackward`): `out` (the union
+/// of its successors' live-in) becomes its live-out, and `use ∪ (out − def)`
+/// its live-in; returns whether the live-in changed. The same live-out after
+/// the first sweep gives the same live-in, so that is not computed again.
+func updateLiveness(_ b: Int, out: RegisterSet, first: Bool, use: [RegisterSet], def: [RegisterSet],
+                    liveIn: inout [RegisterSet], liveOut: inout [RegisterSet]) -> Bool {
+    if !first && out == liveOut[b] { return false }
+    var inn = out
+    inn.subtract(def[b])
+    inn.formUnion(use[b])
+    liveOut[b] = out
+    guard inn != liveIn[b] else { return false }
+    liveIn[b] = inn
+    return true
 }
 
 /// Sweeps of a backward dataflow in post-order, to its fixed point:
@@ -57,14 +65,20 @@ struct IRLiveness {
 /// loops, and none that merely confirms. The result is the fixed point of
 /// sweeping until nothing changes (`DataflowReferenceTests`).
 func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool) {
-    let order = Array(f.reversePostOrder.reversed())
-    var position = [Int](repeating: -1, count: f.blocks.count)
+    sweepBackward(order: Array(f.reversePostOrder.reversed()), blockCount: f.blocks.count,
+                  successors: { f.blocks[$0].terminator.successors }, visit: visit)
+}
+
+/// The same over any blocks: `order` visits successors first except along
+/// back edges (the register allocator's machine blocks: last to first).
+func sweepBackward(order: [Int], blockCount: Int, successors: (Int) -> [Int], visit: (_ block: Int, _ first: Bool) -> Bool) {
+    var position = [Int](repeating: -1, count: blockCount)
     for (i, b) in order.enumerated() { position[b] = i }
     var backTargets: [Int] = []
     for b in order {
-        for t in f.blocks[b].terminator.successors where position[t] >= position[b] { backTargets.append(t) }
+        for t in successors(b) where position[t] >= position[b] { backTargets.append(t) }
     }
-    var changedIn = [Int](repeating: -1, count: f.blocks.count)   // the last sweep that changed a block
+    var changedIn = [Int](repeating: -1, count: blockCount)   // the last sweep that changed a block
     var sweep = 0
     repeat {
         for b in order where visit(b, sweep == 0) { changedIn[b] = sweep }

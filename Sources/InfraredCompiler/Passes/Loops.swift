@@ -21,10 +21,8 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         if let trips = Loop.peelCount(f, loop) {
             let (candidate, cleaned) = Loop.unrolledBesideBaseline(f, loop, trips: trips, baseline: baseline == nil)
             baseline = baseline ?? cleaned
-            guard let unrolled = candidate else { tried.insert(loop.header); continue }
-            let unrolledCost = Loop.cost(unrolled)
-            if Loop.pays(unrolled: unrolledCost, baseline: baseline!,
-                         verifiedBaseline: loop.isArithmetic(f) ? Loop.verifiedCost(f, loop, trips: trips) : 0) {
+            if let unrolled = candidate, Loop.pays(unrolled: Loop.cost(unrolled), baseline: baseline!,
+                                                   verifiedBaseline: loop.isArithmetic(f) ? Loop.verifiedCost(f, loop, trips: trips) : 0) {
                 // Cleaning `unrolled` up again may find more (a merge of blocks
                 // exposes a constant): the next loop's baseline is cleaned anew.
                 f = unrolled; baseline = nil; tried = []; continue

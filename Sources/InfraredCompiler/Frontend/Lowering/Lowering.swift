@@ -297,9 +297,6 @@ struct IRBuilder {
 
     private func slot(_ b: Int) -> Int { b == carried ? 0 : b - base }
 
-    /// Block `b`, which this builder must hold.
-    func block(_ b: Int) -> IRBlock { function.blocks[slot(b)] }
-
     /// The instructions of the current block so far.
     var currentInstructions: [(IRInstruction, SourceLocation)] { function.blocks[slot(current)].instructions }
 

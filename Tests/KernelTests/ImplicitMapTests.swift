@@ -208,6 +208,60 @@ final class ImplicitMapTests: XCTestCase {
     }
 }
 
+/// max/min of a value whose sign is known skip the "set" flag's test
+/// (flagless-extremes): a slot no CPU wrote holds 0, which a max of a value
+/// ≥ 0 (a min of one ≤ 0) replaces anyway. The edge that matters: another
+/// use of the same map put -7 (+7) in CPU 0's slot, and CPU 1's first
+/// value is exactly 0, so its slot must become {0, set}, or the merge
+/// would report -7 (7).
+extension ImplicitMapTests {
+    static let signedExtremes = """
+    license "GPL"
+    param :target, :u32, default: 0
+
+    tracepoint "syscalls/sys_enter_write" do |ctx|
+      if ctx.fd == target
+        if ctx.count == 7
+          @m.max(-7)
+          @n.min(7)
+        elsif ctx.count == 256
+          @m.max(ctx.count & 0xff)
+        elsif ctx.count == 255
+          @n.min((ctx.count & 0xff) - 255)
+        end
+      end
+      0
+    end
+    """
+
+    func testExtremesOfAKnownSignSetTheSlotOnAnEqualValue() throws {
+        guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { throw XCTSkip("the per-CPU merge needs 2 online CPUs; this machine has 1") }
+        // The two uses of known sign compile without the flag's test.
+        var options = CompileOptions()
+        options.dumpAfter = ["flagless-extremes"]
+        let dump = try XCTUnwrap(Compiler.compile(source: Self.signedExtremes, path: "extremes.rb", options: options).dumps.first)
+        XCTAssertEqual(dump.components(separatedBy: "br.sge ").count - 1, 1, dump)
+        XCTAssertEqual(dump.components(separatedBy: "br.sle ").count - 1, 1, dump)
+
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = dir.appendingPathComponent("irwriter.c"), binary = dir.appendingPathComponent("irwriter")
+        try Self.writer.write(to: source, atomically: true, encoding: .utf8)
+        let cc = try Support.run("cc", ["-O2", "-o", binary.path, source.path])
+        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let (object, _) = try load(Self.signedExtremes, program: "sys_enter_write", target: 987)
+        defer { object.close() }
+        XCTAssertEqual(try Support.run(binary.path, ["0", "7"]).status, 0)
+        XCTAssertEqual(try Support.run(binary.path, ["1", "256", "255"]).status, 0)
+        // {value, set} per CPU.
+        func cpuSlots(_ map: String) throws -> [[Int64]] {
+            try slots(XCTUnwrap(object.lookup(map: map, key: u64(0))), width: 16).prefix(2).map { [word($0, 0), word($0, 8)] }
+        }
+        XCTAssertEqual(try cpuSlots("m"), [[-7, 1], [0, 1]])
+        XCTAssertEqual(try cpuSlots("n"), [[7, 1], [0, 1]])
+    }
+}
+
 /// `tracepoint "syscalls/sys_enter_get[pu]id"`: one program per match, each
 /// counting under its own `probe` name, and a string literal key shared by both.
 extension ImplicitMapTests {

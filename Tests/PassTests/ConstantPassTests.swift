@@ -163,6 +163,97 @@ final class ConstantPassTests: XCTestCase {
         """, pass: "narrow-divisions")
     }
 
+    /// `max(v)` on a per-CPU slot where `v >= 0` is known (here from the
+    /// test above it): the "set" flag's test goes, `v >= t` decides alone
+    /// (an unset slot holds 0, which `v` matches or beats).
+    func testFlaglessExtremesDropsTheSetTestForANonNegativeMax() {
+        assertPass(input: Self.extreme(test: "br.slt %1, 0 ? b6 : b1", compare: "br.sgt %1, %4 ? b4 : b5"),
+                   pass: "flagless-extremes", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.s64 [%0 + 16]
+            br.slt %1, 0 ? b6 : b1
+        b1:
+            %2 = call 1(%0, %0)
+            br.eq %2, 0 ? b6 : b2
+        b2:
+            %3 = load.u64 [%2 + 8]
+            %4 = load.s64 [%2 + 0]
+            br.sge %1, %4 ? b4 : b5
+        b3:
+            jump b5
+        b4:
+            store.64 [%2 + 0] = %1
+            store.64 [%2 + 8] = 1
+            jump b5
+        b5:
+            ret 0
+        b6:
+            ret 1
+
+        """)
+    }
+
+    /// The same for `min(v)` with `v <= 0`; and a max whose value may be
+    /// negative (the test bounds it on the other side) keeps the flag.
+    func testFlaglessExtremesMinAndASignedMax() {
+        assertPass(input: Self.extreme(test: "br.sgt %1, 0 ? b6 : b1", compare: "br.slt %1, %4 ? b4 : b5"),
+                   pass: "flagless-extremes", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.s64 [%0 + 16]
+            br.sgt %1, 0 ? b6 : b1
+        b1:
+            %2 = call 1(%0, %0)
+            br.eq %2, 0 ? b6 : b2
+        b2:
+            %3 = load.u64 [%2 + 8]
+            %4 = load.s64 [%2 + 0]
+            br.sle %1, %4 ? b4 : b5
+        b3:
+            jump b5
+        b4:
+            store.64 [%2 + 0] = %1
+            store.64 [%2 + 8] = 1
+            jump b5
+        b5:
+            ret 0
+        b6:
+            ret 1
+
+        """)
+        assertUnchanged(input: Self.extreme(test: "br.sgt %1, 0 ? b6 : b1", compare: "br.sgt %1, %4 ? b4 : b5"), pass: "flagless-extremes")
+        assertUnchanged(input: Self.extreme(test: "br.slt %1, -1 ? b6 : b1", compare: "br.sgt %1, %4 ? b4 : b5"), pass: "flagless-extremes")
+    }
+
+    /// A lookup, then the lowering's max/min shape on the slot at %2.
+    static func extreme(test: String, compare: String) -> String {
+        """
+        function f(ctx: %0):
+        b0:
+            %1 = load.s64 [%0 + 16]
+            \(test)
+        b1:
+            %2 = call 1(%0, %0)
+            br.eq %2, 0 ? b6 : b2
+        b2:
+            %3 = load.u64 [%2 + 8]
+            br.eq %3, 0 ? b4 : b3
+        b3:
+            %4 = load.s64 [%2 + 0]
+            \(compare)
+        b4:
+            store.64 [%2 + 0] = %1
+            store.64 [%2 + 8] = 1
+            jump b5
+        b5:
+            ret 0
+        b6:
+            ret 1
+
+        """
+    }
+
     /// A read-only (tracing) context's field read in two blocks is read
     /// once, at entry; a packet's context (no `context: read-only`) is not.
     func testHoistParamsReadsAReadOnlyContextFieldOnce() {

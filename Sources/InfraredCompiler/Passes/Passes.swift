@@ -22,6 +22,7 @@ struct Pass {
         Pass(name: "narrow-divisions", run: narrowDivisions),
         Pass(name: "fuse-compare", run: fuseCompareAndBranch),
         Pass(name: "fold-range-branches", run: foldRangeBranches),
+        Pass(name: "flagless-extremes", run: dropExtremeFlags),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "const-prop", run: propagateConstants),
         Pass(name: "copy-prop", run: propagateCopies),

@@ -23,7 +23,7 @@ struct Ranges {
             for b in f.reversePostOrder {
                 var input: State = [:]
                 if b != 0 {
-                    let ps = preds[b].compactMap { outs[$0] }
+                    let ps = preds[b].compactMap { p in outs[p].map { Ranges.refined($0, along: f.blocks[p].terminator, to: b) } }
                     guard let first = ps.first else { continue }
                     for (k, v) in first {
                         var r = v
@@ -52,6 +52,37 @@ struct Ranges {
                 if outs[b] != s { outs[b] = s; changed = true }
             }
         }
+    }
+
+    /// A predecessor's state on the edge to `target`: a branch comparing a
+    /// register with a constant bounds it on each side (`if v < 0` leaves
+    /// `v` in 0…max on the edge that was not taken). Signed tests and `==`
+    /// only; a bound that would leave nothing keeps the state as it was.
+    static func refined(_ s: State, along terminator: Terminator, to target: Int) -> State {
+        guard case .branch(let c, let x, let y, let t, let e) = terminator, t != e else { return s }
+        let (r, k, condition): (VReg, Int64, Condition)
+        switch (x, y) {
+        case (.reg(let a), .imm(let b)): (r, k, condition) = (a, b, c)
+        case (.imm(let a), .reg(let b)): (r, k, condition) = (b, a, c.swapped)
+        default: return s
+        }
+        let holds = target == t
+        let bound: Interval?
+        switch (holds ? condition : condition.negated) {
+        case .slt: bound = k == .min ? nil : Int64.min...(k - 1)
+        case .sle: bound = Int64.min...k
+        case .sgt: bound = k == .max ? nil : (k + 1)...Int64.max
+        case .sge: bound = k...Int64.max
+        case .eq: bound = k...k
+        default: return s
+        }
+        guard let bound else { return s }
+        let old = s[r] ?? full
+        let lo = max(old.lowerBound, bound.lowerBound), hi = min(old.upperBound, bound.upperBound)
+        guard lo <= hi else { return s }
+        var out = s
+        out[r] = lo...hi == full ? nil : lo...hi
+        return out
     }
 
     static func value(_ o: Operand, _ s: State) -> Interval {
@@ -211,5 +242,54 @@ private func decide(_ c: Condition, _ x: Ranges.Interval, _ y: Ranges.Interval) 
         : (x.upperBound < y.lowerBound || y.upperBound < x.lowerBound) ? false : nil
     case .ne: return decide(.eq, x, y).map { !$0 }
     default: return nil
+    }
+}
+
+/// `max(v)` / `min(v)` without the "set" test where the value's sign makes
+/// it redundant (flagless-extremes). A per-CPU slot keeps the extreme and a
+/// flag saying this CPU set it, because a slot another CPU's insertion
+/// zeroed holds 0, which is not a maximum of negative values. The lowering
+/// writes (for max; min mirrors it with `<`):
+///
+///     set = load [p + 8]; if set == 0 goto write
+///     t = load.s64 [p + 0]; if v > t goto write else done
+///     write: [p + 0] = v; [p + 8] = 1
+///
+/// When the ranges put `v` at 0 or above for max (at 0 or below for min),
+/// an unset slot's 0 is already beaten or matched by `v`, so `v >= t` (`<=`)
+/// alone decides: it writes where the flag test would have, and otherwise
+/// only where the slot already holds `v` (a store of the same value).
+func dropExtremeFlags(_ f: inout IRFunction) {
+    /// The shape above at block `b`: the slot pointer, the compare and write blocks.
+    func shape(_ b: Int) -> (p: VReg, compare: Int, write: Int)? {
+        guard case .branch(.eq, .reg(let set), .imm(0), let write, let compare) = f.blocks[b].terminator, write != compare,
+              case (.load(set, let p, 8, 8, false), _)? = f.blocks[b].instructions.last,
+              f.blocks[compare].instructions.count == 1,
+              case (.load(_, p, 0, 8, true), _) = f.blocks[compare].instructions[0],
+              case .branch(let c, .reg, .reg, write, _) = f.blocks[compare].terminator, c == .sgt || c == .slt,
+              f.blocks[write].instructions.count >= 2,
+              case (.store(p, 0, _, 8), _) = f.blocks[write].instructions[0],
+              case (.store(p, 8, .imm(1), 8), _) = f.blocks[write].instructions[1] else { return nil }
+        return (p, compare, write)
+    }
+    let candidates = f.blocks.indices.filter { shape($0) != nil }
+    guard !candidates.isEmpty else { return }
+    let preds = f.predecessors
+    let ranges = Ranges(f)
+    for b in candidates {
+        guard let (p, compare, write) = shape(b), preds[compare].count == 1,
+              case (.load(let t, p, 0, 8, true), let loadLocation) = f.blocks[compare].instructions[0],
+              case .branch(let c, .reg(let v), .reg(t), write, let done) = f.blocks[compare].terminator,
+              case (.store(p, 0, .reg(v), 8), _) = f.blocks[write].instructions[0],
+              var s = ranges.entry[compare] else { continue }
+        for (insn, _) in f.blocks[compare].instructions { Ranges.transfer(insn, &s) }
+        let range = Ranges.value(.reg(v), s)
+        guard c == .sgt ? range.lowerBound >= 0 : range.upperBound <= 0 else { continue }
+        // The flag's load stays for dead-code elimination to drop.
+        f.blocks[b].instructions.append((.load(t, base: p, offset: 0, size: 8, signed: true), loadLocation))
+        f.blocks[b].terminator = .branch(c == .sgt ? .sge : .sle, .reg(v), .reg(t), then: write, else: done)
+        f.blocks[b].terminatorLocation = f.blocks[compare].terminatorLocation
+        f.blocks[compare] = IRBlock()
+        f.blocks[compare].terminator = .jump(done)
     }
 }

@@ -644,7 +644,7 @@ extension Lowering {
         let p = newVReg()
         emit(.call(p, helper: helperID("map_lookup_elem"), args: [.reg(implicitMapRef(name, loc)), .reg(frameAddress(key, loc))]), loc)
         let hitBlock = newBlock(), miss = newBlock(), join = newBlock()
-        terminate(.branch(.ne, .reg(p), .imm(0), then: hitBlock, else: miss), loc)
+        terminate(.branch(.eq, .reg(p), .imm(0), then: miss, else: hitBlock), loc)
         ir.current = hitBlock
         hit(p)
         terminate(.jump(join), loc)

@@ -42,7 +42,7 @@
 #   --no-runtime       build, instruction counts and sizes only (no loading)
 #   --no-write         print the table but do not write Benchmarks/RESULTS.md
 #   --output FILE      write the results there instead
-#   --build            `swift build -c release --product infrared -Xswiftc -static-executable` first (as `make build`)
+#   --build            `make build` first (the static CLI with the Makefile's flags)
 # Environment: INFRARED (default .build/release/infrared), CLANG (clang-14),
 # BPFTRACE (bpftrace), BPFTOOL (bpftool).
 #
@@ -161,7 +161,7 @@ exec 9>/tmp/infrared-bench.lock
 flock -n 9 || { echo "run.sh: another run holds /tmp/infrared-bench.lock" >&2; exit 1; }
 rm -rf "$WORK"; mkdir -p "$WORK"
 
-if [ "$BUILD" = 1 ]; then swift build -c release --product infrared -Xswiftc -static-executable; fi
+if [ "$BUILD" = 1 ]; then make build; fi
 [ -x "$INFRARED" ] || { echo "run.sh: no $INFRARED (swift build -c release, or INFRARED=...)" >&2; exit 1; }
 MULTIARCH="/usr/include/$(uname -m)-linux-gnu"
 now() { date +%s%N; }

@@ -137,6 +137,16 @@ final class ImplicitMapTests: XCTestCase {
     }
     """
 
+    /// `writer` compiled into `dir` (`irwriter`, the comm the maps see).
+    func buildWriter(in dir: URL) throws -> URL {
+        let source = dir.appendingPathComponent("irwriter.c"), binary = dir.appendingPathComponent("irwriter")
+        try Self.writer.write(to: source, atomically: true, encoding: .utf8)
+        let cc = try Support.run("cc", ["-O2", "-o", binary.path, source.path])
+        struct WriterBuildFailed: Error { let stderr: String }
+        guard cc.status == 0 else { throw WriterBuildFailed(stderr: cc.stderr) }   // fails the test
+        return binary
+    }
+
     /// Writes of 1 and 100 bytes on CPU 0, of 5 and 3000 on CPU 1: each
     /// aggregation is exact once the CPUs' slots are merged, and the slots
     /// show the per-CPU storage (each CPU's share in its own slot).
@@ -144,10 +154,7 @@ final class ImplicitMapTests: XCTestCase {
         guard sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2 else { throw XCTSkip("the per-CPU merge needs 2 online CPUs; this machine has 1") }
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let source = dir.appendingPathComponent("irwriter.c"), binary = dir.appendingPathComponent("irwriter")
-        try Self.writer.write(to: source, atomically: true, encoding: .utf8)
-        let cc = try Support.run("cc", ["-O2", "-o", binary.path, source.path])
-        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let binary = try buildWriter(in: dir)
         let (object, _) = try load(Self.aggregations, program: "sys_enter_write", target: 987)
         defer { object.close() }
         XCTAssertEqual(try Support.run(binary.path, ["0", "1", "100"]).status, 0)
@@ -245,10 +252,7 @@ extension ImplicitMapTests {
 
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let source = dir.appendingPathComponent("irwriter.c"), binary = dir.appendingPathComponent("irwriter")
-        try Self.writer.write(to: source, atomically: true, encoding: .utf8)
-        let cc = try Support.run("cc", ["-O2", "-o", binary.path, source.path])
-        XCTAssertEqual(cc.status, 0, cc.stderr)
+        let binary = try buildWriter(in: dir)
         let (object, _) = try load(Self.signedExtremes, program: "sys_enter_write", target: 987)
         defer { object.close() }
         XCTAssertEqual(try Support.run(binary.path, ["0", "7"]).status, 0)

@@ -133,7 +133,7 @@ struct ConstantAnalysis {
         let live = IRLiveness(f), predecessors = predecessors
         var outs = self.outs
         sweepForward(f, order: order) { b in
-            var out = b == 0 ? entry : (Self.meet(of: predecessors[b], outs) ?? ConstantState())
+            var out = Self.state(entering: b, entry: entry, predecessors: predecessors, outs)
             Self.transfer(f.blocks[b], &out)
             out.keep(live.liveOut[b])
             guard outs[b] != out else { return false }
@@ -144,9 +144,11 @@ struct ConstantAnalysis {
     }
 
     /// The meet of the predecessors' states (the entry block: the context varies, all else unseen).
-    func state(entering b: Int) -> ConstantState {
-        if b == 0 { return entryState }
-        return meet(of: predecessors[b]) ?? ConstantState()
+    func state(entering b: Int) -> ConstantState { Self.state(entering: b, entry: entryState, predecessors: predecessors, outs) }
+
+    static func state(entering b: Int, entry: ConstantState, predecessors: [[Int]], _ outs: [ConstantState?]) -> ConstantState {
+        if b == 0 { return entry }
+        return meet(of: predecessors[b], outs) ?? ConstantState()
     }
 
     /// The meet of these blocks' states on leaving them; nil when none has one yet.

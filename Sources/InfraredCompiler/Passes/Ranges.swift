@@ -3,7 +3,11 @@
 /// arithmetic and modulo; loops converge by widening a bound that keeps
 /// moving to its extreme. Used to compute Ruby's floored `/` and `%` as
 /// BPF's unsigned ones where both sides are known not negative, and to
-/// check the values a program returns.
+/// check the values a program returns. A state on leaving a block keeps the
+/// registers live there only (as constant propagation's does): a register
+/// is read only where it is live, so every read gets what whole states
+/// would give it, and a long body's states stay small (whole states were
+/// quadratic: 4.2 s of a 1,000-`max` body in `flagless-extremes`).
 struct Ranges {
     typealias Interval = ClosedRange<Int64>
     typealias State = [VReg: Interval]   // a missing register: any value
@@ -13,7 +17,7 @@ struct Ranges {
     private(set) var entry: [State?]
 
     init(_ f: IRFunction) {
-        let preds = f.predecessors
+        let preds = f.predecessors, live = IRLiveness(f)
         var outs = Array(repeating: State?.none, count: f.blocks.count)
         entry = Array(repeating: nil, count: f.blocks.count)
         var visits = Array(repeating: 0, count: f.blocks.count)
@@ -49,6 +53,7 @@ struct Ranges {
                 entry[b] = input
                 var s = input
                 for (insn, _) in f.blocks[b].instructions { Ranges.transfer(insn, &s) }
+                s = s.filter { live.liveOut[b].contains($0.key) }
                 if outs[b] != s { outs[b] = s; changed = true }
             }
         }
@@ -165,8 +170,8 @@ struct Ranges {
 /// dividend is known not negative and the divisor positive they agree, and
 /// the unsigned instruction replaces the sign fix-ups.
 func narrowDivisions(_ f: inout IRFunction) {
-    // The analysis is quadratic in a long body (a state of every register
-    // at every block): not run where there is nothing to narrow.
+    // The analysis costs a whole function's sweeps: not run where there is
+    // nothing to narrow.
     let signed = f.blocks.contains { $0.instructions.contains { insn, _ in
         if case .binary(let op, _, _, _) = insn { return op == .sdiv || op == .smod }
         return false
@@ -193,9 +198,10 @@ func narrowDivisions(_ f: inout IRFunction) {
 /// for negatives); on an unsigned narrow value one arm is dead, and the
 /// branch becomes a jump to the other.
 func foldRangeBranches(_ f: inout IRFunction) {
-    // Ranges is quadratic in a long body: run only where a test compares a
-    // narrow unsigned load or a mask with a constant, in bodies of at most
-    // 128 blocks (a probe has tens; 900 blocks took 0.8 s in a debug build).
+    // Run only where a test compares a narrow unsigned load or a mask with a
+    // constant, in bodies of at most 128 blocks (a probe has tens; 900 blocks
+    // took 0.8 s in a debug build when Ranges kept whole states; the bound
+    // stays, so that bodies above it compile as they did).
     var narrow = Set<VReg>()
     for b in f.blocks {
         for (i, _) in b.instructions {

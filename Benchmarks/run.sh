@@ -37,6 +37,9 @@
 #   --rounds N         ns/event: median of N rounds per object, IR and clang alternating (default 5)
 #   --runs N           build timings: median of N runs (default 10)
 #   --scale K          divide every workload size by K
+#   --cpus K           run each workload K times at once, one copy pinned to each
+#                      of CPUs 0..K-1 (WORKLOAD_CPUS, Benchmarks/workload.c): an
+#                      aggregation's events race for the same entries
 #   --only A,B,...     only these probes
 #   --no-bpftrace      skip bpftrace
 #   --no-runtime       build, instruction counts and sizes only (no loading)
@@ -63,7 +66,7 @@ STRIP=${STRIP:-llvm-strip-14}
 # Fixed: the uprobe and usdt probes name the workload by this path.
 WORK=/tmp/infrared-bench
 
-RUNS=10 ROUNDS=5 SCALE=1 ONLY="" DO_BT=1 DO_RUN=1 WRITE=1 BUILD=0
+RUNS=10 ROUNDS=5 SCALE=1 CPUS=1 ONLY="" DO_BT=1 DO_RUN=1 WRITE=1 BUILD=0
 OUTPUT=Benchmarks/RESULTS.md
 COMMAND="${INFRARED_ENV:+INFRARED=$INFRARED_ENV }Benchmarks/run.sh $*"
 while [ $# -gt 0 ]; do
@@ -72,6 +75,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift ;;
     --runs) RUNS=$2; shift ;;
     --scale) SCALE=$2; shift ;;
+    --cpus) CPUS=$2; shift ;;
     --only) ONLY=",$2," ; shift ;;
     --no-bpftrace) DO_BT=0 ;;
     --no-runtime) DO_RUN=0 ;;
@@ -84,6 +88,10 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (loads BPF programs)" >&2; exit 1; }
+if [ "$CPUS" -gt 1 ]; then
+  [ "$CPUS" -le "$(nproc)" ] || { echo "run.sh: --cpus $CPUS: this machine has $(nproc) CPUs" >&2; exit 2; }
+  export WORKLOAD_CPUS=$CPUS
+fi
 
 # The corpus: name | workload (WORKLOAD ARG N, or testrun N, or - for load only) | bpftrace args.
 # Sizes are for a full run; --quick/--scale divide them.
@@ -344,6 +352,7 @@ table() {
 
 TABLE=$(table)
 NOTES="Build ms: median of $RUNS runs, wall time from spawn to exit (Benchmarks/timecmd.c); clang's CO-RE compiles include parsing vmlinux.h (generated once, ${VMLINUX_MS} ms; arith, loop, devfilter and printk include only <linux/bpf.h>); skel = \`bpftool gen skeleton\` on clang's object; bpftrace = \`bpftrace --emit-elf\` (parse, analyses, LLVM codegen; no load). Insns: bytes of executable sections / 8, ld_imm64 = 2 slots; clang's usdt object includes libbpf's \`bpf_usdt_arg\` subprogram. Verified: \`verified_insns\` summed over the object's programs. ns/event: \`run_time_ns / run_cnt\` with \`kernel.bpf_stats_enabled=1\`, median of $ROUNDS rounds, the same workload for each object in turn (IR first, then clang first, alternating) (tracepoints also count other processes' events; \"events\" is Infrared's run_cnt); test run = BPF_PROG_TEST_RUN on a 64-byte packet; devfilter/printk (cgroup_device) and runqlen (perf_event: the loader does not open perf events) are only loaded. Ratios IR/clang: geometric mean and maximum over the corpus (ns/event columns: the geomean/max row is under \"ns/event Infrared\"). bpftrace counts with a non-atomic lookup+update where Infrared and clang add atomically, prints ringbuf's records with printf (perf buffer), and has no socket/xdp/cgroup programs (n/a). Loader start-up and ring buffer throughput: Benchmarks/loader-bench.sh (the loader benchmark), not here."
+[ "$CPUS" -gt 1 ] && NOTES+=" Workloads: $CPUS copies at once, one pinned to each of CPUs 0..$((CPUS - 1)) (--cpus $CPUS); events and ns/event are over all copies."
 
 echo "$TABLE"
 echo

@@ -16,12 +16,18 @@
  *                         connect, accept, then a reset close (SO_LINGER 0,
  *                         so no TIME_WAIT piles up)
  *
+ * With WORKLOAD_CPUS=K (K > 1) the workload runs K times at once, in K
+ * processes each pinned to one of CPUs 0..K-1 (run.sh --cpus K): the
+ * events of an aggregation then race for the same map entries, as on a
+ * busy machine. Each copy runs all N; the exit status is the first failure.
+ *
  * The USDT note is written by hand, as <sys/sdt.h> (systemtap-sdt-dev) would:
  * a nop, a .note.stapsdt entry with its address and argument spec, and the
  * .stapsdt.base section libbpf and bpftrace use to adjust addresses. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -70,14 +76,8 @@ __attribute__((noinline, used)) long bench_add(long a, long b)
 	return a + b;
 }
 
-int main(int argc, char **argv)
+static int run(const char *mode, long n)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s getpid|exec|open|pingpong|call|usdt|read|nanosleep|badfd|kill|tcp N\n", argv[0]);
-		return 2;
-	}
-	const char *mode = argv[1];
-	long n = atol(argv[2]);
 	volatile long sink = 0;
 	if (!strcmp(mode, "getpid")) {
 		for (long i = 0; i < n; i++)
@@ -165,4 +165,36 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: [WORKLOAD_CPUS=K] %s getpid|exec|open|pingpong|call|usdt|read|nanosleep|badfd|kill|tcp N\n", argv[0]);
+		return 2;
+	}
+	const char *cpus = getenv("WORKLOAD_CPUS");
+	int k = cpus ? atoi(cpus) : 1;
+	if (k <= 1)
+		return run(argv[1], atol(argv[2]));
+	pid_t kids[64];
+	if (k > 64) { fprintf(stderr, "WORKLOAD_CPUS: at most 64\n"); return 2; }
+	for (int i = 0; i < k; i++) {
+		kids[i] = fork();
+		if (kids[i] < 0) { perror("fork"); return 1; }
+		if (kids[i] == 0) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(i, &set);
+			if (sched_setaffinity(0, sizeof(set), &set)) { perror("sched_setaffinity"); _exit(1); }
+			_exit(run(argv[1], atol(argv[2])));
+		}
+	}
+	int status = 0;
+	for (int i = 0; i < k; i++) {
+		int st;
+		if (waitpid(kids[i], &st, 0) < 0 || !WIFEXITED(st)) { if (!status) status = 1; continue; }
+		if (WEXITSTATUS(st) && !status) status = WEXITSTATUS(st);
+	}
+	return status;
 }

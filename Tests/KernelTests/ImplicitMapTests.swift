@@ -266,6 +266,51 @@ extension ImplicitMapTests {
     }
 }
 
+/// A kernel `char[N]` as a key is a char[N] key, as bpftrace's string[N]:
+/// `ctx.prev.comm` (task_struct's char[16], read through a BTF tracepoint's
+/// argument) and `ctx.prev_comm` (the tracepoint record's char[16]) key
+/// 16-byte maps, the size `comm` keys, where a `char *` keys 64 bytes.
+extension ImplicitMapTests {
+    static let charArrayKeys = """
+    license "GPL"
+    tp_btf("sched_switch") { |ctx| @btf[ctx.prev.comm] += 1 }
+    tracepoint("sched/sched_switch") { |ctx| @record[ctx.prev_comm] += 1 }
+    """
+
+    func testKernelCharArraysKeyAsTheirOwnSize() throws {
+        let compiled = try Compiler.compile(source: Self.charArrayKeys, path: "chars.rb")
+        let maps = Dictionary(uniqueKeysWithValues: compiled.manifest.maps.map { ($0.name, $0) })
+        XCTAssertEqual(maps["btf"]?.keySize, 16)
+        XCTAssertEqual(maps["record"]?.keySize, 16)
+        let filename = try Compiler.compile(source: "license \"GPL\"\ntracepoint(\"syscalls/sys_enter_openat\") { |ctx| @f[ctx.filename] += 1 }\n",
+                                            path: "f.rb")
+        XCTAssertEqual(filename.manifest.maps.first { $0.name == "f" }?.keySize, 64, "a char * keeps bpftrace's 64-byte string")
+        // Printed, a char[16] takes 16 bytes of the record (a `char *`, 64).
+        let printed = try Compiler.compile(source: "license \"GPL\"\ntp_btf(\"sched_switch\") { |ctx| puts \"#{ctx.prev.comm} #{ctx.next.comm}\" }\n",
+                                           path: "p.rb")
+        XCTAssertEqual(printed.manifest.output?.formats.first?.arguments.map(\.size), [16, 16])
+        XCTAssertEqual(printed.manifest.output?.formats.first?.size, 8 + 16 + 16)
+
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        try object.attach(program: "sched_switch")
+        for p in compiled.manifest.programs where p.name != "sched_switch" { try object.attach(program: p.name) }
+        // A process named irsleeper that blocks once and exits: it is switched
+        // away from at least twice (the sleep, the exit); how often it is
+        // preempted besides is not knowable, so at least 2.
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sleeper = dir.appendingPathComponent("irsleeper")
+        try FileManager.default.copyItem(atPath: "/bin/sleep", toPath: sleeper.path)
+        XCTAssertEqual(try Support.run(sleeper.path, ["0.02"]).status, 0)
+        for map in ["btf", "record"] {
+            let n = try XCTUnwrap(perCPUSum(object.lookup(map: map, key: chars("irsleeper", 16))), "no irsleeper key in @\(map)")
+            XCTAssertGreaterThanOrEqual(n, 2, map)
+        }
+    }
+}
+
 /// `tracepoint "syscalls/sys_enter_get[pu]id"`: one program per match, each
 /// counting under its own `probe` name, and a string literal key shared by both.
 extension ImplicitMapTests {

@@ -106,6 +106,36 @@ final class PrintTests: LoaderDirectoryTestCase {
         XCTAssertEqual(mine.map(String.init), ["open \(path) by \(comm)", second, "open \(path) by \(comm)", second], out)
     }
 
+    /// Kernel char[16] arrays: task_rename's inline `oldcomm`/`newcomm` and
+    /// `current_task.comm` (a task_struct member), each copied as its 16
+    /// bytes: a 15-character name prints whole. Renaming this thread through
+    /// /proc/thread-self/comm fires the tracepoint before the name changes.
+    func testKernelCharArraysPrintWhole() throws {
+        let src = """
+        license "GPL"
+        tracepoint "task/task_rename" do |ctx|
+          if pid == \(me)
+            puts "rename #{ctx.oldcomm} -> #{ctx.newcomm} (#{current_task.comm}) #{ctx.pid}"
+          end
+        end
+
+        """
+        let file = "/proc/thread-self/comm"
+        let original = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+        var tid: Int32 = 0
+        let (out, _) = try run("prename", src) {
+            tid = Int32(URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")).lastPathComponent) ?? -1
+            defer { try? original.write(toFile: file, atomically: false, encoding: .utf8) }
+            try "ir-fifteen-char".write(toFile: file, atomically: false, encoding: .utf8)
+            try "irshort".write(toFile: file, atomically: false, encoding: .utf8)
+        }
+        XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines), original)
+        XCTAssertEqual(out.split(separator: "\n").filter { $0.hasPrefix("rename ") }.map(String.init),
+                       ["rename \(original) -> ir-fifteen-char (\(original)) \(tid)",
+                        "rename ir-fifteen-char -> irshort (ir-fifteen-char) \(tid)",
+                        "rename irshort -> \(original) (irshort) \(tid)"], out)
+    }
+
     /// `printk` lines from the trace pipe, prefixed. The trace buffer is the
     /// system's: only the lines with this test's pid are counted.
     func testPrintkLinesShow() throws {

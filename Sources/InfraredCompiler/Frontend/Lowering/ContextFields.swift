@@ -33,14 +33,14 @@ extension Lowering {
             emit(.load(loc32, base: base, offset: f.offset, size: 4, signed: false), loc)
             emit(.binary(.and, loc32, .reg(loc32), .imm(0xffff)), loc)
             emit(.binary(.add, dst, .reg(base), .reg(loc32)), loc)
-            return .cString(user: false)
+            return .cString(user: false, capacity: nil)
         case .stringPointer(let user):
             emit(.load(dst, base: base, offset: f.offset, size: 8, signed: false), loc)
-            return .cString(user: user)
+            return .cString(user: user, capacity: nil)
         case .inlineChars:
             // The string is in the record: its address (read as a kernel string, at most f.size bytes).
             emit(.binary(.add, dst, .reg(base), .imm(Int64(f.offset))), loc)
-            return .cString(user: false)
+            return .cString(user: false, capacity: f.size)
         case .kernelPointer(let s):
             emit(.load(dst, base: base, offset: f.offset, size: 8, signed: false), loc)
             return .kernel(s)

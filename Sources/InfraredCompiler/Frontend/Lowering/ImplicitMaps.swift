@@ -366,7 +366,9 @@ extension Lowering {
         case .int, .bool, .nil: return .scalar(.u64)
         case .comm: return .chars(16)
         case .stack: return .scalar(.u64)
-        case .cString: return .chars(ImplicitMaps.stringKeySize)
+        // A char[N] (`ctx.prev.comm`, a tracepoint's `prev_comm`) keys as
+        // char[N], as bpftrace's string[N]; a `char *`, as bpftrace's string.
+        case .cString(_, let capacity): return .chars(capacity.map { min($0, ImplicitMaps.stringKeySize) } ?? ImplicitMaps.stringKeySize)
         case .charArray(let n): return .chars(n)
         case .string(let s):
             // A literal (or `probe`): stored in a char[64] like other string keys.

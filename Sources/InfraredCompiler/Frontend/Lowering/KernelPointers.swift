@@ -225,7 +225,7 @@ extension Lowering {
             let off = newVReg()
             emit(.coreConstant(off, value: Int64(offset), relocation: addCore(.fieldByteOffset, root: root, path: path)), loc)
             emit(.binary(.add, dst, .reg(base), .reg(off)), loc)
-            return .cString(user: false)
+            return .cString(user: false, capacity: resolved.arrayCount.flatMap { $0 > 0 ? $0 : nil })
         case .int, .enumeration, .enumeration64, .pointer:
             let size = f.size
             guard [1, 2, 4, 8].contains(size) else { break }
@@ -239,7 +239,7 @@ extension Lowering {
             emit(.loadFrame(dst, offset: slot, size: size, signed: f.isSigned), loc)
             if resolved.kind == .pointer {
                 if let t = resolved.targetName, !t.isEmpty, resolved.targetKind == .structure || resolved.targetKind == .union { return .kernel(t) }
-                if resolved.targetKind == .int, resolved.targetSize == 1 { return .cString(user: false) }
+                if resolved.targetKind == .int, resolved.targetSize == 1 { return .cString(user: false, capacity: nil) }
                 return .int(unsigned64: true, nonNegative: true)
             }
             return .int(unsigned64: size == 8 && !f.isSigned, nonNegative: !f.isSigned)

@@ -53,8 +53,10 @@ enum Kind: Equatable {
     /// `kstack` / `ustack`: a stack id in the implied stack map, an implicit
     /// map's key part (layout: `Manifest.Implicit.stacks`).
     case stack(user: Bool)
-    /// A C string (`char *`) in kernel or user memory, held in the register.
-    case cString(user: Bool)
+    /// A C string in kernel or user memory, its address in the register:
+    /// `capacity` is N for a `char[N]` array (a kernel struct member, a
+    /// tracepoint's inline chars), nil for a `char *` of unknown length.
+    case cString(user: Bool, capacity: Int?)
     /// A `char[N]` the program may read (a field of a stack struct, map
     /// value or record): the register holds its address. A string of at
     /// most N - 1 characters and its NUL (StringCompare.swift).
@@ -75,6 +77,7 @@ enum Kind: Equatable {
         case (_, .unset): return self
         case (.int(let u1, let n1), .int(let u2, let n2)): return .int(unsigned64: u1 && u2, nonNegative: n1 && n2)
         case (.bool, .nil), (.nil, .bool): return .bool
+        case (.cString(let u1, let c1), .cString(let u2, let c2)) where u1 == u2: return .cString(user: u1, capacity: c1 == c2 ? c1 : nil)
         default: return .mixed
         }
     }

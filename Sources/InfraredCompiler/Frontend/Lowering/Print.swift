@@ -183,6 +183,8 @@ extension Lowering {
             let a: PrintFormat.Argument
             switch k {
             case .comm: a = .init(type: .string, offset: offset, size: PrintOutput.commSlot)
+            // A kernel char[N] (`ctx.prev.comm`): N bytes, rounded up to keep later slots aligned.
+            case .cString(_, let capacity?): a = .init(type: .string, offset: offset, size: min((capacity + 7) & ~7, PrintOutput.stringSlot))
             case .cString: a = .init(type: .string, offset: offset, size: PrintOutput.stringSlot)
             // A char[N] field (stack struct, map value, record): its N bytes, NUL-bounded.
             case .charArray(let n): a = .init(type: .string, offset: offset, size: n)
@@ -198,11 +200,13 @@ extension Lowering {
         emit(.store(base: p.record, offset: 0, value: .imm(Int64(id)), size: 8), loc)
         for ((r, k), a) in zip(values, arguments) {
             switch k {
-            case .comm, .cString(_), .charArray:
+            case .comm, .cString, .charArray:
                 let at = newVReg()
                 emit(.move(at, .reg(p.record)), loc); emit(.binary(.add, at, .reg(at), .imm(Int64(a.offset))), loc)
-                if case .cString(let user) = k {
-                    emit(.call(nil, helper: helperID(user ? "probe_read_user_str" : "probe_read_kernel_str"), args: [.reg(at), .imm(Int64(a.size)), .reg(r)]), loc)
+                if case .cString(let user, let capacity) = k {
+                    // At most the array's own bytes: the string and its NUL end within them.
+                    let n = min(capacity ?? a.size, a.size)
+                    emit(.call(nil, helper: helperID(user ? "probe_read_user_str" : "probe_read_kernel_str"), args: [.reg(at), .imm(Int64(n)), .reg(r)]), loc)
                 } else if case .charArray = k {
                     // BPF memory (stack, map value, record) read by address, like a kernel string.
                     emit(.call(nil, helper: helperID("probe_read_kernel_str"), args: [.reg(at), .imm(Int64(a.size)), .reg(r)]), loc)

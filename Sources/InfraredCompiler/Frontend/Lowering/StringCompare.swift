@@ -68,7 +68,7 @@ extension Lowering {
         switch k {
         case .comm: return StringOperand(source: .comm)
         case .charArray(let n): return StringOperand(source: .chars(r, n))
-        case .cString(let user): return StringOperand(source: .pointer(r, user: user))
+        case .cString(let user, _): return StringOperand(source: .pointer(r, user: user))
         case .string(let s): return StringOperand(source: .literal(s))
         default: return nil
         }

@@ -51,7 +51,7 @@ extension Lowering {
             default: throw error(irep, insn, "`\(name)` takes an address (an Integer) or a `char *`", hint: "e.name = user_string(ctx.arg(1))", symbol: name)
             }
             emit(.move(dst, .reg(args[0].0)), loc)
-            return .cString(user: name == "user_string")
+            return .cString(user: name == "user_string", capacity: nil)
         default: return nil
         }
     }
@@ -61,7 +61,7 @@ extension Lowering {
     func copyString(_ value: (VReg, Kind), into base: VReg, offset off: Int, size n: Int, _ loc: SourceLocation) {
         let a = newVReg()
         emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
-        if case .cString(let user) = value.1 {
+        if case .cString(let user, _) = value.1 {
             let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
             emit(.call(nil, helper: helperID(helper), args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
         } else if case .charArray(let have) = value.1 {

@@ -146,4 +146,18 @@ final class ImplicitMapLoweringTests: XCTestCase {
                            "two.rb:7:3: error: `@n` is used with key (u64) here and with key (char[16]) at line 3")
         }
     }
+
+    /// A char[16] array keys as `comm` does; a `char *` keys 64 bytes, and
+    /// mixing the two says where each size comes from.
+    func testStringKeySizesComeFromTheValue() throws {
+        let same = "license \"GPL\"\ntp_btf(\"sched_switch\") { |ctx| @m[ctx.prev.comm] += 1 }\ntracepoint(\"syscalls/sys_enter_getpid\") { @m[comm] += 1 }\n"
+        XCTAssertEqual(try Compiler.compile(source: same, path: "same.rb").manifest.maps.first { $0.name == "m" }?.keySize, 16)
+        let mixed = same.replacingOccurrences(of: "tracepoint(\"syscalls/sys_enter_getpid\") { @m[comm] += 1 }",
+                                              with: "tracepoint(\"syscalls/sys_enter_openat\") { |ctx| @m[ctx.filename] += 1 }")
+        XCTAssertThrowsError(try Compiler.compile(source: mixed, path: "mixed.rb")) { e in
+            let lines = "\(e)".split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.first, "mixed.rb:3:1: error: `@m` is used with key (char[64]) here and with key (char[16]) at line 2")
+            XCTAssertTrue(lines.contains { $0.contains("hint: a string key has the size of its value") }, "\(e)")
+        }
+    }
 }

@@ -327,8 +327,16 @@ extension Lowering {
                     }
                     return p.isEmpty ? "no key" : "key (" + names.joined(separator: ", ") + ")"
                 }
+                // Only string sizes differ: say where a string key's size comes from.
+                let stringsOnly = have.count == parts.count && e.stacks == stacks && zip(have, parts).allSatisfy { a, b in
+                    if a == b { return true }
+                    if case .chars = a, case .chars = b { return true }
+                    return false
+                }
                 throw error(irep, insn, "`@\(name)` is used with \(show(parts, stacks)) here and with \(show(have, e.stacks)) at line \(e.keyLine)",
-                            hint: "every use of an implicit map takes keys of the same types")
+                            hint: stringsOnly
+                                ? "a string key has the size of its value: `comm` and a char[N] array (ctx.prev.comm, a tracepoint's prev_comm) N bytes, a `char *` (ctx.filename, user_string) or a literal 64; key every use with the same kind of string"
+                                : "every use of an implicit map takes keys of the same types")
             }
             return
         }

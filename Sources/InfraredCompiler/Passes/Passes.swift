@@ -28,6 +28,7 @@ struct Pass {
         Pass(name: "copy-prop", run: propagateCopies),
         Pass(name: "global-copy-prop", run: propagateGlobalCopies),
         Pass(name: "dce", run: eliminateDeadCode),
+        Pass(name: "context-reads-first", run: readContextFirst),
         Pass(name: "bit-test-switches", run: testSwitchBitsTogether),
         Pass(name: "sink-loads", run: sinkGlobalLoads),
         Pass(name: "coalesce", run: coalesceMoves),
@@ -310,6 +311,69 @@ func hoistParamLoads(_ f: inout IRFunction) {
             if case .load(let d, f.context, let off, let size, let signed) = i, let v = hoistedFields[Field(offset: off, size: size, signed: signed)] {
                 return (.move(d, .reg(v)), l)
             }
+            return (i, l)
+        }
+    }
+    f.blocks[0].instructions.insert(contentsOf: prologue, at: 0)
+}
+
+// MARK: Context reads first
+
+/// A read-only context (pt_regs, a tracepoint's record, BTF arguments)
+/// arrives in R1, which the first helper call clobbers: a field read after
+/// a call keeps the context in a callee-saved register (`r6 = r1`) only to
+/// read it. Where every use of the context is a field read in a block every
+/// run passes through, at most two fields, and one of them is read after a
+/// call, the reads move to the entry, as C's BPF_KPROBE/BPF_PROG read their
+/// arguments first (`sums[pid] += ctx.arg(0) + ctx.arg(1)`, `results.add(ctx.ret)`
+/// after a map update): each field then holds the callee-saved register the
+/// context held, and the copy is gone. Runs once dead copies of the context
+/// are gone; `hoist-params` already reads a field read twice once at entry.
+func readContextFirst(_ f: inout IRFunction) {
+    guard f.contextReadOnly, f.blocks.count > 0 else { return }
+    struct Field: Hashable { var offset: Int, size: Int, signed: Bool }
+    var fields: [Field] = []
+    var loadBlocks = Set<Int>()
+    var afterCall = false
+    for (bi, b) in f.blocks.enumerated() {
+        var callSeen = bi != 0   // conservatively: a block other than the entry may follow a call
+        for (i, _) in b.instructions {
+            if case .load(let d, let base, let off, let size, let signed) = i, base == f.context, d != f.context {
+                let field = Field(offset: off, size: size, signed: signed)
+                if !fields.contains(field) { fields.append(field) }
+                loadBlocks.insert(bi)
+                if callSeen { afterCall = true }
+                continue
+            }
+            if case .call = i { callSeen = true }
+            var uses = false
+            i.forEachUse { if $0 == f.context { uses = true } }
+            if uses || i.definition == f.context { return }
+        }
+        if b.terminator.uses.contains(f.context) { return }
+    }
+    guard afterCall, !fields.isEmpty, fields.count <= 2 else { return }
+    // Every run passes through each reading block: no path from the entry
+    // to a return avoids it (a read in one arm stays where it is).
+    for target in loadBlocks where target != 0 {
+        var seen = Set([target]), stack = [0]
+        seen.insert(0)
+        while let b = stack.popLast() {
+            if case .ret = f.blocks[b].terminator { return }
+            for s in f.blocks[b].terminator.successors where !seen.contains(s) { seen.insert(s); stack.append(s) }
+        }
+    }
+    let loc = f.blocks[0].instructions.first?.1 ?? .none
+    var value: [Field: VReg] = [:], prologue: [(IRInstruction, SourceLocation)] = []
+    for field in fields {
+        let v = f.newVReg()
+        value[field] = v
+        prologue.append((.load(v, base: f.context, offset: field.offset, size: field.size, signed: field.signed), loc))
+    }
+    for b in loadBlocks {
+        f.blocks[b].instructions = f.blocks[b].instructions.map { (i, l) in
+            if case .load(let d, let base, let off, let size, let signed) = i, base == f.context,
+               let v = value[Field(offset: off, size: size, signed: signed)] { return (.move(d, .reg(v)), l) }
             return (i, l)
         }
     }

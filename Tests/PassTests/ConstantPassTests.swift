@@ -124,7 +124,7 @@ final class ConstantPassTests: XCTestCase {
     /// A read-only context's fields read after a call (`sums[pid] += ctx.arg(0) + ctx.arg(1)`)
     /// are read at entry, before the call clobbers R1: no copy of the context lives across it.
     func testContextReadsFirstMovesFieldReadsAboveTheCall() {
-        assertPass(input: """
+        let input = """
         function f(ctx: %0):
         context: read-only
         b0:
@@ -138,85 +138,34 @@ final class ConstantPassTests: XCTestCase {
         b2:
             ret %4
 
-        """, pass: "context-reads-first", expected: """
-        function f(ctx: %0):
-        context: read-only
-        b0:
-            %5 = load.u64 [%0 + 112]    ; line 4
-            %6 = load.u64 [%0 + 104]    ; line 4
-            %1 = call 14()    ; line 4
-            %2 = %5    ; line 4
-            %3 = %6    ; line 4
-            %4 = add %2, %3    ; line 4
-            br.eq %1, 0 ? b2 : b1
-        b1:
-            ret 1
-        b2:
-            ret %4
-
-        """)
+        """
+        // The two reads, into new registers, open the entry; where they were, copies.
+        let expected = input
+            .replacingOccurrences(of: "b0:\n", with: "b0:\n    %5 = load.u64 [%0 + 112]    ; line 4\n    %6 = load.u64 [%0 + 104]    ; line 4\n")
+            .replacingOccurrences(of: "%2 = load.u64 [%0 + 112]", with: "%2 = %5")
+            .replacingOccurrences(of: "%3 = load.u64 [%0 + 104]", with: "%3 = %6")
+        assertPass(input: input, pass: "context-reads-first", expected: expected)
     }
 
     /// Left where they are: a read in one arm only (not every run reads it),
     /// the context passed to a helper, three fields, a writable context, and
     /// reads that already come before every call.
     func testContextReadsFirstLeavesOtherShapes() {
-        let inArm = """
-        function f(ctx: %0):
-        context: read-only
-        b0:
-            %1 = call 14()
-            br.eq %1, 0 ? b2 : b1
-        b1:
-            %2 = load.u64 [%0 + 80]
-            ret %2
-        b2:
-            ret 0
-
-        """
-        assertUnchanged(input: inArm, pass: "context-reads-first")
-        assertUnchanged(input: """
-        function f(ctx: %0):
-        context: read-only
-        b0:
-            %1 = call 14()
-            %2 = load.u64 [%0 + 80]
-            %3 = call 27(%0, 0, 0)
-            %4 = add %2, %3
-            ret %4
-
-        """, pass: "context-reads-first")
-        assertUnchanged(input: """
-        function f(ctx: %0):
-        context: read-only
-        b0:
-            %1 = call 14()
-            %2 = load.u64 [%0 + 80]
-            %3 = load.u64 [%0 + 88]
-            %4 = load.u64 [%0 + 96]
-            %5 = add %2, %3
-            %6 = add %5, %4
-            ret %6
-
-        """, pass: "context-reads-first")
-        assertUnchanged(input: """
-        function f(ctx: %0):
-        b0:
-            %1 = call 14()
-            %2 = load.u64 [%0 + 80]
-            ret %2
-
-        """, pass: "context-reads-first")
-        assertUnchanged(input: """
-        function f(ctx: %0):
-        context: read-only
-        b0:
-            %2 = load.u64 [%0 + 80]
-            %1 = call 14()
-            %3 = add %1, %2
-            ret %3
-
-        """, pass: "context-reads-first")
+        let readOnly = "function f(ctx: %0):\ncontext: read-only\nb0:\n"
+        let bodies = [
+            // A read in one arm.
+            readOnly + "    %1 = call 14()\n    br.eq %1, 0 ? b2 : b1\nb1:\n    %2 = load.u64 [%0 + 80]\n    ret %2\nb2:\n    ret 0\n",
+            // The context passed to a helper.
+            readOnly + "    %1 = call 14()\n    %2 = load.u64 [%0 + 80]\n    %3 = call 27(%0, 0, 0)\n    %4 = add %2, %3\n    ret %4\n",
+            // Three fields.
+            readOnly + "    %1 = call 14()\n    %2 = load.u64 [%0 + 80]\n    %3 = load.u64 [%0 + 88]\n    %4 = load.u64 [%0 + 96]\n"
+                + "    %5 = add %2, %3\n    %6 = add %5, %4\n    ret %6\n",
+            // A context programs may write (no `context: read-only`).
+            "function f(ctx: %0):\nb0:\n    %1 = call 14()\n    %2 = load.u64 [%0 + 80]\n    ret %2\n",
+            // The read already comes before every call.
+            readOnly + "    %2 = load.u64 [%0 + 80]\n    %1 = call 14()\n    %3 = add %1, %2\n    ret %3\n",
+        ]
+        for body in bodies { assertUnchanged(input: body, pass: "context-reads-first") }
     }
 
     /// A u32 field is never negative: `/` and `%` by 10 need no floor fix-up.

@@ -261,6 +261,21 @@ private func isIdentity(_ op: BinaryOp, _ c: Int64) -> Bool {
 
 // MARK: Params
 
+/// A field of a read-only context as a load reads it (offset, width, sign):
+/// what `hoist-params` and `context-reads-first` read once at entry.
+struct ContextRead: Hashable {
+    var offset: Int, size: Int, signed: Bool
+
+    /// The read of `insn` if it loads from `context`.
+    static func read(by insn: IRInstruction, context: VReg) -> (dst: VReg, field: ContextRead)? {
+        guard case .load(let d, let base, let offset, let size, let signed) = insn, base == context else { return nil }
+        return (d, ContextRead(offset: offset, size: size, signed: signed))
+    }
+
+    /// The load of this field from `context` into `v`.
+    func load(into v: VReg, context: VReg) -> IRInstruction { .load(v, base: context, offset: offset, size: size, signed: signed) }
+}
+
 /// A param read twice or more is read once, at entry: params are constant
 /// while the program runs (`.rodata`, frozen by libbpf), and each read
 /// costs an `ld_imm64` (two slots) and a load. So is a field of a read-only
@@ -285,22 +300,21 @@ func hoistParamLoads(_ f: inout IRFunction) {
     }
     // A read-only context's field read twice or more (`ctx.ret` tested,
     // then stored twice), at the same offset, size and sign, likewise.
-    struct Field: Hashable { var offset: Int, size: Int, signed: Bool }
-    var fieldReads: [Field: Int] = [:]
+    var fieldReads: [ContextRead: Int] = [:]
     var contextWritten = false
     if f.contextReadOnly {
         for b in f.blocks {
             for (i, _) in b.instructions {
-                if case .load(_, f.context, let off, let size, let signed) = i { fieldReads[Field(offset: off, size: size, signed: signed), default: 0] += 1 }
+                if let read = ContextRead.read(by: i, context: f.context) { fieldReads[read.field, default: 0] += 1 }
                 if i.definition == f.context { contextWritten = true }
             }
         }
     }
-    var hoistedFields: [Field: VReg] = [:]
+    var hoistedFields: [ContextRead: VReg] = [:]
     if !contextWritten {
         for (field, n) in fieldReads.sorted(by: { ($0.key.offset, $0.key.size) < ($1.key.offset, $1.key.size) }) where n >= 2 {
             let v = f.newVReg()
-            prologue.append((.load(v, base: f.context, offset: field.offset, size: field.size, signed: field.signed), loc))
+            prologue.append((field.load(into: v, context: f.context), loc))
             hoistedFields[field] = v
         }
     }
@@ -308,9 +322,7 @@ func hoistParamLoads(_ f: inout IRFunction) {
     for b in f.blocks.indices {
         f.blocks[b].instructions = f.blocks[b].instructions.map { (i, l) in
             if case .load(let d, let base, 0, _, _) = i, let n = address[base], let v = hoisted[n] { return (.move(d, .reg(v)), l) }
-            if case .load(let d, f.context, let off, let size, let signed) = i, let v = hoistedFields[Field(offset: off, size: size, signed: signed)] {
-                return (.move(d, .reg(v)), l)
-            }
+            if let read = ContextRead.read(by: i, context: f.context), let v = hoistedFields[read.field] { return (.move(read.dst, .reg(v)), l) }
             return (i, l)
         }
     }
@@ -331,15 +343,13 @@ func hoistParamLoads(_ f: inout IRFunction) {
 /// are gone; `hoist-params` already reads a field read twice once at entry.
 func readContextFirst(_ f: inout IRFunction) {
     guard f.contextReadOnly, f.blocks.count > 0 else { return }
-    struct Field: Hashable { var offset: Int, size: Int, signed: Bool }
-    var fields: [Field] = []
+    var fields: [ContextRead] = []
     var loadBlocks = Set<Int>()
     var afterCall = false
     for (bi, b) in f.blocks.enumerated() {
         var callSeen = bi != 0   // conservatively: a block other than the entry may follow a call
         for (i, _) in b.instructions {
-            if case .load(let d, let base, let off, let size, let signed) = i, base == f.context, d != f.context {
-                let field = Field(offset: off, size: size, signed: signed)
+            if let (d, field) = ContextRead.read(by: i, context: f.context), d != f.context {
                 if !fields.contains(field) { fields.append(field) }
                 loadBlocks.insert(bi)
                 if callSeen { afterCall = true }
@@ -356,24 +366,22 @@ func readContextFirst(_ f: inout IRFunction) {
     // Every run passes through each reading block: no path from the entry
     // to a return avoids it (a read in one arm stays where it is).
     for target in loadBlocks where target != 0 {
-        var seen = Set([target]), stack = [0]
-        seen.insert(0)
+        var seen: Set = [target, 0], stack = [0]
         while let b = stack.popLast() {
             if case .ret = f.blocks[b].terminator { return }
             for s in f.blocks[b].terminator.successors where !seen.contains(s) { seen.insert(s); stack.append(s) }
         }
     }
     let loc = f.blocks[0].instructions.first?.1 ?? .none
-    var value: [Field: VReg] = [:], prologue: [(IRInstruction, SourceLocation)] = []
+    var value: [ContextRead: VReg] = [:], prologue: [(IRInstruction, SourceLocation)] = []
     for field in fields {
         let v = f.newVReg()
         value[field] = v
-        prologue.append((.load(v, base: f.context, offset: field.offset, size: field.size, signed: field.signed), loc))
+        prologue.append((field.load(into: v, context: f.context), loc))
     }
     for b in loadBlocks {
         f.blocks[b].instructions = f.blocks[b].instructions.map { (i, l) in
-            if case .load(let d, let base, let off, let size, let signed) = i, base == f.context,
-               let v = value[Field(offset: off, size: size, signed: signed)] { return (.move(d, .reg(v)), l) }
+            if let read = ContextRead.read(by: i, context: f.context), let v = value[read.field] { return (.move(read.dst, .reg(v)), l) }
             return (i, l)
         }
     }

@@ -100,6 +100,58 @@ final class LoopPassTests: XCTestCase {
         """, pass: "unroll-loops")
     }
 
+    /// `sum & 3` after `while i < 16; sum += i * x`: the sum is `x * 120`,
+    /// a multiple of 4, so the whole body is `0`. Only the block after the
+    /// loop shows it (the loop's region brings that block along, as only
+    /// the loop leads there); the sum alone would stay rolled.
+    func testUnrollLoopsSeesTheBlockAfterTheLoop() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = 0
+            %2 = 0
+            jump b1
+        b1:
+            br.slt %1, 16 ? b2 : b3
+        b2:
+            %3 = load.u32 [%0 + 12]
+            %4 = mul %1, %3
+            %2 = add %2, %4
+            %1 = add %1, 1
+            jump b1
+        b3:
+            %5 = and %2, 3
+            ret %5
+
+        """, pass: "unroll-loops", expected: """
+        function f(ctx: %0):
+        b0:
+            ret 0
+
+        """)
+    }
+
+    /// Ten loops in a row, `4.times { |j| a = (a ^ j) * 3 }` each: every
+    /// one unrolls in one round (each judged on its own region), where a
+    /// pass that cleaned the whole function per loop stopped after 8. Each
+    /// becomes 7 instructions (`a ^ 0` is `a`): 70, and the load of `a`.
+    func testUnrollLoopsUnrollsEveryLoopOfALongBody() throws {
+        var text = "function f(ctx: %0):\n"
+        for k in 0..<10 {
+            text += "b\(3 * k):\n" + (k == 0 ? "    %1 = load.u64 [%0 + 0]\n" : "") + "    %2 = 0\n    jump b\(3 * k + 1)\n"
+            text += "b\(3 * k + 1):\n    br.slt %2, 4 ? b\(3 * k + 2) : b\(3 * k + 3)\n"
+            text += "b\(3 * k + 2):\n    %3 = xor %1, %2\n    %1 = mul %3, 3\n    %2 = add %2, 1\n    jump b\(3 * k + 1)\n"
+        }
+        text += "b30:\n    ret %1\n"
+        var f = try IRFunction(parsing: text)
+        XCTAssertEqual(Loop.natural(in: f).count, 10)
+        unrollConstantLoops(&f)
+        XCTAssertEqual(Loop.natural(in: f).count, 0)
+        let reached = f.reversePostOrder
+        XCTAssertEqual(reached.count, 1)
+        XCTAssertEqual(reached.reduce(0) { $0 + f.blocks[$1].instructions.count }, 71)
+    }
+
     /// A constant that needs `ld_imm64` is loaded once before the loop.
     func testHoistLoopConstantsLoadsA64BitConstantBeforeTheLoop() {
         assertPass(input: """

@@ -368,6 +368,13 @@ struct IRFunction {
         return preds
     }
 
+    /// By block, whether it is reachable from the entry.
+    var reachedBlocks: [Bool] {
+        var reached = [Bool](repeating: false, count: blocks.count)
+        for b in reversePostOrder { reached[b] = true }
+        return reached
+    }
+
     /// Blocks reachable from the entry, in reverse post-order.
     var reversePostOrder: [Int] {
         guard !blocks.isEmpty else { return [] }

@@ -3,32 +3,66 @@ import Dispatch
 /// Full unrolling of loops whose trip count is known at compile time, kept
 /// only where it pays: `while i < 16 … i += 1` or `16.times` peeled
 /// iteration by iteration until constant propagation proves the loop is
-/// left, then cleaned up; the unrolled function replaces the original when
-/// it is no larger (the verifier walks every iteration of a loop anyway, so
-/// a loop that folds away is cheaper for it as well).
+/// left, then cleaned up; a loop unrolls when that is no larger, or when
+/// it computes in registers only, grows by at most `growthBudget` and is
+/// smaller than what the verifier walks for it rolled (every trip again).
 ///
 /// The IR is not SSA, so a peeled iteration is a plain copy of the loop's
 /// blocks: the entering edges go to the copy, the copy's back edges go to
 /// the original header, its exits stay where they were.
 ///
-/// Each try cleans up two whole functions (the unrolled one and, after a
-/// change, the baseline); they are independent, so they run side by side.
+/// Each loop is judged on its own region (`Loop.region`): the loop's
+/// blocks, with what is known on entering it and what is read after it,
+/// cleaned up rolled and unrolled. A round judges every innermost loop
+/// that way, peels all that pay and cleans up the whole function once;
+/// another round follows while one unrolled (an outer loop may now be
+/// innermost, a later loop's trip count known). So the work is linear in
+/// the number of loops, where cleaning the whole function for every loop
+/// was quadratic.
 func unrollConstantLoops(_ f: inout IRFunction) {
-    var tried = Set<Int>()   // headers (of the current numbering) that did not unroll
-    var baseline: Int? = nil  // cost of `f` cleaned up: the same while no loop unrolls
-    for _ in 0..<8 {
-        guard let loop = Loop.innermost(in: f).first(where: { !tried.contains($0.header) }) else { return }
-        if let trips = Loop.peelCount(f, loop) {
-            let (candidate, cleaned) = Loop.unrolledBesideBaseline(f, loop, trips: trips, baseline: baseline == nil)
-            baseline = baseline ?? cleaned
-            if let unrolled = candidate, Loop.pays(unrolled: Loop.cost(unrolled), baseline: baseline!,
-                                                   verifiedBaseline: loop.isArithmetic(f) ? Loop.verifiedCost(f, loop, trips: trips) : 0) {
-                // Cleaning `unrolled` up again may find more (a merge of blocks
-                // exposes a constant): the next loop's baseline is cleaned anew.
-                f = unrolled; baseline = nil; tried = []; continue
-            }
+    for _ in 0..<Loop.maximumRounds {
+        let order = f.reversePostOrder
+        var position = [Int](repeating: -1, count: f.blocks.count)
+        for (i, b) in order.enumerated() { position[b] = i }
+        let analysis = ConstantAnalysis(f, order: order)
+        let live = IRLiveness(f)
+        let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
+        // Each innermost loop judged on its own region, on the pool's
+        // threads (the regions are independent; one after the other when
+        // the pool is busy with other programs).
+        let loops = Loop.innermost(in: f)
+        let verdicts = UnsafeMutableBufferPointer<Loop.Verdict?>.allocate(capacity: loops.count)
+        defer { verdicts.deallocate() }
+        verdicts.initialize(repeating: nil)
+        DispatchQueue.concurrentPerform(iterations: loops.count) { i in
+            verdicts[i] = loops[i].verdict(in: f, analysis: analysis, position: position, live: live, size: size)
         }
-        tried.insert(loop.header)
+        // In order, those that pay while the function stays within `maximumInstructions`.
+        var chosen: [(loop: Loop, trips: Int)] = []
+        var taken = Set<Int>(), grown = size
+        for (loop, verdict) in zip(loops, verdicts) {
+            guard let v = verdict, taken.isDisjoint(with: loop.blocks), grown + v.peeled <= Loop.maximumInstructions else { continue }
+            chosen.append((loop, v.trips))
+            taken.formUnion(loop.blocks)
+            grown += v.growth
+        }
+        guard !chosen.isEmpty else { return }
+        // Every chosen loop peeled, then one propagation decides every copy's
+        // tests; check that it did, as each region showed.
+        var g = f
+        var predecessors = analysis.predecessors
+        let copies = chosen.map { Loop.peel(&g, $0.loop, trips: $0.trips, predecessors: &predecessors) }
+        propagateConstants(&g)
+        let reached = g.reachedBlocks
+        guard zip(chosen, copies).allSatisfy({ Loop.left(g, $0.loop, copies: $1, reached: reached) }) else {
+            // Not seen: the whole function knows at least what the region
+            // did. Should it happen, the first loop alone, checked alone.
+            guard let u = Loop.unrolled(f, chosen[0].loop, trips: chosen[0].trips) else { return }
+            f = u
+            continue
+        }
+        Loop.cleanUp(&g)
+        f = g
     }
 }
 
@@ -41,6 +75,8 @@ struct Loop {
     /// Most iterations peeled, and most instructions the unrolled function may have.
     static let maximumTrips = 64
     static let maximumInstructions = 4096
+    /// Most rounds of `unrollConstantLoops` (each unrolls every innermost loop that pays).
+    static let maximumRounds = 8
 
     /// Loops that contain no other loop's header.
     static func innermost(in f: IRFunction) -> [Loop] {
@@ -75,10 +111,104 @@ struct Loop {
         return loops.map { Loop(header: $0.key, blocks: $0.value) }.sorted { $0.header < $1.header }
     }
 
-    /// `f` with `loop` peeled until it is provably left, and cleaned up; nil
-    /// when some iteration's continue-or-leave test is not a constant.
-    static func unrolled(_ f: IRFunction, _ loop: Loop, trips: Int) -> IRFunction? {
-        var g = f
+    /// Unrolling this loop, judged on its region: its trips, what the
+    /// function grows by cleaned up (the region's growth) and peeled (the
+    /// copies before cleaning up). Nil when the trip count is not known or
+    /// unrolling does not pay.
+    struct Verdict { var trips: Int, growth: Int, peeled: Int }
+
+    func verdict(in f: IRFunction, analysis: ConstantAnalysis, position: [Int], live: IRLiveness, size: Int) -> Verdict? {
+        guard let (trips, entering) = Loop.peelCount(f, self, analysis: analysis, position: position, size: size) else { return nil }
+        let (region, inRegion) = region(of: f, entering: entering, live: live, predecessors: analysis.predecessors)
+        guard let unrolled = Loop.unrolled(region, inRegion, trips: trips) else { return nil }
+        var rolled = region
+        Loop.cleanUp(&rolled)
+        let verified = inRegion.isArithmetic(region) ? Loop.verifiedCost(region, inRegion, trips: trips) : 0
+        let (after, before) = (Loop.cost(unrolled), Loop.cost(rolled))
+        guard Loop.pays(unrolled: after, baseline: before, verifiedBaseline: verified) else { return nil }
+        return Verdict(trips: trips, growth: after - before, peeled: trips * blocks.reduce(0) { $0 + f.blocks[$1].instructions.count })
+    }
+
+    /// The loop alone, as a function to judge unrolling on: an entry block
+    /// that gives each register live on entering the loop what is known of
+    /// it there (a constant, or a helper call's result for a varying one),
+    /// the loop's blocks, and for each block the loop leaves to, one that
+    /// stores every register live there and returns (so that cleaning up
+    /// keeps what the rest of the function reads); a block only the loop
+    /// enters brings its instructions along, and its return. Returns the
+    /// function and the loop in its numbering.
+    func region(of f: IRFunction, entering: ConstantState, live: IRLiveness, predecessors: [[Int]]) -> (IRFunction, Loop) {
+        let body = blocks.sorted()
+        var number: [Int: Int] = [:]
+        for (i, b) in body.enumerated() { number[b] = 1 + i }
+        var exits: [Int] = []
+        for b in body {
+            for t in f.blocks[b].terminator.successors where number[t] == nil && !exits.contains(t) { exits.append(t) }
+        }
+        for (i, t) in exits.enumerated() { number[t] = 1 + body.count + i }
+        // The region's registers numbered from 0 (the context): passes size
+        // their tables by the register count, which is the whole function's.
+        var ids: [Int: Int] = [f.context.id: 0]
+        func v(_ r: VReg) -> VReg {
+            if let i = ids[r.id] { return VReg(id: i) }
+            let i = ids.count
+            ids[r.id] = i
+            return VReg(id: i)
+        }
+        func o(_ x: Operand) -> Operand { if case .reg(let r) = x { return .reg(v(r)) }; return x }
+        func renamed(_ i: IRInstruction) -> IRInstruction {
+            let u = i.mapUses(o)
+            guard let d = i.definition else { return u }
+            return u.renamingDefinition(to: v(d)) ?? u
+        }
+        func renamed(_ b: IRBlock) -> IRBlock {
+            var c = b
+            c.instructions = b.instructions.map { (renamed($0.0), $0.1) }
+            c.terminator = b.terminator.mapUses(o)
+            return c
+        }
+        var r = f
+        r.context = VReg(id: 0)
+        r.blocks = []
+        r.blocks.reserveCapacity(1 + body.count + exits.count)
+        let loc = f.blocks[header].terminatorLocation
+        var entry = IRBlock()
+        for id in live.liveIn[header].ids where id != f.context.id {
+            let x = VReg(id: id)
+            entry.instructions.append((entering.value(.reg(x)).map { .move(v(x), .imm($0)) } ?? .call(v(x), helper: 7, args: []), loc))
+        }
+        entry.terminator = .jump(number[header]!)
+        r.blocks.append(entry)
+        for b in body {
+            var blk = renamed(f.blocks[b])
+            blk.terminator = blk.terminator.mapTargets { number[$0]! }
+            r.blocks.append(blk)
+        }
+        for t in exits {
+            // A block only the loop enters comes along (what it computes from
+            // the loop's results may fold: `sum & 3` of a sum of multiples
+            // of 4); then the registers live after it are stored.
+            var exit = IRBlock(), kept: RegisterSet
+            if predecessors[t].allSatisfy(blocks.contains) {
+                exit = renamed(f.blocks[t])
+                kept = live.liveOut[t].union(f.blocks[t].terminator.uses)
+                if case .ret = exit.terminator {} else { exit.terminator = .unreachable }
+            } else {
+                kept = live.liveIn[t]
+            }
+            exit.instructions += kept.ids.map { (.store(base: VReg(id: 0), offset: 0, value: .reg(v(VReg(id: $0))), size: 8), loc) }
+            if case .unreachable = exit.terminator { exit.terminator = .ret(.imm(0)) }
+            r.blocks.append(exit)
+        }
+        r.vregCount = ids.count
+        return (r, Loop(header: number[header]!, blocks: Set(body.map { number[$0]! })))
+    }
+
+    /// Peels `trips` iterations of `loop` in `g` (the copies appended, the
+    /// entering edges to the first, each copy's back edges to the next, the
+    /// last's to the original header), keeping `preds` (each block's
+    /// predecessors, one entry an edge) up to date; returns the copies.
+    static func peel(_ g: inout IRFunction, _ loop: Loop, trips: Int, predecessors preds: inout [[Int]]) -> Set<Int> {
         let body = loop.blocks.sorted()
         var copies = Set<Int>()
         for _ in 0..<trips {
@@ -89,58 +219,60 @@ struct Loop {
                 var blk = g.blocks[b]
                 blk.terminator = blk.terminator.mapTargets { t in t == loop.header ? t : (copy[t] ?? t) }
                 g.blocks.append(blk)
+                preds.append([])
             }
+            for c in base..<g.blocks.count { for t in g.blocks[c].terminator.successors { preds[t].append(c) } }
             // Edges entering the loop from outside now enter the copy; the
             // previous copy's back edges are among them.
-            for p in g.blocks.indices where !loop.blocks.contains(p) && !(base..<g.blocks.count).contains(p) {
+            let entering = preds[loop.header].filter { !loop.blocks.contains($0) && !(base..<g.blocks.count).contains($0) }
+            for p in Set(entering) {
                 g.blocks[p].terminator = g.blocks[p].terminator.mapTargets { $0 == loop.header ? copy[loop.header]! : $0 }
             }
+            preds[copy[loop.header]!] += entering
+            preds[loop.header].removeAll { entering.contains($0) }
             copies.formUnion(copy.values)
         }
+        return copies
+    }
+
+    /// Whether constant propagation over `g` decided every peeled copy's
+    /// test that may leave or repeat the loop, so that the loop itself is
+    /// no longer reached (`reached`: by block, after the propagation).
+    static func left(_ g: IRFunction, _ loop: Loop, copies: Set<Int>, reached: [Bool]) -> Bool {
+        for c in copies {
+            if case .branch(_, _, _, let t, let e) = g.blocks[c].terminator, !(copies.contains(t) && copies.contains(e)) { return false }
+        }
+        return !reached[loop.header]
+    }
+
+    /// `f` with `loop` peeled until it is provably left, and cleaned up; nil
+    /// when some iteration's continue-or-leave test is not a constant.
+    static func unrolled(_ f: IRFunction, _ loop: Loop, trips: Int) -> IRFunction? {
+        var g = f
+        var predecessors = f.predecessors
+        let copies = peel(&g, loop, trips: trips, predecessors: &predecessors)
         // One propagation decides every copy's tests (the chain of copies is
         // acyclic); check that it did, as `peelCount` predicted.
         propagateConstants(&g)
-        for c in copies {
-            if case .branch(_, _, _, let t, let e) = g.blocks[c].terminator, !(copies.contains(t) && copies.contains(e)) { return nil }
-        }
-        guard !g.reversePostOrder.contains(loop.header) else { return nil }
+        guard left(g, loop, copies: copies, reached: g.reachedBlocks) else { return nil }
         cleanUp(&g)
         return g
     }
 
-    /// `unrolled(f, loop, trips:)` and, when `baseline`, the cost of `f`
-    /// cleaned up, computed on two threads of libdispatch's pool (or one
-    /// after the other, when the pool is busy with other programs).
-    static func unrolledBesideBaseline(_ f: IRFunction, _ loop: Loop, trips: Int, baseline: Bool) -> (IRFunction?, Int?) {
-        guard baseline else { return (unrolled(f, loop, trips: trips), nil) }
-        final class Results: @unchecked Sendable { var unrolled: IRFunction?; var baseline: Int? }
-        let results = Results()
-        // Each iteration writes its own property; concurrentPerform returns
-        // after both, which orders those writes before the reads below.
-        DispatchQueue.concurrentPerform(iterations: 2) { i in
-            if i == 0 {
-                results.unrolled = unrolled(f, loop, trips: trips)
-            } else {
-                var g = f
-                cleanUp(&g)
-                results.baseline = cost(g)
-            }
-        }
-        return (results.unrolled, results.baseline)
-    }
-
     /// How many copies of the loop's blocks constant propagation needs to
-    /// prove the loop left: each iteration is run over the constants known on
-    /// entering it (a local dataflow over the body, back edges feeding the
-    /// next iteration). Nil when a test that may leave or repeat the loop is
-    /// not a constant, or past `maximumTrips` / `maximumInstructions`.
-    static func peelCount(_ f: IRFunction, _ loop: Loop) -> Int? {
-        let order = f.reversePostOrder
-        let analysis = ConstantAnalysis(f, order: order)
-        let body = order.filter { loop.blocks.contains($0) }   // the header first: it dominates the body
+    /// prove the loop left, and what is known on entering it: each
+    /// iteration is run over the constants known on entering it (a local
+    /// dataflow over the body, back edges feeding the next iteration). Nil
+    /// when a test that may leave or repeat the loop is not a constant, or
+    /// past `maximumTrips`, or when the function (of `size` instructions)
+    /// would grow past `maximumInstructions`. `position`: each block's place
+    /// in the reverse post-order (-1: not reached).
+    static func peelCount(_ f: IRFunction, _ loop: Loop, analysis: ConstantAnalysis, position: [Int], size: Int) -> (trips: Int, entering: ConstantState)? {
+        // In reverse post-order, the header first: it dominates the body.
+        let body = loop.blocks.filter { position[$0] >= 0 }.sorted { position[$0] < position[$1] }
         // Entering from outside: the meet of the outside predecessors.
-        guard var state = analysis.meet(of: analysis.predecessors[loop.header].filter { !loop.blocks.contains($0) }) else { return nil }
-        let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
+        guard let entering = analysis.meet(of: analysis.predecessors[loop.header].filter { !loop.blocks.contains($0) }) else { return nil }
+        var state = entering
         let bodySize = body.reduce(0) { $0 + f.blocks[$1].instructions.count }
         for trips in 1...maximumTrips {
             guard size + trips * bodySize <= maximumInstructions else { return nil }
@@ -169,7 +301,7 @@ struct Loop {
                 case .ret, .unreachable: break
                 }
             }
-            guard let n = next else { return trips }
+            guard let n = next else { return (trips, entering) }
             state = n
         }
         return nil

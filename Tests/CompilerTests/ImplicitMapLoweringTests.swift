@@ -160,4 +160,29 @@ final class ImplicitMapLoweringTests: XCTestCase {
             XCTAssertTrue(lines.contains { $0.contains("hint: a string key has the size of its value") }, "\(e)")
         }
     }
+
+    /// A kernel `char[16]` (`ctx.prev.comm`) copied into a 64-byte field
+    /// reads at most its own 16 bytes (`bpf_probe_read_kernel_str`, helper
+    /// 115), as another char array does: an array without a NUL would read
+    /// on past it. Into an 8-byte field, 8.
+    func testKernelCharArraysCopyAtMostTheirBytes() throws {
+        var options = CompileOptions()
+        options.dumpAfter = ["lower"]
+        let source = """
+        license "GPL"
+        struct :Names do
+          char :long, 64
+          char :short, 8
+        end
+        tp_btf("sched_switch") do |ctx|
+          n = Names.new
+          n.long = ctx.prev.comm
+          n.short = ctx.next.comm
+          0
+        end
+        """
+        let dump = try Compiler.compile(source: source, path: "names.rb", options: options).dumps.joined()
+        let sizes = dump.split(separator: "\n").filter { $0.contains("call 115(") }.map { $0.split(separator: ",")[1].trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(sizes, ["16", "8"], dump)
+    }
 }

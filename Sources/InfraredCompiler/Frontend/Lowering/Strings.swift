@@ -61,9 +61,11 @@ extension Lowering {
     func copyString(_ value: (VReg, Kind), into base: VReg, offset off: Int, size n: Int, _ loc: SourceLocation) {
         let a = newVReg()
         emit(.move(a, .reg(base)), loc); emit(.binary(.add, a, .reg(a), .imm(Int64(off))), loc)
-        if case .cString(let user, _) = value.1 {
+        if case .cString(let user, let capacity) = value.1 {
+            // A kernel `char[N]` (`ctx.prev.comm`): at most its own N bytes,
+            // as a char array (one without a NUL would read on past it).
             let helper = user ? "probe_read_user_str" : "probe_read_kernel_str"
-            emit(.call(nil, helper: helperID(helper), args: [.reg(a), .imm(Int64(n)), .reg(value.0)]), loc)
+            emit(.call(nil, helper: helperID(helper), args: [.reg(a), .imm(Int64(min(n, capacity ?? n))), .reg(value.0)]), loc)
         } else if case .charArray(let have) = value.1 {
             // Another char array: at most its own bytes (it may lack a NUL).
             emit(.call(nil, helper: helperID("probe_read_kernel_str"), args: [.reg(a), .imm(Int64(min(n, have))), .reg(value.0)]), loc)

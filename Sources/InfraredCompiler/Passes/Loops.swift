@@ -21,6 +21,9 @@ import Dispatch
 /// was quadratic.
 func unrollConstantLoops(_ f: inout IRFunction) {
     for _ in 0..<Loop.maximumRounds {
+        // Most programs have no loop: nothing to analyse.
+        let loops = Loop.innermost(in: f)
+        guard !loops.isEmpty else { return }
         let order = f.reversePostOrder
         var position = [Int](repeating: -1, count: f.blocks.count)
         for (i, b) in order.enumerated() { position[b] = i }
@@ -30,7 +33,6 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         // Each innermost loop judged on its own region, on the pool's
         // threads (the regions are independent; one after the other when
         // the pool is busy with other programs).
-        let loops = Loop.innermost(in: f)
         let verdicts = UnsafeMutableBufferPointer<Loop.Verdict?>.allocate(capacity: loops.count)
         defer { verdicts.deallocate() }
         verdicts.initialize(repeating: nil)

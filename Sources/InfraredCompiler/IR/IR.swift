@@ -368,11 +368,13 @@ struct IRFunction {
         return preds
     }
 
-    /// By block, whether it is reachable from the entry.
-    var reachedBlocks: [Bool] {
-        var reached = [Bool](repeating: false, count: blocks.count)
-        for b in reversePostOrder { reached[b] = true }
-        return reached
+    /// Each block's place in `order` (distinct blocks, such as the reverse
+    /// post-order); -1 for a block not in it (with the reverse post-order:
+    /// not reachable).
+    func positions(in order: [Int]) -> [Int] {
+        var position = [Int](repeating: -1, count: blocks.count)
+        for (i, b) in order.enumerated() { position[b] = i }
+        return position
     }
 
     /// Blocks reachable from the entry, in reverse post-order.

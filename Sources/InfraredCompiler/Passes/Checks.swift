@@ -81,8 +81,7 @@ enum Checks {
             for p in preds[b] where !canExit[p] { canExit[p] = true; work.append(p) }
         }
         let order = f.reversePostOrder
-        var position = [Int](repeating: -1, count: f.blocks.count)
-        for (i, b) in order.enumerated() { position[b] = i }
+        let position = f.positions(in: order)
         // Report the loop's header: a block entered by a back edge.
         for b in order where !canExit[b] && preds[b].contains(where: { position[$0] >= position[b] }) {
             let loc = f.blocks[b].instructions.first?.1 ?? f.blocks[b].terminatorLocation

@@ -25,8 +25,7 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         let loops = Loop.innermost(in: f)
         guard !loops.isEmpty else { return }
         let order = f.reversePostOrder
-        var position = [Int](repeating: -1, count: f.blocks.count)
-        for (i, b) in order.enumerated() { position[b] = i }
+        let position = f.positions(in: order)
         let analysis = ConstantAnalysis(f, order: order)
         let live = IRLiveness(f)
         let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
@@ -55,7 +54,7 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         var predecessors = analysis.predecessors
         let copies = chosen.map { Loop.peel(&g, $0.loop, trips: $0.trips, predecessors: &predecessors) }
         propagateConstants(&g)
-        let reached = g.reachedBlocks
+        let reached = g.positions(in: g.reversePostOrder)
         guard zip(chosen, copies).allSatisfy({ Loop.left(g, $0.loop, copies: $1, reached: reached) }) else {
             // Not seen: the whole function knows at least what the region
             // did. Should it happen, the first loop alone, checked alone.
@@ -93,14 +92,13 @@ struct Loop {
         // reverse post-order: with none of those there is no loop, and no
         // dominator tree to build (most probes have no loop).
         let order = f.reversePostOrder
-        var position = [Int](repeating: -1, count: f.blocks.count)
-        for (i, b) in order.enumerated() { position[b] = i }
+        let position = f.positions(in: order)
         let retreating = order.contains { b in f.blocks[b].terminator.successors.contains { position[$0] <= position[b] } }
         guard retreating else { return [] }
         let dominators = Dominators(f)
         let preds = f.predecessors
         var loops: [Int: Set<Int>] = [:]
-        for b in f.reversePostOrder {
+        for b in order {
             for h in f.blocks[b].terminator.successors where dominators.dominates(h, b) {
                 var body: Set<Int> = [h], work = [b]
                 while let x = work.popLast() {
@@ -190,16 +188,18 @@ struct Loop {
             // A block only the loop enters comes along (what it computes from
             // the loop's results may fold: `sum & 3` of a sum of multiples
             // of 4); then the registers live after it are stored.
-            var exit = IRBlock(), kept: RegisterSet
+            var exit = IRBlock()
+            exit.terminator = .ret(.imm(0))
+            let kept: RegisterSet
             if predecessors[t].allSatisfy(blocks.contains) {
-                exit = renamed(f.blocks[t])
+                let after = renamed(f.blocks[t])
+                exit.instructions = after.instructions
+                if case .ret = after.terminator { exit.terminator = after.terminator }
                 kept = live.liveOut[t].union(f.blocks[t].terminator.uses)
-                if case .ret = exit.terminator {} else { exit.terminator = .unreachable }
             } else {
                 kept = live.liveIn[t]
             }
             exit.instructions += kept.ids.map { (.store(base: VReg(id: 0), offset: 0, value: .reg(v(VReg(id: $0))), size: 8), loc) }
-            if case .unreachable = exit.terminator { exit.terminator = .ret(.imm(0)) }
             r.blocks.append(exit)
         }
         r.vregCount = ids.count
@@ -239,12 +239,13 @@ struct Loop {
 
     /// Whether constant propagation over `g` decided every peeled copy's
     /// test that may leave or repeat the loop, so that the loop itself is
-    /// no longer reached (`reached`: by block, after the propagation).
-    static func left(_ g: IRFunction, _ loop: Loop, copies: Set<Int>, reached: [Bool]) -> Bool {
+    /// no longer reached (`reached`: each block's place in the reverse
+    /// post-order after the propagation, -1 when not reached).
+    static func left(_ g: IRFunction, _ loop: Loop, copies: Set<Int>, reached: [Int]) -> Bool {
         for c in copies {
             if case .branch(_, _, _, let t, let e) = g.blocks[c].terminator, !(copies.contains(t) && copies.contains(e)) { return false }
         }
-        return !reached[loop.header]
+        return reached[loop.header] < 0
     }
 
     /// `f` with `loop` peeled until it is provably left, and cleaned up; nil
@@ -256,7 +257,7 @@ struct Loop {
         // One propagation decides every copy's tests (the chain of copies is
         // acyclic); check that it did, as `peelCount` predicted.
         propagateConstants(&g)
-        guard left(g, loop, copies: copies, reached: g.reachedBlocks) else { return nil }
+        guard left(g, loop, copies: copies, reached: g.positions(in: g.reversePostOrder)) else { return nil }
         cleanUp(&g)
         return g
     }

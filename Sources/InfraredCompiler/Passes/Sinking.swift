@@ -51,8 +51,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
         for u in b.terminator.uses { if let name = variable[u] { escaped.insert(name) } }
     }
     let order = f.reversePostOrder
-    var rank = [Int](repeating: -1, count: f.blocks.count)
-    for (r, b) in order.enumerated() { rank[b] = r }
+    let rank = f.positions(in: order)
     let preds = f.predecessors
     let dominators = Dominators(f)
     let loops = Loop.natural(in: f)

@@ -93,8 +93,15 @@ final class DataflowReferenceTests: XCTestCase {
                 if live.liveIn.map(\.ids) != want.liveIn || live.liveOut.map(\.ids) != want.liveOut {
                     failures.append("\(p.name) after \(stage): liveness differs from its definition\n\(f)")
                 }
+                // The liveness the function carries from the passes (`liveness()`'s
+                // cache, kept while the blocks stay the same) is the one computed anew.
+                var carried = f
+                let cached = carried.liveness()
+                if cached.liveIn.map(\.ids) != want.liveIn || cached.liveOut.map(\.ids) != want.liveOut {
+                    failures.append("\(p.name) after \(stage): the liveness kept from before differs from its definition\n\(f)")
+                }
                 let order = f.reversePostOrder
-                if ConstantAnalysis(f, order: order).outs != Self.referenceConstants(f, order: order) {
+                if ConstantAnalysis(f, order: order, liveness: live).outs != Self.referenceConstants(f, order: order) {
                     failures.append("\(p.name) after \(stage): constant states differ from their definition\n\(f)")
                 }
                 checked += 1

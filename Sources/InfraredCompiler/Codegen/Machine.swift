@@ -72,6 +72,40 @@ enum MOp: Hashable {
         case .jump: return []
         }
     }
+    /// Calls `body` with each register `uses` lists, in the same order,
+    /// without building the array (the allocator's intervals read these
+    /// for every instruction, twice).
+    @inline(__always)
+    func forEachUse(_ body: (MReg) -> Void) {
+        func each(_ x: MSource) { if case .reg(let r) = x { body(r) } }
+        switch self {
+        case .alu(_, let d, let s): body(d); each(s)
+        case .mov32(_, let s): body(s)
+        case .addCore(let d, _, _): body(d)
+        case .mov(_, let s): each(s)
+        case .neg(let d): body(d)
+        case .loadImm64, .movCore: break
+        case .load(_, _, let base, _), .loadCore(_, _, let base, _, _): body(base)
+        case .store(_, let base, _, let src): body(base); each(src)
+        case .atomicAdd(_, let base, _, let src): body(base); body(src)
+        case .spillStore(_, let r): body(r)
+        case .spillLoad: break
+        case .setcc(_, _, let a, let b): body(a); each(b)
+        case .call(_, let argc): for r in Register.arguments.prefix(argc) { body(.p(r)) }
+        case .exit: body(.p(.r0))
+        case .branch(_, let a, let b, _): body(a); each(b)
+        case .jump: break
+        }
+    }
+    /// The register `defs` lists, if any (it lists at most one).
+    var definition: MReg? {
+        switch self {
+        case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _), .loadCore(_, let d, _, _, _),
+             .spillLoad(let d, _), .setcc(_, let d, _, _), .movCore(let d, _, _), .mov32(let d, _), .addCore(let d, _, _): return d
+        case .call: return .p(.r0)
+        default: return nil
+        }
+    }
     var defs: [MReg] {
         switch self {
         case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _), .loadCore(_, let d, _, _, _),

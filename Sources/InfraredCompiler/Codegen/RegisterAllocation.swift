@@ -157,8 +157,10 @@ enum RegisterAllocation {
         for b in 0..<n {
             var reads: [Int] = [], writes: [Int] = []
             for i in f.blocks[b].instructions {
-                for case .v(let v) in i.op.uses where definedIn[v] != b && readIn[v] != b { readIn[v] = b; reads.append(v) }
-                for case .v(let v) in i.op.defs where definedIn[v] != b { definedIn[v] = b; writes.append(v) }
+                i.op.forEachUse { r in
+                    if case .v(let v) = r, definedIn[v] != b && readIn[v] != b { readIn[v] = b; reads.append(v) }
+                }
+                if case .v(let v)? = i.op.definition, definedIn[v] != b { definedIn[v] = b; writes.append(v) }
             }
             use[b] = RegisterSet(members: reads); def[b] = RegisterSet(members: writes)
         }
@@ -183,13 +185,13 @@ enum RegisterAllocation {
             let first = g
             for i in f.blocks[b].instructions {
                 let u = 2 * g, d = 2 * g + 1
-                for r in i.op.uses {
+                i.op.forEachUse { r in
                     switch r {
                     case .v(let v): touch(v, u)
                     case .p(let p): fixed[Int(p.rawValue)].append((lastDef[Int(p.rawValue)] ?? u, u))
                     }
                 }
-                for r in i.op.defs {
+                if let r = i.op.definition {
                     switch r {
                     case .v(let v):
                         // setcc writes its result before it reads its operands.

@@ -85,9 +85,10 @@ enum TailMerging {
         }
         f.blocks = f.blocks.map { renumbered($0, forward) }
         invertBranchesOverJumps(&f)
-        var reached = Set<Int>(), work = [0]
+        var reached = [Bool](repeating: false, count: f.blocks.count), work = [0]
         while let b = work.popLast() {
-            guard b < f.blocks.count, reached.insert(b).inserted else { continue }
+            guard b < f.blocks.count, !reached[b] else { continue }
+            reached[b] = true
             for insn in f.blocks[b].instructions {
                 if case .jump(let t) = insn.op { work.append(t) }
                 if case .branch(_, _, _, let t) = insn.op { work.append(t) }
@@ -97,11 +98,11 @@ enum TailMerging {
             default: work.append(b + 1)
             }
         }
-        let kept = f.blocks.indices.filter { reached.contains($0) }
+        let kept = f.blocks.indices.filter { reached[$0] }
         guard kept.count < f.blocks.count else { return f }
-        var map: [Int: Int] = [:]
+        var map = [Int](repeating: -1, count: f.blocks.count)
         for (n, o) in kept.enumerated() { map[o] = n }
-        f.blocks = kept.map { renumbered(f.blocks[$0]) { map[$0]! } }
+        f.blocks = kept.map { renumbered(f.blocks[$0]) { precondition(map[$0] >= 0, "a jump to a dropped block"); return map[$0] } }
         return f
     }
 

@@ -285,6 +285,32 @@ struct IRBlock {
     var terminatorLocation: SourceLocation = .none
 }
 
+/// Whether two block lists hold the same instructions and terminators
+/// (source locations aside): what every analysis of the IR reads. Arrays
+/// that share storage are the same without a look at their elements.
+func sameCode(_ a: [IRBlock], _ b: [IRBlock]) -> Bool {
+    guard a.count == b.count else { return false }
+    // In place, through the buffers: copying an instruction out of its
+    // array retains what it holds.
+    return a.withUnsafeBufferPointer { x in
+        b.withUnsafeBufferPointer { y in
+            if x.baseAddress == y.baseAddress { return true }
+            for k in x.indices {
+                guard x[k].terminator == y[k].terminator, x[k].instructions.count == y[k].instructions.count else { return false }
+                let same = x[k].instructions.withUnsafeBufferPointer { p in
+                    y[k].instructions.withUnsafeBufferPointer { q in
+                        if p.baseAddress == q.baseAddress { return true }
+                        for i in p.indices where p[i].0 != q[i].0 { return false }
+                        return true
+                    }
+                }
+                if !same { return false }
+            }
+            return true
+        }
+    }
+}
+
 /// How many instructions write each register, and which one when only one
 /// does (the context register's entry value is not counted). The IR is not
 /// SSA: a pass that reasons about a register's value trusts it where its one
@@ -354,7 +380,27 @@ struct IRFunction {
     /// a bounds check has proven in range may be loads.
     var packetFields: PacketFields?
 
+    /// The liveness `liveness()` last computed, with the blocks it was
+    /// computed for. Read through `liveness()` only, which checks them.
+    var livenessCache: (blocks: [IRBlock], liveness: IRLiveness)?
+
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
+
+    /// The liveness of the blocks as they are. Passes that change nothing
+    /// leave the blocks as they were, so the liveness computed before them is
+    /// the one a new computation would give (in a long body, 8 of the 16
+    /// computations of the pipeline are of blocks some computation has seen).
+    mutating func liveness() -> IRLiveness {
+        if let cache = livenessCache, sameCode(cache.blocks, blocks) {
+            // The blocks as they are now: the next check finds them the same at once.
+            livenessCache = (blocks, cache.liveness)
+            return cache.liveness
+        }
+        livenessCache = nil
+        let computed = IRLiveness(self)
+        livenessCache = (blocks, computed)
+        return computed
+    }
 
     var predecessors: [[Int]] {
         var preds = Array(repeating: [Int](), count: blocks.count)

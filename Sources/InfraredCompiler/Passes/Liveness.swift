@@ -12,8 +12,10 @@ struct IRLiveness {
         // Per register, the last block that defined it / read it before any
         // definition there: membership tests without a set per block.
         var definedIn = [Int](repeating: -1, count: f.vregCount), readIn = definedIn
+        var reads: [Int] = [], writes: [Int] = []   // one block's, reused
         for (b, block) in f.blocks.enumerated() {
-            var reads: [Int] = [], writes: [Int] = []
+            reads.removeAll(keepingCapacity: true)
+            writes.removeAll(keepingCapacity: true)
             func read(_ r: VReg) {
                 if definedIn[r.id] != b && readIn[r.id] != b { readIn[r.id] = b; reads.append(r.id) }
             }
@@ -46,9 +48,7 @@ struct IRLiveness {
 func updateLiveness(_ b: Int, out: RegisterSet, first: Bool, use: [RegisterSet], def: [RegisterSet],
                     liveIn: inout [RegisterSet], liveOut: inout [RegisterSet]) -> Bool {
     if !first && out == liveOut[b] { return false }
-    var inn = out
-    inn.subtract(def[b])
-    inn.formUnion(use[b])
+    let inn = out.subtracting(def[b], adding: use[b])
     liveOut[b] = out
     guard inn != liveIn[b] else { return false }
     liveIn[b] = inn
@@ -170,6 +170,29 @@ struct RegisterSet: Equatable {
             out.append(a)
         }
         ids = out
+    }
+    /// `(self − removed) ∪ added`, merged in one pass (a liveness step:
+    /// live-out less the block's definitions, with its uses).
+    func subtracting(_ removed: RegisterSet, adding added: RegisterSet) -> RegisterSet {
+        if removed.ids.isEmpty || ids.isEmpty {
+            var s = self
+            s.formUnion(added)
+            return s
+        }
+        var out: [Int] = []
+        out.reserveCapacity(ids.count + added.ids.count)
+        var j = 0, k = 0
+        for a in ids {
+            while j < removed.ids.count && removed.ids[j] < a { j += 1 }
+            if j < removed.ids.count && removed.ids[j] == a { continue }
+            while k < added.ids.count && added.ids[k] < a { out.append(added.ids[k]); k += 1 }
+            if k < added.ids.count && added.ids[k] == a { k += 1 }
+            out.append(a)
+        }
+        out += added.ids[k...]
+        var s = RegisterSet()
+        s.ids = out
+        return s
     }
     /// The members in increasing register number.
     func sorted() -> [VReg] { ids.map { VReg(id: $0) } }

@@ -26,8 +26,8 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         guard !loops.isEmpty else { return }
         let order = f.reversePostOrder
         let position = f.positions(in: order)
-        let analysis = ConstantAnalysis(f, order: order)
-        let live = IRLiveness(f)
+        let live = f.liveness()
+        let analysis = ConstantAnalysis(f, order: order, liveness: live)
         let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
         // Each innermost loop judged on its own region, on the pool's
         // threads (the regions are independent; one after the other when

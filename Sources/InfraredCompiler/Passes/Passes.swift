@@ -78,7 +78,8 @@ extension CompileOptions {
 /// branches on constants become jumps.
 func propagateConstants(_ f: inout IRFunction) {
     let order = f.reversePostOrder
-    let analysis = ConstantAnalysis(f, order: order)
+    let live = f.liveness()
+    let analysis = ConstantAnalysis(f, order: order, liveness: live)
     // Rewrite.
     for b in order {
         var s = analysis.state(entering: b)
@@ -125,13 +126,13 @@ struct ConstantAnalysis {
     let entryState: ConstantState
     private(set) var outs: [ConstantState?]
 
-    init(_ f: IRFunction, order: [Int]) {
+    init(_ f: IRFunction, order: [Int], liveness live: IRLiveness) {
         predecessors = f.predecessors
         var entry = ConstantState()
         entry.set(f.context, nil)
         entryState = entry
         outs = Array(repeating: nil, count: f.blocks.count)
-        let live = IRLiveness(f), predecessors = predecessors
+        let predecessors = predecessors
         var outs = self.outs
         sweepForward(f, order: order) { b in
             var out = Self.state(entering: b, entry: entry, predecessors: predecessors, outs)
@@ -453,7 +454,7 @@ func propagateCopies(_ f: inout IRFunction) {
 /// `t = set.cc a, b; br.ne t, 0` becomes `br.cc a, b` when `t` is read
 /// nowhere else: BPF compares and jumps in one instruction.
 func fuseCompareAndBranch(_ f: inout IRFunction) {
-    let live = IRLiveness(f)
+    let live = f.liveness()
     for b in f.blocks.indices {
         guard case .branch(let c, .reg(let t), .imm(0), let th, let el) = f.blocks[b].terminator, c == .eq || c == .ne,
               let (last, _) = f.blocks[b].instructions.last,
@@ -479,7 +480,7 @@ func eliminateDeadCode(_ f: inout IRFunction) {
     var changed = true
     while changed {
         changed = false
-        let live = IRLiveness(f)
+        let live = f.liveness()
         for b in f.blocks.indices {
             var l = live.liveOut[b]
             l.formUnion(f.blocks[b].terminator.uses)
@@ -750,7 +751,7 @@ func hoistConstantArms(_ f: inout IRFunction) {
                   case (.move(let d, .imm(let k)), let loc) = f.blocks[arm].instructions[0],
                   case .jump(let join) = f.blocks[arm].terminator, join != h, join != arm,
                   !f.blocks[h].terminator.uses.contains(d) else { continue }
-            if liveness == nil { liveness = IRLiveness(f) }
+            if liveness == nil { liveness = f.liveness() }
             guard !liveness!.liveIn[other].contains(d) else { continue }
             f.blocks[h].instructions.append((.move(d, .imm(k)), loc))
             f.blocks[h].terminator = arm == t ? .branch(c, l, r, then: join, else: e) : .branch(c, l, r, then: t, else: join)
@@ -769,7 +770,7 @@ func hoistConstantArms(_ f: inout IRFunction) {
 /// is `d` itself), the operands swap: `h ^ (h >> 7)` becomes `t ^= h` in
 /// `t`'s register instead of a copy of `h`.
 func commuteOperands(_ f: inout IRFunction) {
-    let liveness = IRLiveness(f)
+    let liveness = f.liveness()
     for b in f.blocks.indices {
         var live = liveness.liveOut[b]
         live.formUnion(f.blocks[b].terminator.uses)
@@ -791,7 +792,7 @@ func commuteOperands(_ f: inout IRFunction) {
 /// is neither read nor written in between: mruby computes into scratch
 /// registers and copies into locals; BPF can compute into the local directly.
 func coalesceMoves(_ f: inout IRFunction) {
-    let live = IRLiveness(f)
+    let live = f.liveness()
     for b in f.blocks.indices {
         var insns = f.blocks[b].instructions
         // liveAfter[i]: registers read after instruction i.

@@ -21,14 +21,20 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     let definitions = Definitions(f)
     var variable: [VReg: String] = [:], useBlocks: [VReg: Set<Int>] = [:]
     var escaped = Set<String>()
-    for (bi, b) in f.blocks.enumerated() {
+    for b in f.blocks {
         for (i, _) in b.instructions {
             if case .variableAddress(let d, let name) = i, definitions.count(d) == 1 { variable[d] = name }
-            for u in i.uses { useBlocks[u, default: []].insert(bi) }
         }
+    }
+    // Only a load through a global's address can move (a fault counter is
+    // one that is added to, never read): nothing to index without one.
+    guard f.blocks.contains(where: { $0.instructions.contains {
+        if case .load(_, let base, _, _, _) = $0.0 { return variable[base] != nil }; return false
+    } }) else { return }
+    for (bi, b) in f.blocks.enumerated() {
+        for (i, _) in b.instructions { for u in i.uses { useBlocks[u, default: []].insert(bi) } }
         for u in b.terminator.uses { useBlocks[u, default: []].insert(bi) }
     }
-    guard !variable.isEmpty else { return }
     // Globals whose address goes anywhere but a load or store base.
     var writes: [String: Set<Int>] = [:]
     for (bi, b) in f.blocks.enumerated() {
@@ -198,7 +204,7 @@ func shareAtomicAdds(_ f: inout IRFunction) {
             }
         }) else { continue }
         // What moves above the test must not overwrite a value the found arm reads.
-        if liveness == nil { liveness = IRLiveness(f) }
+        if liveness == nil { liveness = f.liveness() }
         guard !prefix.contains(where: { $0.0.definition.map { liveness!.liveIn[found].contains($0) } ?? false }) else { continue }
         let location = f.blocks[found].instructions[0].1
         let q = f.newVReg()
@@ -271,7 +277,7 @@ func sinkStateReads(_ f: inout IRFunction) {
             }
             guard let t = target, t > i + 1 else { i += 1; continue }
             // A value defined on the way and read at or after the new position would live across the call.
-            if liveness == nil { liveness = IRLiveness(f) }
+            if liveness == nil { liveness = f.liveness() }
             var readLater = Set(insns[t...].flatMap { $0.0.uses } + f.blocks[b].terminator.uses)
             readLater.formUnion(liveness!.liveOut[b].sorted())
             let crossing = insns[(i + 1)..<t].contains { x in

@@ -118,26 +118,65 @@ private let fullWriters: [Int32: (buffer: Int, size: Int)] = {
     return t
 }()
 
-/// Stack bytes as a bit set: the byte at `fp+o` (o < 0) is bit `-o - 1`.
-/// Before pack-stack the objects may lie deeper than 512 bytes, so the set
-/// is as deep as the deepest frame offset the function uses.
+/// A set of stack bytes. Before pack-stack the objects may lie deeper than
+/// 512 bytes, so the set is as deep as the deepest frame offset the
+/// function uses.
 private struct StackBytes: Equatable {
-    var words: [UInt64]
-    init(depth: Int, all: Bool = false) { words = [UInt64](repeating: all ? ~0 : 0, count: (depth + 63) / 64) }
-    /// Bit indices of `[o, o + n)` inside the set (none outside it).
+    /// Byte `fp-(i+1)` is index `i`; the live ones as sorted ranges that
+    /// neither overlap nor touch, so equal sets are equal arrays. (A bit per
+    /// byte of the frame made each block's set as large as the frame: blocks
+    /// × frame bytes, quadratic in a long body whose every statement has its
+    /// own key.) Indices at or past `limit`, the depth rounded up to 64, are
+    /// never live, as with the bit vector this was.
+    private var ranges: [Range<Int>] = []
+    private let limit: Int
+    init(depth: Int, all: Bool = false) {
+        limit = (depth + 63) / 64 * 64
+        if all && limit > 0 { ranges = [0..<limit] }
+    }
+    /// Indices of `[o, o + n)` inside the set (none outside it).
     private func range(_ o: Int, _ n: Int) -> Range<Int> {
-        let lo = max(-(o + n), 0), hi = min(-o, words.count * 64)
+        let lo = max(-(o + n), 0), hi = min(-o, limit)
         return lo < hi ? lo..<hi : 0..<0
     }
     mutating func set(_ o: Int, _ n: Int, _ on: Bool) {
-        for i in range(o, n) {
-            if on { words[i >> 6] |= 1 << UInt64(i & 63) } else { words[i >> 6] &= ~(1 << UInt64(i & 63)) }
+        let r = range(o, n)
+        guard !r.isEmpty else { return }
+        if on { insert(r) } else { remove(r) }
+    }
+    private mutating func insert(_ r: Range<Int>) {
+        if let last = ranges.last, last.upperBound < r.lowerBound { ranges.append(r); return }
+        var out: [Range<Int>] = [], new = r, placed = false
+        out.reserveCapacity(ranges.count + 1)
+        for x in ranges {
+            if x.upperBound < new.lowerBound { out.append(x) }
+            else if new.upperBound < x.lowerBound {
+                if !placed { out.append(new); placed = true }
+                out.append(x)
+            } else { new = min(x.lowerBound, new.lowerBound)..<max(x.upperBound, new.upperBound) }
         }
+        if !placed { out.append(new) }
+        ranges = out
+    }
+    private mutating func remove(_ r: Range<Int>) {
+        guard ranges.contains(where: { $0.overlaps(r) }) else { return }
+        var out: [Range<Int>] = []
+        out.reserveCapacity(ranges.count + 1)
+        for x in ranges {
+            guard x.overlaps(r) else { out.append(x); continue }
+            if x.lowerBound < r.lowerBound { out.append(x.lowerBound..<r.lowerBound) }
+            if r.upperBound < x.upperBound { out.append(r.upperBound..<x.upperBound) }
+        }
+        ranges = out
     }
     func any(_ o: Int, _ n: Int) -> Bool {
-        range(o, n).contains { i in words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+        let r = range(o, n)
+        return !r.isEmpty && ranges.contains { $0.overlaps(r) }
     }
-    mutating func formUnion(_ o: StackBytes) { for i in words.indices { words[i] |= o.words[i] } }
+    mutating func formUnion(_ o: StackBytes) {
+        if ranges.isEmpty { ranges = o.ranges; return }
+        for r in o.ranges { insert(r) }
+    }
 }
 
 /// A store to the stack none of whose bytes is read before it is written
@@ -184,7 +223,20 @@ func eliminateDeadStores(_ f: inout IRFunction) {
         }
     }
     let none = StackBytes(depth: depth), all = StackBytes(depth: depth, all: true)
-    func object(_ o: Int) -> IRFunction.StackObject? { f.stackObjects.first { o >= $0.offset && o < $0.offset + $0.size } }
+    // The first object holding an address. Objects laid out apart (as the
+    // lowering leaves them) are found by bisection: a search of every
+    // object per helper argument was objects × calls, quadratic in a long
+    // body (a key and a value per map update).
+    let byOffset = f.stackObjects.sorted { $0.offset < $1.offset }
+    let apart = byOffset.allSatisfy { $0.size > 0 } && zip(byOffset, byOffset.dropFirst()).allSatisfy { $0.offset + $0.size <= $1.offset }
+    func object(_ o: Int) -> IRFunction.StackObject? {
+        guard apart else { return f.stackObjects.first { o >= $0.offset && o < $0.offset + $0.size } }
+        // The last object starting at or below o.
+        var lo = 0, hi = byOffset.count
+        while lo < hi { let mid = (lo + hi) / 2; if byOffset[mid].offset <= o { lo = mid + 1 } else { hi = mid } }
+        guard lo > 0, o < byOffset[lo - 1].offset + byOffset[lo - 1].size else { return nil }
+        return byOffset[lo - 1]
+    }
     /// The bytes live before `insn`, given those live after it; `dead` is
     /// set for a store none of whose bytes is live after it.
     func transfer(_ insn: IRInstruction, _ live: inout StackBytes) -> Bool {

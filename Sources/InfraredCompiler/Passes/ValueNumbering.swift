@@ -115,7 +115,7 @@ private struct Form: Equatable {
 func foldLinearExpressions(_ f: inout IRFunction) {
     let maximumTerms = 4
 
-    let live = IRLiveness(f)
+    let live = f.liveness()
     for b in f.blocks.indices {
         var versions = Versions()
         var forms: [Value: Form] = [:]
@@ -123,12 +123,19 @@ func foldLinearExpressions(_ f: inout IRFunction) {
         // Which of each instruction's operands are read after it, to know
         // which chains die (a whole register set per instruction was
         // quadratic in time and memory: 1.2 GB for a 10,000-line body).
-        var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
-        var readAfter = Array(repeating: [VReg](), count: instructions.count)
-        for i in instructions.indices.reversed() {
-            readAfter[i] = instructions[i].0.uses.filter { l.contains($0) }
-            if let d = instructions[i].0.definition { l.remove(d) }
-            l.formUnion(instructions[i].0.uses)
+        // Found when first asked: most blocks have no chain to shorten.
+        var readAfterFound: [[VReg]]?
+        func readAfter(_ index: Int) -> [VReg] {
+            if let found = readAfterFound { return found[index] }
+            var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
+            var found = Array(repeating: [VReg](), count: instructions.count)
+            for i in instructions.indices.reversed() {
+                found[i] = instructions[i].0.uses.filter { l.contains($0) }
+                if let d = instructions[i].0.definition { l.remove(d) }
+                l.formUnion(instructions[i].0.uses)
+            }
+            readAfterFound = found
+            return found[index]
         }
         func form(_ o: Operand) -> Form {
             switch o {
@@ -142,6 +149,8 @@ func foldLinearExpressions(_ f: inout IRFunction) {
             return fm != .atom(versions.value(r))
         }
         var out: [(IRInstruction, SourceLocation)] = []
+        out.reserveCapacity(instructions.count)
+        var rewritten = false
         for (index, (insn, loc)) in instructions.enumerated() {
             var result: Form?
             switch insn {
@@ -161,9 +170,9 @@ func foldLinearExpressions(_ f: inout IRFunction) {
                 }
             default: break
             }
-            var emitted = [insn]
+            var emitted: [IRInstruction]?   // nil: the instruction as it is
             if let d = insn.definition, var r = result, r.terms.count <= maximumTerms {
-                r.terms = r.terms.filter { $0.value != 0 }
+                if r.terms.values.contains(0) { r.terms = r.terms.filter { $0.value != 0 } }
                 let simple: Bool = {
                     switch insn {
                     case .move: return true
@@ -182,17 +191,22 @@ func foldLinearExpressions(_ f: inout IRFunction) {
                     if r.constant != 0 { seq.append(.binary(.add, d, .reg(d), .imm(r.constant))) }
                     if seq.count == 1, case .move(d, .reg(d)) = seq[0] { seq = [] }
                     // Two instructions for one pay only when the chain it read dies.
-                    let chainDies = insn.uses.allSatisfy { !derived(.reg($0)) || !readAfter[index].contains($0) || $0 == d }
-                    if seq.count <= 1 || chainDies { emitted = seq }
+                    func chainDies() -> Bool { insn.uses.allSatisfy { !derived(.reg($0)) || !readAfter(index).contains($0) || $0 == d } }
+                    if seq.count <= 1 || chainDies() { emitted = seq }
                 }
                 versions.write(d)
                 forms[versions.value(d)] = r
             } else if let d = insn.definition {
                 versions.write(d)
             }
-            out += emitted.map { ($0, loc) }
+            if let emitted, emitted != [insn] {
+                out += emitted.map { ($0, loc) }
+                rewritten = true
+            } else {
+                out.append((insn, loc))
+            }
         }
-        f.blocks[b].instructions = out
+        if rewritten { f.blocks[b].instructions = out }
     }
 }
 

@@ -14,7 +14,7 @@ func renameWebs(_ f: inout IRFunction) {
         firstDef.append(defCount)
         for (insn, _) in block.instructions where insn.definition != nil { defCount += 1 }
     }
-    let live = IRLiveness(f)
+    let live = f.liveness()
     var entryDefs: [(VReg, Int)] = []
     for v in live.liveIn[0].union([f.context]).sorted() { entryDefs.append((v, defCount)); defCount += 1 }
     // Reaching definitions of the registers live at each block's end, one
@@ -79,7 +79,7 @@ func renameWebs(_ f: inout IRFunction) {
     }
     // One register per web, in the order the rewrite meets them; the
     // context's entry web keeps the context register.
-    var name: [Int: VReg] = [:]
+    var name = [VReg?](repeating: nil, count: defCount)   // by web root
     if let (_, c) = entryDefs.first(where: { $0.0 == f.context }) { name[find(c)] = f.context }
     func web(_ d: Int) -> VReg {
         let r = find(d)

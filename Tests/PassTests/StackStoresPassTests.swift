@@ -1,4 +1,5 @@
 import XCTest
+import DifferentialSupport
 @testable import InfraredCompiler
 
 /// The passes of StackStores.swift: reuse-comm, dead-stores.
@@ -252,5 +253,50 @@ final class StackStoresPassTests: XCTestCase {
             ret %8
 
         """)
+    }
+}
+
+/// dead-stores' sets of stack bytes (ranges that neither overlap nor touch)
+/// against a plain set of byte indices, over random operations: the sweep's
+/// fixed point relies on equal sets comparing equal.
+final class StackBytesTests: XCTestCase {
+    func testRangesAgreeWithASetOfBytes() {
+        var rng = SplitMix64(seed: 0x57AC_B17E)
+        var checked = 0
+        for depth in [8, 64, 100, 512, 700] {
+            let limit = (depth + 63) / 64 * 64
+            // Byte fp+o (o < 0) is index -o-1; indices at or past the limit are never live.
+            func indices(_ o: Int, _ n: Int) -> Set<Int> { Set((-(o + n) ..< -o).filter { $0 >= 0 && $0 < limit }) }
+            func randomRange() -> (Int, Int) {
+                let o = -Int(rng.next() % UInt64(depth + 80)) - 1 + Int(rng.next() % 8)   // a few past either end
+                return (o, Int(rng.next() % 24))
+            }
+            var sets = [(StackBytes(depth: depth), Set<Int>()), (StackBytes(depth: depth, all: true), Set(0..<limit))]
+            for _ in 0..<4000 {
+                let i = Int(rng.next() % UInt64(sets.count))
+                var (s, model) = sets[i]
+                switch rng.next() % 5 {
+                case 0, 1:
+                    let (o, n) = randomRange()
+                    s.set(o, n, true); model.formUnion(indices(o, n))
+                case 2:
+                    let (o, n) = randomRange()
+                    s.set(o, n, false); model.subtract(indices(o, n))
+                case 3:
+                    let (other, otherModel) = sets[Int(rng.next() % UInt64(sets.count))]
+                    s.formUnion(other); model.formUnion(otherModel)
+                default:
+                    if sets.count < 6 { sets.append((StackBytes(depth: depth), [])) }
+                }
+                sets[i] = (s, model)
+                for _ in 0..<4 {
+                    let (o, n) = randomRange()
+                    XCTAssertEqual(s.any(o, n), !model.isDisjoint(with: indices(o, n)), "depth \(depth): any(\(o), \(n))")
+                    checked += 1
+                }
+                for (t, tModel) in sets { XCTAssertEqual(s == t, model == tModel, "depth \(depth): equality") }
+            }
+        }
+        XCTAssertEqual(checked, 5 * 4000 * 4)
     }
 }

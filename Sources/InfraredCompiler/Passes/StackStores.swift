@@ -121,7 +121,7 @@ private let fullWriters: [Int32: (buffer: Int, size: Int)] = {
 /// A set of stack bytes. Before pack-stack the objects may lie deeper than
 /// 512 bytes, so the set is as deep as the deepest frame offset the
 /// function uses.
-private struct StackBytes: Equatable {
+struct StackBytes: Equatable {
     /// Byte `fp-(i+1)` is index `i`; the live ones as sorted ranges that
     /// neither overlap nor touch, so equal sets are equal arrays. (A bit per
     /// byte of the frame made each block's set as large as the frame: blocks

@@ -9,13 +9,29 @@ private struct Value: Hashable {
     var version: Int
 }
 
-/// Per-block register versions: only the registers the block writes (an
-/// array over every register of the function, made for every block, was
-/// blocks × registers: quadratic in a long body).
+/// Per-block register versions, in arrays by register number made once
+/// per pass: a register's count holds only when stamped with the current
+/// block, so starting a block clears every count at once. (An array over
+/// every register made for every block was blocks × registers, quadratic
+/// in a long body; a dictionary per block hashed every operand.)
 private struct Versions {
-    private var current: [Int: Int] = [:]
-    subscript(_ r: VReg) -> Int { current[r.id] ?? 0 }
-    mutating func write(_ r: VReg) { current[r.id, default: 0] += 1 }
+    private var count: [Int], stamp: [Int]
+    private var block = 0
+    init(registers: Int) {
+        count = [Int](repeating: 0, count: registers)
+        stamp = [Int](repeating: 0, count: registers)
+    }
+    /// Every register back to version 0.
+    mutating func startBlock() { block += 1 }
+    subscript(_ r: VReg) -> Int { r.id < stamp.count && stamp[r.id] == block ? count[r.id] : 0 }
+    mutating func write(_ r: VReg) {
+        if r.id >= stamp.count {
+            count += [Int](repeating: 0, count: r.id + 1 - stamp.count)
+            stamp += [Int](repeating: 0, count: r.id + 1 - stamp.count)
+        }
+        if stamp[r.id] != block { stamp[r.id] = block; count[r.id] = 0 }
+        count[r.id] += 1
+    }
     func value(_ r: VReg) -> Value { Value(register: r, version: self[r]) }
     func holds(_ v: Value) -> Bool { self[v.register] == v.version }
 }
@@ -48,8 +64,9 @@ func numberValues(_ f: inout IRFunction) {
         }
     }
 
+    var versions = Versions(registers: f.vregCount)
     for b in f.blocks.indices {
-        var versions = Versions()
+        versions.startBlock()
         var memory = 0
         var available: [Key: Value] = [:]
         func operand(_ o: Operand) -> Operand2 {
@@ -87,19 +104,41 @@ func numberValues(_ f: inout IRFunction) {
 
 // MARK: Linear expressions
 
-/// `c₁·a₁ + … + cₙ·aₙ + k`, wrapping.
+/// One term `c·a` of a form.
+private struct Term: Equatable {
+    var value: Value
+    var coefficient: Int64
+    func precedes(_ o: Term) -> Bool { (value.register.id, value.version) < (o.value.register.id, o.value.version) }
+}
+
+/// `c₁·a₁ + … + cₙ·aₙ + k`, wrapping. The terms are sorted by value, one
+/// for each value, none with a zero coefficient: equal forms have equal
+/// arrays. (A dictionary per form hashed every term of every step: a
+/// tenth of a body of unrolled loops' build.)
 private struct Form: Equatable {
-    var terms: [Value: Int64] = [:]
+    var terms: [Term] = []
     var constant: Int64 = 0
-    static func constant(_ k: Int64) -> Form { Form(terms: [:], constant: k) }
-    static func atom(_ v: Value) -> Form { Form(terms: [v: 1], constant: 0) }
+    static func constant(_ k: Int64) -> Form { Form(terms: [], constant: k) }
+    static func atom(_ v: Value) -> Form { Form(terms: [Term(value: v, coefficient: 1)], constant: 0) }
     func scaled(_ k: Int64) -> Form {
-        Form(terms: terms.mapValues { $0 &* k }.filter { $0.value != 0 }, constant: constant &* k)
+        Form(terms: terms.compactMap { t in
+            let c = t.coefficient &* k
+            return c == 0 ? nil : Term(value: t.value, coefficient: c)
+        }, constant: constant &* k)
     }
     func plus(_ b: Form) -> Form {
-        var t = terms
-        for (v, c) in b.terms { t[v, default: 0] &+= c }
-        return Form(terms: t.filter { $0.value != 0 }, constant: constant &+ b.constant)
+        if b.terms.isEmpty { return Form(terms: terms, constant: constant &+ b.constant) }
+        var t: [Term] = []
+        t.reserveCapacity(terms.count + b.terms.count)
+        var i = 0, j = 0
+        while i < terms.count || j < b.terms.count {
+            if j == b.terms.count || (i < terms.count && terms[i].precedes(b.terms[j])) { t.append(terms[i]); i += 1; continue }
+            if i == terms.count || b.terms[j].precedes(terms[i]) { t.append(b.terms[j]); j += 1; continue }
+            let c = terms[i].coefficient &+ b.terms[j].coefficient
+            if c != 0 { t.append(Term(value: terms[i].value, coefficient: c)) }
+            i += 1; j += 1
+        }
+        return Form(terms: t, constant: constant &+ b.constant)
     }
     var isConstant: Bool { terms.isEmpty }
 }
@@ -116,8 +155,9 @@ func foldLinearExpressions(_ f: inout IRFunction) {
     let maximumTerms = 4
 
     let live = f.liveness()
+    var versions = Versions(registers: f.vregCount)
     for b in f.blocks.indices {
-        var versions = Versions()
+        versions.startBlock()
         var forms: [Value: Form] = [:]
         let instructions = f.blocks[b].instructions
         // Which of each instruction's operands are read after it, to know
@@ -165,14 +205,14 @@ func foldLinearExpressions(_ f: inout IRFunction) {
             case .binary(.and, _, let x, .imm(let m)) where m >= 0:
                 let p = form(x)
                 let bits = 64 - UInt64(m).leadingZeroBitCount
-                if p.terms.values.allSatisfy({ UInt64(bitPattern: $0).trailingZeroBitCount >= bits }) {
+                if p.terms.allSatisfy({ UInt64(bitPattern: $0.coefficient).trailingZeroBitCount >= bits }) {
                     result = .constant(p.constant & m)
                 }
             default: break
             }
             var emitted: [IRInstruction]?   // nil: the instruction as it is
             if let d = insn.definition, var r = result, r.terms.count <= maximumTerms {
-                if r.terms.values.contains(0) { r.terms = r.terms.filter { $0.value != 0 } }
+                if r.terms.contains(where: { $0.coefficient == 0 }) { r.terms.removeAll { $0.coefficient == 0 } }
                 let simple: Bool = {
                     switch insn {
                     case .move: return true
@@ -183,7 +223,7 @@ func foldLinearExpressions(_ f: inout IRFunction) {
                 }()
                 if r.isConstant {
                     if insn != .move(d, .imm(r.constant)) { emitted = [.move(d, .imm(r.constant))] }
-                } else if !simple, r.terms.count == 1, let (v, c) = r.terms.first, versions.holds(v) {
+                } else if !simple, r.terms.count == 1, let (v, c) = r.terms.first.map({ ($0.value, $0.coefficient) }), versions.holds(v) {
                     var seq: [IRInstruction] = []
                     if c == 1 { seq.append(.move(d, .reg(v.register))) }
                     else if c > 0 && c & (c - 1) == 0 { seq.append(.binary(.shl, d, .reg(v.register), .imm(Int64(c.trailingZeroBitCount)))) }
@@ -216,8 +256,9 @@ func foldLinearExpressions(_ f: inout IRFunction) {
 /// `t = x & 0xffffffff; store.32 [..] = t` stores `x` (and the mask usually
 /// dies): `tid` and `pid` stored into u32 keys.
 func narrowStoredValues(_ f: inout IRFunction) {
+    var versions = Versions(registers: f.vregCount)
     for b in f.blocks.indices {
-        var versions = Versions()
+        versions.startBlock()
         var masked: [Value: (source: Value, mask: Int64)] = [:]
         func narrowed(_ o: Operand, size: Int) -> Operand {
             guard case .reg(let r) = o, let (x, m) = masked[versions.value(r)], versions.holds(x), size < 8 else { return o }

@@ -52,29 +52,9 @@ enum MOp: Hashable {
     case branch(JumpOp, MReg, MSource, target: Int)
     case jump(target: Int)
 
-    var uses: [MReg] {
-        switch self {
-        case .alu(_, let d, let s): return [d] + [s.register].compactMap { $0 }
-        case .mov32(_, let s): return [s]
-        case .addCore(let d, _, _): return [d]
-        case .mov(_, let s): return [s.register].compactMap { $0 }
-        case .neg(let d): return [d]
-        case .loadImm64, .movCore: return []
-        case .load(_, _, let base, _), .loadCore(_, _, let base, _, _): return [base]
-        case .store(_, let base, _, let src): return [base] + [src.register].compactMap { $0 }
-        case .atomicAdd(_, let base, _, let src): return [base, src]
-        case .spillStore(_, let r): return [r]
-        case .spillLoad: return []
-        case .setcc(_, _, let a, let b): return [a] + [b.register].compactMap { $0 }
-        case .call(_, let argc): return Register.arguments.prefix(argc).map { .p($0) }
-        case .exit: return [.p(.r0)]
-        case .branch(_, let a, let b, _): return [a] + [b.register].compactMap { $0 }
-        case .jump: return []
-        }
-    }
-    /// Calls `body` with each register `uses` lists, in the same order,
-    /// without building the array (the allocator's intervals read these
-    /// for every instruction, twice).
+    /// Calls `body` with each register the instruction reads, in operand
+    /// order, without building an array (the allocator's intervals read
+    /// these for every instruction, twice).
     @inline(__always)
     func forEachUse(_ body: (MReg) -> Void) {
         func each(_ x: MSource) { if case .reg(let r) = x { body(r) } }
@@ -97,7 +77,13 @@ enum MOp: Hashable {
         case .jump: break
         }
     }
-    /// The register `defs` lists, if any (it lists at most one).
+    /// The registers the instruction reads, in operand order.
+    var uses: [MReg] {
+        var registers: [MReg] = []
+        forEachUse { registers.append($0) }
+        return registers
+    }
+    /// The register the instruction writes, if any (at most one).
     var definition: MReg? {
         switch self {
         case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _), .loadCore(_, let d, _, _, _),
@@ -106,14 +92,8 @@ enum MOp: Hashable {
         default: return nil
         }
     }
-    var defs: [MReg] {
-        switch self {
-        case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _), .loadCore(_, let d, _, _, _),
-             .spillLoad(let d, _), .setcc(_, let d, _, _), .movCore(let d, _, _), .mov32(let d, _), .addCore(let d, _, _): return [d]
-        case .call: return [.p(.r0)]
-        default: return []
-        }
-    }
+    /// `definition` as a list.
+    var defs: [MReg] { definition.map { [$0] } ?? [] }
     /// BPF instruction slots this emits: `ld_imm64` is two, `setcc` three
     /// (mov, jump, mov), a move to itself none.
     var slots: Int {

@@ -116,8 +116,8 @@ private struct Term: Equatable {
 /// arrays. (A dictionary per form hashed every term of every step: a
 /// tenth of a body of unrolled loops' build.)
 private struct Form: Equatable {
-    var terms: [Term] = []
-    var constant: Int64 = 0
+    let terms: [Term]
+    let constant: Int64
     static func constant(_ k: Int64) -> Form { Form(terms: [], constant: k) }
     static func atom(_ v: Value) -> Form { Form(terms: [Term(value: v, coefficient: 1)], constant: 0) }
     func scaled(_ k: Int64) -> Form {
@@ -211,8 +211,7 @@ func foldLinearExpressions(_ f: inout IRFunction) {
             default: break
             }
             var emitted: [IRInstruction]?   // nil: the instruction as it is
-            if let d = insn.definition, var r = result, r.terms.count <= maximumTerms {
-                if r.terms.contains(where: { $0.coefficient == 0 }) { r.terms.removeAll { $0.coefficient == 0 } }
+            if let d = insn.definition, let r = result, r.terms.count <= maximumTerms {
                 let simple: Bool = {
                     switch insn {
                     case .move: return true

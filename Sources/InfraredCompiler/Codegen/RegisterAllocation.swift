@@ -118,13 +118,6 @@ enum RegisterAllocation {
 
     struct Interval { var vreg: Int; var start: Int; var end: Int }
 
-    /// The first index of sorted `a` where `above` holds (`above` false then
-    /// true along `a`), or `a.count`.
-    static func firstIndex<T>(in a: [T], where above: (T) -> Bool) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi { let mid = (lo + hi) / 2; if above(a[mid]) { hi = mid } else { lo = mid + 1 } }
-        return lo
-    }
 
     /// A physical register's fixed ranges (uses, definitions, clobbers)
     /// for "does any meet [start, end]" in O(log n): sorted by end, with the
@@ -140,7 +133,7 @@ enum RegisterAllocation {
             for i in sorted.indices.reversed() { m = min(m, sorted[i].0); suffixMinStart[i] = m }
         }
         func meets(_ start: Int, _ end: Int) -> Bool {
-            let i = RegisterAllocation.firstIndex(in: ends) { $0 >= start }
+            let i = firstIndex(in: ends) { $0 >= start }
             return i < ends.count && suffixMinStart[i] <= end
         }
     }

@@ -311,6 +311,14 @@ func sameCode(_ a: [IRBlock], _ b: [IRBlock]) -> Bool {
     }
 }
 
+/// The first index of sorted `a` where `above` holds (`above` false then
+/// true along `a`), or `a.count`: a bisection.
+func firstIndex<T>(in a: [T], where above: (T) -> Bool) -> Int {
+    var lo = 0, hi = a.count
+    while lo < hi { let mid = (lo + hi) / 2; if above(a[mid]) { hi = mid } else { lo = mid + 1 } }
+    return lo
+}
+
 /// How many instructions write each register, and which one when only one
 /// does (the context register's entry value is not counted). The IR is not
 /// SSA: a pass that reasons about a register's value trusts it where its one

@@ -33,9 +33,7 @@ struct StackLayout {
     /// The objects [o, o + size) overlaps, in order; nil when a byte is in none.
     func overlapping(_ o: Int, _ size: Int) -> [Int]? {
         // Last object starting at or below o.
-        var lo = 0, hi = starts.count
-        while lo < hi { let mid = (lo + hi) / 2; if starts[mid] <= o { lo = mid + 1 } else { hi = mid } }
-        var i = lo - 1, out: [Int] = [], covered = o
+        var i = firstIndex(in: starts) { $0 > o } - 1, out: [Int] = [], covered = o
         guard i >= 0 else { return nil }
         while i < byOffset.count, covered < o + max(size, 1) {
             let ob = objects[byOffset[i]]

@@ -232,10 +232,9 @@ func eliminateDeadStores(_ f: inout IRFunction) {
     func object(_ o: Int) -> IRFunction.StackObject? {
         guard apart else { return f.stackObjects.first { o >= $0.offset && o < $0.offset + $0.size } }
         // The last object starting at or below o.
-        var lo = 0, hi = byOffset.count
-        while lo < hi { let mid = (lo + hi) / 2; if byOffset[mid].offset <= o { lo = mid + 1 } else { hi = mid } }
-        guard lo > 0, o < byOffset[lo - 1].offset + byOffset[lo - 1].size else { return nil }
-        return byOffset[lo - 1]
+        let after = firstIndex(in: byOffset) { $0.offset > o }
+        guard after > 0, o < byOffset[after - 1].offset + byOffset[after - 1].size else { return nil }
+        return byOffset[after - 1]
     }
     /// The bytes live before `insn`, given those live after it; `dead` is
     /// set for a store none of whose bytes is live after it.

@@ -113,7 +113,7 @@ public enum Compiler {
         timer.start("mruby compile + top level")
         try session.load(source, path: path)
         timer.start("mruby fold check")
-        try MRubyFoldCheck.check(session: session, source: source, path: path, sourceLines: lines)
+        try MRubyFoldCheck.check(session: session, path: path, sourceLines: lines)
         timer.start("declarations")
         let declarations = try Declarations(session: session, path: path, sourceLines: lines)
         guard !declarations.programs.isEmpty else {

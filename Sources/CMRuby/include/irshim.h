@@ -29,12 +29,12 @@ typedef struct {
 ir_session *ir_open(void);
 void ir_close(ir_session *s);
 
-// Compiles and runs `src` with `filename` set on the compile context and
-// parser errors captured.
-// Returns 0, or -1 with `err` filled.
+// Compiles `src` without mruby's peephole optimisations (nothing folded)
+// and runs it, with `filename` set on the compile context and parser errors
+// captured. Returns 0, or -1 with `err` filled.
 int ir_load(ir_session *s, const char *src, size_t len, const char *filename, ir_error *err);
-/* Compiles without running and without mruby's peephole optimisations (no constant folding); NULL on a syntax error. */
-ir_irep ir_compile_unoptimized(ir_session *s, const char *src, size_t len, const char *filename);
+/* The top irep `ir_load` compiled (kept alive by the session); NULL before one did. */
+ir_irep ir_top_irep(ir_session *s);
 
 // Runs mruby bytecode (`mrbc` output); -1 with `err` filled when it does not
 // load (another mruby version) or raises.

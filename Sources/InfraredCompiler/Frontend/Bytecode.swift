@@ -17,6 +17,20 @@ struct MInstruction {
         default: return nil
         }
     }
+    /// The Integer a `LOADI`-family instruction loads (`LOADI`, `LOADINEG`,
+    /// `LOADI__1`, `LOADI_0`…`LOADI_7`, `LOADI16`, `LOADI32`); nil for any other.
+    var integerLiteral: Int64? {
+        switch op {
+        case .loadi: return Int64(b)
+        case .loadineg: return -Int64(b)
+        case .loadi__1: return -1
+        case .loadi16: return Int64(Int16(truncatingIfNeeded: b))
+        case .loadi32: return Int64(Int32(truncatingIfNeeded: (b << 16) | c))
+        case .loadi_0, .loadi_1, .loadi_2, .loadi_3, .loadi_4, .loadi_5, .loadi_6, .loadi_7:
+            return Int64(op.rawValue - MRubyOpcode.loadi_0.rawValue)
+        default: return nil
+        }
+    }
     var isTerminator: Bool {
         switch op {
         case .jmp, .jmpuw, .jmpif, .jmpnot, .jmpnil, .return, .return_blk, .break, .stop, .err: return true

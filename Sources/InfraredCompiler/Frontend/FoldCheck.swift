@@ -8,17 +8,18 @@ import CMRuby
 /// with an error naming the place instead (MemoryDifferentialTests found
 /// the wrong values).
 ///
-/// The check compiles the file again without mruby's peephole optimisations,
-/// where nothing is folded, and follows the literals as mruby's folding
-/// would: a `+ - * /` of two known Integers with one of them in the range
-/// mruby misreads is the fold that goes wrong (its result may feed the next
-/// fold, as in `5 - 70000 + 1`).
+/// The compiler itself compiles the file without mruby's peephole
+/// optimisations, where nothing is folded (`ir_load`), but the loader's
+/// user-space hooks run optimised bytecode. So the check reads that
+/// unoptimised bytecode and follows the literals as mruby's folding would:
+/// a `+ - * /` of two known Integers with one of them in the range mruby
+/// misreads is the fold that goes wrong (its result may feed the next fold,
+/// as in `5 - 70000 + 1`).
 enum MRubyFoldCheck {
     static let misread: ClosedRange<Int64> = -2_147_483_648 ... -32_769
 
-    static func check(session: MRubySession, source: String, path: String, sourceLines: [String]) throws {
-        let raw = source.withCString { ir_compile_unoptimized(session.raw, $0, source.utf8.count, path) }
-        guard let raw else { return }   // a syntax error: `load` reported it already
+    static func check(session: MRubySession, path: String, sourceLines: [String]) throws {
+        guard let raw = ir_top_irep(session.raw) else { return }   // nothing compiled: `load` reported why
         try check(Irep(raw: raw, session: session), path: path, sourceLines: sourceLines)
     }
 
@@ -29,14 +30,8 @@ enum MRubyFoldCheck {
         var known: [Int: Int64] = [:]   // register → the Integer literal (or fold) it holds
         for n in insns {
             if targets.contains(n.pc) { known = [:] }   // mruby does not fold across a label
+            if let v = n.integerLiteral { known[n.a] = v; continue }
             switch n.op {
-            case .loadi: known[n.a] = Int64(n.b)
-            case .loadineg: known[n.a] = -Int64(n.b)
-            case .loadi__1: known[n.a] = -1
-            case .loadi16: known[n.a] = Int64(Int16(truncatingIfNeeded: n.b))
-            case .loadi32: known[n.a] = Int64(Int32(truncatingIfNeeded: (n.b << 16) | n.c))
-            case .loadi_0, .loadi_1, .loadi_2, .loadi_3, .loadi_4, .loadi_5, .loadi_6, .loadi_7:
-                known[n.a] = Int64(n.op.rawValue - MRubyOpcode.loadi_0.rawValue)
             case .loadl:
                 if case .int(let v) = irep.pool(n.b) { known[n.a] = v } else { known[n.a] = nil }
             case .add, .sub, .mul, .div, .addi, .subi:

@@ -83,9 +83,11 @@ func propagateConstants(_ f: inout IRFunction) {
     // Rewrite.
     for b in order {
         var s = analysis.state(entering: b)
-        var rewritten: [(IRInstruction, SourceLocation)] = []
-        rewritten.reserveCapacity(f.blocks[b].instructions.count)
-        for (insn, loc) in f.blocks[b].instructions {
+        // A block stays as it is until an instruction changes (its storage
+        // kept, for the liveness cache and to spare a copy).
+        let instructions = f.blocks[b].instructions
+        var rewritten: [(IRInstruction, SourceLocation)]? = nil
+        for (k, (insn, loc)) in instructions.enumerated() {
             let subst = insn.mapUses { o in s.value(o).map { .imm($0) } ?? o }
             var out = subst
             if let d = insn.definition {
@@ -103,9 +105,16 @@ func propagateConstants(_ f: inout IRFunction) {
                 // or register keeps what is known, anything else varies.
                 if case .move(_, let a) = out { s.set(d, s.value(a)) } else { s.set(d, nil) }
             }
-            rewritten.append((out, loc))
+            if rewritten != nil {
+                rewritten!.append((out, loc))
+            } else if out != insn {
+                var r = Array(instructions[..<k])
+                r.reserveCapacity(instructions.count)
+                r.append((out, loc))
+                rewritten = r
+            }
         }
-        f.blocks[b].instructions = rewritten
+        if let r = rewritten { f.blocks[b].instructions = r }
         let t = f.blocks[b].terminator.mapUses { o in s.value(o).map { .imm($0) } ?? o }
         if case .branch(let c, .imm(let x), .imm(let y), let th, let el) = t {
             f.blocks[b].terminator = .jump(c.evaluate(x, y) ? th : el)

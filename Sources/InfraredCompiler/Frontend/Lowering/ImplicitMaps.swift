@@ -282,7 +282,8 @@ extension Lowering {
         switch op.op {
         case .addi: return (.immediate(Int64(op.b)), s)
         case .subi: return (.immediate(-Int64(op.b)), s)
-        case .add: return (.register(x + 1), s)
+        case .add: return (literalOperand(insns, get: i, at: j).map { .immediate($0) } ?? .register(x + 1), s)
+        case .sub: return literalOperand(insns, get: i, at: j).map { (.immediate(-$0), s) }
         default: return nil
         }
     }
@@ -605,18 +606,7 @@ extension Lowering {
         var j = i - 1
         while j >= 0 {
             let n = frame.insns[j]
-            if n.a == r {
-                switch n.op {
-                case .loadi: return Int64(n.b)
-                case .loadineg: return -Int64(n.b)
-                case .loadi__1: return -1
-                case .loadi16: return Int64(Int16(truncatingIfNeeded: n.b))
-                case .loadi32: return Int64(Int32(truncatingIfNeeded: (n.b << 16) | n.c))
-                case .loadi_0, .loadi_1, .loadi_2, .loadi_3, .loadi_4, .loadi_5, .loadi_6, .loadi_7:
-                    return Int64(n.op.rawValue - MRubyOpcode.loadi_0.rawValue)
-                default: return nil
-                }
-            }
+            if n.a == r { return n.integerLiteral }
             j -= 1
         }
         return nil

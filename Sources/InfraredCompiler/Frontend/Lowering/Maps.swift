@@ -399,11 +399,27 @@ func findAtomicIncrements(_ insns: [MInstruction], symbol: (Int) -> String) -> [
         switch op.op {
         case .addi: inc = .immediate(Int64(op.b))
         case .subi: inc = .immediate(-Int64(op.b))
-        case .add: inc = .register(x + 1)
-        default: continue   // SUB by a register: leave it a read-modify-write
+        case .add: inc = literalOperand(insns, get: i, at: j).map { .immediate($0) } ?? .register(x + 1)
+        case .sub:
+            // SUB by a register: leave it a read-modify-write.
+            guard let c = literalOperand(insns, get: i, at: j) else { continue }
+            inc = .immediate(-c)
+        default: continue
         }
         out[get.pc] = inc
         out[set.pc] = inc
     }
     return out
+}
+
+/// The literal the `ADD x x+1` or `SUB x x+1` at `j` of a `m[k] op= n`
+/// (whose `[]` is at `get`) takes, when the instruction right before loads
+/// it and no jump of the statement lands on the operation: mruby's
+/// unoptimised `LOADI x+1 c; ADD x x+1` is its optimised `ADDI x c`. A jump
+/// into the operation can only come from the value's own code, between the
+/// two. Nil when the operand is not such a literal.
+func literalOperand(_ insns: [MInstruction], get: Int, at j: Int) -> Int64? {
+    guard insns[j - 1].a == insns[j].a + 1, let c = insns[j - 1].integerLiteral,
+          !insns[get..<j].contains(where: { $0.jumpTarget == insns[j].pc }) else { return nil }
+    return c
 }

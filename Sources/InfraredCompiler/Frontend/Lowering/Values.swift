@@ -8,15 +8,7 @@ extension Lowering {
 
     /// `LOADI`, `LOADINEG`, `LOADI__1`, `LOADI_0`…`LOADI_7`, `LOADI16`, `LOADI32`.
     func lowerIntegerLiteral(_ insn: MInstruction, _ frame: Frame, kinds: inout [Kind], _ loc: SourceLocation) throws {
-        let v: Int64
-        switch insn.op {
-        case .loadi: v = Int64(insn.b)
-        case .loadineg: v = -Int64(insn.b)
-        case .loadi__1: v = -1
-        case .loadi16: v = Int64(Int16(truncatingIfNeeded: insn.b))
-        case .loadi32: v = Int64(Int32(truncatingIfNeeded: (insn.b << 16) | insn.c))
-        default: v = Int64(insn.op.rawValue - MRubyOpcode.loadi_0.rawValue)
-        }
+        let v = insn.integerLiteral!
         try loadConstant(frame.regs[insn.a], v, loc)
         try assign(insn.a, .int(unsigned64: false, nonNegative: v >= 0), &kinds)
     }

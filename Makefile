@@ -50,16 +50,7 @@ setup:
 # record of the binary (a static one holds Foundation's): about 60 µs per
 # type, 1.3 ms of a one-program `infrared build` (6.7 → 5.3 ms, medians of
 # 21 runs, Benchmarks/timecmd.c). Larger builds do not change.
-#
-# -prespecialize-generic-metadata: the metadata of the generic types the
-# compiler uses with its own types (arrays of instructions, blocks, register
-# sets…) is laid out at build time instead of instantiated, under a lock,
-# at first use: 5.2 → 4.4 ms for one program, 7.9 → 7.3 ms for `maps` 10,
-# about 0.6 ms off every build (Benchmarks/timecmd.c, medians of 15 runs,
-# old and new binary in turns). Every output the same
-# (Scripts/object-digests.sh).
-CLI_FLAGS := -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors \
-	-Xswiftc -Xfrontend -Xswiftc -prespecialize-generic-metadata
+CLI_FLAGS := -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors
 build: runner
 	$(QUIET_LINK) $(SWIFT) build -c release --product infrared -Xswiftc -static-executable $(CLI_FLAGS) $(SWIFT_FLAGS)
 	cp $(RUNNER) "$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/infrared-runner-static"

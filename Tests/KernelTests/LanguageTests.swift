@@ -143,6 +143,36 @@ final class LanguageTests: XCTestCase {
         XCTAssertEqual(try object.lookup(map: "counts", key: u32(2)).map(u64), 1)
     }
 
+    /// `m[k] += n` and `-= n` add what the statement says: mruby's
+    /// bytecode (compiled without its peephole pass) loads a literal operand
+    /// right before the ADD/SUB, which the lowering adds atomically as the
+    /// literal; a value chosen on two paths (`(c ? 1 : 5)`: a jump between
+    /// the `[]` and the ADD) is a read-modify-write of the value computed.
+    /// One test run each of two packet lengths, every slot checked.
+    func testMapIncrementsByLiteralsAndChosenValues() throws {
+        let source = """
+        license "GPL"
+        map :counts, :array, value: :u64, max_entries: 8
+        map :h, :hash, key: :u32, value: :u64, max_entries: 8
+        socket_filter do |ctx|
+          counts[0] += 7
+          counts[1] -= 2
+          counts[2] += (ctx.len > 40 ? 1 : 5)
+          counts[3] -= (ctx.len > 40 ? 100 : 1000)
+          h[ctx.len] += 70000
+          0
+        end
+        """
+        let object = try LoadedObject(bytes: try Compiler.compile(source: source, path: "inc.rb").bytes)
+        defer { object.close() }
+        // skb->len of a test-run socket filter excludes the 14-byte Ethernet header: 50 and 20.
+        for packet in [64, 34] { _ = try object.testRun(program: "socket_filter", packet: [UInt8](repeating: 0, count: packet)) }
+        let want: [UInt64] = [14, UInt64(bitPattern: -4), 6, UInt64(bitPattern: -1100)]
+        for (k, v) in want.enumerated() { XCTAssertEqual(try object.lookup(map: "counts", key: u32(UInt32(k))).map(u64), v, "counts[\(k)]") }
+        XCTAssertEqual(try object.lookup(map: "h", key: u32(50)).map(u64), 70000)
+        XCTAssertEqual(try object.lookup(map: "h", key: u32(20)).map(u64), 70000)
+    }
+
     /// Top-level `def`s are callable from bodies (inlined), nested and with early returns.
     func testFunctionsCalledFromBodies() throws {
         let source = """

@@ -414,12 +414,11 @@ func findAtomicIncrements(_ insns: [MInstruction], symbol: (Int) -> String) -> [
 
 /// The literal the `ADD x x+1` or `SUB x x+1` at `j` of a `m[k] op= n`
 /// (whose `[]` is at `get`) takes, when the instruction right before loads
-/// it and no jump of the statement lands on the operation: mruby's
-/// unoptimised `LOADI x+1 c; ADD x x+1` is its optimised `ADDI x c`. A jump
-/// into the operation can only come from the value's own code, between the
-/// two. Nil when the operand is not such a literal.
+/// it: mruby's unoptimised `LOADI x+1 c; ADD x x+1` is its optimised
+/// `ADDI x c`. The callers accept no jump between the `[]` and the
+/// operation, so none lands on it and the load is the operand's only
+/// value. Nil when the operand is not such a literal.
 func literalOperand(_ insns: [MInstruction], get: Int, at j: Int) -> Int64? {
-    guard insns[j - 1].a == insns[j].a + 1, let c = insns[j - 1].integerLiteral,
-          !insns[get..<j].contains(where: { $0.jumpTarget == insns[j].pc }) else { return nil }
-    return c
+    guard j - 1 > get, insns[j - 1].a == insns[j].a + 1 else { return nil }
+    return insns[j - 1].integerLiteral
 }

@@ -159,18 +159,6 @@ struct RegisterSet: Equatable {
     }
     mutating func formUnion(_ rs: some Sequence<VReg>) { for r in rs { insert(r) } }
     func union(_ rs: some Sequence<VReg>) -> RegisterSet { var s = self; s.formUnion(rs); return s }
-    mutating func subtract(_ o: RegisterSet) {
-        if ids.isEmpty || o.ids.isEmpty { return }
-        var out: [Int] = []
-        out.reserveCapacity(ids.count)
-        var j = 0
-        for a in ids {
-            while j < o.ids.count && o.ids[j] < a { j += 1 }
-            if j < o.ids.count && o.ids[j] == a { continue }
-            out.append(a)
-        }
-        ids = out
-    }
     /// `(self − removed) ∪ added`, merged in one pass (a liveness step:
     /// live-out less the block's definitions, with its uses).
     func subtracting(_ removed: RegisterSet, adding added: RegisterSet) -> RegisterSet {

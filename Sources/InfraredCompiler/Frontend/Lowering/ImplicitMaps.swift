@@ -272,20 +272,13 @@ extension Lowering {
             j += 1
         }
         guard j + 1 < insns.count else { return nil }
-        let op = insns[j]
         // When the `+=`'s value is used (a body's last statement), mruby saves
         // it first: `MOVE r x` with r below the window (`isIncrementValueCopy`).
         var s = j + 1
         if insns[s].op == .move, insns[s].b == x, insns[s].a < m, s + 1 < insns.count { s += 1 }
         let set = insns[s]
         guard set.op == .send, set.a == m, (set.c & 0x0f) == n + 1, frame.irep.symbol(set.b) == "[]=" else { return nil }
-        switch op.op {
-        case .addi: return (.immediate(Int64(op.b)), s)
-        case .subi: return (.immediate(-Int64(op.b)), s)
-        case .add: return (literalOperand(insns, get: i, at: j).map { .immediate($0) } ?? .register(x + 1), s)
-        case .sub: return literalOperand(insns, get: i, at: j).map { (.immediate(-$0), s) }
-        default: return nil
-        }
+        return atomicIncrement(insns, get: i, at: j).map { ($0, s) }
     }
 
     /// Whether the MOVE at `i` saves the value of an implicit map's

@@ -393,32 +393,30 @@ func findAtomicIncrements(_ insns: [MInstruction], symbol: (Int) -> String) -> [
             j += 1
         }
         guard j + 1 < insns.count else { continue }
-        let op = insns[j], set = insns[j + 1]
-        guard set.op == .send, set.a == m, (set.c & 0x0f) == 2, symbol(set.b) == "[]=" else { continue }
-        let inc: AtomicIncrement
-        switch op.op {
-        case .addi: inc = .immediate(Int64(op.b))
-        case .subi: inc = .immediate(-Int64(op.b))
-        case .add: inc = literalOperand(insns, get: i, at: j).map { .immediate($0) } ?? .register(x + 1)
-        case .sub:
-            // SUB by a register: leave it a read-modify-write.
-            guard let c = literalOperand(insns, get: i, at: j) else { continue }
-            inc = .immediate(-c)
-        default: continue
-        }
+        let set = insns[j + 1]
+        guard set.op == .send, set.a == m, (set.c & 0x0f) == 2, symbol(set.b) == "[]=",
+              let inc = atomicIncrement(insns, get: i, at: j) else { continue }
         out[get.pc] = inc
         out[set.pc] = inc
     }
     return out
 }
 
-/// The literal the `ADD x x+1` or `SUB x x+1` at `j` of a `m[k] op= n`
-/// (whose `[]` is at `get`) takes, when the instruction right before loads
-/// it: mruby's unoptimised `LOADI x+1 c; ADD x x+1` is its optimised
-/// `ADDI x c`. The callers accept no jump between the `[]` and the
-/// operation, so none lands on it and the load is the operand's only
-/// value. Nil when the operand is not such a literal.
-func literalOperand(_ insns: [MInstruction], get: Int, at j: Int) -> Int64? {
-    guard j - 1 > get, insns[j - 1].a == insns[j].a + 1 else { return nil }
-    return insns[j - 1].integerLiteral
+/// What the `ADDI`/`SUBI`/`ADD`/`SUB` at `j` of a `m[k] op= n` (whose `[]`
+/// is at `get`, the operation on its register `x`) adds atomically: the
+/// immediate, or register `x+1`; nil for a `SUB` by a register (left a
+/// read-modify-write). A literal loaded right before the operation is an
+/// immediate too: mruby's unoptimised `LOADI x+1 c; ADD x x+1` is its
+/// optimised `ADDI x c`. The callers accept no jump between the `[]` and the
+/// operation, so none lands on it and the load is the operand's only value.
+func atomicIncrement(_ insns: [MInstruction], get: Int, at j: Int) -> AtomicIncrement? {
+    let op = insns[j]
+    let literal = j - 1 > get && insns[j - 1].a == op.a + 1 ? insns[j - 1].integerLiteral : nil
+    switch op.op {
+    case .addi: return .immediate(Int64(op.b))
+    case .subi: return .immediate(-Int64(op.b))
+    case .add: return literal.map { .immediate($0) } ?? .register(op.a + 1)
+    case .sub: return literal.map { .immediate(-$0) }
+    default: return nil
+    }
 }

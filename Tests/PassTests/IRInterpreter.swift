@@ -105,8 +105,8 @@ struct IRInterpreter {
                     let a = UInt64(bitPattern: regs[base.id] &+ Int64(off))
                     m.store(a, size, m.load(a, size, false) &+ regs[v.id])
                 case .stringAddress(let d, let off): regs[d.id] = Int64(bitPattern: 0x6C00_0000_0000 + UInt64(off))
-                case .mapAddress(let d, let name): regs[d.id] = Int64(bitPattern: Machine.mapAddress(name))
-                case .variableAddress(let d, let name): regs[d.id] = Int64(bitPattern: 0x6800_0000_0000 + (Machine.fnv(name) & 0xFFFF_FFFF) << 8)
+                case .mapAddress(let d, let name): regs[d.id] = Int64(bitPattern: Machine.mapAddress(name.string))
+                case .variableAddress(let d, let name): regs[d.id] = Int64(bitPattern: 0x6800_0000_0000 + (Machine.fnv(name.string) & 0xFFFF_FFFF) << 8)
                 case .frameAddress(let d, let off): regs[d.id] = Int64(bitPattern: Self.framePointer &+ UInt64(bitPattern: Int64(off)))
                 case .coreConstant(let d, let v, _): regs[d.id] = v
                 case .call(let d, let helper, let args):

@@ -51,7 +51,7 @@ enum Emission {
                 case .neg(let d): out.instructions.append(.neg64(phys(d)))
                 case .loadImm64(let d, let v, let relocation):
                     out.instructions += Instruction.loadImm64(phys(d), v)
-                    if let relocation { out.relocations.append(Relocation(instruction: at, target: relocation)) }
+                    if let relocation { out.relocations.append(Relocation(instruction: at, target: relocation.target)) }
                 case .movCore(let d, let v, let r):
                     out.instructions.append(.mov64(phys(d), imm: v))
                     out.core.append((at, r))

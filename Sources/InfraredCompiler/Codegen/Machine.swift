@@ -19,6 +19,22 @@ enum MSource: Hashable {
     var register: MReg? { if case .reg(let r) = self { return r }; return nil }
 }
 
+/// What an `ld_imm64` is relocated against, by interned name (a machine
+/// instruction stays a plain value); emission turns it into the object's
+/// `Relocation.Target`.
+enum MRelocation: Hashable {
+    case stringLiteral(offset: Int)
+    case map(SymbolName)
+    case variable(SymbolName)
+    var target: Relocation.Target {
+        switch self {
+        case .stringLiteral(let o): return .stringLiteral(offset: o)
+        case .map(let n): return .map(name: n.string)
+        case .variable(let n): return .variable(name: n.string)
+        }
+    }
+}
+
 enum MOp: Hashable {
     /// dst op= src (64-bit).
     case alu(ALUOp, MReg, MSource)
@@ -29,7 +45,7 @@ enum MOp: Hashable {
     case mov(MReg, MSource)
     case neg(MReg)
     /// dst = 64-bit constant, or an address libbpf fills in (`relocation`).
-    case loadImm64(MReg, Int64, relocation: Relocation.Target?)
+    case loadImm64(MReg, Int64, relocation: MRelocation?)
     /// dst = imm, patched by libbpf at load (CO-RE record `relocation`).
     case movCore(MReg, Int32, relocation: Int)
     /// *(size *)(base + offset) = src.

@@ -115,9 +115,9 @@ struct Selection {
         case .stringAddress(let d, let off):
             put(.loadImm64(reg(d), Int64(off), relocation: .stringLiteral(offset: off)))
         case .mapAddress(let d, let name):
-            put(.loadImm64(reg(d), 0, relocation: .map(name: name)))
+            put(.loadImm64(reg(d), 0, relocation: .map(name)))
         case .variableAddress(let d, let name):
-            put(.loadImm64(reg(d), 0, relocation: .variable(name: name)))
+            put(.loadImm64(reg(d), 0, relocation: .variable(name)))
         case .frameAddress(let d, let off):
             put(.mov(reg(d), .reg(.p(.r10)))); put(.alu(.add, reg(d), .imm(Int32(off))))
         case .loadFrame(let d, let off, let size, let signed):

@@ -1,4 +1,5 @@
 import InfraredObject
+import Synchronization
 
 /// The compiler's intermediate representation: a control-flow graph of basic
 /// blocks over unlimited 64-bit virtual registers. Not SSA: an mruby register
@@ -115,6 +116,72 @@ private func registers(_ a: Operand, _ b: Operand) -> [VReg] {
     }
 }
 
+/// A map's or global variable's name in the IR: its number in one table of
+/// the process's names. Every IR instruction is then a plain value (no
+/// reference counting): blocks of them are copied and freed as bytes, which
+/// every pass does to every block (a copy of an instruction that held a
+/// `String` or an array retained it).
+struct SymbolName: Hashable, CustomStringConvertible, ExpressibleByStringLiteral {
+    private let id: UInt32
+    init(_ name: String) { id = Self.table.withLock { $0.intern(name) } }
+    init(stringLiteral name: String) { self.init(name) }
+    var string: String { Self.table.withLock { $0.names[Int(id)] } }
+    var description: String { string }
+    static func ~= (pattern: String, name: SymbolName) -> Bool { name == SymbolName(pattern) }
+
+    private struct Table {
+        var names: [String] = []
+        var ids: [String: UInt32] = [:]
+        mutating func intern(_ name: String) -> UInt32 {
+            if let id = ids[name] { return id }
+            let id = UInt32(names.count)
+            names.append(name); ids[name] = id
+            return id
+        }
+    }
+    private static let table = Mutex(Table())
+}
+
+/// A helper call's arguments (BPF passes at most five, in R1–R5), kept in
+/// the instruction itself as a plain value: the constants or register
+/// numbers, and which of them are registers.
+struct CallArguments: RandomAccessCollection, ExpressibleByArrayLiteral, Hashable {
+    private var values: (Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0)
+    private var registerMask: UInt8 = 0
+    private(set) var count: Int = 0
+    static let capacity = 5
+
+    init<S: Sequence>(_ operands: S) where S.Element == Operand {
+        for o in operands {
+            precondition(count < Self.capacity, "a helper call takes at most \(Self.capacity) arguments")
+            let value: Int64
+            switch o {
+            case .reg(let r): value = Int64(r.id); registerMask |= 1 << UInt8(count)
+            case .imm(let i): value = i
+            }
+            withUnsafeMutableBytes(of: &values) { $0.storeBytes(of: value, toByteOffset: count * 8, as: Int64.self) }
+            count += 1
+        }
+    }
+    init(arrayLiteral operands: Operand...) { self.init(operands) }
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+    subscript(i: Int) -> Operand {
+        precondition(i >= 0 && i < count, "call argument \(i) of \(count)")
+        let value = withUnsafeBytes(of: values) { $0.load(fromByteOffset: i * 8, as: Int64.self) }
+        return registerMask & (1 << UInt8(i)) != 0 ? .reg(VReg(id: Int(value))) : .imm(value)
+    }
+    static func == (a: CallArguments, b: CallArguments) -> Bool {
+        a.count == b.count && a.registerMask == b.registerMask && a.elementsEqual(b)
+    }
+    func hash(into h: inout Hasher) {
+        h.combine(count)
+        h.combine(registerMask)
+        for o in self { h.combine(o) }
+    }
+}
+
 /// A non-terminating IR instruction.
 enum IRInstruction: Hashable {
     case move(VReg, Operand)
@@ -127,11 +194,11 @@ enum IRInstruction: Hashable {
     /// dst = address of the string literal at this offset of `.rodata.str1.1`.
     case stringAddress(VReg, offset: Int)
     /// dst = helper(args…); clobbers R0–R5.
-    case call(VReg?, helper: Int32, args: [Operand])
+    case call(VReg?, helper: Int32, args: CallArguments)
     /// dst = address of a map (`ld_imm64` relocated against it).
-    case mapAddress(VReg, name: String)
+    case mapAddress(VReg, name: SymbolName)
     /// dst = address of a global variable (`ld_imm64` relocated against it).
-    case variableAddress(VReg, name: String)
+    case variableAddress(VReg, name: SymbolName)
     /// dst = R10 + offset (a stack object's address).
     case frameAddress(VReg, offset: Int)
     /// dst = *(size *)(R10 + offset).
@@ -228,7 +295,7 @@ enum IRInstruction: Hashable {
             if case .reg(let nb) = f(.reg(base)) { return .load(d, base: nb, offset: off, size: size, signed: s) }
             return self
         case .stringAddress: return self
-        case .call(let d, let h, let args): return .call(d, helper: h, args: args.map(f))
+        case .call(let d, let h, let args): return .call(d, helper: h, args: CallArguments(args.lazy.map(f)))
         case .mapAddress, .variableAddress, .frameAddress, .loadFrame, .coreConstant: return self
         case .storeFrame(let o, let v, let s): return .storeFrame(offset: o, value: f(v), size: s)
         case .store(let b, let o, let v, let s):
@@ -408,6 +475,20 @@ struct IRFunction {
         let computed = IRLiveness(self)
         livenessCache = (blocks, computed)
         return computed
+    }
+
+    /// How many edges enter each block (a branch with both arms to one
+    /// block counts twice, as in `predecessors`), without a list per block.
+    var predecessorCounts: [Int] {
+        var counts = [Int](repeating: 0, count: blocks.count)
+        for b in blocks {
+            switch b.terminator {
+            case .jump(let t): counts[t] += 1
+            case .branch(_, _, _, let t, let e): counts[t] += 1; counts[e] += 1
+            case .ret, .unreachable: break
+            }
+        }
+        return counts
     }
 
     var predecessors: [[Int]] {

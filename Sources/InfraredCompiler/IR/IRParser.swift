@@ -262,7 +262,7 @@ private struct IRLineScanner {
                 result = .instruction(.atomicAdd(base: base, offset: offset, value: v, size: size))
             case "call" where parts.count == 1:
                 let h = try helper()
-                result = .instruction(.call(nil, helper: h, args: try arguments()))
+                result = .instruction(.call(nil, helper: h, args: CallArguments(try arguments())))
             case "jump" where parts.count == 1:
                 result = .terminator(.jump(try block()))
             case "br" where parts.count == 2:
@@ -288,8 +288,8 @@ private struct IRLineScanner {
         if next == 0x25 || next == 0x2d || next.map(Self.isDigit) == true { return .move(d, try operand()) }
         if eat("&") {
             if eat("str") { try expect("["); let o = try integer(); try expect("]"); return .stringAddress(d, offset: Int(o)) }
-            if eat("map") { return .mapAddress(d, name: try word()) }
-            if eat("var") { return .variableAddress(d, name: try word()) }
+            if eat("map") { return .mapAddress(d, name: SymbolName(try word())) }
+            if eat("var") { return .variableAddress(d, name: SymbolName(try word())) }
             throw error("expected `&str[N]`, `&map NAME` or `&var NAME`")
         }
         let op = try word()
@@ -312,7 +312,7 @@ private struct IRLineScanner {
             return base.map { .load(d, base: $0, offset: offset, size: size, signed: signed) } ?? .loadFrame(d, offset: offset, size: size, signed: signed)
         case "call" where parts.count == 1:
             let h = try helper()
-            return .call(d, helper: h, args: try arguments())
+            return .call(d, helper: h, args: CallArguments(try arguments()))
         case "core" where parts.count == 1:
             try expect("("); let v = try integer(); try expect(","); try expect("reloc"); let r = try integer(); try expect(")")
             return .coreConstant(d, value: v, relocation: Int(r))

@@ -65,8 +65,21 @@ func updateLiveness(_ b: Int, out: RegisterSet, first: Bool, use: [RegisterSet],
 /// loops, and none that merely confirms. The result is the fixed point of
 /// sweeping until nothing changes (`DataflowReferenceTests`).
 func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool) {
-    sweepBackward(order: Array(f.reversePostOrder.reversed()), blockCount: f.blocks.count,
-                  successors: { f.blocks[$0].terminator.successors }, visit: visit)
+    let order = Array(f.reversePostOrder.reversed())
+    var position = [Int](repeating: -1, count: f.blocks.count)
+    for (i, b) in order.enumerated() { position[b] = i }
+    // The targets of back edges, read off the terminators (no successor list per block).
+    var backTargets: [Int] = []
+    for b in order {
+        switch f.blocks[b].terminator {
+        case .jump(let t): if position[t] >= position[b] { backTargets.append(t) }
+        case .branch(_, _, _, let t, let e):
+            if position[t] >= position[b] { backTargets.append(t) }
+            if position[e] >= position[b] { backTargets.append(e) }
+        case .ret, .unreachable: break
+        }
+    }
+    sweepBackward(order: order, blockCount: f.blocks.count, backTargets: backTargets, visit: visit)
 }
 
 /// The same over any blocks: `order` visits successors first except along
@@ -78,6 +91,11 @@ func sweepBackward(order: [Int], blockCount: Int, successors: (Int) -> [Int], vi
     for b in order {
         for t in successors(b) where position[t] >= position[b] { backTargets.append(t) }
     }
+    sweepBackward(order: order, blockCount: blockCount, backTargets: backTargets, visit: visit)
+}
+
+/// The sweeps themselves, given which blocks are the targets of back edges.
+private func sweepBackward(order: [Int], blockCount: Int, backTargets: [Int], visit: (_ block: Int, _ first: Bool) -> Bool) {
     var changedIn = [Int](repeating: -1, count: blockCount)   // the last sweep that changed a block
     var sweep = 0
     repeat {
@@ -111,6 +129,24 @@ func sweepForward(_ f: IRFunction, order: [Int], visit: (_ block: Int) -> Bool) 
     }
 }
 
+/// An array of `capacity` slots that `fill` writes through a buffer,
+/// returning how many it wrote (the rest are dropped). A merge writes its
+/// result this way without the capacity and uniqueness check of each
+/// append. Allocated by `reserveCapacity`: `[Int](repeating:count:)` and
+/// `[Int](unsafeUninitializedCapacity:)` reach the standard library's
+/// unspecialised allocation, which looks the storage's type up in the
+/// runtime's metadata cache on every call (about 350 instructions, under
+/// a lock; callgrind).
+@inline(__always)
+private func mergedArray(capacity: Int, _ fill: (UnsafeMutableBufferPointer<Int>) -> Int) -> [Int] {
+    var out: [Int] = []
+    out.reserveCapacity(capacity)
+    out.append(contentsOf: repeatElement(0, count: capacity))
+    let n = out.withUnsafeMutableBufferPointer { fill($0) }
+    out.removeLast(capacity - n)
+    return out
+}
+
 /// A set of virtual registers as a sorted array of register numbers. Live
 /// sets are small (the registers live at a point, a block's uses and
 /// definitions) while a function may have tens of thousands of registers: a
@@ -123,7 +159,20 @@ struct RegisterSet: Equatable {
 
     init() {}
     /// The set of these distinct register numbers.
-    init(members: [Int]) { ids = members.sorted() }
+    init(members: [Int]) {
+        // Mostly a handful (one block's uses or definitions): an insertion
+        // sort in the new array costs less than the library's sort.
+        guard members.count <= 16 else { ids = members.sorted(); return }
+        ids = members
+        ids.withUnsafeMutableBufferPointer { a in
+            for i in a.indices.dropFirst() {
+                let x = a[i]
+                var j = i
+                while j > 0 && a[j - 1] > x { a[j] = a[j - 1]; j -= 1 }
+                a[j] = x
+            }
+        }
+    }
 
     /// The position of `id` in `ids`, or where it would go.
     private func position(_ id: Int) -> Int {
@@ -145,16 +194,25 @@ struct RegisterSet: Equatable {
         if i < ids.count && ids[i] == r.id { ids.remove(at: i) }
     }
     mutating func formUnion(_ o: RegisterSet) {
-        if o.ids.isEmpty { return }
+        if o.ids.isEmpty || o.ids == ids { return }
         if ids.isEmpty { ids = o.ids; return }
-        var out: [Int] = []
-        out.reserveCapacity(ids.count + o.ids.count)
-        var i = 0, j = 0
-        while i < ids.count && j < o.ids.count {
-            let a = ids[i], b = o.ids[j]
-            if a < b { out.append(a); i += 1 } else if b < a { out.append(b); j += 1 } else { out.append(a); i += 1; j += 1 }
+        // The merge writes the new array's storage directly (an append
+        // checks capacity and uniqueness each time).
+        let out = ids.withUnsafeBufferPointer { x in
+            o.ids.withUnsafeBufferPointer { y in
+                mergedArray(capacity: x.count + y.count) { buffer in
+                    var i = 0, j = 0, n = 0
+                    while i < x.count && j < y.count {
+                        let a = x[i], b = y[j]
+                        if a < b { buffer[n] = a; i += 1 } else if b < a { buffer[n] = b; j += 1 } else { buffer[n] = a; i += 1; j += 1 }
+                        n += 1
+                    }
+                    while i < x.count { buffer[n] = x[i]; i += 1; n += 1 }
+                    while j < y.count { buffer[n] = y[j]; j += 1; n += 1 }
+                    return n
+                }
+            }
         }
-        out += ids[i...]; out += o.ids[j...]
         ids = out
     }
     mutating func formUnion(_ rs: some Sequence<VReg>) { for r in rs { insert(r) } }
@@ -167,17 +225,24 @@ struct RegisterSet: Equatable {
             s.formUnion(added)
             return s
         }
-        var out: [Int] = []
-        out.reserveCapacity(ids.count + added.ids.count)
-        var j = 0, k = 0
-        for a in ids {
-            while j < removed.ids.count && removed.ids[j] < a { j += 1 }
-            if j < removed.ids.count && removed.ids[j] == a { continue }
-            while k < added.ids.count && added.ids[k] < a { out.append(added.ids[k]); k += 1 }
-            if k < added.ids.count && added.ids[k] == a { k += 1 }
-            out.append(a)
+        let out = ids.withUnsafeBufferPointer { x in
+            removed.ids.withUnsafeBufferPointer { r in
+                added.ids.withUnsafeBufferPointer { y in
+                    mergedArray(capacity: x.count + y.count) { buffer in
+                        var j = 0, k = 0, n = 0
+                        for a in x {
+                            while j < r.count && r[j] < a { j += 1 }
+                            if j < r.count && r[j] == a { continue }
+                            while k < y.count && y[k] < a { buffer[n] = y[k]; k += 1; n += 1 }
+                            if k < y.count && y[k] == a { k += 1 }
+                            buffer[n] = a; n += 1
+                        }
+                        while k < y.count { buffer[n] = y[k]; k += 1; n += 1 }
+                        return n
+                    }
+                }
+            }
         }
-        out += added.ids[k...]
         var s = RegisterSet()
         s.ids = out
         return s

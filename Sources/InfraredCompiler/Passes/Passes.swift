@@ -293,7 +293,7 @@ struct ContextRead: Hashable {
 /// value numbering cannot merge reads on both sides of a branch or call.
 func hoistParamLoads(_ f: inout IRFunction) {
     var address: [VReg: String] = [:]
-    for b in f.blocks { for (i, _) in b.instructions { if case .variableAddress(let a, let n) = i, f.readOnlyVariables.contains(n) { address[a] = n } } }
+    for b in f.blocks { for (i, _) in b.instructions { if case .variableAddress(let a, let n) = i, f.readOnlyVariables.contains(n.string) { address[a] = n.string } } }
     var reads: [String: [(size: Int, signed: Bool)]] = [:]
     for b in f.blocks {
         for (i, _) in b.instructions {
@@ -305,7 +305,7 @@ func hoistParamLoads(_ f: inout IRFunction) {
     let loc = f.blocks[0].instructions.first?.1 ?? .none
     for (n, rs) in reads.sorted(by: { $0.key < $1.key }) where rs.count >= 2 && Set(rs.map(\.size)).count == 1 && Set(rs.map(\.signed)).count == 1 {
         let a = f.newVReg(), v = f.newVReg()
-        prologue += [(.variableAddress(a, name: n), loc), (.load(v, base: a, offset: 0, size: rs[0].size, signed: rs[0].signed), loc)]
+        prologue += [(.variableAddress(a, name: SymbolName(n)), loc), (.load(v, base: a, offset: 0, size: rs[0].size, signed: rs[0].signed), loc)]
         hoisted[n] = v
     }
     // A read-only context's field read twice or more (`ctx.ret` tested,
@@ -600,10 +600,10 @@ func simplifyCFG(_ f: inout IRFunction) {
         // Merge a block into its single predecessor (whole chains at once: a
         // merge moves the successor's edges to the predecessor, so every
         // predecessor count stays right).
-        let preds = f.predecessors
+        let predecessorCount = f.predecessorCounts
         var merged = [Bool](repeating: false, count: f.blocks.count)
         for b in f.reversePostOrder where !merged[b] {
-            while case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, preds[n].count == 1, !merged[n] {
+            while case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, predecessorCount[n] == 1, !merged[n] {
                 f.blocks[b].instructions += f.blocks[n].instructions
                 f.blocks[b].terminator = f.blocks[n].terminator
                 f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
@@ -616,11 +616,10 @@ func simplifyCFG(_ f: inout IRFunction) {
         // Compact: keep reachable blocks only, renumbered in reverse post-order.
         let order = f.reversePostOrder
         if order.count != f.blocks.count || order != Array(0..<order.count) {
-            var map: [Int: Int] = [:]
-            for (i, b) in order.enumerated() { map[b] = i }
+            let map = f.positions(in: order)
             f.blocks = order.map { b in
                 var blk = f.blocks[b]
-                blk.terminator = blk.terminator.mapTargets { map[$0]! }
+                blk.terminator = blk.terminator.mapTargets { map[$0] }
                 return blk
             }
         }

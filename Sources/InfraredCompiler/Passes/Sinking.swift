@@ -23,7 +23,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     var escaped = Set<String>()
     for b in f.blocks {
         for (i, _) in b.instructions {
-            if case .variableAddress(let d, let name) = i, definitions.count(d) == 1 { variable[d] = name }
+            if case .variableAddress(let d, let name) = i, definitions.count(d) == 1 { variable[d] = name.string }
         }
     }
     // Only a load through a global's address can move (a fault counter is
@@ -97,7 +97,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
         let loc = f.blocks[m.from].instructions[m.index].1
         guard case .load(let d, _, let off, let size, let signed) = m.load else { continue }
         let a = f.newVReg()
-        inserted[m.to, default: []] += [(.variableAddress(a, name: m.name), loc), (.load(d, base: a, offset: off, size: size, signed: signed), loc)]
+        inserted[m.to, default: []] += [(.variableAddress(a, name: SymbolName(m.name)), loc), (.load(d, base: a, offset: off, size: size, signed: signed), loc)]
     }
     for (b, indices) in Dictionary(grouping: moves, by: \.from) {
         let drop = Set(indices.map(\.index))
@@ -109,9 +109,9 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     var renamed: [VReg: VReg] = [:]
     for (b, insns) in inserted {
         var first: [String: VReg] = [:]
-        for case (.variableAddress(let a, let name), _) in insns { first[name] = a }
+        for case (.variableAddress(let a, let name), _) in insns { first[name.string] = a }
         f.blocks[b].instructions.removeAll { insn in
-            guard case .variableAddress(let a, let name) = insn.0, let x = first[name], x != a, definitions.count(a) == 1 else { return false }
+            guard case .variableAddress(let a, let name) = insn.0, let x = first[name.string], x != a, definitions.count(a) == 1 else { return false }
             renamed[a] = x
             return true
         }

@@ -197,7 +197,7 @@ extension Lowering {
             operands.append(try helperOperand(op, k, param: param, index: i, lastString: &lastString, irep, insn, loc, spelled: spelled, sig: sig))
         }
         try checkStackWrites(proto, args: args, operands: operands, irep, insn, spelled: spelled)
-        emit(.call(proto.returnKind == .void ? nil : dst, helper: proto.id, args: operands), loc)
+        emit(.call(proto.returnKind == .void ? nil : dst, helper: proto.id, args: CallArguments(operands)), loc)
         return helperResult(proto, dst: dst, loc)
     }
 
@@ -217,7 +217,7 @@ extension Lowering {
             return .imm(0)
         case (.pointer, .map(let name)):
             let t = newVReg()
-            emit(.mapAddress(t, name: name), loc)
+            emit(.mapAddress(t, name: SymbolName(name)), loc)
             return .reg(t)
         case (.pointer, .frameObject(let ft, let site)):
             let t = newVReg()

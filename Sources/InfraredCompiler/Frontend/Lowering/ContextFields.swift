@@ -117,7 +117,7 @@ extension Lowering {
         emit(.storeFrame(offset: idSlot, value: .reg(cookie), size: 4), loc)
         let key = newVReg(), map = newVReg(), spec = newVReg()
         emit(.frameAddress(key, offset: idSlot), loc)
-        emit(.mapAddress(map, name: Self.usdtSpecsMap), loc)
+        emit(.mapAddress(map, name: SymbolName(Self.usdtSpecsMap)), loc)
         emit(.call(spec, helper: helperID("map_lookup_elem"), args: [.reg(map), .reg(key)]), loc)
         let join = newBlock(), zero = newBlock(), found = newBlock()
         terminate(.branch(.eq, .reg(spec), .imm(0), then: zero, else: found), loc)

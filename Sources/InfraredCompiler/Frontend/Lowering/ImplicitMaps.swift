@@ -439,7 +439,7 @@ extension Lowering {
     }
 
     func implicitMapRef(_ name: String, _ loc: SourceLocation) -> VReg {
-        let r = newVReg(); emit(.mapAddress(r, name: name), loc); return r
+        let r = newVReg(); emit(.mapAddress(r, name: SymbolName(name)), loc); return r
     }
 
     // MARK: Instructions

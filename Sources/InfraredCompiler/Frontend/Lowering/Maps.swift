@@ -83,7 +83,7 @@ extension Lowering {
     }
 
     /// The map's address (`ld_imm64` of the map, relocated at load).
-    func mapRef(_ c: MapCall) -> VReg { let r = newVReg(); emit(.mapAddress(r, name: c.map.name), c.loc); return r }
+    func mapRef(_ c: MapCall) -> VReg { let r = newVReg(); emit(.mapAddress(r, name: SymbolName(c.map.name)), c.loc); return r }
 
     /// The first argument as the map's key, in memory.
     func keyAddress(_ c: MapCall) throws -> VReg {
@@ -175,7 +175,7 @@ extension Lowering {
         let sumKey = newVReg(), m = newVReg(), p = newVReg(), inc = newVReg()
         emit(.move(inc, v), c.loc)
         emit(.frameAddress(sumKey, offset: slot), c.loc)
-        emit(.mapAddress(m, name: map.name), c.loc)
+        emit(.mapAddress(m, name: SymbolName(map.name)), c.loc)
         emit(.call(p, helper: helperID("map_lookup_elem"), args: [.reg(m), .reg(sumKey)]), c.loc)
         let add = newBlock(), join = newBlock()
         terminate(.branch(.ne, .reg(p), .imm(0), then: add, else: join), c.loc)
@@ -267,7 +267,7 @@ extension Lowering {
         guard case .scalar(let vt) = map.value!, vt.size == 8 || vt.size == 4 else {
             throw error(irep, insn, "`+=` on map `\(map.name)` needs 4- or 8-byte Integer values", hint: nil)
         }
-        func mapRef() -> VReg { let r = newVReg(); emit(.mapAddress(r, name: map.name), loc); return r }
+        func mapRef() -> VReg { let r = newVReg(); emit(.mapAddress(r, name: SymbolName(map.name)), loc); return r }
         let lookup = helperID("map_lookup_elem"), update = helperID("map_update_elem")
         let inc = newVReg()
         emit(.move(inc, increment), loc)
@@ -326,7 +326,7 @@ extension Lowering {
     func incrementFault(map: String, _ kind: Fault.Kind, _ loc: SourceLocation) {
         let slot = records.faultSlot(map, kind)
         let counters = newVReg(), one = newVReg()
-        emit(.variableAddress(counters, name: Fault.variableName), loc)
+        emit(.variableAddress(counters, name: SymbolName(Fault.variableName)), loc)
         emit(.move(one, .imm(1)), loc)
         emit(.atomicAdd(base: counters, offset: 8 * slot, value: one, size: 8), loc)
     }

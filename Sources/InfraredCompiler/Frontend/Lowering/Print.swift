@@ -224,7 +224,7 @@ extension Lowering {
     /// when it gave a record (a full buffer drops the line).
     func reserveRecord(size: Int, _ loc: SourceLocation) -> (record: VReg, join: Int) {
         let map = newVReg(), p = newVReg()
-        emit(.mapAddress(map, name: PrintOutput.mapName), loc)
+        emit(.mapAddress(map, name: SymbolName(PrintOutput.mapName)), loc)
         emit(.call(p, helper: helperID("ringbuf_reserve"), args: [.reg(map), .imm(Int64(size)), .imm(0)]), loc)
         let fill = newBlock(), full = newBlock(), join = newBlock()
         terminate(.branch(.eq, .reg(p), .imm(0), then: full, else: fill), loc)

@@ -83,7 +83,7 @@ extension Lowering {
     func stackID(user: Bool, dst: VReg, _ loc: SourceLocation) -> Kind {
         if kindsSettled { implicitMaps.stackMaps.insert(user ? .user : .kernel) }
         let map = newVReg()
-        emit(.mapAddress(map, name: user ? Manifest.Implicit.userStackMap : Manifest.Implicit.kernelStackMap), loc)
+        emit(.mapAddress(map, name: SymbolName(user ? Manifest.Implicit.userStackMap : Manifest.Implicit.kernelStackMap)), loc)
         emit(.call(dst, helper: helperID("get_stackid"), args: [.reg(ir.function.context), .reg(map), .imm(user ? 256 : 0)]), loc)
         if user {
             let tgid = newVReg()

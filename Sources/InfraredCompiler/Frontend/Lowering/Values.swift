@@ -97,7 +97,7 @@ extension Lowering {
             if let g = language.globals[base] {
                 let v = try integerOperand(args[0], irep, insn, what: "the value of global `\(base)`")
                 let a = newVReg()
-                emit(.variableAddress(a, name: base), loc)
+                emit(.variableAddress(a, name: SymbolName(base)), loc)
                 emit(.store(base: a, offset: 0, value: v, size: g.type.size), loc)
                 return args[0].1
             }
@@ -112,7 +112,7 @@ extension Lowering {
         if let g = frame.locals.globals[insn.a] {
             let v = try integerOperand((R[insn.a], kinds[insn.a]), irep, insn, what: "the value of global `\(g)`")
             let a = newVReg()
-            emit(.variableAddress(a, name: g), loc)
+            emit(.variableAddress(a, name: SymbolName(g)), loc)
             emit(.store(base: a, offset: 0, value: v, size: language.globals[g]!.type.size), loc)
         } else if let p = frame.locals.params[insn.a], kindsSettled {
             throw error(irep, insn, "param `\(p)` is read-only in programs",
@@ -122,7 +122,7 @@ extension Lowering {
 
     func loadVariable(_ name: String, _ t: ScalarType, _ dst: VReg, _ loc: SourceLocation) throws -> Kind {
         let a = newVReg()
-        emit(.variableAddress(a, name: name), loc)
+        emit(.variableAddress(a, name: SymbolName(name)), loc)
         emit(.load(dst, base: a, offset: 0, size: t.size, signed: t.signed), loc)
         return intKind(t)
     }

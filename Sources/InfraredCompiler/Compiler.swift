@@ -254,7 +254,7 @@ public enum Compiler {
         guard !faults.isEmpty else { return [] }
         let u64 = ProgramBTFSpec.CType.int(name: ScalarType.u64.cName, size: 8, signed: false)
         return [DataVariable(name: Fault.variableName, type: .array(u64, count: faults.count), section: .bss,
-                             initialValue: [UInt8](repeating: 0, count: 8 * faults.count))]
+                             initialValue: [UInt8](filled: 0, count: 8 * faults.count))]
     }
 
     /// Compiles the file at `path`.

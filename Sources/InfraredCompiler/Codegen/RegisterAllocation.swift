@@ -45,10 +45,10 @@ enum RegisterAllocation {
     static func coalesce(_ f: inout MFunction) {
         let (ivs, fixed, _) = intervals(f)
         // Union-find over register numbers (-1: its own root).
-        var parent = [Int](repeating: -1, count: f.vregCount)
+        var parent = [Int](filled: -1, count: f.vregCount)
         var merged = false
         func find(_ x: Int) -> Int { var x = x; while x >= 0, parent[x] >= 0, parent[x] != x { x = parent[x] }; return x }
-        var range = [(Int, Int)?](repeating: nil, count: f.vregCount)
+        var range = [(Int, Int)?](filled: nil, count: f.vregCount)
         for x in ivs { range[x.vreg] = (x.start, x.end) }
         // Helper calls clobber R1 at one point each: sorted, searched by bisection.
         let calls = fixed[Int(Register.r1.rawValue)].filter { $0.0 == $0.1 }.map(\.0).sorted()
@@ -128,7 +128,7 @@ enum RegisterAllocation {
         init(_ ranges: [(Int, Int)]) {
             let sorted = ranges.sorted { $0.1 < $1.1 }
             ends = sorted.map(\.1)
-            suffixMinStart = Array(repeating: Int.max, count: sorted.count)
+            suffixMinStart = Array(filled: Int.max, count: sorted.count)
             var m = Int.max
             for i in sorted.indices.reversed() { m = min(m, sorted[i].0); suffixMinStart[i] = m }
         }
@@ -143,10 +143,10 @@ enum RegisterAllocation {
     /// (by virtual register number).
     static func intervals(_ f: MFunction) -> (vregs: [Interval], fixed: [[(Int, Int)]], hints: [[MReg]]) {
         let n = f.blocks.count
-        var use = Array(repeating: RegisterSet(), count: n), def = use
+        var use = Array(filled: RegisterSet(), count: n), def = use
         // Per register, the last block that defined it / read it before any
         // definition there: membership tests without a hashed set per block.
-        var definedIn = [Int](repeating: -1, count: f.vregCount), readIn = definedIn
+        var definedIn = [Int](filled: -1, count: f.vregCount), readIn = definedIn
         for b in 0..<n {
             var reads: [Int] = [], writes: [Int] = []
             for i in f.blocks[b].instructions {
@@ -157,7 +157,7 @@ enum RegisterAllocation {
             }
             use[b] = RegisterSet(members: reads); def[b] = RegisterSet(members: writes)
         }
-        var liveIn = Array(repeating: RegisterSet(), count: n), liveOut = liveIn
+        var liveIn = Array(filled: RegisterSet(), count: n), liveOut = liveIn
         // Sweeps from the last block to the first (successors first, but for
         // back edges), as IRLiveness sweeps the IR's blocks.
         let succ = (0..<n).map { successors(f, $0) }
@@ -166,13 +166,13 @@ enum RegisterAllocation {
             for s in succ[b] { out.formUnion(liveIn[s]) }
             return updateLiveness(b, out: out, first: first, use: use, def: def, liveIn: &liveIn, liveOut: &liveOut)
         }
-        var iv = [Interval?](repeating: nil, count: f.vregCount)
+        var iv = [Interval?](filled: nil, count: f.vregCount)
         func touch(_ v: Int, _ p: Int) {
             if var x = iv[v] { x.start = min(x.start, p); x.end = max(x.end, p); iv[v] = x } else { iv[v] = Interval(vreg: v, start: p, end: p) }
         }
-        var fixed = [[(Int, Int)]](repeating: [], count: Register.allCases.count)
-        var lastDef = [Int?](repeating: nil, count: Register.allCases.count)
-        var hints = [[MReg]](repeating: [], count: f.vregCount)
+        var fixed = [[(Int, Int)]](filled: [], count: Register.allCases.count)
+        var lastDef = [Int?](filled: nil, count: Register.allCases.count)
+        var hints = [[MReg]](filled: [], count: f.vregCount)
         var g = 0
         for b in 0..<n {
             let first = g
@@ -217,7 +217,7 @@ enum RegisterAllocation {
     static func scan(_ f: MFunction, unspillable: Set<Int>) throws -> ([Register?], [Int]) {
         let (ivs, fixed, hints) = intervals(f)
         let sorted = ivs.sorted { ($0.start, $0.vreg) < ($1.start, $1.vreg) }
-        var assignment = [Register?](repeating: nil, count: f.vregCount)
+        var assignment = [Register?](filled: nil, count: f.vregCount)
         var active: [Interval] = []
         var spilled: [Int] = []
         let fixedRanges = Register.allCases.filter { !fixed[Int($0.rawValue)].isEmpty }.map { ($0, FixedRanges(fixed[Int($0.rawValue)])) }

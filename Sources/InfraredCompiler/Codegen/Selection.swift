@@ -160,9 +160,8 @@ struct Selection {
     }
 
     private mutating func binary(_ op: BinaryOp, _ d: MReg, _ a: Operand, _ b: Operand) {
-        let commutative: Set<BinaryOp> = [.add, .mul, .and, .or, .xor]
         var (a, b) = (a, b)
-        if case .imm = a, case .reg = b, commutative.contains(op) { swap(&a, &b) }
+        if case .imm = a, case .reg = b, op.isCommutative { swap(&a, &b) }
         switch op {
         case .sdiv, .smod:
             signedDivision(op, d, a, b); return
@@ -190,8 +189,23 @@ struct Selection {
             put(.addCore(d, Int32(truncatingIfNeeded: core.value), relocation: core.relocation))
             return
         }
-        let alu: ALUOp = [.add: .add, .sub: .sub, .mul: .mul, .udiv: .div, .umod: .mod, .and: .and, .or: .or,
-                          .xor: .xor, .shl: .lsh, .lshr: .rsh, .ashr: .arsh][op]!
+        // A switch, not a dictionary literal: that was built for every
+        // instruction (a tenth of selection's time in a long body).
+        let alu: ALUOp
+        switch op {
+        case .add: alu = .add
+        case .sub: alu = .sub
+        case .mul: alu = .mul
+        case .udiv: alu = .div
+        case .umod: alu = .mod
+        case .and: alu = .and
+        case .or: alu = .or
+        case .xor: alu = .xor
+        case .shl: alu = .lsh
+        case .lshr: alu = .rsh
+        case .ashr: alu = .arsh
+        case .sdiv, .smod: preconditionFailure("signed division is expanded above")
+        }
         // Two-address form: d = a; d op= b. If b lives in d, go through a temporary.
         if b == .reg(VReg(id: vregID(d))), a != b {
             let t = temp()

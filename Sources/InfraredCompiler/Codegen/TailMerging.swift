@@ -85,7 +85,7 @@ enum TailMerging {
         }
         f.blocks = f.blocks.map { renumbered($0, forward) }
         invertBranchesOverJumps(&f)
-        var reached = [Bool](repeating: false, count: f.blocks.count), work = [0]
+        var reached = [Bool](filled: false, count: f.blocks.count), work = [0]
         while let b = work.popLast() {
             guard b < f.blocks.count, !reached[b] else { continue }
             reached[b] = true
@@ -100,7 +100,7 @@ enum TailMerging {
         }
         let kept = f.blocks.indices.filter { reached[$0] }
         guard kept.count < f.blocks.count else { return f }
-        var map = [Int](repeating: -1, count: f.blocks.count)
+        var map = [Int](filled: -1, count: f.blocks.count)
         for (n, o) in kept.enumerated() { map[o] = n }
         f.blocks = kept.map { renumbered(f.blocks[$0]) { precondition(map[$0] >= 0, "a jump to a dropped block"); return map[$0] } }
         return f

@@ -30,7 +30,12 @@ enum BinaryOp: String, CaseIterable {
     case add, sub, mul, udiv, umod, sdiv, smod, and, or, xor, shl, lshr, ashr
 
     /// `a op b == b op a`.
-    var isCommutative: Bool { [.add, .mul, .and, .or, .xor].contains(self) }
+    var isCommutative: Bool {
+        switch self {
+        case .add, .mul, .and, .or, .xor: return true
+        default: return false
+        }
+    }
 
     /// Folds two constants with 64-bit wrapping and Ruby's semantics
     /// (floored division). Division by zero has BPF's meaning, as the
@@ -330,6 +335,17 @@ enum Terminator: Hashable {
         default: return []
         }
     }
+    /// Calls `body` with each register `uses` lists, without the array.
+    @inline(__always)
+    func forEachUse(_ body: (VReg) -> Void) {
+        switch self {
+        case .branch(_, let a, let b, _, _):
+            if case .reg(let r) = a { body(r) }
+            if case .reg(let r) = b { body(r) }
+        case .ret(.reg(let r)): body(r)
+        default: break
+        }
+    }
     func mapUses(_ f: (Operand) -> Operand) -> Terminator {
         switch self {
         case .branch(let c, let a, let b, let t, let e): return .branch(c, f(a), f(b), then: t, else: e)
@@ -396,8 +412,8 @@ struct Definitions {
     private var by: [IRInstruction?]
 
     init(_ f: IRFunction) {
-        counts = Array(repeating: 0, count: f.vregCount)
-        by = Array(repeating: nil, count: f.vregCount)
+        counts = Array(filled: 0, count: f.vregCount)
+        by = Array(filled: nil, count: f.vregCount)
         for b in f.blocks {
             for (i, _) in b.instructions {
                 guard let d = i.definition else { continue }
@@ -480,7 +496,7 @@ struct IRFunction {
     /// How many edges enter each block (a branch with both arms to one
     /// block counts twice, as in `predecessors`), without a list per block.
     var predecessorCounts: [Int] {
-        var counts = [Int](repeating: 0, count: blocks.count)
+        var counts = [Int](filled: 0, count: blocks.count)
         for b in blocks {
             switch b.terminator {
             case .jump(let t): counts[t] += 1
@@ -492,7 +508,7 @@ struct IRFunction {
     }
 
     var predecessors: [[Int]] {
-        var preds = Array(repeating: [Int](), count: blocks.count)
+        var preds = Array(filled: [Int](), count: blocks.count)
         for (i, b) in blocks.enumerated() {
             switch b.terminator {
             case .jump(let t): preds[t].append(i)
@@ -507,7 +523,7 @@ struct IRFunction {
     /// post-order); -1 for a block not in it (with the reverse post-order:
     /// not reachable).
     func positions(in order: [Int]) -> [Int] {
-        var position = [Int](repeating: -1, count: blocks.count)
+        var position = [Int](filled: -1, count: blocks.count)
         for (i, b) in order.enumerated() { position[b] = i }
         return position
     }
@@ -516,9 +532,14 @@ struct IRFunction {
     var reversePostOrder: [Int] {
         guard !blocks.isEmpty else { return [] }
         // Depth-first, successors in order (an explicit stack: no recursion).
-        var seen = [Bool](repeating: false, count: blocks.count), order: [Int] = []
+        var seen = [Bool](filled: false, count: blocks.count), order: [Int] = []
         order.reserveCapacity(blocks.count)
-        var stack: [(block: Int, next: Int)] = [(0, 0)]
+        // Each block is pushed at most once: room for all at once (growing
+        // from one element cost three allocations a call, and the pipeline
+        // asks for this order about forty times a function).
+        var stack: [(block: Int, next: Int)] = []
+        stack.reserveCapacity(blocks.count)
+        stack.append((0, 0))
         seen[0] = true
         while let (b, next) = stack.last {
             // The next successor, without building the successor list.
@@ -536,7 +557,8 @@ struct IRFunction {
                 stack.removeLast()
             }
         }
-        return order.reversed()
+        order.reverse()   // in place: no second array
+        return order
     }
 }
 
@@ -582,5 +604,21 @@ extension IRFunction: CustomStringConvertible {
         case .ret(let a): return "ret \(a)"
         case .unreachable: return "unreachable"
         }
+    }
+}
+
+extension Array {
+    /// `count` copies of `value`, as `Array(repeating:count:)` gives them but
+    /// allocated through `reserveCapacity`, which is specialised for the
+    /// element type where it is called. `Array(repeating:count:)` reaches
+    /// the standard library's unspecialised allocation, which looks the
+    /// storage's type up in the runtime's metadata cache on every call:
+    /// about 650 instructions an array, and a pass allocates a few per
+    /// function (`callgrind`, Benchmarks/build-instructions.sh).
+    @inline(__always)
+    init(filled value: Element, count: Int) {
+        self.init()
+        reserveCapacity(count)
+        append(contentsOf: repeatElement(value, count: count))
     }
 }

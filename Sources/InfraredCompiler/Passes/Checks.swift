@@ -74,7 +74,7 @@ enum Checks {
         // walk; sweeping the blocks until nothing changed was quadratic in a
         // long body).
         let preds = f.predecessors
-        var canExit = [Bool](repeating: false, count: f.blocks.count)
+        var canExit = [Bool](filled: false, count: f.blocks.count)
         var work: [Int] = []
         for (i, b) in f.blocks.enumerated() { if case .ret = b.terminator { canExit[i] = true; work.append(i) } }
         while let b = work.popLast() {

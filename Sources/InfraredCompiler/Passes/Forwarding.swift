@@ -75,7 +75,7 @@ private let invariantHelpers = Set(["get_current_pid_tgid", "get_current_uid_gid
 /// `bpf_get_current_pid_tgid` once.
 func reuseInvariantCalls(_ f: inout IRFunction) {
     var calls = 0
-    var definitions = [Int](repeating: 0, count: f.vregCount)
+    var definitions = [Int](filled: 0, count: f.vregCount)
     for b in f.blocks {
         for (insn, _) in b.instructions {
             if let d = insn.definition { definitions[d.id] += 1 }

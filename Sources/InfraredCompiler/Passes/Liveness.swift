@@ -8,36 +8,69 @@ struct IRLiveness {
     init(_ f: IRFunction) {
         let n = f.blocks.count
         let empty = RegisterSet()
-        var use = Array(repeating: empty, count: n), def = use
+        // Each block's uses (read before any write there) and definitions,
+        // sorted, block after block in two arrays: `uses[useStart[b]..<useStart[b+1]]`
+        // (a set per block cost two allocations per block, in each of the
+        // eight or so computations of a pipeline).
+        var uses: [Int] = [], defs: [Int] = []
+        let instructions = f.blocks.reduce(0) { $0 + $1.instructions.count }
+        uses.reserveCapacity(2 * instructions + n); defs.reserveCapacity(instructions)
+        var useStart = [Int](), defStart = [Int]()
+        useStart.reserveCapacity(n + 1); defStart.reserveCapacity(n + 1)
         // Per register, the last block that defined it / read it before any
         // definition there: membership tests without a set per block.
-        var definedIn = [Int](repeating: -1, count: f.vregCount), readIn = definedIn
-        var reads: [Int] = [], writes: [Int] = []   // one block's, reused
-        for (b, block) in f.blocks.enumerated() {
-            reads.removeAll(keepingCapacity: true)
-            writes.removeAll(keepingCapacity: true)
+        var definedIn = [Int](filled: -1, count: f.vregCount), readIn = definedIn
+        for b in f.blocks.indices {
+            useStart.append(uses.count); defStart.append(defs.count)
             func read(_ r: VReg) {
-                if definedIn[r.id] != b && readIn[r.id] != b { readIn[r.id] = b; reads.append(r.id) }
+                if definedIn[r.id] != b && readIn[r.id] != b { readIn[r.id] = b; uses.append(r.id) }
             }
-            for (insn, _) in block.instructions {
-                insn.forEachUse(read)
-                if let d = insn.definition, definedIn[d.id] != b { definedIn[d.id] = b; writes.append(d.id) }
+            f.blocks.withUnsafeBufferPointer { blocks in
+                for (insn, _) in blocks[b].instructions {
+                    insn.forEachUse(read)
+                    if let d = insn.definition, definedIn[d.id] != b { definedIn[d.id] = b; defs.append(d.id) }
+                }
+                blocks[b].terminator.forEachUse(read)
             }
-            for u in block.terminator.uses { read(u) }
-            use[b] = RegisterSet(members: reads)
-            def[b] = RegisterSet(members: writes)
+            sortTail(&uses, from: useStart[b])
+            sortTail(&defs, from: defStart[b])
         }
-        var liveIn = Array(repeating: empty, count: n), liveOut = liveIn
-        sweepBackward(f) { b, first in
-            var out = empty
-            switch f.blocks[b].terminator {
-            case .jump(let t): out = liveIn[t]
-            case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
-            case .ret, .unreachable: break
+        useStart.append(uses.count); defStart.append(defs.count)
+        var liveIn = Array(filled: empty, count: n), liveOut = liveIn
+        uses.withUnsafeBufferPointer { u in
+            defs.withUnsafeBufferPointer { d in
+                sweepBackward(f) { b, first in
+                    var out = empty
+                    switch f.blocks[b].terminator {
+                    case .jump(let t): out = liveIn[t]
+                    case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
+                    case .ret, .unreachable: break
+                    }
+                    // The same live-out after the first sweep gives the same live-in.
+                    if !first && out == liveOut[b] { return false }
+                    let inn = out.subtracting(UnsafeBufferPointer(rebasing: d[defStart[b]..<defStart[b + 1]]),
+                                              adding: UnsafeBufferPointer(rebasing: u[useStart[b]..<useStart[b + 1]]))
+                    liveOut[b] = out
+                    guard inn != liveIn[b] else { return false }
+                    liveIn[b] = inn
+                    return true
+                }
             }
-            return updateLiveness(b, out: out, first: first, use: use, def: def, liveIn: &liveIn, liveOut: &liveOut)
         }
         self.liveIn = liveIn; self.liveOut = liveOut
+    }
+}
+
+/// Sorts `a[from...]` in place (a block's few registers: an insertion sort).
+private func sortTail(_ a: inout [Int], from: Int) {
+    guard a.count - from > 1 else { return }
+    a.withUnsafeMutableBufferPointer { a in
+        for i in (from + 1)..<a.count {
+            let x = a[i]
+            var j = i
+            while j > from && a[j - 1] > x { a[j] = a[j - 1]; j -= 1 }
+            a[j] = x
+        }
     }
 }
 
@@ -66,7 +99,7 @@ func updateLiveness(_ b: Int, out: RegisterSet, first: Bool, use: [RegisterSet],
 /// sweeping until nothing changes (`DataflowReferenceTests`).
 func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool) {
     let order = Array(f.reversePostOrder.reversed())
-    var position = [Int](repeating: -1, count: f.blocks.count)
+    var position = [Int](filled: -1, count: f.blocks.count)
     for (i, b) in order.enumerated() { position[b] = i }
     // The targets of back edges, read off the terminators (no successor list per block).
     var backTargets: [Int] = []
@@ -85,7 +118,7 @@ func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool
 /// The same over any blocks: `order` visits successors first except along
 /// back edges (the register allocator's machine blocks: last to first).
 func sweepBackward(order: [Int], blockCount: Int, successors: (Int) -> [Int], visit: (_ block: Int, _ first: Bool) -> Bool) {
-    var position = [Int](repeating: -1, count: blockCount)
+    var position = [Int](filled: -1, count: blockCount)
     for (i, b) in order.enumerated() { position[b] = i }
     var backTargets: [Int] = []
     for b in order {
@@ -96,7 +129,7 @@ func sweepBackward(order: [Int], blockCount: Int, successors: (Int) -> [Int], vi
 
 /// The sweeps themselves, given which blocks are the targets of back edges.
 private func sweepBackward(order: [Int], blockCount: Int, backTargets: [Int], visit: (_ block: Int, _ first: Bool) -> Bool) {
-    var changedIn = [Int](repeating: -1, count: blockCount)   // the last sweep that changed a block
+    var changedIn = [Int](filled: -1, count: blockCount)   // the last sweep that changed a block
     var sweep = 0
     repeat {
         for b in order where visit(b, sweep == 0) { changedIn[b] = sweep }
@@ -113,7 +146,7 @@ private func sweepBackward(order: [Int], blockCount: Int, backTargets: [Int], vi
 /// when something it reads changed, so the result is the fixed point of
 /// visiting every block until nothing changes (`DataflowReferenceTests`).
 func sweepForward(_ f: IRFunction, order: [Int], visit: (_ block: Int) -> Bool) {
-    var position = [Int](repeating: -1, count: f.blocks.count), dirty = [Bool](repeating: false, count: f.blocks.count)
+    var position = [Int](filled: -1, count: f.blocks.count), dirty = [Bool](filled: false, count: f.blocks.count)
     for (i, b) in order.enumerated() { position[b] = i; dirty[b] = true }
     var again = true
     while again {
@@ -132,7 +165,7 @@ func sweepForward(_ f: IRFunction, order: [Int], visit: (_ block: Int) -> Bool) 
 /// An array of `capacity` slots that `fill` writes through a buffer,
 /// returning how many it wrote (the rest are dropped). A merge writes its
 /// result this way without the capacity and uniqueness check of each
-/// append. Allocated by `reserveCapacity`: `[Int](repeating:count:)` and
+/// append. Allocated by `reserveCapacity`: `[Int](filled:count:)` and
 /// `[Int](unsafeUninitializedCapacity:)` reach the standard library's
 /// unspecialised allocation, which looks the storage's type up in the
 /// runtime's metadata cache on every call (about 350 instructions, under
@@ -220,29 +253,45 @@ struct RegisterSet: Equatable {
     /// `(self − removed) ∪ added`, merged in one pass (a liveness step:
     /// live-out less the block's definitions, with its uses).
     func subtracting(_ removed: RegisterSet, adding added: RegisterSet) -> RegisterSet {
-        if removed.ids.isEmpty || ids.isEmpty {
-            var s = self
-            s.formUnion(added)
+        removed.ids.withUnsafeBufferPointer { r in
+            added.ids.withUnsafeBufferPointer { y in subtracting(r, adding: y) }
+        }
+    }
+    /// The same over sorted, distinct register numbers. When that takes
+    /// nothing away and adds nothing (no definition is live-out, every use
+    /// already is: most blocks of a long body), the set shares this one's
+    /// storage instead of allocating its own.
+    func subtracting(_ r: UnsafeBufferPointer<Int>, adding y: UnsafeBufferPointer<Int>) -> RegisterSet {
+        if ids.isEmpty {
+            var s = RegisterSet()
+            if !y.isEmpty { s.ids.reserveCapacity(y.count); s.ids.append(contentsOf: y) }
             return s
         }
-        let out = ids.withUnsafeBufferPointer { x in
-            removed.ids.withUnsafeBufferPointer { r in
-                added.ids.withUnsafeBufferPointer { y in
-                    mergedArray(capacity: x.count + y.count) { buffer in
-                        var j = 0, k = 0, n = 0
-                        for a in x {
-                            while j < r.count && r[j] < a { j += 1 }
-                            if j < r.count && r[j] == a { continue }
-                            while k < y.count && y[k] < a { buffer[n] = y[k]; k += 1; n += 1 }
-                            if k < y.count && y[k] == a { k += 1 }
-                            buffer[n] = a; n += 1
-                        }
-                        while k < y.count { buffer[n] = y[k]; k += 1; n += 1 }
-                        return n
-                    }
+        let out: [Int]? = ids.withUnsafeBufferPointer { x in
+            // Anything to take away or to add?
+            var j = 0, k = 0, changes = false
+            for a in x {
+                while j < r.count && r[j] < a { j += 1 }
+                if j < r.count && r[j] == a { changes = true; break }
+                if k < y.count && y[k] < a { changes = true; break }
+                if k < y.count && y[k] == a { k += 1 }
+            }
+            if !changes && k == y.count { return nil }
+            j = 0; k = 0
+            return mergedArray(capacity: x.count + y.count) { buffer in
+                var n = 0
+                for a in x {
+                    while j < r.count && r[j] < a { j += 1 }
+                    if j < r.count && r[j] == a { continue }
+                    while k < y.count && y[k] < a { buffer[n] = y[k]; k += 1; n += 1 }
+                    if k < y.count && y[k] == a { k += 1 }
+                    buffer[n] = a; n += 1
                 }
+                while k < y.count { buffer[n] = y[k]; k += 1; n += 1 }
+                return n
             }
         }
+        guard let out else { return self }
         var s = RegisterSet()
         s.ids = out
         return s

@@ -379,9 +379,9 @@ struct Dominators {
         let order = f.reversePostOrder
         let preds = f.predecessors
         let n = f.blocks.count
-        var rank = [Int](repeating: -1, count: n)   // position in reverse postorder
+        var rank = [Int](filled: -1, count: n)   // position in reverse postorder
         for (i, b) in order.enumerated() { rank[b] = i }
-        var idom = [Int](repeating: -1, count: n)
+        var idom = [Int](filled: -1, count: n)
         if !order.isEmpty { idom[order[0]] = order[0] }
         func intersect(_ a: Int, _ b: Int) -> Int {
             var x = a, y = b
@@ -402,9 +402,9 @@ struct Dominators {
                 if new >= 0, idom[b] != new { idom[b] = new; changed = true }
             }
         }
-        var children = [[Int]](repeating: [], count: n)
+        var children = [[Int]](filled: [], count: n)
         for b in order.dropFirst() where idom[b] >= 0 { children[idom[b]].append(b) }
-        entry = [Int](repeating: -1, count: n)
+        entry = [Int](filled: -1, count: n)
         exit = entry
         guard let root = order.first else { return }
         var clock = 0

@@ -140,7 +140,7 @@ struct ConstantAnalysis {
         var entry = ConstantState()
         entry.set(f.context, nil)
         entryState = entry
-        outs = Array(repeating: nil, count: f.blocks.count)
+        outs = Array(filled: nil, count: f.blocks.count)
         let predecessors = predecessors
         var outs = self.outs
         sweepForward(f, order: order) { b in
@@ -427,8 +427,8 @@ func propagateCopies(_ f: inout IRFunction) {
     // copy[r]: what r holds a copy of in this block so far; copiers[s]: the
     // registers copied from s (to forget them when s is written). Arrays by
     // register number, reset through `touched` at each block.
-    var copy = [Operand?](repeating: nil, count: f.vregCount)
-    var copiers = [[Int]](repeating: [], count: f.vregCount)
+    var copy = [Operand?](filled: nil, count: f.vregCount)
+    var copiers = [[Int]](filled: [], count: f.vregCount)
     var touched: [Int] = []
     for b in f.blocks.indices {
         for r in touched { copy[r] = nil; copiers[r] = [] }
@@ -581,9 +581,9 @@ func simplifyCFG(_ f: inout IRFunction) {
         // side. Not into a loop's header (an entry edge into a loop's test
         // is the loop's own shape, which unrolling reads).
         let rpo = f.reversePostOrder
-        var rank = [Int](repeating: Int.max, count: f.blocks.count)
+        var rank = [Int](filled: Int.max, count: f.blocks.count)
         for (i, b) in rpo.enumerated() { rank[b] = i }
-        var loopHeader = [Bool](repeating: false, count: f.blocks.count)
+        var loopHeader = [Bool](filled: false, count: f.blocks.count)
         for b in rpo { for t in f.blocks[b].terminator.successors where rank[t] <= rank[b] { loopHeader[t] = true } }
         for b in rpo {
             guard case .jump(let j) = f.blocks[b].terminator, j != b, !loopHeader[j],
@@ -601,7 +601,7 @@ func simplifyCFG(_ f: inout IRFunction) {
         // merge moves the successor's edges to the predecessor, so every
         // predecessor count stays right).
         let predecessorCount = f.predecessorCounts
-        var merged = [Bool](repeating: false, count: f.blocks.count)
+        var merged = [Bool](filled: false, count: f.blocks.count)
         for b in f.reversePostOrder where !merged[b] {
             while case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, predecessorCount[n] == 1, !merged[n] {
                 f.blocks[b].instructions += f.blocks[n].instructions
@@ -806,7 +806,7 @@ func coalesceMoves(_ f: inout IRFunction) {
         // liveAfter[i]: registers read after instruction i.
         func liveAfter() -> [RegisterSet] {
             var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
-            var out = Array(repeating: l, count: insns.count)
+            var out = Array(filled: l, count: insns.count)
             for i in stride(from: insns.count - 1, through: 0, by: -1) {
                 out[i] = l
                 if let d = insns[i].0.definition { l.remove(d) }

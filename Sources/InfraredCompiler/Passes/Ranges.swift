@@ -18,9 +18,9 @@ struct Ranges {
 
     init(_ f: IRFunction) {
         let preds = f.predecessors, live = IRLiveness(f)
-        var outs = Array(repeating: State?.none, count: f.blocks.count)
-        entry = Array(repeating: nil, count: f.blocks.count)
-        var visits = Array(repeating: 0, count: f.blocks.count)
+        var outs = Array(filled: State?.none, count: f.blocks.count)
+        entry = Array(filled: nil, count: f.blocks.count)
+        var visits = Array(filled: 0, count: f.blocks.count)
         var changed = true
         while changed {
             changed = false

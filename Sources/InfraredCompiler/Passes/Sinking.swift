@@ -142,7 +142,7 @@ func moveFaultBlocksLast(_ f: inout IRFunction) {
     let coldSet = Set(cold)
     let order = f.blocks.indices.filter { !coldSet.contains($0) } + cold
     guard order != Array(f.blocks.indices) else { return }
-    var position = [Int](repeating: 0, count: f.blocks.count)
+    var position = [Int](filled: 0, count: f.blocks.count)
     for (i, b) in order.enumerated() { position[b] = i }
     f.blocks = order.map { b in
         var block = f.blocks[b]

@@ -74,7 +74,7 @@ func reuseCommBuffers(_ f: inout IRFunction) {
         qualified.append(o)
     }
     guard qualified.count > 1 else { return }
-    var rank = [Int](repeating: Int.max, count: f.blocks.count)
+    var rank = [Int](filled: Int.max, count: f.blocks.count)
     for (r, b) in f.reversePostOrder.enumerated() { rank[b] = r }
     qualified.sort { (rank[fills[$0]![0].block], fills[$0]![0].index) < (rank[fills[$1]![0].block], fills[$1]![0].index) }
     let dominators = Dominators(f)
@@ -268,7 +268,7 @@ func eliminateDeadStores(_ f: inout IRFunction) {
         }
         return false
     }
-    var liveIn = [StackBytes](repeating: none, count: f.blocks.count)
+    var liveIn = [StackBytes](filled: none, count: f.blocks.count)
     sweepBackward(f) { b, _ in
         var live = none
         for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }

@@ -18,16 +18,16 @@ private struct Versions {
     private var count: [Int], stamp: [Int]
     private var block = 0
     init(registers: Int) {
-        count = [Int](repeating: 0, count: registers)
-        stamp = [Int](repeating: 0, count: registers)
+        count = [Int](filled: 0, count: registers)
+        stamp = [Int](filled: 0, count: registers)
     }
     /// Every register back to version 0.
     mutating func startBlock() { block += 1 }
     subscript(_ r: VReg) -> Int { r.id < stamp.count && stamp[r.id] == block ? count[r.id] : 0 }
     mutating func write(_ r: VReg) {
         if r.id >= stamp.count {
-            count += [Int](repeating: 0, count: r.id + 1 - stamp.count)
-            stamp += [Int](repeating: 0, count: r.id + 1 - stamp.count)
+            count += [Int](filled: 0, count: r.id + 1 - stamp.count)
+            stamp += [Int](filled: 0, count: r.id + 1 - stamp.count)
         }
         if stamp[r.id] != block { stamp[r.id] = block; count[r.id] = 0 }
         count[r.id] += 1
@@ -168,7 +168,7 @@ func foldLinearExpressions(_ f: inout IRFunction) {
         func readAfter(_ index: Int) -> [VReg] {
             if let found = readAfterFound { return found[index] }
             var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
-            var found = Array(repeating: [VReg](), count: instructions.count)
+            var found = Array(filled: [VReg](), count: instructions.count)
             for i in instructions.indices.reversed() {
                 found[i] = instructions[i].0.uses.filter { l.contains($0) }
                 if let d = instructions[i].0.definition { l.remove(d) }

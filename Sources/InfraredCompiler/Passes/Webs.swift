@@ -39,16 +39,16 @@ func renameWebs(_ f: inout IRFunction) {
         return ra
     }
     let n = f.blocks.count
-    var outs = [[Int]?](repeating: nil, count: n)
+    var outs = [[Int]?](filled: nil, count: n)
     let preds = f.predecessors
     // The reaching web of each register while walking a block, indexed by
     // register number: written for a block's live-in registers and its
     // definitions before any read, so entries left by other blocks are never read.
-    var current = [Int](repeating: -1, count: f.vregCount)
+    var current = [Int](filled: -1, count: f.vregCount)
     func enter(_ b: Int) {
         if b == 0 { for (v, d) in entryDefs { current[v.id] = d } }
         let ins = live.liveIn[b].ids
-        var reaching = [Int](repeating: -1, count: ins.count)
+        var reaching = [Int](filled: -1, count: ins.count)
         if b == 0 { for (k, v) in ins.enumerated() { reaching[k] = current[v] } }
         for p in preds[b] {
             guard let out = outs[p] else { continue }
@@ -79,7 +79,7 @@ func renameWebs(_ f: inout IRFunction) {
     }
     // One register per web, in the order the rewrite meets them; the
     // context's entry web keeps the context register.
-    var name = [VReg?](repeating: nil, count: defCount)   // by web root
+    var name = [VReg?](filled: nil, count: defCount)   // by web root
     if let (_, c) = entryDefs.first(where: { $0.0 == f.context }) { name[find(c)] = f.context }
     func web(_ d: Int) -> VReg {
         let r = find(d)

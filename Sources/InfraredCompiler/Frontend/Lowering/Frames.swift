@@ -162,7 +162,7 @@ extension Lowering {
             }
         }
         let regs = (0..<max(body.nregs, argRegs.count + 2)).map { _ in newVReg() }
-        var entry = Array(repeating: Kind.unset, count: regs.count)
+        var entry = Array(filled: Kind.unset, count: regs.count)
         entry[0] = .selfObject
         for (i, r) in argRegs.enumerated() {
             emit(.move(regs[i + 1], .reg(frame.regs[r])), loc)
@@ -196,7 +196,7 @@ extension Lowering {
         terminate(.branch(.slt, .reg(i), .reg(count), then: body, else: exit), loc)
         ir.current = body
         emit(.move(regs[1], .reg(i)), loc)
-        var entry = Array(repeating: Kind.unset, count: regs.count)
+        var entry = Array(filled: Kind.unset, count: regs.count)
         entry[0] = .selfObject
         entry[1] = .int(unsigned64: false, nonNegative: true)
         let key = ObjectIdentifier(frame)

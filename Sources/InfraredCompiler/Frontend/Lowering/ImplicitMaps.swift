@@ -397,7 +397,7 @@ extension Lowering {
         let off = try allocateStack(size: layout.size, alignment: 8, irep, insn)
         // Zero the bytes no scalar part and no bucket (stored by the
         // caller) will cover: string tails and padding.
-        var covered = [Bool](repeating: false, count: layout.size)
+        var covered = [Bool](filled: false, count: layout.size)
         for (i, t) in types.enumerated() where { if case .scalar = t { return true }; return false }() {
             for b in layout.offsets[i]..<layout.offsets[i] + 8 { covered[b] = true }
         }

@@ -45,7 +45,7 @@ extension Lowering {
     /// `transfer` gives its successors with the kinds on each edge; a
     /// block's entry is the merge (`Kind.merged`) over its incoming edges.
     static func fixedPoint(blocks: Int, entry: [Kind], transfer: (Int, [Kind]) -> [(Int, [Kind])]) throws -> [[Kind]?] {
-        var entries = Array(repeating: [Kind]?.none, count: blocks)
+        var entries = Array(filled: [Kind]?.none, count: blocks)
         entries[0] = entry
         var work = [0]
         var iterations = 0

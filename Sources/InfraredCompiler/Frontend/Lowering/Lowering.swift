@@ -55,6 +55,9 @@ final class Lowering {
     var structOffsets: [Int: Int] = [:]
     /// The stack word scalar `user_read`s copy through (UserMemory.swift).
     var userReadSlot: Int?
+    /// Each source line's bytes when it is ASCII without CR (`column`
+    /// searches them), filled as lines are asked for.
+    var asciiLines = AsciiLines()
 
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
@@ -108,7 +111,7 @@ final class Lowering {
         let regs = (0..<max(body.nregs, 2)).map { _ in newVReg() }
         let locals = Frame.Locals(body, language)
         let frame = Frame(irep: body, insns: insns, regs: regs, parent: nil, locals: locals)
-        var entry = Array(repeating: Kind.unset, count: regs.count)
+        var entry = Array(filled: Kind.unset, count: regs.count)
         entry[0] = .selfObject
         // The context arrives in R1; the body's first parameter is R1 too.
         emit(.move(regs[1], .reg(ir.function.context)), .none)

@@ -137,7 +137,7 @@ extension Lowering {
                 return try unsettled(value.1, error(irep, insn, "the string \"\(s)\" has \(bytes.count) bytes: field `\(fname)` (\(f.type)) holds at most \(n - 1) and a NUL",
                                                    hint: "use a shorter string, or declare the field longer", symbol: fname))
             }
-            storeBytes(bytes + [UInt8](repeating: 0, count: n - bytes.count), base: base, offset: off, loc)
+            storeBytes(bytes + [UInt8](filled: 0, count: n - bytes.count), base: base, offset: off, loc)
         default:
             return try unsettled(.signedInt, error(irep, insn, "field `\(fname)` (\(f.type)) cannot be set from \(value.1.rubyName)",
                                                    hint: { if case .chars = f.type { return "a char array takes `comm`, a string literal, another char array or a string pointer such as ctx.filename or user_string(p)" }; return nil }(), symbol: fname))

@@ -46,6 +46,19 @@ struct StackLayout {
         return covered >= o + max(size, 1) ? out : nil
     }
 
+    /// The object byte `o` is in (`overlapping(o, 1)?.first`, without the array).
+    func objectContaining(_ o: Int) -> Int? {
+        var i = firstIndex(in: starts) { $0 > o } - 1
+        guard i >= 0 else { return nil }
+        while i < byOffset.count {
+            let ob = objects[byOffset[i]]
+            if ob.offset <= o && o < ob.offset + ob.size { return byOffset[i] }
+            if ob.offset + ob.size <= o { i += 1; continue }
+            return nil
+        }
+        return nil
+    }
+
     init?(_ f: IRFunction) {
         let objects = f.stackObjects
         let byOffset = objects.indices.sorted { objects[$0].offset < objects[$1].offset }
@@ -107,8 +120,8 @@ struct StackLayout {
             groupOf.append(index.count - 1)
         }
         self.groupOf = groupOf
-        groups = Array(repeating: Group(offset: 0, size: 0, alignment: 1), count: index.count)
-        var bounds = [(lo: Int, hi: Int, align: Int)](repeating: (Int.max, Int.min, 1), count: groups.count)
+        groups = Array(filled: Group(offset: 0, size: 0, alignment: 1), count: index.count)
+        var bounds = [(lo: Int, hi: Int, align: Int)](filled: (Int.max, Int.min, 1), count: groups.count)
         for (i, ob) in objects.enumerated() {
             let g = groupOf[i]
             bounds[g] = (min(bounds[g].lo, ob.offset), max(bounds[g].hi, ob.offset + ob.size), max(bounds[g].align, ob.alignment))
@@ -118,23 +131,32 @@ struct StackLayout {
         // What each instruction touches (reads or writes, itself or through a
         // pointer), and where a run of stores with no read between defines every
         // byte of a group: before its first store the old bytes are dead.
-        func group(_ o: Int) -> Int? { overlapping(o, 1).map { groupOf[$0[0]] } }
+        func group(_ o: Int) -> Int? { objectContaining(o).map { groupOf[$0] } }
         func pointerGroup(_ v: VReg) -> Int? { pointerObjects[v].map { groupOf[$0] } }
         var touches: [[[Int]]] = f.blocks.map { b in b.instructions.map { _ in [] } }
         var defines: [[Int?]] = f.blocks.map { b in b.instructions.map { _ in nil } }
-        let terminatorTouches: [[Int]] = f.blocks.map { b in b.terminator.uses.compactMap(pointerGroup) }
+        let terminatorTouches: [[Int]] = f.blocks.map { b in
+            var t: [Int] = []
+            b.terminator.forEachUse { if let g = pointerGroup($0), !t.contains(g) { t.append(g) } }
+            return t
+        }
         for (bi, b) in f.blocks.enumerated() {
             // Per group: bytes written since its last read in this block, and the first of those stores.
             var written: [Int: (mask: UInt64, first: Int)] = [:]
             for (ii, (insn, _)) in b.instructions.enumerated() {
-                var t = Set(insn.uses.compactMap(pointerGroup))
-                if let d = insn.definition, let g = pointerGroup(d) { t.insert(g) }
+                // The groups it touches, distinct, in a small array (most
+                // instructions touch none: no allocation then; a set and the
+                // `uses` array per instruction were most of this pass).
+                var t: [Int] = []
+                func touch(_ g: Int) { if !t.contains(g) { t.append(g) } }
+                insn.forEachUse { if let g = pointerGroup($0) { touch(g) } }
+                if let d = insn.definition, let g = pointerGroup(d) { touch(g) }
                 switch insn {
                 case .frameAddress(_, let o), .loadFrame(_, let o, _, _):
-                    if let g = group(o) { t.insert(g) }
+                    if let g = group(o) { touch(g) }
                 case .storeFrame(let o, _, let size):
                     guard let g = group(o) else { break }
-                    t.insert(g)
+                    touch(g)
                     let gr = groups[g]
                     if gr.size <= 64 {
                         let lo = o - gr.offset
@@ -145,22 +167,22 @@ struct StackLayout {
                         let full: UInt64 = gr.size == 64 ? ~0 : (1 << UInt64(gr.size)) - 1
                         if w.mask & full == full { defines[bi][w.first] = g; written[g] = nil }
                     }
-                    touches[bi][ii] = Array(t)
+                    touches[bi][ii] = t
                     continue
                 default: break
                 }
                 // Anything else touching a group reads it (a helper may read its key).
                 for g in t { written[g] = nil }
-                touches[bi][ii] = Array(t)
+                touches[bi][ii] = t
             }
         }
 
         // Liveness, backward: a touch keeps a group live above it, the first
         // store of a defining run ends it.
         let n = f.blocks.count
-        var liveIn = [Set<Int>](repeating: [], count: n)
+        var liveIn = [Set<Int>](filled: [], count: n)
         let preds = f.predecessors
-        var work = Array(0..<n), queued = [Bool](repeating: true, count: n)
+        var work = Array(0..<n), queued = [Bool](filled: true, count: n)
         func transferBlock(_ b: Int, _ out: Set<Int>, visit: ((Int, Set<Int>, Set<Int>) -> Void)? = nil) -> Set<Int> {
             var live = out.union(terminatorTouches[b])
             for ii in f.blocks[b].instructions.indices.reversed() {
@@ -185,7 +207,7 @@ struct StackLayout {
             }
         }
         // Interference: groups live together, or touched where another is live.
-        var interferes = [Set<Int>](repeating: [], count: groups.count)
+        var interferes = [Set<Int>](filled: [], count: groups.count)
         func together(_ s: Set<Int>) {
             guard s.count > 1 else { return }
             for a in s { interferes[a].formUnion(s) }
@@ -202,9 +224,9 @@ struct StackLayout {
 
         // Placement: in order of first allocation, the lowest aligned place
         // clear of every placed group it interferes with.
-        var firstObject = [Int](repeating: Int.max, count: groups.count)
+        var firstObject = [Int](filled: Int.max, count: groups.count)
         for (i, g) in groupOf.enumerated() { firstObject[g] = min(firstObject[g], i) }
-        var placed = [Bool](repeating: false, count: groups.count)
+        var placed = [Bool](filled: false, count: groups.count)
         for g in groups.indices.sorted(by: { firstObject[$0] < firstObject[$1] }) {
             let size = groups[g].size, align = max(groups[g].alignment, 1)
             var depth = (size + align - 1) / align * align   // bytes below R10 to the group's start
@@ -261,11 +283,11 @@ struct StackLayout {
 /// register number (register numbers are dense), not a hashed dictionary.
 struct VRegTable {
     private var slots: [Int]
-    init(count: Int) { slots = [Int](repeating: -1, count: count) }
+    init(count: Int) { slots = [Int](filled: -1, count: count) }
     subscript(_ v: VReg) -> Int? {
         get { v.id < slots.count && slots[v.id] >= 0 ? slots[v.id] : nil }
         set {
-            if v.id >= slots.count { slots += [Int](repeating: -1, count: v.id + 1 - slots.count) }
+            if v.id >= slots.count { slots += [Int](filled: -1, count: v.id + 1 - slots.count) }
             slots[v.id] = newValue ?? -1
         }
     }

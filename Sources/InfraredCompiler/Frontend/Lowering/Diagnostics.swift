@@ -84,16 +84,15 @@ enum CompileFailure: Error, CustomStringConvertible {
 
 /// Source lines' bytes for `Lowering.column`, each computed once: nil for a
 /// line that is not ASCII or holds a CR (searched as characters instead).
+/// Only the lines a program's body asks about: a table of every line of the
+/// file in each program's lowering made 1,000 programs quadratic.
 struct AsciiLines {
-    private var lines: [[UInt8]?] = []
-    private var known: [Bool] = []
+    private var lines: [Int: [UInt8]?] = [:]
     mutating func bytes(_ line: Int, of source: [String]) -> [UInt8]? {
-        if lines.isEmpty { lines = Array(filled: nil, count: source.count); known = Array(filled: false, count: source.count) }
-        if !known[line - 1] {
-            known[line - 1] = true
-            let text = source[line - 1]
-            if text.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x0D }) { lines[line - 1] = Array(text.utf8) }
-        }
-        return lines[line - 1]
+        if let known = lines[line] { return known }
+        let text = source[line - 1]
+        let bytes = text.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x0D }) ? Array(text.utf8) : nil
+        lines[line] = .some(bytes)
+        return bytes
     }
 }

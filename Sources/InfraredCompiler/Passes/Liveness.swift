@@ -62,7 +62,7 @@ struct IRLiveness {
 }
 
 /// Sorts `a[from...]` in place (a block's few registers: an insertion sort).
-private func sortTail(_ a: inout [Int], from: Int) {
+func sortTail(_ a: inout [Int], from: Int) {
     guard a.count - from > 1 else { return }
     a.withUnsafeMutableBufferPointer { a in
         for i in (from + 1)..<a.count {
@@ -72,20 +72,6 @@ private func sortTail(_ a: inout [Int], from: Int) {
             a[j] = x
         }
     }
-}
-
-/// One block's step of a liveness sweep (`sweepBackward`): `out` (the union
-/// of its successors' live-in) becomes its live-out, and `use ∪ (out − def)`
-/// its live-in; returns whether the live-in changed. The same live-out after
-/// the first sweep gives the same live-in, so that is not computed again.
-func updateLiveness(_ b: Int, out: RegisterSet, first: Bool, use: [RegisterSet], def: [RegisterSet],
-                    liveIn: inout [RegisterSet], liveOut: inout [RegisterSet]) -> Bool {
-    if !first && out == liveOut[b] { return false }
-    let inn = out.subtracting(def[b], adding: use[b])
-    liveOut[b] = out
-    guard inn != liveIn[b] else { return false }
-    liveIn[b] = inn
-    return true
 }
 
 /// Sweeps of a backward dataflow in post-order, to its fixed point:
@@ -250,14 +236,9 @@ struct RegisterSet: Equatable {
     }
     mutating func formUnion(_ rs: some Sequence<VReg>) { for r in rs { insert(r) } }
     func union(_ rs: some Sequence<VReg>) -> RegisterSet { var s = self; s.formUnion(rs); return s }
-    /// `(self − removed) ∪ added`, merged in one pass (a liveness step:
-    /// live-out less the block's definitions, with its uses).
-    func subtracting(_ removed: RegisterSet, adding added: RegisterSet) -> RegisterSet {
-        removed.ids.withUnsafeBufferPointer { r in
-            added.ids.withUnsafeBufferPointer { y in subtracting(r, adding: y) }
-        }
-    }
-    /// The same over sorted, distinct register numbers. When that takes
+    /// `(self − r) ∪ y` for sorted, distinct register numbers, merged in
+    /// one pass (a liveness step: live-out less the block's definitions,
+    /// with its uses). When that takes
     /// nothing away and adds nothing (no definition is live-out, every use
     /// already is: most blocks of a long body), the set shares this one's
     /// storage instead of allocating its own.

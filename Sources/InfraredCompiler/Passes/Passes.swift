@@ -404,16 +404,19 @@ func readContextFirst(_ f: inout IRFunction) {
 /// every read of `d` reads `s` instead, across blocks. `s`'s only definition
 /// comes before the copy, which comes before every read of `d`.
 func propagateGlobalCopies(_ f: inout IRFunction) {
-    var defCount: [VReg: Int] = [f.context: 1]
-    for b in f.blocks { for (i, _) in b.instructions { if let d = i.definition { defCount[d, default: 0] += 1 } } }
-    var replace: [VReg: VReg] = [:]
+    // By register number (arrays, not hashed dictionaries: this pass runs
+    // twice over every instruction).
+    var defCount = [Int](filled: 0, count: f.vregCount)
+    defCount[f.context.id] = 1
+    for b in f.blocks { for (i, _) in b.instructions { if let d = i.definition { defCount[d.id] += 1 } } }
+    var replace = [Int](filled: -1, count: f.vregCount), any = false
     for b in f.blocks {
         for (i, _) in b.instructions {
-            if case .move(let d, .reg(let src)) = i, d != src, defCount[d] == 1, defCount[src] == 1 { replace[d] = src }
+            if case .move(let d, .reg(let src)) = i, d != src, defCount[d.id] == 1, defCount[src.id] == 1 { replace[d.id] = src.id; any = true }
         }
     }
-    guard !replace.isEmpty else { return }
-    func resolve(_ v: VReg) -> VReg { var v = v, n = 0; while let r = replace[v], n < 64 { v = r; n += 1 }; return v }
+    guard any else { return }
+    func resolve(_ v: VReg) -> VReg { var v = v.id, n = 0; while replace[v] >= 0, n < 64 { v = replace[v]; n += 1 }; return VReg(id: v) }
     let map: (Operand) -> Operand = { o in if case .reg(let r) = o { return .reg(resolve(r)) }; return o }
     for b in f.blocks.indices {
         f.blocks[b].instructions = f.blocks[b].instructions.map { ($0.0.mapUses(map), $0.1) }
@@ -492,19 +495,30 @@ func eliminateDeadCode(_ f: inout IRFunction) {
         let live = f.liveness()
         for b in f.blocks.indices {
             var l = live.liveOut[b]
-            l.formUnion(f.blocks[b].terminator.uses)
+            f.blocks[b].terminator.forEachUse { l.insert($0) }
+            let insns = f.blocks[b].instructions
+            // The kept instructions, last first, built only from the first
+            // removal on (most blocks lose nothing: no array for them).
             var kept: [(IRInstruction, SourceLocation)] = []
-            kept.reserveCapacity(f.blocks[b].instructions.count)
             var edited = false   // the block is rewritten only when something went
-            for (insn, loc) in f.blocks[b].instructions.reversed() {
-                if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { edited = true; continue }
-                if case .call(let d?, let h, let args) = insn, !l.contains(d) {
-                    l.formUnion(insn.uses); kept.append((.call(nil, helper: h, args: args), loc)); edited = true; continue
+            for k in insns.indices.reversed() {
+                let (insn, loc) = insns[k]
+                func edit() {
+                    guard !edited else { return }
+                    edited = true
+                    kept.reserveCapacity(insns.count)
+                    kept.append(contentsOf: insns[(k + 1)...].reversed())
                 }
-                if case .move(let d, .reg(let s)) = insn, d == s { edited = true; continue }
+                if let d = insn.definition, !l.contains(d), !insn.hasSideEffects { edit(); continue }
+                if case .call(let d?, let h, let args) = insn, !l.contains(d) {
+                    edit()
+                    insn.forEachUse { l.insert($0) }
+                    kept.append((.call(nil, helper: h, args: args), loc)); continue
+                }
+                if case .move(let d, .reg(let s)) = insn, d == s { edit(); continue }
                 if let d = insn.definition { l.remove(d) }
                 insn.forEachUse { l.insert($0) }
-                kept.append((insn, loc))
+                if edited { kept.append((insn, loc)) }
             }
             if edited {
                 f.blocks[b].instructions = kept.reversed()

@@ -289,31 +289,33 @@ func narrowStoredValues(_ f: inout IRFunction) {
 /// when every read of its result is a store no wider than the load, the
 /// upper bits are never seen and the load is done unsigned.
 func unsignLoadsOnlyStored(_ f: inout IRFunction) {
-    var defs: [VReg: Int] = [:]
-    var widestStore: [VReg: Int] = [:]   // widest store size among uses; 99: some other use
+    // By register number: definitions, and the widest store size among
+    // uses (0: no use; 99: some other use).
+    var defs = [Int](filled: 0, count: f.vregCount)
+    var widestStore = [Int](filled: 0, count: f.vregCount)
     for b in f.blocks {
         for (insn, _) in b.instructions {
-            if let d = insn.definition { defs[d, default: 0] += 1 }
+            if let d = insn.definition { defs[d.id] += 1 }
             switch insn {
             case .storeFrame(_, .reg(let v), let size):
-                widestStore[v] = max(widestStore[v] ?? 0, size)
+                widestStore[v.id] = max(widestStore[v.id], size)
             case .store(let base, _, let value, let size):
-                widestStore[base] = 99
-                if case .reg(let v) = value { widestStore[v] = max(widestStore[v] ?? 0, size) }
+                widestStore[base.id] = 99
+                if case .reg(let v) = value { widestStore[v.id] = max(widestStore[v.id], size) }
             default:
-                for u in insn.uses { widestStore[u] = 99 }
+                insn.forEachUse { widestStore[$0.id] = 99 }
             }
         }
-        for u in b.terminator.uses { widestStore[u] = 99 }
+        b.terminator.forEachUse { widestStore[$0.id] = 99 }
     }
     for b in f.blocks.indices {
         f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
-            if case .load(let d, let base, let off, let size, true) = insn, defs[d] == 1,
-               let widest = widestStore[d], widest <= size {
+            if case .load(let d, let base, let off, let size, true) = insn, defs[d.id] == 1,
+               case let widest = widestStore[d.id], widest > 0, widest <= size {
                 return (.load(d, base: base, offset: off, size: size, signed: false), loc)
             }
-            if case .loadFrame(let d, let off, let size, true) = insn, defs[d] == 1,
-               let widest = widestStore[d], widest <= size {
+            if case .loadFrame(let d, let off, let size, true) = insn, defs[d.id] == 1,
+               case let widest = widestStore[d.id], widest > 0, widest <= size {
                 return (.loadFrame(d, offset: off, size: size, signed: false), loc)
             }
             return (insn, loc)

@@ -143,46 +143,30 @@ enum RegisterAllocation {
     /// (by virtual register number).
     static func intervals(_ f: MFunction) -> (vregs: [Interval], fixed: [[(Int, Int)]], hints: [[MReg]]) {
         let n = f.blocks.count
-        // Each block's uses (read before any write there) and definitions,
-        // sorted, block after block in two flat arrays, as IRLiveness keeps
-        // them (no set per block).
-        var uses: [Int] = [], defs: [Int] = [], useStart: [Int] = [], defStart: [Int] = []
-        let count = f.blocks.reduce(0) { $0 + $1.instructions.count }
-        uses.reserveCapacity(2 * count); defs.reserveCapacity(count)
-        useStart.reserveCapacity(n + 1); defStart.reserveCapacity(n + 1)
+        var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.blocks.reduce(0) { $0 + $1.instructions.count })
         // Per register, the last block that defined it / read it before any
         // definition there: membership tests without a hashed set per block.
         var definedIn = [Int](filled: -1, count: f.vregCount), readIn = definedIn
         for b in 0..<n {
-            useStart.append(uses.count); defStart.append(defs.count)
+            sets.startBlock()
             for i in f.blocks[b].instructions {
                 i.op.forEachUse { r in
-                    if case .v(let v) = r, definedIn[v] != b && readIn[v] != b { readIn[v] = b; uses.append(v) }
+                    if case .v(let v) = r, definedIn[v] != b && readIn[v] != b { readIn[v] = b; sets.use(v) }
                 }
-                if case .v(let v)? = i.op.definition, definedIn[v] != b { definedIn[v] = b; defs.append(v) }
+                if case .v(let v)? = i.op.definition, definedIn[v] != b { definedIn[v] = b; sets.define(v) }
             }
-            sortTail(&uses, from: useStart[b]); sortTail(&defs, from: defStart[b])
+            sets.endBlock()
         }
-        useStart.append(uses.count); defStart.append(defs.count)
+        sets.finish()
+        let blockSets = sets   // captured as a constant, not a box
         var liveIn = Array(filled: RegisterSet(), count: n), liveOut = liveIn
         // Sweeps from the last block to the first (successors first, but for
         // back edges), as IRLiveness sweeps the IR's blocks.
         let succ = (0..<n).map { successors(f, $0) }
-        uses.withUnsafeBufferPointer { u in
-            defs.withUnsafeBufferPointer { d in
-                sweepBackward(order: Array(stride(from: n - 1, through: 0, by: -1)), blockCount: n, successors: { succ[$0] }) { b, first in
-                    var out = RegisterSet()
-                    for s in succ[b] { out.formUnion(liveIn[s]) }
-                    // The same live-out after the first sweep gives the same live-in.
-                    if !first && out == liveOut[b] { return false }
-                    let inn = out.subtracting(UnsafeBufferPointer(rebasing: d[defStart[b]..<defStart[b + 1]]),
-                                              adding: UnsafeBufferPointer(rebasing: u[useStart[b]..<useStart[b + 1]]))
-                    liveOut[b] = out
-                    guard inn != liveIn[b] else { return false }
-                    liveIn[b] = inn
-                    return true
-                }
-            }
+        sweepBackward(order: Array(stride(from: n - 1, through: 0, by: -1)), blockCount: n, successors: { succ[$0] }) { b, first in
+            var out = RegisterSet()
+            for s in succ[b] { out.formUnion(liveIn[s]) }
+            return blockSets.step(b, out: out, first: first, liveIn: &liveIn, liveOut: &liveOut)
         }
         var iv = [Interval?](filled: nil, count: f.vregCount)
         func touch(_ v: Int, _ p: Int) {

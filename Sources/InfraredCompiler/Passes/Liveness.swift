@@ -8,61 +8,86 @@ struct IRLiveness {
     init(_ f: IRFunction) {
         let n = f.blocks.count
         let empty = RegisterSet()
-        // Each block's uses (read before any write there) and definitions,
-        // sorted, block after block in two arrays: `uses[useStart[b]..<useStart[b+1]]`
-        // (a set per block cost two allocations per block, in each of the
-        // eight or so computations of a pipeline).
-        var uses: [Int] = [], defs: [Int] = []
-        let instructions = f.blocks.reduce(0) { $0 + $1.instructions.count }
-        uses.reserveCapacity(2 * instructions + n); defs.reserveCapacity(instructions)
-        var useStart = [Int](), defStart = [Int]()
-        useStart.reserveCapacity(n + 1); defStart.reserveCapacity(n + 1)
+        var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.blocks.reduce(0) { $0 + $1.instructions.count })
         // Per register, the last block that defined it / read it before any
         // definition there: membership tests without a set per block.
         var definedIn = [Int](filled: -1, count: f.vregCount), readIn = definedIn
         for b in f.blocks.indices {
-            useStart.append(uses.count); defStart.append(defs.count)
+            sets.startBlock()
             func read(_ r: VReg) {
-                if definedIn[r.id] != b && readIn[r.id] != b { readIn[r.id] = b; uses.append(r.id) }
+                if definedIn[r.id] != b && readIn[r.id] != b { readIn[r.id] = b; sets.use(r.id) }
             }
             f.blocks.withUnsafeBufferPointer { blocks in
                 for (insn, _) in blocks[b].instructions {
                     insn.forEachUse(read)
-                    if let d = insn.definition, definedIn[d.id] != b { definedIn[d.id] = b; defs.append(d.id) }
+                    if let d = insn.definition, definedIn[d.id] != b { definedIn[d.id] = b; sets.define(d.id) }
                 }
                 blocks[b].terminator.forEachUse(read)
             }
-            sortTail(&uses, from: useStart[b])
-            sortTail(&defs, from: defStart[b])
+            sets.endBlock()
         }
-        useStart.append(uses.count); defStart.append(defs.count)
+        sets.finish()
+        let blockSets = sets   // captured as a constant, not a box
         var liveIn = Array(filled: empty, count: n), liveOut = liveIn
-        uses.withUnsafeBufferPointer { u in
-            defs.withUnsafeBufferPointer { d in
-                sweepBackward(f) { b, first in
-                    var out = empty
-                    switch f.blocks[b].terminator {
-                    case .jump(let t): out = liveIn[t]
-                    case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
-                    case .ret, .unreachable: break
-                    }
-                    // The same live-out after the first sweep gives the same live-in.
-                    if !first && out == liveOut[b] { return false }
-                    let inn = out.subtracting(UnsafeBufferPointer(rebasing: d[defStart[b]..<defStart[b + 1]]),
-                                              adding: UnsafeBufferPointer(rebasing: u[useStart[b]..<useStart[b + 1]]))
-                    liveOut[b] = out
-                    guard inn != liveIn[b] else { return false }
-                    liveIn[b] = inn
-                    return true
-                }
+        sweepBackward(f) { b, first in
+            var out = empty
+            switch f.blocks[b].terminator {
+            case .jump(let t): out = liveIn[t]
+            case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
+            case .ret, .unreachable: break
             }
+            return blockSets.step(b, out: out, first: first, liveIn: &liveIn, liveOut: &liveOut)
         }
         self.liveIn = liveIn; self.liveOut = liveOut
     }
 }
 
+/// Each block's uses (registers read before any write there) and
+/// definitions, sorted, block after block in two flat arrays (a set per
+/// block cost two allocations per block in each of the eight or so
+/// liveness computations of a pipeline): the IR's liveness and the
+/// register allocator's fill it block by block and step through it.
+struct BlockUsesAndDefinitions {
+    private var uses: [Int] = [], defs: [Int] = [], useStart: [Int] = [], defStart: [Int] = []
+
+    init(blocks: Int, instructions: Int) {
+        uses.reserveCapacity(2 * instructions + blocks); defs.reserveCapacity(instructions)
+        useStart.reserveCapacity(blocks + 1); defStart.reserveCapacity(blocks + 1)
+    }
+    @inline(__always)
+    mutating func startBlock() { useStart.append(uses.count); defStart.append(defs.count) }
+    /// A register the block reads before writing it (each once).
+    @inline(__always)
+    mutating func use(_ id: Int) { uses.append(id) }
+    /// A register the block writes (each once).
+    @inline(__always)
+    mutating func define(_ id: Int) { defs.append(id) }
+    mutating func endBlock() { sortTail(&uses, from: useStart[useStart.count - 1]); sortTail(&defs, from: defStart[defStart.count - 1]) }
+    mutating func finish() { useStart.append(uses.count); defStart.append(defs.count) }
+
+    /// One block's step of a liveness sweep (`sweepBackward`): `out` (the
+    /// union of its successors' live-in) becomes its live-out, and
+    /// `uses ∪ (out − definitions)` its live-in; returns whether the live-in
+    /// changed. The same live-out after the first sweep gives the same
+    /// live-in, so that is not computed again.
+    @inline(__always)
+    func step(_ b: Int, out: RegisterSet, first: Bool, liveIn: inout [RegisterSet], liveOut: inout [RegisterSet]) -> Bool {
+        if !first && out == liveOut[b] { return false }
+        let inn = uses.withUnsafeBufferPointer { u in
+            defs.withUnsafeBufferPointer { d in
+                out.subtracting(UnsafeBufferPointer(rebasing: d[defStart[b]..<defStart[b + 1]]),
+                                adding: UnsafeBufferPointer(rebasing: u[useStart[b]..<useStart[b + 1]]))
+            }
+        }
+        liveOut[b] = out
+        guard inn != liveIn[b] else { return false }
+        liveIn[b] = inn
+        return true
+    }
+}
+
 /// Sorts `a[from...]` in place (a block's few registers: an insertion sort).
-func sortTail(_ a: inout [Int], from: Int) {
+private func sortTail(_ a: inout [Int], from: Int) {
     guard a.count - from > 1 else { return }
     a.withUnsafeMutableBufferPointer { a in
         for i in (from + 1)..<a.count {

@@ -163,7 +163,7 @@ enum RegisterAllocation {
         // Sweeps from the last block to the first (successors first, but for
         // back edges), as IRLiveness sweeps the IR's blocks.
         let succ = (0..<n).map { successors(f, $0) }
-        sweepBackward(order: Array(stride(from: n - 1, through: 0, by: -1)), blockCount: n, successors: { succ[$0] }) { b, first in
+        sweepBackward(order: Array(stride(from: n - 1, through: 0, by: -1)), blockCount: n, forEachSuccessor: { b, body in succ[b].forEach(body) }) { b, first in
             var out = RegisterSet()
             for s in succ[b] { out.formUnion(liveIn[s]) }
             return blockSets.step(b, out: out, first: first, liveIn: &liveIn, liveOut: &liveOut)

@@ -335,6 +335,15 @@ enum Terminator: Hashable {
         default: return []
         }
     }
+    /// Calls `body` with each block `successors` lists, without the array.
+    @inline(__always)
+    func forEachSuccessor(_ body: (Int) -> Void) {
+        switch self {
+        case .jump(let t): body(t)
+        case .branch(_, _, _, let t, let e): body(t); body(e)
+        case .ret, .unreachable: break
+        }
+    }
     /// Calls `body` with each register `uses` lists, without the array.
     @inline(__always)
     func forEachUse(_ body: (VReg) -> Void) {
@@ -497,13 +506,7 @@ struct IRFunction {
     /// block counts twice, as in `predecessors`), without a list per block.
     var predecessorCounts: [Int] {
         var counts = [Int](filled: 0, count: blocks.count)
-        for b in blocks {
-            switch b.terminator {
-            case .jump(let t): counts[t] += 1
-            case .branch(_, _, _, let t, let e): counts[t] += 1; counts[e] += 1
-            case .ret, .unreachable: break
-            }
-        }
+        for b in blocks { b.terminator.forEachSuccessor { counts[$0] += 1 } }
         return counts
     }
 

@@ -109,37 +109,22 @@ private func sortTail(_ a: inout [Int], from: Int) {
 /// loops, and none that merely confirms. The result is the fixed point of
 /// sweeping until nothing changes (`DataflowReferenceTests`).
 func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool) {
-    let order = Array(f.reversePostOrder.reversed())
-    var position = [Int](filled: -1, count: f.blocks.count)
-    for (i, b) in order.enumerated() { position[b] = i }
-    // The targets of back edges, read off the terminators (no successor list per block).
-    var backTargets: [Int] = []
-    for b in order {
-        switch f.blocks[b].terminator {
-        case .jump(let t): if position[t] >= position[b] { backTargets.append(t) }
-        case .branch(_, _, _, let t, let e):
-            if position[t] >= position[b] { backTargets.append(t) }
-            if position[e] >= position[b] { backTargets.append(e) }
-        case .ret, .unreachable: break
-        }
-    }
-    sweepBackward(order: order, blockCount: f.blocks.count, backTargets: backTargets, visit: visit)
+    // Successors read off the terminators: no successor list per block.
+    sweepBackward(order: Array(f.reversePostOrder.reversed()), blockCount: f.blocks.count,
+                  forEachSuccessor: { b, body in f.blocks[b].terminator.forEachSuccessor(body) }, visit: visit)
 }
 
 /// The same over any blocks: `order` visits successors first except along
-/// back edges (the register allocator's machine blocks: last to first).
-func sweepBackward(order: [Int], blockCount: Int, successors: (Int) -> [Int], visit: (_ block: Int, _ first: Bool) -> Bool) {
+/// back edges (the register allocator's machine blocks: last to first);
+/// `forEachSuccessor(b, body)` calls `body` with each successor of `b`.
+func sweepBackward(order: [Int], blockCount: Int, forEachSuccessor: (Int, (Int) -> Void) -> Void,
+                   visit: (_ block: Int, _ first: Bool) -> Bool) {
     var position = [Int](filled: -1, count: blockCount)
     for (i, b) in order.enumerated() { position[b] = i }
     var backTargets: [Int] = []
     for b in order {
-        for t in successors(b) where position[t] >= position[b] { backTargets.append(t) }
+        forEachSuccessor(b) { t in if position[t] >= position[b] { backTargets.append(t) } }
     }
-    sweepBackward(order: order, blockCount: blockCount, backTargets: backTargets, visit: visit)
-}
-
-/// The sweeps themselves, given which blocks are the targets of back edges.
-private func sweepBackward(order: [Int], blockCount: Int, backTargets: [Int], visit: (_ block: Int, _ first: Bool) -> Bool) {
     var changedIn = [Int](filled: -1, count: blockCount)   // the last sweep that changed a block
     var sweep = 0
     repeat {
@@ -176,16 +161,12 @@ func sweepForward(_ f: IRFunction, order: [Int], visit: (_ block: Int) -> Bool) 
 /// An array of `capacity` slots that `fill` writes through a buffer,
 /// returning how many it wrote (the rest are dropped). A merge writes its
 /// result this way without the capacity and uniqueness check of each
-/// append. Allocated by `reserveCapacity`: `[Int](filled:count:)` and
-/// `[Int](unsafeUninitializedCapacity:)` reach the standard library's
-/// unspecialised allocation, which looks the storage's type up in the
-/// runtime's metadata cache on every call (about 350 instructions, under
-/// a lock; callgrind).
+/// append. Allocated by `Array(filled:count:)`: `[Int](unsafeUninitializedCapacity:)`
+/// reaches the standard library's unspecialised allocation, as
+/// `Array(repeating:count:)` does (see `Array(filled:count:)`).
 @inline(__always)
 private func mergedArray(capacity: Int, _ fill: (UnsafeMutableBufferPointer<Int>) -> Int) -> [Int] {
-    var out: [Int] = []
-    out.reserveCapacity(capacity)
-    out.append(contentsOf: repeatElement(0, count: capacity))
+    var out = [Int](filled: 0, count: capacity)
     let n = out.withUnsafeMutableBufferPointer { fill($0) }
     out.removeLast(capacity - n)
     return out
@@ -203,20 +184,7 @@ struct RegisterSet: Equatable {
 
     init() {}
     /// The set of these distinct register numbers.
-    init(members: [Int]) {
-        // Mostly a handful (one block's uses or definitions): an insertion
-        // sort in the new array costs less than the library's sort.
-        guard members.count <= 16 else { ids = members.sorted(); return }
-        ids = members
-        ids.withUnsafeMutableBufferPointer { a in
-            for i in a.indices.dropFirst() {
-                let x = a[i]
-                var j = i
-                while j > 0 && a[j - 1] > x { a[j] = a[j - 1]; j -= 1 }
-                a[j] = x
-            }
-        }
-    }
+    init(members: [Int]) { ids = members.sorted() }
 
     /// The position of `id` in `ids`, or where it would go.
     private func position(_ id: Int) -> Int {
@@ -263,10 +231,9 @@ struct RegisterSet: Equatable {
     func union(_ rs: some Sequence<VReg>) -> RegisterSet { var s = self; s.formUnion(rs); return s }
     /// `(self − r) ∪ y` for sorted, distinct register numbers, merged in
     /// one pass (a liveness step: live-out less the block's definitions,
-    /// with its uses). When that takes
-    /// nothing away and adds nothing (no definition is live-out, every use
-    /// already is: most blocks of a long body), the set shares this one's
-    /// storage instead of allocating its own.
+    /// with its uses). When that takes nothing away and adds nothing (no
+    /// definition is live-out, every use already is: most blocks of a long
+    /// body), the set shares this one's storage instead of allocating its own.
     func subtracting(_ r: UnsafeBufferPointer<Int>, adding y: UnsafeBufferPointer<Int>) -> RegisterSet {
         if ids.isEmpty {
             var s = RegisterSet()

@@ -19,16 +19,14 @@ extension Lowering {
         // Every instruction's location asks: bytes are characters on an ASCII
         // line (CR excepted: "\r\n" is one character). The line's bytes are
         // kept from the first ask (in a body of 1,000 lines, these searches
-        // were a tenth of the build).
-        if let t = asciiLines.bytes(line, of: sourceLines) {
-            if let symbol, !symbol.isEmpty, symbol.utf8.allSatisfy({ $0 < 0x80 }) {
-                let s = Array(symbol.utf8)
-                if s.count <= t.count, let at = (0...(t.count - s.count)).first(where: { i in t[i] == s[0] && t[i..<(i + s.count)].elementsEqual(s) }) {
-                    return at + 1
-                }
-                return (t.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) ?? 0) + 1
+        // were a tenth of the build). A non-ASCII symbol is searched as
+        // characters below.
+        if let t = asciiLines.bytes(line, of: sourceLines), case let s = Array((symbol ?? "").utf8), s.allSatisfy({ $0 < 0x80 }) {
+            if !s.isEmpty, s.count <= t.count,
+               let at = (0...(t.count - s.count)).first(where: { i in t[i] == s[0] && t[i..<(i + s.count)].elementsEqual(s) }) {
+                return at + 1
             }
-            if symbol == nil || symbol!.isEmpty { return (t.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) ?? 0) + 1 }
+            return (t.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) ?? 0) + 1
         }
         if let symbol, !symbol.isEmpty, let r = text.firstRange(of: symbol) {
             return text.distance(from: text.startIndex, to: r.lowerBound) + 1

@@ -152,6 +152,54 @@ final class LoopPassTests: XCTestCase {
         XCTAssertEqual(reached.reduce(0) { $0 + f.blocks[$1].instructions.count }, 71)
     }
 
+    /// A body of 700 loops like those above (`a = (a ^ j) * 3 + k`,
+    /// 2 to 6 trips) outgrows `maximumInstructions`: the round judges only
+    /// the loops that may still fit, and chooses exactly what judging every
+    /// loop and then taking them in order chooses (the pass's rule before
+    /// loops past the limit were left unjudged).
+    func testUnrollLoopsChoosesAsJudgingEveryLoopWould() throws {
+        let n = 700
+        var text = "function f(ctx: %0):\n"
+        for k in 0..<n {
+            text += "b\(3 * k):\n" + (k == 0 ? "    %1 = load.u64 [%0 + 0]\n" : "") + "    %2 = 0\n    jump b\(3 * k + 1)\n"
+            text += "b\(3 * k + 1):\n    br.slt %2, \(2 + k % 5) ? b\(3 * k + 2) : b\(3 * k + 3)\n"
+            text += "b\(3 * k + 2):\n    %3 = xor %1, %2\n    %4 = mul %3, 3\n    %1 = add %4, \(k)\n    %2 = add %2, 1\n    jump b\(3 * k + 1)\n"
+        }
+        text += "b\(3 * n):\n    ret %1\n"
+        var f = try IRFunction(parsing: text)
+        let loops = Loop.innermost(in: f)
+        XCTAssertEqual(loops.count, n)
+        let order = f.reversePostOrder
+        let position = f.positions(in: order)
+        let live = f.liveness()
+        let analysis = ConstantAnalysis(f, order: order, liveness: live)
+        let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
+        let (chosen, judged) = Loop.chosen(loops, in: f, analysis: analysis, position: position, live: live, size: size)
+
+        // The reference: every loop judged, then taken in order while the function fits.
+        var expected: [(header: Int, trips: Int)] = []
+        var taken = Set<Int>(), grown = size
+        for loop in loops {
+            guard let (trips, entering) = Loop.peelCount(f, loop, analysis: analysis, position: position, size: size),
+                  let v = loop.verdict(in: f, trips: trips, entering: entering, analysis: analysis, live: live),
+                  taken.isDisjoint(with: loop.blocks), grown + v.peeled <= Loop.maximumInstructions else { continue }
+            expected.append((loop.header, v.trips))
+            taken.formUnion(loop.blocks)
+            grown += v.growth
+        }
+        XCTAssertEqual(chosen.map(\.loop.header), expected.map(\.header))
+        XCTAssertEqual(chosen.map(\.trips), expected.map(\.trips))
+        // The limit was reached: some loops are left, and were not judged
+        // (497 of 700 chosen, 597 judged when this was written).
+        XCTAssertGreaterThan(chosen.count, 100)
+        XCTAssertLessThan(chosen.count, n)
+        XCTAssertLessThan(judged, n)
+        XCTAssertGreaterThanOrEqual(judged, chosen.count)
+        // The pass as a whole leaves loops rolled.
+        unrollConstantLoops(&f)
+        XCTAssertGreaterThan(Loop.natural(in: f).count, 0)
+    }
+
     /// A constant that needs `ld_imm64` is loaded once before the loop.
     func testHoistLoopConstantsLoadsA64BitConstantBeforeTheLoop() {
         assertPass(input: """

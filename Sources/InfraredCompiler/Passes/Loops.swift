@@ -13,8 +13,10 @@ import Dispatch
 ///
 /// Each loop is judged on its own region (`Loop.region`): the loop's
 /// blocks, with what is known on entering it and what is read after it,
-/// cleaned up rolled and unrolled. A round judges every innermost loop
-/// that way, peels all that pay and cleans up the whole function once;
+/// cleaned up rolled and unrolled. A round judges the innermost loops
+/// that way (those that may still fit `maximumInstructions`: past it,
+/// judging one is wasted work), peels all that pay and cleans up the whole
+/// function once;
 /// another round follows while one unrolled (an outer loop may now be
 /// innermost, a later loop's trip count known). So the work is linear in
 /// the number of loops, where cleaning the whole function for every loop
@@ -29,24 +31,7 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         let live = f.liveness()
         let analysis = ConstantAnalysis(f, order: order, liveness: live)
         let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
-        // Each innermost loop judged on its own region, on the pool's
-        // threads (the regions are independent; one after the other when
-        // the pool is busy with other programs).
-        let verdicts = UnsafeMutableBufferPointer<Loop.Verdict?>.allocate(capacity: loops.count)
-        defer { verdicts.deallocate() }
-        verdicts.initialize(repeating: nil)
-        DispatchQueue.concurrentPerform(iterations: loops.count) { i in
-            verdicts[i] = loops[i].verdict(in: f, analysis: analysis, position: position, live: live, size: size)
-        }
-        // In order, those that pay while the function stays within `maximumInstructions`.
-        var chosen: [(loop: Loop, trips: Int)] = []
-        var taken = Set<Int>(), grown = size
-        for (loop, verdict) in zip(loops, verdicts) {
-            guard let v = verdict, taken.isDisjoint(with: loop.blocks), grown + v.peeled <= Loop.maximumInstructions else { continue }
-            chosen.append((loop, v.trips))
-            taken.formUnion(loop.blocks)
-            grown += v.growth
-        }
+        let chosen = Loop.chosen(loops, in: f, analysis: analysis, position: position, live: live, size: size).chosen
         guard !chosen.isEmpty else { return }
         // Every chosen loop peeled, then one propagation decides every copy's
         // tests; check that it did, as each region showed.
@@ -111,14 +96,68 @@ struct Loop {
         return loops.map { Loop(header: $0.key, blocks: $0.value) }.sorted { $0.header < $1.header }
     }
 
+    /// Which of `loops` (innermost, in order) to unroll in one round of
+    /// `unrollConstantLoops`, with their trips; and how many were judged on
+    /// their region.
+    static func chosen(_ loops: [Loop], in f: IRFunction, analysis: ConstantAnalysis, position: [Int], live: IRLiveness, size: Int) -> (chosen: [(loop: Loop, trips: Int)], judged: Int) {
+        // Each innermost loop's trip count first (a walk of its body), then,
+        // in order, those that pay while the function stays within
+        // `maximumInstructions`. Judging a loop on its own region is the
+        // costly part, so it is done only for loops that still fit: a batch
+        // of them at a time, on the pool's threads (the regions are
+        // independent; one after the other when the pool is busy with other
+        // programs). A batch holds the loops that fit as the function is,
+        // until their copies would fill what is left; any of them that no
+        // longer fits when its turn comes is skipped, as it would have been.
+        let counts = UnsafeMutableBufferPointer<(trips: Int, entering: ConstantState)?>.allocate(capacity: loops.count)
+        defer { counts.deinitialize(); counts.deallocate() }
+        counts.initialize(repeating: nil)
+        DispatchQueue.concurrentPerform(iterations: loops.count) { i in
+            counts[i] = Loop.peelCount(f, loops[i], analysis: analysis, position: position, size: size)
+        }
+        // What peeling a loop copies: its trips times its body.
+        let peeled = loops.indices.map { i in
+            counts[i].map { c in c.trips * loops[i].blocks.reduce(0) { $0 + f.blocks[$1].instructions.count } } ?? 0
+        }
+        let verdicts = UnsafeMutableBufferPointer<Loop.Verdict?>.allocate(capacity: loops.count)
+        defer { verdicts.deinitialize(); verdicts.deallocate() }
+        verdicts.initialize(repeating: nil)
+        var judged = [Bool](filled: false, count: loops.count)
+        var chosen: [(loop: Loop, trips: Int)] = []
+        var taken = Set<Int>(), grown = size
+        func fits(_ i: Int) -> Bool {
+            counts[i] != nil && grown + peeled[i] <= Loop.maximumInstructions && taken.isDisjoint(with: loops[i].blocks)
+        }
+        for i in loops.indices where fits(i) {
+            if !judged[i] {
+                var batch = [i], filling = peeled[i]
+                var j = i + 1
+                while j < loops.count, filling < Loop.maximumInstructions - grown {
+                    if !judged[j] && fits(j) { batch.append(j); filling += peeled[j] }
+                    j += 1
+                }
+                let members = batch
+                DispatchQueue.concurrentPerform(iterations: members.count) { k in
+                    let l = members[k]
+                    verdicts[l] = loops[l].verdict(in: f, trips: counts[l]!.trips, entering: counts[l]!.entering, analysis: analysis, live: live)
+                }
+                for l in batch { judged[l] = true }
+            }
+            guard let v = verdicts[i] else { continue }
+            chosen.append((loops[i], v.trips))
+            taken.formUnion(loops[i].blocks)
+            grown += v.growth
+        }
+        return (chosen, judged.filter { $0 }.count)
+    }
+
     /// Unrolling this loop, judged on its region: its trips, what the
     /// function grows by cleaned up (the region's growth) and peeled (the
     /// copies before cleaning up). Nil when the trip count is not known or
     /// unrolling does not pay.
     struct Verdict { var trips: Int, growth: Int, peeled: Int }
 
-    func verdict(in f: IRFunction, analysis: ConstantAnalysis, position: [Int], live: IRLiveness, size: Int) -> Verdict? {
-        guard let (trips, entering) = Loop.peelCount(f, self, analysis: analysis, position: position, size: size) else { return nil }
+    func verdict(in f: IRFunction, trips: Int, entering: ConstantState, analysis: ConstantAnalysis, live: IRLiveness) -> Verdict? {
         let (region, inRegion) = region(of: f, entering: entering, live: live, predecessors: analysis.predecessors)
         guard let unrolled = Loop.unrolled(region, inRegion, trips: trips) else { return nil }
         var rolled = region

@@ -594,11 +594,13 @@ func simplifyCFG(_ f: inout IRFunction) {
         // `if t != 0`), the block takes the copies and jumps to the known
         // side. Not into a loop's header (an entry edge into a loop's test
         // is the loop's own shape, which unrolling reads).
-        let rpo = f.reversePostOrder
+        var rpo = f.reversePostOrder
         var rank = [Int](filled: Int.max, count: f.blocks.count)
         for (i, b) in rpo.enumerated() { rank[b] = i }
         var loopHeader = [Bool](filled: false, count: f.blocks.count)
         for b in rpo { for t in f.blocks[b].terminator.successors where rank[t] <= rank[b] { loopHeader[t] = true } }
+        // The order stays right for the steps below while no edge changes.
+        var edgesChanged = false
         for b in rpo {
             guard case .jump(let j) = f.blocks[b].terminator, j != b, !loopHeader[j],
                   case .branch(let c, .reg(let v), .imm(let k), let t, let e) = f.blocks[j].terminator,
@@ -610,13 +612,15 @@ func simplifyCFG(_ f: inout IRFunction) {
             f.blocks[b].terminator = .jump(c.evaluate(value, k) ? t : e)
             f.blocks[b].terminatorLocation = f.blocks[j].terminatorLocation
             changed = true
+            edgesChanged = true
         }
+        if edgesChanged { rpo = f.reversePostOrder; edgesChanged = false }
         // Merge a block into its single predecessor (whole chains at once: a
         // merge moves the successor's edges to the predecessor, so every
         // predecessor count stays right).
         let predecessorCount = f.predecessorCounts
         var merged = [Bool](filled: false, count: f.blocks.count)
-        for b in f.reversePostOrder where !merged[b] {
+        for b in rpo where !merged[b] {
             while case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, predecessorCount[n] == 1, !merged[n] {
                 f.blocks[b].instructions += f.blocks[n].instructions
                 f.blocks[b].terminator = f.blocks[n].terminator
@@ -625,10 +629,11 @@ func simplifyCFG(_ f: inout IRFunction) {
                 f.blocks[n].terminator = .ret(.imm(0))
                 merged[n] = true
                 changed = true
+                edgesChanged = true
             }
         }
         // Compact: keep reachable blocks only, renumbered in reverse post-order.
-        let order = f.reversePostOrder
+        let order = edgesChanged ? f.reversePostOrder : rpo
         if order.count != f.blocks.count || order != Array(0..<order.count) {
             let map = f.positions(in: order)
             f.blocks = order.map { b in

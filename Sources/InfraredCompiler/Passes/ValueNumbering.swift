@@ -65,10 +65,13 @@ func numberValues(_ f: inout IRFunction) {
     }
 
     var versions = Versions(registers: f.vregCount)
+    // One table for every block, emptied between them: a new one per
+    // block grew (and rehashed) from nothing each time.
+    var available: [Key: Value] = [:]
     for b in f.blocks.indices {
         versions.startBlock()
         var memory = 0
-        var available: [Key: Value] = [:]
+        available.removeAll(keepingCapacity: true)
         func operand(_ o: Operand) -> Operand2 {
             switch o { case .reg(let r): return .value(versions.value(r)); case .imm(let i): return .imm(i) }
         }
@@ -156,9 +159,10 @@ func foldLinearExpressions(_ f: inout IRFunction) {
 
     let live = f.liveness()
     var versions = Versions(registers: f.vregCount)
+    var forms: [Value: Form] = [:]   // emptied for each block, as in numberValues
     for b in f.blocks.indices {
         versions.startBlock()
-        var forms: [Value: Form] = [:]
+        forms.removeAll(keepingCapacity: true)
         let instructions = f.blocks[b].instructions
         // Which of each instruction's operands are read after it, to know
         // which chains die (a whole register set per instruction was

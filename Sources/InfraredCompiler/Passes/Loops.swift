@@ -16,11 +16,10 @@ import Dispatch
 /// cleaned up rolled and unrolled. A round judges the innermost loops
 /// that way (those that may still fit `maximumInstructions`: past it,
 /// judging one is wasted work), peels all that pay and cleans up the whole
-/// function once;
-/// another round follows while one unrolled (an outer loop may now be
-/// innermost, a later loop's trip count known). So the work is linear in
-/// the number of loops, where cleaning the whole function for every loop
-/// was quadratic.
+/// function once; another round follows while one unrolled (an outer loop
+/// may now be innermost, a later loop's trip count known). So the work is
+/// linear in the number of loops, where cleaning the whole function for
+/// every loop was quadratic.
 func unrollConstantLoops(_ f: inout IRFunction) {
     for _ in 0..<Loop.maximumRounds {
         // Most programs have no loop: nothing to analyse.
@@ -151,10 +150,11 @@ struct Loop {
         return (chosen, judged.filter { $0 }.count)
     }
 
-    /// Unrolling this loop, judged on its region: its trips, what the
-    /// function grows by cleaned up (the region's growth) and peeled (the
-    /// copies before cleaning up). Nil when the trip count is not known or
-    /// unrolling does not pay.
+    /// Unrolling this loop `trips` times (its trip count, from `peelCount`,
+    /// with what is known on `entering` it), judged on its region: its
+    /// trips, what the function grows by cleaned up (the region's growth)
+    /// and peeled (the copies before cleaning up). Nil when unrolling does
+    /// not pay.
     struct Verdict { var trips: Int, growth: Int, peeled: Int }
 
     func verdict(in f: IRFunction, trips: Int, entering: ConstantState, analysis: ConstantAnalysis, live: IRLiveness) -> Verdict? {

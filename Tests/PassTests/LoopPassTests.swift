@@ -181,11 +181,11 @@ final class LoopPassTests: XCTestCase {
         var taken = Set<Int>(), grown = size
         for loop in loops {
             guard let (trips, entering) = Loop.peelCount(f, loop, analysis: analysis, position: position, size: size),
-                  let v = loop.verdict(in: f, trips: trips, entering: entering, analysis: analysis, live: live),
-                  taken.isDisjoint(with: loop.blocks), grown + v.peeled <= Loop.maximumInstructions else { continue }
-            expected.append((loop.header, v.trips))
+                  let growth = loop.growth(in: f, trips: trips, entering: entering, analysis: analysis, live: live),
+                  taken.isDisjoint(with: loop.blocks), grown + loop.copied(trips: trips, in: f) <= Loop.maximumInstructions else { continue }
+            expected.append((loop.header, trips))
             taken.formUnion(loop.blocks)
-            grown += v.growth
+            grown += growth
         }
         XCTAssertEqual(chosen.map(\.loop.header), expected.map(\.header))
         XCTAssertEqual(chosen.map(\.trips), expected.map(\.trips))

@@ -114,13 +114,11 @@ struct Loop {
         DispatchQueue.concurrentPerform(iterations: loops.count) { i in
             counts[i] = Loop.peelCount(f, loops[i], analysis: analysis, position: position, size: size)
         }
-        // What peeling a loop copies: its trips times its body.
-        let peeled = loops.indices.map { i in
-            counts[i].map { c in c.trips * loops[i].blocks.reduce(0) { $0 + f.blocks[$1].instructions.count } } ?? 0
-        }
-        let verdicts = UnsafeMutableBufferPointer<Loop.Verdict?>.allocate(capacity: loops.count)
-        defer { verdicts.deinitialize(); verdicts.deallocate() }
-        verdicts.initialize(repeating: nil)
+        let peeled = loops.indices.map { i in counts[i].map { loops[i].copied(trips: $0.trips, in: f) } ?? 0 }
+        // Each judged loop's growth, nil when unrolling it does not pay.
+        let growths = UnsafeMutableBufferPointer<Int?>.allocate(capacity: loops.count)
+        defer { growths.deallocate() }
+        growths.initialize(repeating: nil)
         var judged = [Bool](filled: false, count: loops.count)
         var chosen: [(loop: Loop, trips: Int)] = []
         var taken = Set<Int>(), grown = size
@@ -138,26 +136,29 @@ struct Loop {
                 let members = batch
                 DispatchQueue.concurrentPerform(iterations: members.count) { k in
                     let l = members[k]
-                    verdicts[l] = loops[l].verdict(in: f, trips: counts[l]!.trips, entering: counts[l]!.entering, analysis: analysis, live: live)
+                    growths[l] = loops[l].growth(in: f, trips: counts[l]!.trips, entering: counts[l]!.entering, analysis: analysis, live: live)
                 }
                 for l in batch { judged[l] = true }
             }
-            guard let v = verdicts[i] else { continue }
-            chosen.append((loops[i], v.trips))
+            guard let growth = growths[i] else { continue }
+            chosen.append((loops[i], counts[i]!.trips))
             taken.formUnion(loops[i].blocks)
-            grown += v.growth
+            grown += growth
         }
         return (chosen, judged.filter { $0 }.count)
     }
 
-    /// Unrolling this loop `trips` times (its trip count, from `peelCount`,
-    /// with what is known on `entering` it), judged on its region: its
-    /// trips, what the function grows by cleaned up (the region's growth)
-    /// and peeled (the copies before cleaning up). Nil when unrolling does
-    /// not pay.
-    struct Verdict { var trips: Int, growth: Int, peeled: Int }
+    /// The instructions peeling this loop `trips` times copies (before
+    /// cleaning up): what `maximumInstructions` is checked against.
+    func copied(trips: Int, in f: IRFunction) -> Int {
+        trips * blocks.reduce(0) { $0 + f.blocks[$1].instructions.count }
+    }
 
-    func verdict(in f: IRFunction, trips: Int, entering: ConstantState, analysis: ConstantAnalysis, live: IRLiveness) -> Verdict? {
+    /// Unrolling this loop `trips` times (its trip count, from `peelCount`,
+    /// with what is known on `entering` it), judged on its region: what the
+    /// function grows by, cleaned up (the region's growth). Nil when
+    /// unrolling does not pay.
+    func growth(in f: IRFunction, trips: Int, entering: ConstantState, analysis: ConstantAnalysis, live: IRLiveness) -> Int? {
         let (region, inRegion) = region(of: f, entering: entering, live: live, predecessors: analysis.predecessors)
         guard let unrolled = Loop.unrolled(region, inRegion, trips: trips) else { return nil }
         var rolled = region
@@ -165,7 +166,7 @@ struct Loop {
         let verified = inRegion.isArithmetic(region) ? Loop.verifiedCost(region, inRegion, trips: trips) : 0
         let (after, before) = (Loop.cost(unrolled), Loop.cost(rolled))
         guard Loop.pays(unrolled: after, baseline: before, verifiedBaseline: verified) else { return nil }
-        return Verdict(trips: trips, growth: after - before, peeled: trips * blocks.reduce(0) { $0 + f.blocks[$1].instructions.count })
+        return after - before
     }
 
     /// The loop alone, as a function to judge unrolling on: an entry block

@@ -260,9 +260,10 @@ func foldLinearExpressions(_ f: inout IRFunction) {
 /// dies): `tid` and `pid` stored into u32 keys.
 func narrowStoredValues(_ f: inout IRFunction) {
     var versions = Versions(registers: f.vregCount)
+    var masked: [Value: (source: Value, mask: Int64)] = [:]   // emptied for each block, as in numberValues
     for b in f.blocks.indices {
         versions.startBlock()
-        var masked: [Value: (source: Value, mask: Int64)] = [:]
+        masked.removeAll(keepingCapacity: true)
         func narrowed(_ o: Operand, size: Int) -> Operand {
             guard case .reg(let r) = o, let (x, m) = masked[versions.value(r)], versions.holds(x), size < 8 else { return o }
             let low = Int64(bitPattern: (UInt64(1) << UInt64(size * 8)) - 1)

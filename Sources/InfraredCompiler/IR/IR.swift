@@ -512,13 +512,7 @@ struct IRFunction {
 
     var predecessors: [[Int]] {
         var preds = Array(filled: [Int](), count: blocks.count)
-        for (i, b) in blocks.enumerated() {
-            switch b.terminator {
-            case .jump(let t): preds[t].append(i)
-            case .branch(_, _, _, let t, let e): preds[t].append(i); preds[e].append(i)
-            case .ret, .unreachable: break
-            }
-        }
+        for (i, b) in blocks.enumerated() { b.terminator.forEachSuccessor { preds[$0].append(i) } }
         return preds
     }
 

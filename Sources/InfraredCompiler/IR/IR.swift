@@ -506,13 +506,19 @@ struct IRFunction {
     /// block counts twice, as in `predecessors`), without a list per block.
     var predecessorCounts: [Int] {
         var counts = [Int](filled: 0, count: blocks.count)
-        for b in blocks { b.terminator.forEachSuccessor { counts[$0] += 1 } }
+        for i in blocks.indices { blocks[i].terminator.forEachSuccessor { counts[$0] += 1 } }
         return counts
     }
 
     var predecessors: [[Int]] {
-        var preds = Array(filled: [Int](), count: blocks.count)
-        for (i, b) in blocks.enumerated() { b.terminator.forEachSuccessor { preds[$0].append(i) } }
+        // Each list made at its final size: grown one append at a time, a
+        // block with two predecessors cost two allocations.
+        var preds = predecessorCounts.map { n -> [Int] in
+            var list: [Int] = []
+            list.reserveCapacity(n)
+            return list
+        }
+        for i in blocks.indices { blocks[i].terminator.forEachSuccessor { preds[$0].append(i) } }
         return preds
     }
 

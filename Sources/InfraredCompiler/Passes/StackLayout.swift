@@ -130,25 +130,31 @@ struct StackLayout {
 
         // What each instruction touches (reads or writes, itself or through a
         // pointer), and where a run of stores with no read between defines every
-        // byte of a group: before its first store the old bytes are dead.
+        // byte of a group: before its first store the old bytes are dead. Flat,
+        // by instruction number over the blocks in order: instruction k touches
+        // `touched[touchStart[k] ..< touchStart[k + 1]]` (most touch none) and
+        // starts a defining run of group `defines[k]` (-1: none).
         func group(_ o: Int) -> Int? { objectContaining(o).map { groupOf[$0] } }
         func pointerGroup(_ v: VReg) -> Int? { pointerObjects[v].map { groupOf[$0] } }
-        var touches: [[[Int]]] = f.blocks.map { b in b.instructions.map { _ in [] } }
-        var defines: [[Int?]] = f.blocks.map { b in b.instructions.map { _ in nil } }
+        let n = f.blocks.count
+        var blockStart = [Int](filled: 0, count: n + 1)
+        for b in 0..<n { blockStart[b + 1] = blockStart[b] + f.blocks[b].instructions.count }
+        var touched: [Int] = [], touchStart: [Int] = []
+        touchStart.reserveCapacity(blockStart[n] + 1)
+        var defines = [Int](filled: -1, count: blockStart[n])
         let terminatorTouches: [[Int]] = f.blocks.map { b in
             var t: [Int] = []
-            b.terminator.forEachUse { if let g = pointerGroup($0), !t.contains(g) { t.append(g) } }
+            b.terminator.forEachUse { if let g = pointerGroup($0) { insertSorted(g, into: &t) } }
             return t
         }
+        // Per group: bytes written since its last read in this block, and the first of those stores.
+        var written: [Int: (mask: UInt64, first: Int)] = [:]
         for (bi, b) in f.blocks.enumerated() {
-            // Per group: bytes written since its last read in this block, and the first of those stores.
-            var written: [Int: (mask: UInt64, first: Int)] = [:]
+            written.removeAll(keepingCapacity: true)
             for (ii, (insn, _)) in b.instructions.enumerated() {
-                // The groups it touches, distinct, in a small array (most
-                // instructions touch none: no allocation then; a set and the
-                // `uses` array per instruction were most of this pass).
-                var t: [Int] = []
-                func touch(_ g: Int) { if !t.contains(g) { t.append(g) } }
+                let k = blockStart[bi] + ii, first = touched.count
+                touchStart.append(first)
+                func touch(_ g: Int) { if !touched[first...].contains(g) { touched.append(g) } }
                 insn.forEachUse { if let g = pointerGroup($0) { touch(g) } }
                 if let d = insn.definition, let g = pointerGroup(d) { touch(g) }
                 switch insn {
@@ -161,42 +167,43 @@ struct StackLayout {
                     if gr.size <= 64 {
                         let lo = o - gr.offset
                         let bits: UInt64 = size >= 64 ? ~0 : ((1 << UInt64(size)) - 1) << UInt64(lo)
-                        var w = written[g] ?? (0, ii)
+                        var w = written[g] ?? (0, k)
                         w.mask |= bits
                         written[g] = w
                         let full: UInt64 = gr.size == 64 ? ~0 : (1 << UInt64(gr.size)) - 1
-                        if w.mask & full == full { defines[bi][w.first] = g; written[g] = nil }
+                        if w.mask & full == full { defines[w.first] = g; written[g] = nil }
                     }
-                    touches[bi][ii] = t
                     continue
                 default: break
                 }
                 // Anything else touching a group reads it (a helper may read its key).
-                for g in t { written[g] = nil }
-                touches[bi][ii] = t
+                for g in touched[first...] { written[g] = nil }
             }
         }
+        touchStart.append(touched.count)
 
         // Liveness, backward: a touch keeps a group live above it, the first
-        // store of a defining run ends it.
-        let n = f.blocks.count
-        var liveIn = [Set<Int>](filled: [], count: n)
+        // store of a defining run ends it. A live set is a sorted array: a
+        // handful of groups at most are live at once.
+        var liveIn = [[Int]](filled: [], count: n)
         let preds = f.predecessors
         var work = Array(0..<n), queued = [Bool](filled: true, count: n)
-        func transferBlock(_ b: Int, _ out: Set<Int>, visit: ((Int, Set<Int>, Set<Int>) -> Void)? = nil) -> Set<Int> {
-            var live = out.union(terminatorTouches[b])
-            for ii in f.blocks[b].instructions.indices.reversed() {
-                let after = live
-                if let g = defines[b][ii] { live.remove(g) }
-                for g in touches[b][ii] where g != defines[b][ii] { live.insert(g) }
-                visit?(ii, live, after)
+        func liveOut(_ b: Int) -> [Int] {
+            var s = terminatorTouches[b]
+            f.blocks[b].terminator.forEachSuccessor { for g in liveIn[$0] { insertSorted(g, into: &s) } }
+            return s
+        }
+        /// The groups live above block b's instructions, from those live below them (and its terminator's);
+        /// `visit(k, live)` sees each instruction k with what is live below it.
+        func transferBlock(_ b: Int, _ out: [Int], visit: ((Int, [Int]) -> Void)? = nil) -> [Int] {
+            var live = out
+            for k in (blockStart[b]..<blockStart[b + 1]).reversed() {
+                visit?(k, live)
+                let d = defines[k]
+                if d >= 0, let i = live.firstIndex(of: d) { live.remove(at: i) }
+                for g in touched[touchStart[k]..<touchStart[k + 1]] where g != d { insertSorted(g, into: &live) }
             }
             return live
-        }
-        func liveOut(_ b: Int) -> Set<Int> {
-            var s = Set<Int>()
-            for succ in f.blocks[b].terminator.successors { s.formUnion(liveIn[succ]) }
-            return s
         }
         while let b = work.popLast() {
             queued[b] = false
@@ -206,21 +213,28 @@ struct StackLayout {
                 for p in preds[b] where !queued[p] { queued[p] = true; work.append(p) }
             }
         }
-        // Interference: groups live together, or touched where another is live.
-        var interferes = [Set<Int>](filled: [], count: groups.count)
-        func together(_ s: Set<Int>) {
-            guard s.count > 1 else { return }
-            for a in s { interferes[a].formUnion(s) }
-        }
+        // Interference: groups live together, or one touched where another is
+        // live below the instruction. Every pair live together above an
+        // instruction is live together below it or has one touched there, so
+        // pairs are added where a block ends and where an instruction touches.
+        var neighbours = [[Int]](filled: [], count: groups.count)
+        func interfere(_ a: Int, _ b: Int) { if a != b { neighbours[a].append(b); neighbours[b].append(a) } }
         for b in 0..<n {
             let out = liveOut(b)
-            together(out.union(terminatorTouches[b]))
-            _ = transferBlock(b, out) { ii, before, after in
-                together(before)
-                together(after.union(touches[b][ii]))
+            for i in out.indices { for j in out.indices where j > i { interfere(out[i], out[j]) } }
+            _ = transferBlock(b, out) { k, below in
+                let t = touched[touchStart[k]..<touchStart[k + 1]]
+                for g in t {
+                    for h in below { interfere(g, h) }
+                    for h in t where h > g { interfere(g, h) }
+                }
             }
         }
-        for g in groups.indices { interferes[g].remove(g) }
+        let interferes: [[Int]] = neighbours.map { a in
+            var u: [Int] = []
+            for x in a.sorted() where u.last != x { u.append(x) }
+            return u
+        }
 
         // Placement: in order of first allocation, the lowest aligned place
         // clear of every placed group it interferes with.
@@ -291,4 +305,12 @@ struct VRegTable {
             slots[v.id] = newValue ?? -1
         }
     }
+}
+
+/// Inserts x into the sorted array a unless it is there.
+private func insertSorted(_ x: Int, into a: inout [Int]) {
+    var i = a.count
+    while i > 0 && a[i - 1] > x { i -= 1 }
+    if i > 0 && a[i - 1] == x { return }
+    a.insert(x, at: i)
 }

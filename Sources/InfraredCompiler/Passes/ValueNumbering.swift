@@ -76,6 +76,7 @@ func numberValues(_ f: inout IRFunction) {
             switch o { case .reg(let r): return .value(versions.value(r)); case .imm(let i): return .imm(i) }
         }
         var out: [(IRInstruction, SourceLocation)] = []
+        out.reserveCapacity(f.blocks[b].instructions.count)
         for (insn, loc) in f.blocks[b].instructions {
             var key: Key?
             switch insn {

@@ -64,14 +64,23 @@ enum TailMerging {
         return g
     }
 
+    /// The block with each jump's and branch's target mapped; a block whose
+    /// targets all stay keeps its storage (renumbering copied every block
+    /// after each merge).
     private static func renumbered(_ block: MBlock, _ map: (Int) -> Int) -> MBlock {
-        MBlock(instructions: block.instructions.map { i in
-            switch i.op {
-            case .jump(let t): return MInstruction2(op: .jump(target: map(t)), location: i.location)
-            case .branch(let c, let a, let s, let t): return MInstruction2(op: .branch(c, a, s, target: map(t)), location: i.location)
-            default: return i
+        var block = block
+        for k in block.instructions.indices {
+            switch block.instructions[k].op {
+            case .jump(let t):
+                let n = map(t)
+                if n != t { block.instructions[k].op = .jump(target: n) }
+            case .branch(let c, let a, let s, let t):
+                let n = map(t)
+                if n != t { block.instructions[k].op = .branch(c, a, s, target: n) }
+            default: break
             }
-        })
+        }
+        return block
     }
 
     /// Jumps and branches to a block that only jumps go to its target; blocks

@@ -129,22 +129,44 @@ final class Lowering {
 
     /// Lowers a frame: its basic blocks, the register kinds at their entries
     /// (`analyseKinds`), then each block emitted.
+    ///
+    /// A frame whose jumps all go forward (no loop: most bodies) needs no
+    /// analysis first: in block order every block's predecessors come before
+    /// it, so the merge of the kinds they hand it is its entry when its turn
+    /// comes, which is the analysis's fixed point. Each block is then lowered
+    /// once (the analysis lowered it in a scratch copy first only to find its
+    /// entry: a third of the lowering of a straight body of 1,000 map updates).
     func lowerFrame(_ frame: Frame, entryKinds: [Kind]) throws {
         guard !frame.insns.isEmpty else { return }
         let graph = try BlockGraph(frame)
-        let kinds = try analyseKinds(frame, graph, entry: entryKinds)
-        pointers = kinds.pointers
+        let forwardOnly = !frame.insns.indices.contains { i in
+            frame.insns[i].jumpTarget.map { t in frame.index[t].map { $0 <= i } ?? true } ?? false
+        }
+        var entries: [[Kind]?]
+        if forwardOnly {
+            entries = Array(filled: nil, count: graph.count)
+            entries[0] = entryKinds
+        } else {
+            let kinds = try analyseKinds(frame, graph, entry: entryKinds)
+            entries = kinds.entry
+            pointers = kinds.pointers
+        }
         // Block 0 continues the current IR block.
         var irBlocks = [ir.current]
         for _ in 1..<graph.count { irBlocks.append(newBlock()) }
         let edges = BlockEdges(frame: frame, graph: graph, irBlocks: irBlocks)
         for b in 0..<graph.count {
-            guard var k = kinds.entry[b] else { continue }   // unreachable in Ruby terms
+            guard var k = entries[b] else { continue }   // unreachable in Ruby terms
             ir.current = irBlocks[b]
-            // A successor the analysis never reached would be left as `return 0`
-            // below: a program that stops halfway. Say so instead.
-            for (s, _) in try lowerBlock(frame, graph.range(b), kinds: &k, edges: edges) where kinds.entry[s] == nil {
-                throw CompileFailure.internalError("program `\(declaration.name)`: the register-kind analysis did not reach block \(s) of a frame that block \(b) jumps to")
+            for (s, edgeKinds) in try lowerBlock(frame, graph.range(b), kinds: &k, edges: edges) {
+                if forwardOnly {
+                    // s > b: the merge is complete before s is lowered.
+                    entries[s] = entries[s].map { zip($0, edgeKinds).map { $0.merged(with: $1) } } ?? edgeKinds
+                } else if entries[s] == nil {
+                    // A successor the analysis never reached would be left as `return 0`
+                    // below: a program that stops halfway. Say so instead.
+                    throw CompileFailure.internalError("program `\(declaration.name)`: the register-kind analysis did not reach block \(s) of a frame that block \(b) jumps to")
+                }
             }
         }
         // Unreached mruby blocks leave empty IR blocks; give them a terminator.

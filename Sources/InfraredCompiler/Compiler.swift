@@ -19,6 +19,10 @@ public struct CompileOptions: Sendable {
     /// Programs' back ends on all cores (false: one after another, where
     /// each is lowered; tests compare the two).
     var parallelBackEnds = true
+    /// Every frame through the register-kind analysis before it is lowered
+    /// (false: frames whose jumps all go forward are lowered in one pass;
+    /// tests compare the two).
+    var analyseEveryFrame = false
     public init() {}
 }
 
@@ -163,7 +167,7 @@ public enum Compiler {
                 timer.start("lower")
                 let lowering = Lowering(session: session, path: path, sourceLines: lines, declaration: decl, context: layout, strings: strings,
                                         language: declarations.language, functions: declarations.functions, core: core, records: records, implicitMaps: implicitMaps,
-                                        kernelBTF: kernelBTF)
+                                        kernelBTF: kernelBTF, analyseEveryFrame: options.analyseEveryFrame)
                 var (ir, pool) = try lowering.lower()
                 strings = pool
                 ir.readOnlyVariables = Set(declarations.language.paramOrder)

@@ -38,6 +38,8 @@ final class Lowering {
     /// growing toward their fixed point, so an error that depends on them is
     /// not reported yet (see `unsettled`).
     let kindsSettled: Bool
+    /// `CompileOptions.analyseEveryFrame`.
+    let analyseEveryFrame: Bool
 
     // The state, one struct per concern.
     /// The IR being built.
@@ -62,12 +64,14 @@ final class Lowering {
     init(session: MRubySession, path: String, sourceLines: [String], declaration: ProgramDeclaration,
          context: ContextLayout?, strings: StringPool, language: Language = Language(), functions: Set<String> = [],
          core: CoreTypes = CoreTypes(), records: RecordTypes = RecordTypes(), implicitMaps: ImplicitMaps = ImplicitMaps(),
-         kernelBTF: @escaping () throws -> KernelBTF = { throw CompileFailure.internalError("no kernel BTF") }) {
+         kernelBTF: @escaping () throws -> KernelBTF = { throw CompileFailure.internalError("no kernel BTF") },
+         analyseEveryFrame: Bool = false) {
         self.session = session; self.path = path; self.sourceLines = sourceLines
         self.declaration = declaration; self.context = context
         self.language = language; self.functions = functions; self.core = core; self.records = records; self.implicitMaps = implicitMaps; self.kernelBTF = kernelBTF
         structSites = StructSites()
         kindsSettled = true
+        self.analyseEveryFrame = analyseEveryFrame
         var function = IRFunction(name: declaration.name, context: VReg(id: 0), vregCount: 1)
         function.blocks = [IRBlock()]
         // Tracing contexts (a tracepoint's record, pt_regs, perf_event data,
@@ -101,6 +105,7 @@ final class Lowering {
         language = l.language; kernelBTF = l.kernelBTF; functions = l.functions
         core = l.core; records = l.records; implicitMaps = l.implicitMaps
         kindsSettled = false
+        analyseEveryFrame = l.analyseEveryFrame
         ir = IRBuilder(scratchOf: l.ir); pointers = l.pointers; scope = l.scope; stringScratch = l.stringScratch
         structSites = l.structSites; structOffsets = l.structOffsets; userReadSlot = l.userReadSlot
     }
@@ -139,7 +144,7 @@ final class Lowering {
     func lowerFrame(_ frame: Frame, entryKinds: [Kind]) throws {
         guard !frame.insns.isEmpty else { return }
         let graph = try BlockGraph(frame)
-        let forwardOnly = !frame.insns.indices.contains { i in
+        let forwardOnly = !analyseEveryFrame && !frame.insns.indices.contains { i in
             frame.insns[i].jumpTarget.map { t in frame.index[t].map { $0 <= i } ?? true } ?? false
         }
         var entries: [[Kind]?]

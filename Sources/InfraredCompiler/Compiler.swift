@@ -109,7 +109,7 @@ public enum Compiler {
     public static func compile(source: String, path: String, options: CompileOptions = CompileOptions()) throws -> CompiledObject {
         var timer = StageTimer(on: options.timeReport)
         let started = ContinuousClock.now
-        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lines = sourceLines(source)
         timer.start("mruby open")
         let session = try MRubySession()
         timer.start("mruby prelude")
@@ -280,4 +280,15 @@ public enum Compiler {
         }
         return text
     }
+}
+
+/// The source's lines, split at each "\n" Character. Without a CR in the
+/// file every LF byte is one (a line feed is a grapheme of its own, but for
+/// CR LF), so the bytes are split instead of the characters: splitting by
+/// Character found each grapheme's bounds, 2 % of the build of a file of
+/// 100 programs. A file with a CR is split by Character as before.
+func sourceLines(_ source: String) -> [String] {
+    let utf8 = source.utf8
+    guard !utf8.contains(0x0D) else { return source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+    return utf8.split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
 }

@@ -69,4 +69,19 @@ final class LineTableTests: XCTestCase {
             XCTAssertEqual((e as? Diagnostic)?.line, 2004, "\(e)")
         }
     }
+
+    /// `sourceLines` splits a file without CR at its LF bytes: the lines
+    /// splitting at each "\n" Character gives, on LF-only text (empty lines,
+    /// no final newline, several-byte characters, a combining mark right
+    /// after a line feed, which is a grapheme of its own) and on text with
+    /// CR LF (split as before: "\r\n" is one Character, not "\n").
+    func testSourceLinesSplitAsCharactersDo() {
+        let texts = ["", "\n", "a", "a\n", "a\n\nb", "\n\nx\n", "tracepoint \"é\" do |ctx|\n  @m[\"ü\"] += 1\nend\n",
+                     "x = 1\n\u{301}y\n", "a\r\nb\r\n", "a\rb\nc"]
+        for t in texts {
+            XCTAssertEqual(sourceLines(t), t.split(separator: "\n", omittingEmptySubsequences: false).map(String.init), t.debugDescription)
+        }
+        XCTAssertEqual(sourceLines("a\n\nb").count, 3)
+        XCTAssertEqual(sourceLines("x = 1\n\u{301}y\n"), ["x = 1", "\u{301}y", ""])
+    }
 }

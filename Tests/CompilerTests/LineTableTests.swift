@@ -70,18 +70,36 @@ final class LineTableTests: XCTestCase {
         }
     }
 
-    /// `sourceLines` splits a file without CR at its LF bytes: the lines
-    /// splitting at each "\n" Character gives, on LF-only text (empty lines,
-    /// no final newline, several-byte characters, a combining mark right
-    /// after a line feed, which is a grapheme of its own) and on text with
-    /// CR LF (split as before: "\r\n" is one Character, not "\n").
-    func testSourceLinesSplitAsCharactersDo() {
+    /// `sourceLines` splits at LF bytes: the lines splitting at each "\n"
+    /// Character gives on LF text (empty lines, no final newline, several-byte
+    /// characters, a combining mark right after a line feed, which is a
+    /// grapheme of its own), and a CR LF file has the lines of its LF copy.
+    func testSourceLinesSplitAtLineFeeds() {
         let texts = ["", "\n", "a", "a\n", "a\n\nb", "\n\nx\n", "tracepoint \"é\" do |ctx|\n  @m[\"ü\"] += 1\nend\n",
-                     "x = 1\n\u{301}y\n", "a\r\nb\r\n", "a\rb\nc"]
+                     "x = 1\n\u{301}y\n"]
         for t in texts {
             XCTAssertEqual(sourceLines(t), t.split(separator: "\n", omittingEmptySubsequences: false).map(String.init), t.debugDescription)
+            let crlf = t.replacingOccurrences(of: "\n", with: "\r\n")
+            XCTAssertEqual(sourceLines(crlf), sourceLines(t), crlf.debugDescription)
         }
-        XCTAssertEqual(sourceLines("a\n\nb").count, 3)
         XCTAssertEqual(sourceLines("x = 1\n\u{301}y\n"), ["x = 1", "\u{301}y", ""])
+        XCTAssertEqual(sourceLines("a\rb\r\nc"), ["a\rb", "c"])   // only a CR before the LF goes
+    }
+
+    /// A file saved with CR LF line ends builds the object of its LF copy
+    /// (it failed "line info for line 31, but the source has 1 lines"), and
+    /// its errors point at the same column.
+    func testACRLFFileBuildsAsItsLFCopy() throws {
+        let path = Self.root.appendingPathComponent("Examples/opensnoop.rb").path
+        let lf = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertFalse(lf.contains("\r"))
+        let crlf = lf.replacingOccurrences(of: "\n", with: "\r\n")
+        XCTAssertEqual(try Compiler.compile(source: crlf, path: path).bytes, try Compiler.compile(source: lf, path: path).bytes)
+        let bad = "license \"GPL\"\ntracepoint \"raw_syscalls/sys_enter\" do |ctx|\n  x = nosuch(1)\n  0\nend\n"
+        func message(_ source: String) -> String {
+            do { _ = try Compiler.compile(source: source, path: "bad.rb"); return "" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message(bad).contains("bad.rb:3:7:"), message(bad))
+        XCTAssertEqual(message(bad.replacingOccurrences(of: "\n", with: "\r\n")), message(bad))
     }
 }

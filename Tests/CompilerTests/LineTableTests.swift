@@ -101,5 +101,9 @@ final class LineTableTests: XCTestCase {
         }
         XCTAssertTrue(message(bad).contains("bad.rb:3:7:"), message(bad))
         XCTAssertEqual(message(bad.replacingOccurrences(of: "\n", with: "\r\n")), message(bad))
+        // A syntax error's hint reads its line too (bpftrace's `@[…]`).
+        let syntax = "license \"GPL\"\ntracepoint \"raw_syscalls/sys_enter\" do |ctx|\n  @[comm] += 1\n  0\nend\n"
+        XCTAssertTrue(message(syntax).contains("anonymous map"), message(syntax))
+        XCTAssertEqual(message(syntax.replacingOccurrences(of: "\n", with: "\r\n")), message(syntax))
     }
 }

@@ -96,9 +96,9 @@ final class MRubySession {
             let line = max(Int(err.line), 1)
             if err.is_syntax != 0 {
                 let column = max(Int(err.column), 1)
-                let text = source.flatMap { s in s.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(line - 1).first }
+                let text = source.flatMap { s in sourceLines(s).dropFirst(line - 1).first }
                 throw Diagnostic(file: path, line: line, column: column, message: message,
-                                 hint: text.flatMap { BpftraceSpellings.syntaxHint($0, column: column) } ?? "the file must be valid Ruby (mruby 3.1 syntax)")
+                                 hint: text.flatMap { BpftraceSpellings.syntaxHint(Substring($0), column: column) } ?? "the file must be valid Ruby (mruby 3.1 syntax)")
             }
             // mruby's code generator prints why on stderr (`FILE:LINE: too
             // big jump offset`) and raises a bare ScriptError.
@@ -108,7 +108,7 @@ final class MRubySession {
                                  hint: "split a body of thousands of lines into `def`s (each is inlined into the program) or into several programs")
             }
             // The column of the undefined name on its line, where there is one.
-            let text = source.flatMap { s in s.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(line - 1).first }
+            let text = source.flatMap { s in sourceLines(s).dropFirst(line - 1).first }
             let column = BpftraceSpellings.undefinedName(message).flatMap { name in
                 text?.firstRange(of: name).map { text!.distance(from: text!.startIndex, to: $0.lowerBound) + 1 }
             } ?? 1

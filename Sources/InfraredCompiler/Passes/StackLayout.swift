@@ -193,7 +193,8 @@ struct StackLayout {
             f.blocks[b].terminator.forEachSuccessor { for g in liveIn[$0] { insertSorted(g, into: &s) } }
             return s
         }
-        /// The groups live above block b's instructions, from those live below them (and its terminator's);
+        /// The groups live above block b's instructions, from `out`, those live
+        /// below them (`liveOut`: its terminator's touches included);
         /// `visit(k, live)` sees each instruction k with what is live below it.
         func transferBlock(_ b: Int, _ out: [Int], visit: ((Int, [Int]) -> Void)? = nil) -> [Int] {
             var live = out

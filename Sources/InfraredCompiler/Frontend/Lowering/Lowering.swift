@@ -165,7 +165,11 @@ final class Lowering {
             ir.current = irBlocks[b]
             for (s, edgeKinds) in try lowerBlock(frame, graph.range(b), kinds: &k, edges: edges) {
                 if forwardOnly {
-                    // s > b: the merge is complete before s is lowered.
+                    // s > b: the merge is complete before s is lowered. An
+                    // edge back would mean kinds merged too late: say so.
+                    guard s > b else {
+                        throw CompileFailure.internalError("program `\(declaration.name)`: block \(b) of a frame without backward jumps goes back to block \(s)")
+                    }
                     entries[s] = entries[s].map { zip($0, edgeKinds).map { $0.merged(with: $1) } } ?? edgeKinds
                 } else if entries[s] == nil {
                     // A successor the analysis never reached would be left as `return 0`

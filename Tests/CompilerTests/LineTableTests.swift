@@ -17,8 +17,7 @@ final class LineTableTests: XCTestCase {
         let session = try MRubySession()
         try session.loadPrelude()
         try session.load(source, path: path)
-        let lines = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let declarations = try Declarations(session: session, path: path, sourceLines: lines)
+        let declarations = try Declarations(session: session, path: path, sourceLines: sourceLines(source))
         var compared = 0
         for program in declarations.programs {
             for irep in ireps(program.body) {

@@ -67,14 +67,19 @@ struct BlockGraph {
     /// Block of each leader instruction index.
     let blockOf: [Int: Int]
     let instructionCount: Int
+    /// Every jump goes to a later instruction (no loop): each block's
+    /// predecessors come before it.
+    let jumpsOnlyForward: Bool
 
     init(_ frame: Frame) throws {
         let insns = frame.insns
         var leaders = Set([0])
+        var forward = true
         for (i, insn) in insns.enumerated() {
             if let t = insn.jumpTarget {
                 guard let ti = frame.index[t] else { throw CompileFailure.internalError("jump into the middle of an instruction") }
                 leaders.insert(ti)
+                if ti <= i { forward = false }
             }
             if insn.isTerminator && i + 1 < insns.count { leaders.insert(i + 1) }
         }
@@ -83,6 +88,7 @@ struct BlockGraph {
         for (b, s) in starts.enumerated() { blockOf[s] = b }
         self.blockOf = blockOf
         instructionCount = insns.count
+        jumpsOnlyForward = forward
     }
 
     var count: Int { starts.count }

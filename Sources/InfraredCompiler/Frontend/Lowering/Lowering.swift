@@ -144,9 +144,7 @@ final class Lowering {
     func lowerFrame(_ frame: Frame, entryKinds: [Kind]) throws {
         guard !frame.insns.isEmpty else { return }
         let graph = try BlockGraph(frame)
-        let forwardOnly = !analyseEveryFrame && !frame.insns.indices.contains { i in
-            frame.insns[i].jumpTarget.map { t in frame.index[t].map { $0 <= i } ?? true } ?? false
-        }
+        let forwardOnly = !analyseEveryFrame && graph.jumpsOnlyForward
         var entries: [[Kind]?]
         if forwardOnly {
             entries = Array(filled: nil, count: graph.count)

@@ -106,3 +106,16 @@ public extension Array where Element == Instruction {
     /// The program's bytes, as written to an ELF section or passed to the kernel.
     var bytes: [UInt8] { flatMap(\.bytes) }
 }
+
+extension SizeModifier {
+    /// The modifier of an access `bytes` wide (1, 2, 4 or 8); nil for another width.
+    public init?(bytes: Int) {
+        switch bytes {
+        case 1: self = .b
+        case 2: self = .h
+        case 4: self = .w
+        case 8: self = .dw
+        default: return nil
+        }
+    }
+}

@@ -105,15 +105,13 @@ enum RegisterAllocation {
 
     /// Block successors in layout order (fallthrough to the next block unless
     /// the block ends in `jump` or `exit`).
-    static func successors(_ f: MFunction, _ b: Int) -> [Int] {
-        var s: [Int] = []
+    static func forEachSuccessor(_ f: MFunction, _ b: Int, _ body: (Int) -> Void) {
         for i in f.blocks[b].instructions {
-            if case .branch(_, _, _, let t) = i.op { s.append(t) }
-            if case .jump(let t) = i.op { s.append(t); return s }
-            if case .exit = i.op { return s }
+            if case .branch(_, _, _, let t) = i.op { body(t) }
+            if case .jump(let t) = i.op { body(t); return }
+            if case .exit = i.op { return }
         }
-        if b + 1 < f.blocks.count { s.append(b + 1) }
-        return s
+        if b + 1 < f.blocks.count { body(b + 1) }
     }
 
     struct Interval { var vreg: Int; var start: Int; var end: Int }
@@ -162,10 +160,18 @@ enum RegisterAllocation {
         var liveIn = Array(filled: RegisterSet(), count: n), liveOut = liveIn
         // Sweeps from the last block to the first (successors first, but for
         // back edges), as IRLiveness sweeps the IR's blocks.
-        let succ = (0..<n).map { successors(f, $0) }
-        sweepBackward(order: Array(stride(from: n - 1, through: 0, by: -1)), blockCount: n, forEachSuccessor: { b, body in succ[b].forEach(body) }) { b, first in
+        // Every block's successors in one array, block after block (an
+        // array per block was an allocation per block, twice an allocation).
+        var succStart = [Int](filled: 0, count: n + 1), succ: [Int] = []
+        succ.reserveCapacity(2 * n)
+        for b in 0..<n {
+            forEachSuccessor(f, b) { succ.append($0) }
+            succStart[b + 1] = succ.count
+        }
+        sweepBackward(order: Array(stride(from: n - 1, through: 0, by: -1)), blockCount: n,
+                      forEachSuccessor: { b, body in for k in succStart[b]..<succStart[b + 1] { body(succ[k]) } }) { b, first in
             var out = RegisterSet()
-            for s in succ[b] { out.formUnion(liveIn[s]) }
+            for k in succStart[b]..<succStart[b + 1] { out.formUnion(liveIn[succ[k]]) }
             return blockSets.step(b, out: out, first: first, liveIn: &liveIn, liveOut: &liveOut)
         }
         var iv = [Interval?](filled: nil, count: f.vregCount)

@@ -17,17 +17,18 @@ struct Selection {
     static func select(_ ir: IRFunction) -> MFunction {
         var s = Selection(f: MFunction(name: ir.name, blocks: [], vregCount: ir.vregCount))
         s.f.stackSize = ir.stackSize
-        var uses: [VReg: Int] = [:], addUses: [VReg: Int] = [:]
+        // Reads of each register, and reads as an `add`'s second operand, by register number.
+        var uses = [Int](filled: 0, count: ir.vregCount), addUses = uses
         for b in ir.blocks {
             for (i, _) in b.instructions {
-                for u in i.uses { uses[u, default: 0] += 1 }
-                if case .binary(.add, _, .reg(let a), .reg(let c)) = i, a != c { addUses[c, default: 0] += 1 }
+                i.forEachUse { uses[$0.id] += 1 }
+                if case .binary(.add, _, .reg(let a), .reg(let c)) = i, a != c { addUses[c.id] += 1 }
             }
-            for u in b.terminator.uses { uses[u, default: 0] += 1 }
+            b.terminator.forEachUse { uses[$0.id] += 1 }
         }
         for b in ir.blocks {
             for (i, _) in b.instructions {
-                if case .coreConstant(let d, _, _) = i, uses[d] == addUses[d], uses[d] ?? 0 > 0 { s.coreOnlyAdded.insert(d) }
+                if case .coreConstant(let d, _, _) = i, uses[d.id] == addUses[d.id], uses[d.id] > 0 { s.coreOnlyAdded.insert(d) }
             }
         }
         let definitions = Definitions(ir)
@@ -45,7 +46,7 @@ struct Selection {
         for b in ir.blocks {
             for (i, _) in b.instructions {
                 guard case .binary(.add, let a, .reg(let p), .reg(let c)) = i, s.coreOnlyAdded.contains(c),
-                      once(a), uses[a] == 1, loadsOnly[a] == 1, once(p), p != a,
+                      once(a), uses[a.id] == 1, loadsOnly[a] == 1, once(p), p != a,
                       let v = coreValue[c], Int16(exactly: v) != nil else { continue }
                 s.coreLoadAddresses[a] = (p, c)
             }
@@ -142,7 +143,7 @@ struct Selection {
         }
     }
 
-    private func sizeModifier(_ size: Int) -> SizeModifier { [1: .b, 2: .h, 4: .w, 8: .dw][size]! }
+    private func sizeModifier(_ size: Int) -> SizeModifier { SizeModifier(bytes: size)! }
 
     /// BPF loads zero-extend; a signed field is sign-extended by shifts.
     private mutating func extend(_ d: MReg, size: Int, signed: Bool) {

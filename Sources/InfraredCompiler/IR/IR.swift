@@ -321,11 +321,15 @@ enum Terminator: Hashable {
     /// Placeholder while a block is being built.
     case unreachable
 
-    var successors: [Int] {
+    /// The blocks it may continue at: the target of a jump, a branch's
+    /// `then` and `else` (the same block twice if both are), none after a
+    /// return. A collection held in the value (an array allocated on every
+    /// ask, in every dataflow sweep).
+    var successors: Successors {
         switch self {
-        case .jump(let t): return [t]
-        case .branch(_, _, _, let t, let e): return [t, e]
-        case .ret, .unreachable: return []
+        case .jump(let t): return Successors(count: 1, one: t, other: 0)
+        case .branch(_, _, _, let t, let e): return Successors(count: 2, one: t, other: e)
+        case .ret, .unreachable: return Successors(count: 0, one: 0, other: 0)
         }
     }
     var uses: [VReg] {
@@ -510,17 +514,13 @@ struct IRFunction {
         return counts
     }
 
-    var predecessors: [[Int]] {
-        // Each list made at its final size: grown one append at a time, a
-        // block with two predecessors cost two allocations.
-        var preds = predecessorCounts.map { n -> [Int] in
-            var list: [Int] = []
-            list.reserveCapacity(n)
-            return list
-        }
-        for i in blocks.indices { blocks[i].terminator.forEachSuccessor { preds[$0].append(i) } }
-        return preds
-    }
+    /// Each block's predecessors, one entry an edge, in block order: all
+    /// lists in one array (a list per block was an allocation per block in
+    /// each of the dozen or so passes that ask).
+    var predecessors: PredecessorTable { PredecessorTable(self) }
+
+    /// The same as lists a pass can change as it changes the blocks.
+    var predecessorLists: [[Int]] { predecessors.lists }
 
     /// Each block's place in `order` (distinct blocks, such as the reverse
     /// post-order); -1 for a block not in it (with the reverse post-order:
@@ -623,5 +623,58 @@ extension Array {
         self.init()
         reserveCapacity(count)
         append(contentsOf: repeatElement(value, count: count))
+    }
+}
+
+/// Every block's predecessors (one entry an edge, in block order) in one
+/// flat array, block after block: `table[b]` is block `b`'s list.
+struct PredecessorTable {
+    private let start: [Int]   // block b's list is flat[start[b]..<start[b + 1]]
+    private let flat: [Int]
+
+    init(_ f: IRFunction) {
+        let n = f.blocks.count
+        var start = [Int](filled: 0, count: n + 1)
+        for i in 0..<n { f.blocks[i].terminator.forEachSuccessor { start[$0 + 1] += 1 } }
+        for b in 0..<n { start[b + 1] += start[b] }
+        var next = start, flat = [Int](filled: 0, count: start[n])
+        for i in 0..<n { f.blocks[i].terminator.forEachSuccessor { flat[next[$0]] = i; next[$0] += 1 } }
+        self.start = start
+        self.flat = flat
+    }
+
+    subscript(b: Int) -> Predecessors { Predecessors(flat: flat, lower: start[b], upper: start[b + 1]) }
+
+    /// The lists as arrays, for a pass that changes them as it changes the blocks.
+    var lists: [[Int]] { (0..<(start.count - 1)).map { Array(flat[start[$0]..<start[$0 + 1]]) } }
+}
+
+/// One block's predecessors: a view of `PredecessorTable`'s array, indexed
+/// from 0.
+struct Predecessors: RandomAccessCollection, Equatable {
+    fileprivate let flat: [Int]
+    fileprivate let lower: Int, upper: Int
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { upper - lower }
+    subscript(i: Int) -> Int {
+        precondition(i >= 0 && i < upper - lower, "predecessor index out of range")
+        return flat[lower + i]
+    }
+    /// Whether the only predecessor is `b` (one edge from it).
+    func isOnly(_ b: Int) -> Bool { upper - lower == 1 && flat[lower] == b }
+    static func == (a: Predecessors, b: Predecessors) -> Bool { a.elementsEqual(b) }
+}
+
+/// A terminator's successors (`Terminator.successors`): none, one or two.
+struct Successors: RandomAccessCollection {
+    let count: Int
+    fileprivate let one: Int, other: Int
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+    subscript(i: Int) -> Int {
+        precondition(i >= 0 && i < count, "successor index out of range")
+        return i == 0 ? one : other
     }
 }

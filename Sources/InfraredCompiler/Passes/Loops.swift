@@ -35,7 +35,7 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         // Every chosen loop peeled, then one propagation decides every copy's
         // tests; check that it did, as each region showed.
         var g = f
-        var predecessors = analysis.predecessors
+        var predecessors = analysis.predecessors.lists
         let copies = chosen.map { Loop.peel(&g, $0.loop, trips: $0.trips, predecessors: &predecessors) }
         propagateConstants(&g)
         let reached = g.positions(in: g.reversePostOrder)
@@ -177,7 +177,7 @@ struct Loop {
     /// keeps what the rest of the function reads); a block only the loop
     /// enters brings its instructions along, and its return. Returns the
     /// function and the loop in its numbering.
-    func region(of f: IRFunction, entering: ConstantState, live: IRLiveness, predecessors: [[Int]]) -> (IRFunction, Loop) {
+    func region(of f: IRFunction, entering: ConstantState, live: IRLiveness, predecessors: PredecessorTable) -> (IRFunction, Loop) {
         let body = blocks.sorted()
         var number: [Int: Int] = [:]
         for (i, b) in body.enumerated() { number[b] = 1 + i }
@@ -292,7 +292,7 @@ struct Loop {
     /// when some iteration's continue-or-leave test is not a constant.
     static func unrolled(_ f: IRFunction, _ loop: Loop, trips: Int) -> IRFunction? {
         var g = f
-        var predecessors = f.predecessors
+        var predecessors = f.predecessorLists
         let copies = peel(&g, loop, trips: trips, predecessors: &predecessors)
         // One propagation decides every copy's tests (the chain of copies is
         // acyclic); check that it did, as `peelCount` predicted.

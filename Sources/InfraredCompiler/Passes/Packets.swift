@@ -96,7 +96,7 @@ func loadPacketDirectly(_ f: inout IRFunction) {
         case .eq, .ne: continue
         }
         checks.append((b, .branch(unsigned, l, r, then: t, else: e)))
-        if preds[holds] == [b], range > 0 { facts.append((holds, p.base, range)) }
+        if preds[holds].isOnly(b), range > 0 { facts.append((holds, p.base, range)) }
     }
     guard !facts.isEmpty else { return }
 

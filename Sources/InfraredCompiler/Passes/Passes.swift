@@ -131,7 +131,7 @@ func propagateConstants(_ f: inout IRFunction) {
 /// registers read anywhere get what whole states would give them. (Whole
 /// states, one a block, were quadratic in a long body.)
 struct ConstantAnalysis {
-    let predecessors: [[Int]]
+    let predecessors: PredecessorTable
     let entryState: ConstantState
     private(set) var outs: [ConstantState?]
 
@@ -157,7 +157,7 @@ struct ConstantAnalysis {
     /// The meet of the predecessors' states (the entry block: the context varies, all else unseen).
     func state(entering b: Int) -> ConstantState { Self.state(entering: b, entry: entryState, predecessors: predecessors, outs) }
 
-    static func state(entering b: Int, entry: ConstantState, predecessors: [[Int]], _ outs: [ConstantState?]) -> ConstantState {
+    static func state(entering b: Int, entry: ConstantState, predecessors: PredecessorTable, _ outs: [ConstantState?]) -> ConstantState {
         if b == 0 { return entry }
         return meet(of: predecessors[b], outs) ?? ConstantState()
     }
@@ -489,12 +489,18 @@ func eliminateDeadCode(_ f: inout IRFunction) {
     // what is live on entering its block: only then may a definition in a
     // predecessor have become dead, and another round (with the liveness
     // computed again) is needed.
+    // What is live at each point of a block's backward walk, as marks by
+    // register number: a register is live when its mark is the block's
+    // stamp (a copy of the block's live-out set, grown and shrunk element
+    // by element, was an allocation a block and a shift of the array at
+    // each change).
+    var l = LiveMarks(registers: f.vregCount)
     var changed = true
     while changed {
         changed = false
         let live = f.liveness()
         for b in f.blocks.indices {
-            var l = live.liveOut[b]
+            l.start(live.liveOut[b])
             f.blocks[b].terminator.forEachUse { l.insert($0) }
             let insns = f.blocks[b].instructions
             // The kept instructions, last first, built only from the first
@@ -522,9 +528,36 @@ func eliminateDeadCode(_ f: inout IRFunction) {
             }
             if edited {
                 f.blocks[b].instructions = kept.reversed()
-                if l != live.liveIn[b] { changed = true }
+                if !l.equals(live.liveIn[b]) { changed = true }
             }
         }
+    }
+}
+
+/// A set of registers for one backward walk of a block at a time (dead-code
+/// elimination): `start` begins a block's set from its live-out set; then
+/// membership, insertion and removal are one array access each.
+struct LiveMarks {
+    private var mark: [Int]
+    private var stamp = 0, count = 0
+
+    init(registers: Int) { mark = [Int](filled: 0, count: registers) }
+
+    mutating func start(_ set: RegisterSet) {
+        stamp += 1
+        count = 0
+        for id in set.ids { insert(VReg(id: id)) }
+    }
+    func contains(_ r: VReg) -> Bool { mark[r.id] == stamp }
+    mutating func insert(_ r: VReg) {
+        if mark[r.id] != stamp { mark[r.id] = stamp; count += 1 }
+    }
+    mutating func remove(_ r: VReg) {
+        if mark[r.id] == stamp { mark[r.id] = 0; count -= 1 }
+    }
+    /// Whether the set holds exactly `set`'s registers.
+    func equals(_ set: RegisterSet) -> Bool {
+        set.ids.count == count && set.ids.allSatisfy { mark[$0] == stamp }
     }
 }
 
@@ -754,7 +787,7 @@ func speculateArms(_ f: inout IRFunction) {
 /// straight to the join. One jump fewer for each such arm (as clang
 /// selects a constant into a register before testing): `lhist`'s bucket.
 func hoistConstantArms(_ f: inout IRFunction) {
-    var preds = f.predecessors
+    var preds = f.predecessorLists
     var liveness: IRLiveness?
     for h in f.reversePostOrder {
         guard case .branch(let c, let l, let r, let t, let e) = f.blocks[h].terminator, t != e else { continue }
@@ -799,6 +832,12 @@ func hoistConstantArms(_ f: inout IRFunction) {
 func commuteOperands(_ f: inout IRFunction) {
     let liveness = f.liveness()
     for b in f.blocks.indices {
+        // Only a commutative op on two registers may swap: a block without
+        // one needs no walk (and no live set per instruction).
+        guard f.blocks[b].instructions.contains(where: { insn, _ in
+            if case .binary(let op, _, .reg(let x), .reg(let y)) = insn, op.isCommutative, x != y { return true }
+            return false
+        }) else { continue }
         var live = liveness.liveOut[b]
         live.formUnion(f.blocks[b].terminator.uses)
         for i in f.blocks[b].instructions.indices.reversed() {
@@ -821,6 +860,12 @@ func commuteOperands(_ f: inout IRFunction) {
 func coalesceMoves(_ f: inout IRFunction) {
     let live = f.liveness()
     for b in f.blocks.indices {
+        // Only a move between registers is coalesced: a block without one
+        // keeps its instructions (and needs no liveness per instruction).
+        guard f.blocks[b].instructions.contains(where: { insn, _ in
+            if case .move(let x, .reg(let t)) = insn, x != t { return true }
+            return false
+        }) else { continue }
         var insns = f.blocks[b].instructions
         // liveAfter[i]: registers read after instruction i.
         func liveAfter() -> [RegisterSet] {

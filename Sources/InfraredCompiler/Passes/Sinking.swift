@@ -184,7 +184,7 @@ func shareAtomicAdds(_ f: inout IRFunction) {
     for h in 0..<blockCount {
         guard case .branch(let c, .reg(let p), .imm(0), let t, let e) = f.blocks[h].terminator, c == .eq || c == .ne, t != e else { continue }
         let (found, missing) = c == .ne ? (t, e) : (e, t)
-        guard preds[found] == [h], preds[missing] == [h], found != h, missing != h,
+        guard preds[found].isOnly(h), preds[missing].isOnly(h), found != h, missing != h,
               f.blocks[found].terminator == f.blocks[missing].terminator,
               f.blocks[found].instructions.count == 1,
               case .atomicAdd(p, let offset, let value, let size) = f.blocks[found].instructions[0].0,

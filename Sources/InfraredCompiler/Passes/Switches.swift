@@ -37,7 +37,7 @@ private struct SwitchChain {
 
     /// The chain of equality tests of one register starting at `start`, when
     /// it tests at least four values.
-    init?(_ f: IRFunction, start: Int, predecessors: [[Int]]) {
+    init?(_ f: IRFunction, start: Int, predecessors: PredecessorTable) {
         guard case .branch(let c, .reg(let x), .imm, _, _) = f.blocks[start].terminator, c == .eq || c == .ne else { return nil }
         value = x
         blocks = []
@@ -50,7 +50,7 @@ private struct SwitchChain {
             blocks.append(b)
             if seen.insert(k).inserted { cases.append((k, equal)) }
             // The next link: an empty block only this one reaches.
-            guard f.blocks[unequal].instructions.isEmpty, predecessors[unequal] == [b], unequal != start,
+            guard f.blocks[unequal].instructions.isEmpty, predecessors[unequal].isOnly(b), unequal != start,
                   case .branch(let nc, .reg(x), .imm, _, _) = f.blocks[unequal].terminator, nc == .eq || nc == .ne
             else { break }
             b = unequal

@@ -45,10 +45,14 @@ func renameWebs(_ f: inout IRFunction) {
     // register number: written for a block's live-in registers and its
     // definitions before any read, so entries left by other blocks are never read.
     var current = [Int](filled: -1, count: f.vregCount)
+    // The webs reaching a block's live-in registers, in `enter`: one array
+    // for every block (an array a block was two allocations a block).
+    var reaching: [Int] = []
     func enter(_ b: Int) {
         if b == 0 { for (v, d) in entryDefs { current[v.id] = d } }
         let ins = live.liveIn[b].ids
-        var reaching = [Int](filled: -1, count: ins.count)
+        reaching.removeAll(keepingCapacity: true)
+        for _ in 0..<ins.count { reaching.append(-1) }
         if b == 0 { for (k, v) in ins.enumerated() { reaching[k] = current[v] } }
         for p in preds[b] {
             guard let out = outs[p] else { continue }

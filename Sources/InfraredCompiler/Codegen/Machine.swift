@@ -122,6 +122,10 @@ enum MOp: Hashable {
     }
     /// Registers a call destroys.
     var clobbers: [Register] { if case .call = self { return Register.callerSaved }; return [] }
+    /// Calls `body` with each register `clobbers` lists (no array for the
+    /// instructions that clobber none).
+    @inline(__always)
+    func forEachClobber(_ body: (Register) -> Void) { if case .call = self { Register.callerSaved.forEach(body) } }
 
     func mapRegs(_ f: (MReg) -> MReg) -> MOp {
         func s(_ x: MSource) -> MSource { if case .reg(let r) = x { return .reg(f(r)) }; return x }

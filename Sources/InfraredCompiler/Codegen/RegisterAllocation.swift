@@ -43,7 +43,7 @@ enum RegisterAllocation {
     /// only touch), so chains of two-address operations and the final move
     /// into R0 become one value, and the move disappears.
     static func coalesce(_ f: inout MFunction) {
-        let (ivs, fixed, _) = intervals(f)
+        let (ivs, fixed, _) = intervals(f, hints: false)
         // Union-find over register numbers (-1: its own root).
         var parent = [Int](filled: -1, count: f.vregCount)
         var merged = false
@@ -138,8 +138,9 @@ enum RegisterAllocation {
 
     /// Live intervals of the virtual registers (in register order), the
     /// physical registers' fixed ranges (by register number), and move hints
-    /// (by virtual register number).
-    static func intervals(_ f: MFunction) -> (vregs: [Interval], fixed: [[(Int, Int)]], hints: [[MReg]]) {
+    /// (by virtual register number; empty lists unless `wantHints`: coalescing
+    /// reads none).
+    static func intervals(_ f: MFunction, hints wantHints: Bool) -> (vregs: [Interval], fixed: [[(Int, Int)]], hints: [[MReg]]) {
         let n = f.blocks.count
         var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.blocks.reduce(0) { $0 + $1.instructions.count })
         // Per register, the last block that defined it / read it before any
@@ -201,8 +202,8 @@ enum RegisterAllocation {
                     case .p(let p): lastDef[Int(p.rawValue)] = d; fixed[Int(p.rawValue)].append((d, d))
                     }
                 }
-                for p in i.op.clobbers { fixed[Int(p.rawValue)].append((d, d)) }
-                if case .mov(let dst, .reg(let src)) = i.op {
+                i.op.forEachClobber { fixed[Int($0.rawValue)].append((d, d)) }
+                if wantHints, case .mov(let dst, .reg(let src)) = i.op {
                     if case .v(let a) = dst { hints[a].append(src) }
                     if case .v(let a) = src { hints[a].append(dst) }
                 }
@@ -223,7 +224,7 @@ enum RegisterAllocation {
     }
 
     static func scan(_ f: MFunction, unspillable: Set<Int>) throws -> ([Register?], [Int]) {
-        let (ivs, fixed, hints) = intervals(f)
+        let (ivs, fixed, hints) = intervals(f, hints: true)
         let sorted = ivs.sorted { ($0.start, $0.vreg) < ($1.start, $1.vreg) }
         var assignment = [Register?](filled: nil, count: f.vregCount)
         var active: [Interval] = []

@@ -26,6 +26,10 @@ enum BackEnd {
         var timings: [(stage: String, seconds: Double)]
     }
 
+    /// `trace_printk`'s number, looked up once (a lookup copies the prototype
+    /// out of the table, and each program asked).
+    private static let tracePrintk = HelperPrototype.named("trace_printk")!.id
+
     static func compile(_ program: LoweredProgram, path: String, lines: [String], options: CompileOptions) throws -> Output {
         var timer = StageTimer(on: options.timeReport)
         let decl = program.declaration
@@ -38,7 +42,7 @@ enum BackEnd {
             timer.start(nil)
             if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
         }
-        let printk = HelperPrototype.named("trace_printk")!.id
+        let printk = tracePrintk
         let callsPrintk = ir.blocks.contains { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }
         timer.start("checks")
         try Checks.run(ir, kind: decl.kind, path: path, lines: lines, lsmRange: program.lsmRange)

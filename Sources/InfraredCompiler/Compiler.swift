@@ -55,12 +55,15 @@ struct StageTimer {
     private(set) var current: String? = nil
     private var entries: [(stage: String, seconds: Double)] = []
     init(on: Bool) { self.on = on; last = clock.now }
-    mutating func start(_ stage: String?) {
+    /// Starts timing `stage` (nil: none), ending the running one. The name
+    /// is made only when timing is on (`"pass " + name` for each pass of
+    /// every program was 1 % of a build of 100 small programs).
+    mutating func start(_ stage: @autoclosure () -> String?) {
         guard on else { return }
         let now = clock.now
         if let current { charge(current, Self.seconds(now - last)) }
         last = now
-        current = stage
+        current = stage()
     }
     /// Adds stages timed elsewhere (a program's back end, on another thread).
     mutating func add(_ timings: [(stage: String, seconds: Double)]) {

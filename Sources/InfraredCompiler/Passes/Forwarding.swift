@@ -64,6 +64,9 @@ func forwardProbeReads(_ f: inout IRFunction) {
     }
 }
 
+/// `probe_read_kernel`'s number, looked up once.
+private let probeReadKernel = HelperPrototype.named("probe_read_kernel")!.id
+
 /// Helpers whose result cannot change while one program runs: the current
 /// task and its ids, its cgroup, the CPU.
 private let invariantHelpers = Set(["get_current_pid_tgid", "get_current_uid_gid", "get_current_task", "get_current_task_btf",
@@ -108,7 +111,7 @@ func reuseInvariantCalls(_ f: inout IRFunction) {
 /// bytes, the load defines `%v` itself and the stack copy goes.
 func loadInsteadOfProbeReads(_ f: inout IRFunction,
                              source: (_ block: Int, _ address: Operand, _ size: Int) -> (base: VReg, offset: Int)?) {
-    let probeRead = HelperPrototype.named("probe_read_kernel")!.id
+    let probeRead = probeReadKernel
     let definitions = Definitions(f)
     var uses: [VReg: Int] = [:], frameDefinitions: [VReg: [Int]] = [:]
     /// How many instructions name each stack byte.

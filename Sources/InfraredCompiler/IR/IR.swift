@@ -651,7 +651,7 @@ struct PredecessorTable {
 
 /// One block's predecessors: a view of `PredecessorTable`'s array, indexed
 /// from 0.
-struct Predecessors: RandomAccessCollection, Equatable {
+struct Predecessors: RandomAccessCollection {
     fileprivate let flat: [Int]
     fileprivate let lower: Int, upper: Int
 
@@ -663,7 +663,6 @@ struct Predecessors: RandomAccessCollection, Equatable {
     }
     /// Whether the only predecessor is `b` (one edge from it).
     func isOnly(_ b: Int) -> Bool { upper - lower == 1 && flat[lower] == b }
-    static func == (a: Predecessors, b: Predecessors) -> Bool { a.elementsEqual(b) }
 }
 
 /// A terminator's successors (`Terminator.successors`): none, one or two.

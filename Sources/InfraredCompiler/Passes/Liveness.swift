@@ -110,7 +110,9 @@ private func sortTail(_ a: inout [Int], from: Int) {
 /// sweeping until nothing changes (`DataflowReferenceTests`).
 func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool) {
     // Successors read off the terminators: no successor list per block.
-    sweepBackward(order: Array(f.reversePostOrder.reversed()), blockCount: f.blocks.count,
+    var postOrder = f.reversePostOrder
+    postOrder.reverse()   // in place: no second array
+    sweepBackward(order: postOrder, blockCount: f.blocks.count,
                   forEachSuccessor: { b, body in f.blocks[b].terminator.forEachSuccessor(body) }, visit: visit)
 }
 

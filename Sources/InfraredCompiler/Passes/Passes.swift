@@ -489,8 +489,9 @@ func eliminateDeadCode(_ f: inout IRFunction) {
     // what is live on entering its block: only then may a definition in a
     // predecessor have become dead, and another round (with the liveness
     // computed again) is needed.
-    // What is live at each point of a block's backward walk, as marks by
-    // register number: a register is live when its mark is the block's
+    //
+    // What is live at each point of a block's backward walk is kept as marks
+    // by register number: a register is live when its mark is the block's
     // stamp (a copy of the block's live-out set, grown and shrunk element
     // by element, was an allocation a block and a shift of the array at
     // each change).

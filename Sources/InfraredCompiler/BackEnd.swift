@@ -42,8 +42,7 @@ enum BackEnd {
             timer.start(nil)
             if options.dumpAfter.contains(pass.name) { dumps.append("; after \(pass.name)\n\(ir)") }
         }
-        let printk = tracePrintk
-        let callsPrintk = ir.blocks.contains { $0.instructions.contains { if case .call(_, printk, _) = $0.0 { return true }; return false } }
+        let callsPrintk = ir.blocks.contains { $0.instructions.contains { if case .call(_, tracePrintk, _) = $0.0 { return true }; return false } }
         timer.start("checks")
         try Checks.run(ir, kind: decl.kind, path: path, lines: lines, lsmRange: program.lsmRange)
         timer.start("selection")

@@ -339,7 +339,7 @@ enum Terminator: Hashable {
         default: return []
         }
     }
-    /// Calls `body` with each block `successors` lists, without the array.
+    /// Calls `body` with each block `successors` holds, in the same order.
     @inline(__always)
     func forEachSuccessor(_ body: (Int) -> Void) {
         switch self {

@@ -111,7 +111,6 @@ func reuseInvariantCalls(_ f: inout IRFunction) {
 /// bytes, the load defines `%v` itself and the stack copy goes.
 func loadInsteadOfProbeReads(_ f: inout IRFunction,
                              source: (_ block: Int, _ address: Operand, _ size: Int) -> (base: VReg, offset: Int)?) {
-    let probeRead = probeReadKernel
     let definitions = Definitions(f)
     var uses: [VReg: Int] = [:], frameDefinitions: [VReg: [Int]] = [:]
     /// How many instructions name each stack byte.
@@ -134,7 +133,7 @@ func loadInsteadOfProbeReads(_ f: inout IRFunction,
         while i < insns.count {
             let (insn, loc) = insns[i]
             i += 1
-            guard case .call(nil, probeRead, let args) = insn, args.count == 3,
+            guard case .call(nil, probeReadKernel, let args) = insn, args.count == 3,
                   case .reg(let buf) = args[0], case .imm(let n) = args[1], [1, 2, 4, 8].contains(n),
                   let (base, offset) = source(b, args[2], Int(n)) else {
                 out.append((insn, loc)); continue

@@ -53,7 +53,7 @@ extension Lowering {
             iterations += 1
             if iterations > 10_000 { throw CompileFailure.internalError("kind analysis does not converge") }
             for (s, edgeKinds) in transfer(b, entries[b]!) {
-                let merged = entries[s].map { zip($0, edgeKinds).map { $0.merged(with: $1) } } ?? edgeKinds
+                let merged = Kind.entry(entries[s], merging: edgeKinds)
                 if entries[s] != merged { entries[s] = merged; work.append(s) }
             }
         }

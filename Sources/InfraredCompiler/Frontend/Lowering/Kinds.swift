@@ -82,6 +82,14 @@ enum Kind: Equatable {
         }
     }
 
+    /// A block's entry kinds after one more incoming edge: the edge's kinds
+    /// merged register by register into what the entry held, or the edge's
+    /// own for the first edge in (the kind analysis and the one-pass
+    /// lowering of a frame without loops merge alike).
+    static func entry(_ held: [Kind]?, merging edge: [Kind]) -> [Kind] {
+        held.map { zip($0, edge).map { $0.merged(with: $1) } } ?? edge
+    }
+
     var rubyName: String {
         switch self {
         case .unset, .nil: return "nil"

@@ -168,7 +168,7 @@ final class Lowering {
                     guard s > b else {
                         throw CompileFailure.internalError("program `\(declaration.name)`: block \(b) of a frame without backward jumps goes back to block \(s)")
                     }
-                    entries[s] = entries[s].map { zip($0, edgeKinds).map { $0.merged(with: $1) } } ?? edgeKinds
+                    entries[s] = Kind.entry(entries[s], merging: edgeKinds)
                 } else if entries[s] == nil {
                     // A successor the analysis never reached would be left as `return 0`
                     // below: a program that stops halfway. Say so instead.

@@ -119,11 +119,12 @@ enum TailMerging {
     /// turns an early return into a jump, leaving the branch to hop over it),
     /// when the hopped-over jump is a block nothing else reaches.
     private static func invertBranchesOverJumps(_ f: inout MFunction) {
-        var targeted = Set<Int>()
+        // By block number (a hashed set cost a hash per jump).
+        var targeted = [Bool](filled: false, count: f.blocks.count)
         for b in f.blocks {
             for i in b.instructions {
-                if case .jump(let t) = i.op { targeted.insert(t) }
-                if case .branch(_, _, _, let t) = i.op { targeted.insert(t) }
+                if case .jump(let t) = i.op { targeted[t] = true }
+                if case .branch(_, _, _, let t) = i.op { targeted[t] = true }
             }
         }
         for b in f.blocks.indices where b + 1 < f.blocks.count {
@@ -133,15 +134,15 @@ enum TailMerging {
                   case .jump(let target) = insns[insns.count - 1].op, let inverse = inverted(c) else { continue }
             f.blocks[b].instructions.removeLast()
             f.blocks[b].instructions[insns.count - 2].op = .branch(inverse, x, y, target: target)
-            targeted.insert(target)
+            targeted[target] = true
         }
         for b in f.blocks.indices where b + 2 < f.blocks.count {
             guard let last = f.blocks[b].instructions.last, case .branch(let c, let x, let y, b + 2) = last.op,
-                  let inverse = inverted(c), !targeted.contains(b + 1),
+                  let inverse = inverted(c), !targeted[b + 1],
                   f.blocks[b + 1].instructions.count == 1, case .jump(let target) = f.blocks[b + 1].instructions[0].op else { continue }
             f.blocks[b].instructions[f.blocks[b].instructions.count - 1].op = .branch(inverse, x, y, target: target)
             f.blocks[b + 1].instructions = []
-            targeted.insert(target)
+            targeted[target] = true
         }
     }
 

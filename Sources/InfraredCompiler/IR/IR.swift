@@ -381,32 +381,6 @@ struct IRBlock {
     var terminatorLocation: SourceLocation = .none
 }
 
-/// Whether two block lists hold the same instructions and terminators
-/// (source locations aside): what every analysis of the IR reads. Arrays
-/// that share storage are the same without a look at their elements.
-func sameCode(_ a: [IRBlock], _ b: [IRBlock]) -> Bool {
-    guard a.count == b.count else { return false }
-    // In place, through the buffers: copying an instruction out of its
-    // array retains what it holds.
-    return a.withUnsafeBufferPointer { x in
-        b.withUnsafeBufferPointer { y in
-            if x.baseAddress == y.baseAddress { return true }
-            for k in x.indices {
-                guard x[k].terminator == y[k].terminator, x[k].instructions.count == y[k].instructions.count else { return false }
-                let same = x[k].instructions.withUnsafeBufferPointer { p in
-                    y[k].instructions.withUnsafeBufferPointer { q in
-                        if p.baseAddress == q.baseAddress { return true }
-                        for i in p.indices where p[i].0 != q[i].0 { return false }
-                        return true
-                    }
-                }
-                if !same { return false }
-            }
-            return true
-        }
-    }
-}
-
 /// The first index of sorted `a` where `above` holds (`above` false then
 /// true along `a`), or `a.count`: a bisection.
 func firstIndex<T>(in a: [T], where above: (T) -> Bool) -> Int {
@@ -453,7 +427,10 @@ struct PacketFields: Hashable {
 /// One BPF program in IR form.
 struct IRFunction {
     var name: String
-    var blocks: [IRBlock] = []
+    var blocks: [IRBlock] = [] { didSet { blocksVersion &+= 1 } }
+    /// Bumped by every write to `blocks` (the observer reads no old value,
+    /// so writes stay in place).
+    var blocksVersion = 0
     /// Block 0 is the entry. The context pointer arrives in `context` (R1).
     var context: VReg
     var vregCount: Int
@@ -484,26 +461,47 @@ struct IRFunction {
     /// a bounds check has proven in range may be loads.
     var packetFields: PacketFields?
 
-    /// The liveness `liveness()` last computed, with the blocks it was
-    /// computed for. Read through `liveness()` only, which checks them.
-    var livenessCache: (blocks: [IRBlock], liveness: IRLiveness)?
+    /// The liveness `liveness()` last computed and the version of the
+    /// blocks it was computed for.
+    var livenessCache: (version: Int, liveness: IRLiveness)?
 
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
 
-    /// The liveness of the blocks as they are. Passes that change nothing
-    /// leave the blocks as they were, so the liveness computed before them is
-    /// the one a new computation would give (in a long body, 8 of the 16
-    /// computations of the pipeline are of blocks some computation has seen).
+    /// The liveness of the blocks as they are: computed again only after a
+    /// write to the blocks.
     mutating func liveness() -> IRLiveness {
-        if let cache = livenessCache, sameCode(cache.blocks, blocks) {
-            // The blocks as they are now: the next check finds them the same at once.
-            livenessCache = (blocks, cache.liveness)
-            return cache.liveness
-        }
+        if let cache = livenessCache, cache.version == blocksVersion { return cache.liveness }
         livenessCache = nil
         let computed = IRLiveness(self)
-        livenessCache = (blocks, computed)
+        livenessCache = (blocksVersion, computed)
         return computed
+    }
+
+    /// Calls `rewrite` with each instruction of block `b` in order and puts
+    /// what it returns in its place. The block is written, and a new array
+    /// made, only from the first instruction that changes: a write to the
+    /// blocks is what makes `liveness()` compute again.
+    mutating func rewriteInstructions(ofBlock b: Int, _ rewrite: (IRInstruction, SourceLocation) -> IRInstruction) {
+        let instructions = blocks[b].instructions
+        var rewritten: [(IRInstruction, SourceLocation)]?
+        for k in instructions.indices {
+            let (insn, loc) = instructions[k]
+            let out = rewrite(insn, loc)
+            if rewritten != nil {
+                rewritten!.append((out, loc))
+            } else if out != insn {
+                var r = Array(instructions[..<k])
+                r.reserveCapacity(instructions.count)
+                r.append((out, loc))
+                rewritten = r
+            }
+        }
+        if let rewritten { blocks[b].instructions = rewritten }
+    }
+
+    /// Sets block `b`'s terminator, writing the blocks only when it changes.
+    mutating func setTerminator(_ t: Terminator, ofBlock b: Int) {
+        if blocks[b].terminator != t { blocks[b].terminator = t }
     }
 
     /// How many edges enter each block (a branch with both arms to one

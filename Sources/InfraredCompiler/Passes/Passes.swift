@@ -119,7 +119,7 @@ func propagateConstants(_ f: inout IRFunction) {
         if case .branch(let c, .imm(let x), .imm(let y), let th, let el) = t {
             f.blocks[b].terminator = .jump(c.evaluate(x, y) ? th : el)
         } else {
-            f.blocks[b].terminator = t
+            f.setTerminator(t, ofBlock: b)
         }
     }
 }
@@ -440,9 +440,7 @@ func propagateCopies(_ f: inout IRFunction) {
             if case .reg(let r) = o, let c = copy[r.id] { return c }
             return o
         }
-        var out: [(IRInstruction, SourceLocation)] = []
-        out.reserveCapacity(f.blocks[b].instructions.count)
-        for (insn, loc) in f.blocks[b].instructions {
+        f.rewriteInstructions(ofBlock: b) { insn, _ in
             let i = insn.mapUses(resolve)
             if let d = i.definition {
                 copy[d.id] = nil
@@ -454,10 +452,9 @@ func propagateCopies(_ f: inout IRFunction) {
                     if case .reg(let s) = src { copiers[s.id].append(d.id); touched.append(s.id) }
                 }
             }
-            out.append((i, loc))
+            return i
         }
-        f.blocks[b].instructions = out
-        f.blocks[b].terminator = f.blocks[b].terminator.mapUses(resolve)
+        f.setTerminator(f.blocks[b].terminator.mapUses(resolve), ofBlock: b)
     }
 }
 

@@ -257,7 +257,7 @@ private let stateReaders = Set(["ktime_get_ns", "ktime_get_boot_ns", "ktime_get_
 func sinkStateReads(_ f: inout IRFunction) {
     var liveness: IRLiveness?   // moves within a block change no block's live-out set
     for b in f.blocks.indices {
-        var insns = f.blocks[b].instructions
+        var insns = f.blocks[b].instructions, changed = false
         var i = 0
         while i < insns.count {
             guard case .call(let d?, let h, let args) = insns[i].0, args.isEmpty, stateReaders.contains(h) else { i += 1; continue }
@@ -292,8 +292,9 @@ func sinkStateReads(_ f: inout IRFunction) {
             let follow = between.filter(follows), stay = between.filter { !follows($0) }
             guard !stay.isEmpty else { i += 1; continue }   // only what follows anyway: nothing to gain
             insns.replaceSubrange(i..<t, with: stay + [insns[i]] + follow)
+            changed = true
             // The instruction now at i is new to the scan.
         }
-        f.blocks[b].instructions = insns
+        if changed { f.blocks[b].instructions = insns }
     }
 }

@@ -275,12 +275,12 @@ struct StackLayout {
         var cache: [Int: Int] = [:]
         func at(_ o: Int) -> Int { if let m = cache[o] { return m }; let m = moved(o); cache[o] = m; return m }
         for b in f.blocks.indices {
-            for i in f.blocks[b].instructions.indices {
-                switch f.blocks[b].instructions[i].0 {
-                case .frameAddress(let d, let o): f.blocks[b].instructions[i].0 = .frameAddress(d, offset: at(o))
-                case .loadFrame(let d, let o, let s, let sg): f.blocks[b].instructions[i].0 = .loadFrame(d, offset: at(o), size: s, signed: sg)
-                case .storeFrame(let o, let v, let s): f.blocks[b].instructions[i].0 = .storeFrame(offset: at(o), value: v, size: s)
-                default: break
+            f.rewriteInstructions(ofBlock: b) { insn, _ in
+                switch insn {
+                case .frameAddress(let d, let o): return .frameAddress(d, offset: at(o))
+                case .loadFrame(let d, let o, let s, let sg): return .loadFrame(d, offset: at(o), size: s, signed: sg)
+                case .storeFrame(let o, let v, let s): return .storeFrame(offset: at(o), value: v, size: s)
+                default: return insn
                 }
             }
         }

@@ -75,9 +75,7 @@ func numberValues(_ f: inout IRFunction) {
         func operand(_ o: Operand) -> Operand2 {
             switch o { case .reg(let r): return .value(versions.value(r)); case .imm(let i): return .imm(i) }
         }
-        var out: [(IRInstruction, SourceLocation)] = []
-        out.reserveCapacity(f.blocks[b].instructions.count)
-        for (insn, loc) in f.blocks[b].instructions {
+        f.rewriteInstructions(ofBlock: b) { insn, _ in
             var key: Key?
             switch insn {
             case .binary(let op, _, let x, let y):
@@ -100,9 +98,8 @@ func numberValues(_ f: inout IRFunction) {
                 versions.write(d)
                 if let key { available[key] = versions.value(d) }
             }
-            out.append((emitted, loc))
+            return emitted
         }
-        f.blocks[b].instructions = out
     }
 }
 
@@ -270,7 +267,7 @@ func narrowStoredValues(_ f: inout IRFunction) {
             let low = Int64(bitPattern: (UInt64(1) << UInt64(size * 8)) - 1)
             return m & low == low ? .reg(x.register) : o
         }
-        f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
+        f.rewriteInstructions(ofBlock: b) { insn, _ in
             var out = insn
             switch insn {
             case .storeFrame(let off, let v, let size): out = .storeFrame(offset: off, value: narrowed(v, size: size), size: size)
@@ -286,7 +283,7 @@ func narrowStoredValues(_ f: inout IRFunction) {
                     versions.write(d)
                 }
             }
-            return (out, loc)
+            return out
         }
     }
 }
@@ -315,16 +312,16 @@ func unsignLoadsOnlyStored(_ f: inout IRFunction) {
         b.terminator.forEachUse { widestStore[$0.id] = 99 }
     }
     for b in f.blocks.indices {
-        f.blocks[b].instructions = f.blocks[b].instructions.map { (insn, loc) in
+        f.rewriteInstructions(ofBlock: b) { insn, _ in
             if case .load(let d, let base, let off, let size, true) = insn, defs[d.id] == 1,
                case let widest = widestStore[d.id], widest > 0, widest <= size {
-                return (.load(d, base: base, offset: off, size: size, signed: false), loc)
+                return .load(d, base: base, offset: off, size: size, signed: false)
             }
             if case .loadFrame(let d, let off, let size, true) = insn, defs[d.id] == 1,
                case let widest = widestStore[d.id], widest > 0, widest <= size {
-                return (.loadFrame(d, offset: off, size: size, signed: false), loc)
+                return .loadFrame(d, offset: off, size: size, signed: false)
             }
-            return (insn, loc)
+            return insn
         }
     }
 }

@@ -187,7 +187,7 @@ enum RegisterAllocation {
         }
         var fixed = [[(Int, Int)]](filled: [], count: Register.allCases.count)
         var lastDef = [Int?](filled: nil, count: Register.allCases.count)
-        var hints = [[MReg]](filled: [], count: f.vregCount)
+        var hints = [[MReg]](filled: [], count: wantHints ? f.vregCount : 0)
         var g = 0
         for b in 0..<n {
             let first = g

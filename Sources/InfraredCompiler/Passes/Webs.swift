@@ -39,7 +39,12 @@ func renameWebs(_ f: inout IRFunction) {
         return ra
     }
     let n = f.blocks.count
-    var outs = [[Int]?](filled: nil, count: n)
+    // Each block's reaching webs of its live-out registers, once visited:
+    // all blocks' in one array, block b's at outStart[b] ..< outStart[b + 1]
+    // (an array a block was an allocation a block).
+    var outStart = [Int](filled: 0, count: n + 1)
+    for b in 0..<n { outStart[b + 1] = outStart[b] + live.liveOut[b].ids.count }
+    var outs = [Int](filled: -1, count: outStart[n]), visited = [Bool](filled: false, count: n)
     let preds = f.predecessors
     // The reaching web of each register while walking a block, indexed by
     // register number: written for a block's live-in registers and its
@@ -55,13 +60,13 @@ func renameWebs(_ f: inout IRFunction) {
         for _ in 0..<ins.count { reaching.append(-1) }
         if b == 0 { for (k, v) in ins.enumerated() { reaching[k] = current[v] } }
         for p in preds[b] {
-            guard let out = outs[p] else { continue }
+            guard visited[p] else { continue }
             // liveIn[b] ⊆ liveOut[p]: one merge walk finds each register.
-            let outIDs = live.liveOut[p].ids
+            let outIDs = live.liveOut[p].ids, out = outStart[p]
             var j = 0
             for (k, v) in ins.enumerated() {
                 while outIDs[j] < v { j += 1 }
-                let d = out[j]
+                let d = outs[out + j]
                 guard d >= 0 else { continue }
                 reaching[k] = reaching[k] < 0 ? find(d) : union(reaching[k], d)
             }
@@ -76,10 +81,14 @@ func renameWebs(_ f: inout IRFunction) {
         for (insn, _) in f.blocks[b].instructions {
             if let v = insn.definition { current[v.id] = d; d += 1 }
         }
-        let out = live.liveOut[b].ids.map { current[$0] }
-        guard out != outs[b] else { return false }
-        outs[b] = out
-        return true
+        let ids = live.liveOut[b].ids, out = outStart[b]
+        var changed = !visited[b]
+        visited[b] = true
+        for (j, v) in ids.enumerated() where outs[out + j] != current[v] {
+            outs[out + j] = current[v]
+            changed = true
+        }
+        return changed
     }
     // One register per web, in the order the rewrite meets them; the
     // context's entry web keeps the context register.

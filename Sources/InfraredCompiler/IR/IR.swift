@@ -477,23 +477,24 @@ struct IRFunction {
         return computed
     }
 
-    /// Calls `rewrite` with each instruction of block `b` in order and puts
-    /// what it returns in its place. The block is written, and a new array
-    /// made, only from the first instruction that changes: a write to the
-    /// blocks is what makes `liveness()` compute again.
-    mutating func rewriteInstructions(ofBlock b: Int, _ rewrite: (IRInstruction, SourceLocation) -> IRInstruction) {
+    /// Calls `rewrite` with each instruction of block `b` in order; what it
+    /// returns replaces the instruction (nil: the instruction stays, and is
+    /// not compared). The block is written, and a new array made, only from
+    /// the first replacement: a write to the blocks is what makes
+    /// `liveness()` compute again.
+    mutating func rewriteInstructions(ofBlock b: Int, _ rewrite: (IRInstruction, SourceLocation) -> IRInstruction?) {
         let instructions = blocks[b].instructions
         var rewritten: [(IRInstruction, SourceLocation)]?
         for k in instructions.indices {
             let (insn, loc) = instructions[k]
-            let out = rewrite(insn, loc)
-            if rewritten != nil {
+            if let out = rewrite(insn, loc) {
+                if rewritten == nil {
+                    rewritten = Array(instructions[..<k])
+                    rewritten!.reserveCapacity(instructions.count)
+                }
                 rewritten!.append((out, loc))
-            } else if out != insn {
-                var r = Array(instructions[..<k])
-                r.reserveCapacity(instructions.count)
-                r.append((out, loc))
-                rewritten = r
+            } else if rewritten != nil {
+                rewritten!.append((insn, loc))
             }
         }
         if let rewritten { blocks[b].instructions = rewritten }

@@ -441,7 +441,10 @@ func propagateCopies(_ f: inout IRFunction) {
             return o
         }
         f.rewriteInstructions(ofBlock: b) { insn, _ in
-            let i = insn.mapUses(resolve)
+            // Rebuilt only when a register it reads holds a copy.
+            var copies = false
+            insn.forEachUse { if copy[$0.id] != nil { copies = true } }
+            let i = copies ? insn.mapUses(resolve) : insn
             if let d = i.definition {
                 copy[d.id] = nil
                 for k in copiers[d.id] where copy[k] == .reg(d) { copy[k] = nil }
@@ -452,7 +455,7 @@ func propagateCopies(_ f: inout IRFunction) {
                     if case .reg(let s) = src { copiers[s.id].append(d.id); touched.append(s.id) }
                 }
             }
-            return i
+            return copies ? i : nil
         }
         f.setTerminator(f.blocks[b].terminator.mapUses(resolve), ofBlock: b)
     }

@@ -277,10 +277,10 @@ struct StackLayout {
         for b in f.blocks.indices {
             f.rewriteInstructions(ofBlock: b) { insn, _ in
                 switch insn {
-                case .frameAddress(let d, let o): return .frameAddress(d, offset: at(o))
-                case .loadFrame(let d, let o, let s, let sg): return .loadFrame(d, offset: at(o), size: s, signed: sg)
-                case .storeFrame(let o, let v, let s): return .storeFrame(offset: at(o), value: v, size: s)
-                default: return insn
+                case .frameAddress(let d, let o): let m = at(o); return m == o ? nil : .frameAddress(d, offset: m)
+                case .loadFrame(let d, let o, let s, let sg): let m = at(o); return m == o ? nil : .loadFrame(d, offset: m, size: s, signed: sg)
+                case .storeFrame(let o, let v, let s): let m = at(o); return m == o ? nil : .storeFrame(offset: m, value: v, size: s)
+                default: return nil
                 }
             }
         }

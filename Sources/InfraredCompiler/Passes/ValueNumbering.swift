@@ -89,7 +89,7 @@ func numberValues(_ f: inout IRFunction) {
             case .loadFrame(_, let off, let size, let s): key = .loadFrame(off, size, s, memory: memory)
             default: break   // addresses are rematerialised, not kept in registers
             }
-            var emitted = insn
+            var emitted: IRInstruction?   // nil: the instruction stays
             if let key, let d = insn.definition, let earlier = available[key], versions.holds(earlier) {
                 emitted = .move(d, .reg(earlier.register))
             }
@@ -268,10 +268,14 @@ func narrowStoredValues(_ f: inout IRFunction) {
             return m & low == low ? .reg(x.register) : o
         }
         f.rewriteInstructions(ofBlock: b) { insn, _ in
-            var out = insn
+            var out: IRInstruction?   // nil: the instruction stays
             switch insn {
-            case .storeFrame(let off, let v, let size): out = .storeFrame(offset: off, value: narrowed(v, size: size), size: size)
-            case .store(let base, let off, let v, let size): out = .store(base: base, offset: off, value: narrowed(v, size: size), size: size)
+            case .storeFrame(let off, let v, let size):
+                let n = narrowed(v, size: size)
+                if n != v { out = .storeFrame(offset: off, value: n, size: size) }
+            case .store(let base, let off, let v, let size):
+                let n = narrowed(v, size: size)
+                if n != v { out = .store(base: base, offset: off, value: n, size: size) }
             default: break
             }
             if let d = insn.definition {
@@ -321,7 +325,7 @@ func unsignLoadsOnlyStored(_ f: inout IRFunction) {
                case let widest = widestStore[d.id], widest > 0, widest <= size {
                 return .loadFrame(d, offset: off, size: size, signed: false)
             }
-            return insn
+            return nil
         }
     }
 }

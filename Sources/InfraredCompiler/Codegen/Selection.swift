@@ -19,15 +19,17 @@ struct Selection {
         s.f.stackSize = ir.stackSize
         // Reads of each register, and reads as an `add`'s second operand, by register number.
         var uses = [Int](filled: 0, count: ir.vregCount), addUses = uses
-        for b in ir.blocks {
-            for (i, _) in b.instructions {
+        // Blocks read in place (`instructions(of:)`): a loop over `ir.blocks`
+        // copies each block out of the array.
+        for b in ir.blocks.indices {
+            for (i, _) in ir.instructions(of: b) {
                 i.forEachUse { uses[$0.id] += 1 }
                 if case .binary(.add, _, .reg(let a), .reg(let c)) = i, a != c { addUses[c.id] += 1 }
             }
-            b.terminator.forEachUse { uses[$0.id] += 1 }
+            ir.terminator(of: b).forEachUse { uses[$0.id] += 1 }
         }
-        for b in ir.blocks {
-            for (i, _) in b.instructions {
+        for b in ir.blocks.indices {
+            for (i, _) in ir.instructions(of: b) {
                 if case .coreConstant(let d, _, _) = i, uses[d.id] == addUses[d.id], uses[d.id] > 0 { s.coreOnlyAdded.insert(d) }
             }
         }
@@ -35,16 +37,16 @@ struct Selection {
         /// One value for the whole run: one definition (the context: its entry value only).
         func once(_ r: VReg) -> Bool { definitions.count(r) == (r == ir.context ? 0 : 1) }
         var loadsOnly: [VReg: Int] = [:], coreValue: [VReg: Int64] = [:]
-        for b in ir.blocks {
-            for (i, _) in b.instructions {
+        for b in ir.blocks.indices {
+            for (i, _) in ir.instructions(of: b) {
                 if case .load(_, let a, 0, _, _) = i { loadsOnly[a, default: 0] += 1 }
                 if case .coreConstant(let d, let v, _) = i { coreValue[d] = v }
             }
         }
         // `%p` must hold at the load what it held at the add: one definition
         // (which dominates both), as must `%a`.
-        for b in ir.blocks {
-            for (i, _) in b.instructions {
+        for b in ir.blocks.indices {
+            for (i, _) in ir.instructions(of: b) {
                 guard case .binary(.add, let a, .reg(let p), .reg(let c)) = i, s.coreOnlyAdded.contains(c),
                       once(a), uses[a.id] == 1, loadsOnly[a] == 1, once(p), p != a,
                       let v = coreValue[c], Int16(exactly: v) != nil else { continue }

@@ -502,8 +502,8 @@ func eliminateDeadCode(_ f: inout IRFunction) {
         let live = f.liveness()
         for b in f.blocks.indices {
             l.start(live.liveOut[b])
-            f.blocks[b].terminator.forEachUse { l.insert($0) }
-            let insns = f.blocks[b].instructions
+            f.terminator(of: b).forEachUse { l.insert($0) }
+            let insns = f.instructions(of: b)
             // The kept instructions, last first, built only from the first
             // removal on (most blocks lose nothing: no array for them).
             var kept: [(IRInstruction, SourceLocation)] = []

@@ -500,13 +500,13 @@ struct IRFunction {
         if let rewritten { blocks[b].instructions = rewritten }
     }
 
-    /// Block `b`'s terminator and instructions, read in place: reading
-    /// `blocks[b].terminator` may copy the whole block out of the array first
-    /// (a retain and a release of its instructions; 4 % of a long body's
-    /// build, spread over the passes).
+    /// Block `b`'s terminator and instructions, read in place through a
+    /// pointer to the field: `blocks[b].terminator` or a loop over `blocks`
+    /// copies the whole block out of the array first (a retain and a release
+    /// of its instructions; 320,000 copies in a build of 1,000 map updates).
     func terminator(of b: Int) -> Terminator {
         precondition(blocks.indices.contains(b))
-        return blocks.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress! + b).assumingMemoryBound(to: IRBlock.self).pointer(to: \.terminator)!.pointee }
+        return blocks.withUnsafeBufferPointer { ($0.baseAddress! + b).pointer(to: \.terminator)!.pointee }
     }
     func instructions(of b: Int) -> [(IRInstruction, SourceLocation)] {
         precondition(blocks.indices.contains(b))

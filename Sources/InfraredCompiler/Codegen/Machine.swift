@@ -120,10 +120,8 @@ enum MOp: Hashable {
         default: return 1
         }
     }
-    /// Registers a call destroys.
-    var clobbers: [Register] { if case .call = self { return Register.callerSaved }; return [] }
-    /// Calls `body` with each register `clobbers` lists (no array for the
-    /// instructions that clobber none).
+    /// Calls `body` with each register the instruction destroys: a call's
+    /// caller-saved registers (no array for the instructions that clobber none).
     @inline(__always)
     func forEachClobber(_ body: (Register) -> Void) { if case .call = self { Register.callerSaved.forEach(body) } }
 

@@ -50,6 +50,31 @@ func numberValues(_ f: inout IRFunction) {
         case setcc(Condition, Operand2, Operand2)
         case load(Value, Int, Int, Bool, memory: Int)
         case loadFrame(Int, Int, Bool, memory: Int)
+
+        /// The key folded into one word for the hasher: the synthesized hash
+        /// combined every field apart, and the operation and condition by
+        /// their names (a string hashed for each key).
+        func hash(into hasher: inout Hasher) {
+            func word(_ o: Operand2) -> UInt64 {
+                switch o {
+                case .value(let v): return UInt64(truncatingIfNeeded: v.register.id) << 24 ^ UInt64(truncatingIfNeeded: v.version)
+                case .imm(let i): return ~UInt64(bitPattern: i)
+                }
+            }
+            func mix(_ w: UInt64, _ x: UInt64) -> UInt64 { (w ^ x) &* 0x9E37_79B9_7F4A_7C15 }
+            func small(_ x: Int) -> UInt64 { UInt64(truncatingIfNeeded: x) }
+            let w: UInt64
+            switch self {
+            case .binary(let op, let a, let b): w = mix(mix(mix(1, withUnsafeBytes(of: op) { UInt64($0[0]) }), word(a)), word(b))
+            case .neg(let a): w = mix(2, word(a))
+            case .setcc(let c, let a, let b): w = mix(mix(mix(3, withUnsafeBytes(of: c) { UInt64($0[0]) }), word(a)), word(b))
+            case .load(let v, let off, let size, let signed, let memory):
+                w = mix(mix(mix(4, word(.value(v))), small(off) << 8 ^ small(size) << 1 ^ (signed ? 1 : 0)), small(memory))
+            case .loadFrame(let off, let size, let signed, let memory):
+                w = mix(mix(5, small(off) << 8 ^ small(size) << 1 ^ (signed ? 1 : 0)), small(memory))
+            }
+            hasher.combine(w)
+        }
     }
     enum Operand2: Hashable {
         case value(Value), imm(Int64)
@@ -155,26 +180,39 @@ private struct Form: Equatable {
 func foldLinearExpressions(_ f: inout IRFunction) {
     let maximumTerms = 4
 
-    let live = f.liveness()
+    // The liveness of `f` as it came, computed when a chain is first
+    // asked about (most functions have none): the rewritten blocks are
+    // written back at the end, so `f` is the function it describes.
+    var live: IRLiveness?
+    var marks: LiveMarks?
+    var rewrittenBlocks: [(block: Int, instructions: [(IRInstruction, SourceLocation)])] = []
     var versions = Versions(registers: f.vregCount)
-    var forms: [Value: Form] = [:]   // emptied for each block, as in numberValues
+    var forms = CurrentForms(registers: f.vregCount)
     for b in f.blocks.indices {
         versions.startBlock()
-        forms.removeAll(keepingCapacity: true)
-        let instructions = f.blocks[b].instructions
+        forms.startBlock()
+        let instructions = f.instructions(of: b)
         // Which of each instruction's operands are read after it, to know
-        // which chains die (a whole register set per instruction was
-        // quadratic in time and memory: 1.2 GB for a 10,000-line body).
-        // Found when first asked: most blocks have no chain to shorten.
-        var readAfterFound: [[VReg]]?
-        func readAfter(_ index: Int) -> [VReg] {
+        // which chains die: a bit for each use, in `forEachUse`'s order
+        // (a whole register set per instruction was quadratic in time and
+        // memory: 1.2 GB for a 10,000-line body; a list per instruction,
+        // an allocation each). Found when first asked: most blocks have no
+        // chain to shorten.
+        var readAfterFound: [UInt8]?
+        func readAfter(_ index: Int) -> UInt8 {
             if let found = readAfterFound { return found[index] }
-            var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
-            var found = Array(filled: [VReg](), count: instructions.count)
+            if live == nil { live = f.liveness() }
+            if marks == nil { marks = LiveMarks(registers: f.vregCount) }
+            marks!.start(live!.liveOut[b])
+            f.terminator(of: b).forEachUse { marks!.insert($0) }
+            var found = [UInt8](filled: 0, count: instructions.count)
             for i in instructions.indices.reversed() {
-                found[i] = instructions[i].0.uses.filter { l.contains($0) }
-                if let d = instructions[i].0.definition { l.remove(d) }
-                l.formUnion(instructions[i].0.uses)
+                let insn = instructions[i].0
+                var mask: UInt8 = 0, k: UInt8 = 0
+                insn.forEachUse { if marks!.contains($0) { mask |= 1 << k }; k += 1 }
+                found[i] = mask
+                if let d = insn.definition { marks!.remove(d) }
+                insn.forEachUse { marks!.insert($0) }
             }
             readAfterFound = found
             return found[index]
@@ -182,12 +220,12 @@ func foldLinearExpressions(_ f: inout IRFunction) {
         func form(_ o: Operand) -> Form {
             switch o {
             case .imm(let k): return .constant(k)
-            case .reg(let r): let v = versions.value(r); return forms[v] ?? .atom(v)
+            case .reg(let r): return forms[r, versions[r]] ?? .atom(versions.value(r))
             }
         }
         /// Whether the operand is a register computed by a linear operation in this block.
         func derived(_ o: Operand) -> Bool {
-            guard case .reg(let r) = o, let fm = forms[versions.value(r)] else { return false }
+            guard case .reg(let r) = o, let fm = forms[r, versions[r]] else { return false }
             return fm != .atom(versions.value(r))
         }
         var out: [(IRInstruction, SourceLocation)] = []
@@ -232,11 +270,18 @@ func foldLinearExpressions(_ f: inout IRFunction) {
                     if r.constant != 0 { seq.append(.binary(.add, d, .reg(d), .imm(r.constant))) }
                     if seq.count == 1, case .move(d, .reg(d)) = seq[0] { seq = [] }
                     // Two instructions for one pay only when the chain it read dies.
-                    func chainDies() -> Bool { insn.uses.allSatisfy { !derived(.reg($0)) || !readAfter(index).contains($0) || $0 == d } }
+                    func chainDies() -> Bool {
+                        var dies = true, k: UInt8 = 0
+                        insn.forEachUse { u in
+                            if u != d && derived(.reg(u)) && readAfter(index) & (1 << k) != 0 { dies = false }
+                            k += 1
+                        }
+                        return dies
+                    }
                     if seq.count <= 1 || chainDies() { emitted = seq }
                 }
                 versions.write(d)
-                forms[versions.value(d)] = r
+                forms.set(d, version: versions[d], r)
             } else if let d = insn.definition {
                 versions.write(d)
             }
@@ -247,7 +292,37 @@ func foldLinearExpressions(_ f: inout IRFunction) {
                 out.append((insn, loc))
             }
         }
-        if rewritten { f.blocks[b].instructions = out }
+        if rewritten { rewrittenBlocks.append((b, out)) }
+    }
+    for (b, instructions) in rewrittenBlocks { f.blocks[b].instructions = instructions }
+}
+
+/// The linear form of each register's current version in the block, in
+/// arrays by register number (stamped with the block and the version it
+/// holds for), as `Versions` keeps versions: a dictionary by value hashed
+/// every operand.
+private struct CurrentForms {
+    private var form: [Form?], block: [Int], version: [Int]
+    private var current = 0
+    init(registers: Int) {
+        form = [Form?](filled: nil, count: registers)
+        block = [Int](filled: 0, count: registers)
+        version = [Int](filled: 0, count: registers)
+    }
+    /// Every form forgotten.
+    mutating func startBlock() { current += 1 }
+    /// The form of `r` at `v`, its current version; nil when it has none.
+    subscript(_ r: VReg, _ v: Int) -> Form? {
+        r.id < block.count && block[r.id] == current && version[r.id] == v ? form[r.id] : nil
+    }
+    mutating func set(_ r: VReg, version v: Int, _ f: Form) {
+        if r.id >= block.count {
+            let grow = r.id + 1 - block.count
+            form += [Form?](filled: nil, count: grow)
+            block += [Int](filled: 0, count: grow)
+            version += [Int](filled: 0, count: grow)
+        }
+        form[r.id] = f; block[r.id] = current; version[r.id] = v
     }
 }
 

@@ -77,7 +77,10 @@ enum ContextLayouts {
     }
 
     /// Whether a tracepoint target is a wildcard (`sched/sched_*`): `*`, `?` or `[…]` as in shell globs.
-    static func isWildcard(_ target: String) -> Bool { target.contains { "*?[".contains($0) } }
+    static func isWildcard(_ target: String) -> Bool {
+        // By bytes: these are ASCII (by characters, 18,000 instructions a program).
+        target.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "[") }
+    }
 
     /// The `CATEGORY/EVENT` names tracefs has (an `EVENT/format` file under
     /// `CATEGORY`) that match the glob `pattern`, sorted; from the first of

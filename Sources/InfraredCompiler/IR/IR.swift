@@ -464,6 +464,8 @@ struct IRFunction {
     /// The liveness `liveness()` last computed and the version of the
     /// blocks it was computed for.
     var livenessCache: (version: Int, liveness: IRLiveness)?
+    /// The reverse post-order `order()` last computed, likewise.
+    var orderCache: (version: Int, order: [Int])?
 
     mutating func newVReg() -> VReg { defer { vregCount += 1 }; return VReg(id: vregCount) }
 
@@ -472,8 +474,18 @@ struct IRFunction {
     mutating func liveness() -> IRLiveness {
         if let cache = livenessCache, cache.version == blocksVersion { return cache.liveness }
         livenessCache = nil
-        let computed = IRLiveness(self)
+        let computed = IRLiveness(self, order: order())
         livenessCache = (blocksVersion, computed)
+        return computed
+    }
+
+    /// `reversePostOrder` of the blocks as they are: computed again only
+    /// after a write to the blocks (a pass that asks for it and for the
+    /// liveness, which sweeps in this order, computed it twice).
+    mutating func order() -> [Int] {
+        if let cache = orderCache, cache.version == blocksVersion { return cache.order }
+        let computed = reversePostOrder
+        orderCache = (blocksVersion, computed)
         return computed
     }
 

@@ -5,7 +5,9 @@ struct IRLiveness {
     var liveIn: [RegisterSet]
     var liveOut: [RegisterSet]
 
-    init(_ f: IRFunction) {
+    /// The liveness of `f`, swept in `order` (its `reversePostOrder`, when
+    /// the caller has it).
+    init(_ f: IRFunction, order: [Int]? = nil) {
         let n = f.blocks.count
         let empty = RegisterSet()
         var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.blocks.reduce(0) { $0 + $1.instructions.count })
@@ -29,7 +31,7 @@ struct IRLiveness {
         sets.finish()
         let blockSets = sets   // captured as a constant, not a box
         var liveIn = Array(filled: empty, count: n), liveOut = liveIn
-        sweepBackward(f) { b, first in
+        sweepBackward(f, reversePostOrder: order) { b, first in
             var out = empty
             switch f.blocks[b].terminator {
             case .jump(let t): out = liveIn[t]
@@ -108,9 +110,9 @@ private func sortTail(_ a: inout [Int], from: Int) {
 /// runs only when the target of a back edge changed: one sweep without
 /// loops, and none that merely confirms. The result is the fixed point of
 /// sweeping until nothing changes (`DataflowReferenceTests`).
-func sweepBackward(_ f: IRFunction, visit: (_ block: Int, _ first: Bool) -> Bool) {
+func sweepBackward(_ f: IRFunction, reversePostOrder: [Int]? = nil, visit: (_ block: Int, _ first: Bool) -> Bool) {
     // Successors read off the terminators: no successor list per block.
-    var postOrder = f.reversePostOrder
+    var postOrder = reversePostOrder ?? f.reversePostOrder
     postOrder.reverse()   // in place: no second array
     sweepBackward(order: postOrder, blockCount: f.blocks.count,
                   forEachSuccessor: { b, body in f.blocks[b].terminator.forEachSuccessor(body) }, visit: visit)

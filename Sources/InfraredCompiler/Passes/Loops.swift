@@ -25,7 +25,7 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         // Most programs have no loop: nothing to analyse.
         let loops = Loop.innermost(in: f)
         guard !loops.isEmpty else { return }
-        let order = f.reversePostOrder
+        let order = f.order()
         let position = f.positions(in: order)
         let live = f.liveness()
         let analysis = ConstantAnalysis(f, order: order, liveness: live)

@@ -77,7 +77,7 @@ extension CompileOptions {
 /// constant operands are substituted, operations on constants computed,
 /// branches on constants become jumps.
 func propagateConstants(_ f: inout IRFunction) {
-    let order = f.reversePostOrder
+    let order = f.order()
     let live = f.liveness()
     let analysis = ConstantAnalysis(f, order: order, liveness: live)
     // Rewrite.

@@ -73,7 +73,7 @@ func renameWebs(_ f: inout IRFunction) {
         }
         for (k, v) in ins.enumerated() { current[v] = reaching[k] < 0 ? -1 : find(reaching[k]) }
     }
-    let order = f.reversePostOrder
+    let order = f.order()
     // A block whose predecessors are as when it was visited would make the same merges again.
     sweepForward(f, order: order) { b in
         enter(b)

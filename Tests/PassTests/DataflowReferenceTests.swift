@@ -90,14 +90,14 @@ final class DataflowReferenceTests: XCTestCase {
             for (stage, pass) in stages {
                 pass?.run(&f)
                 let live = IRLiveness(f), want = Self.referenceLiveness(f)
-                if live.liveIn.map(\.ids) != want.liveIn || live.liveOut.map(\.ids) != want.liveOut {
+                if live.liveIn.map { Array($0.ids) } != want.liveIn || live.liveOut.map { Array($0.ids) } != want.liveOut {
                     failures.append("\(p.name) after \(stage): liveness differs from its definition\n\(f)")
                 }
                 // The liveness the function carries from the passes (`liveness()`'s
                 // cache, kept while the blocks stay the same) is the one computed anew.
                 var carried = f
                 let cached = carried.liveness()
-                if cached.liveIn.map(\.ids) != want.liveIn || cached.liveOut.map(\.ids) != want.liveOut {
+                if cached.liveIn.map { Array($0.ids) } != want.liveIn || cached.liveOut.map { Array($0.ids) } != want.liveOut {
                     failures.append("\(p.name) after \(stage): the liveness kept from before differs from its definition\n\(f)")
                 }
                 let order = f.reversePostOrder

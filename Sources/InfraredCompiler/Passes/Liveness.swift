@@ -162,89 +162,170 @@ func sweepForward(_ f: IRFunction, order: [Int], visit: (_ block: Int) -> Bool) 
     }
 }
 
-/// An array of `capacity` slots that `fill` writes through a buffer,
-/// returning how many it wrote (the rest are dropped). A merge writes its
-/// result this way without the capacity and uniqueness check of each
-/// append. Allocated by `Array(filled:count:)`: `[Int](unsafeUninitializedCapacity:)`
-/// reaches the standard library's unspecialised allocation, as
-/// `Array(repeating:count:)` does (see `Array(filled:count:)`).
-@inline(__always)
-private func mergedArray(capacity: Int, _ fill: (UnsafeMutableBufferPointer<Int>) -> Int) -> [Int] {
-    var out = [Int](filled: 0, count: capacity)
-    let n = out.withUnsafeMutableBufferPointer { fill($0) }
-    out.removeLast(capacity - n)
-    return out
-}
-
-/// A set of virtual registers as a sorted array of register numbers. Live
-/// sets are small (the registers live at a point, a block's uses and
-/// definitions) while a function may have tens of thousands of registers: a
-/// bit vector of every register per block (as this was) made each liveness
-/// computation blocks × registers, quadratic in a long body (3,000 map
-/// updates: 0.9 GB, most of 14 s; Benchmarks/scaling.sh). Unions,
-/// differences and comparisons are merges of the two arrays.
+/// A set of virtual registers: their numbers, sorted. Live sets are small
+/// (the registers live at a point, a block's uses and definitions) while a
+/// function may have tens of thousands of registers: a bit vector of every
+/// register per block (as this was) made each liveness computation
+/// blocks × registers, quadratic in a long body (3,000 map updates:
+/// 0.9 GB, most of 14 s; Benchmarks/scaling.sh). Up to `inlineCapacity`
+/// members are kept in the value itself, more in an array: a live set of a
+/// few registers, made for every block by every liveness computation, was
+/// an allocation each. Unions, differences and comparisons are merges of
+/// the two sorted lists.
 struct RegisterSet: Equatable {
-    private(set) var ids: [Int] = []
+    static let inlineCapacity = 4
+    /// The members while there are at most `inlineCapacity` (`spilled` nil).
+    private var inline: (Int, Int, Int, Int) = (0, 0, 0, 0)
+    private var inlineCount = 0
+    /// The members once there are more.
+    private var spilled: [Int]?
 
     init() {}
     /// The set of these distinct register numbers.
-    init(members: [Int]) { ids = members.sorted() }
+    init(members: [Int]) { self.init(sorted: members.sorted()) }
+    /// The set of these distinct register numbers, in increasing order.
+    private init(sorted ids: some Collection<Int>) {
+        if ids.count <= Self.inlineCapacity {
+            withUnsafeMutableBytes(of: &inline) { raw in
+                let slots = raw.bindMemory(to: Int.self)
+                for (k, id) in ids.enumerated() { slots[k] = id }
+            }
+            inlineCount = ids.count
+        } else {
+            spilled = Array(ids)
+        }
+    }
 
-    /// The position of `id` in `ids`, or where it would go.
-    private func position(_ id: Int) -> Int {
+    var count: Int { spilled?.count ?? inlineCount }
+
+    /// Calls `body` with the members, in increasing order.
+    @inline(__always)
+    func withMembers<R>(_ body: (UnsafeBufferPointer<Int>) -> R) -> R {
+        if let spilled { return spilled.withUnsafeBufferPointer(body) }
+        var copy = inline
+        let n = inlineCount
+        return withUnsafeBytes(of: &copy) { body(UnsafeBufferPointer(rebasing: $0.bindMemory(to: Int.self)[..<n])) }
+    }
+
+    /// The members in increasing register number.
+    var ids: Members { Members(of: self) }
+    struct Members: RandomAccessCollection {
+        private let members: RegisterSet
+        fileprivate init(of s: RegisterSet) { members = s }
+        var startIndex: Int { 0 }
+        var endIndex: Int { members.count }
+        subscript(_ k: Int) -> Int {
+            if let spilled = members.spilled { return spilled[k] }
+            precondition(k >= 0 && k < members.inlineCount, "index out of range")
+            switch k {
+            case 0: return members.inline.0
+            case 1: return members.inline.1
+            case 2: return members.inline.2
+            default: return members.inline.3
+            }
+        }
+    }
+
+    /// The position of `id` among the members, or where it would go.
+    private static func position(_ id: Int, in ids: UnsafeBufferPointer<Int>) -> Int {
         var lo = 0, hi = ids.count
         while lo < hi { let mid = (lo + hi) >> 1; if ids[mid] < id { lo = mid + 1 } else { hi = mid } }
         return lo
     }
     func contains(_ r: VReg) -> Bool {
-        let i = position(r.id)
-        return i < ids.count && ids[i] == r.id
+        withMembers { ids in
+            let i = Self.position(r.id, in: ids)
+            return i < ids.count && ids[i] == r.id
+        }
     }
     mutating func insert(_ r: VReg) {
-        if let last = ids.last, last < r.id { ids.append(r.id); return }
-        let i = position(r.id)
-        if i == ids.count || ids[i] != r.id { ids.insert(r.id, at: i) }
+        if spilled != nil {
+            if let last = spilled!.last, last < r.id { spilled!.append(r.id); return }
+            let i = spilled!.withUnsafeBufferPointer { Self.position(r.id, in: $0) }
+            if i == spilled!.count || spilled![i] != r.id { spilled!.insert(r.id, at: i) }
+            return
+        }
+        // In the value: the larger members shift up one slot.
+        let n = inlineCount
+        let inserted: Bool? = withUnsafeMutableBytes(of: &inline) { raw in
+            let slots = raw.bindMemory(to: Int.self)
+            var i = 0
+            while i < n && slots[i] < r.id { i += 1 }
+            if i < n && slots[i] == r.id { return false }   // already a member
+            if n == Self.inlineCapacity { return nil }      // no room
+            var k = n
+            while k > i { slots[k] = slots[k - 1]; k -= 1 }
+            slots[i] = r.id
+            return true
+        }
+        switch inserted {
+        case true?: inlineCount = n + 1
+        case false?: break
+        case nil:
+            var ids = Array(ids)
+            ids.insert(r.id, at: ids.firstIndex { $0 > r.id } ?? ids.count)
+            self = RegisterSet(sorted: ids)
+        }
     }
     mutating func remove(_ r: VReg) {
-        let i = position(r.id)
-        if i < ids.count && ids[i] == r.id { ids.remove(at: i) }
+        guard contains(r) else { return }
+        self = withMembers { ids in RegisterSet(sorted: ids.lazy.filter { $0 != r.id }) }
     }
     mutating func formUnion(_ o: RegisterSet) {
-        if o.ids.isEmpty || o.ids == ids { return }
-        if ids.isEmpty { ids = o.ids; return }
-        // The merge writes the new array's storage directly (an append
-        // checks capacity and uniqueness each time).
-        let out = ids.withUnsafeBufferPointer { x in
-            o.ids.withUnsafeBufferPointer { y in
-                mergedArray(capacity: x.count + y.count) { buffer in
-                    var i = 0, j = 0, n = 0
-                    while i < x.count && j < y.count {
-                        let a = x[i], b = y[j]
-                        if a < b { buffer[n] = a; i += 1 } else if b < a { buffer[n] = b; j += 1 } else { buffer[n] = a; i += 1; j += 1 }
-                        n += 1
-                    }
-                    while i < x.count { buffer[n] = x[i]; i += 1; n += 1 }
-                    while j < y.count { buffer[n] = y[j]; j += 1; n += 1 }
-                    return n
-                }
-            }
-        }
-        ids = out
+        if o.count == 0 || o == self { return }
+        if count == 0 { self = o; return }
+        self = withMembers { x in o.withMembers { y in Self.merged(x, y) } }
     }
     mutating func formUnion(_ rs: some Sequence<VReg>) { for r in rs { insert(r) } }
     func union(_ rs: some Sequence<VReg>) -> RegisterSet { var s = self; s.formUnion(rs); return s }
+
+    /// The union of two sorted lists of distinct numbers.
+    private static func merged(_ x: UnsafeBufferPointer<Int>, _ y: UnsafeBufferPointer<Int>) -> RegisterSet {
+        built(capacity: x.count + y.count) { buffer in
+                var i = 0, j = 0, n = 0
+                while i < x.count && j < y.count {
+                    let a = x[i], b = y[j]
+                    if a < b { buffer[n] = a; i += 1 } else if b < a { buffer[n] = b; j += 1 } else { buffer[n] = a; i += 1; j += 1 }
+                    n += 1
+                }
+                while i < x.count { buffer[n] = x[i]; i += 1; n += 1 }
+                while j < y.count { buffer[n] = y[j]; j += 1; n += 1 }
+                return n
+        }
+    }
+
+    /// The set `fill` writes, in increasing order, through a buffer of
+    /// `capacity` slots, returning how many it wrote: in the value itself
+    /// when that is few enough (`fill` writes a local buffer first), else
+    /// into a new array without the capacity and uniqueness check of each
+    /// append. The array is allocated by `Array(filled:count:)`:
+    /// `[Int](unsafeUninitializedCapacity:)` reaches the standard library's
+    /// unspecialised allocation, as `Array(repeating:count:)` does.
+    @inline(__always)
+    private static func built(capacity: Int, _ fill: (UnsafeMutableBufferPointer<Int>) -> Int) -> RegisterSet {
+        var s = RegisterSet()
+        if capacity <= inlineCapacity {
+            s.inlineCount = withUnsafeMutableBytes(of: &s.inline) { fill($0.bindMemory(to: Int.self)) }
+            return s
+        }
+        var out = [Int](filled: 0, count: capacity)
+        let n = out.withUnsafeMutableBufferPointer { fill($0) }
+        if n <= inlineCapacity {
+            return out.withUnsafeBufferPointer { RegisterSet(sorted: $0[..<n]) }
+        }
+        out.removeLast(capacity - n)
+        s.spilled = out
+        return s
+    }
+
     /// `(self − r) ∪ y` for sorted, distinct register numbers, merged in
     /// one pass (a liveness step: live-out less the block's definitions,
     /// with its uses). When that takes nothing away and adds nothing (no
     /// definition is live-out, every use already is: most blocks of a long
-    /// body), the set shares this one's storage instead of allocating its own.
+    /// body), the set is this one (sharing its storage when spilled).
     func subtracting(_ r: UnsafeBufferPointer<Int>, adding y: UnsafeBufferPointer<Int>) -> RegisterSet {
-        if ids.isEmpty {
-            var s = RegisterSet()
-            if !y.isEmpty { s.ids.reserveCapacity(y.count); s.ids.append(contentsOf: y) }
-            return s
-        }
-        let out: [Int]? = ids.withUnsafeBufferPointer { x in
+        if count == 0 { return RegisterSet(sorted: y) }
+        let out: RegisterSet? = withMembers { x in
             // Anything to take away or to add?
             var j = 0, k = 0, changes = false
             for a in x {
@@ -255,7 +336,7 @@ struct RegisterSet: Equatable {
             }
             if !changes && k == y.count { return nil }
             j = 0; k = 0
-            return mergedArray(capacity: x.count + y.count) { buffer in
+            return Self.built(capacity: x.count + y.count) { buffer in
                 var n = 0
                 for a in x {
                     while j < r.count && r[j] < a { j += 1 }
@@ -268,11 +349,12 @@ struct RegisterSet: Equatable {
                 return n
             }
         }
-        guard let out else { return self }
-        var s = RegisterSet()
-        s.ids = out
-        return s
+        return out ?? self
     }
     /// The members in increasing register number.
     func sorted() -> [VReg] { ids.map { VReg(id: $0) } }
+
+    static func == (a: RegisterSet, b: RegisterSet) -> Bool {
+        a.count == b.count && a.withMembers { x in b.withMembers { y in x.elementsEqual(y) } }
+    }
 }

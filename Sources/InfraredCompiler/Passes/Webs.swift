@@ -55,23 +55,27 @@ func renameWebs(_ f: inout IRFunction) {
     var reaching: [Int] = []
     func enter(_ b: Int) {
         if b == 0 { for (v, d) in entryDefs { current[v.id] = d } }
-        let ins = live.liveIn[b].ids
-        reaching.removeAll(keepingCapacity: true)
-        for _ in 0..<ins.count { reaching.append(-1) }
-        if b == 0 { for (k, v) in ins.enumerated() { reaching[k] = current[v] } }
-        for p in preds[b] {
-            guard visited[p] else { continue }
-            // liveIn[b] ⊆ liveOut[p]: one merge walk finds each register.
-            let outIDs = live.liveOut[p].ids, out = outStart[p]
-            var j = 0
-            for (k, v) in ins.enumerated() {
-                while outIDs[j] < v { j += 1 }
-                let d = outs[out + j]
-                guard d >= 0 else { continue }
-                reaching[k] = reaching[k] < 0 ? find(d) : union(reaching[k], d)
+        live.liveIn[b].withMembers { ins in
+            reaching.removeAll(keepingCapacity: true)
+            for _ in 0..<ins.count { reaching.append(-1) }
+            if b == 0 { for k in 0..<ins.count { reaching[k] = current[ins[k]] } }
+            for p in preds[b] {
+                guard visited[p] else { continue }
+                // liveIn[b] ⊆ liveOut[p]: one merge walk finds each register.
+                let out = outStart[p]
+                live.liveOut[p].withMembers { outIDs in
+                    var j = 0
+                    for k in 0..<ins.count {
+                        let v = ins[k]
+                        while outIDs[j] < v { j += 1 }
+                        let d = outs[out + j]
+                        guard d >= 0 else { continue }
+                        reaching[k] = reaching[k] < 0 ? find(d) : union(reaching[k], d)
+                    }
+                }
             }
+            for k in 0..<ins.count { current[ins[k]] = reaching[k] < 0 ? -1 : find(reaching[k]) }
         }
-        for (k, v) in ins.enumerated() { current[v] = reaching[k] < 0 ? -1 : find(reaching[k]) }
     }
     let order = f.order()
     // A block whose predecessors are as when it was visited would make the same merges again.
@@ -81,12 +85,14 @@ func renameWebs(_ f: inout IRFunction) {
         for (insn, _) in f.blocks[b].instructions {
             if let v = insn.definition { current[v.id] = d; d += 1 }
         }
-        let ids = live.liveOut[b].ids, out = outStart[b]
+        let out = outStart[b]
         var changed = !visited[b]
         visited[b] = true
-        for (j, v) in ids.enumerated() where outs[out + j] != current[v] {
-            outs[out + j] = current[v]
-            changed = true
+        live.liveOut[b].withMembers { ids in
+            for j in 0..<ids.count where outs[out + j] != current[ids[j]] {
+                outs[out + j] = current[ids[j]]
+                changed = true
+            }
         }
         return changed
     }

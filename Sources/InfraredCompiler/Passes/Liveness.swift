@@ -268,6 +268,13 @@ struct RegisterSet: Equatable {
         }
     }
     mutating func remove(_ r: VReg) {
+        if spilled != nil {
+            // In place, as `insert` does: a walk removing each definition
+            // (commute, coalescing) must not build a new array each time.
+            let i = spilled!.withUnsafeBufferPointer { Self.position(r.id, in: $0) }
+            if i < spilled!.count && spilled![i] == r.id { spilled!.remove(at: i) }
+            return
+        }
         guard contains(r) else { return }
         self = withMembers { ids in RegisterSet(sorted: ids.lazy.filter { $0 != r.id }) }
     }
@@ -282,15 +289,15 @@ struct RegisterSet: Equatable {
     /// The union of two sorted lists of distinct numbers.
     private static func merged(_ x: UnsafeBufferPointer<Int>, _ y: UnsafeBufferPointer<Int>) -> RegisterSet {
         built(capacity: x.count + y.count) { buffer in
-                var i = 0, j = 0, n = 0
-                while i < x.count && j < y.count {
-                    let a = x[i], b = y[j]
-                    if a < b { buffer[n] = a; i += 1 } else if b < a { buffer[n] = b; j += 1 } else { buffer[n] = a; i += 1; j += 1 }
-                    n += 1
-                }
-                while i < x.count { buffer[n] = x[i]; i += 1; n += 1 }
-                while j < y.count { buffer[n] = y[j]; j += 1; n += 1 }
-                return n
+            var i = 0, j = 0, n = 0
+            while i < x.count && j < y.count {
+                let a = x[i], b = y[j]
+                if a < b { buffer[n] = a; i += 1 } else if b < a { buffer[n] = b; j += 1 } else { buffer[n] = a; i += 1; j += 1 }
+                n += 1
+            }
+            while i < x.count { buffer[n] = x[i]; i += 1; n += 1 }
+            while j < y.count { buffer[n] = y[j]; j += 1; n += 1 }
+            return n
         }
     }
 

@@ -94,12 +94,17 @@ enum RegisterAllocation {
         }
         guard merged else { return }
         for b in f.blocks.indices {
-            f.blocks[b].instructions = f.blocks[b].instructions.compactMap { i in
-                var i = i
+            // Room for every instruction at once (`compactMap` grows its
+            // result by appends: two or three allocations a block).
+            let old = f.blocks[b].instructions
+            var kept: [MInstruction2] = []
+            kept.reserveCapacity(old.count)
+            for var i in old {
                 i.op = i.op.mapRegs { r in if case .v(let v) = r { return .v(find(v)) }; return r }
-                if case .mov(let d, .reg(let s)) = i.op, d == s { return nil }
-                return i
+                if case .mov(let d, .reg(let s)) = i.op, d == s { continue }
+                kept.append(i)
             }
+            f.blocks[b].instructions = kept
         }
     }
 

@@ -53,12 +53,18 @@ struct Selection {
                 s.coreLoadAddresses[a] = (p, c)
             }
         }
-        for (b, block) in ir.blocks.enumerated() {
+        s.f.blocks.reserveCapacity(ir.blocks.count)
+        for b in ir.blocks.indices {
+            let instructions = ir.instructions(of: b)
+            // Room for what most blocks become (a call's arguments, a branch
+            // and a jump add instructions): appends from empty grew each
+            // block's array two or three times.
             s.current = []
-            if b == 0 { s.loc = block.instructions.first?.1 ?? block.terminatorLocation; s.put(.mov(.v(ir.context.id), .reg(.p(.r1)))) }
-            for (insn, loc) in block.instructions { s.loc = loc; s.select(insn) }
-            s.loc = block.terminatorLocation
-            s.select(block.terminator, next: b + 1)
+            s.current.reserveCapacity(instructions.count + instructions.count / 2 + 4)
+            if b == 0 { s.loc = instructions.first?.1 ?? ir.blocks[b].terminatorLocation; s.put(.mov(.v(ir.context.id), .reg(.p(.r1)))) }
+            for (insn, loc) in instructions { s.loc = loc; s.select(insn) }
+            s.loc = ir.blocks[b].terminatorLocation
+            s.select(ir.terminator(of: b), next: b + 1)
             s.f.blocks.append(MBlock(instructions: s.current))
         }
         return s.f

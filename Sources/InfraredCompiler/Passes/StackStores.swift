@@ -9,15 +9,33 @@ private let getCurrentComm = HelperPrototype.named("get_current_comm")!.id
 
 /// Registers that only ever hold one frame address (`%a = fp-16` their one
 /// definition), with that offset.
-func frameAddresses(_ f: IRFunction) -> [VReg: Int] {
+func frameAddresses(_ f: IRFunction) -> FrameAddresses {
     let definitions = Definitions(f)
-    var frameOf: [VReg: Int] = [:]
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    var frameOf = FrameAddresses(count: f.vregCount)
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             if case .frameAddress(let d, let o) = i, d != f.context, definitions.count(d) == 1 { frameOf[d] = o }
         }
     }
     return frameOf
+}
+
+/// A frame offset by register number (`frameAddresses`): an array, where a
+/// dictionary hashed a register for every operand dead-stores looked at.
+struct FrameAddresses {
+    private var offsets: [Int]
+    private(set) var isEmpty = true
+    /// Marks a register that holds no frame address (offsets are at most 0).
+    private static let none = Int.max
+    init(count: Int) { offsets = [Int](filled: Self.none, count: count) }
+    subscript(_ v: VReg) -> Int? {
+        get { v.id < offsets.count && offsets[v.id] != Self.none ? offsets[v.id] : nil }
+        set {
+            if v.id >= offsets.count { offsets += [Int](filled: Self.none, count: v.id + 1 - offsets.count) }
+            offsets[v.id] = newValue ?? Self.none
+            if newValue != nil { isEmpty = false }
+        }
+    }
 }
 /// Map helpers whose pointer arguments (key, value) are only read.
 private let mapReaders = Set(["map_lookup_elem", "map_update_elem", "map_delete_elem"].compactMap { HelperPrototype.named($0)?.id })
@@ -198,8 +216,8 @@ func eliminateDeadStores(_ f: inout IRFunction) {
     // Whether some register other than a one-frame-address register may
     // point into the stack (an address copied, offset, stored or returned).
     var escapes = false
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             switch i {
             case .frameAddress(let d, _): if frameOf[d] == nil { escapes = true }
             // A helper's argument or a load's base lets no address out.
@@ -210,12 +228,12 @@ func eliminateDeadStores(_ f: inout IRFunction) {
             default: if i.uses.contains(where: { frameOf[$0] != nil }) { escapes = true }
             }
         }
-        if b.terminator.uses.contains(where: { frameOf[$0] != nil }) { escapes = true }
+        if f.terminator(of: b).uses.contains(where: { frameOf[$0] != nil }) { escapes = true }
     }
     var depth = max(f.stackSize, 512)
     for o in f.stackObjects { depth = max(depth, -o.offset) }
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             switch i {
             case .frameAddress(_, let o), .loadFrame(_, let o, _, _), .storeFrame(let o, _, _): depth = max(depth, -o)
             default: break
@@ -247,14 +265,15 @@ func eliminateDeadStores(_ f: inout IRFunction) {
             live.set(o, n, true)
         case .call(_, let h, let args):
             var written: (Int, Int)?
-            if let w = fullWriters[h], w.size < args.count, case .reg(let buf) = args[w.buffer], let o = frameOf[buf],
+            let writer = fullWriters[h]
+            if let w = writer, w.size < args.count, case .reg(let buf) = args[w.buffer], let o = frameOf[buf],
                case .imm(let n) = args[w.size] {
                 written = (o, Int(n))
             }
             if let (o, n) = written { live.set(o, n, false) }
             for (k, a) in args.enumerated() {
                 guard case .reg(let r) = a else { continue }
-                if let w = fullWriters[h], k == w.buffer, written != nil { continue }
+                if let w = writer, k == w.buffer, written != nil { continue }
                 guard let o = frameOf[r] else {
                     // Any other register may point into the stack once an address escapes.
                     if escapes { live = all }

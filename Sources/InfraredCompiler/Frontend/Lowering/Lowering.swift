@@ -333,7 +333,11 @@ struct IRBuilder {
     var currentInstructions: [(IRInstruction, SourceLocation)] { function.blocks[slot(current)].instructions }
 
     mutating func newBlock() -> Int {
-        function.blocks.append(IRBlock())
+        // Room for a statement's worth of instructions: appends from empty
+        // grew most blocks' arrays two or three times.
+        var block = IRBlock()
+        block.instructions.reserveCapacity(8)
+        function.blocks.append(block)
         return function.blocks.count - 1 + base
     }
 

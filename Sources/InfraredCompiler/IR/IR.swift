@@ -479,6 +479,17 @@ struct IRFunction {
         return computed
     }
 
+    /// Runs `rewrite`, which changes no register an instruction reads or
+    /// writes and no edge (only offsets, say), keeping the liveness and the
+    /// block order computed before it: they are the same after it.
+    mutating func keepingLivenessAndOrder(_ rewrite: (inout IRFunction) -> Void) {
+        let live = livenessCache?.version == blocksVersion ? livenessCache : nil
+        let order = orderCache?.version == blocksVersion ? orderCache : nil
+        rewrite(&self)
+        if let live { livenessCache = (blocksVersion, live.liveness) }
+        if let order { orderCache = (blocksVersion, order.order) }
+    }
+
     /// `reversePostOrder` of the blocks as they are: computed again only
     /// after a write to the blocks (a pass that asks for it and for the
     /// liveness, which sweeps in this order, computed it twice).

@@ -455,7 +455,9 @@ func propagateCopies(_ f: inout IRFunction) {
                     if case .reg(let s) = src { copiers[s.id].append(d.id); touched.append(s.id) }
                 }
             }
-            return copies ? i : nil
+            // Unchanged when no copy can stand in (an atomic add's value
+            // must stay a register): a write would make the liveness stale.
+            return copies && i != insn ? i : nil
         }
         f.setTerminator(f.blocks[b].terminator.mapUses(resolve), ofBlock: b)
     }

@@ -16,7 +16,8 @@
 /// memory or returned.
 func packStackObjects(_ f: inout IRFunction) {
     guard f.stackObjects.count > 1, let layout = StackLayout(f) else { return }
-    layout.apply(to: &f)
+    // New offsets only: the same registers and edges.
+    f.keepingLivenessAndOrder { layout.apply(to: &$0) }
 }
 
 struct StackLayout {

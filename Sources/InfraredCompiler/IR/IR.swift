@@ -401,8 +401,8 @@ struct Definitions {
     init(_ f: IRFunction) {
         counts = Array(filled: 0, count: f.vregCount)
         by = Array(filled: nil, count: f.vregCount)
-        for b in f.blocks {
-            for (i, _) in b.instructions {
+        for b in f.blocks.indices {
+            for (i, _) in f.instructions(of: b) {
                 guard let d = i.definition else { continue }
                 counts[d.id] += 1
                 by[d.id] = i
@@ -535,6 +535,9 @@ struct IRFunction {
         precondition(blocks.indices.contains(b))
         return blocks.withUnsafeBufferPointer { ($0.baseAddress! + b).pointer(to: \.instructions)!.pointee }
     }
+
+    /// The number of instructions in all blocks, each block read in place.
+    var instructionCount: Int { blocks.indices.reduce(0) { $0 + instructions(of: $1).count } }
 
     /// Sets block `b`'s terminator, writing the blocks only when it changes.
     mutating func setTerminator(_ t: Terminator, ofBlock b: Int) {
@@ -670,10 +673,10 @@ struct PredecessorTable {
     init(_ f: IRFunction) {
         let n = f.blocks.count
         var start = [Int](filled: 0, count: n + 1)
-        for i in 0..<n { f.blocks[i].terminator.forEachSuccessor { start[$0 + 1] += 1 } }
+        for i in 0..<n { f.terminator(of: i).forEachSuccessor { start[$0 + 1] += 1 } }
         for b in 0..<n { start[b + 1] += start[b] }
         var next = start, flat = [Int](filled: 0, count: start[n])
-        for i in 0..<n { f.blocks[i].terminator.forEachSuccessor { flat[next[$0]] = i; next[$0] += 1 } }
+        for i in 0..<n { f.terminator(of: i).forEachSuccessor { flat[next[$0]] = i; next[$0] += 1 } }
         self.start = start
         self.flat = flat
     }

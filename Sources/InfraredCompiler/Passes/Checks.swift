@@ -51,7 +51,7 @@ enum Checks {
     static func checkLSMReturns(_ f: IRFunction, range: ClosedRange<Int64>, path: String) throws {
         let ranges = Ranges(f)
         for b in f.reversePostOrder {
-            guard case .ret(let v) = f.blocks[b].terminator, var s = ranges.entry[b] else { continue }
+            guard case .ret(let v) = f.terminator(of: b), var s = ranges.entry[b] else { continue }
             for (insn, _) in f.blocks[b].instructions { Ranges.transfer(insn, &s) }
             let r = Ranges.value(v, s)
             guard r.upperBound < range.lowerBound || r.lowerBound > range.upperBound else { continue }
@@ -84,7 +84,7 @@ enum Checks {
         let position = f.positions(in: order)
         // Report the loop's header: a block entered by a back edge.
         for b in order where !canExit[b] && preds[b].contains(where: { position[$0] >= position[b] }) {
-            let loc = f.blocks[b].instructions.first?.1 ?? f.blocks[b].terminatorLocation
+            let loc = f.instructions(of: b).first?.1 ?? f.blocks[b].terminatorLocation
             throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
                              message: "this loop never ends: no path leaves it",
                              hint: "BPF programs must finish; bound the loop (`while i < N`) or `break` out of it")
@@ -102,13 +102,13 @@ enum Checks {
     /// a helper that may, so the check errs towards accepting.
     static func checkLoopsProgress(_ f: IRFunction, path: String) throws {
         for loop in Loop.natural(in: f) {
-            let exits = loop.blocks.sorted().filter { b in f.blocks[b].terminator.successors.contains { !loop.blocks.contains($0) } }
+            let exits = loop.blocks.sorted().filter { b in f.terminator(of: b).successors.contains { !loop.blocks.contains($0) } }
             guard !exits.isEmpty else { continue }   // checkLoopsTerminate's case
             let graph = LoopDependencies(f, loop)
-            if exits.contains(where: { graph.progresses(from: f.blocks[$0].terminator.uses) }) { continue }
+            if exits.contains(where: { graph.progresses(from: f.terminator(of: $0).uses) }) { continue }
             let at = exits.contains(loop.header) ? loop.header : exits[0]
             let loc = f.blocks[at].terminatorLocation.line > 0 ? f.blocks[at].terminatorLocation
-                : (f.blocks[loop.header].instructions.first?.1 ?? f.blocks[loop.header].terminatorLocation)
+                : (f.instructions(of: loop.header).first?.1 ?? f.blocks[loop.header].terminatorLocation)
             throw Diagnostic(file: path, line: max(loc.line, 1), column: max(loc.column, 1),
                              message: "this loop may never end: its exit condition reads nothing the loop changes from one iteration to the next",
                              hint: "the verifier must see every loop end; count iterations (`while i < N … i += 1`) and `break` when the condition holds, or change what the condition reads in the body")
@@ -120,7 +120,7 @@ enum Checks {
         let full = Ranges.full
         let ranges = Ranges(f)
         for b in f.reversePostOrder {
-            guard case .ret(let v) = f.blocks[b].terminator, var s = ranges.entry[b] else { continue }
+            guard case .ret(let v) = f.terminator(of: b), var s = ranges.entry[b] else { continue }
             for (insn, _) in f.blocks[b].instructions { Ranges.transfer(insn, &s) }
             let r = Ranges.value(v, s)
             if !(range.contains(r.lowerBound) && range.contains(r.upperBound)) {
@@ -149,7 +149,7 @@ private struct LoopDependencies {
 
     init(_ f: IRFunction, _ loop: Loop) {
         var frameAddresses = Set<VReg>()
-        for b in f.blocks { for (insn, _) in b.instructions { if case .frameAddress(let d, _) = insn { frameAddresses.insert(d) } } }
+        for b in f.blocks.indices { for (insn, _) in f.instructions(of: b) { if case .frameAddress(let d, _) = insn { frameAddresses.insert(d) } } }
         var slotStores: [(offset: Int, size: Int, from: Set<Node>)] = []
         var memoryWrites = Set<Node>()
         var callWritesFrame = Set<Node>()

@@ -18,12 +18,12 @@ private let probeReadHelpers = Set(["probe_read_kernel", "probe_read_user", "pro
 func forwardProbeReads(_ f: inout IRFunction) {
     guard f.blocks.contains(where: { $0.instructions.contains { if case .call(_, let h, _) = $0.0 { return probeReadHelpers.contains(h) }; return false } }) else { return }
     var uses: [VReg: Int] = [:], defs: [VReg: [IRInstruction]] = [:]
-    for b in f.blocks {
-        for (insn, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (insn, _) in f.instructions(of: b) {
             for u in insn.uses { uses[u, default: 0] += 1 }
             if let d = insn.definition { defs[d, default: []].append(insn) }
         }
-        for u in b.terminator.uses { uses[u, default: 0] += 1 }
+        for u in f.terminator(of: b).uses { uses[u, default: 0] += 1 }
     }
     func overlaps(_ a: Int, _ n: Int, _ b: Int, _ m: Int) -> Bool { a < b + m && b < a + n }
     /// Instructions other than `except` (block, index pairs) that name the stack bytes [offset, offset+n).
@@ -42,7 +42,7 @@ func forwardProbeReads(_ f: inout IRFunction) {
     }
     for bi in f.blocks.indices {
         var i = 0
-        while i + 2 < f.blocks[bi].instructions.count {
+        while i + 2 < f.instructions(of: bi).count {
             let insns = f.blocks[bi].instructions
             defer { i += 1 }
             guard case .call(_, let h, let args) = insns[i].0, probeReadHelpers.contains(h), args.count == 3,
@@ -79,8 +79,8 @@ private let invariantHelpers = Set(["get_current_pid_tgid", "get_current_uid_gid
 func reuseInvariantCalls(_ f: inout IRFunction) {
     var calls = 0
     var definitions = [Int](filled: 0, count: f.vregCount)
-    for b in f.blocks {
-        for (insn, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (insn, _) in f.instructions(of: b) {
             if let d = insn.definition { definitions[d.id] += 1 }
             if case .call(_?, let h, let args) = insn, args.isEmpty, invariantHelpers.contains(h) { calls += 1 }
         }
@@ -115,8 +115,8 @@ func loadInsteadOfProbeReads(_ f: inout IRFunction,
     var uses: [VReg: Int] = [:], frameDefinitions: [VReg: [Int]] = [:]
     /// How many instructions name each stack byte.
     var named: [Int: Int] = [:]
-    for b in f.blocks {
-        for (insn, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (insn, _) in f.instructions(of: b) {
             for u in insn.uses { uses[u, default: 0] += 1 }
             switch insn {
             case .frameAddress(let d, let o): frameDefinitions[d, default: []].append(o); named[o, default: 0] += 1
@@ -124,7 +124,7 @@ func loadInsteadOfProbeReads(_ f: inout IRFunction,
             default: break
             }
         }
-        for u in b.terminator.uses { uses[u, default: 0] += 1 }
+        for u in f.terminator(of: b).uses { uses[u, default: 0] += 1 }
     }
     for b in f.blocks.indices {
         var out: [(IRInstruction, SourceLocation)] = []

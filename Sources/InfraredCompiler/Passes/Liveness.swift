@@ -10,7 +10,7 @@ struct IRLiveness {
     init(_ f: IRFunction, order: [Int]? = nil) {
         let n = f.blocks.count
         let empty = RegisterSet()
-        var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.blocks.reduce(0) { $0 + $1.instructions.count })
+        var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.instructionCount)
         // Per register, the last block that defined it / read it before any
         // definition there: membership tests without a set per block.
         var definedIn = [Int](filled: -1, count: f.vregCount), readIn = definedIn
@@ -33,7 +33,7 @@ struct IRLiveness {
         var liveIn = Array(filled: empty, count: n), liveOut = liveIn
         sweepBackward(f, reversePostOrder: order) { b, first in
             var out = empty
-            switch f.blocks[b].terminator {
+            switch f.terminator(of: b) {
             case .jump(let t): out = liveIn[t]
             case .branch(_, _, _, let t, let e): out = liveIn[t]; out.formUnion(liveIn[e])
             case .ret, .unreachable: break
@@ -115,7 +115,7 @@ func sweepBackward(_ f: IRFunction, reversePostOrder: [Int]? = nil, visit: (_ bl
     var postOrder = reversePostOrder ?? f.reversePostOrder
     postOrder.reverse()   // in place: no second array
     sweepBackward(order: postOrder, blockCount: f.blocks.count,
-                  forEachSuccessor: { b, body in f.blocks[b].terminator.forEachSuccessor(body) }, visit: visit)
+                  forEachSuccessor: { b, body in f.terminator(of: b).forEachSuccessor(body) }, visit: visit)
 }
 
 /// The same over any blocks: `order` visits successors first except along
@@ -154,7 +154,7 @@ func sweepForward(_ f: IRFunction, order: [Int], visit: (_ block: Int) -> Bool) 
         for b in order where dirty[b] {
             dirty[b] = false
             guard visit(b) else { continue }
-            for s in f.blocks[b].terminator.successors {
+            for s in f.terminator(of: b).successors {
                 dirty[s] = true
                 if position[s] <= position[b] { again = true }
             }

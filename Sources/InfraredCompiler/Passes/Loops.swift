@@ -29,7 +29,7 @@ func unrollConstantLoops(_ f: inout IRFunction) {
         let position = f.positions(in: order)
         let live = f.liveness()
         let analysis = ConstantAnalysis(f, order: order, liveness: live)
-        let size = f.blocks.reduce(0) { $0 + $1.instructions.count }
+        let size = f.instructionCount
         let chosen = Loop.chosen(loops, in: f, analysis: analysis, position: position, live: live, size: size).chosen
         guard !chosen.isEmpty else { return }
         // Every chosen loop peeled, then one propagation decides every copy's
@@ -77,13 +77,13 @@ struct Loop {
         // dominator tree to build (most probes have no loop).
         let order = f.reversePostOrder
         let position = f.positions(in: order)
-        let retreating = order.contains { b in f.blocks[b].terminator.successors.contains { position[$0] <= position[b] } }
+        let retreating = order.contains { b in f.terminator(of: b).successors.contains { position[$0] <= position[b] } }
         guard retreating else { return [] }
         let dominators = Dominators(f)
         let preds = f.predecessors
         var loops: [Int: Set<Int>] = [:]
         for b in order {
-            for h in f.blocks[b].terminator.successors where dominators.dominates(h, b) {
+            for h in f.terminator(of: b).successors where dominators.dominates(h, b) {
                 var body: Set<Int> = [h], work = [b]
                 while let x = work.popLast() {
                     guard body.insert(x).inserted else { continue }
@@ -151,7 +151,7 @@ struct Loop {
     /// The instructions peeling this loop `trips` times copies (before
     /// cleaning up): what `maximumInstructions` is checked against.
     func copied(trips: Int, in f: IRFunction) -> Int {
-        trips * blocks.reduce(0) { $0 + f.blocks[$1].instructions.count }
+        trips * blocks.reduce(0) { $0 + f.instructions(of: $1).count }
     }
 
     /// Unrolling this loop `trips` times (its trip count, from `peelCount`,
@@ -183,7 +183,7 @@ struct Loop {
         for (i, b) in body.enumerated() { number[b] = 1 + i }
         var exits: [Int] = []
         for b in body {
-            for t in f.blocks[b].terminator.successors where number[t] == nil && !exits.contains(t) { exits.append(t) }
+            for t in f.terminator(of: b).successors where number[t] == nil && !exits.contains(t) { exits.append(t) }
         }
         for (i, t) in exits.enumerated() { number[t] = 1 + body.count + i }
         // The region's registers numbered from 0 (the context): passes size
@@ -235,7 +235,7 @@ struct Loop {
                 let after = renamed(f.blocks[t])
                 exit.instructions = after.instructions
                 if case .ret = after.terminator { exit.terminator = after.terminator }
-                kept = live.liveOut[t].union(f.blocks[t].terminator.uses)
+                kept = live.liveOut[t].union(f.terminator(of: t).uses)
             } else {
                 kept = live.liveIn[t]
             }
@@ -316,7 +316,7 @@ struct Loop {
         // Entering from outside: the meet of the outside predecessors.
         guard let entering = analysis.meet(of: analysis.predecessors[loop.header].filter { !loop.blocks.contains($0) }) else { return nil }
         var state = entering
-        let bodySize = body.reduce(0) { $0 + f.blocks[$1].instructions.count }
+        let bodySize = body.reduce(0) { $0 + f.instructions(of: $1).count }
         for trips in 1...maximumTrips {
             guard size + trips * bodySize <= maximumInstructions else { return nil }
             var incoming: [Int: ConstantState] = [loop.header: state]
@@ -331,7 +331,7 @@ struct Loop {
             for b in body {
                 guard var s = incoming[b] else { continue }   // not reached in this iteration
                 ConstantAnalysis.transfer(f.blocks[b], &s)
-                switch f.blocks[b].terminator {
+                switch f.terminator(of: b) {
                 case .jump(let t): reach(t, s)
                 case .branch(let c, let x, let y, let t, let e):
                     if let x = s.value(x), let y = s.value(y) {
@@ -490,10 +490,10 @@ func hoistLoopConstants(_ f: inout IRFunction) {
                 if case .move = insn { return (insn, loc) }
                 return (insn.mapUses(replaced), loc)
             }
-            f.blocks[b].terminator = f.blocks[b].terminator.mapUses(replaced)
+            f.blocks[b].terminator = f.terminator(of: b).mapUses(replaced)
         }
         guard !hoisted.isEmpty else { continue }
-        let loc = f.blocks[loop.header].instructions.first?.1 ?? f.blocks[loop.header].terminatorLocation
+        let loc = f.instructions(of: loop.header).first?.1 ?? f.blocks[loop.header].terminatorLocation
         for p in preds[loop.header] where !loop.blocks.contains(p) {
             f.blocks[p].instructions += hoisted.sorted { $0.key < $1.key }.map { (.move($0.value, .imm($0.key)), loc) }
         }

@@ -32,8 +32,8 @@ func loadPacketDirectly(_ f: inout IRFunction) {
     guard let packet = f.packetFields else { return }
     // A helper that moves or resizes the packet makes the verifier forget
     // every packet range: programs calling one keep their probe reads.
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             if case .call(_, let h, _) = i, packetChangingHelpers.contains(h) { return }
             if case .store(f.context, _, _, _) = i { return }
         }
@@ -83,7 +83,7 @@ func loadPacketDirectly(_ f: inout IRFunction) {
     var facts: [(block: Int, base: VReg, range: Int64)] = []
     var checks: [(block: Int, unsigned: Terminator)] = []
     for b in f.blocks.indices {
-        guard case .branch(var c, var l, var r, let t, let e) = f.blocks[b].terminator, t != e else { continue }
+        guard case .branch(var c, var l, var r, let t, let e) = f.terminator(of: b), t != e else { continue }
         if isEnd(l) { swap(&l, &r); c = c.swapped }
         guard isEnd(r), let p = pointer(l), (0...maxOffset).contains(p.offset) else { continue }
         let unsigned: Condition

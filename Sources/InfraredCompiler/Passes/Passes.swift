@@ -115,7 +115,7 @@ func propagateConstants(_ f: inout IRFunction) {
             }
         }
         if let r = rewritten { f.blocks[b].instructions = r }
-        let t = f.blocks[b].terminator.mapUses { o in s.value(o).map { .imm($0) } ?? o }
+        let t = f.terminator(of: b).mapUses { o in s.value(o).map { .imm($0) } ?? o }
         if case .branch(let c, .imm(let x), .imm(let y), let th, let el) = t {
             f.blocks[b].terminator = .jump(c.evaluate(x, y) ? th : el)
         } else {
@@ -293,16 +293,16 @@ struct ContextRead: Hashable {
 /// value numbering cannot merge reads on both sides of a branch or call.
 func hoistParamLoads(_ f: inout IRFunction) {
     var address: [VReg: String] = [:]
-    for b in f.blocks { for (i, _) in b.instructions { if case .variableAddress(let a, let n) = i, f.readOnlyVariables.contains(n.string) { address[a] = n.string } } }
+    for b in f.blocks.indices { for (i, _) in f.instructions(of: b) { if case .variableAddress(let a, let n) = i, f.readOnlyVariables.contains(n.string) { address[a] = n.string } } }
     var reads: [String: [(size: Int, signed: Bool)]] = [:]
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             if case .load(_, let base, 0, let size, let signed) = i, let n = address[base] { reads[n, default: []].append((size, signed)) }
         }
     }
     var hoisted: [String: VReg] = [:]
     var prologue: [(IRInstruction, SourceLocation)] = []
-    let loc = f.blocks[0].instructions.first?.1 ?? .none
+    let loc = f.instructions(of: 0).first?.1 ?? .none
     for (n, rs) in reads.sorted(by: { $0.key < $1.key }) where rs.count >= 2 && Set(rs.map(\.size)).count == 1 && Set(rs.map(\.signed)).count == 1 {
         let a = f.newVReg(), v = f.newVReg()
         prologue += [(.variableAddress(a, name: SymbolName(n)), loc), (.load(v, base: a, offset: 0, size: rs[0].size, signed: rs[0].signed), loc)]
@@ -313,8 +313,8 @@ func hoistParamLoads(_ f: inout IRFunction) {
     var fieldReads: [ContextRead: Int] = [:]
     var contextWritten = false
     if f.contextReadOnly {
-        for b in f.blocks {
-            for (i, _) in b.instructions {
+        for b in f.blocks.indices {
+            for (i, _) in f.instructions(of: b) {
                 if let read = ContextRead.read(by: i, context: f.context) { fieldReads[read.field, default: 0] += 1 }
                 if i.definition == f.context { contextWritten = true }
             }
@@ -378,11 +378,11 @@ func readContextFirst(_ f: inout IRFunction) {
     for target in loadBlocks where target != 0 {
         var seen: Set = [target, 0], stack = [0]
         while let b = stack.popLast() {
-            if case .ret = f.blocks[b].terminator { return }
-            for s in f.blocks[b].terminator.successors where !seen.contains(s) { seen.insert(s); stack.append(s) }
+            if case .ret = f.terminator(of: b) { return }
+            for s in f.terminator(of: b).successors where !seen.contains(s) { seen.insert(s); stack.append(s) }
         }
     }
-    let loc = f.blocks[0].instructions.first?.1 ?? .none
+    let loc = f.instructions(of: 0).first?.1 ?? .none
     var value: [ContextRead: VReg] = [:], prologue: [(IRInstruction, SourceLocation)] = []
     for field in fields {
         let v = f.newVReg()
@@ -408,10 +408,10 @@ func propagateGlobalCopies(_ f: inout IRFunction) {
     // twice over every instruction).
     var defCount = [Int](filled: 0, count: f.vregCount)
     defCount[f.context.id] = 1
-    for b in f.blocks { for (i, _) in b.instructions { if let d = i.definition { defCount[d.id] += 1 } } }
+    for b in f.blocks.indices { for (i, _) in f.instructions(of: b) { if let d = i.definition { defCount[d.id] += 1 } } }
     var replace = [Int](filled: -1, count: f.vregCount), any = false
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             if case .move(let d, .reg(let src)) = i, d != src, defCount[d.id] == 1, defCount[src.id] == 1 { replace[d.id] = src.id; any = true }
         }
     }
@@ -420,7 +420,7 @@ func propagateGlobalCopies(_ f: inout IRFunction) {
     let map: (Operand) -> Operand = { o in if case .reg(let r) = o { return .reg(resolve(r)) }; return o }
     for b in f.blocks.indices {
         f.blocks[b].instructions = f.blocks[b].instructions.map { ($0.0.mapUses(map), $0.1) }
-        f.blocks[b].terminator = f.blocks[b].terminator.mapUses(map)
+        f.blocks[b].terminator = f.terminator(of: b).mapUses(map)
     }
 }
 
@@ -459,7 +459,7 @@ func propagateCopies(_ f: inout IRFunction) {
             // must stay a register): a write would make the liveness stale.
             return copies && i != insn ? i : nil
         }
-        f.setTerminator(f.blocks[b].terminator.mapUses(resolve), ofBlock: b)
+        f.setTerminator(f.terminator(of: b).mapUses(resolve), ofBlock: b)
     }
 }
 
@@ -470,8 +470,8 @@ func propagateCopies(_ f: inout IRFunction) {
 func fuseCompareAndBranch(_ f: inout IRFunction) {
     let live = f.liveness()
     for b in f.blocks.indices {
-        guard case .branch(let c, .reg(let t), .imm(0), let th, let el) = f.blocks[b].terminator, c == .eq || c == .ne,
-              let (last, _) = f.blocks[b].instructions.last,
+        guard case .branch(let c, .reg(let t), .imm(0), let th, let el) = f.terminator(of: b), c == .eq || c == .ne,
+              let (last, _) = f.instructions(of: b).last,
               case .setcc(let cc, let d, let x, let y) = last, d == t, !live.liveOut[b].contains(t) else { continue }
         f.blocks[b].instructions.removeLast()
         let cond = c == .ne ? cc : cc.negated
@@ -571,9 +571,9 @@ struct LiveMarks {
 /// saving a jump per iteration for the CPU and for the verifier.
 func duplicateBranchBlocks(_ f: inout IRFunction) {
     for b in f.blocks.indices {
-        guard case .jump(let t) = f.blocks[b].terminator, t != b, f.blocks[t].instructions.isEmpty,
-              case .branch = f.blocks[t].terminator else { continue }
-        f.blocks[b].terminator = f.blocks[t].terminator
+        guard case .jump(let t) = f.terminator(of: b), t != b, f.instructions(of: t).isEmpty,
+              case .branch = f.terminator(of: t) else { continue }
+        f.blocks[b].terminator = f.terminator(of: t)
         f.blocks[b].terminatorLocation = f.blocks[t].terminatorLocation
     }
 }
@@ -588,20 +588,20 @@ func simplifyCFG(_ f: inout IRFunction) {
         // Thread through empty jump-only blocks.
         func forward(_ t: Int) -> Int {
             var t = t, seen = Set<Int>()
-            while f.blocks[t].instructions.isEmpty, case .jump(let n) = f.blocks[t].terminator, seen.insert(t).inserted { t = n }
+            while f.instructions(of: t).isEmpty, case .jump(let n) = f.terminator(of: t), seen.insert(t).inserted { t = n }
             return t
         }
         for b in f.blocks.indices {
-            let old = f.blocks[b].terminator
+            let old = f.terminator(of: b)
             var t = old.mapTargets(forward)
             if case .branch(_, _, _, let x, let y) = t, x == y { t = .jump(x) }
             // An empty block returning a constant can be copied into a jump
             // to it (`r0 = k; exit` in place of the jump). Not one returning
             // a register: the copy would cost as much as the jump, which
             // the layout may make a fallthrough.
-            if case .jump(let n) = t, f.blocks[n].instructions.isEmpty, case .ret(.imm) = f.blocks[n].terminator {
+            if case .jump(let n) = t, f.instructions(of: n).isEmpty, case .ret(.imm) = f.terminator(of: n) {
                 f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
-                t = f.blocks[n].terminator
+                t = f.terminator(of: n)
             }
             if t != old { f.blocks[b].terminator = t; changed = true }
         }
@@ -609,11 +609,11 @@ func simplifyCFG(_ f: inout IRFunction) {
         // `v == k` that its predecessor just tested (`a && b`, `a || b`),
         // the predecessor's edge goes straight to the known successor.
         for p in f.blocks.indices {
-            guard case .branch(let pc, .reg(let v), .imm(let k), let pt, let pe) = f.blocks[p].terminator,
+            guard case .branch(let pc, .reg(let v), .imm(let k), let pt, let pe) = f.terminator(of: p),
                   pc == .eq || pc == .ne, pt != pe else { continue }
             func known(_ edgeTaken: Bool, _ target: Int) -> Int {
-                guard f.blocks[target].instructions.isEmpty,
-                      case .branch(let c, .reg(let w), .imm(let k2), let t, let e) = f.blocks[target].terminator,
+                guard f.instructions(of: target).isEmpty,
+                      case .branch(let c, .reg(let w), .imm(let k2), let t, let e) = f.terminator(of: target),
                       w == v, k2 == k, c == .eq || c == .ne else { return target }
                 let vEqualsK = (pc == .eq) == edgeTaken
                 return ((c == .eq) == vEqualsK) ? t : e
@@ -634,15 +634,15 @@ func simplifyCFG(_ f: inout IRFunction) {
         var rank = [Int](filled: Int.max, count: f.blocks.count)
         for (i, b) in rpo.enumerated() { rank[b] = i }
         var loopHeader = [Bool](filled: false, count: f.blocks.count)
-        for b in rpo { for t in f.blocks[b].terminator.successors where rank[t] <= rank[b] { loopHeader[t] = true } }
+        for b in rpo { for t in f.terminator(of: b).successors where rank[t] <= rank[b] { loopHeader[t] = true } }
         // The order stays right for the steps below while no edge changes.
         var edgesChanged = false
         for b in rpo {
-            guard case .jump(let j) = f.blocks[b].terminator, j != b, !loopHeader[j],
-                  case .branch(let c, .reg(let v), .imm(let k), let t, let e) = f.blocks[j].terminator,
-                  f.blocks[j].instructions.count <= 2,
+            guard case .jump(let j) = f.terminator(of: b), j != b, !loopHeader[j],
+                  case .branch(let c, .reg(let v), .imm(let k), let t, let e) = f.terminator(of: j),
+                  f.instructions(of: j).count <= 2,
                   f.blocks[j].instructions.allSatisfy({ if case .move(let d, _) = $0.0, d != v { return true }; return false }),
-                  let last = f.blocks[b].instructions.last(where: { $0.0.definition == v }),
+                  let last = f.instructions(of: b).last(where: { $0.0.definition == v }),
                   case .move(_, .imm(let value)) = last.0 else { continue }
             f.blocks[b].instructions += f.blocks[j].instructions
             f.blocks[b].terminator = .jump(c.evaluate(value, k) ? t : e)
@@ -657,9 +657,9 @@ func simplifyCFG(_ f: inout IRFunction) {
         let predecessorCount = f.predecessorCounts
         var merged = [Bool](filled: false, count: f.blocks.count)
         for b in rpo where !merged[b] {
-            while case .jump(let n) = f.blocks[b].terminator, n != 0, n != b, predecessorCount[n] == 1, !merged[n] {
+            while case .jump(let n) = f.terminator(of: b), n != 0, n != b, predecessorCount[n] == 1, !merged[n] {
                 f.blocks[b].instructions += f.blocks[n].instructions
-                f.blocks[b].terminator = f.blocks[n].terminator
+                f.blocks[b].terminator = f.terminator(of: n)
                 f.blocks[b].terminatorLocation = f.blocks[n].terminatorLocation
                 f.blocks[n] = IRBlock()
                 f.blocks[n].terminator = .ret(.imm(0))
@@ -773,10 +773,10 @@ func speculateArms(_ f: inout IRFunction) {
         return false
     }
     for h in f.blocks.indices {
-        guard case .branch(let c, let l, let r, let t, let e) = f.blocks[h].terminator, t != e,
-              case .jump(let jt) = f.blocks[t].terminator, case .jump(let je) = f.blocks[e].terminator, jt == je, jt != h,
+        guard case .branch(let c, let l, let r, let t, let e) = f.terminator(of: h), t != e,
+              case .jump(let jt) = f.terminator(of: t), case .jump(let je) = f.terminator(of: e), jt == je, jt != h,
               let dt = onlyComputes(t), let de = onlyComputes(e), dt == de,
-              !f.blocks[h].terminator.uses.contains(dt),
+              !f.terminator(of: h).uses.contains(dt),
               !readsBeforeWriting(f.blocks[t].instructions.map(\.0), dt) else { continue }
         f.blocks[h].instructions += f.blocks[e].instructions
         f.blocks[h].terminator = .branch(c, l, r, then: t, else: jt)
@@ -793,12 +793,12 @@ func hoistConstantArms(_ f: inout IRFunction) {
     var preds = f.predecessorLists
     var liveness: IRLiveness?
     for h in f.reversePostOrder {
-        guard case .branch(let c, let l, let r, let t, let e) = f.blocks[h].terminator, t != e else { continue }
+        guard case .branch(let c, let l, let r, let t, let e) = f.terminator(of: h), t != e else { continue }
         // `return 0 if …; … 1`: two returns of different constants become
         // one `ret v`, each setting `v`, so that the return only this test
         // reaches is set above it (`r0 = 0; if …; r0 = 1; exit`).
-        if case .ret(.imm(let kt)) = f.blocks[t].terminator, case .ret(.imm(let ke)) = f.blocks[e].terminator, kt != ke,
-           f.blocks[t].instructions.isEmpty, f.blocks[e].instructions.isEmpty, preds[t] == [h] || preds[e] == [h] {
+        if case .ret(.imm(let kt)) = f.terminator(of: t), case .ret(.imm(let ke)) = f.terminator(of: e), kt != ke,
+           f.instructions(of: t).isEmpty, f.instructions(of: e).isEmpty, preds[t] == [h] || preds[e] == [h] {
             let v = f.newVReg()
             f.blocks.append(IRBlock(instructions: [], terminator: .ret(.reg(v)), terminatorLocation: f.blocks[e].terminatorLocation))
             let exit = f.blocks.count - 1
@@ -810,10 +810,10 @@ func hoistConstantArms(_ f: inout IRFunction) {
             liveness = nil
         }
         for (arm, other) in [(t, e), (e, t)] {
-            guard preds[arm] == [h], f.blocks[arm].instructions.count == 1,
+            guard preds[arm] == [h], f.instructions(of: arm).count == 1,
                   case (.move(let d, .imm(let k)), let loc) = f.blocks[arm].instructions[0],
-                  case .jump(let join) = f.blocks[arm].terminator, join != h, join != arm,
-                  !f.blocks[h].terminator.uses.contains(d) else { continue }
+                  case .jump(let join) = f.terminator(of: arm), join != h, join != arm,
+                  !f.terminator(of: h).uses.contains(d) else { continue }
             if liveness == nil { liveness = f.liveness() }
             guard !liveness!.liveIn[other].contains(d) else { continue }
             f.blocks[h].instructions.append((.move(d, .imm(k)), loc))
@@ -842,7 +842,7 @@ func commuteOperands(_ f: inout IRFunction) {
             return false
         }) else { continue }
         var live = liveness.liveOut[b]
-        live.formUnion(f.blocks[b].terminator.uses)
+        live.formUnion(f.terminator(of: b).uses)
         for i in f.blocks[b].instructions.indices.reversed() {
             let insn = f.blocks[b].instructions[i].0
             if case .binary(let op, let d, .reg(let x), .reg(let y)) = insn, op.isCommutative, x != y, d != x,
@@ -872,7 +872,7 @@ func coalesceMoves(_ f: inout IRFunction) {
         var insns = f.blocks[b].instructions
         // liveAfter[i]: registers read after instruction i.
         func liveAfter() -> [RegisterSet] {
-            var l = live.liveOut[b].union(f.blocks[b].terminator.uses)
+            var l = live.liveOut[b].union(f.terminator(of: b).uses)
             var out = Array(filled: l, count: insns.count)
             for i in stride(from: insns.count - 1, through: 0, by: -1) {
                 out[i] = l

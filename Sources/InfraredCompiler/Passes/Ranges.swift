@@ -27,7 +27,7 @@ struct Ranges {
             for b in f.reversePostOrder {
                 var input: State = [:]
                 if b != 0 {
-                    let ps = preds[b].compactMap { p in outs[p].map { Ranges.refined($0, along: f.blocks[p].terminator, to: b) } }
+                    let ps = preds[b].compactMap { p in outs[p].map { Ranges.refined($0, along: f.terminator(of: p), to: b) } }
                     guard let first = ps.first else { continue }
                     for (k, v) in first {
                         var r = v
@@ -203,8 +203,8 @@ func foldRangeBranches(_ f: inout IRFunction) {
     // took 0.8 s in a debug build when Ranges kept whole states; the bound
     // stays, so that bodies above it compile as they did).
     var narrow = Set<VReg>()
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             switch i {
             case .load(let d, _, _, let size, false) where size < 8: narrow.insert(d)
             case .loadFrame(let d, _, let size, false) where size < 8: narrow.insert(d)
@@ -220,7 +220,7 @@ func foldRangeBranches(_ f: inout IRFunction) {
     guard candidates, f.blocks.count <= 128 else { return }
     let ranges = Ranges(f)
     for b in f.blocks.indices {
-        guard var s = ranges.entry[b], case .branch(let c, let x, let y, let t, let e) = f.blocks[b].terminator, t != e else { continue }
+        guard var s = ranges.entry[b], case .branch(let c, let x, let y, let t, let e) = f.terminator(of: b), t != e else { continue }
         for (insn, _) in f.blocks[b].instructions { Ranges.transfer(insn, &s) }
         if let taken = decide(c, Ranges.value(x, s), Ranges.value(y, s)) {
             f.blocks[b].terminator = .jump(taken ? t : e)
@@ -268,12 +268,12 @@ private func decide(_ c: Condition, _ x: Ranges.Interval, _ y: Ranges.Interval) 
 func dropExtremeFlags(_ f: inout IRFunction) {
     /// The shape above at block `b`: the slot pointer, the compare and write blocks.
     func shape(_ b: Int) -> (p: VReg, compare: Int, write: Int)? {
-        guard case .branch(.eq, .reg(let set), .imm(0), let write, let compare) = f.blocks[b].terminator, write != compare,
-              case (.load(set, let p, 8, 8, false), _)? = f.blocks[b].instructions.last,
-              f.blocks[compare].instructions.count == 1,
+        guard case .branch(.eq, .reg(let set), .imm(0), let write, let compare) = f.terminator(of: b), write != compare,
+              case (.load(set, let p, 8, 8, false), _)? = f.instructions(of: b).last,
+              f.instructions(of: compare).count == 1,
               case (.load(_, p, 0, 8, true), _) = f.blocks[compare].instructions[0],
-              case .branch(let c, .reg, .reg, write, _) = f.blocks[compare].terminator, c == .sgt || c == .slt,
-              f.blocks[write].instructions.count >= 2,
+              case .branch(let c, .reg, .reg, write, _) = f.terminator(of: compare), c == .sgt || c == .slt,
+              f.instructions(of: write).count >= 2,
               case (.store(p, 0, _, 8), _) = f.blocks[write].instructions[0],
               case (.store(p, 8, .imm(1), 8), _) = f.blocks[write].instructions[1] else { return nil }
         return (p, compare, write)
@@ -285,7 +285,7 @@ func dropExtremeFlags(_ f: inout IRFunction) {
     for b in candidates {
         guard let (p, compare, write) = shape(b), preds[compare].count == 1,
               case (.load(let t, p, 0, 8, true), let loadLocation) = f.blocks[compare].instructions[0],
-              case .branch(let c, .reg(let v), .reg(t), write, let done) = f.blocks[compare].terminator,
+              case .branch(let c, .reg(let v), .reg(t), write, let done) = f.terminator(of: compare),
               case (.store(p, 0, .reg(v), 8), _) = f.blocks[write].instructions[0],
               var s = ranges.entry[compare] else { continue }
         for (insn, _) in f.blocks[compare].instructions { Ranges.transfer(insn, &s) }

@@ -21,8 +21,8 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     let definitions = Definitions(f)
     var variable: [VReg: String] = [:], useBlocks: [VReg: Set<Int>] = [:]
     var escaped = Set<String>()
-    for b in f.blocks {
-        for (i, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (i, _) in f.instructions(of: b) {
             if case .variableAddress(let d, let name) = i, definitions.count(d) == 1 { variable[d] = name.string }
         }
     }
@@ -64,7 +64,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     /// Blocks on some path from `a` to `b` (both ends included).
     func between(_ a: Int, _ b: Int) -> Set<Int> {
         var forward: Set<Int> = [a], work = [a]
-        while let x = work.popLast() { for s in f.blocks[x].terminator.successors where forward.insert(s).inserted { work.append(s) } }
+        while let x = work.popLast() { for s in f.terminator(of: x).successors where forward.insert(s).inserted { work.append(s) } }
         var backward: Set<Int> = [b]
         work = [b]
         while let x = work.popLast() { for p in preds[x] where backward.insert(p).inserted { work.append(p) } }
@@ -121,7 +121,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
         for i in f.blocks[b].instructions.indices {
             f.blocks[b].instructions[i].0 = f.blocks[b].instructions[i].0.mapUses { o in o.register.flatMap { renamed[$0] }.map { .reg($0) } ?? o }
         }
-        f.blocks[b].terminator = f.blocks[b].terminator.mapUses { o in o.register.flatMap { renamed[$0] }.map { .reg($0) } ?? o }
+        f.blocks[b].terminator = f.terminator(of: b).mapUses { o in o.register.flatMap { renamed[$0] }.map { .reg($0) } ?? o }
     }
 }
 
@@ -135,7 +135,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
 /// Clang lays out the `else FAULT()` arm after the rest the same way.
 func moveFaultBlocksLast(_ f: inout IRFunction) {
     let cold = f.blocks.indices.filter { b in
-        guard b != 0, case .ret = f.blocks[b].terminator else { return false }
+        guard b != 0, case .ret = f.terminator(of: b) else { return false }
         return f.blocks[b].instructions.contains { if case .variableAddress(_, Fault.variableName) = $0.0 { return true }; return false }
     }
     guard !cold.isEmpty else { return }
@@ -182,20 +182,20 @@ func shareAtomicAdds(_ f: inout IRFunction) {
     var changed = false
     defer { if changed { simplifyCFG(&f); eliminateDeadCode(&f) } }
     for h in 0..<blockCount {
-        guard case .branch(let c, .reg(let p), .imm(0), let t, let e) = f.blocks[h].terminator, c == .eq || c == .ne, t != e else { continue }
+        guard case .branch(let c, .reg(let p), .imm(0), let t, let e) = f.terminator(of: h), c == .eq || c == .ne, t != e else { continue }
         let (found, missing) = c == .ne ? (t, e) : (e, t)
         guard preds[found].isOnly(h), preds[missing].isOnly(h), found != h, missing != h,
-              f.blocks[found].terminator == f.blocks[missing].terminator,
-              f.blocks[found].instructions.count == 1,
+              f.terminator(of: found) == f.terminator(of: missing),
+              f.instructions(of: found).count == 1,
               case .atomicAdd(p, let offset, let value, let size) = f.blocks[found].instructions[0].0,
-              let (last, lastLocation) = f.blocks[missing].instructions.last,
+              let (last, lastLocation) = f.instructions(of: missing).last,
               case .atomicAdd(let counter, let counterOffset, let counterValue, size) = last,
               counter != p else { continue }
         // Only where both then return: the verifier walks what follows the
         // shared add once per arm (the two pointers differ), so sharing an
         // add in the middle of a body costs more instructions verified than
         // it saves emitted.
-        guard case .ret(.imm) = f.blocks[found].terminator else { continue }
+        guard case .ret(.imm) = f.terminator(of: found) else { continue }
         let prefix = f.blocks[missing].instructions.dropLast()
         guard prefix.allSatisfy({ insn in
             switch insn.0 {
@@ -222,7 +222,7 @@ func shareAtomicAdds(_ f: inout IRFunction) {
         }
         let join = f.blocks.count
         f.blocks.append(IRBlock(instructions: [(.atomicAdd(base: q, offset: offset, value: w, size: size), location)],
-                                terminator: f.blocks[found].terminator, terminatorLocation: f.blocks[found].terminatorLocation))
+                                terminator: f.terminator(of: found), terminatorLocation: f.blocks[found].terminatorLocation))
         f.blocks[h].instructions += hoisted
         f.blocks[h].terminator = c == .ne ? .branch(.ne, .reg(p), .imm(0), then: found, else: join)
                                           : .branch(.eq, .reg(p), .imm(0), then: join, else: found)
@@ -278,7 +278,7 @@ func sinkStateReads(_ f: inout IRFunction) {
             guard let t = target, t > i + 1 else { i += 1; continue }
             // A value defined on the way and read at or after the new position would live across the call.
             if liveness == nil { liveness = f.liveness() }
-            var readLater = Set(insns[t...].flatMap { $0.0.uses } + f.blocks[b].terminator.uses)
+            var readLater = Set(insns[t...].flatMap { $0.0.uses } + f.terminator(of: b).uses)
             readLater.formUnion(liveness!.liveOut[b].sorted())
             let crossing = insns[(i + 1)..<t].contains { x in
                 guard let def = x.0.definition, !rematerialized(x.0) else { return false }

@@ -82,8 +82,8 @@ struct StackLayout {
         }
         repeat {
             changed = false
-            for b in f.blocks {
-                for (insn, _) in b.instructions {
+            for b in f.blocks.indices {
+                for (insn, _) in f.instructions(of: b) {
                     var touched: [Int]? = []
                     switch insn {
                     case .frameAddress(let d, let o):
@@ -109,7 +109,7 @@ struct StackLayout {
                     default: break
                     }
                 }
-                if case .ret(.reg(let v)) = b.terminator, pointerObjects[v] != nil { return nil }
+                if case .ret(.reg(let v)) = f.terminator(of: b), pointerObjects[v] != nil { return nil }
             }
         } while changed
         var index: [Int: Int] = [:]
@@ -139,7 +139,7 @@ struct StackLayout {
         func pointerGroup(_ v: VReg) -> Int? { pointerObjects[v].map { groupOf[$0] } }
         let n = f.blocks.count
         var blockStart = [Int](filled: 0, count: n + 1)
-        for b in 0..<n { blockStart[b + 1] = blockStart[b] + f.blocks[b].instructions.count }
+        for b in 0..<n { blockStart[b + 1] = blockStart[b] + f.instructions(of: b).count }
         var touched: [Int] = [], touchStart: [Int] = []
         touchStart.reserveCapacity(blockStart[n] + 1)
         var defines = [Int](filled: -1, count: blockStart[n])
@@ -191,7 +191,7 @@ struct StackLayout {
         var work = Array(0..<n), queued = [Bool](filled: true, count: n)
         func liveOut(_ b: Int) -> [Int] {
             var s = terminatorTouches[b]
-            f.blocks[b].terminator.forEachSuccessor { for g in liveIn[$0] { insertSorted(g, into: &s) } }
+            f.terminator(of: b).forEachSuccessor { for g in liveIn[$0] { insertSorted(g, into: &s) } }
             return s
         }
         /// The groups live above block b's instructions, from `out`, those live

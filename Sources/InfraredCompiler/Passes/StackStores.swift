@@ -290,7 +290,7 @@ func eliminateDeadStores(_ f: inout IRFunction) {
     var liveIn = [StackBytes](filled: none, count: f.blocks.count)
     sweepBackward(f) { b, _ in
         var live = none
-        for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }
+        for s in f.terminator(of: b).successors { live.formUnion(liveIn[s]) }
         for (i, _) in f.blocks[b].instructions.reversed() { _ = transfer(i, &live) }
         guard live != liveIn[b] else { return false }
         liveIn[b] = live
@@ -298,7 +298,7 @@ func eliminateDeadStores(_ f: inout IRFunction) {
     }
     for b in f.blocks.indices {
         var live = none
-        for s in f.blocks[b].terminator.successors { live.formUnion(liveIn[s]) }
+        for s in f.terminator(of: b).successors { live.formUnion(liveIn[s]) }
         var dead = Set<Int>()
         let insns = f.blocks[b].instructions
         for ii in insns.indices.reversed() where transfer(insns[ii].0, &live) { dead.insert(ii) }

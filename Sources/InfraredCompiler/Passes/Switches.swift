@@ -14,7 +14,7 @@
 func testSwitchBitsTogether(_ f: inout IRFunction) {
     let preds = f.predecessors
     var taken = Set<Int>(), changed = false
-    for start in f.reversePostOrder where !taken.contains(start) {
+    for start in f.order() where !taken.contains(start) {
         guard let chain = SwitchChain(f, start: start, predecessors: preds) else { continue }
         taken.formUnion(chain.blocks)
         guard let window = chain.bestWindow() else { continue }
@@ -38,24 +38,27 @@ private struct SwitchChain {
     /// The chain of equality tests of one register starting at `start`, when
     /// it tests at least four values.
     init?(_ f: IRFunction, start: Int, predecessors: PredecessorTable) {
-        guard case .branch(let c, .reg(let x), .imm, _, _) = f.blocks[start].terminator, c == .eq || c == .ne else { return nil }
+        guard case .branch(let c, .reg(let x), .imm, let t0, let e0) = f.terminator(of: start), c == .eq || c == .ne else { return nil }
+        // Most such tests (a map lookup's null check) start no chain: the
+        // second link decides that before any set or array is built.
+        guard case .branch(let c1, .reg(x), .imm, _, _) = f.terminator(of: c == .eq ? e0 : t0), c1 == .eq || c1 == .ne else { return nil }
         value = x
         blocks = []
         cases = []
         var seen = Set<Int64>(), b = start
         while true {
-            guard case .branch(let c, .reg(x), .imm(let k), let t, let e) = f.blocks[b].terminator, c == .eq || c == .ne,
+            guard case .branch(let c, .reg(x), .imm(let k), let t, let e) = f.terminator(of: b), c == .eq || c == .ne,
                   !blocks.contains(b) else { break }
             let (equal, unequal) = c == .eq ? (t, e) : (e, t)
             blocks.append(b)
             if seen.insert(k).inserted { cases.append((k, equal)) }
             // The next link: an empty block only this one reaches.
-            guard f.blocks[unequal].instructions.isEmpty, predecessors[unequal].isOnly(b), unequal != start,
-                  case .branch(let nc, .reg(x), .imm, _, _) = f.blocks[unequal].terminator, nc == .eq || nc == .ne
+            guard f.instructions(of: unequal).isEmpty, predecessors[unequal].isOnly(b), unequal != start,
+                  case .branch(let nc, .reg(x), .imm, _, _) = f.terminator(of: unequal), nc == .eq || nc == .ne
             else { break }
             b = unequal
         }
-        guard blocks.count >= 4, case .branch(let c, .reg(x), .imm, let t, let e) = f.blocks[blocks.last!].terminator else { return nil }
+        guard blocks.count >= 4, case .branch(let c, .reg(x), .imm, let t, let e) = f.terminator(of: blocks.last!) else { return nil }
         otherwise = c == .eq ? e : t
         // A chain that jumps back into itself is not a `case`.
         let inChain = Set(blocks)

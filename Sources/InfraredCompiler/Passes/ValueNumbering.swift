@@ -375,8 +375,8 @@ func unsignLoadsOnlyStored(_ f: inout IRFunction) {
     // uses (0: no use; 99: some other use).
     var defs = [Int](filled: 0, count: f.vregCount)
     var widestStore = [Int](filled: 0, count: f.vregCount)
-    for b in f.blocks {
-        for (insn, _) in b.instructions {
+    for b in f.blocks.indices {
+        for (insn, _) in f.instructions(of: b) {
             if let d = insn.definition { defs[d.id] += 1 }
             switch insn {
             case .storeFrame(_, .reg(let v), let size):
@@ -388,7 +388,7 @@ func unsignLoadsOnlyStored(_ f: inout IRFunction) {
                 insn.forEachUse { widestStore[$0.id] = 99 }
             }
         }
-        b.terminator.forEachUse { widestStore[$0.id] = 99 }
+        f.terminator(of: b).forEachUse { widestStore[$0.id] = 99 }
     }
     for b in f.blocks.indices {
         f.rewriteInstructions(ofBlock: b) { insn, _ in

@@ -10,9 +10,9 @@ func renameWebs(_ f: inout IRFunction) {
     // register read before any definition (the context), defined on entry.
     var firstDef: [Int] = []   // per block: the id of its first definition
     var defCount = 0
-    for block in f.blocks {
+    for block in f.blocks.indices {
         firstDef.append(defCount)
-        for (insn, _) in block.instructions where insn.definition != nil { defCount += 1 }
+        for (insn, _) in f.instructions(of: block) where insn.definition != nil { defCount += 1 }
     }
     let live = f.liveness()
     var entryDefs: [(VReg, Int)] = []
@@ -122,6 +122,6 @@ func renameWebs(_ f: inout IRFunction) {
             }
             f.blocks[b].instructions[i] = (rewritten, loc)
         }
-        f.blocks[b].terminator = f.blocks[b].terminator.mapUses(rename)
+        f.blocks[b].terminator = f.terminator(of: b).mapUses(rename)
     }
 }

@@ -330,7 +330,7 @@ struct Loop {
             }
             for b in body {
                 guard var s = incoming[b] else { continue }   // not reached in this iteration
-                ConstantAnalysis.transfer(f.blocks[b], &s)
+                ConstantAnalysis.transfer(f.instructions(of: b), &s)
                 switch f.terminator(of: b) {
                 case .jump(let t): reach(t, s)
                 case .branch(let c, let x, let y, let t, let e):

@@ -145,7 +145,7 @@ struct ConstantAnalysis {
         var outs = self.outs
         sweepForward(f, order: order) { b in
             var out = Self.state(entering: b, entry: entry, predecessors: predecessors, outs)
-            Self.transfer(f.blocks[b], &out)
+            Self.transfer(f.instructions(of: b), &out)
             out.keep(live.liveOut[b])
             guard outs[b] != out else { return false }
             outs[b] = out
@@ -175,8 +175,8 @@ struct ConstantAnalysis {
     }
 
     /// Runs a block's instructions over a state.
-    static func transfer(_ block: IRBlock, _ s: inout ConstantState) {
-        for (insn, _) in block.instructions {
+    static func transfer(_ instructions: [(IRInstruction, SourceLocation)], _ s: inout ConstantState) {
+        for (insn, _) in instructions {
             guard let d = insn.definition else { continue }
             switch insn {
             case .move(_, let a): s.set(d, s.value(a))
@@ -243,15 +243,21 @@ struct ConstantState: Equatable {
     }
     /// Forgets the registers outside `live` (they become not seen yet).
     mutating func keep(_ live: RegisterSet) {
-        let ids = live.ids
-        var kept: [(id: Int, fact: Fact)] = []
-        kept.reserveCapacity(min(facts.count, ids.count))
-        var j = 0
-        for f in facts {
-            while j < ids.count && ids[j] < f.id { j += 1 }
-            if j < ids.count && ids[j] == f.id { kept.append(f) }
+        // Compacted in place, written only from the first register dropped
+        // (a new array each time was an allocation per block and sweep).
+        let n = facts.count
+        var kept = 0
+        live.withMembers { ids in
+            var j = 0
+            for i in 0..<n {
+                let id = facts[i].id
+                while j < ids.count && ids[j] < id { j += 1 }
+                guard j < ids.count && ids[j] == id else { continue }
+                if kept != i { facts[kept] = facts[i] }
+                kept += 1
+            }
         }
-        facts = kept
+        if kept < n { facts.removeLast(n - kept) }
     }
 
     static func == (a: ConstantState, b: ConstantState) -> Bool {

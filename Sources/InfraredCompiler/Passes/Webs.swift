@@ -112,16 +112,22 @@ func renameWebs(_ f: inout IRFunction) {
     for b in order {
         enter(b)
         var d = firstDef[b]
-        for i in f.blocks[b].instructions.indices {
-            let (insn, loc) = f.blocks[b].instructions[i]
+        // The block's array taken out and put back once (a write through
+        // `f.blocks` for each instruction checked both arrays' uniqueness
+        // and bumped the blocks' version every time).
+        var instructions: [(IRInstruction, SourceLocation)] = []
+        swap(&instructions, &f.blocks[b].instructions)
+        for i in instructions.indices {
+            let insn = instructions[i].0
             var rewritten = insn.mapUses(rename)
             if let v = insn.definition {
                 current[v.id] = d
                 if let retargeted = rewritten.renamingDefinition(to: web(d)) { rewritten = retargeted }
                 d += 1
             }
-            f.blocks[b].instructions[i] = (rewritten, loc)
+            instructions[i].0 = rewritten
         }
+        f.blocks[b].instructions = instructions
         f.blocks[b].terminator = f.terminator(of: b).mapUses(rename)
     }
 }

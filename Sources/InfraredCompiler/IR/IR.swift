@@ -398,7 +398,7 @@ struct Definitions {
     private var counts: [Int]
     private var by: [IRInstruction?]
 
-    init(_ f: IRFunction) {
+    init(_ f: borrowing IRFunction) {
         counts = Array(filled: 0, count: f.vregCount)
         by = Array(filled: nil, count: f.vregCount)
         for b in f.blocks.indices {
@@ -670,7 +670,7 @@ struct PredecessorTable {
     private let start: [Int]   // block b's list is flat[start[b]..<start[b + 1]]
     private let flat: [Int]
 
-    init(_ f: IRFunction) {
+    init(_ f: borrowing IRFunction) {
         let n = f.blocks.count
         var start = [Int](filled: 0, count: n + 1)
         for i in 0..<n { f.terminator(of: i).forEachSuccessor { start[$0 + 1] += 1 } }

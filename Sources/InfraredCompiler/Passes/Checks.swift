@@ -147,7 +147,7 @@ private struct LoopDependencies {
     static let mapLookup = HelperPrototype.named("map_lookup_elem")!.id
     var edges: [Node: Set<Node>] = [:]
 
-    init(_ f: IRFunction, _ loop: Loop) {
+    init(_ f: borrowing IRFunction, _ loop: Loop) {
         var frameAddresses = Set<VReg>()
         for b in f.blocks.indices { for (insn, _) in f.instructions(of: b) { if case .frameAddress(let d, _) = insn { frameAddresses.insert(d) } } }
         var slotStores: [(offset: Int, size: Int, from: Set<Node>)] = []

@@ -7,7 +7,7 @@ struct IRLiveness {
 
     /// The liveness of `f`, swept in `order` (its `reversePostOrder`, when
     /// the caller has it).
-    init(_ f: IRFunction, order: [Int]? = nil) {
+    init(_ f: borrowing IRFunction, order: [Int]? = nil) {
         let n = f.blocks.count
         let empty = RegisterSet()
         var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.instructionCount)

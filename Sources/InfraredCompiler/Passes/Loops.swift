@@ -415,7 +415,7 @@ struct Dominators {
     private var entry: [Int]
     private var exit: [Int]
 
-    init(_ f: IRFunction) {
+    init(_ f: borrowing IRFunction) {
         let order = f.reversePostOrder
         let preds = f.predecessors
         let n = f.blocks.count

@@ -135,7 +135,7 @@ struct ConstantAnalysis {
     let entryState: ConstantState
     private(set) var outs: [ConstantState?]
 
-    init(_ f: IRFunction, order: [Int], liveness live: IRLiveness) {
+    init(_ f: borrowing IRFunction, order: [Int], liveness live: IRLiveness) {
         predecessors = f.predecessors
         var entry = ConstantState()
         entry.set(f.context, nil)

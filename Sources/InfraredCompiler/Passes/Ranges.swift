@@ -16,7 +16,7 @@ struct Ranges {
     /// The state at each block's entry (nil: unreachable).
     private(set) var entry: [State?]
 
-    init(_ f: IRFunction) {
+    init(_ f: borrowing IRFunction) {
         let preds = f.predecessors, live = IRLiveness(f)
         var outs = Array(filled: State?.none, count: f.blocks.count)
         entry = Array(filled: nil, count: f.blocks.count)

@@ -60,7 +60,7 @@ struct StackLayout {
         return nil
     }
 
-    init?(_ f: IRFunction) {
+    init?(_ f: borrowing IRFunction) {
         let objects = f.stackObjects
         let byOffset = objects.indices.sorted { objects[$0].offset < objects[$1].offset }
         self.objects = objects

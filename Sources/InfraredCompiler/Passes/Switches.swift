@@ -37,7 +37,7 @@ private struct SwitchChain {
 
     /// The chain of equality tests of one register starting at `start`, when
     /// it tests at least four values.
-    init?(_ f: IRFunction, start: Int, predecessors: PredecessorTable) {
+    init?(_ f: borrowing IRFunction, start: Int, predecessors: PredecessorTable) {
         guard case .branch(let c, .reg(let x), .imm, let t0, let e0) = f.terminator(of: start), c == .eq || c == .ne else { return nil }
         // Most such tests (a map lookup's null check) start no chain: the
         // second link decides that before any set or array is built.

@@ -474,7 +474,10 @@ struct IRFunction {
     mutating func liveness() -> IRLiveness {
         if let cache = livenessCache, cache.version == blocksVersion { return cache.liveness }
         livenessCache = nil
-        let computed = IRLiveness(self, order: order())
+        // The order first: a mutating call among the arguments made a copy
+        // of the function to pass.
+        let order = order()
+        let computed = IRLiveness(self, order: order)
         livenessCache = (blocksVersion, computed)
         return computed
     }

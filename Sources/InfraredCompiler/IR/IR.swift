@@ -539,6 +539,12 @@ struct IRFunction {
         return blocks.withUnsafeBufferPointer { ($0.baseAddress! + b).pointer(to: \.instructions)!.pointee }
     }
 
+    /// Whether some instruction satisfies `predicate`, each block read in
+    /// place (`blocks.contains(where:)` copies every block it looks at).
+    func containsInstruction(where predicate: (IRInstruction) -> Bool) -> Bool {
+        blocks.indices.contains { b in instructions(of: b).contains { predicate($0.0) } }
+    }
+
     /// The number of instructions in all blocks, each block read in place.
     var instructionCount: Int { blocks.indices.reduce(0) { $0 + instructions(of: $1).count } }
 

@@ -76,7 +76,7 @@ enum Checks {
         let preds = f.predecessors
         var canExit = [Bool](filled: false, count: f.blocks.count)
         var work: [Int] = []
-        for (i, b) in f.blocks.enumerated() { if case .ret = b.terminator { canExit[i] = true; work.append(i) } }
+        for i in f.blocks.indices { if case .ret = f.terminator(of: i) { canExit[i] = true; work.append(i) } }
         while let b = work.popLast() {
             for p in preds[b] where !canExit[p] { canExit[p] = true; work.append(p) }
         }

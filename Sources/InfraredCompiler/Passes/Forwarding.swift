@@ -16,7 +16,7 @@ private let probeReadHelpers = Set(["probe_read_kernel", "probe_read_user", "pro
 /// On a failed read the helper zeroes its destination, so the key gets the
 /// same zero it got through the copy.
 func forwardProbeReads(_ f: inout IRFunction) {
-    guard f.blocks.contains(where: { $0.instructions.contains { if case .call(_, let h, _) = $0.0 { return probeReadHelpers.contains(h) }; return false } }) else { return }
+    guard f.containsInstruction(where: { if case .call(_, let h, _) = $0 { return probeReadHelpers.contains(h) }; return false }) else { return }
     var uses: [VReg: Int] = [:], defs: [VReg: [IRInstruction]] = [:]
     for b in f.blocks.indices {
         for (insn, _) in f.instructions(of: b) {
@@ -28,8 +28,8 @@ func forwardProbeReads(_ f: inout IRFunction) {
     func overlaps(_ a: Int, _ n: Int, _ b: Int, _ m: Int) -> Bool { a < b + m && b < a + n }
     /// Instructions other than `except` (block, index pairs) that name the stack bytes [offset, offset+n).
     func touched(_ offset: Int, _ n: Int, except: Set<[Int]>) -> Bool {
-        for (bi, b) in f.blocks.enumerated() {
-            for (ii, (insn, _)) in b.instructions.enumerated() where !except.contains([bi, ii]) {
+        for bi in f.blocks.indices {
+            for (ii, (insn, _)) in f.instructions(of: bi).enumerated() where !except.contains([bi, ii]) {
                 switch insn {
                 case .frameAddress(_, let o): if overlaps(o, 1, offset, n) { return true }
                 case .loadFrame(_, let o, let s, _): if overlaps(o, s, offset, n) { return true }

@@ -362,9 +362,9 @@ func readContextFirst(_ f: inout IRFunction) {
     var fields: [ContextRead] = []
     var loadBlocks = Set<Int>()
     var afterCall = false
-    for (bi, b) in f.blocks.enumerated() {
+    for bi in f.blocks.indices {
         var callSeen = bi != 0   // conservatively: a block other than the entry may follow a call
-        for (i, _) in b.instructions {
+        for (i, _) in f.instructions(of: bi) {
             if let (d, field) = ContextRead.read(by: i, context: f.context), d != f.context {
                 if !fields.contains(field) { fields.append(field) }
                 loadBlocks.insert(bi)
@@ -376,7 +376,7 @@ func readContextFirst(_ f: inout IRFunction) {
             i.forEachUse { if $0 == f.context { uses = true } }
             if uses || i.definition == f.context { return }
         }
-        if b.terminator.uses.contains(f.context) { return }
+        if f.terminator(of: bi).uses.contains(f.context) { return }
     }
     guard afterCall, !fields.isEmpty, fields.count <= 2 else { return }
     // Every run passes through each reading block: no path from the entry

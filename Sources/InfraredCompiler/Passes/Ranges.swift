@@ -172,10 +172,10 @@ struct Ranges {
 func narrowDivisions(_ f: inout IRFunction) {
     // The analysis costs a whole function's sweeps: not run where there is
     // nothing to narrow.
-    let signed = f.blocks.contains { $0.instructions.contains { insn, _ in
+    let signed = f.containsInstruction { insn in
         if case .binary(let op, _, _, _) = insn { return op == .sdiv || op == .smod }
         return false
-    } }
+    }
     guard signed else { return }
     let ranges = Ranges(f)
     for b in f.blocks.indices {
@@ -213,8 +213,8 @@ func foldRangeBranches(_ f: inout IRFunction) {
             }
         }
     }
-    let candidates = f.blocks.contains { b in
-        if case .branch(let c, .reg(let r), .imm, _, _) = b.terminator, c != .eq, c != .ne { return narrow.contains(r) }
+    let candidates = f.blocks.indices.contains { b in
+        if case .branch(let c, .reg(let r), .imm, _, _) = f.terminator(of: b), c != .eq, c != .ne { return narrow.contains(r) }
         return false
     }
     guard candidates, f.blocks.count <= 128 else { return }

@@ -17,7 +17,7 @@ import InfraredObject
 ///   global once per iteration instead of once).
 func sinkGlobalLoads(_ f: inout IRFunction) {
     // Most functions read no global: nothing to index then.
-    guard f.blocks.contains(where: { $0.instructions.contains { if case .variableAddress = $0.0 { return true }; return false } }) else { return }
+    guard f.containsInstruction(where: { if case .variableAddress = $0 { return true }; return false }) else { return }
     let definitions = Definitions(f)
     var variable: [VReg: String] = [:], useBlocks: [VReg: Set<Int>] = [:]
     var escaped = Set<String>()
@@ -28,17 +28,17 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
     }
     // Only a load through a global's address can move (a fault counter is
     // one that is added to, never read): nothing to index without one.
-    guard f.blocks.contains(where: { $0.instructions.contains {
-        if case .load(_, let base, _, _, _) = $0.0 { return variable[base] != nil }; return false
-    } }) else { return }
-    for (bi, b) in f.blocks.enumerated() {
-        for (i, _) in b.instructions { for u in i.uses { useBlocks[u, default: []].insert(bi) } }
-        for u in b.terminator.uses { useBlocks[u, default: []].insert(bi) }
+    guard f.containsInstruction(where: {
+        if case .load(_, let base, _, _, _) = $0 { return variable[base] != nil }; return false
+    }) else { return }
+    for bi in f.blocks.indices {
+        for (i, _) in f.instructions(of: bi) { for u in i.uses { useBlocks[u, default: []].insert(bi) } }
+        for u in f.terminator(of: bi).uses { useBlocks[u, default: []].insert(bi) }
     }
     // Globals whose address goes anywhere but a load or store base.
     var writes: [String: Set<Int>] = [:]
-    for (bi, b) in f.blocks.enumerated() {
-        for (i, _) in b.instructions {
+    for bi in f.blocks.indices {
+        for (i, _) in f.instructions(of: bi) {
             var bases: [VReg] = []
             switch i {
             case .load(_, let base, _, _, _): bases = [base]
@@ -54,7 +54,7 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
             }
             for u in i.uses where !bases.contains(u) { if let name = variable[u] { escaped.insert(name) } }
         }
-        for u in b.terminator.uses { if let name = variable[u] { escaped.insert(name) } }
+        for u in f.terminator(of: bi).uses { if let name = variable[u] { escaped.insert(name) } }
     }
     let order = f.reversePostOrder
     let rank = f.positions(in: order)
@@ -71,8 +71,8 @@ func sinkGlobalLoads(_ f: inout IRFunction) {
         return forward.intersection(backward)
     }
     var moves: [(from: Int, index: Int, to: Int, load: IRInstruction, name: String)] = []
-    for (bi, b) in f.blocks.enumerated() where rank[bi] >= 0 {
-        for (ii, (i, _)) in b.instructions.enumerated() {
+    for bi in f.blocks.indices where rank[bi] >= 0 {
+        for (ii, (i, _)) in f.instructions(of: bi).enumerated() {
             guard case .load(let d, let base, _, _, _) = i, let name = variable[base], !escaped.contains(name),
                   definitions.count(d) == 1, let uses = useBlocks[d], !uses.isEmpty, !uses.contains(bi) else { continue }
             // The nearest block dominating every use.

@@ -143,16 +143,16 @@ struct StackLayout {
         var touched: [Int] = [], touchStart: [Int] = []
         touchStart.reserveCapacity(blockStart[n] + 1)
         var defines = [Int](filled: -1, count: blockStart[n])
-        let terminatorTouches: [[Int]] = f.blocks.map { b in
+        let terminatorTouches: [[Int]] = f.blocks.indices.map { b in
             var t: [Int] = []
-            b.terminator.forEachUse { if let g = pointerGroup($0) { insertSorted(g, into: &t) } }
+            f.terminator(of: b).forEachUse { if let g = pointerGroup($0) { insertSorted(g, into: &t) } }
             return t
         }
         // Per group: bytes written since its last read in this block, and the first of those stores.
         var written: [Int: (mask: UInt64, first: Int)] = [:]
-        for (bi, b) in f.blocks.enumerated() {
+        for bi in f.blocks.indices {
             written.removeAll(keepingCapacity: true)
-            for (ii, (insn, _)) in b.instructions.enumerated() {
+            for (ii, (insn, _)) in f.instructions(of: bi).enumerated() {
                 let k = blockStart[bi] + ii, first = touched.count
                 touchStart.append(first)
                 func touch(_ g: Int) { if !touched[first...].contains(g) { touched.append(g) } }

@@ -55,8 +55,8 @@ func reuseCommBuffers(_ f: inout IRFunction) {
     let frameOf = frameAddresses(f)
     // Fills: (block, index) of each call, per object offset.
     var fills: [Int: [(block: Int, index: Int)]] = [:]
-    for (bi, b) in f.blocks.enumerated() {
-        for (ii, (i, _)) in b.instructions.enumerated() {
+    for bi in f.blocks.indices {
+        for (ii, (i, _)) in f.instructions(of: bi).enumerated() {
             if case .call(nil, getCurrentComm, let args) = i, args.count == 2, case .reg(let v) = args[0],
                let o = frameOf[v], case .imm(let n) = args[1],
                f.stackObjects.contains(where: { $0.offset == o && $0.size == Int(n) }) {
@@ -71,8 +71,8 @@ func reuseCommBuffers(_ f: inout IRFunction) {
     var qualified: [Int] = []
     candidates: for (o, sites) in fills where sites.count == 1 {
         guard let obj = object(o) else { continue }
-        for (bi, b) in f.blocks.enumerated() {
-            for (ii, (i, _)) in b.instructions.enumerated() {
+        for bi in f.blocks.indices {
+            for (ii, (i, _)) in f.instructions(of: bi).enumerated() {
                 switch i {
                 case .storeFrame(let x, _, let n) where inside(x, n, obj): continue candidates
                 case .frameAddress(let v, let x) where inside(x, 1, obj) && (x != o || frameOf[v] == nil): continue candidates

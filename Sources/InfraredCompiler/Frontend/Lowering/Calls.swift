@@ -180,7 +180,12 @@ extension Lowering {
     // MARK: Helpers
 
     /// A helper's id (`enum bpf_func_id`) by its name, with or without `bpf_`.
-    func helperID(_ name: String) -> Int32 { HelperPrototype.named(name)!.id }
+    func helperID(_ name: String) -> Int32 {
+        if let id = helperIDs[name] { return id }
+        let id = HelperPrototype.named(name)!.id
+        helperIDs[name] = id
+        return id
+    }
 
     /// A helper call, arguments checked against its prototype.
     func helperCall(_ proto: HelperPrototype, args: [(Operand, Kind)], dst: VReg, irep: Irep, insn: MInstruction, loc: SourceLocation, spelled: String) throws -> Kind {

@@ -55,6 +55,10 @@ final class Lowering {
     let structSites: StructSites
     /// The stack offset of each struct site this lowering allocated.
     var structOffsets: [Int: Int] = [:]
+    /// Helper ids by the name asked for (`helperID`): each map operation
+    /// asks for two or three, and the prototype table's lookup builds the
+    /// `bpf_` spelling and copies a prototype every time.
+    var helperIDs: [String: Int32] = [:]
     /// The stack word scalar `user_read`s copy through (UserMemory.swift).
     var userReadSlot: Int?
     /// Each source line's bytes when it is ASCII without CR (`column`

@@ -50,7 +50,7 @@ final class DataflowReferenceTests: XCTestCase {
                     for p in preds[b] { if let o = outs[p] { if m == nil { m = o } else { m!.meet(o) } } }
                     s = m ?? ConstantState()
                 }
-                ConstantAnalysis.transfer(f.blocks[b], &s)
+                ConstantAnalysis.transfer(f.blocks[b].instructions, &s)
                 s.keep(RegisterSet(members: live[b]))
                 if outs[b] != s { outs[b] = s; changed = true }
             }
@@ -101,6 +101,11 @@ final class DataflowReferenceTests: XCTestCase {
                     failures.append("\(p.name) after \(stage): the liveness kept from before differs from its definition\n\(f)")
                 }
                 let order = f.reversePostOrder
+                // So is the block order it carries (`order()`'s cache; pack-stack
+                // keeps it across its rewrite of offsets).
+                if carried.order() != order {
+                    failures.append("\(p.name) after \(stage): the block order kept from before differs from the order computed anew\n\(f)")
+                }
                 if ConstantAnalysis(f, order: order, liveness: live).outs != Self.referenceConstants(f, order: order) {
                     failures.append("\(p.name) after \(stage): constant states differ from their definition\n\(f)")
                 }

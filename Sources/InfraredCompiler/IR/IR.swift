@@ -594,7 +594,7 @@ struct IRFunction {
         while let (b, next) = stack.last {
             // The next successor, without building the successor list.
             let successor: Int?
-            switch blocks[b].terminator {
+            switch terminator(of: b) {   // in place: `blocks[b]` copied the block
             case .jump(let t): successor = next == 0 ? t : nil
             case .branch(_, _, _, let t, let e): successor = next == 0 ? t : next == 1 ? e : nil
             case .ret, .unreachable: successor = nil

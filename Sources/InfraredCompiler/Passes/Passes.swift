@@ -636,7 +636,9 @@ func simplifyCFG(_ f: inout IRFunction) {
         // `if t != 0`), the block takes the copies and jumps to the known
         // side. Not into a loop's header (an entry edge into a loop's test
         // is the loop's own shape, which unrolling reads).
-        var rpo = f.reversePostOrder
+        // Through the function's kept order: a call that changes nothing
+        // leaves it for the passes after it.
+        var rpo = f.order()
         var rank = [Int](filled: Int.max, count: f.blocks.count)
         for (i, b) in rpo.enumerated() { rank[b] = i }
         var loopHeader = [Bool](filled: false, count: f.blocks.count)
@@ -656,7 +658,7 @@ func simplifyCFG(_ f: inout IRFunction) {
             changed = true
             edgesChanged = true
         }
-        if edgesChanged { rpo = f.reversePostOrder; edgesChanged = false }
+        if edgesChanged { rpo = f.order(); edgesChanged = false }
         // Merge a block into its single predecessor (whole chains at once: a
         // merge moves the successor's edges to the predecessor, so every
         // predecessor count stays right).
@@ -675,7 +677,7 @@ func simplifyCFG(_ f: inout IRFunction) {
             }
         }
         // Compact: keep reachable blocks only, renumbered in reverse post-order.
-        let order = edgesChanged ? f.reversePostOrder : rpo
+        let order = edgesChanged ? f.order() : rpo
         if order.count != f.blocks.count || order != Array(0..<order.count) {
             let map = f.positions(in: order)
             f.blocks = order.map { b in

@@ -295,16 +295,22 @@ struct StackLayout {
     }
 }
 
-/// An object number per virtual register, nil where none: an array by
-/// register number (register numbers are dense), not a hashed dictionary.
+/// A number per virtual register (an object index here, a frame offset in
+/// `frameAddresses`), nil where none: an array by register number (register
+/// numbers are dense), not a dictionary hashed for every operand.
 struct VRegTable {
     private var slots: [Int]
-    init(count: Int) { slots = [Int](filled: -1, count: count) }
+    /// Whether no register was ever given a number.
+    private(set) var isEmpty = true
+    /// Marks a register without a number (never a stack offset or an index).
+    private static let none = Int.min
+    init(count: Int) { slots = [Int](filled: Self.none, count: count) }
     subscript(_ v: VReg) -> Int? {
-        get { v.id < slots.count && slots[v.id] >= 0 ? slots[v.id] : nil }
+        get { v.id < slots.count && slots[v.id] != Self.none ? slots[v.id] : nil }
         set {
-            if v.id >= slots.count { slots += [Int](filled: -1, count: v.id + 1 - slots.count) }
-            slots[v.id] = newValue ?? -1
+            if v.id >= slots.count { slots += [Int](filled: Self.none, count: v.id + 1 - slots.count) }
+            slots[v.id] = newValue ?? Self.none
+            if newValue != nil { isEmpty = false }
         }
     }
 }

@@ -9,9 +9,9 @@ private let getCurrentComm = HelperPrototype.named("get_current_comm")!.id
 
 /// Registers that only ever hold one frame address (`%a = fp-16` their one
 /// definition), with that offset.
-func frameAddresses(_ f: IRFunction) -> FrameAddresses {
+func frameAddresses(_ f: IRFunction) -> VRegTable {
     let definitions = Definitions(f)
-    var frameOf = FrameAddresses(count: f.vregCount)
+    var frameOf = VRegTable(count: f.vregCount)
     for b in f.blocks.indices {
         for (i, _) in f.instructions(of: b) {
             if case .frameAddress(let d, let o) = i, d != f.context, definitions.count(d) == 1 { frameOf[d] = o }
@@ -20,23 +20,6 @@ func frameAddresses(_ f: IRFunction) -> FrameAddresses {
     return frameOf
 }
 
-/// A frame offset by register number (`frameAddresses`): an array, where a
-/// dictionary hashed a register for every operand dead-stores looked at.
-struct FrameAddresses {
-    private var offsets: [Int]
-    private(set) var isEmpty = true
-    /// Marks a register that holds no frame address (offsets are at most 0).
-    private static let none = Int.max
-    init(count: Int) { offsets = [Int](filled: Self.none, count: count) }
-    subscript(_ v: VReg) -> Int? {
-        get { v.id < offsets.count && offsets[v.id] != Self.none ? offsets[v.id] : nil }
-        set {
-            if v.id >= offsets.count { offsets += [Int](filled: Self.none, count: v.id + 1 - offsets.count) }
-            offsets[v.id] = newValue ?? Self.none
-            if newValue != nil { isEmpty = false }
-        }
-    }
-}
 /// Map helpers whose pointer arguments (key, value) are only read.
 private let mapReaders = Set(["map_lookup_elem", "map_update_elem", "map_delete_elem"].compactMap { HelperPrototype.named($0)?.id })
 private let mapUpdate = HelperPrototype.named("map_update_elem")!.id

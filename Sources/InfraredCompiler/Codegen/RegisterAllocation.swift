@@ -15,10 +15,14 @@ enum RegisterAllocation {
 
     static func allocate(_ input: MFunction) throws -> MFunction {
         var f = input
-        coalesce(&f)
+        // The coalesced function's liveness, from the coalescer's own: the
+        // first scan does not compute it again (a spill rewrite does).
+        var known: BlockLiveness? = coalesce(&f)
         var unspillable = Set<Int>()
         for _ in 0..<32 {
-            let (assignment, spilled) = try scan(f, unspillable: unspillable)
+            let live = known ?? liveness(f)
+            known = nil
+            let (assignment, spilled) = try scan(f, live: live, unspillable: unspillable)
             if spilled.isEmpty {
                 for b in f.blocks.indices {
                     f.blocks[b].instructions = f.blocks[b].instructions.map { i in
@@ -42,8 +46,10 @@ enum RegisterAllocation {
     /// `d` is born there joins the two into one register (their intervals
     /// only touch), so chains of two-address operations and the final move
     /// into R0 become one value, and the move disappears.
-    static func coalesce(_ f: inout MFunction) {
-        let (ivs, fixed, _) = intervals(f, hints: false)
+    /// Returns the liveness of the coalesced function.
+    static func coalesce(_ f: inout MFunction) -> BlockLiveness {
+        let live = liveness(f)
+        let (ivs, fixed, _) = intervals(f, live: live, hints: false)
         // Union-find over register numbers (-1: its own root).
         var parent = [Int](filled: -1, count: f.vregCount)
         var merged = false
@@ -92,7 +98,7 @@ enum RegisterAllocation {
                 range[cs] = joined
             }
         }
-        guard merged else { return }
+        guard merged else { return live }
         for b in f.blocks.indices {
             // Room for every instruction at once (`compactMap` grows its
             // result by appends: two or three allocations a block).
@@ -106,6 +112,17 @@ enum RegisterAllocation {
             }
             f.blocks[b].instructions = kept
         }
+        // A merged register is live exactly where one of its members was:
+        // the members' intervals only touch (or, joined into a register that
+        // lives before the move, that register holds nothing read from the
+        // member's birth to the move), and the move between them is gone.
+        // So the sets renamed through `find` are the coalesced function's.
+        func renamed(_ s: RegisterSet) -> RegisterSet {
+            var out = RegisterSet()
+            for v in s.ids { out.insert(VReg(id: find(v))) }
+            return out
+        }
+        return BlockLiveness(liveIn: live.liveIn.map(renamed), liveOut: live.liveOut.map(renamed))
     }
 
     /// Block successors in layout order (fallthrough to the next block unless
@@ -147,11 +164,10 @@ enum RegisterAllocation {
         }
     }
 
-    /// Live intervals of the virtual registers (in register order), the
-    /// physical registers' fixed ranges (by register number), and move hints
-    /// (by virtual register number; empty lists unless `wantHints`: coalescing
-    /// reads none).
-    static func intervals(_ f: MFunction, hints wantHints: Bool) -> (vregs: [Interval], fixed: [[(Int, Int)]], hints: [[MReg]]) {
+    /// The virtual registers live into and out of each block.
+    struct BlockLiveness { var liveIn: [RegisterSet]; var liveOut: [RegisterSet] }
+
+    static func liveness(_ f: MFunction) -> BlockLiveness {
         let n = f.blocks.count
         var sets = BlockUsesAndDefinitions(blocks: n, instructions: f.blocks.reduce(0) { $0 + $1.instructions.count })
         // Per register, the last block that defined it / read it before any
@@ -186,13 +202,22 @@ enum RegisterAllocation {
             for k in succStart[b]..<succStart[b + 1] { out.formUnion(liveIn[succ[k]]) }
             return blockSets.step(b, out: out, first: first, liveIn: &liveIn, liveOut: &liveOut)
         }
+        return BlockLiveness(liveIn: liveIn, liveOut: liveOut)
+    }
+
+    /// Live intervals of the virtual registers (in register order), the
+    /// physical registers' fixed ranges (by register number), and move hints
+    /// (by virtual register number; empty lists unless `wantHints`: coalescing
+    /// reads none), from the blocks' liveness `live`.
+    static func intervals(_ f: MFunction, live: BlockLiveness, hints wantHints: Bool) -> (vregs: [Interval], fixed: [[(Int, Int)]], hints: MoveHints) {
+        let n = f.blocks.count
         var iv = [Interval?](filled: nil, count: f.vregCount)
         func touch(_ v: Int, _ p: Int) {
             if var x = iv[v] { x.start = min(x.start, p); x.end = max(x.end, p); iv[v] = x } else { iv[v] = Interval(vreg: v, start: p, end: p) }
         }
         var fixed = [[(Int, Int)]](filled: [], count: Register.allCases.count)
         var lastDef = [Int?](filled: nil, count: Register.allCases.count)
-        var hints = [[MReg]](filled: [], count: wantHints ? f.vregCount : 0)
+        var hints: [(Int, MReg)] = []
         var g = 0
         for b in 0..<n {
             let first = g
@@ -215,16 +240,32 @@ enum RegisterAllocation {
                 }
                 i.op.forEachClobber { fixed[Int($0.rawValue)].append((d, d)) }
                 if wantHints, case .mov(let dst, .reg(let src)) = i.op {
-                    if case .v(let a) = dst { hints[a].append(src) }
-                    if case .v(let a) = src { hints[a].append(dst) }
+                    if case .v(let a) = dst { hints.append((a, src)) }
+                    if case .v(let a) = src { hints.append((a, dst)) }
                 }
                 g += 1
             }
             let last = g - 1
-            for v in liveIn[b].ids { touch(v, 2 * first) }
-            for v in liveOut[b].ids { touch(v, 2 * max(last, first) + 1) }
+            for v in live.liveIn[b].ids { touch(v, 2 * first) }
+            for v in live.liveOut[b].ids { touch(v, 2 * max(last, first) + 1) }
         }
-        return (iv.compactMap { $0 }, fixed, hints)
+        return (iv.compactMap { $0 }, fixed, MoveHints(hints, registers: wantHints ? f.vregCount : 0))
+    }
+
+    /// Each virtual register's move partners, in the order of the moves:
+    /// one array grouped by register (an array per register was an
+    /// allocation for every register a move touches).
+    struct MoveHints {
+        private var start: [Int], partners: [MReg]
+        init(_ pairs: [(Int, MReg)], registers: Int) {
+            start = [Int](filled: 0, count: registers + 1)
+            for (v, _) in pairs { start[v + 1] += 1 }
+            for v in 0..<registers { start[v + 1] += start[v] }
+            var next = start
+            partners = [MReg](filled: .v(0), count: pairs.count)
+            for (v, r) in pairs { partners[next[v]] = r; next[v] += 1 }
+        }
+        subscript(v: Int) -> ArraySlice<MReg> { partners[start[v]..<start[v + 1]] }
     }
 
     /// A set of physical registers, one bit each.
@@ -234,8 +275,8 @@ enum RegisterAllocation {
         mutating func insert(_ r: Register) { bits |= 1 << r.rawValue }
     }
 
-    static func scan(_ f: MFunction, unspillable: Set<Int>) throws -> ([Register?], [Int]) {
-        let (ivs, fixed, hints) = intervals(f, hints: true)
+    static func scan(_ f: MFunction, live: BlockLiveness, unspillable: Set<Int>) throws -> ([Register?], [Int]) {
+        let (ivs, fixed, hints) = intervals(f, live: live, hints: true)
         let sorted = ivs.sorted { ($0.start, $0.vreg) < ($1.start, $1.vreg) }
         var assignment = [Register?](filled: nil, count: f.vregCount)
         var active: [Interval] = []

@@ -153,6 +153,36 @@ final class StackPassTests: XCTestCase {
         """, pass: "pack-stack")
     }
 
+    /// The pointer escapes through a register that becomes one only two
+    /// copies later in block order (around the loop): the walk over the
+    /// blocks is repeated until no register read without an object gets
+    /// one afterwards, so the third walk sees the store and the layout stays.
+    /// Without the store, fp-16 (used after the loop only) shares fp-8's bytes.
+    func testAPointerEscapingAroundALoopLeavesTheLayout() {
+        func function(escaping: Bool, after: String) -> String {
+            """
+            function f(ctx: %0):
+            stack: fp-8 size 8 align 8, \(after) size 8 align 8
+            b0:
+                jump b1
+            b1:
+            \(escaping ? "    store.64 [%0 + 0] = %2\n" : "")    %2 = %3
+                %3 = fp-8
+                store.64 [fp-8] = 1
+                %4 = load.u64 [fp-8]
+                br.ult %4, 10 ? b1 : b2
+            b2:
+                store.64 [\(after)] = 2
+                %5 = load.u64 [\(after)]
+                ret %5
+
+            """
+        }
+        assertUnchanged(input: function(escaping: true, after: "fp-16"), pass: "pack-stack")
+        assertPass(input: function(escaping: false, after: "fp-16"), pass: "pack-stack",
+                   expected: function(escaping: false, after: "fp-8"))
+    }
+
     /// Loads and stores through a register whose one definition is a frame
     /// address address the frame directly.
     func testFoldFrameAddressesRewritesLoadsAndStores() {

@@ -33,18 +33,26 @@ struct StackLayout {
 
     /// The objects [o, o + size) overlaps, in order; nil when a byte is in none.
     func overlapping(_ o: Int, _ size: Int) -> [Int]? {
+        var out: [Int] = []
+        return forEachOverlapping(o, size) { out.append($0) } ? out : nil
+    }
+
+    /// Calls `body` with each object [o, o + size) overlaps, in order, and
+    /// says whether they cover it (false when a byte is in none; `body` may
+    /// have seen some). No array: the layout asks for every frame access.
+    func forEachOverlapping(_ o: Int, _ size: Int, _ body: (Int) -> Void) -> Bool {
         // Last object starting at or below o.
-        var i = firstIndex(in: starts) { $0 > o } - 1, out: [Int] = [], covered = o
-        guard i >= 0 else { return nil }
+        var i = firstIndex(in: starts) { $0 > o } - 1, covered = o
+        guard i >= 0 else { return false }
         while i < byOffset.count, covered < o + max(size, 1) {
             let ob = objects[byOffset[i]]
             guard ob.offset <= covered, covered < ob.offset + ob.size else {
                 if ob.offset + ob.size <= covered { i += 1; continue }
-                return nil
+                return false
             }
-            out.append(byOffset[i]); covered = ob.offset + ob.size; i += 1
+            body(byOffset[i]); covered = ob.offset + ob.size; i += 1
         }
-        return covered >= o + max(size, 1) ? out : nil
+        return covered >= o + max(size, 1)
     }
 
     /// The object byte `o` is in (`overlapping(o, 1)?.first`, without the array).
@@ -69,49 +77,60 @@ struct StackLayout {
         // Union-find over objects; an access spanning two merges them.
         var parent = Array(objects.indices)
         func find(_ x: Int) -> Int { var x = x; while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }; return x }
-        var changed = false
         func union(_ a: Int, _ b: Int) {
             let ra = find(a), rb = find(b)
-            if ra != rb { parent[max(ra, rb)] = min(ra, rb); changed = true }
+            if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
         }
         // Frame accesses, and pointers derived from frame addresses, to a
         // fixed point: a copy can come before the copy it copies (loops).
+        // A register's object is set once and never changes, so a walk
+        // differs from the one before only where a register was read
+        // without one and given one afterwards (`missed`): without such a
+        // register it makes the same merges and answers (unions repeat).
         var pointerObjects = VRegTable(count: f.vregCount)   // a vreg that may point into this object
+        var missed = [Bool](filled: false, count: f.vregCount), again = false
+        func pointer(_ v: VReg) -> Int? {
+            if let p = pointerObjects[v] { return p }
+            if v.id < missed.count { missed[v.id] = true }
+            return nil
+        }
         func derive(_ d: VReg, from p: Int) {
-            if let q = pointerObjects[d] { union(p, q) } else { pointerObjects[d] = p; changed = true }
+            if let q = pointerObjects[d] { union(p, q); return }
+            pointerObjects[d] = p
+            if d.id < missed.count && missed[d.id] { again = true }
         }
         repeat {
-            changed = false
+            again = false
             for b in f.blocks.indices {
                 for (insn, _) in f.instructions(of: b) {
-                    var touched: [Int]? = []
+                    // The first object an access touches; the others join it.
+                    var first = -1
+                    func join(_ x: Int) { if first < 0 { first = x } else { union(first, x) } }
                     switch insn {
                     case .frameAddress(let d, let o):
-                        touched = overlapping(o, 1)
-                        if let t = touched?.first { derive(d, from: t) }
+                        guard forEachOverlapping(o, 1, join) else { return nil }
+                        derive(d, from: first)
                     case .loadFrame(_, let o, let size, _), .storeFrame(let o, _, let size):
-                        touched = overlapping(o, size)
+                        guard forEachOverlapping(o, size, join) else { return nil }
                     case .move(let d, .reg(let s)):
-                        if let p = pointerObjects[s] { derive(d, from: p) }
+                        if let p = pointer(s) { derive(d, from: p) }
                     case .binary(_, let d, let a, let c):
-                        if let s = a.register, let p = pointerObjects[s] { derive(d, from: p) }
-                        if let s = c.register, let p = pointerObjects[s] { derive(d, from: p) }
+                        if let s = a.register, let p = pointer(s) { derive(d, from: p) }
+                        if let s = c.register, let p = pointer(s) { derive(d, from: p) }
                     default: break
                     }
-                    guard let t = touched else { return nil }
-                    for x in t.dropFirst() { union(t[0], x) }
                     // A pointer to the stack written to memory: its uses are out of sight.
                     switch insn {
                     case .storeFrame(_, .reg(let v), _), .store(_, _, .reg(let v), _):
-                        if pointerObjects[v] != nil { return nil }
+                        if pointer(v) != nil { return nil }
                     case .atomicAdd(_, _, let v, _):
-                        if pointerObjects[v] != nil { return nil }
+                        if pointer(v) != nil { return nil }
                     default: break
                     }
                 }
-                if case .ret(.reg(let v)) = f.terminator(of: b), pointerObjects[v] != nil { return nil }
+                if case .ret(.reg(let v)) = f.terminator(of: b), pointer(v) != nil { return nil }
             }
-        } while changed
+        } while again
         var index: [Int: Int] = [:]
         var groupOf: [Int] = []
         for i in objects.indices {

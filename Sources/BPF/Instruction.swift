@@ -21,9 +21,18 @@ public struct Instruction: Hashable, Sendable, CustomStringConvertible {
 
     /// Little-endian wire form (the byte order of every BPF target we build for).
     public var bytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: Self.size) { buffer, count in
+            write(to: buffer.baseAddress!)
+            count = Self.size
+        }
+    }
+
+    /// Writes the wire form's `size` bytes at `p`.
+    @inline(__always)
+    func write(to p: UnsafeMutablePointer<UInt8>) {
         let o = UInt16(bitPattern: offset), i = UInt32(bitPattern: imm)
-        return [opcode, (src << 4) | (dst & 0x0f), UInt8(o & 0xff), UInt8(o >> 8),
-                UInt8(i & 0xff), UInt8((i >> 8) & 0xff), UInt8((i >> 16) & 0xff), UInt8(i >> 24)]
+        p[0] = opcode; p[1] = (src << 4) | (dst & 0x0f); p[2] = UInt8(o & 0xff); p[3] = UInt8(o >> 8)
+        p[4] = UInt8(i & 0xff); p[5] = UInt8((i >> 8) & 0xff); p[6] = UInt8((i >> 16) & 0xff); p[7] = UInt8(i >> 24)
     }
 
     public init(bytes b: some Collection<UInt8>) {
@@ -103,8 +112,15 @@ public extension Instruction {
 }
 
 public extension Array where Element == Instruction {
-    /// The program's bytes, as written to an ELF section or passed to the kernel.
-    var bytes: [UInt8] { flatMap(\.bytes) }
+    /// The program's bytes, as written to an ELF section or passed to the
+    /// kernel: written in place into one array (an array per instruction
+    /// was an allocation per instruction, 2.5 % of a long body's build).
+    var bytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count * Instruction.size) { buffer, written in
+            for (k, x) in enumerated() { x.write(to: buffer.baseAddress! + k * Instruction.size) }
+            written = count * Instruction.size
+        }
+    }
 }
 
 extension SizeModifier {

@@ -694,6 +694,30 @@ struct PredecessorTable {
 
     /// The lists as arrays, for a pass that changes them as it changes the blocks.
     var lists: [[Int]] { (0..<(start.count - 1)).map { Array(flat[start[$0]..<start[$0 + 1]]) } }
+
+    /// The number of blocks.
+    var count: Int { start.count - 1 }
+}
+
+/// Predecessor lists a pass changes as it changes the edges: the table as
+/// it was, and the lists of the blocks changed or added since (an array a
+/// block, made up front, cost an allocation a block where most passes
+/// change a few).
+struct EditedPredecessors {
+    private let table: PredecessorTable
+    private var changed: [Int: [Int]] = [:]
+    init(_ f: borrowing IRFunction) { table = PredecessorTable(f) }
+
+    /// Block `b`'s predecessors, one entry an edge.
+    subscript(b: Int) -> [Int] {
+        get { changed[b] ?? (b < table.count ? Array(table[b]) : []) }
+        set { changed[b] = newValue }
+    }
+    /// Whether the only predecessor is `h` (one edge from it): `self[b] == [h]`.
+    func isOnly(_ b: Int, _ h: Int) -> Bool {
+        if let list = changed[b] { return list == [h] }
+        return b < table.count && table[b].isOnly(h)
+    }
 }
 
 /// One block's predecessors: a view of `PredecessorTable`'s array, indexed

@@ -798,7 +798,7 @@ func speculateArms(_ f: inout IRFunction) {
 /// straight to the join. One jump fewer for each such arm (as clang
 /// selects a constant into a register before testing): `lhist`'s bucket.
 func hoistConstantArms(_ f: inout IRFunction) {
-    var preds = f.predecessorLists
+    var preds = EditedPredecessors(f)
     var liveness: IRLiveness?
     for h in f.reversePostOrder {
         guard case .branch(let c, let l, let r, let t, let e) = f.terminator(of: h), t != e else { continue }
@@ -806,7 +806,7 @@ func hoistConstantArms(_ f: inout IRFunction) {
         // one `ret v`, each setting `v`, so that the return only this test
         // reaches is set above it (`r0 = 0; if …; r0 = 1; exit`).
         if case .ret(.imm(let kt)) = f.terminator(of: t), case .ret(.imm(let ke)) = f.terminator(of: e), kt != ke,
-           f.instructions(of: t).isEmpty, f.instructions(of: e).isEmpty, preds[t] == [h] || preds[e] == [h] {
+           f.instructions(of: t).isEmpty, f.instructions(of: e).isEmpty, preds.isOnly(t, h) || preds.isOnly(e, h) {
             let v = f.newVReg()
             f.blocks.append(IRBlock(instructions: [], terminator: .ret(.reg(v)), terminatorLocation: f.blocks[e].terminatorLocation))
             let exit = f.blocks.count - 1
@@ -814,22 +814,25 @@ func hoistConstantArms(_ f: inout IRFunction) {
                 f.blocks[b].instructions = [(.move(v, .imm(k)), f.blocks[b].terminatorLocation)]
                 f.blocks[b].terminator = .jump(exit)
             }
-            preds.append([t, e])
+            preds[exit] = [t, e]
             liveness = nil
         }
-        for (arm, other) in [(t, e), (e, t)] {
-            guard preds[arm] == [h], f.instructions(of: arm).count == 1,
+        // Each arm in turn (a loop over `[(t, e), (e, t)]` made the array
+        // for every branch).
+        func hoist(_ arm: Int, other: Int) -> Bool {
+            guard preds.isOnly(arm, h), f.instructions(of: arm).count == 1,
                   case (.move(let d, .imm(let k)), let loc) = f.blocks[arm].instructions[0],
                   case .jump(let join) = f.terminator(of: arm), join != h, join != arm,
-                  !f.terminator(of: h).uses.contains(d) else { continue }
+                  !f.terminator(of: h).uses.contains(d) else { return false }
             if liveness == nil { liveness = f.liveness() }
-            guard !liveness!.liveIn[other].contains(d) else { continue }
+            guard !liveness!.liveIn[other].contains(d) else { return false }
             f.blocks[h].instructions.append((.move(d, .imm(k)), loc))
             f.blocks[h].terminator = arm == t ? .branch(c, l, r, then: join, else: e) : .branch(c, l, r, then: t, else: join)
             preds[join].append(h)
             preds[arm] = []
-            break
+            return true
         }
+        if !hoist(t, other: e) { _ = hoist(e, other: t) }
     }
 }
 

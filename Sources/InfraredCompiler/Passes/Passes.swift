@@ -85,29 +85,38 @@ func propagateConstants(_ f: inout IRFunction) {
         var s = analysis.state(entering: b)
         // A block stays as it is until an instruction changes (its storage
         // kept, for the liveness cache and to spare a copy).
-        let instructions = f.blocks[b].instructions
+        let instructions = f.instructions(of: b)
         var rewritten: [(IRInstruction, SourceLocation)]? = nil
         for (k, (insn, loc)) in instructions.enumerated() {
-            let subst = insn.mapUses { o in s.value(o).map { .imm($0) } ?? o }
+            // Whether a constant replaced a register or the instruction
+            // folded: otherwise `out` is `insn`, and is not compared.
+            var touched = false
+            let subst = insn.mapUses { o in
+                guard case .reg = o, let v = s.value(o) else { return o }
+                touched = true
+                return .imm(v)
+            }
             var out = subst
             if let d = insn.definition {
+                let folded: IRInstruction?
                 switch subst {
-                case .binary(let op, _, .imm(let x), .imm(let y)): out = .move(d, .imm(op.fold(x, y)))
-                case .neg(_, .imm(let x)): out = .move(d, .imm(0 &- x))
-                case .setcc(let c, _, .imm(let x), .imm(let y)): out = .move(d, .imm(c.evaluate(x, y) ? 1 : 0))
-                case .binary(let op, _, let a, .imm(let y)) where isIdentity(op, y): out = .move(d, a)
-                case .binary(let op, _, .imm(let x), let a) where op.isCommutative && isIdentity(op, x): out = .move(d, a)
+                case .binary(let op, _, .imm(let x), .imm(let y)): folded = .move(d, .imm(op.fold(x, y)))
+                case .neg(_, .imm(let x)): folded = .move(d, .imm(0 &- x))
+                case .setcc(let c, _, .imm(let x), .imm(let y)): folded = .move(d, .imm(c.evaluate(x, y) ? 1 : 0))
+                case .binary(let op, _, let a, .imm(let y)) where isIdentity(op, y): folded = .move(d, a)
+                case .binary(let op, _, .imm(let x), let a) where op.isCommutative && isIdentity(op, x): folded = .move(d, a)
                 case .binary(.mul, _, _, .imm(0)), .binary(.mul, _, .imm(0), _),
-                     .binary(.and, _, _, .imm(0)), .binary(.and, _, .imm(0), _): out = .move(d, .imm(0))
-                default: break
+                     .binary(.and, _, _, .imm(0)), .binary(.and, _, .imm(0), _): folded = .move(d, .imm(0))
+                default: folded = nil
                 }
+                if let folded { out = folded; touched = true }
                 // The state follows the rewritten instruction: a move of a constant
                 // or register keeps what is known, anything else varies.
                 if case .move(_, let a) = out { s.set(d, s.value(a)) } else { s.set(d, nil) }
             }
             if rewritten != nil {
                 rewritten!.append((out, loc))
-            } else if out != insn {
+            } else if touched && out != insn {
                 var r = Array(instructions[..<k])
                 r.reserveCapacity(instructions.count)
                 r.append((out, loc))

@@ -215,7 +215,10 @@ enum RegisterAllocation {
         func touch(_ v: Int, _ p: Int) {
             if var x = iv[v] { x.start = min(x.start, p); x.end = max(x.end, p); iv[v] = x } else { iv[v] = Interval(vreg: v, start: p, end: p) }
         }
+        // Room for a small function's ranges in each list at once (grown
+        // from empty by appends, they were most of its allocations).
         var fixed = [[(Int, Int)]](filled: [], count: Register.allCases.count)
+        for r in fixed.indices { fixed[r].reserveCapacity(16) }
         var lastDef = [Int?](filled: nil, count: Register.allCases.count)
         var hints: [(Int, MReg)] = []
         var g = 0

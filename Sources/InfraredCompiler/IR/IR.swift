@@ -693,7 +693,7 @@ struct PredecessorTable {
     subscript(b: Int) -> Predecessors { Predecessors(flat: flat, lower: start[b], upper: start[b + 1]) }
 
     /// The lists as arrays, for a pass that changes them as it changes the blocks.
-    var lists: [[Int]] { (0..<(start.count - 1)).map { Array(flat[start[$0]..<start[$0 + 1]]) } }
+    var lists: [[Int]] { (0..<count).map { Array(flat[start[$0]..<start[$0 + 1]]) } }
 
     /// The number of blocks.
     var count: Int { start.count - 1 }

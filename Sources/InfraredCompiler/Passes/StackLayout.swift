@@ -31,12 +31,6 @@ struct StackLayout {
     private let byOffset: [Int]
     private let starts: [Int]
 
-    /// The objects [o, o + size) overlaps, in order; nil when a byte is in none.
-    func overlapping(_ o: Int, _ size: Int) -> [Int]? {
-        var out: [Int] = []
-        return forEachOverlapping(o, size) { out.append($0) } ? out : nil
-    }
-
     /// Calls `body` with each object [o, o + size) overlaps, in order, and
     /// says whether they cover it (false when a byte is in none; `body` may
     /// have seen some). No array: the layout asks for every frame access.
@@ -55,7 +49,7 @@ struct StackLayout {
         return covered >= o + max(size, 1)
     }
 
-    /// The object byte `o` is in (`overlapping(o, 1)?.first`, without the array).
+    /// The object byte `o` is in (the one `forEachOverlapping(o, 1)` visits).
     func objectContaining(_ o: Int) -> Int? {
         var i = firstIndex(in: starts) { $0 > o } - 1
         guard i >= 0 else { return nil }
@@ -288,7 +282,7 @@ struct StackLayout {
     func apply(to f: inout IRFunction) {
         /// Where an old offset goes: with the group of the object it is in.
         func moved(_ o: Int) -> Int {
-            guard let i = overlapping(o, 1)?.first else { return o }
+            guard let i = objectContaining(o) else { return o }
             let g = groups[groupOf[i]]
             return o - g.offset - g.new
         }

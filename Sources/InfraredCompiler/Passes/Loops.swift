@@ -249,39 +249,48 @@ struct Loop {
     /// Peels `trips` iterations of `loop` in `g` (the copies appended, the
     /// entering edges to the first, each copy's back edges to the next, the
     /// last's to the original header), keeping `preds` (each block's
-    /// predecessors, one entry an edge) up to date; returns the copies.
-    static func peel(_ g: inout IRFunction, _ loop: Loop, trips: Int, predecessors preds: inout [[Int]]) -> Set<Int> {
+    /// predecessors, one entry an edge) up to date; returns the copies (the
+    /// blocks appended).
+    static func peel(_ g: inout IRFunction, _ loop: Loop, trips: Int, predecessors preds: inout [[Int]]) -> Range<Int> {
         let body = loop.blocks.sorted()
-        var copies = Set<Int>()
+        let first = g.blocks.count
+        // A loop block's place in `body`, which is its copy's place after the
+        // copy's first block; nil outside the loop.
+        func slot(_ b: Int) -> Int? {
+            var lo = 0, hi = body.count
+            while lo < hi { let mid = (lo + hi) >> 1; if body[mid] < b { lo = mid + 1 } else { hi = mid } }
+            return lo < body.count && body[lo] == b ? lo : nil
+        }
+        let headerSlot = slot(loop.header)!
+        g.blocks.reserveCapacity(first + trips * body.count)
+        preds.reserveCapacity(first + trips * body.count)
         for _ in 0..<trips {
             let base = g.blocks.count
-            var copy: [Int: Int] = [:]
-            for (i, b) in body.enumerated() { copy[b] = base + i }
             for b in body {
                 var blk = g.blocks[b]
-                blk.terminator = blk.terminator.mapTargets { t in t == loop.header ? t : (copy[t] ?? t) }
+                blk.terminator = blk.terminator.mapTargets { t in t == loop.header ? t : (slot(t).map { base + $0 } ?? t) }
                 g.blocks.append(blk)
                 preds.append([])
             }
-            for c in base..<g.blocks.count { for t in g.blocks[c].terminator.successors { preds[t].append(c) } }
+            let copied = base..<g.blocks.count
+            for c in copied { g.blocks[c].terminator.forEachSuccessor { preds[$0].append(c) } }
             // Edges entering the loop from outside now enter the copy; the
             // previous copy's back edges are among them.
-            let entering = preds[loop.header].filter { !loop.blocks.contains($0) && !(base..<g.blocks.count).contains($0) }
-            for p in Set(entering) {
-                g.blocks[p].terminator = g.blocks[p].terminator.mapTargets { $0 == loop.header ? copy[loop.header]! : $0 }
+            let entering = preds[loop.header].filter { !copied.contains($0) && slot($0) == nil }
+            for (k, p) in entering.enumerated() where !entering[..<k].contains(p) {
+                g.blocks[p].terminator = g.blocks[p].terminator.mapTargets { $0 == loop.header ? base + headerSlot : $0 }
             }
-            preds[copy[loop.header]!] += entering
+            preds[base + headerSlot] += entering
             preds[loop.header].removeAll { entering.contains($0) }
-            copies.formUnion(copy.values)
         }
-        return copies
+        return first..<g.blocks.count
     }
 
     /// Whether constant propagation over `g` decided every peeled copy's
     /// test that may leave or repeat the loop, so that the loop itself is
     /// no longer reached (`reached`: each block's place in the reverse
     /// post-order after the propagation, -1 when not reached).
-    static func left(_ g: IRFunction, _ loop: Loop, copies: Set<Int>, reached: [Int]) -> Bool {
+    static func left(_ g: IRFunction, _ loop: Loop, copies: Range<Int>, reached: [Int]) -> Bool {
         for c in copies {
             if case .branch(_, _, _, let t, let e) = g.blocks[c].terminator, !(copies.contains(t) && copies.contains(e)) { return false }
         }
@@ -400,7 +409,9 @@ struct Loop {
     static func cost(_ b: IRBlock) -> Int {
         let t: Int
         switch b.terminator { case .branch: t = 1; case .ret: t = 2; default: t = 1 }
-        return b.instructions.filter { if case .move(let d, .reg(let s)) = $0.0 { return d != s }; return true }.count + t
+        var n = t
+        for (i, _) in b.instructions { if case .move(let d, .reg(let s)) = i, d == s { continue }; n += 1 }
+        return n
     }
 }
 

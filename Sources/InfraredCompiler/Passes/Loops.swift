@@ -62,6 +62,13 @@ struct Loop {
     static let maximumInstructions = 4096
     /// Most rounds of `unrollConstantLoops` (each unrolls every innermost loop that pays).
     static let maximumRounds = 8
+    /// Fewest innermost loops `chosen` judges on the pool's threads. A
+    /// build that starts the pool pays for its threads in the rest of the
+    /// build too; judging 3 or 33 small loops on one thread made the whole
+    /// build 4–10 % faster in wall time than on two cores, 100 the same,
+    /// 333 about 6 % slower (`Benchmarks/scaling.sh`'s loop files;
+    /// `Benchmarks/RESULTS.md`).
+    static let parallelLoops = 64
 
     /// Loops that contain no other loop's header.
     static func innermost(in f: IRFunction) -> [Loop] {
@@ -103,15 +110,22 @@ struct Loop {
         // in order, those that pay while the function stays within
         // `maximumInstructions`. Judging a loop on its own region is the
         // costly part, so it is done only for loops that still fit: a batch
-        // of them at a time, on the pool's threads (the regions are
-        // independent; one after the other when the pool is busy with other
-        // programs). A batch holds the loops that fit as the function is,
-        // until their copies would fill what is left; any of them that no
-        // longer fits when its turn comes is skipped, as it would have been.
+        // of them at a time. A batch holds the loops that fit as the
+        // function is, until their copies would fill what is left; any of
+        // them that no longer fits when its turn comes is skipped, as it
+        // would have been. The regions are independent: with
+        // `parallelLoops` loops or more, they are judged on the pool's
+        // threads (one after the other when the pool is busy with other
+        // programs); with fewer, on this one, because starting the pool
+        // costs more than it shares (`perform`).
+        func perform(_ iterations: Int, _ body: (Int) -> Void) {
+            if loops.count >= parallelLoops { DispatchQueue.concurrentPerform(iterations: iterations, execute: body) }
+            else { for i in 0..<iterations { body(i) } }
+        }
         let counts = UnsafeMutableBufferPointer<(trips: Int, entering: ConstantState)?>.allocate(capacity: loops.count)
         defer { counts.deinitialize(); counts.deallocate() }
         counts.initialize(repeating: nil)
-        DispatchQueue.concurrentPerform(iterations: loops.count) { i in
+        perform(loops.count) { i in
             counts[i] = Loop.peelCount(f, loops[i], analysis: analysis, position: position, size: size)
         }
         let peeled = loops.indices.map { i in counts[i].map { loops[i].copied(trips: $0.trips, in: f) } ?? 0 }
@@ -134,7 +148,7 @@ struct Loop {
                     j += 1
                 }
                 let members = batch
-                DispatchQueue.concurrentPerform(iterations: members.count) { k in
+                perform(members.count) { k in
                     let l = members[k]
                     growths[l] = loops[l].growth(in: f, trips: counts[l]!.trips, entering: counts[l]!.entering, analysis: analysis, live: live)
                 }
@@ -262,8 +276,6 @@ struct Loop {
             return lo < body.count && body[lo] == b ? lo : nil
         }
         let headerSlot = slot(loop.header)!
-        g.blocks.reserveCapacity(first + trips * body.count)
-        preds.reserveCapacity(first + trips * body.count)
         for _ in 0..<trips {
             let base = g.blocks.count
             for b in body {

@@ -1,5 +1,6 @@
 import BPF
 import Dispatch
+import Synchronization
 import InfraredObject
 
 /// One program as the front end leaves it: lowered IR and what the back end
@@ -67,17 +68,24 @@ enum BackEnd {
     }
 }
 
-/// Back ends running on libdispatch's pool (one thread a core) while the
-/// front end lowers the next program; `results()` waits for all of them.
-/// Each job writes its own slot, and the group's wait orders those writes
-/// before the reads.
+/// Back ends running on libdispatch's pool while the front end lowers the
+/// next program; `results()` runs the jobs no thread has started yet on the
+/// calling thread, then waits for the rest. (The pool starts one thread
+/// and adds others only milliseconds later, so a front end that finished
+/// lowering and only waited left a core idle: 10 programs built no faster
+/// on two cores than on one.) Each job is claimed once, by a pool thread or
+/// by `results()`, and writes its own slot; the group's wait orders those
+/// writes before the reads.
 final class BackEndJobs: @unchecked Sendable {
     typealias Outcome = Result<BackEnd.Output, any Error>
+    typealias Job = @Sendable () -> Outcome
     private let slots: UnsafeMutablePointer<Outcome?>
     private let capacity: Int
     private var submitted = 0
     private let group = DispatchGroup()
     private let inline: Bool
+    /// The jobs submitted, and how many of them a thread has claimed.
+    private let queue = Mutex<(jobs: [Job?], claimed: Int)>(([], 0))
 
     /// `capacity` programs at most; with one, or not `parallel`, each runs
     /// where it is submitted.
@@ -94,16 +102,32 @@ final class BackEndJobs: @unchecked Sendable {
     }
 
     /// Starts `job` (a pure function: it touches nothing shared).
-    func submit(_ job: @escaping @Sendable () -> Outcome) {
+    func submit(_ job: @escaping Job) {
         precondition(submitted < capacity)
         let i = submitted
         submitted += 1
         if inline { slots[i] = job(); return }
-        DispatchQueue.global().async(group: group) { [self] in slots[i] = job() }
+        queue.withLock { $0.jobs.append(job) }
+        DispatchQueue.global().async(group: group) { [self] in runNext() }
+    }
+
+    /// Runs the first job no thread has claimed, if any; whether it did.
+    @discardableResult
+    private func runNext() -> Bool {
+        guard let (i, job) = queue.withLock({ q -> (Int, Job)? in
+            guard q.claimed < q.jobs.count else { return nil }
+            let i = q.claimed
+            q.claimed += 1
+            defer { q.jobs[i] = nil }
+            return (i, q.jobs[i]!)
+        }) else { return false }
+        slots[i] = job()
+        return true
     }
 
     /// The outcomes, in submission order, once every job has finished.
     func results() -> [Outcome] {
+        if !inline { while runNext() {} }
         group.wait()
         return (0..<submitted).map { slots[$0]! }
     }

@@ -182,7 +182,7 @@ public enum Compiler {
                 let program = LoweredProgram(declaration: decl, ir: ir, contextType: contextType, lsmRange: lsmRange)
                 lowered.append((decl, contextType))
                 timer.start(nil)
-                backEnds.submit { Result { try BackEnd.compile(program, path: path, lines: lines, options: options) } }
+                backEnds.submit(size: ir.instructionCount) { Result { try BackEnd.compile(program, path: path, lines: lines, options: options) } }
             } catch {
                 loweringFailure = error
                 break

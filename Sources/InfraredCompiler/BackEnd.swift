@@ -91,6 +91,8 @@ final class BackEndJobs: @unchecked Sendable {
     private let inline: Bool
     /// The size of the programs submitted, until the pool starts (then nil).
     private var waiting: Int? = 0
+    /// Whether the pool has started (the jobs submitted reached `poolThreshold`).
+    var poolStarted: Bool { waiting == nil }
     /// The jobs submitted, and how many of them a thread has claimed.
     private let queue = Mutex<(jobs: [Job?], claimed: Int)>(([], 0))
 

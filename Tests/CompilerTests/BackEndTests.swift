@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import XCTest
 @testable import InfraredCompiler
@@ -32,6 +33,48 @@ final class BackEndTests: XCTestCase {
             programs += try Compiler.compile(source: source, path: path).object.programs.count
         }
         XCTAssertGreaterThan(programs, files.count, "some file has several programs")
+    }
+
+    /// Which thread ran a job, reported as its outcome.
+    struct Ran: Error { var onCaller: Bool }
+
+    /// A few small programs' back ends wait and then run on the thread that
+    /// asks for the results (starting the pool's threads costs more than
+    /// they would share); a program of `poolThreshold` IR instructions
+    /// starts the pool, whose thread runs it while the caller does not ask.
+    func testSmallJobsWaitForTheCallerAndALargeOneStartsThePool() throws {
+        let caller = pthread_self()
+        let started = DispatchSemaphore(value: 0)
+        let small = BackEndJobs(capacity: 3)
+        let ran = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        defer { ran.deallocate() }
+        ran.pointee = 0
+        for _ in 0..<3 {
+            small.submit(size: BackEndJobs.poolThreshold / 4) {
+                ran.pointee += 1
+                return .failure(Ran(onCaller: pthread_equal(pthread_self(), caller) != 0))
+            }
+        }
+        // Nothing ran yet, a while later: nothing started the pool and nobody asked.
+        XCTAssertFalse(small.poolStarted)
+        usleep(50_000)
+        XCTAssertEqual(ran.pointee, 0)
+        let outcomes = small.results()
+        XCTAssertEqual(ran.pointee, 3)
+        XCTAssertEqual(outcomes.map { if case .failure(let e as Ran) = $0 { return e.onCaller }; return false }, [true, true, true])
+
+        let large = BackEndJobs(capacity: 2)
+        large.submit(size: BackEndJobs.poolThreshold) {
+            started.signal()
+            return .failure(Ran(onCaller: pthread_equal(pthread_self(), caller) != 0))
+        }
+        XCTAssertTrue(large.poolStarted)
+        // The pool runs it without the caller: waiting here would hang otherwise.
+        XCTAssertEqual(started.wait(timeout: .now() + 60), .success, "the pool did not start")
+        large.submit(size: 1) { .failure(Ran(onCaller: pthread_equal(pthread_self(), caller) != 0)) }
+        let first = large.results().first
+        guard case .failure(let e as Ran)? = first else { return XCTFail("no outcome") }
+        XCTAssertFalse(e.onCaller)
     }
 
     /// 96 programs of six shapes (maps, branches, loops, strings, calls,

@@ -80,9 +80,12 @@ final class DiagnosticsTests: XCTestCase {
     /// stage finds it: a back-end error (the checks, after the passes) in an
     /// earlier program wins over a lowering error in a later one, and the
     /// other way round. Repeated: which back end finishes first varies.
+    /// The fine programs (about 130 IR instructions each) are large enough
+    /// that the pool starts on the third (`BackEndJobs.poolThreshold`).
     func testTheFirstErrorInDeclarationOrderIsReported() throws {
         func program(_ name: String, _ body: String) -> String { "cgroup_device name: \"\(name)\" do |ctx|\n  \(body)\nend\n" }
-        let fine = (0..<6).map { program("ok\($0)", "ctx.major == \($0) ? 1 : 0") }.joined()
+        let work = "x = ctx.major\n" + (0..<20).map { "  x = x * 3 + \($0)\n" }.joined()
+        let fine = (0..<6).map { program("ok\($0)", work + "  x == \($0) ? 1 : 0") }.joined()
         let backEnd = program("returns7", "7")            // Checks: must return 0 or 1
         let lowering = program("floats", "x = 1.5\n  0")  // Lowering: no Float
         func line(of name: String, in source: String) -> Int {

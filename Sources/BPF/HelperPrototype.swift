@@ -21,5 +21,13 @@ public struct HelperPrototype: Sendable, Hashable {
     public static func named(_ name: String) -> HelperPrototype? {
         byName[name] ?? byName["bpf_" + name]
     }
-    private static let byName: [String: HelperPrototype] = Dictionary(helperTable.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    /// The first helper of each name. (Filled in place, last to first so
+    /// that the first of a name is the one left, hashing each name once:
+    /// `Dictionary(_:uniquingKeysWith:)` over an array of pairs cost more,
+    /// on every build's first lookup.)
+    private static let byName: [String: HelperPrototype] = {
+        var d = [String: HelperPrototype](minimumCapacity: helperTable.count)
+        for h in helperTable.reversed() { d[h.name] = h }
+        return d
+    }()
 }

@@ -24,15 +24,20 @@ public func readFile(_ path: String) throws -> [UInt8] {
     // sysfs files report size 4096 whatever their length, so read to the end.
     var bytes: [UInt8] = []
     bytes.reserveCapacity(max(Int(info.st_size), 0))
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    // Read through a buffer the size of the file (64 KB at most) that is
+    // not zeroed first: a zeroed 64 KB array was two thirds of the work of
+    // reading a 500-byte tracepoint format, and sixteen page faults.
+    let size = min(1 << 16, max(Int(info.st_size) + 1, 4096))
+    let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+    defer { chunk.deallocate() }
     while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let n = read(fd, chunk.baseAddress, size)
         if n == 0 { return bytes }
         if n < 0 {
             if errno == EINTR { continue }
             throw FormatError(path, "cannot read the file: \(String(cString: strerror(errno)))")
         }
-        bytes += chunk[0..<n]
+        bytes += UnsafeRawBufferPointer(rebasing: chunk[0..<n])
     }
 }
 

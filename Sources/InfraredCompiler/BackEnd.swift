@@ -71,7 +71,7 @@ enum BackEnd {
 /// Back ends running on libdispatch's pool while the front end lowers the
 /// next program. Starting the pool costs more wall time than a few small
 /// back ends share (two one-line programs built 9 % faster on one thread,
-/// four 3 %, ten the same, a hundred 4–14 % slower), so jobs wait, unstarted,
+/// four 3 %, ten the same, a hundred 3–5 % slower), so jobs wait, unstarted,
 /// until the programs submitted hold `poolThreshold` IR instructions; then
 /// the pool starts on them and on every later one. `results()` runs the
 /// jobs no pool thread has claimed yet on the calling thread (all of them

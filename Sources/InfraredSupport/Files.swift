@@ -26,7 +26,7 @@ public func readFile(_ path: String) throws -> [UInt8] {
     bytes.reserveCapacity(max(Int(info.st_size), 0))
     // Read through a buffer the size of the file (64 KB at most) that is
     // not zeroed first: a zeroed 64 KB array was two thirds of the work of
-    // reading a 500-byte tracepoint format, and sixteen page faults.
+    // reading a 500-byte tracepoint format, and four page faults a build.
     let size = min(1 << 16, max(Int(info.st_size) + 1, 4096))
     let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
     defer { chunk.deallocate() }

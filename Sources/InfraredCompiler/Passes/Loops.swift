@@ -289,7 +289,9 @@ struct Loop {
             // Edges entering the loop from outside now enter the copy; the
             // previous copy's back edges are among them.
             let entering = preds[loop.header].filter { !copied.contains($0) && slot($0) == nil }
-            for (k, p) in entering.enumerated() where !entering[..<k].contains(p) {
+            // (A block listed twice, once an edge, is retargeted twice: the
+            // second finds no edge to the header left.)
+            for p in entering {
                 g.blocks[p].terminator = g.blocks[p].terminator.mapTargets { $0 == loop.header ? base + headerSlot : $0 }
             }
             preds[base + headerSlot] += entering

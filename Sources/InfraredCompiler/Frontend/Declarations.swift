@@ -250,6 +250,9 @@ extension Declarations {
                                      hint: "e.g. \(kindName) \"…\" do |ctx| … end")
                 }
                 // tracepoint "sched", "sched_process_exec" → sched/sched_process_exec; uprobe/usdt parts join with ':'.
+                // (Joined by hand, as `uniqueName` does: the library's
+                // `joined(separator:)` went through its unspecialised generic
+                // form, a protocol-witness lookup at run time on every build.)
                 let separator = kindName.hasSuffix("tracepoint") ? "/" : ":"
                 target = args.dropFirst().reduce(into: args[0]) { $0 += separator + $1 }
             }

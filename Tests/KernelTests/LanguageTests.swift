@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import BPF
 import InfraredCompiler
 import InfraredRuntime
 
@@ -456,6 +457,59 @@ final class ProgramTypeTests: XCTestCase {
             if let v = try object.lookup(map: "protos", key: u32(k)).map(u64), v != 0 { counts[k] = v }
         }
         XCTAssertEqual(counts, [17: 1, 6: 3])
+    }
+    /// A header's bitfields behind a check: `ip.ihl` (bits 0-3 of byte 14)
+    /// and `ip.version` (bits 4-7) become byte loads from the packet, an
+    /// `and` and a shift as clang compiles them, with no probe read and no
+    /// CO-RE record left (a header's layout is the same in every kernel);
+    /// a read of the same field that no check covers (the second program)
+    /// stays a relocated probe read. Both give what the bytes hold, for
+    /// every value of byte 14 and for a packet too short for the check.
+    func testXDPReadsHeaderBitfieldsACheckCoversDirectly() throws {
+        let source = """
+        license "GPL"
+
+        xdp name: "checked" do |ctx|
+          data = ctx.data
+          return 300 if data + 34 > ctx.data_end
+          ip = cast(:iphdr, data + 14)
+          ip.version * 16 + ip.ihl
+        end
+
+        xdp name: "unchecked" do |ctx|
+          ip = cast(:iphdr, ctx.data + 14)
+          ip.version * 16 + ip.ihl
+        end
+        """
+        var options = CompileOptions()
+        options.dumpAfter = ["load-packet"]
+        let compiled = try Compiler.compile(source: source, path: "bitfields.rb", options: options)
+        XCTAssertEqual(compiled.dumps.count, 2)
+        let checked = try XCTUnwrap(compiled.dumps.first { $0.contains("function checked(") })
+        let unchecked = try XCTUnwrap(compiled.dumps.first { $0.contains("function unchecked(") })
+        XCTAssertFalse(checked.contains("call 113("), checked)
+        XCTAssertTrue(checked.contains("load.u8 [") && checked.contains("+ 14]"), checked)
+        XCTAssertTrue(checked.contains("and ") && checked.contains(", 15"), checked)
+        XCTAssertTrue(unchecked.contains("call 113("), unchecked)
+        let programs = Dictionary(uniqueKeysWithValues: compiled.object.programs.map { ($0.name, $0) })
+        XCTAssertEqual(try XCTUnwrap(programs["checked"]).coreRelocations.count, 0)
+        let relocated = try XCTUnwrap(programs["unchecked"]).coreRelocations
+        XCTAssertEqual(relocated.count, 8, "\(relocated)")
+        XCTAssertEqual(Set(relocated.map(\.kind.rawValue)), Set([CoreRelocationKind.fieldByteOffset, .fieldByteSize, .fieldLShiftU64, .fieldRShiftU64].map(\.rawValue)))
+        XCTAssertEqual(Set(relocated.map { $0.path.last! }), ["ihl", "version"])
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        for byte in 0...255 {
+            var p = Support.packet(count: 64)
+            p[14] = UInt8(byte)
+            for program in ["checked", "unchecked"] {
+                XCTAssertEqual(try object.testRun(program: program, packet: p).retval, UInt32(byte), "\(program), byte 14 = \(byte)")
+            }
+        }
+        var short = Support.packet(count: 30)
+        short[14] = 0x45
+        XCTAssertEqual(try object.testRun(program: "checked", packet: short).retval, 300)
     }
     /// A `case` over many close values (bit-test-switches): 17 values in
     /// one 64-wide window below zero (-937 is its bit 63), one of them

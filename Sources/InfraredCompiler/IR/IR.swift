@@ -395,25 +395,34 @@ func firstIndex<T>(in a: [T], where above: (T) -> Bool) -> Int {
 /// definition dominates every use, as the lowering and `webs` leave them.
 struct Definitions {
     // Indexed by register number.
-    private var counts: [Int]
-    private var by: [IRInstruction?]
+    private var counts: [Int32]
+    /// Each register's defining instruction, only when asked for
+    /// (`single`): a copy of the instruction per register, most of the
+    /// memory a large function's count would otherwise touch.
+    private var by: [IRInstruction?] = []
 
-    init(_ f: borrowing IRFunction) {
+    /// How many instructions write each register; with `instructions`,
+    /// also which one (for `single`).
+    init(_ f: borrowing IRFunction, instructions: Bool = false) {
         counts = Array(filled: 0, count: f.vregCount)
-        by = Array(filled: nil, count: f.vregCount)
+        if instructions { by = Array(filled: nil, count: f.vregCount) }
         for b in f.blocks.indices {
             for (i, _) in f.instructions(of: b) {
                 guard let d = i.definition else { continue }
                 counts[d.id] += 1
-                by[d.id] = i
+                if instructions { by[d.id] = i }
             }
         }
     }
 
     /// Instructions that write `r`.
-    func count(_ r: VReg) -> Int { r.id < counts.count ? counts[r.id] : 0 }
-    /// The instruction that writes `r`, when it is the only one.
-    func single(_ r: VReg) -> IRInstruction? { count(r) == 1 ? by[r.id] : nil }
+    func count(_ r: VReg) -> Int { r.id < counts.count ? Int(counts[r.id]) : 0 }
+    /// The instruction that writes `r`, when it is the only one (made with
+    /// `instructions: true`).
+    func single(_ r: VReg) -> IRInstruction? {
+        precondition(!by.isEmpty || counts.isEmpty, "Definitions made without instructions")
+        return count(r) == 1 ? by[r.id] : nil
+    }
 }
 
 /// Where a packet program's context keeps the packet's bounds (`xdp_md`:

@@ -42,7 +42,7 @@ func loadPacketDirectly(_ f: inout IRFunction) {
     // Neither sharing the reads nor the loads change the blocks' edges.
     let dominators = Dominators(f)
     shareBoundLoads(&f, packet, dominators)
-    let definitions = Definitions(f)
+    let definitions = Definitions(f, instructions: true)
     let context = f.context
     func single(_ r: VReg) -> IRInstruction? { definitions.single(r) }
     func isEnd(_ o: Operand) -> Bool {
@@ -100,17 +100,132 @@ func loadPacketDirectly(_ f: inout IRFunction) {
     }
     guard !facts.isEmpty else { return }
 
-    var loads = 0
-    loadInsteadOfProbeReads(&f) { b, addr, size in
+    /// `data + offset` when a check covers `size` bytes there in block `b`.
+    func covered(_ b: Int, _ addr: Operand, _ size: Int) -> (base: VReg, offset: Int)? {
         guard let p = pointer(addr), p.offset >= 0 else { return nil }
         let known = facts.filter { $0.base == p.base && dominators.dominates($0.block, b) }.map(\.range).max() ?? 0
         guard p.offset + Int64(size) <= known else { return nil }
-        loads += 1
         return (p.base, Int(p.offset))
+    }
+    var loads = readBitfieldsDirectly(&f, single: single, covered: covered)
+    loadInsteadOfProbeReads(&f) { b, addr, size in
+        guard let r = covered(b, addr, size) else { return nil }
+        loads += 1
+        return r
     }
     // The checks turn unsigned only where a load relies on them.
     if loads > 0 { for c in checks { f.blocks[c.block].terminator = c.unsigned } }
 }
+
+/// A header's bitfield (`ip.ihl`) is read as any kernel struct's is (the
+/// lowering cannot tell a packet pointer from a kernel one): an 8-byte slot
+/// zeroed, `probe_read_kernel` of the field's bytes (size and offset
+/// relocated) into it, the slot loaded, then shifted left and right by
+/// relocated amounts. Where a check covers those bytes the read becomes a
+/// load of them (zero-extended, as the zeroed slot made it) and, when no
+/// probe read of the same field is left, the shifts take their local
+/// amounts (no relocation: a header's layout is the same in every kernel)
+/// and become clang's `(x >> p) & mask`. Returns how many reads became loads.
+private func readBitfieldsDirectly(_ f: inout IRFunction, single: (VReg) -> IRInstruction?,
+                                   covered: (_ block: Int, _ address: Operand, _ size: Int) -> (base: VReg, offset: Int)?) -> Int {
+    func field(_ relocation: Int) -> [String] {
+        let r = f.coreRelocations[relocation]
+        return [r.rootType] + r.path
+    }
+    /// Whether the slot's 8 bytes were zeroed before instruction `i`, with
+    /// nothing between that may write memory.
+    func zeroed(_ slot: Int, before i: Int, in insns: [(IRInstruction, SourceLocation)]) -> Bool {
+        for j in stride(from: i - 1, through: 0, by: -1) {
+            switch insns[j].0 {
+            case .storeFrame(slot, .imm(0), 8): return true
+            case .storeFrame, .store, .atomicAdd, .call: return false
+            default: continue
+            }
+        }
+        return false
+    }
+    // The fields read by a load now, those still read by a probe read, and
+    // each loaded value's width.
+    var direct: Set<[String]> = [], probed: Set<[String]> = []
+    var width: [VReg: Int] = [:]
+    for b in f.blocks.indices {
+        var insns = f.blocks[b].instructions
+        var edited = false
+        for i in insns.indices {
+            guard case .call(nil, bitfieldProbeRead, let args) = insns[i].0, args.count == 3,
+                  case .reg(let buf) = args[0], case .reg(let sizeRegister) = args[1],
+                  case .coreConstant(_, let n, let relocation)? = single(sizeRegister), relocation < f.coreRelocations.count,
+                  f.coreRelocations[relocation].kind == .fieldByteSize else { continue }
+            guard [1, 2, 4, 8].contains(n), case .frameAddress(_, let slot)? = single(buf),
+                  i + 1 < insns.count, case .loadFrame(let value, slot, 8, false) = insns[i + 1].0,
+                  zeroed(slot, before: i, in: insns), let (base, offset) = covered(b, args[2], Int(n)) else {
+                probed.insert(field(relocation))
+                continue
+            }
+            let t = f.newVReg()
+            insns[i].0 = .load(t, base: base, offset: offset, size: Int(n), signed: false)
+            insns[i + 1].0 = .move(value, .reg(t))
+            width[value] = Int(n)
+            direct.insert(field(relocation))
+            edited = true
+        }
+        if edited { f.blocks[b].instructions = insns }
+    }
+    guard !width.isEmpty else { return 0 }
+
+    // The shift amounts of the fields no probe read is left for: local values.
+    let local = direct.subtracting(probed)
+    var amount: [VReg: Int64] = [:]
+    for b in f.blocks.indices {
+        for (insn, _) in f.instructions(of: b) {
+            guard case .coreConstant(let d, let v, let r) = insn, r < f.coreRelocations.count, single(d) != nil,
+                  local.contains(field(r)) else { continue }
+            let kind = f.coreRelocations[r].kind
+            if kind == .fieldLShiftU64 || kind == .fieldRShiftU64 { amount[d] = v }
+        }
+    }
+    guard !amount.isEmpty else { return width.count }
+    var uses: [VReg: Int] = [:]
+    for b in f.blocks.indices {
+        var insns = f.blocks[b].instructions
+        for i in insns.indices {
+            if case .coreConstant(let d, let v, _) = insns[i].0, amount[d] != nil {
+                insns[i].0 = .move(d, .imm(v))
+            } else {
+                insns[i].0 = insns[i].0.mapUses { o in
+                    if case .reg(let r) = o, let v = amount[r] { return .imm(v) }
+                    return o
+                }
+            }
+            insns[i].0.forEachUse { uses[$0, default: 0] += 1 }
+        }
+        f.blocks[b].instructions = insns
+        f.terminator(of: b).forEachUse { uses[$0, default: 0] += 1 }
+    }
+    // `(x << l) >> r` of a zero-extended n-byte x is `(x >> (r - l))`
+    // masked to its 64 - r low bits, the mask needless where x has no bit
+    // above them; a mask wider than 31 bits (no 32-bit immediate) keeps
+    // the shifts.
+    for b in f.blocks.indices {
+        var insns = f.blocks[b].instructions
+        var edited = false
+        for i in insns.indices {
+            guard case .binary(.shl, let a, .reg(let x), .imm(let l)) = insns[i].0, let n = width[x], uses[a] == 1,
+                  let k = insns.indices[(i + 1)...].first(where: { insns[$0].0.uses.contains(a) }),
+                  case .binary(.lshr, let d, .reg(a), .imm(let r)) = insns[k].0, l >= 0, r >= l, r < 64 else { continue }
+            let p = r - l, w = 64 - r
+            let needsMask = p + w < 8 * Int64(n)
+            guard !needsMask || w <= 31 else { continue }
+            insns[i].0 = p > 0 ? .binary(.lshr, a, .reg(x), .imm(p)) : .move(a, .reg(x))
+            insns[k].0 = needsMask ? .binary(.and, d, .reg(a), .imm((1 << w) - 1)) : .move(d, .reg(a))
+            edited = true
+        }
+        if edited { f.blocks[b].instructions = insns }
+    }
+    return width.count
+}
+
+private let bitfieldProbeRead = HelperPrototype.named("probe_read_kernel")!.id
 
 /// The helpers after which the verifier forgets packet ranges, because they
 /// may move or resize the packet (the kernel's `bpf_helper_changes_pkt_data`).

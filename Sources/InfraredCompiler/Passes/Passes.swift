@@ -708,7 +708,7 @@ func simplifyCFG(_ f: inout IRFunction) {
 /// the argument itself: a pointer read out of it is not known to be one.
 func loadThroughBTFArguments(_ f: inout IRFunction) {
     guard !f.btfPointerArguments.isEmpty else { return }
-    let definitions = Definitions(f)
+    let definitions = Definitions(f, instructions: true)
     func single(_ r: VReg) -> IRInstruction? { definitions.single(r) }
     let context = f.context, arguments = f.btfPointerArguments
     func isArgument(_ r: VReg) -> Bool {

@@ -173,7 +173,7 @@ func shareAtomicAdds(_ f: inout IRFunction) {
     let original = f
     var definitions: Definitions?
     func constant(_ r: VReg) -> Int64? {
-        if definitions == nil { definitions = Definitions(original) }
+        if definitions == nil { definitions = Definitions(original, instructions: true) }
         if case .move(_, .imm(let k))? = definitions!.single(r) { return k }
         return nil
     }

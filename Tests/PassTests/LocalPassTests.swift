@@ -164,6 +164,73 @@ final class LocalPassTests: XCTestCase {
         """)
     }
 
+    /// Equality tests see only the low bytes: a signed field tested against
+    /// a constant its range holds (the constant becomes its low bytes:
+    /// -2 as a u16 is 65534) or against another signed field of its size
+    /// (both turn unsigned) is loaded unsigned, in a branch or a `set`.
+    func testUnsignedLoadsForEqualityTests() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.s32 [%0 + 8]
+            %2 = load.s32 [%0 + 12]
+            %3 = load.s16 [%0 + 16]
+            %4 = set.eq %3, -2
+            store.32 [fp-8] = %1
+            br.ne %1, %2 ? b1 : b2
+        b1:
+            br.eq %3, 7 ? b2 : b3
+        b2:
+            ret %4
+        b3:
+            ret 0
+
+        """, pass: "unsigned-loads", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u32 [%0 + 8]
+            %2 = load.u32 [%0 + 12]
+            %3 = load.u16 [%0 + 16]
+            %4 = set.eq %3, 65534
+            store.32 [fp-8] = %1
+            br.ne %1, %2 ? b1 : b2
+        b1:
+            br.eq %3, 7 ? b2 : b3
+        b2:
+            ret %4
+        b3:
+            ret 0
+
+        """)
+    }
+
+    /// Left signed: a constant outside the field's range (an s8 is never
+    /// 200, a u8 can be), an order test, and two fields compared where one
+    /// is also read by arithmetic (so neither turns unsigned, or the test
+    /// would compare a sign-extended value with a zero-extended one).
+    func testUnsignedLoadsLeavesEqualityTestsTheSignDecides() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.s8 [%0 + 8]
+            %2 = load.s32 [%0 + 12]
+            %3 = load.s32 [%0 + 16]
+            %4 = load.s16 [%0 + 20]
+            %5 = add %3, 1
+            store.32 [fp-8] = %5
+            br.eq %1, 200 ? b1 : b2
+        b1:
+            br.ne %2, %3 ? b2 : b3
+        b2:
+            br.slt %4, 0 ? b3 : b4
+        b3:
+            ret 1
+        b4:
+            ret 0
+
+        """, pass: "unsigned-loads")
+    }
+
     /// Stored wider than loaded (the sign bits are stored), read by
     /// arithmetic, or returned: the load stays signed.
     func testUnsignedLoadsLeavesValuesWhoseSignIsSeen() {

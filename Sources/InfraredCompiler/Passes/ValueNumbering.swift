@@ -367,40 +367,101 @@ func narrowStoredValues(_ f: inout IRFunction) {
     }
 }
 
-/// A signed narrow load (`pid_t` fields) costs two shifts to sign-extend;
-/// when every read of its result is a store no wider than the load, the
-/// upper bits are never seen and the load is done unsigned.
+/// A signed narrow load (`pid_t` fields) costs two shifts to sign-extend.
+/// When every read of its result sees only its low bytes, the upper bits
+/// are never seen and the load is done unsigned. Such reads are a store no
+/// wider than the load, and an equality test (`==`, `!=`, a branch or a
+/// `setcc`) against a constant the load's signed range holds (`pid != 0`:
+/// equal sign-extended exactly when equal zero-extended, to the constant's
+/// low bytes) or against another such load of the same size (both then
+/// turn unsigned, or neither).
 func unsignLoadsOnlyStored(_ f: inout IRFunction) {
-    // By register number: definitions, and the widest store size among
-    // uses (0: no use; 99: some other use).
-    var defs = [Int](filled: 0, count: f.vregCount)
-    var widestStore = [Int](filled: 0, count: f.vregCount)
+    enum Reads: UInt8 { case none, low, other }
+    // By register number: how many instructions define it, the size of the
+    // signed load defining it (0: none; an 8-byte one is marked unsigned
+    // too, which changes nothing it emits), and what its reads see.
+    let count = f.vregCount
+    var defs = [Int](filled: 0, count: count), size = defs
     for b in f.blocks.indices {
         for (insn, _) in f.instructions(of: b) {
-            if let d = insn.definition { defs[d.id] += 1 }
+            guard let d = insn.definition else { continue }
+            defs[d.id] += 1
             switch insn {
-            case .storeFrame(_, .reg(let v), let size):
-                widestStore[v.id] = max(widestStore[v.id], size)
-            case .store(let base, _, let value, let size):
-                widestStore[base.id] = 99
-                if case .reg(let v) = value { widestStore[v.id] = max(widestStore[v.id], size) }
-            default:
-                insn.forEachUse { widestStore[$0.id] = 99 }
+            case .load(_, _, _, let s, true), .loadFrame(_, _, let s, true): size[d.id] = s
+            default: break
             }
         }
-        f.terminator(of: b).forEachUse { widestStore[$0.id] = 99 }
+    }
+    var reads = [Reads](repeating: .none, count: count)
+    var pairs: [(VReg, VReg)] = []
+    func low(_ r: VReg) { if reads[r.id] == .none { reads[r.id] = .low } }
+    func other(_ r: VReg) { reads[r.id] = .other }
+    func stored(_ v: VReg, size s: Int) { if size[v.id] > 0 && s <= size[v.id] { low(v) } else { other(v) } }
+    func fits(_ c: Int64, _ s: Int) -> Bool {
+        guard s < 8 else { return true }
+        let half = Int64(1) << (8 * s - 1)
+        return c >= -half && c < half
+    }
+    func compared(_ a: Operand, _ b: Operand) {
+        switch (a, b) {
+        case (.reg(let x), .imm(let c)), (.imm(let c), .reg(let x)):
+            if size[x.id] > 0 && fits(c, size[x.id]) { low(x) } else { other(x) }
+        case (.reg(let x), .reg(let y)):
+            if x != y && size[x.id] > 0 && size[x.id] == size[y.id] { low(x); low(y); pairs.append((x, y)) } else { other(x); other(y) }
+        case (.imm, .imm): break
+        }
+    }
+    for b in f.blocks.indices {
+        for (insn, _) in f.instructions(of: b) {
+            switch insn {
+            case .storeFrame(_, .reg(let v), let s): stored(v, size: s)
+            case .store(let base, _, let value, let s):
+                other(base)
+                if case .reg(let v) = value { stored(v, size: s) }
+            case .setcc(let c, _, let x, let y) where c == .eq || c == .ne: compared(x, y)
+            default: insn.forEachUse(other)
+            }
+        }
+        switch f.terminator(of: b) {
+        case .branch(let c, let x, let y, _, _) where c == .eq || c == .ne: compared(x, y)
+        case let t: t.forEachUse(other)
+        }
+    }
+    for r in 0..<count where size[r] > 0 && defs[r] != 1 { reads[r] = .other }
+    // Two loads compared stay signed together.
+    var changed = !pairs.isEmpty
+    while changed {
+        changed = false
+        for (x, y) in pairs where (reads[x.id] == .other) != (reads[y.id] == .other) { other(x); other(y); changed = true }
+    }
+    func unsigned(_ r: VReg) -> Bool { size[r.id] > 0 && reads[r.id] == .low }
+    func zeroExtended(_ a: Operand, _ b: Operand) -> (Operand, Operand) {
+        func low(_ c: Int64, of r: VReg) -> Operand {
+            let s = size[r.id]
+            return s < 8 ? .imm(c & ((Int64(1) << (8 * s)) - 1)) : .imm(c)
+        }
+        switch (a, b) {
+        case (.reg(let r), .imm(let c)) where unsigned(r): return (a, low(c, of: r))
+        case (.imm(let c), .reg(let r)) where unsigned(r): return (low(c, of: r), b)
+        default: return (a, b)
+        }
     }
     for b in f.blocks.indices {
         f.rewriteInstructions(ofBlock: b) { insn, _ in
-            if case .load(let d, let base, let off, let size, true) = insn, defs[d.id] == 1,
-               case let widest = widestStore[d.id], widest > 0, widest <= size {
-                return .load(d, base: base, offset: off, size: size, signed: false)
+            switch insn {
+            case .load(let d, let base, let off, let s, true) where unsigned(d):
+                return .load(d, base: base, offset: off, size: s, signed: false)
+            case .loadFrame(let d, let off, let s, true) where unsigned(d):
+                return .loadFrame(d, offset: off, size: s, signed: false)
+            case .setcc(let c, let d, let x, let y) where c == .eq || c == .ne:
+                let (x2, y2) = zeroExtended(x, y)
+                return x2 == x && y2 == y ? nil : .setcc(c, d, x2, y2)
+            default: return nil
             }
-            if case .loadFrame(let d, let off, let size, true) = insn, defs[d.id] == 1,
-               case let widest = widestStore[d.id], widest > 0, widest <= size {
-                return .loadFrame(d, offset: off, size: size, signed: false)
-            }
-            return nil
+        }
+        if case .branch(let c, let x, let y, let t, let e) = f.terminator(of: b), c == .eq || c == .ne {
+            let (x2, y2) = zeroExtended(x, y)
+            f.setTerminator(.branch(c, x2, y2, then: t, else: e), ofBlock: b)
         }
     }
 }

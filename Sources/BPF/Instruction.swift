@@ -77,6 +77,11 @@ public extension Instruction {
     }
     static func mov64(_ dst: Register, _ src: Register) -> Instruction { alu64(.mov, dst, src) }
     static func mov64(_ dst: Register, imm: Int32) -> Instruction { alu64(.mov, dst, imm: imm) }
+    /// `dst = be16/be32/be64 dst`: BPF_END to big-endian, which on a
+    /// little-endian CPU swaps the low `bits` bytes and clears the rest.
+    static func toBigEndian(_ dst: Register, bits: Int32) -> Instruction {
+        Instruction(opcode: InstructionClass.alu.rawValue | ALUOp.end.rawValue | SourceOperand.x.rawValue, dst: dst.rawValue, imm: bits)
+    }
     static func neg64(_ dst: Register) -> Instruction {
         Instruction(opcode: InstructionClass.alu64.rawValue | ALUOp.neg.rawValue, dst: dst.rawValue)
     }

@@ -511,6 +511,60 @@ final class ProgramTypeTests: XCTestCase {
         short[14] = 0x45
         XCTAssertEqual(try object.testRun(program: "checked", packet: short).retval, 300)
     }
+    /// Byte order: `ntohs` of a UDP port and `ntohl` of an IPv4 address
+    /// read from the packet are one `be16` / `be32` each (BPF_END), and
+    /// give the host-order values for every port tried; `htons` and
+    /// `ntohl` of constants fold at compile time (no BPF_END left in that
+    /// program), and `ntohs` keeps only the low 16 bits, as C's does.
+    func testByteOrderConversions() throws {
+        let source = """
+        license "GPL"
+
+        xdp name: "port" do |ctx|
+          data = ctx.data
+          return 1 if data + 38 > ctx.data_end
+          ntohs(cast(:udphdr, data + 34).dest)
+        end
+
+        xdp name: "address" do |ctx|
+          data = ctx.data
+          return 1 if data + 34 > ctx.data_end
+          ntohl(cast(:iphdr, data + 14).saddr)
+        end
+
+        xdp name: "folded" do |ctx|
+          return 2 if htons(80) != 0x5000
+          return 3 if ntohl(0x01020304) != 0x04030201
+          return 4 if htonl(ntohl(0xdeadbeef)) != 0xdeadbeef
+          ntohs(0x12345678)
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "byteorder.rb")
+        let be16: UInt8 = 0xdc   // BPF_ALU | BPF_END | BPF_TO_BE
+        func swaps(_ name: String) throws -> [Int32] {
+            let program = try XCTUnwrap(compiled.object.programs.first { $0.name == name })
+            return program.instructions.filter { $0.opcode == be16 }.map(\.imm)
+        }
+        XCTAssertEqual(try swaps("port"), [16])
+        XCTAssertEqual(try swaps("address"), [32])
+        XCTAssertEqual(try swaps("folded"), [])
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        for port in [0, 1, 80, 255, 256, 443, 8080, 0x1234, 0xff00, 65535] {
+            var p = Support.packet(count: 64)
+            p[36] = UInt8(port >> 8)
+            p[37] = UInt8(port & 0xff)
+            XCTAssertEqual(try object.testRun(program: "port", packet: p).retval, UInt32(port), "port \(port)")
+        }
+        var p = Support.packet(count: 64)
+        p[26...29] = [10, 1, 2, 3]
+        XCTAssertEqual(try object.testRun(program: "address", packet: p).retval, 0x0a01_0203)
+        p[26...29] = [192, 168, 255, 254]
+        XCTAssertEqual(try object.testRun(program: "address", packet: p).retval, 0xc0a8_fffe)
+        XCTAssertEqual(try object.testRun(program: "folded", packet: p).retval, 0x7856)
+    }
+
     /// A `case` over many close values (bit-test-switches): 17 values in
     /// one 64-wide window below zero (-937 is its bit 63), one of them
     /// repeated under a later `when` (the first wins), and values outside

@@ -49,6 +49,7 @@ enum Emission {
                 case .mov(let d, .reg(let s)): out.instructions.append(.mov64(phys(d), phys(s)))
                 case .mov(let d, .imm(let k)): out.instructions.append(.mov64(phys(d), imm: k))
                 case .neg(let d): out.instructions.append(.neg64(phys(d)))
+                case .byteSwap(let d, let bits): out.instructions.append(.toBigEndian(phys(d), bits: bits))
                 case .loadImm64(let d, let v, let relocation):
                     out.instructions += Instruction.loadImm64(phys(d), v)
                     if let relocation { out.relocations.append(Relocation(instruction: at, target: relocation.target)) }

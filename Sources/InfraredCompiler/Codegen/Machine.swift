@@ -44,6 +44,9 @@ enum MOp: Hashable {
     case addCore(MReg, Int32, relocation: Int)
     case mov(MReg, MSource)
     case neg(MReg)
+    /// dst = the low `bits` (16, 32 or 64) of dst byte-swapped, zero-extended
+    /// (`be16`/`be32`/`be64`: BPF_END to big-endian on a little-endian CPU).
+    case byteSwap(MReg, bits: Int32)
     /// dst = 64-bit constant, or an address libbpf fills in (`relocation`).
     case loadImm64(MReg, Int64, relocation: MRelocation?)
     /// dst = imm, patched by libbpf at load (CO-RE record `relocation`).
@@ -79,7 +82,7 @@ enum MOp: Hashable {
         case .mov32(_, let s): body(s)
         case .addCore(let d, _, _): body(d)
         case .mov(_, let s): each(s)
-        case .neg(let d): body(d)
+        case .neg(let d), .byteSwap(let d, _): body(d)
         case .loadImm64, .movCore: break
         case .load(_, _, let base, _), .loadCore(_, _, let base, _, _): body(base)
         case .store(_, let base, _, let src): body(base); each(src)
@@ -102,7 +105,7 @@ enum MOp: Hashable {
     /// The register the instruction writes, if any (at most one).
     var definition: MReg? {
         switch self {
-        case .alu(_, let d, _), .mov(let d, _), .neg(let d), .loadImm64(let d, _, _), .load(_, let d, _, _), .loadCore(_, let d, _, _, _),
+        case .alu(_, let d, _), .mov(let d, _), .neg(let d), .byteSwap(let d, _), .loadImm64(let d, _, _), .load(_, let d, _, _), .loadCore(_, let d, _, _, _),
              .spillLoad(let d, _), .setcc(_, let d, _, _), .movCore(let d, _, _), .mov32(let d, _), .addCore(let d, _, _): return d
         case .call: return .p(.r0)
         default: return nil
@@ -131,6 +134,7 @@ enum MOp: Hashable {
         case .alu(let op, let d, let src): return .alu(op, f(d), s(src))
         case .mov(let d, let src): return .mov(f(d), s(src))
         case .neg(let d): return .neg(f(d))
+        case .byteSwap(let d, let bits): return .byteSwap(f(d), bits: bits)
         case .loadImm64(let d, let v, let r): return .loadImm64(f(d), v, relocation: r)
         case .movCore(let d, let v, let r): return .movCore(f(d), v, relocation: r)
         case .mov32(let d, let src): return .mov32(f(d), f(src))

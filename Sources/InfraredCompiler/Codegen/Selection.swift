@@ -180,6 +180,11 @@ struct Selection {
                 if op == .ashr { move(d, a); put(.alu(.arsh, d, .imm(63))) } else { put(.mov(d, .imm(0))) }
                 return
             }
+        case .bswap:
+            guard case .imm(let w) = b else { preconditionFailure("bswap takes a constant width") }
+            move(d, a)
+            put(.byteSwap(d, bits: w == 16 || w == 32 ? Int32(w) : 64))
+            return
         case .udiv, .umod:
             if case .imm(0) = b {
                 if op == .udiv { put(.mov(d, .imm(0))) } else { move(d, a) }
@@ -214,6 +219,7 @@ struct Selection {
         case .lshr: alu = .rsh
         case .ashr: alu = .arsh
         case .sdiv, .smod: preconditionFailure("signed division is expanded above")
+        case .bswap: preconditionFailure("bswap is selected above")
         }
         // Two-address form: d = a; d op= b. If b lives in d, go through a temporary.
         if b == .reg(VReg(id: vregID(d))), a != b {

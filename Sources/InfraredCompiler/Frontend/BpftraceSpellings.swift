@@ -15,6 +15,7 @@ enum BpftraceSpellings {
         "hist": "bpftrace's hist(v) is `@m[k].hist(v)` here (or `@m.hist(v)` without a key)",
         "lhist": "bpftrace's lhist(v, min, max, step) is `@m[k].lhist(v, min, max, step)` here",
         "nsecs": "bpftrace's nsecs is `ktime_ns` here",
+        "bswap": "bpftrace's bswap(x) is `ntohs(x)` (16 bits) or `ntohl(x)` (32 bits) here",
         "args": "bpftrace's args are the block's parameter here: `tracepoint(\"syscalls/sys_enter_openat\") { |ctx| … ctx.filename … }`",
         "retval": "bpftrace's retval is `ctx.ret` here (kretprobe, uretprobe, fexit)",
         "arg0": "bpftrace's arg0, arg1, … are `ctx.arg(0)`, `ctx.arg(1)`, … here",

@@ -28,6 +28,10 @@ enum Operand: Hashable, CustomStringConvertible {
 /// BPF has and Ruby's floored signed form (expanded during selection).
 enum BinaryOp: String, CaseIterable {
     case add, sub, mul, udiv, umod, sdiv, smod, and, or, xor, shl, lshr, ashr
+    /// `bswap x, w`: the low `w` (16, 32, else 64) bits of x with their
+    /// bytes reversed, zero-extended: network and host order on a
+    /// little-endian CPU (`ntohs`), BPF's `be16`/`be32`/`be64`.
+    case bswap
 
     /// `a op b == b op a`.
     var isCommutative: Bool {
@@ -67,6 +71,12 @@ enum BinaryOp: String, CaseIterable {
         case .shl: return ub >= 64 ? 0 : Int64(bitPattern: ua << ub)
         case .lshr: return ub >= 64 ? 0 : Int64(bitPattern: ua >> ub)
         case .ashr: return ub >= 64 ? (a < 0 ? -1 : 0) : a >> b
+        case .bswap:
+            switch b {
+            case 16: return Int64(UInt16(truncatingIfNeeded: ua).byteSwapped)
+            case 32: return Int64(UInt32(truncatingIfNeeded: ua).byteSwapped)
+            default: return Int64(bitPattern: ua.byteSwapped)
+            }
         }
     }
 }

@@ -162,6 +162,12 @@ struct Ranges {
             return BinaryOp.sdiv.fold(x.lowerBound, c)...BinaryOp.sdiv.fold(x.upperBound, c)
         case .smod:
             return y.lowerBound > 0 ? 0...(y.upperBound - 1) : full
+        case .bswap:
+            switch constant {
+            case 16: return 0...0xffff
+            case 32: return 0...0xffff_ffff
+            default: return full
+            }
         }
     }
 }

@@ -141,14 +141,15 @@ extension Lowering {
         if let k = try output(name, args: args, dst: dst, irep, insn, loc) { return k }
         guard let proto = HelperPrototype.named(name) else {
             return try unsettled(.signedInt, error(irep, insn, "undefined method `\(name)` in a BPF program body",
-                                                   hint: BpftraceSpellings.bodyHint(name) ?? "helpers are called by their name with or without `bpf_` (e.g. ktime_get_ns); conveniences: pid tid uid gid cpu ktime_ns printk",
+                                                   hint: BpftraceSpellings.bodyHint(name) ?? "helpers are called by their name with or without `bpf_` (e.g. ktime_get_ns); conveniences: pid tid uid gid cpu ktime_ns printk ntohs htons ntohl htonl",
                                                    symbol: name))
         }
         return try helperCall(proto, args: args.map { (.reg($0.0), $0.1) }, dst: dst, irep: irep, insn: insn, loc: loc, spelled: name)
     }
 
-    /// `pid`, `tid`, `uid`, `gid`, `cpu`, `ktime_ns`, and `size` (the
-    /// format's size in `trace_printk(fmt, size, …)`); nil for other names.
+    /// `pid`, `tid`, `uid`, `gid`, `cpu`, `ktime_ns`, `size` (the
+    /// format's size in `trace_printk(fmt, size, …)`), and the byte-order
+    /// conversions `ntohs`, `htons`, `ntohl`, `htonl`; nil for other names.
     func convenience(_ name: String, args: [(VReg, Kind)], dst: VReg, _ irep: Irep, _ insn: MInstruction, _ loc: SourceLocation) throws -> Kind? {
         func noArgs() throws {
             if !args.isEmpty { throw error(irep, insn, "`\(name)` takes no arguments", hint: nil, symbol: name) }
@@ -172,6 +173,14 @@ extension Lowering {
         case "ktime_ns":
             try noArgs(); emit(.call(dst, helper: helperID("ktime_get_ns"), args: []), loc)
             return .int(unsigned64: true, nonNegative: true)
+        case "ntohs", "htons", "ntohl", "htonl":
+            // Network order is big-endian, BPF's targets little-endian: the
+            // low 16 or 32 bits byte-swapped, the rest cleared (`be16`, `be32`).
+            guard args.count == 1, case .int = args[0].1 else {
+                throw error(irep, insn, "`\(name)` takes one Integer", hint: "e.g. `\(name)(cast(:udphdr, data + 34).dest)`", symbol: name)
+            }
+            emit(.binary(.bswap, dst, .reg(args[0].0), .imm(name.hasSuffix("s") ? 16 : 32)), loc)
+            return .int(unsigned64: false, nonNegative: true)
         default:
             return nil
         }

@@ -95,6 +95,90 @@ final class StackStoresPassTests: XCTestCase {
         """, pass: "reuse-comm")
     }
 
+    /// `key = task.pid; m[key] = v` after pack-stack gave the key the read
+    /// buffer's bytes: the key's store writes back the value just loaded
+    /// from them, in the block after the test (its only predecessor) and
+    /// in the same block, and goes.
+    func testRestoringStoresGo() {
+        assertPass(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8
+        b0:
+            %1 = fp-8
+            call 113(%1, 4, %0)
+            %2 = load.u32 [fp-8]
+            br.eq %2, 0 ? b2 : b1
+        b1:
+            store.32 [fp-8] = %2
+            %3 = &map m
+            %4 = call 1(%3, %1)
+            ret %4
+        b2:
+            %5 = load.u16 [fp-8]
+            %6 = add %5, 1
+            store.16 [fp-4] = %6
+            store.16 [fp-8] = %5
+            %7 = &map m
+            %8 = call 1(%7, %1)
+            ret %8
+
+        """, pass: "restore-stores", expected: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8
+        b0:
+            %1 = fp-8
+            call 113(%1, 4, %0)
+            %2 = load.u32 [fp-8]
+            br.eq %2, 0 ? b2 : b1
+        b1:
+            %3 = &map m
+            %4 = call 1(%3, %1)
+            ret %4
+        b2:
+            %5 = load.u16 [fp-8]
+            %6 = add %5, 1
+            store.16 [fp-4] = %6
+            %7 = &map m
+            %8 = call 1(%7, %1)
+            ret %8
+
+        """)
+    }
+
+    /// Kept: a store of other bytes than those loaded (fp-4, or 2 of 4),
+    /// one after a store to the loaded bytes, after a call (a helper may
+    /// write the frame through a pointer), after a store through a pointer,
+    /// and in a block the load's block is not the only way into.
+    func testRestoringStoresStayWhenTheBytesMayHaveChanged() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8
+        b0:
+            %1 = fp-8
+            %2 = load.u32 [fp-8]
+            store.32 [fp-4] = %2
+            store.16 [fp-8] = %2
+            store.32 [fp-8] = 5
+            store.32 [fp-8] = %2
+            %3 = load.u32 [fp-8]
+            call 113(%1, 4, %0)
+            store.32 [fp-8] = %3
+            %4 = load.u32 [fp-8]
+            store.32 [%1 + 0] = 7
+            store.32 [fp-8] = %4
+            %5 = load.u32 [fp-8]
+            br.eq %5, 0 ? b1 : b2
+        b1:
+            jump b2
+        b2:
+            store.32 [fp-8] = %5
+            %6 = &map m
+            %7 = call 1(%6, %1)
+            ret %7
+
+        """, pass: "restore-stores")
+    }
+
     /// An insert value zeroed, then filled: the zeroing stores go. A key
     /// zeroed before get_current_comm writes all of it: the zeroing goes.
     func testDeadStoresGoWhenOverwrittenBeforeAnyRead() {

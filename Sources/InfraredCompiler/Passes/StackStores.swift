@@ -288,3 +288,56 @@ func eliminateDeadStores(_ f: inout IRFunction) {
         if !dead.isEmpty { f.blocks[b].instructions = insns.enumerated().filter { !dead.contains($0.offset) }.map(\.element) }
     }
 }
+
+/// A store of the value just loaded from the same frame bytes leaves them
+/// as they were (restore-stores): `key = task.pid` read into a buffer, then
+/// `m[key] = v` storing it as the key, once pack-stack gave the key the
+/// buffer's bytes. Besides the instruction, the verifier then sees those
+/// bytes as the helper left them on every path, so its states match where
+/// the paths join (a 4-byte store of a register makes them a spilled
+/// register on one path only, and each path after the join is walked
+/// again). The load must be the register's one definition, of the same
+/// bytes, in the store's block or its only predecessor, with no call and
+/// no store that may write the frame between them.
+func dropRestoringStores(_ f: inout IRFunction) {
+    let definitions = Definitions(f)
+    // Registers loaded from the frame: where, and which bytes.
+    var loaded: [VReg: (block: Int, index: Int, offset: Int, size: Int)] = [:]
+    for b in f.blocks.indices {
+        for (i, (insn, _)) in f.instructions(of: b).enumerated() {
+            if case .loadFrame(let d, let off, let size, _) = insn, definitions.count(d) == 1 { loaded[d] = (b, i, off, size) }
+        }
+    }
+    guard !loaded.isEmpty else { return }
+    /// Whether instructions `range` of block `b` leave bytes [off, off + size) of the frame alone.
+    func leaves(_ b: Int, _ range: Range<Int>, _ off: Int, _ size: Int) -> Bool {
+        let insns = f.blocks[b].instructions
+        for i in range {
+            switch insns[i].0 {
+            case .storeFrame(let o, _, let n) where o < off + size && off < o + n: return false
+            case .store, .atomicAdd, .call: return false
+            default: continue
+            }
+        }
+        return true
+    }
+    let predecessors = f.predecessors
+    for b in f.blocks.indices {
+        var dropped: [Int] = []
+        for (i, (insn, _)) in f.instructions(of: b).enumerated() {
+            guard case .storeFrame(let off, .reg(let r), let size) = insn, let l = loaded[r], l.offset == off, l.size == size else { continue }
+            let between: Bool
+            if l.block == b {
+                between = l.index < i && leaves(b, (l.index + 1)..<i, off, size)
+            } else {
+                between = predecessors[b].isOnly(l.block) && leaves(l.block, (l.index + 1)..<f.blocks[l.block].instructions.count, off, size)
+                    && leaves(b, 0..<i, off, size)
+            }
+            if between { dropped.append(i) }
+        }
+        guard !dropped.isEmpty else { continue }
+        var insns = f.blocks[b].instructions
+        for i in dropped.reversed() { insns.remove(at: i) }
+        f.blocks[b].instructions = insns
+    }
+}

@@ -114,6 +114,13 @@ public final class LoadedObject: @unchecked Sendable {
 
     /// Whether `load()` has succeeded.
     public var isLoaded: Bool { lock.withLock { loaded } }
+    /// Whether the kernel took the object's own BTF (`.BTF`) when it was
+    /// loaded. libbpf loads the object without it when the kernel refuses
+    /// it ("BTF is optional, ignoring"): the maps then have no key and
+    /// value types and the programs no line info.
+    public var kernelAcceptedObjectBTF: Bool {
+        lock.withLock { loaded && handle.map { Sys.objectBTFFD($0) >= 0 } == true }
+    }
     /// Whether `close()` has run.
     public var isClosed: Bool { lock.withLock { handle == nil } }
 

@@ -79,7 +79,8 @@ final class ExampleTests: XCTestCase {
 
     /// Every example relocates against Debian's 6.1 and 6.12 kernels' BTF
     /// (libbpf resolves each CO-RE record against that BTF, then the
-    /// running kernel's verifier accepts the relocated program).
+    /// running kernel's verifier accepts the relocated program), and the
+    /// kernel takes each object's own BTF.
     func testEveryExampleRelocatesAgainstDebianKernels() throws {
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -94,6 +95,7 @@ final class ExampleTests: XCTestCase {
                 let object = try LoadedObject.open(bytes: compiled.bytes, options: LoadOptions(btfCustomPath: path))
                 defer { object.close() }
                 XCTAssertNoThrow(try object.load(), "\(file) against \(name)")
+                XCTAssertTrue(object.kernelAcceptedObjectBTF, "\(file) against \(name): the kernel refused the object's BTF")
                 relocated += compiled.object.programs.reduce(0) { $0 + $1.coreRelocations.count }
             }
         }

@@ -510,6 +510,37 @@ final class ProgramTypeTests: XCTestCase {
         var short = Support.packet(count: 30)
         short[14] = 0x45
         XCTAssertEqual(try object.testRun(program: "checked", packet: short).retval, 300)
+        XCTAssertTrue(object.kernelAcceptedObjectBTF)
+    }
+
+    /// Two bitfields of one storage unit whose names sort against their
+    /// bit order (`tcp.syn` is bit 105 of tcphdr, `tcp.ack` bit 108): the
+    /// object's local tcphdr lists them in bit order, which the kernel
+    /// requires of a struct's BTF (it refused the object's BTF, and libbpf
+    /// loaded the object without it, when they came in name order), and
+    /// each reads its own bit.
+    func testTwoBitfieldsOfOneUnitKeepTheObjectBTFValid() throws {
+        let source = """
+        license "GPL"
+
+        xdp name: "flags" do |ctx|
+          data = ctx.data
+          return 300 if data + 54 > ctx.data_end
+          tcp = cast(:tcphdr, data + 34)
+          tcp.ack * 2 + tcp.syn
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "flags.rb")
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        XCTAssertTrue(object.kernelAcceptedObjectBTF, "the kernel refused the object's BTF")
+        for flags: UInt8 in [0x00, 0x02, 0x10, 0x12, 0xff, 0xed] {
+            var p = Support.packet(count: 64)
+            p[47] = flags   // byte 13 of the TCP header: CWR ECE URG ACK PSH RST SYN FIN
+            let expected = UInt32((flags >> 4) & 1) * 2 + UInt32((flags >> 1) & 1)
+            XCTAssertEqual(try object.testRun(program: "flags", packet: p).retval, expected, "flags \(flags)")
+        }
     }
     /// Byte order: `ntohs` of a UDP port and `ntohl` of an IPv4 address
     /// read from the packet are one `be16` / `be32` each (BPF_END), and

@@ -93,6 +93,10 @@ enum Sys {
         return rc == 0 ? nil : Errno(libbpf: rc)
     }
 
+    /// `bpf_object__btf_fd`: the fd of the object's BTF in the kernel, -1
+    /// when it has none there (libbpf ignores a `.BTF` the kernel refuses).
+    static func objectBTFFD(_ object: ObjectHandle) -> Int32 { bpf_object__btf_fd(object) }
+
     /// `bpf_object__close`: unloads programs, closes map fds, frees the object.
     static func closeObject(_ object: ObjectHandle) { bpf_object__close(object) }
 

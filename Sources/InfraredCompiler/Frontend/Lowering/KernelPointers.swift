@@ -45,7 +45,11 @@ final class CoreTypes {
 
     func ctype(_ name: String) -> ProgramBTFSpec.CType {
         let l = structs[name]!
-        let members = l.members.sorted { ($0.value.offset, $0.key) < ($1.value.offset, $1.key) }.map { (k, v) -> ProgramBTFSpec.Member in
+        // In bit order: bitfields of one storage unit share its byte
+        // offset, and the kernel refuses a struct whose members' bit
+        // offsets go backwards ("Invalid member bits_offset").
+        func bit(_ k: String, _ offset: Int) -> Int { offset * 8 + (l.bitfields[k]?.bitOffset ?? 0) }
+        let members = l.members.sorted { (bit($0.key, $0.value.offset), $0.key) < (bit($1.key, $1.value.offset), $1.key) }.map { (k, v) -> ProgramBTFSpec.Member in
             switch v.type {
             case .type(let t):
                 if let bf = l.bitfields[k] { return .init(name: k, type: t, offset: v.offset, bitOffset: bf.bitOffset, bitfieldSize: bf.size) }

@@ -458,6 +458,41 @@ final class ProgramTypeTests: XCTestCase {
         }
         XCTAssertEqual(counts, [17: 1, 6: 3])
     }
+    /// A second check that reads `ctx.data_end` again (a VLAN tag after
+    /// the Ethernet header) covers the reads behind it too: the second read
+    /// is a copy of the first, and the check still counts. No probe read is
+    /// left, and the tag's id comes out for tagged packets, the early
+    /// returns for the others.
+    func testASecondCheckAgainstCtxDataEndCoversItsReads() throws {
+        let source = """
+        license "GPL"
+
+        xdp name: "vlan" do |ctx|
+          data = ctx.data
+          return 1000 if data + 14 > ctx.data_end
+          return 1001 if cast(:ethhdr, data).h_proto != 0x0081    # ETH_P_8021Q, big-endian
+          return 1002 if data + 18 > ctx.data_end
+          ntohs(cast(:vlan_hdr, data + 14).h_vlan_TCI) & 0xfff
+        end
+        """
+        var options = CompileOptions()
+        options.dumpAfter = ["load-packet"]
+        let compiled = try Compiler.compile(source: source, path: "vlan.rb", options: options)
+        XCTAssertEqual(compiled.dumps.count, 1)
+        XCTAssertFalse(compiled.dumps[0].contains("call 113("), compiled.dumps[0])
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        for id in [0, 1, 100, 0xabc, 0xfff] {
+            var p = Support.packet(count: 64, etherType: 0x8100)
+            p[14] = UInt8(0xe0 | (id >> 8))   // priority 7 above the id
+            p[15] = UInt8(id & 0xff)
+            XCTAssertEqual(try object.testRun(program: "vlan", packet: p).retval, UInt32(id), "id \(id)")
+        }
+        XCTAssertEqual(try object.testRun(program: "vlan", packet: Support.packet(count: 64)).retval, 1001)
+        XCTAssertEqual(try object.testRun(program: "vlan", packet: Support.packet(count: 16, etherType: 0x8100)).retval, 1002)
+    }
+
     /// A header's bitfields behind a check: `ip.ihl` (bits 0-3 of byte 14)
     /// and `ip.version` (bits 4-7) become byte loads from the packet, an
     /// `and` and a shift as clang compiles them, with no probe read and no

@@ -45,9 +45,15 @@ func loadPacketDirectly(_ f: inout IRFunction) {
     let definitions = Definitions(f, instructions: true)
     let context = f.context
     func single(_ r: VReg) -> IRInstruction? { definitions.single(r) }
-    func isEnd(_ o: Operand) -> Bool {
-        guard case .reg(let r) = o, case .load(_, context, packet.end, 4, _)? = single(r) else { return false }
-        return true
+    /// Whether `o` holds `data_end` (a read of it, or a copy: a second
+    /// `ctx.data_end` became a copy of the first in shareBoundLoads).
+    func isEnd(_ o: Operand, depth: Int = 0) -> Bool {
+        guard depth < 16, case .reg(let r) = o else { return false }
+        switch single(r) {
+        case .load(_, context, packet.end, 4, _)?: return true
+        case .move(_, let x)?: return isEnd(x, depth: depth + 1)
+        default: return false
+        }
     }
     func constant(_ o: Operand) -> Int64? {
         switch o {

@@ -26,6 +26,20 @@ final class TracepointLayoutTests: XCTestCase {
         XCTAssertGreaterThan(compared, 300)
     }
 
+    /// A `char *` field is a string (user memory in a syscall's record);
+    /// `const char *const * argv` is not: an 8-byte address.
+    func testCharPointerToPointersIsAnAddress() {
+        let format = """
+            \tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+            \tfield:const char * filename;\toffset:16;\tsize:8;\tsigned:0;
+            \tfield:const char *const * argv;\toffset:24;\tsize:8;\tsigned:0;
+            """
+        XCTAssertEqual(ContextLayouts.parseFormat(format, userStrings: true),
+                       [ContextField(name: "__syscall_nr", offset: 8, size: 4, signed: true),
+                        ContextField(name: "filename", offset: 16, size: 8, signed: false, use: .stringPointer(user: true)),
+                        ContextField(name: "argv", offset: 24, size: 8, signed: false)])
+    }
+
     /// `char comm[16]` in a record is a string field (`ctx.comm`,
     /// `ctx.prev_comm`): its address in the record, read as a kernel string;
     /// other arrays (`__u8 saddr[4]`) stay out. The same from tracefs and BTF.

@@ -48,6 +48,30 @@ final class LanguageTests: XCTestCase {
         XCTAssertEqual(try countExecs(targetPID: nil, children: 5), 5)
     }
 
+    /// `execve`'s `argv` (`const char *const *` in the format) is an
+    /// address, not a string: `user_read(:u64, ctx.argv)` reads argv[0]'s
+    /// pointer, and `user_string` of it is the name a child ran under
+    /// (`exec -a`), counted once per exec.
+    func testExecveArgvIsAnAddressOfPointers() throws {
+        let source = """
+        license "GPL"
+        map :seen, :array, value: :u64, max_entries: 1
+
+        tracepoint "syscalls/sys_enter_execve" do |ctx|
+          argv0 = user_read(:u64, ctx.argv)
+          seen[0] += 1 if user_string(argv0) == "infrared-argv0-test"
+          0
+        end
+        """
+        let compiled = try Compiler.compile(source: source, path: "argv.rb")
+        let object = try LoadedObject.open(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.load()
+        try object.attach(program: "sys_enter_execve")
+        for _ in 0..<3 { XCTAssertEqual(try Support.run("/bin/bash", ["-c", "exec -a infrared-argv0-test /bin/true"]).status, 0) }
+        XCTAssertEqual(try object.lookup(map: "seen", key: u32(0)).map(u64), 3)
+    }
+
     func testParamFiltersBeforeLoad() throws {
         XCTAssertEqual(try countExecs(targetPID: UInt32(getpid()), children: 3), 3)
         XCTAssertNil(try countExecs(targetPID: 1, children: 3), "target_pid=1 must not count this process's children")

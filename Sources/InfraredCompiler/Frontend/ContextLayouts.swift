@@ -238,7 +238,11 @@ enum ContextLayouts {
             guard !name.isEmpty, !name.hasPrefix("common_") else { continue }
             var f = ContextField(name: name, offset: offset, size: size, signed: signed != 0)
             if has(decl, prefix: "__data_loc") { f.use = .dataLocString; f.size = 4 }
-            else if contains(decl, "char *") || contains(decl, "char*") { f.use = .stringPointer(user: userStrings) }
+            // `const char * filename` is a string; `const char *const * argv`
+            // an address (of the pointers: `user_read(:u64, ctx.argv)`).
+            else if contains(decl, "char *") || contains(decl, "char*") {
+                if text[decl].lazy.filter({ $0 == UInt8(ascii: "*") }).count == 1 { f.use = .stringPointer(user: userStrings) }
+            }
             else if contains(decl, "[") {
                 // `char comm[16]`: a string in the record; other arrays are left out.
                 guard has(decl, prefix: "char "), size > 0 else { continue }

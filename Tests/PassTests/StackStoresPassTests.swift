@@ -97,9 +97,10 @@ final class StackStoresPassTests: XCTestCase {
 
     /// `key = task.pid; m[key] = v` after pack-stack gave the key the read
     /// buffer's bytes: the key's store writes back the value just loaded
-    /// from them, in the block after the test (its only predecessor) and
-    /// in the same block, and goes.
-    func testRestoringStoresGo() {
+    /// from them, in the block after the test and in the same block, and
+    /// goes; so does a store in a block both of whose ways in leave the
+    /// bytes alone.
+    func testRedundantStoresOfLoadedValuesGo() {
         assertPass(input: """
         function f(ctx: %0):
         stack: fp-8 size 8 align 8
@@ -112,17 +113,20 @@ final class StackStoresPassTests: XCTestCase {
             store.32 [fp-8] = %2
             %3 = &map m
             %4 = call 1(%3, %1)
-            ret %4
+            jump b3
         b2:
             %5 = load.u16 [fp-8]
             %6 = add %5, 1
             store.16 [fp-4] = %6
             store.16 [fp-8] = %5
+            jump b3
+        b3:
+            store.32 [fp-8] = %2
             %7 = &map m
             %8 = call 1(%7, %1)
             ret %8
 
-        """, pass: "restore-stores", expected: """
+        """, pass: "redundant-stores", expected: """
         function f(ctx: %0):
         stack: fp-8 size 8 align 8
         b0:
@@ -133,11 +137,13 @@ final class StackStoresPassTests: XCTestCase {
         b1:
             %3 = &map m
             %4 = call 1(%3, %1)
-            ret %4
+            jump b3
         b2:
             %5 = load.u16 [fp-8]
             %6 = add %5, 1
             store.16 [fp-4] = %6
+            jump b3
+        b3:
             %7 = &map m
             %8 = call 1(%7, %1)
             ret %8
@@ -145,11 +151,71 @@ final class StackStoresPassTests: XCTestCase {
         """)
     }
 
+    /// `@sum[uid] += n; @max[uid].max(n)`: the key stored once serves the
+    /// second lookup (map helpers only read their key), across the first
+    /// one's arms, an add into its value (a helper's result, never the
+    /// stack) and one into the fault counter (a global); a constant stored
+    /// again likewise.
+    func testRedundantStoresOfAKeyAlreadyThereGo() {
+        assertPass(input: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8, fp-16 size 4 align 8
+        b0:
+            %1 = fp-8
+            %2 = call 15()
+            store.64 [fp-8] = %2
+            store.32 [fp-16] = 7
+            %3 = &map sum
+            %4 = call 1(%3, %1)
+            br.eq %4, 0 ? b2 : b1
+        b1:
+            atomic.add.64 [%4 + 0] += %0
+            jump b3
+        b2:
+            %9 = &var __infrared_faults
+            %10 = 1
+            atomic.add.64 [%9 + 0] += %10
+            jump b3
+        b3:
+            store.64 [fp-8] = %2
+            store.32 [fp-16] = 7
+            %5 = &map max
+            %6 = call 1(%5, %1)
+            ret %6
+
+        """, pass: "redundant-stores", expected: """
+        function f(ctx: %0):
+        stack: fp-8 size 8 align 8, fp-16 size 4 align 8
+        b0:
+            %1 = fp-8
+            %2 = call 15()
+            store.64 [fp-8] = %2
+            store.32 [fp-16] = 7
+            %3 = &map sum
+            %4 = call 1(%3, %1)
+            br.eq %4, 0 ? b2 : b1
+        b1:
+            atomic.add.64 [%4 + 0] += %0
+            jump b3
+        b2:
+            %9 = &var __infrared_faults
+            %10 = 1
+            atomic.add.64 [%9 + 0] += %10
+            jump b3
+        b3:
+            %5 = &map max
+            %6 = call 1(%5, %1)
+            ret %6
+
+        """)
+    }
+
     /// Kept: a store of other bytes than those loaded (fp-4, or 2 of 4),
-    /// one after a store to the loaded bytes, after a call (a helper may
-    /// write the frame through a pointer), after a store through a pointer,
-    /// and in a block the load's block is not the only way into.
-    func testRestoringStoresStayWhenTheBytesMayHaveChanged() {
+    /// one after a store to the loaded bytes, after a probe read (a helper
+    /// may write the frame through a pointer), after a store through a
+    /// frame pointer, after the register took a new value, and where one
+    /// way in wrote the bytes (b1) or went round a loop that writes them.
+    func testRedundantStoresStayWhenTheBytesMayHaveChanged() {
         assertUnchanged(input: """
         function f(ctx: %0):
         stack: fp-8 size 8 align 8
@@ -166,17 +232,26 @@ final class StackStoresPassTests: XCTestCase {
             %4 = load.u32 [fp-8]
             store.32 [%1 + 0] = 7
             store.32 [fp-8] = %4
+            %4 = add %4, 1
+            store.32 [fp-8] = %4
             %5 = load.u32 [fp-8]
             br.eq %5, 0 ? b1 : b2
         b1:
+            store.32 [fp-8] = 9
             jump b2
         b2:
             store.32 [fp-8] = %5
+            jump b3
+        b3:
+            store.32 [fp-8] = %5
             %6 = &map m
             %7 = call 1(%6, %1)
+            store.32 [fp-8] = 3
+            br.eq %7, 0 ? b3 : b4
+        b4:
             ret %7
 
-        """, pass: "restore-stores")
+        """, pass: "redundant-stores")
     }
 
     /// An insert value zeroed, then filled: the zeroing stores go. A key

@@ -50,7 +50,7 @@ struct Pass {
         Pass(name: "reuse-comm", run: reuseCommBuffers),
         Pass(name: "dce", run: eliminateDeadCode),
         Pass(name: "pack-stack", run: packStackObjects),
-        Pass(name: "restore-stores", run: dropRestoringStores),
+        Pass(name: "redundant-stores", run: dropRedundantStores),
         Pass(name: "share-atomic-adds", run: shareAtomicAdds),
         // Unrolled copies and threaded blocks reuse a register's name for
         // live ranges that never meet: split them again before allocation.

@@ -289,51 +289,99 @@ func eliminateDeadStores(_ f: inout IRFunction) {
     }
 }
 
-/// A store of the value just loaded from the same frame bytes leaves them
-/// as they were (restore-stores): `key = task.pid` read into a buffer, then
-/// `m[key] = v` storing it as the key, once pack-stack gave the key the
-/// buffer's bytes. Besides the instruction, the verifier then sees those
-/// bytes as the helper left them on every path, so its states match where
-/// the paths join (a 4-byte store of a register makes them a spilled
-/// register on one path only, and each path after the join is walked
-/// again). The load must be the register's one definition, of the same
-/// bytes, in the store's block or its only predecessor, with no call and
-/// no store that may write the frame between them.
-func dropRestoringStores(_ f: inout IRFunction) {
-    let definitions = Definitions(f)
-    // Registers loaded from the frame: where, and which bytes.
-    var loaded: [VReg: (block: Int, index: Int, offset: Int, size: Int)] = [:]
-    for b in f.blocks.indices {
-        for (i, (insn, _)) in f.instructions(of: b).enumerated() {
-            if case .loadFrame(let d, let off, let size, _) = insn, definitions.count(d) == 1 { loaded[d] = (b, i, off, size) }
-        }
-    }
-    guard !loaded.isEmpty else { return }
-    /// Whether instructions `range` of block `b` leave bytes [off, off + size) of the frame alone.
-    func leaves(_ b: Int, _ range: Range<Int>, _ off: Int, _ size: Int) -> Bool {
-        let insns = f.blocks[b].instructions
-        for i in range {
-            switch insns[i].0 {
-            case .storeFrame(let o, _, let n) where o < off + size && off < o + n: return false
-            case .store, .atomicAdd, .call: return false
-            default: continue
+/// A store of what its frame bytes already hold goes (redundant-stores):
+/// a key stored again before each aggregation on it (`@sum[uid] +=…;
+/// @max[uid].max(…)` after pack-stack gave both keys the same bytes), or
+/// the value just loaded from those bytes stored back (`key = task.pid`
+/// read into a buffer that became the key's bytes). Besides the
+/// instruction, the verifier then sees the bytes as they were on every
+/// path, so its states match where paths join (a 4-byte store of a
+/// register makes them a spilled register on one path only, and each path
+/// after the join is walked again).
+///
+/// A forward dataflow of "bytes [o, o + n) hold the low n bytes of x" (x a
+/// register or a constant), met by intersection where paths join: a store
+/// or load of the frame makes such a fact and ends those overlapping it; a
+/// new value of x ends those about x; a helper call ends all, unless it
+/// only reads through its pointers (the map helpers) or takes none; so
+/// does a store through a pointer, unless the pointer is a helper's result
+/// (a map value or a ring buffer record) or a global's address (the fault
+/// counters), never the stack.
+func dropRedundantStores(_ f: inout IRFunction) {
+    struct Fact: Equatable { var offset: Int, size: Int, value: Operand }
+    // By register number: whether its one definition is a helper's result
+    // (a map value, a ring buffer record) or a global's or map's address,
+    // so a store through it never writes the stack (0: no definition yet,
+    // 1: such, 2: anything else or more than one).
+    let offStack: [UInt8] = {
+        var kinds = [UInt8](filled: 0, count: f.vregCount)
+        for b in f.blocks.indices {
+            for (insn, _) in f.instructions(of: b) {
+                guard let d = insn.definition else { continue }
+                switch insn {
+                case .call, .variableAddress, .mapAddress: kinds[d.id] = kinds[d.id] == 0 ? 1 : 2
+                default: kinds[d.id] = 2
+                }
             }
         }
+        return kinds
+    }()
+    func transfer(_ insn: IRInstruction, _ facts: inout [Fact]) {
+        func overwrite(_ off: Int, _ n: Int) {
+            func overlaps(_ x: Fact) -> Bool { x.offset < off + n && off < x.offset + x.size }
+            if facts.contains(where: overlaps) { facts.removeAll(where: overlaps) }
+        }
+        switch insn {
+        case .storeFrame(let off, let v, let n):
+            // A store of what the bytes hold changes nothing (it goes).
+            let fact = Fact(offset: off, size: n, value: v)
+            if facts.contains(fact) { return }
+            overwrite(off, n)
+            facts.append(fact)
+            return
+        case .store(let base, _, _, _), .atomicAdd(let base, _, _, _):
+            if offStack[base.id] != 1 && !facts.isEmpty { facts.removeAll() }
+        case .call(_, let h, let args):
+            if !facts.isEmpty && !mapReaders.contains(h) && args.contains(where: { $0.register != nil }) { facts.removeAll() }
+        default: break
+        }
+        if let d = insn.definition {
+            if facts.contains(where: { $0.value == .reg(d) }) { facts.removeAll { $0.value == .reg(d) } }
+            if case .loadFrame(_, let off, let n, _) = insn { facts.append(Fact(offset: off, size: n, value: .reg(d))) }
+        }
+    }
+    func meet(_ a: [Fact], _ b: [Fact]) -> [Fact] { a.filter { b.contains($0) } }
+
+    let order = f.order()
+    let predecessors = f.predecessors
+    var outs = [[Fact]?](repeating: nil, count: f.blocks.count)
+    func entering(_ b: Int) -> [Fact] {
+        if b == 0 { return [] }
+        let ps = predecessors[b]
+        var r: [Fact]? = nil
+        for i in 0..<ps.count {
+            guard let o = outs[ps[i]] else { continue }
+            if r == nil { r = o } else if r != o { r = meet(r!, o) }
+            if r!.isEmpty { return [] }
+        }
+        return r ?? []
+    }
+    sweepForward(f, order: order) { b in
+        var facts = entering(b)
+        for (insn, _) in f.instructions(of: b) { transfer(insn, &facts) }
+        guard outs[b] != facts else { return false }
+        outs[b] = facts
         return true
     }
-    let predecessors = f.predecessors
-    for b in f.blocks.indices {
+    for b in order {
+        var facts = entering(b)
         var dropped: [Int] = []
         for (i, (insn, _)) in f.instructions(of: b).enumerated() {
-            guard case .storeFrame(let off, .reg(let r), let size) = insn, let l = loaded[r], l.offset == off, l.size == size else { continue }
-            let between: Bool
-            if l.block == b {
-                between = l.index < i && leaves(b, (l.index + 1)..<i, off, size)
-            } else {
-                between = predecessors[b].isOnly(l.block) && leaves(l.block, (l.index + 1)..<f.blocks[l.block].instructions.count, off, size)
-                    && leaves(b, 0..<i, off, size)
+            if case .storeFrame(let off, let v, let n) = insn, facts.contains(Fact(offset: off, size: n, value: v)) {
+                dropped.append(i)
+                continue
             }
-            if between { dropped.append(i) }
+            transfer(insn, &facts)
         }
         guard !dropped.isEmpty else { continue }
         var insns = f.blocks[b].instructions

@@ -1,6 +1,7 @@
 # XDP: IPv4 TCP and UDP packets counted per destination port (host order)
 # in an array map; packets to one blocked port are dropped. IPv4 headers
-# with options are passed uncounted.
+# with options are passed uncounted. b_xdp_ports.rb written with ntohs;
+# c-twin: b_xdp_ports
 license "GPL"
 XDP_DROP = 1
 XDP_PASS = 2

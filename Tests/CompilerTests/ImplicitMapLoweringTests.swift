@@ -126,6 +126,18 @@ final class ImplicitMapLoweringTests: XCTestCase {
         XCTAssertEqual(c.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .lhist(min: 0, max: 1000, step: 100), keys: 0))
     }
 
+    /// Top-level constants as bounds (a large one from the literal pool too)
+    /// give the same instructions as the literals; an expression is refused.
+    func testLhistTakesConstantsAsBounds() throws {
+        let literal = try compile("  @sizes.lhist(pid, -5, 5000000000, 250000000)")
+        let constant = try compile("  @sizes.lhist(pid, LOW, HIGH, STEP)", declarations: "LOW = -5\nHIGH = 5_000_000_000\nSTEP = HIGH / 20")
+        XCTAssertEqual(constant.manifest.maps[0].implicit, Manifest.Implicit(aggregation: .lhist(min: -5, max: 5_000_000_000, step: 250_000_000), keys: 0))
+        XCTAssertEqual(constant.object.programs.map(\.instructions), literal.object.programs.map(\.instructions))
+        XCTAssertThrowsError(try compile("  @sizes.lhist(pid, 0, HIGH + 1, 100)", declarations: "HIGH = 1000")) { e in
+            XCTAssertTrue("\(e)".contains("lhist's min, max and step must be Integer literals or constants"), "\(e)")
+        }
+    }
+
     func testUsesAcrossProgramsMustAgree() throws {
         let source = """
         license "GPL"

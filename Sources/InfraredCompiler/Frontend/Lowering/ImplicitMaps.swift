@@ -578,7 +578,8 @@ extension Lowering {
         default:   // lhist
             let bounds = try argRegs.dropFirst().map { r -> Int64 in
                 guard let c = literalInteger(frame, before: frame.index[insn.pc]!, r) else {
-                    throw error(irep, insn, "lhist's min, max and step must be Integer literals", hint: "@m.lhist(v, 0, 1000, 100)", symbol: method)
+                    throw error(irep, insn, "lhist's min, max and step must be Integer literals or constants",
+                                hint: "@m.lhist(v, 0, 1000, 100) or @m.lhist(v, 0, MAX_US, STEP) with MAX_US = 1000 at the top level", symbol: method)
                 }
                 return c
             }
@@ -594,12 +595,25 @@ extension Lowering {
         return .nil
     }
 
-    /// The Integer a LOADI-family instruction put in `r` last before index `i`.
+    /// The Integer the instruction that wrote `r` last before index `i` put
+    /// there: a literal (LOADI-family, or a large one from the pool) or a
+    /// top-level constant's build-time value (GETCONST).
     func literalInteger(_ frame: Frame, before i: Int, _ r: Int) -> Int64? {
         var j = i - 1
         while j >= 0 {
             let n = frame.insns[j]
-            if n.a == r { return n.integerLiteral }
+            if n.a == r {
+                switch n.op {
+                case .getconst:
+                    if case .int(let v)? = session.constant(frame.irep.symbol(n.b)) { return v }
+                    return nil
+                case .loadl:
+                    if case .int(let v) = frame.irep.pool(n.b) { return v }
+                    return nil
+                default:
+                    return n.integerLiteral
+                }
+            }
             j -= 1
         }
         return nil

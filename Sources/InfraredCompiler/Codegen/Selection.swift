@@ -183,7 +183,7 @@ struct Selection {
         case .bswap:
             guard case .imm(let w) = b else { preconditionFailure("bswap takes a constant width") }
             move(d, a)
-            put(.byteSwap(d, bits: w == 16 || w == 32 ? Int32(w) : 64))
+            put(.byteSwap(d, bits: BinaryOp.byteSwapWidth(w)))
             return
         case .udiv, .umod:
             if case .imm(0) = b {

@@ -72,13 +72,16 @@ enum BinaryOp: String, CaseIterable {
         case .lshr: return ub >= 64 ? 0 : Int64(bitPattern: ua >> ub)
         case .ashr: return ub >= 64 ? (a < 0 ? -1 : 0) : a >> b
         case .bswap:
-            switch b {
+            switch Self.byteSwapWidth(b) {
             case 16: return Int64(UInt16(truncatingIfNeeded: ua).byteSwapped)
             case 32: return Int64(UInt32(truncatingIfNeeded: ua).byteSwapped)
             default: return Int64(bitPattern: ua.byteSwapped)
             }
         }
     }
+
+    /// The bits `bswap x, w` swaps: 16 or 32 as asked, else 64.
+    static func byteSwapWidth(_ w: Int64) -> Int32 { w == 16 || w == 32 ? Int32(w) : 64 }
 }
 
 /// A comparison, as both a branch condition and a 0/1 value.

@@ -65,7 +65,7 @@ func forwardProbeReads(_ f: inout IRFunction) {
 }
 
 /// `probe_read_kernel`'s number, looked up once.
-private let probeReadKernel = HelperPrototype.named("probe_read_kernel")!.id
+let probeReadKernel = HelperPrototype.named("probe_read_kernel")!.id
 
 /// Helpers whose result cannot change while one program runs: the current
 /// task and its ids, its cgroup, the CPU.

@@ -158,7 +158,7 @@ private func readBitfieldsDirectly(_ f: inout IRFunction, single: (VReg) -> IRIn
         var insns = f.blocks[b].instructions
         var edited = false
         for i in insns.indices {
-            guard case .call(nil, bitfieldProbeRead, let args) = insns[i].0, args.count == 3,
+            guard case .call(nil, probeReadKernel, let args) = insns[i].0, args.count == 3,
                   case .reg(let buf) = args[0], case .reg(let sizeRegister) = args[1],
                   case .coreConstant(_, let n, let relocation)? = single(sizeRegister), relocation < f.coreRelocations.count,
                   f.coreRelocations[relocation].kind == .fieldByteSize else { continue }
@@ -230,8 +230,6 @@ private func readBitfieldsDirectly(_ f: inout IRFunction, single: (VReg) -> IRIn
     }
     return width.count
 }
-
-private let bitfieldProbeRead = HelperPrototype.named("probe_read_kernel")!.id
 
 /// The helpers after which the verifier forgets packet ranges, because they
 /// may move or resize the packet (the kernel's `bpf_helper_changes_pkt_data`).

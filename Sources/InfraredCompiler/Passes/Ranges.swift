@@ -163,7 +163,8 @@ struct Ranges {
         case .smod:
             return y.lowerBound > 0 ? 0...(y.upperBound - 1) : full
         case .bswap:
-            switch constant {
+            guard let w = constant else { return full }
+            switch BinaryOp.byteSwapWidth(w) {
             case 16: return 0...0xffff
             case 32: return 0...0xffff_ffff
             default: return full

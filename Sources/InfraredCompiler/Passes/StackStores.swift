@@ -326,19 +326,21 @@ func dropRedundantStores(_ f: inout IRFunction) {
         }
         return kinds
     }()
-    func transfer(_ insn: IRInstruction, _ facts: inout [Fact]) {
+    /// Runs `insn` over `facts`; true when it is a store of what its bytes
+    /// already hold (which changes nothing, and goes).
+    @discardableResult
+    func transfer(_ insn: IRInstruction, _ facts: inout [Fact]) -> Bool {
         func overwrite(_ off: Int, _ n: Int) {
             func overlaps(_ x: Fact) -> Bool { x.offset < off + n && off < x.offset + x.size }
             if facts.contains(where: overlaps) { facts.removeAll(where: overlaps) }
         }
         switch insn {
         case .storeFrame(let off, let v, let n):
-            // A store of what the bytes hold changes nothing (it goes).
             let fact = Fact(offset: off, size: n, value: v)
-            if facts.contains(fact) { return }
+            if facts.contains(fact) { return true }
             overwrite(off, n)
             facts.append(fact)
-            return
+            return false
         case .store(let base, _, _, _), .atomicAdd(let base, _, _, _):
             if offStack[base.id] != 1 && !facts.isEmpty { facts.removeAll() }
         case .call(_, let h, let args):
@@ -349,6 +351,7 @@ func dropRedundantStores(_ f: inout IRFunction) {
             if facts.contains(where: { $0.value == .reg(d) }) { facts.removeAll { $0.value == .reg(d) } }
             if case .loadFrame(_, let off, let n, _) = insn { facts.append(Fact(offset: off, size: n, value: .reg(d))) }
         }
+        return false
     }
     func meet(_ a: [Fact], _ b: [Fact]) -> [Fact] { a.filter { b.contains($0) } }
 
@@ -377,11 +380,7 @@ func dropRedundantStores(_ f: inout IRFunction) {
         var facts = entering(b)
         var dropped: [Int] = []
         for (i, (insn, _)) in f.instructions(of: b).enumerated() {
-            if case .storeFrame(let off, let v, let n) = insn, facts.contains(Fact(offset: off, size: n, value: v)) {
-                dropped.append(i)
-                continue
-            }
-            transfer(insn, &facts)
+            if transfer(insn, &facts) { dropped.append(i) }
         }
         guard !dropped.isEmpty else { continue }
         var insns = f.blocks[b].instructions

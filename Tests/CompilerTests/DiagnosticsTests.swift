@@ -216,7 +216,7 @@ final class DiagnosticsTests: XCTestCase {
     /// quick one, or swift-argument-parser's for a line it does not take).
     func testDumpAfterListsEveryPassAndRefusesAnUnknownOne() throws {
         let names = CompileOptions.dumpAfterNames
-        XCTAssertEqual(names.count, 37)   // `lower` and the pipeline's 36 distinct passes
+        XCTAssertEqual(names.count, 38)   // `lower` and the pipeline's 37 distinct passes
         XCTAssertEqual(names.first, "lower")
         for n in ["reuse-invariant-calls", "unroll-loops", "narrow-divisions", "hoist-params", "narrow-stores", "unsigned-loads", "forward-probe-reads"] {
             XCTAssertTrue(names.contains(n), n)

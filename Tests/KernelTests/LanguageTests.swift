@@ -135,6 +135,81 @@ final class LanguageTests: XCTestCase {
         }
     }
 
+    /// Three fields of a tracepoint record read at entry and written into a
+    /// ring buffer record after two helper calls: with the context and the
+    /// time also kept across the reserve, five values want R6–R9, and
+    /// reread-context reads fields again after the calls instead of
+    /// spilling (the dumps before and after it show a field read again).
+    /// Three `pread(-1, buf, 7777, 12345 + i)` calls: each record holds
+    /// exactly what the call passed (the fd's low 32 bits: an `int`),
+    /// `__syscall_nr` (read only after the calls) and the calling thread.
+    func testContextFieldsReadAgainAfterCallsKeepTheirValues() throws {
+        let source = """
+        license "GPL"
+        struct :Rec do
+          u64 :fd
+          u64 :count
+          u64 :pos
+          u64 :ts
+          s32 :nr
+          s32 :owner
+        end
+        map :events, :ringbuf, max_entries: 4096
+        tracepoint "syscalls/sys_enter_pread64", name: "rec" do |ctx|
+          fd = ctx.fd
+          count = ctx.count
+          pos = ctx.pos
+          owner = tid
+          return 0 if count != 7777
+          t = ktime_ns
+          r = events.reserve(Rec)
+          if r
+            r.ts = t
+            r.fd = fd
+            r.count = count
+            r.pos = pos
+            r.nr = ctx.__syscall_nr
+            r.owner = owner
+            events.submit(r)
+          end
+          0
+        end
+        """
+        var options = CompileOptions()
+        options.dumpAfter = ["sink-state-reads", "reread-context"]
+        let compiled = try Compiler.compile(source: source, path: "reread.rb", options: options)
+        // Fields read after the reserve (`call 131`) other than __syscall_nr (offset 8), before and after the pass.
+        let readAfterReserve = compiled.dumps.map { dump -> [String] in
+            let lines = dump.split(separator: "\n").map(String.init)
+            guard let reserve = lines.firstIndex(where: { $0.contains("call 131(") }) else { return ["no reserve"] }
+            return lines[reserve...].filter { $0.contains("= load") && $0.contains("[%0 + ") && !$0.contains("[%0 + 8]") }
+        }
+        XCTAssertEqual(readAfterReserve.count, 2)
+        XCTAssertEqual(readAfterReserve[0], [], compiled.dumps[0])
+        XCTAssertFalse(readAfterReserve[1].isEmpty, "reread-context read no field again:\n\(compiled.dumps[1])")
+
+        let object = try LoadedObject(bytes: compiled.bytes)
+        defer { object.close() }
+        try object.attach(program: "rec")
+        struct Rec: Equatable { var fd: UInt32; var count: UInt64; var pos: UInt64; var nr: Int32; var owner: Int32 }
+        var records: [Rec] = []
+        let rb = try RingBufferReader(object: object, map: "events") { (b: [UInt8]) in
+            guard b.count >= 40 else { return }
+            func le(_ o: Int, _ n: Int) -> UInt64 { var v: UInt64 = 0; for k in (0..<n).reversed() { v = v << 8 | UInt64(b[o + k]) }; return v }
+            func u64(_ o: Int) -> UInt64 { le(o, 8) }
+            func s32(_ o: Int) -> Int32 { Int32(truncatingIfNeeded: le(o, 4)) }
+            records.append(Rec(fd: UInt32(truncatingIfNeeded: u64(0)), count: u64(8), pos: u64(16), nr: s32(32), owner: s32(36)))
+        }
+        var buffer = [UInt8](repeating: 0, count: 7777)
+        for i in 0..<3 { XCTAssertEqual(pread(-1, &buffer, 7777, off_t(12345 + i)), -1) }
+        for _ in 0..<5 { try rb.poll(timeoutMs: 50) }
+        // tid is the thread id: /proc/thread-self names it (PID/task/TID).
+        let me = try XCTUnwrap(Int32(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self").split(separator: "/").last ?? ""))
+        let mine = records.filter { $0.owner == me }
+        XCTAssertEqual(mine, (0..<3).map { Rec(fd: UInt32.max, count: 7777, pos: UInt64(12345 + $0), nr: 17, owner: me) },   // 17: pread64 on x86-64
+                       "records: \(records)")
+    }
+
     /// A struct made after a branch whose arms allocate stack (map keys) is
     /// read back from the slot it was written to: the kind analysis visits
     /// the arms in another order than the emission, and the stack offset

@@ -142,7 +142,7 @@ final class IRTextTests: XCTestCase {
             }
         }
         let passes = Set(Pass.pipeline.map(\.name))
-        XCTAssertEqual(passes.count, 36)
+        XCTAssertEqual(passes.count, 37)
         for p in passes.sorted() {
             XCTAssertGreaterThan(positive[p] ?? 0, 0, "\(p): no assertPass")
             XCTAssertGreaterThan(negative[p] ?? 0, 0, "\(p): no assertUnchanged")

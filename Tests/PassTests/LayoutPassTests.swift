@@ -110,6 +110,86 @@ final class LayoutPassTests: XCTestCase {
             """, pass: "fold-range-branches")
         }
     }
+    /// A counter a rolled loop takes from 0 while `i < 4` (and while a
+    /// value read at run time allows) leaves the loop in 0...4: `lhist`'s
+    /// "below 0" and "5 or more" tests on it after the loop are decided.
+    /// The loop's own blocks keep what its test says (`i <= 3` inside): a
+    /// widening there would have lost it, and with it the bound after.
+    func testFoldRangeBranchesBoundsALoopCounterAfterTheLoop() {
+        assertPass(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 8]
+            %2 = 0
+            jump b1
+        b1:
+            br.sge %2, 4 ? b4 : b2
+        b2:
+            br.sgt %2, %1 ? b4 : b3
+        b3:
+            %3 = add %2, 1
+            %2 = %3
+            jump b1
+        b4:
+            br.slt %2, 0 ? b5 : b6
+        b5:
+            ret 0
+        b6:
+            br.sge %2, 5 ? b5 : b7
+        b7:
+            ret %2
+
+        """, pass: "fold-range-branches", expected: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 8]
+            %2 = 0
+            jump b1
+        b1:
+            br.sge %2, 4 ? b4 : b2
+        b2:
+            br.sgt %2, %1 ? b4 : b3
+        b3:
+            %3 = add %2, 1
+            %2 = %3
+            jump b1
+        b4:
+            jump b6
+        b5:
+            ret 0
+        b6:
+            jump b7
+        b7:
+            ret %2
+
+        """)
+    }
+
+    /// Kept: a counter whose loop has no upper bound (`i` grows while a
+    /// value read at run time allows), tested against 5 after it.
+    func testFoldRangeBranchesKeepsAnUnboundedCounterTest() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 8]
+            %2 = 0
+            jump b1
+        b1:
+            br.sgt %2, %1 ? b3 : b2
+        b2:
+            %3 = add %2, 1
+            %2 = %3
+            jump b1
+        b3:
+            br.sge %2, 5 ? b4 : b5
+        b4:
+            ret 0
+        b5:
+            ret %2
+
+        """, pass: "fold-range-branches")
+    }
+
     /// tc_port's `verdicts[1] += 1; return 2`: the found arm adds 1 to the
     /// value, the missing one to the fault counter; the counter's address
     /// and its 1 move above the test, the found arm replaces the address

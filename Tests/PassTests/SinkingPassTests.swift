@@ -143,4 +143,94 @@ final class SinkingPassTests: XCTestCase {
             """, pass: "sink-state-reads")
         }
     }
+
+    /// Five values across the clock read and six across the pid read want
+    /// R6–R9: two context fields used only after the calls are read again
+    /// there (fewest uses first: %2, then %3), their first reads go, and
+    /// the field also tested before the calls keeps its register.
+    func testRereadContextReadsFieldsAgainWhereCallsCrowdTheRegisters() {
+        assertPass(input: """
+        function f(ctx: %0):
+        context: read-only
+        b0:
+            %1 = load.u64 [%0 + 8]
+            %2 = load.u64 [%0 + 16]
+            %3 = load.u32 [%0 + 24]
+            %4 = load.s32 [%0 + 28]
+            br.eq %1, 0 ? b1 : b2
+        b1:
+            ret 0
+        b2:
+            %5 = call 5()
+            %6 = call 14()
+            store.64 [fp-8] = %1
+            store.64 [fp-16] = %2
+            store.64 [fp-24] = %3
+            store.64 [fp-32] = %4
+            store.64 [fp-40] = %5
+            store.64 [fp-48] = %6
+            %7 = load.u64 [%0 + 40]
+            ret %7
+
+        """, pass: "reread-context", expected: """
+        function f(ctx: %0):
+        context: read-only
+        b0:
+            %1 = load.u64 [%0 + 8]
+            %4 = load.s32 [%0 + 28]
+            br.eq %1, 0 ? b1 : b2
+        b1:
+            ret 0
+        b2:
+            %5 = call 5()
+            %6 = call 14()
+            store.64 [fp-8] = %1
+            %8 = load.u64 [%0 + 16]
+            store.64 [fp-16] = %8
+            %9 = load.u32 [%0 + 24]
+            store.64 [fp-24] = %9
+            store.64 [fp-32] = %4
+            store.64 [fp-40] = %5
+            store.64 [fp-48] = %6
+            %7 = load.u64 [%0 + 40]
+            ret %7
+
+        """)
+    }
+
+    /// Kept: four values across the calls (room in R6–R9); the same six
+    /// where the context is writable (a packet program's `data` read again
+    /// loses its bounds); and where the context itself is not kept across
+    /// the calls (reading again would keep it).
+    func testRereadContextLeavesRoomyWritableAndUnkeptContexts() {
+        let crowded = """
+            %1 = load.u64 [%0 + 8]
+            %2 = load.u64 [%0 + 16]
+            %3 = load.u32 [%0 + 24]
+            %4 = load.s32 [%0 + 28]
+            %5 = call 5()
+            %6 = call 14()
+            store.64 [fp-8] = %1
+            store.64 [fp-16] = %2
+            store.64 [fp-24] = %3
+            store.64 [fp-32] = %4
+            store.64 [fp-40] = %5
+            store.64 [fp-48] = %6
+        """
+        let roomy = """
+            %1 = load.u64 [%0 + 8]
+            %2 = load.u64 [%0 + 16]
+            %3 = load.u32 [%0 + 24]
+            %5 = call 5()
+            store.64 [fp-8] = %1
+            store.64 [fp-16] = %2
+            store.64 [fp-24] = %3
+            store.64 [fp-40] = %5
+        """
+        for (header, body, last) in [("context: read-only\n", roomy, "%7 = load.u64 [%0 + 40]"),
+                                     ("", crowded, "%7 = load.u64 [%0 + 40]"),
+                                     ("context: read-only\n", crowded, "%7 = 0")] {
+            assertUnchanged(input: "function f(ctx: %0):\n" + header + "b0:\n" + body + "\n    " + last + "\n    ret %7\n", pass: "reread-context")
+        }
+    }
 }

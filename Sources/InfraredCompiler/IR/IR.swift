@@ -600,6 +600,13 @@ struct IRFunction {
         return position
     }
 
+    /// Whether an edge runs against `order` (the reverse post-order): every
+    /// loop has one, and without one there is no loop.
+    func hasRetreatingEdge(order: [Int]) -> Bool {
+        let position = positions(in: order)
+        return order.contains { b in terminator(of: b).successors.contains { position[$0] <= position[b] } }
+    }
+
     /// Blocks reachable from the entry, in reverse post-order.
     var reversePostOrder: [Int] {
         guard !blocks.isEmpty else { return [] }

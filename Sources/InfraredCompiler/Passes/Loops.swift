@@ -83,9 +83,7 @@ struct Loop {
         // reverse post-order: with none of those there is no loop, and no
         // dominator tree to build (most probes have no loop).
         let order = f.reversePostOrder
-        let position = f.positions(in: order)
-        let retreating = order.contains { b in f.terminator(of: b).successors.contains { position[$0] <= position[b] } }
-        guard retreating else { return [] }
+        guard f.hasRetreatingEdge(order: order) else { return [] }
         let dominators = Dominators(f)
         let preds = f.predecessors
         var loops: [Int: Set<Int>] = [:]

@@ -56,6 +56,7 @@ struct Pass {
         // live ranges that never meet: split them again before allocation.
         Pass(name: "webs", run: renameWebs),
         Pass(name: "sink-state-reads", run: sinkStateReads),
+        Pass(name: "reread-context", run: rereadContextFields),
         Pass(name: "commute", run: commuteOperands),
         Pass(name: "cold-faults", run: moveFaultBlocksLast),
     ]

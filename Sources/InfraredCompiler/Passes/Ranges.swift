@@ -21,10 +21,17 @@ struct Ranges {
         var outs = Array(filled: State?.none, count: f.blocks.count)
         entry = Array(filled: nil, count: f.blocks.count)
         var visits = Array(filled: 0, count: f.blocks.count)
+        // Widening happens where a loop comes back (a retreating edge's
+        // target): every cycle passes one, and a block inside a loop keeps
+        // what its tests refine (widened there, `i` of `while i < 4` would
+        // lose the `< 4` its header's test gave it).
+        let order = f.reversePostOrder, position = f.positions(in: order)
+        var header = Array(repeating: false, count: f.blocks.count)
+        for b in order { for t in f.terminator(of: b).successors where position[t] <= position[b] { header[t] = true } }
         var changed = true
         while changed {
             changed = false
-            for b in f.reversePostOrder {
+            for b in order {
                 var input: State = [:]
                 if b != 0 {
                     let ps = preds[b].compactMap { p in outs[p].map { Ranges.refined($0, along: f.terminator(of: p), to: b) } }
@@ -40,12 +47,16 @@ struct Ranges {
                     }
                 }
                 visits[b] += 1
-                if visits[b] > 3, let old = entry[b] {
-                    // Widen: a bound still moving goes to its extreme.
+                if header[b], visits[b] > 3, let old = entry[b] {
+                    // Widen: a bound still moving goes to its extreme. A
+                    // bound may come back in (the header's own test refines
+                    // what the back edge brings) for a few rounds, then only
+                    // widens, so that the rounds end.
+                    let narrowing = visits[b] <= 8
                     for (k, v) in input {
                         guard let o = old[k] else { input[k] = nil; continue }
-                        let lo = v.lowerBound < o.lowerBound ? Int64.min : v.lowerBound
-                        let hi = v.upperBound > o.upperBound ? Int64.max : v.upperBound
+                        let lo = v.lowerBound < o.lowerBound ? Int64.min : narrowing ? v.lowerBound : o.lowerBound
+                        let hi = v.upperBound > o.upperBound ? Int64.max : narrowing ? v.upperBound : o.upperBound
                         input[k] = lo...hi
                     }
                     for k in input.keys where old[k] == nil { input[k] = nil }
@@ -200,15 +211,28 @@ func narrowDivisions(_ f: inout IRFunction) {
 }
 
 /// A test the value ranges decide (fold-range-branches): `len < 0` on a
-/// u32 just loaded, `x > 100` where `x = y & 63`. The lowering writes such
-/// tests where the Ruby meaning needs them in general (`lhist`'s bucket 0
-/// for negatives); on an unsigned narrow value one arm is dead, and the
-/// branch becomes a jump to the other.
+/// u32 just loaded, `x > 100` where `x = y & 63`, `i >= 5` after a loop
+/// that counts `i` from 0 while `i < 4`. The lowering writes such tests
+/// where the Ruby meaning needs them in general (`lhist`'s bucket 0 for
+/// negatives and its overflow bucket); where the range rules an arm out,
+/// the branch becomes a jump to the other. Besides the test, the verifier
+/// is spared a comparison that marks the register precise: a loop counter
+/// tested after the loop keeps each exit's state apart (one walk of the
+/// rest of the program per trip count) where it would otherwise prune.
 func foldRangeBranches(_ f: inout IRFunction) {
-    // Run only where a test compares a narrow unsigned load or a mask with a
-    // constant, in bodies of at most 128 blocks (a probe has tens; 900 blocks
+    // Run only in bodies of at most 128 blocks (a probe has tens; 900 blocks
     // took 0.8 s in a debug build when Ranges kept whole states; the bound
-    // stays, so that bodies above it compile as they did).
+    // stays, so that bodies above it compile as they did), where an ordering
+    // test compares a register with a constant, and where that register is
+    // a narrow unsigned load or a mask, or the body has a loop (what bounds
+    // a counter is the loop's test; a loop left rolled is rare, most are
+    // unrolled by then, with constants that constant propagation folds).
+    guard f.blocks.count <= 128 else { return }
+    let tested = f.blocks.indices.compactMap { b -> VReg? in
+        if case .branch(let c, .reg(let r), .imm, _, _) = f.terminator(of: b), c != .eq, c != .ne { return r }
+        return nil
+    }
+    guard !tested.isEmpty else { return }
     var narrow = Set<VReg>()
     for b in f.blocks.indices {
         for (i, _) in f.instructions(of: b) {
@@ -220,11 +244,7 @@ func foldRangeBranches(_ f: inout IRFunction) {
             }
         }
     }
-    let candidates = f.blocks.indices.contains { b in
-        if case .branch(let c, .reg(let r), .imm, _, _) = f.terminator(of: b), c != .eq, c != .ne { return narrow.contains(r) }
-        return false
-    }
-    guard candidates, f.blocks.count <= 128 else { return }
+    guard tested.contains(where: narrow.contains) || f.hasRetreatingEdge(order: f.order()) else { return }
     let ranges = Ranges(f)
     for b in f.blocks.indices {
         guard var s = ranges.entry[b], case .branch(let c, let x, let y, let t, let e) = f.terminator(of: b), t != e else { continue }

@@ -298,3 +298,142 @@ func sinkStateReads(_ f: inout IRFunction) {
         if changed { f.blocks[b].instructions = insns }
     }
 }
+
+/// A field of a read-only context read once and used after a helper call
+/// holds a callee-saved register across the call (reread-context). BPF has
+/// four, R6–R9; where more values than that live across one call, the
+/// allocator spills some to the stack: a store, then a load before every
+/// use. A field can be read again instead, from the context the program
+/// keeps anyway, as clang reads `ctx->field` again after a call: the uses
+/// after a call read it afresh (one load, shared by the uses up to the next
+/// call; no store, no stack slot). Fields go fewest uses first, until no
+/// call has more than four values across it, and only a field whose every
+/// call has the context across it too (reading it again then never keeps
+/// the context longer). The tracing contexts only (`contextReadOnly`): a
+/// packet program's `data` read again would lose the bounds its checks gave.
+func rereadContextFields(_ f: inout IRFunction) {
+    guard f.contextReadOnly else { return }
+    let ctx = f.context
+    var definitions = [Int](filled: 0, count: f.vregCount)
+    // Registers only ever defined as the selection rematerialises take no
+    // register across a call.
+    var materialized = [Bool](filled: false, count: f.vregCount), other = materialized
+    var fields: [VReg: IRInstruction] = [:]
+    var calls = 0
+    for b in f.blocks.indices {
+        for (insn, _) in f.blocks[b].instructions {
+            if case .call = insn { calls += 1 }
+            guard let d = insn.definition else { continue }
+            definitions[d.id] += 1
+            if rematerialized(insn) { materialized[d.id] = true } else { other[d.id] = true }
+            if case .load(_, ctx, _, _, _) = insn { fields[d] = insn }
+        }
+    }
+    guard calls > 0, definitions[ctx.id] == 0 else { return }
+    fields = fields.filter { definitions[$0.key.id] == 1 }
+    guard !fields.isEmpty else { return }
+
+    // The registers live across each call (after it, but for its result).
+    let live = f.liveness()
+    var across: [[VReg]] = []
+    for b in f.blocks.indices {
+        var s = live.liveOut[b]
+        f.terminator(of: b).forEachUse { s.insert($0) }
+        for (insn, _) in f.blocks[b].instructions.reversed() {
+            if let d = insn.definition { s.remove(d) }
+            if case .call = insn { across.append(s.ids.filter { !materialized[$0] || other[$0] }.map { VReg(id: $0) }) }
+            insn.forEachUse { s.insert($0) }
+        }
+    }
+    let limit = 4   // R6–R9
+    var crowded = across.filter { $0.count > limit }
+    guard !crowded.isEmpty else { return }
+    var uses = [VReg: Int]()
+    for b in f.blocks.indices {
+        for (insn, _) in f.blocks[b].instructions { insn.forEachUse { if fields[$0] != nil { uses[$0, default: 0] += 1 } } }
+        f.terminator(of: b).forEachUse { if fields[$0] != nil { uses[$0, default: 0] += 1 } }
+    }
+    // A field qualifies where the context lives across every call it does.
+    let eligible = Set(fields.keys.filter { v in across.allSatisfy { !$0.contains(v) || $0.contains(ctx) } })
+    var chosen = Set<VReg>()
+    while let worst = crowded.indices.first(where: { crowded[$0].count > limit }) {
+        guard let v = crowded[worst].filter({ eligible.contains($0) && !chosen.contains($0) })
+            .min(by: { (uses[$0] ?? 0, $0.id) < (uses[$1] ?? 0, $1.id) }) else {
+            crowded.remove(at: worst)
+            continue
+        }
+        chosen.insert(v)
+        for k in crowded.indices { crowded[k].removeAll { $0 == v } }
+    }
+    guard !chosen.isEmpty else { return }
+
+    // Where a field's first read still holds with no call since (on every
+    // path in), its uses read that register; elsewhere they read the field
+    // again, once per stretch between calls in a block.
+    let order = f.order(), preds = f.predecessors
+    var holding = [Set<VReg>?](filled: nil, count: f.blocks.count)   // at each block's end; nil: not reached yet
+    func transfer(_ b: Int, _ s: inout Set<VReg>) {
+        for (insn, _) in f.blocks[b].instructions {
+            if case .call = insn { s = [] }
+            if let d = insn.definition, chosen.contains(d) { s.insert(d) }
+        }
+    }
+    func entry(_ b: Int) -> Set<VReg> {
+        guard b != 0 else { return [] }
+        let ins = preds[b].compactMap { holding[$0] }
+        return ins.dropFirst().reduce(ins.first ?? []) { $0.intersection($1) }
+    }
+    var changed = true
+    while changed {
+        changed = false
+        for b in order {
+            var s = entry(b)
+            transfer(b, &s)
+            if holding[b] != s { holding[b] = s; changed = true }
+        }
+    }
+    for b in order {
+        var held = entry(b)
+        var fresh: [VReg: VReg] = [:]
+        var out: [(IRInstruction, SourceLocation)] = []
+        func reading(_ o: Operand, at location: SourceLocation) -> Operand {
+            guard case .reg(let v) = o, chosen.contains(v), !held.contains(v) else { return o }
+            if let t = fresh[v] { return .reg(t) }
+            let t = f.newVReg()
+            out.append((fields[v]!.renamingDefinition(to: t)!, location))
+            fresh[v] = t
+            return .reg(t)
+        }
+        var rewritten = false
+        for (insn, loc) in f.blocks[b].instructions {
+            if insn.uses.contains(where: { chosen.contains($0) && !held.contains($0) }) {
+                out.append((insn.mapUses { reading($0, at: loc) }, loc))
+                rewritten = true
+            } else {
+                out.append((insn, loc))
+            }
+            if case .call = insn { held = []; fresh = [:] }
+            if let d = insn.definition, chosen.contains(d) { held.insert(d) }
+        }
+        var terminator = f.terminator(of: b)
+        if terminator.uses.contains(where: { chosen.contains($0) && !held.contains($0) }) {
+            terminator = terminator.mapUses { reading($0, at: f.blocks[b].terminatorLocation) }
+            rewritten = true
+        }
+        if rewritten {
+            f.blocks[b].instructions = out
+            f.blocks[b].terminator = terminator
+        }
+    }
+    // A first read no use reads any more goes (this runs after the last dce).
+    var used = Set<VReg>()
+    for b in f.blocks.indices {
+        for (insn, _) in f.blocks[b].instructions { insn.forEachUse { if chosen.contains($0) { used.insert($0) } } }
+        f.terminator(of: b).forEachUse { if chosen.contains($0) { used.insert($0) } }
+    }
+    let unused = chosen.subtracting(used)
+    guard !unused.isEmpty else { return }
+    for b in f.blocks.indices where f.blocks[b].instructions.contains(where: { $0.0.definition.map(unused.contains) ?? false }) {
+        f.blocks[b].instructions.removeAll { $0.0.definition.map(unused.contains) ?? false }
+    }
+}

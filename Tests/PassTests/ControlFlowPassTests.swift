@@ -319,8 +319,8 @@ final class ControlFlowPassTests: XCTestCase {
         """, pass: "simplify-cfg")
     }
 
-    /// Jumps to a block that only tests take the test: the latch branches
-    /// back to the body itself.
+    /// Jumps to a loop's header that only tests take the test: the latch
+    /// branches back to the body itself, and the entry tests before it.
     func testRotateLoopsCopiesTheTestIntoTheLatch() {
         assertPass(input: """
         function f(ctx: %0):
@@ -363,6 +363,32 @@ final class ControlFlowPassTests: XCTestCase {
             br.slt %1, 10 ? b1 : b2
         b2:
             ret %1
+
+        """, pass: "rotate-loops")
+    }
+
+    /// A test where forward paths join (an aggregation's found, inserted
+    /// and failed arms, then `return 0 if kind != 1`) stays shared: copied
+    /// into each arm it saves no jump the layout cannot, and the verifier
+    /// would walk each copy where it prunes the second path at the join.
+    func testRotateLoopsLeavesATestWhereForwardPathsJoin() {
+        assertUnchanged(input: """
+        function f(ctx: %0):
+        b0:
+            %1 = load.u64 [%0 + 8]
+            br.eq %1, 0 ? b1 : b2
+        b1:
+            %2 = 1
+            jump b3
+        b2:
+            %2 = 2
+            jump b3
+        b3:
+            br.eq %1, 1 ? b4 : b5
+        b4:
+            ret %2
+        b5:
+            ret 0
 
         """, pass: "rotate-loops")
     }

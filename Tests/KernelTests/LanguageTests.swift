@@ -776,6 +776,53 @@ final class ProgramTypeTests: XCTestCase {
         XCTAssertEqual(wrong, [])
     }
 
+    /// A `case` whose targets of several values share bits while those of
+    /// one value keep their equality tests (bit-test-switches' second
+    /// choice, where masks for every target would cost more than the chain):
+    /// a TCP state's kinds (1; 2, 3, 12; 4, 5, 6, 8, 9, 11; 7), and a
+    /// window whose singletons lie outside the shared values' (100 and 163
+    /// around 130…157: the masks rebased to 130). Both dumps shift a bit;
+    /// every raw u16 from 0 to 299 and the two largest, run in the kernel,
+    /// lands where Ruby's `case` puts it.
+    func testCaseSharesBitsOnlyForTargetsOfSeveralValues() throws {
+        let shapes: [(name: String, whens: [(values: [Int], result: Int)])] = [
+            ("states", [([1], 1), ([2, 3, 12], 2), ([4, 5, 6, 8, 9, 11], 3), ([7], 4)]),
+            ("rebased", [([100], 1), ([130, 131, 133, 135, 137], 2), ([150, 151, 152, 153, 154, 155, 156, 157], 3), ([163], 4)]),
+        ]
+        for shape in shapes {
+            let arms = shape.whens.map { "when \($0.values.map(String.init).joined(separator: ", ")) then \($0.result)" }
+            let source = """
+            license "GPL"
+            xdp name: "\(shape.name)" do |ctx|
+              data = ctx.data
+              return 9 if data + 14 > ctx.data_end
+              case cast(:ethhdr, data).h_proto
+              \(arms.joined(separator: "\n  "))
+              else 0
+              end
+            end
+            """
+            var options = CompileOptions()
+            options.dumpAfter = ["bit-test-switches"]
+            let compiled = try Compiler.compile(source: source, path: "\(shape.name).rb", options: options)
+            XCTAssertEqual(compiled.dumps.count, 1)
+            XCTAssertTrue(compiled.dumps[0].contains("= shl 1, %"), compiled.dumps[0])
+            var expected: [Int: Int] = [:]
+            for w in shape.whens { for v in w.values { expected[v] = w.result } }
+            let object = try LoadedObject.open(bytes: compiled.bytes)
+            defer { object.close() }
+            try object.load()
+            var wrong: [String] = []
+            for raw in Array(0..<300) + [65534, 65535] {
+                var p = Support.packet()
+                p[12] = UInt8(raw & 0xff); p[13] = UInt8(raw >> 8)   // h_proto read as a little-endian u16
+                let got = try object.testRun(program: shape.name, packet: p).retval
+                if got != UInt32(expected[raw] ?? 0) { wrong.append("\(raw): \(got), expected \(expected[raw] ?? 0)") }
+            }
+            XCTAssertEqual(wrong, [], shape.name)
+        }
+    }
+
     /// share-atomic-adds: `hits[k] += 1` on an array, then a return. The
     /// found arm and the fault arm (a key out of range) share one atomic
     /// add; run in the kernel, in-range keys count in the map and the others

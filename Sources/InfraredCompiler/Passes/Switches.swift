@@ -10,7 +10,8 @@
 /// matter because its values are distinct (a repeated value is dropped:
 /// its first test decides it).
 ///
-/// Done only when it emits fewer instructions than the tests it replaces.
+/// Done when it emits fewer instructions than the tests it replaces, or, for
+/// the targets of several values only, no more.
 func testSwitchBitsTogether(_ f: inout IRFunction) {
     let preds = f.predecessors
     var taken = Set<Int>(), changed = false
@@ -98,10 +99,29 @@ private struct SwitchChain {
         // Cost in instructions: the subtraction (copy and subtract), the
         // range check, `m = 1; m <<= t`, and per target a copy, an `and`
         // (a 64-bit mask loaded first: two slots) and a branch.
-        var cost = (low == 0 ? 0 : 2) + 1 + 2
-        for (_, mask) in masks { cost += 3 + (mask > UInt64(Int32.max) ? 2 : 0) }
-        guard cost < inside.count else { return nil }
-        return Window(low: low, high: high, masks: masks, inside: Set(inside))
+        func cost(_ masks: [(target: Int, mask: UInt64)], low: Int64) -> Int {
+            masks.reduce((low == 0 ? 0 : 2) + 1 + 2) { $0 + 3 + ($1.mask > UInt64(Int32.max) ? 2 : 0) }
+        }
+        if cost(masks, low: low) < inside.count {
+            return Window(low: low, high: high, masks: masks, inside: Set(inside))
+        }
+        // Otherwise the targets of one value each may keep their equality
+        // tests (after the bit tests) while those of several share bits:
+        // taken where that emits no more than the tests it replaces, for
+        // what the verifier walks: a chain is a branch per value, each
+        // explored with the value known (`case state when 1 … when 2, 3, 12
+        // … when 4, 5, 6, 8, 9, 11 … when 7`: nine tests become a range
+        // check, a shift and two bit tests; 1 and 7 are tested after them).
+        let shared = masks.filter { $0.mask.nonzeroBitCount > 1 }
+        guard !shared.isEmpty, shared.count < masks.count else { return nil }
+        let sharedValues = inside.filter { v in shared.contains { $0.mask & (UInt64(1) << UInt64(v &- low)) != 0 } }
+        let sharedLow: Int64 = sharedValues.first! >= 0 && sharedValues.last! <= 63 ? 0 : sharedValues.first!
+        let rebased = sharedLow == low ? shared : shared.map { m in
+            (target: m.target, mask: sharedValues.filter { m.mask & (UInt64(1) << UInt64($0 &- low)) != 0 }
+                .reduce(UInt64(0)) { $0 | UInt64(1) << UInt64($1 &- sharedLow) })
+        }
+        guard cost(rebased, low: sharedLow) <= sharedValues.count else { return nil }
+        return Window(low: sharedLow, high: sharedValues.last!, masks: rebased, inside: Set(sharedValues))
     }
 
     /// Replaces the chain: the first block checks the window, bit-test

@@ -135,6 +135,16 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
                 return "\(subject)\(operation): \(e): tracefs (\(tracefsEvents)) is readable by root only; "
                     + "without root, add CAP_DAC_READ_SEARCH to CAP_BPF+CAP_PERFMON (setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep TOOL)"
             }
+            if operation.hasPrefix("attach tracepoint/") && e.rawValue == EACCES && geteuid() == 0 {
+                // Root passes every capability check: what is left is perf's
+                // check that the program reads no further into the record than
+                // the tracepoint's size (perf_event_attach_bpf_prog), done at
+                // attach, not by the verifier, or a security module's veto.
+                return "\(subject)\(operation): \(e): the kernel refuses a tracepoint program that reads past the end of the "
+                    + "tracepoint's record, and this kernel's record is shorter than the format the program was built against "
+                    + "(\(tracefsEvents)/…/format): build it against this kernel, or read only the fields its tracepoint has "
+                    + "(or a security module such as SELinux refused perf events)"
+            }
             return "\(subject)\(operation): \(e): \(privilegeHint)"
         case .failed(let program, let operation, let e, let messages):
             let subject = program.map { "program '\($0)': " } ?? ""

@@ -210,6 +210,38 @@ final class LanguageTests: XCTestCase {
                        "records: \(records)")
     }
 
+    /// A tracepoint program that reads past its record, as one built against
+    /// a longer format would on this kernel: the verifier loads it (a
+    /// tracepoint's context is checked at attach), perf refuses the attach
+    /// with EACCES, and the error says why instead of asking root for
+    /// privileges. The read of `__syscall_nr` (offset 8 of a 16-byte record)
+    /// moves to offset 64 in the object's bytes; nothing stays attached.
+    func testReadingPastATracepointRecordIsExplainedAtAttach() throws {
+        let source = """
+        license "GPL"
+        map :n, :array, value: :u64, max_entries: 1
+        tracepoint "syscalls/sys_enter_getpid", name: "past" do |ctx|
+          n[0] = ctx.__syscall_nr
+          0
+        end
+        """
+        var bytes = try Compiler.compile(source: source, path: "past.rb").bytes
+        // `r1 = *(u32 *)(r1 + 8)`: ldxw (0x61), R1 from R1, offset 8, no immediate.
+        let read: [UInt8] = [0x61, 0x11, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00]
+        let at = stride(from: 0, to: bytes.count - 7, by: 8).filter { Array(bytes[$0..<$0 + 8]) == read }
+        XCTAssertEqual(at.count, 1, "the field's read, once")
+        bytes[try XCTUnwrap(at.first) + 2] = 64
+        let object = try LoadedObject(bytes: bytes)
+        defer { object.close() }
+        XCTAssertThrowsError(try object.attach(program: "past")) { error in
+            guard case RuntimeError.permissionDenied(let program, _, let errno) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(program, "past")
+            XCTAssertEqual(errno, .permissionDenied)
+            XCTAssertTrue("\(error)".contains("reads past the end of the tracepoint's record"), "\(error)")
+        }
+        XCTAssertTrue(object.attachedLinks.isEmpty)
+    }
+
     /// A struct made after a branch whose arms allocate stack (map keys) is
     /// read back from the slot it was written to: the kind analysis visits
     /// the arms in another order than the emission, and the stack offset

@@ -334,6 +334,13 @@ final class RuntimeTests: KernelTestCase {
         XCTAssertEqual(lines.last, "  line 30")
         XCTAssertEqual(lines.filter { $0.hasPrefix("  line ") }.count, LoadError.summaryLines)
         XCTAssertEqual(Errno(libbpf: -4001).name, "LIBBPF_ERRNO__FORMAT")
+        // EACCES attaching a tracepoint: tracefs's mode without root; as root,
+        // perf's check that the program reads no further than the record.
+        let attach = RuntimeError.permissionDenied(program: "p", operation: "attach tracepoint/syscalls/sys_enter_getpid", errno: .permissionDenied)
+        let expected = geteuid() == 0 ? "reads past the end of the tracepoint's record" : "readable by root only"
+        XCTAssertTrue(attach.description.hasPrefix("program 'p': attach tracepoint/syscalls/sys_enter_getpid: EACCES (Permission denied): "), attach.description)
+        XCTAssertTrue(attach.description.contains(expected), attach.description)
+        XCTAssertFalse(attach.description.contains(privilegeHint), attach.description)
     }
 
     func testNothingLeftAfterClose() throws {

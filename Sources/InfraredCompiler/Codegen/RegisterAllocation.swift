@@ -4,9 +4,10 @@ import BPF
 /// Sarkar), with live intervals from block liveness, fixed-register
 /// constraints from the calling convention (a value live across a helper
 /// call cannot sit in R0–R5), move hints so copies vanish, and spilling to
-/// 8-byte stack slots below R10 (the interval ending furthest away goes
-/// first; spilled values are reloaded into short-lived temporaries and the
-/// allocation is redone).
+/// 8-byte stack slots below R10 (the interval whose register is read and
+/// written least often over its length goes first, as each reference of a
+/// spilled value costs a load or a store; spilled values are reloaded into
+/// short-lived temporaries and the allocation is redone).
 enum RegisterAllocation {
     struct Failure: Error { var message: String }
 
@@ -281,6 +282,11 @@ enum RegisterAllocation {
     static func scan(_ f: MFunction, live: BlockLiveness, unspillable: Set<Int>) throws -> ([Register?], [Int]) {
         let (ivs, fixed, hints) = intervals(f, live: live, hints: true)
         let sorted = ivs.sorted { ($0.start, $0.vreg) < ($1.start, $1.vreg) }
+        var references = [Int](filled: 0, count: f.vregCount)
+        for b in f.blocks { for i in b.instructions {
+            i.op.forEachUse { if case .v(let v) = $0 { references[v] += 1 } }
+            if case .v(let v)? = i.op.definition { references[v] += 1 }
+        } }
         var assignment = [Register?](filled: nil, count: f.vregCount)
         var active: [Interval] = []
         var spilled: [Int] = []
@@ -307,9 +313,13 @@ enum RegisterAllocation {
                 active.append(x)
                 continue
             }
-            // Spill whichever interval ends last (and can give its register to x).
+            // Spill the interval whose register is used least often over its
+            // length (each use of a spilled value costs a load), among those
+            // that can give their register to x and x itself.
             let candidates = active.filter { !unspillable.contains($0.vreg) && !banned.contains(assignment[$0.vreg]!) }
-            if let victim = candidates.max(by: { $0.end < $1.end }), victim.end > x.end || unspillable.contains(x.vreg) {
+            func density(_ i: Interval) -> Double { Double(references[i.vreg]) / Double(i.end - i.start + 1) }
+            if let victim = candidates.min(by: { (density($0), -$0.end) < (density($1), -$1.end) }),
+               unspillable.contains(x.vreg) || (density(victim), -victim.end) < (density(x), -x.end) {
                 assignment[x.vreg] = assignment[victim.vreg]
                 assignment[victim.vreg] = nil
                 active.removeAll { $0.vreg == victim.vreg }

@@ -6,7 +6,8 @@
 # written after the corpus, by people looking at the language docs rather
 # than at the compiler, to see whether the corpus's instruction counts
 # generalize. a_* and b_* were measured before the fixes they led to, c_*
-# and d_* after those (the notes in RESULTS.md). This prints, per probe,
+# and d_* after those, e_* after the next (the notes in RESULTS.md). This
+# prints, per probe,
 # the instruction slots each emits and the instructions the verifier
 # walked loading it (verified_insns, summed over programs; loaded with
 # libbpf by Benchmarks/loader.c, attached where the section says how, no

@@ -855,6 +855,48 @@ final class ProgramTypeTests: XCTestCase {
         }
     }
 
+    /// A lookup's result tested in an `&&` chain with other tests before
+    /// its field (`if l && k > 2 && l.from == 7`), and read again after the
+    /// `if`: where the chain's first test found nil and its second passed,
+    /// the paths join holding nil or a value, a pointer not known to be set
+    /// (it was refused: "a value of different types on different paths").
+    /// Run in the kernel for a key with the field, one with another value,
+    /// one the second test rejects and a missing one.
+    func testLookupResultInAnAndChainAndAfterTheIf() throws {
+        let source = """
+        license "GPL"
+        struct :Move do
+          u32 :from
+          u32 :to
+        end
+        map :last, :hash, key: :u32, value: :Move, max_entries: 8
+        xdp name: "chain" do |ctx|
+          data = ctx.data
+          return 9 if data + 14 > ctx.data_end
+          k = cast(:ethhdr, data).h_proto
+          l = last.lookup(k)
+          r = 1
+          if l && k > 2 && l.from == 7
+            r = 2
+          end
+          r + l.to * 10
+        end
+        """
+        let object = try LoadedObject(bytes: try Compiler.compile(source: source, path: "chain.rb").bytes)
+        defer { object.close() }
+        for (key, from, to) in [(5, 7, 3), (1, 7, 4), (6, 8, 5)] as [(UInt32, UInt32, UInt32)] {
+            try object.update(map: "last", key: u32(key), value: u32(from) + u32(to))
+        }
+        var results: [UInt32: UInt32] = [:]
+        for key in [5, 1, 6, 9] as [UInt32] {
+            var p = Support.packet()
+            p[12] = UInt8(key & 0xff); p[13] = UInt8(key >> 8)   // h_proto read as a little-endian u16
+            results[key] = try object.testRun(program: "chain", packet: p).retval
+        }
+        // A missing key: `l.to` on nil returns 0 from the program (the check the compiler adds, docs/language.md).
+        XCTAssertEqual(results, [5: 32, 1: 41, 6: 51, 9: 0])
+    }
+
     /// share-atomic-adds: `hits[k] += 1` on an array, then a return. The
     /// found arm and the fault arm (a key out of range) share one atomic
     /// add; run in the kernel, in-range keys count in the map and the others

@@ -77,6 +77,11 @@ enum Kind: Equatable {
         case (_, .unset): return self
         case (.int(let u1, let n1), .int(let u2, let n2)): return .int(unsigned64: u1 && u2, nonNegative: n1 && n2)
         case (.bool, .nil), (.nil, .bool): return .bool
+        // A lookup's result where one path checked it and found nil and
+        // another found a value (`if l && x && l.f`, or `l.f` after `if l`):
+        // the register holds either, a pointer not known to be set.
+        case (.nil, .pointer(let t, _, let id)), (.pointer(let t, _, let id), .nil): return .pointer(t, nullable: true, id: id)
+        case (.pointer(let t1, _, let id1), .pointer(let t2, _, let id2)) where t1 == t2 && id1 == id2: return .pointer(t1, nullable: true, id: id1)
         case (.cString(let u1, let c1), .cString(let u2, let c2)) where u1 == u2: return .cString(user: u1, capacity: c1 == c2 ? c1 : nil)
         default: return .mixed
         }

@@ -129,13 +129,13 @@ public enum RuntimeError: Error, CustomStringConvertible, Sendable {
             return "program '\(program)': libbpf cannot attach section '\(section)' by itself; \(how)"
         case .permissionDenied(let program, let operation, let e):
             let subject = program.map { "program '\($0)': " } ?? ""
-            if operation.hasPrefix("attach tracepoint/") && e.rawValue == EACCES && geteuid() != 0 {
-                // libbpf reads the tracepoint's id from tracefs, which is mode 0700:
-                // CAP_BPF+CAP_PERFMON do not open it (docs/privileges.md).
-                return "\(subject)\(operation): \(e): tracefs (\(tracefsEvents)) is readable by root only; "
-                    + "without root, add CAP_DAC_READ_SEARCH to CAP_BPF+CAP_PERFMON (setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep TOOL)"
-            }
-            if operation.hasPrefix("attach tracepoint/") && e.rawValue == EACCES && geteuid() == 0 {
+            if operation.hasPrefix("attach tracepoint/") && e.rawValue == EACCES {
+                if geteuid() != 0 {
+                    // libbpf reads the tracepoint's id from tracefs, which is mode 0700:
+                    // CAP_BPF+CAP_PERFMON do not open it (docs/privileges.md).
+                    return "\(subject)\(operation): \(e): tracefs (\(tracefsEvents)) is readable by root only; "
+                        + "without root, add CAP_DAC_READ_SEARCH to CAP_BPF+CAP_PERFMON (setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep TOOL)"
+                }
                 // Root passes every capability check: what is left is perf's
                 // check that the program reads no further into the record than
                 // the tracepoint's size (perf_event_attach_bpf_prog), done at

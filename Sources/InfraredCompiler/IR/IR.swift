@@ -600,12 +600,17 @@ struct IRFunction {
         return position
     }
 
-    /// Whether an edge runs against `order` (the reverse post-order): every
-    /// loop has one, and without one there is no loop.
-    func hasRetreatingEdge(order: [Int]) -> Bool {
+    /// The blocks an edge against `order` (the reverse post-order) enters:
+    /// every cycle has such an edge, and every loop's header is one of these.
+    func loopHeaders(order: [Int]) -> [Bool] {
         let position = positions(in: order)
-        return order.contains { b in terminator(of: b).successors.contains { position[$0] <= position[b] } }
+        var header = [Bool](filled: false, count: blocks.count)
+        for b in order { terminator(of: b).forEachSuccessor { t in if position[t] <= position[b] { header[t] = true } } }
+        return header
     }
+
+    /// Whether the function has a loop (an edge against `order`).
+    func hasRetreatingEdge(order: [Int]) -> Bool { loopHeaders(order: order).contains(true) }
 
     /// Blocks reachable from the entry, in reverse post-order.
     var reversePostOrder: [Int] {

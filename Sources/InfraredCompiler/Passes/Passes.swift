@@ -592,9 +592,7 @@ struct LiveMarks {
 /// pruned the second path at the shared test (a held-out TCP event probe:
 /// 274 → 247 verified instructions).
 func duplicateBranchBlocks(_ f: inout IRFunction) {
-    let order = f.order(), position = f.positions(in: order)
-    var header = [Bool](filled: false, count: f.blocks.count)
-    for b in order { f.terminator(of: b).forEachSuccessor { t in if position[t] <= position[b] { header[t] = true } } }
+    let order = f.order(), header = f.loopHeaders(order: order)
     for b in order {
         guard case .jump(let t) = f.terminator(of: b), t != b, f.instructions(of: t).isEmpty,
               case .branch = f.terminator(of: t), header[t] else { continue }
@@ -658,10 +656,7 @@ func simplifyCFG(_ f: inout IRFunction) {
         // Through the function's kept order: a call that changes nothing
         // leaves it for the passes after it.
         var rpo = f.order()
-        var rank = [Int](filled: Int.max, count: f.blocks.count)
-        for (i, b) in rpo.enumerated() { rank[b] = i }
-        var loopHeader = [Bool](filled: false, count: f.blocks.count)
-        for b in rpo { for t in f.terminator(of: b).successors where rank[t] <= rank[b] { loopHeader[t] = true } }
+        let loopHeader = f.loopHeaders(order: rpo)
         // The order stays right for the steps below while no edge changes.
         var edgesChanged = false
         for b in rpo {

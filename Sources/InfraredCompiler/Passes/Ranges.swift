@@ -25,9 +25,7 @@ struct Ranges {
         // target): every cycle passes one, and a block inside a loop keeps
         // what its tests refine (widened there, `i` of `while i < 4` would
         // lose the `< 4` its header's test gave it).
-        let order = f.reversePostOrder, position = f.positions(in: order)
-        var header = Array(repeating: false, count: f.blocks.count)
-        for b in order { for t in f.terminator(of: b).successors where position[t] <= position[b] { header[t] = true } }
+        let order = f.reversePostOrder, header = f.loopHeaders(order: order)
         var changed = true
         while changed {
             changed = false

@@ -319,10 +319,13 @@ func rereadContextFields(_ f: inout IRFunction) {
     // register across a call.
     var materialized = [Bool](filled: false, count: f.vregCount), other = materialized
     var fields: [VReg: IRInstruction] = [:]
+    var uses = [Int](filled: 0, count: f.vregCount)
     var calls = 0
     for b in f.blocks.indices {
+        f.terminator(of: b).forEachUse { uses[$0.id] += 1 }
         for (insn, _) in f.blocks[b].instructions {
             if case .call = insn { calls += 1 }
+            insn.forEachUse { uses[$0.id] += 1 }
             guard let d = insn.definition else { continue }
             definitions[d.id] += 1
             if rematerialized(insn) { materialized[d.id] = true } else { other[d.id] = true }
@@ -348,17 +351,12 @@ func rereadContextFields(_ f: inout IRFunction) {
     let limit = 4   // R6–R9
     var crowded = across.filter { $0.count > limit }
     guard !crowded.isEmpty else { return }
-    var uses = [VReg: Int]()
-    for b in f.blocks.indices {
-        for (insn, _) in f.blocks[b].instructions { insn.forEachUse { if fields[$0] != nil { uses[$0, default: 0] += 1 } } }
-        f.terminator(of: b).forEachUse { if fields[$0] != nil { uses[$0, default: 0] += 1 } }
-    }
     // A field qualifies where the context lives across every call it does.
     let eligible = Set(fields.keys.filter { v in across.allSatisfy { !$0.contains(v) || $0.contains(ctx) } })
     var chosen = Set<VReg>()
     while let worst = crowded.indices.first(where: { crowded[$0].count > limit }) {
         guard let v = crowded[worst].filter({ eligible.contains($0) && !chosen.contains($0) })
-            .min(by: { (uses[$0] ?? 0, $0.id) < (uses[$1] ?? 0, $1.id) }) else {
+            .min(by: { (uses[$0.id], $0.id) < (uses[$1.id], $1.id) }) else {
             crowded.remove(at: worst)
             continue
         }
